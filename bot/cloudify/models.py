@@ -1,0 +1,172 @@
+"""Typed values for what the manager returns. Built from the manager's JSON with `from_api`.
+
+Unknown fields are ignored, missing optional ones default, so the models survive 5.x-7.x.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.clock import parse_time
+
+LIVE_EXECUTION_STATUSES = frozenset({
+    "pending", "queued", "scheduled", "started", "cancelling", "force_cancelling", "kill_cancelling",
+})
+FINAL_EXECUTION_STATUSES = frozenset({"terminated", "failed", "cancelled"})
+USABLE_SNAPSHOT_STATUSES = frozenset({"created", "uploaded"})
+
+
+@dataclass(frozen=True)
+class Version:
+    version: str
+    edition: str = ""
+    build: str | None = None
+    commit: str | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "Version":
+        return cls(version=str(d.get("version", "")), edition=d.get("edition") or "",
+                   build=d.get("build"), commit=d.get("commit"))
+
+    @property
+    def tuple(self) -> tuple[int, ...]:
+        """(7, 0, 0) from '7.0.0' / '7.0.0-ga'; used to detect upgrades."""
+        parts = []
+        for p in self.version.split("-")[0].split("."):
+            parts.append(int(p) if p.isdigit() else 0)
+        return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    status: str
+    created_at: datetime | None = None
+    error: str = ""
+    created_by: str = ""
+    visibility: str = ""
+    tenant_name: str = ""
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "Snapshot":
+        return cls(id=d["id"], status=d.get("status") or "", created_at=parse_time(d.get("created_at")),
+                   error=d.get("error") or "", created_by=d.get("created_by") or "",
+                   visibility=d.get("visibility") or "", tenant_name=d.get("tenant_name") or "")
+
+    @property
+    def usable(self) -> bool:
+        return self.status in USABLE_SNAPSHOT_STATUSES
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    workflow_id: str
+    status: str
+    error: str = ""
+    deployment_id: str | None = None
+    blueprint_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    scheduled_for: datetime | None = None
+    is_system_workflow: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "Execution":
+        return cls(id=d["id"], workflow_id=d.get("workflow_id") or "", status=d.get("status") or "",
+                   error=d.get("error") or "", deployment_id=d.get("deployment_id"),
+                   blueprint_id=d.get("blueprint_id"), created_at=parse_time(d.get("created_at")),
+                   started_at=parse_time(d.get("started_at")), ended_at=parse_time(d.get("ended_at")),
+                   scheduled_for=parse_time(d.get("scheduled_for")),
+                   is_system_workflow=bool(d.get("is_system_workflow")),
+                   parameters=dict(d.get("parameters") or {}))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_EXECUTION_STATUSES
+
+
+@dataclass(frozen=True)
+class MaintenanceState:
+    status: str  # deactivated | activating | activated
+    activated_at: datetime | None = None
+    activation_requested_at: datetime | None = None
+    remaining_executions: tuple[dict[str, Any], ...] = ()
+    requested_by: str = ""
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "MaintenanceState":
+        return cls(status=d.get("status") or "", activated_at=parse_time(d.get("activated_at")),
+                   activation_requested_at=parse_time(d.get("activation_requested_at")),
+                   remaining_executions=tuple(d.get("remaining_executions") or ()),
+                   requested_by=d.get("requested_by") or "")
+
+
+@dataclass(frozen=True)
+class ManagerNode:
+    hostname: str
+    private_ip: str = ""
+    public_ip: str = ""
+    version: str = ""
+    edition: str = ""
+    status: str = ""  # from /cluster-status when known: OK | Fail | ...
+    is_active: bool | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "ManagerNode":
+        return cls(hostname=d.get("hostname") or "", private_ip=d.get("private_ip") or "",
+                   public_ip=d.get("public_ip") or "", version=d.get("version") or "",
+                   edition=d.get("edition") or "", status=d.get("status") or "",
+                   is_active=d.get("is_active"))
+
+
+@dataclass(frozen=True)
+class Event:
+    timestamp: datetime | None
+    message: str
+    level: str = ""
+    execution_id: str | None = None
+    type: str = ""
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "Event":
+        msg = d.get("message")
+        if isinstance(msg, dict):  # older shapes nest the text
+            msg = msg.get("text", "")
+        return cls(timestamp=parse_time(d.get("@timestamp") or d.get("timestamp") or d.get("reported_timestamp")),
+                   message=msg or "", level=d.get("level") or "", execution_id=d.get("execution_id"),
+                   type=d.get("type") or "")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    blueprint_id: str = ""
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "Deployment":
+        return cls(id=d["id"], blueprint_id=d.get("blueprint_id") or "")
+
+
+@dataclass(frozen=True)
+class PluginsUpdate:
+    id: str
+    state: str
+    blueprint_id: str = ""
+    execution_id: str | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "PluginsUpdate":
+        return cls(id=d["id"], state=d.get("state") or "", blueprint_id=d.get("blueprint_id") or "",
+                   execution_id=d.get("execution_id"))
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """A verified snapshot archive on local disk."""
+    path: str
+    size: int
+    sha256: str

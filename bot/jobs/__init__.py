@@ -1,0 +1,1 @@
+"""Long-running work: state machines (literal transition tables) and the runner that drives them."""

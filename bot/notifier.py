@@ -1,0 +1,92 @@
+"""How the domain talks to people without knowing Slack.
+
+Messages are Block Kit-shaped dicts built by `bot.messages` (`{"text": fallback, "blocks": [...]}`).
+`handlers.notifier.SlackNotifier` implements this with the Slack Web API; `ConsoleNotifier`
+prints to a terminal (`snapbot cfy`, `snapbot daily --once`); `RecordingNotifier` is for tests.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    channel: str
+    ts: str
+
+
+class Notifier(Protocol):
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+        """Post in a channel (or as a thread reply). Returns where it landed."""
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        """Replace a message posted earlier."""
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        """A message only `user` sees."""
+
+
+def plain_text(message: Message) -> str:
+    """A terminal rendering of a Block Kit message: section/context/header texts, one per line."""
+    lines: list[str] = []
+    for block in message.get("blocks") or []:
+        btype = block.get("type")
+        if btype in ("section", "header"):
+            text = (block.get("text") or {}).get("text")
+            if text:
+                lines.append(text)
+            for f in block.get("fields") or []:
+                lines.append(f.get("text", ""))
+        elif btype == "context":
+            lines.append(" ".join(e.get("text", "") for e in block.get("elements") or []))
+        elif btype == "actions":
+            labels = [(e.get("text") or {}).get("text", "") for e in block.get("elements") or []]
+            lines.append("[" + "] [".join(labels) + "]")
+        elif btype == "rich_text":
+            continue
+    return "\n".join(lines) if lines else str(message.get("text", ""))
+
+
+class ConsoleNotifier:
+    """Prints messages as text. `write` defaults to print."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self._write = write
+        self._ts = itertools.count(1)
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+        ref = MessageRef(channel, f"{next(self._ts)}.000")
+        self._write(("  ↳ " if thread_ts else "") + plain_text(message))
+        return ref
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        self._write(plain_text(message))
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        self._write(plain_text(message))
+
+
+class RecordingNotifier:
+    """Keeps every call, for tests of the domain without Slack."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, Message]] = []
+        self._ts = itertools.count(1)
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+        ref = MessageRef(channel, f"{next(self._ts)}.000")
+        self.calls.append(("post" if thread_ts is None else "reply", (channel, thread_ts, ref.ts), message))
+        return ref
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        self.calls.append(("update", (ref.channel, ref.ts), message))
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        self.calls.append(("ephemeral", (channel, user), message))
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [plain_text(m) for k, _, m in self.calls if kind is None or k == kind]

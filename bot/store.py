@@ -1,0 +1,292 @@
+"""SQLite persistence (sqlite-utils): jobs, their transitions (the audit log), approvals, daily runs.
+
+One `Store` owns one connection. Every state change is a compare-and-swap inside a transaction,
+which is what makes a double click, two approvers or a Slack retry start exactly one restore.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+from bot.clock import Clock, iso, parse_time
+from bot.errors import JobConflict, JobNotFound, StaleState
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str  # restore | snapshot_create | snapshot_download | ... | daily
+    manager: str
+    state: str
+    params: dict[str, Any] = field(default_factory=dict)
+    requester: str = ""
+    channel: str = ""
+    message_ts: str | None = None  # the status message updated in place
+    thread_ts: str | None = None
+    idem_key: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    error: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class Transition:
+    job_id: str
+    seq: int
+    from_state: str
+    to_state: str
+    at: datetime
+    actor: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    job_id: str
+    user: str
+    decision: str  # approve | reject
+    at: datetime
+
+
+def _m1(db: sqlite_utils.Database) -> None:
+    db["jobs"].create({
+        "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
+        "channel": str, "message_ts": str, "thread_ts": str, "idem_key": str, "created_at": str,
+        "updated_at": str, "error": str, "result": str, "finished": int,
+    }, pk="id", not_null={"kind", "manager", "state"}, if_not_exists=True)
+    db["jobs"].create_index(["idem_key"], unique=True, if_not_exists=True)
+    db["jobs"].create_index(["manager", "finished"], if_not_exists=True)
+    db["transitions"].create({
+        "job_id": str, "seq": int, "from_state": str, "to_state": str, "at": str, "actor": str,
+        "detail": str,
+    }, pk=("job_id", "seq"), foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True)
+    db["approvals"].create({"job_id": str, "user": str, "decision": str, "at": str},
+                           pk=("job_id", "user"), foreign_keys=[("job_id", "jobs", "id")],
+                           if_not_exists=True)
+    # Daily snapshot runs: one row per manager per scheduled slot. The unique key is the lock
+    # that keeps two instances from running the same day's job twice.
+    db["daily_runs"].create({
+        "manager": str, "slot": str, "job_id": str, "status": str, "snapshot_id": str,
+        "size": int, "duration_s": float, "archive_path": str, "sha256": str, "detail": str,
+        "started_at": str, "ended_at": str,
+    }, pk=("manager", "slot"), if_not_exists=True)
+
+
+#: Numbered, idempotent migrations. Append only; never edit a released one.
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1)]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class Store:
+    """The only owner of the SQLite connection. Methods are synchronous and short; async code
+    calls them directly from the event loop thread (SQLite work here is sub-millisecond)."""
+
+    def __init__(self, path: str | Path, clock: Clock) -> None:
+        self.path = str(path)
+        self.clock = clock
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = sqlite_utils.Database(conn)
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- migrations -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        self.db["migrations"].create({"version": int, "applied_at": str}, pk="version",
+                                     if_not_exists=True)
+        done = {r["version"] for r in self.db["migrations"].rows}
+        for version, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+            if version in done:
+                continue
+            with self._tx():
+                fn(self.db)
+                self.db["migrations"].insert({"version": version, "applied_at": iso(self.clock.now())},
+                                             replace=True)
+
+    def _tx(self):
+        return _Transaction(self.db.conn)
+
+    # -- jobs -------------------------------------------------------------------------------
+    def new_job_id(self, kind: str) -> str:
+        prefix = {"restore": "r", "daily": "d"}.get(kind, "j")
+        return f"{prefix}-{secrets.token_hex(3)}"
+
+    def create_job(self, kind: str, manager: str, state: str, *, params: dict[str, Any] | None = None,
+                   requester: str = "", channel: str = "", idem_key: str | None = None,
+                   actor: str = "", detail: str = "") -> Job:
+        """Insert a job and its first transition ('' -> state). A duplicate `idem_key` raises
+        JobConflict carrying the existing job, so a retried request finds the first one."""
+        now = iso(self.clock.now())
+        job_id = self.new_job_id(kind)
+        try:
+            with self._tx():
+                self.db["jobs"].insert({
+                    "id": job_id, "kind": kind, "manager": manager, "state": state,
+                    "params": _dumps(params or {}), "requester": requester, "channel": channel,
+                    "message_ts": None, "thread_ts": None, "idem_key": idem_key, "created_at": now,
+                    "updated_at": now, "error": "", "result": "{}", "finished": 0,
+                })
+                self.db["transitions"].insert({"job_id": job_id, "seq": 1, "from_state": "",
+                                               "to_state": state, "at": now,
+                                               "actor": actor or requester, "detail": detail})
+        except sqlite3.IntegrityError:
+            existing = self.find_by_idem_key(idem_key) if idem_key else None
+            if existing is None:
+                raise
+            err = JobConflict(f"this request was already received as job {existing.id}")
+            err.job = existing  # type: ignore[attr-defined]
+            raise err from None
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> Job:
+        rows = list(self.db.query("select * from jobs where id = ?", [job_id]))
+        if not rows:
+            raise JobNotFound(f"no job {job_id!r}")
+        return _job(rows[0])
+
+    def find_by_idem_key(self, idem_key: str) -> Job | None:
+        rows = list(self.db.query("select * from jobs where idem_key = ?", [idem_key]))
+        return _job(rows[0]) if rows else None
+
+    def list_jobs(self, *, unfinished: bool | None = None, manager: str | None = None,
+                  kind: str | None = None, limit: int = 50) -> list[Job]:
+        where, args = [], []
+        if unfinished is not None:
+            where.append("finished = ?")
+            args.append(0 if unfinished else 1)
+        if manager is not None:
+            where.append("manager = ?")
+            args.append(manager)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        sql = "select * from jobs" + (" where " + " and ".join(where) if where else "")
+        sql += " order by created_at desc, rowid desc limit ?"
+        return [_job(r) for r in self.db.query(sql, [*args, limit])]
+
+    def transition(self, job_id: str, expected: str, target: str, *, actor: str = "snapbot",
+                   detail: str = "", finished: bool = False, error: str | None = None,
+                   result: dict[str, Any] | None = None) -> Job:
+        """Compare-and-swap the job's state from `expected` to `target` and log the transition,
+        in one transaction. Raises StaleState if the job is no longer in `expected`.
+        Callers validate `target` against their machine's table first."""
+        now = iso(self.clock.now())
+        with self._tx():
+            cur = self.db.execute(
+                "update jobs set state = ?, updated_at = ?, finished = ?,"
+                " error = coalesce(?, error), result = coalesce(?, result)"
+                " where id = ? and state = ?",
+                [target, now, 1 if finished else 0, error,
+                 _dumps(result) if result is not None else None, job_id, expected])
+            if cur.rowcount != 1:
+                current = self._current_state(job_id)
+                raise StaleState("job " + job_id, current, target)
+            seq = self.db.execute("select coalesce(max(seq), 0) + 1 from transitions where job_id = ?",
+                                  [job_id]).fetchone()[0]
+            self.db["transitions"].insert({"job_id": job_id, "seq": seq, "from_state": expected,
+                                           "to_state": target, "at": now, "actor": actor,
+                                           "detail": detail})
+        return self.get_job(job_id)
+
+    def _current_state(self, job_id: str) -> str:
+        row = self.db.execute("select state from jobs where id = ?", [job_id]).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return row[0]
+
+    def update_job(self, job_id: str, *, message_ts: str | None = None, thread_ts: str | None = None,
+                   channel: str | None = None, result: dict[str, Any] | None = None,
+                   params: dict[str, Any] | None = None) -> Job:
+        """Record Slack message refs and accumulated results (not state: use `transition`)."""
+        changes: dict[str, Any] = {"updated_at": iso(self.clock.now())}
+        if message_ts is not None:
+            changes["message_ts"] = message_ts
+        if thread_ts is not None:
+            changes["thread_ts"] = thread_ts
+        if channel is not None:
+            changes["channel"] = channel
+        if result is not None:
+            changes["result"] = _dumps(result)
+        if params is not None:
+            changes["params"] = _dumps(params)
+        with self._tx():
+            self.db["jobs"].update(job_id, changes)
+        return self.get_job(job_id)
+
+    def merge_result(self, job_id: str, **values: Any) -> Job:
+        job = self.get_job(job_id)
+        return self.update_job(job_id, result={**job.result, **values})
+
+    def transitions(self, job_id: str) -> list[Transition]:
+        return [Transition(job_id=r["job_id"], seq=r["seq"], from_state=r["from_state"],
+                           to_state=r["to_state"], at=parse_time(r["at"]), actor=r["actor"] or "",
+                           detail=r["detail"] or "")
+                for r in self.db.query("select * from transitions where job_id = ? order by seq",
+                                       [job_id])]
+
+    # -- approvals --------------------------------------------------------------------------
+    def record_approval(self, job_id: str, user: str, decision: str) -> bool:
+        """Record a user's decision once. Returns False if that user already decided."""
+        try:
+            with self._tx():
+                self.db["approvals"].insert({"job_id": job_id, "user": user, "decision": decision,
+                                             "at": iso(self.clock.now())})
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def approvals(self, job_id: str) -> list[Approval]:
+        return [Approval(job_id=r["job_id"], user=r["user"], decision=r["decision"],
+                         at=parse_time(r["at"]))
+                for r in self.db.query("select * from approvals where job_id = ? order by at",
+                                       [job_id])]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection (nesting-safe)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> "_Transaction":
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.outer:
+            return
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def _job(r: dict[str, Any]) -> Job:
+    return Job(id=r["id"], kind=r["kind"], manager=r["manager"], state=r["state"],
+               params=json.loads(r["params"] or "{}"), requester=r["requester"] or "",
+               channel=r["channel"] or "", message_ts=r["message_ts"], thread_ts=r["thread_ts"],
+               idem_key=r["idem_key"], created_at=parse_time(r["created_at"]),
+               updated_at=parse_time(r["updated_at"]), error=r["error"] or "",
+               result=json.loads(r["result"] or "{}"), finished=bool(r["finished"]))
+
+
+__all__ = ["Job", "Transition", "Approval", "Store", "MIGRATIONS"]
