@@ -23,6 +23,8 @@ class Services:
     notifier: Notifier
     runner: JobRunner
     clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
+    dispatcher: Any = None  # bot.dispatch.Dispatcher
+    approvals: Any = None  # bot.approvals.ApprovalService
     restores: Any = None  # bot.jobs.restore.RestoreService
     daily: Any = None  # bot.jobs.daily.DailyService
     extra: dict[str, Any] = field(default_factory=dict)
