@@ -1,0 +1,110 @@
+"""The composition root: builds every long-lived object once and wires them together.
+
+`build_services` is called by `snapbot run`, `snapbot demo`, `snapbot cfy` and the test rig.
+Nothing else constructs a Store, a CloudifyClient or the JobRunner.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.jobs.runner import JobRunner
+from bot.notifier import Notifier
+from bot.services import Services
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Modules (owned by other parts of the bot) that register their drivers and set their service
+#: on `Services`: `install(services)` each.
+INSTALLERS = ("bot.approvals", "bot.jobs.restore", "bot.jobs.daily")
+
+
+def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
+    from bot.cloudify.client import CloudifyClient
+    return CloudifyClient(mc.url, username=mc.username, password=mc.password, token=mc.token,
+                          tenant=mc.tenant, ca_bundle=mc.ca_bundle, verify_tls=mc.verify_tls,
+                          transport=transport)
+
+
+async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,
+                         transport: httpx.AsyncBaseTransport | None = None) -> Services:
+    """Create the store, one client per manager, the runner and the dispatcher; register the
+    simple job drivers; then let approvals, restores and the daily job install themselves."""
+    from bot.dispatch import Dispatcher
+    from bot.jobs.simple import register_simple_drivers
+
+    clock = clock or SystemClock()
+    if settings.db_path != ":memory:":
+        Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_path, clock)
+    runner = JobRunner(store, clock, notifier)
+    services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
+                        runner=runner)
+    runner.services = services
+    try:
+        for mc in settings.managers:
+            services.clients[mc.name] = _make_client(mc, transport)
+    except Exception:
+        store.close()
+        raise
+    services.dispatcher = Dispatcher(services)
+    register_simple_drivers(runner)
+    for name in INSTALLERS:
+        _install(name, services)
+    return services
+
+
+def _install(module_name: str, services: Services) -> None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            log.warning("%s is not available yet; its commands will answer with an error", module_name)
+            return
+        raise
+    install = getattr(module, "install", None)
+    if install is None:
+        log.warning("%s has no install(services); skipped", module_name)
+        return
+    install(services)
+
+
+async def start(services: Services) -> list[str]:
+    """Resume unfinished jobs, start the approval expiry loop and the daily scheduler."""
+    resumed = await services.runner.resume_all()
+    for name in ("approvals", "daily"):
+        svc = getattr(services, name)
+        starter = getattr(svc, "start", None)
+        if starter is not None:
+            result = starter()
+            if hasattr(result, "__await__"):
+                await result
+    return resumed
+
+
+async def stop(services: Services) -> None:
+    """Stop background loops and jobs (they resume on the next start), close clients and the store."""
+    for name in ("daily", "approvals"):
+        svc = getattr(services, name)
+        stopper = getattr(svc, "stop", None)
+        if stopper is not None:
+            try:
+                result = stopper()
+                if hasattr(result, "__await__"):
+                    await result
+            except Exception:
+                log.exception("could not stop %s", name)
+    await services.runner.shutdown()
+    for name, client in services.clients.items():
+        try:
+            await client.aclose()
+        except Exception:
+            log.exception("could not close the client of manager %s", name)
+    services.store.close()
