@@ -1,75 +1,496 @@
-"""Async Cloudify Manager REST v3.1 client (httpx). INTERFACE ONLY: implementation in progress.
+"""Async Cloudify Manager REST v3.1 client (httpx).
 
 Every method raises a `bot.errors.CloudifyError` subclass chosen by the manager's `error_code`,
-or `ManagerUnavailable` for connection errors and 502/503/504 without a Cloudify body.
+or `ManagerUnavailable` for connection errors, timeouts and 502/503/504 without a Cloudify body.
+
+Facts about the wire format come from cloudify-common's `cloudify_rest_client` (7.0.x):
+- create: `PUT /snapshots/<id>` JSON body with include_credentials, include_logs, include_events,
+  queue, tempdir_path, legacy, listener_timeout; expects 201 and returns an execution.
+- restore: `POST /snapshots/<id>/restore` JSON body with force, restore_certificates, no_reboot,
+  ignore_plugin_failure (5.x managers also require recreate_deployments_envs; 7.x dropped it).
+- upload: `PUT /snapshots/<id>/archive` with the file as a chunked raw body, or no body and the
+  query parameter `snapshot_archive_url`; expects 201 and returns the snapshot.
+- 304 from maintenance activate/deactivate means "already in that state" (the rest client turns
+  it into NotModifiedError); here it returns the current state instead.
+
+Secrets: credentials live only inside the httpx client (auth / default headers). Error messages
+and log lines are built from the method, the path (never the query string) and the manager's own
+message, so no password, token or header can leak through them.
 """
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import secrets
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bot import archive
 from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, MaintenanceState,
                                  ManagerNode, PluginsUpdate, Snapshot, Version)
+from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, Conflict,
+                        Forbidden, ManagerUnavailable, NotFound, ServerError, Unauthorized)
+
+logger = logging.getLogger("bot.cloudify")
+
+API_PREFIX = "/api/v3.1"
+CHUNK = 1024 * 1024
+BYPASS_MAINTENANCE_HEADER = "X-BYPASS-MAINTENANCE"
+
+#: Codes the manager (or the rest client's exception list) uses that are variants of a code
+#: already in `bot.errors.ERROR_CODES`. The instance keeps the manager's own code.
+EXTRA_ERROR_CODES: dict[str, type[CloudifyError]] = {
+    "illegal_execution_parameters_error": BadParameters,
+    "no_such_include_field_error": BadParameters,
+    "invalid_filter_rule": BadParameters,
+    "missing_required_deployment_input_error": BadParameters,
+    "unknown_deployment_input_error": BadParameters,
+    "user_unauthorized_error": Unauthorized,
+    "missing_cloudify_license": Forbidden,
+    "expired_cloudify_license": Forbidden,
+    "deployment_plugin_not_found": NotFound,
+    "deployment_parent_not_found_error": NotFound,
+    "plugin_in_use": Conflict,
+    "blueprint_in_use": Conflict,
+    "forbidden_while_cancelling": Conflict,
+    "not_cluster_master": ManagerUnavailable,
+    "removed_from_cluster": ManagerUnavailable,
+}
+
+_BY_STATUS: dict[int, type[CloudifyError]] = {
+    400: BadParameters, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+}
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def error_from_response(status: int, body: bytes, method: str, path: str) -> CloudifyError:
+    """The typed error for a non-success answer. Uses `error_code` first, then the status."""
+    data: Any = None
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    code = data.get("error_code") if isinstance(data, dict) else None
+    message = ""
+    if isinstance(data, dict):
+        message = str(data.get("message") or data.get("detail") or "")
+    if code:
+        cls = ERROR_CODES.get(code) or EXTRA_ERROR_CODES.get(code) or _class_for_status(status)
+        return cls(message or f"HTTP {status}", status=status, error_code=code, method=method,
+                   path=path)
+    if status in _UNAVAILABLE_STATUSES:
+        return ManagerUnavailable(f"the manager answered HTTP {status} (it may be restarting)",
+                                  status=status, method=method, path=path)
+    cls = _class_for_status(status)
+    return cls(message or f"HTTP {status}", status=status, method=method, path=path)
+
+
+def _class_for_status(status: int) -> type[CloudifyError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status in _UNAVAILABLE_STATUSES:
+        return ManagerUnavailable
+    if status >= 500:
+        return ServerError
+    return CloudifyError
+
+
+def _items(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        return list(data.get("items") or [])
+    return list(data or [])
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 class CloudifyClient:
+    """One manager, one tenant. Use as `async with CloudifyClient(...) as c:` or call `aclose`."""
+
     def __init__(self, base_url: str, *, username: str = "admin", password: str = "",
                  token: str = "", tenant: str = "default_tenant", ca_bundle: str | None = None,
                  verify_tls: bool = True, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 30.0, retries: int = 3, backoff: float = 0.5) -> None:
-        """`base_url` is the manager root (e.g. http://127.0.0.1:8100); /api/v3.1 is appended."""
-        raise NotImplementedError
+                 timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
+                 max_backoff: float = 10.0, sleep: Sleep | None = None,
+                 chunk_size: int = CHUNK) -> None:
+        """`base_url` is the manager root (e.g. http://127.0.0.1:8100); /api/v3.1 is appended.
 
-    async def aclose(self) -> None: ...
-    async def __aenter__(self) -> "CloudifyClient": ...
-    async def __aexit__(self, *exc: Any) -> None: ...
+        `retries`/`backoff` apply to idempotent GETs that hit `ManagerUnavailable` (exponential,
+        capped at `max_backoff`); `sleep` is awaited for each backoff so tests need not wait.
+        """
+        self.base_url = base_url.rstrip("/")
+        self.tenant = tenant
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.chunk_size = chunk_size
+        self._sleep: Sleep = sleep or asyncio.sleep
+        headers = {"Tenant": tenant}
+        auth: httpx.Auth | None = None
+        if token:
+            headers["Authentication-Token"] = token
+        else:
+            auth = httpx.BasicAuth(username, password)
+        verify: ssl.SSLContext | bool
+        if ca_bundle:
+            verify = ssl.create_default_context(cafile=ca_bundle)
+        else:
+            verify = verify_tls
+        self._http = httpx.AsyncClient(base_url=self.base_url + API_PREFIX, auth=auth,
+                                       headers=headers, verify=verify, transport=transport,
+                                       timeout=httpx.Timeout(timeout))
 
-    # manager
-    async def version(self) -> Version: ...
-    async def status(self) -> dict[str, Any]: ...
-    async def managers(self) -> list[ManagerNode]: ...
-    async def cluster_status(self) -> dict[str, Any]: ...
+    def __repr__(self) -> str:
+        return f"CloudifyClient({self.base_url!r}, tenant={self.tenant!r})"
 
-    # snapshots
-    async def list_snapshots(self) -> list[Snapshot]: ...
-    async def get_snapshot(self, snapshot_id: str) -> Snapshot: ...
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "CloudifyClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _backoff(self, attempt: int) -> None:
+        await self._sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                    json_body: Any = None, content: Any = None,
+                    headers: dict[str, str] | None = None,
+                    expected: tuple[int, ...] = (200,)) -> httpx.Response:
+        """One request, no retry. Returns the response if its status is in `expected`."""
+        started = time.monotonic()
+        try:
+            resp = await self._http.request(method, path, params=params, json=json_body,
+                                            content=content, headers=headers)
+        except httpx.TransportError as exc:
+            logger.debug("%s %s -> %s after %.3fs", method, path, type(exc).__name__,
+                         time.monotonic() - started)
+            raise ManagerUnavailable(f"cannot reach the manager ({type(exc).__name__})",
+                                     method=method, path=path) from None
+        logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
+                     time.monotonic() - started)
+        if resp.status_code in expected:
+            return resp
+        raise error_from_response(resp.status_code, resp.content, method, path)
+
+    async def _request(self, method: str, path: str, *, retry: bool | None = None,
+                       **kwargs: Any) -> httpx.Response:
+        """`_send` with retries on ManagerUnavailable, by default only for GET."""
+        if retry is None:
+            retry = method == "GET"
+        attempts = 1 + (self.retries if retry else 0)
+        for attempt in range(attempts):
+            try:
+                return await self._send(method, path, **kwargs)
+            except ManagerUnavailable:
+                if attempt + 1 >= attempts:
+                    raise
+                await self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    async def _get_json(self, path: str, **kwargs: Any) -> Any:
+        return (await self._request("GET", path, **kwargs)).json()
+
+    async def _list(self, path: str, params: dict[str, Any], *, size: int, offset: int = 0,
+                    headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """All items of a paginated list, following `metadata.pagination` from `offset`."""
+        items: list[dict[str, Any]] = []
+        current = offset
+        while True:
+            page = await self._get_json(path, params={**params, "_size": size,
+                                                      "_offset": current}, headers=headers)
+            got = _items(page)
+            items.extend(got)
+            pagination = (page.get("metadata") or {}).get("pagination") or {} \
+                if isinstance(page, dict) else {}
+            total = pagination.get("total")
+            current += len(got)
+            if not got or total is None or current >= int(total):
+                return items
+
+    # -- manager -----------------------------------------------------------------------------
+
+    async def version(self) -> Version:
+        return Version.from_api(await self._get_json("/version"))
+
+    async def status(self) -> dict[str, Any]:
+        """`GET /status`: {"status": "OK"|"Fail", "services": {...}}."""
+        return dict(await self._get_json("/status"))
+
+    async def managers(self) -> list[ManagerNode]:
+        return [ManagerNode.from_api(d) for d in _items(await self._get_json("/managers"))]
+
+    async def cluster_status(self, *, summary: bool = False) -> dict[str, Any]:
+        """`GET /cluster-status` (what `cfy cluster status` reads)."""
+        params = {"summary": "true"} if summary else None
+        return dict(await self._get_json("/cluster-status", params=params))
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    async def list_snapshots(self) -> list[Snapshot]:
+        items = await self._list("/snapshots", {"_sort": "-created_at"}, size=1000)
+        return [Snapshot.from_api(d) for d in items]
+
+    async def get_snapshot(self, snapshot_id: str) -> Snapshot:
+        """Retries like every GET, so it can be polled through a manager restart."""
+        return Snapshot.from_api(await self._get_json(f"/snapshots/{snapshot_id}"))
+
     async def create_snapshot(self, snapshot_id: str, *, include_credentials: bool = True,
                               include_logs: bool = True, include_events: bool = True,
-                              queue: bool = False) -> Execution: ...
-    async def delete_snapshot(self, snapshot_id: str) -> Snapshot: ...
+                              queue: bool = False, tempdir_path: str | None = None,
+                              legacy: bool = False,
+                              listener_timeout: int | None = None) -> Execution:
+        body = {"include_credentials": include_credentials, "include_logs": include_logs,
+                "include_events": include_events, "queue": queue, "tempdir_path": tempdir_path,
+                "legacy": legacy, "listener_timeout": listener_timeout}
+        resp = await self._request("PUT", f"/snapshots/{snapshot_id}", json_body=body,
+                                   expected=(201,))
+        return Execution.from_api(resp.json())
+
+    async def delete_snapshot(self, snapshot_id: str) -> Snapshot:
+        resp = await self._request("DELETE", f"/snapshots/{snapshot_id}", expected=(200, 204))
+        if resp.status_code == 204 or not resp.content:
+            return Snapshot(id=snapshot_id, status="deleted")
+        return Snapshot.from_api(resp.json())
+
     async def download_snapshot(self, snapshot_id: str, dest: str | Path) -> ArchiveInfo:
         """Stream to a temp file beside `dest`, check it is a valid zip, sha256 it, then rename
-        to `dest` atomically. On any failure the temp file is removed and nothing is at `dest`."""
+        to `dest` atomically. On any failure the temp file is removed and nothing is at `dest`.
+
+        Memory stays bounded by one chunk. Opening the stream is retried like a GET; a stream
+        cut half-way raises `ManagerUnavailable` (call again to start over).
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
+        path = f"/snapshots/{snapshot_id}/archive"
+        try:
+            info = await self._download_to(path, tmp)
+            try:
+                await asyncio.to_thread(archive.check_zip, tmp)
+            except ArchiveError as exc:
+                raise ArchiveError(f"snapshot {snapshot_id}: the downloaded archive is not "
+                                   f"usable ({exc}); nothing was saved") from None
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
+            archive.write_sidecar(dest, info.sha256)
+        except OSError as exc:
+            dest.unlink(missing_ok=True)
+            raise ArchiveError(f"cannot write the checksum beside {dest.name}: "
+                               f"{exc.strerror or exc}") from None
+        return ArchiveInfo(path=str(dest), size=info.size, sha256=info.sha256)
+
+    async def _download_to(self, path: str, tmp: Path) -> ArchiveInfo:
+        for attempt in range(1 + self.retries):
+            try:
+                return await self._stream_once(path, tmp)
+            except _NotStarted as exc:
+                if attempt >= self.retries:
+                    raise exc.error from None
+                await self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    async def _stream_once(self, path: str, tmp: Path) -> ArchiveInfo:
+        method = "GET"
+        started = time.monotonic()
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            async with self._http.stream(method, path) as resp:
+                if resp.status_code != 200:
+                    body = await resp.aread()
+                    logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
+                                 time.monotonic() - started)
+                    err = error_from_response(resp.status_code, body, method, path)
+                    if isinstance(err, ManagerUnavailable):
+                        raise _NotStarted(err)
+                    raise err
+                expected_len = resp.headers.get("content-length")
+                with open(tmp, "wb") as f:
+                    async for chunk in resp.aiter_bytes(self.chunk_size):
+                        digest.update(chunk)
+                        await asyncio.to_thread(f.write, chunk)
+                        size += len(chunk)
+                    await asyncio.to_thread(f.flush)
+                    await asyncio.to_thread(os.fsync, f.fileno())
+        except httpx.TransportError as exc:
+            logger.debug("%s %s -> %s after %.3fs, %d bytes", method, path,
+                         type(exc).__name__, time.monotonic() - started, size)
+            if size == 0 and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                raise _NotStarted(ManagerUnavailable(
+                    f"cannot reach the manager ({type(exc).__name__})",
+                    method=method, path=path)) from None
+            raise ManagerUnavailable(
+                f"the download was cut after {size} bytes ({type(exc).__name__})",
+                method=method, path=path) from None
+        except OSError as exc:
+            raise ArchiveError(f"cannot write the archive to {tmp.parent}: "
+                               f"{exc.strerror or exc}") from None
+        logger.debug("%s %s -> 200 in %.3fs, %d bytes", method, path,
+                     time.monotonic() - started, size)
+        if expected_len is not None and expected_len.isdigit() and int(expected_len) != size:
+            raise ArchiveError(f"the download is incomplete: got {size} of {expected_len} bytes")
+        return ArchiveInfo(path=str(tmp), size=size, sha256=digest.hexdigest())
+
     async def upload_snapshot(self, snapshot_id: str, *, path: str | Path | None = None,
                               url: str | None = None) -> Snapshot:
-        """Stream a local archive (chunked PUT body) or ask the manager to fetch `url`."""
+        """Stream a local archive (chunked PUT body) or ask the manager to fetch `url`.
+
+        Never retried: a PUT that failed half-way must be looked at, not repeated blindly.
+        """
+        if (path is None) == (url is None):
+            raise ValueError("upload_snapshot needs exactly one of path= or url=")
+        endpoint = f"/snapshots/{snapshot_id}/archive"
+        if url is not None:
+            resp = await self._request("PUT", endpoint, params={"snapshot_archive_url": url},
+                                       expected=(201,))
+            return Snapshot.from_api(resp.json())
+        src = Path(path)  # type: ignore[arg-type]
+        if not src.is_file():
+            raise ArchiveError(f"no archive to upload at {src}")
+        resp = await self._request("PUT", endpoint, content=self._file_chunks(src),
+                                   headers={"Content-Type": "application/octet-stream"},
+                                   expected=(201,))
+        return Snapshot.from_api(resp.json())
+
+    async def _file_chunks(self, src: Path) -> AsyncIterator[bytes]:
+        f = await asyncio.to_thread(open, src, "rb")
+        try:
+            while chunk := await asyncio.to_thread(f.read, self.chunk_size):
+                yield chunk
+        finally:
+            f.close()
+
     async def restore_snapshot(self, snapshot_id: str, *, force: bool = False,
                                restore_certificates: bool = False, no_reboot: bool = False,
                                tenant_name: str | None = None,
-                               ignore_plugin_failure: bool = False) -> Execution: ...
+                               ignore_plugin_failure: bool = False,
+                               recreate_deployments_envs: bool | None = None) -> Execution:
+        """Start a restore. `force` is always sent (some versions answer 500 without it).
+
+        `tenant_name` is sent only when given (older managers read it; 7.x ignores it);
+        `recreate_deployments_envs` only when given (5.x managers require it, 6.0+ dropped it).
+        """
+        body: dict[str, Any] = {"force": force, "restore_certificates": restore_certificates,
+                                "no_reboot": no_reboot,
+                                "ignore_plugin_failure": ignore_plugin_failure}
+        if tenant_name is not None:
+            body["tenant_name"] = tenant_name
+        if recreate_deployments_envs is not None:
+            body["recreate_deployments_envs"] = recreate_deployments_envs
+        resp = await self._request("POST", f"/snapshots/{snapshot_id}/restore", json_body=body,
+                                   expected=(200, 201))
+        return Execution.from_api(resp.json())
+
     async def snapshot_status(self) -> str:
-        """'running' or 'not-running'."""
+        """'running' or 'not-running'. Retries like every GET, so it can follow a restore."""
+        data = await self._get_json("/snapshot-status")
+        return str(data.get("status") or "") if isinstance(data, dict) else str(data)
 
-    # maintenance
-    async def maintenance(self) -> MaintenanceState: ...
-    async def activate_maintenance(self) -> MaintenanceState: ...
-    async def deactivate_maintenance(self) -> MaintenanceState: ...
+    # -- maintenance -------------------------------------------------------------------------
 
-    # executions, events, deployments, plugins
+    async def maintenance(self) -> MaintenanceState:
+        return MaintenanceState.from_api(await self._get_json("/maintenance"))
+
+    async def activate_maintenance(self) -> MaintenanceState:
+        """Returns the new state; if already on (304), the current state."""
+        return await self._maintenance_switch("activate")
+
+    async def deactivate_maintenance(self) -> MaintenanceState:
+        """Returns the new state; if already off (304), the current state."""
+        return await self._maintenance_switch("deactivate")
+
+    async def _maintenance_switch(self, action: str) -> MaintenanceState:
+        resp = await self._request("POST", f"/maintenance/{action}", expected=(200, 304))
+        if resp.status_code == 304 or not resp.content:
+            return await self.maintenance()
+        return MaintenanceState.from_api(resp.json())
+
+    # -- executions, events, deployments, plugins --------------------------------------------
+
+    @staticmethod
+    def _bypass(bypass_maintenance: bool) -> dict[str, str] | None:
+        return {BYPASS_MAINTENANCE_HEADER: "true"} if bypass_maintenance else None
+
     async def list_executions(self, *, status: str | list[str] | None = None,
                               workflow_id: str | None = None, deployment_id: str | None = None,
                               include_system_workflows: bool = True, sort: str = "-created_at",
                               size: int = 1000, offset: int = 0,
-                              bypass_maintenance: bool = False) -> list[Execution]: ...
-    async def get_execution(self, execution_id: str, *, bypass_maintenance: bool = False) -> Execution: ...
+                              bypass_maintenance: bool = False) -> list[Execution]:
+        """All matching executions from `offset` on, fetched `size` at a time."""
+        params: dict[str, Any] = {"_include_system_workflows": _bool(include_system_workflows)}
+        if sort:
+            params["_sort"] = sort
+        if status is not None:
+            params["status"] = [status] if isinstance(status, str) else list(status)
+        if workflow_id is not None:
+            params["workflow_id"] = workflow_id
+        if deployment_id is not None:
+            params["deployment_id"] = deployment_id
+        items = await self._list("/executions", params, size=size, offset=offset,
+                                 headers=self._bypass(bypass_maintenance))
+        return [Execution.from_api(d) for d in items]
+
+    async def get_execution(self, execution_id: str, *,
+                            bypass_maintenance: bool = False) -> Execution:
+        return Execution.from_api(await self._get_json(
+            f"/executions/{execution_id}", headers=self._bypass(bypass_maintenance)))
+
     async def start_execution(self, deployment_id: str, workflow_id: str, *,
                               parameters: dict[str, Any] | None = None,
-                              scheduled_time: str | None = None) -> Execution: ...
+                              scheduled_time: str | None = None) -> Execution:
+        body: dict[str, Any] = {"deployment_id": deployment_id, "workflow_id": workflow_id,
+                                "parameters": parameters or {}}
+        if scheduled_time is not None:
+            body["scheduled_time"] = scheduled_time
+        resp = await self._request("POST", "/executions", json_body=body, expected=(200, 201))
+        return Execution.from_api(resp.json())
+
     async def list_events(self, execution_id: str, *, type: str = "cloudify_log",
-                          bypass_maintenance: bool = False) -> list[Event]: ...
-    async def list_deployments(self) -> list[Deployment]: ...
-    async def list_blueprints(self) -> list[dict[str, Any]]: ...
-    async def update_plugins(self, blueprint_id: str, *, force: bool = False) -> PluginsUpdate: ...
-    async def get_plugins_update(self, update_id: str) -> PluginsUpdate: ...
+                          bypass_maintenance: bool = False) -> list[Event]:
+        params: dict[str, Any] = {"execution_id": execution_id, "_sort": "@timestamp"}
+        if type:
+            params["type"] = type
+        items = await self._list("/events", params, size=1000,
+                                 headers=self._bypass(bypass_maintenance))
+        return [Event.from_api(d) for d in items]
+
+    async def list_deployments(self) -> list[Deployment]:
+        return [Deployment.from_api(d) for d in await self._list("/deployments", {}, size=1000)]
+
+    async def list_blueprints(self) -> list[dict[str, Any]]:
+        return await self._list("/blueprints", {}, size=1000)
+
+    async def update_plugins(self, blueprint_id: str, *, force: bool = False) -> PluginsUpdate:
+        resp = await self._request("POST", f"/plugins-updates/{blueprint_id}/update/initiate",
+                                   json_body={"force": force}, expected=(200, 201))
+        return PluginsUpdate.from_api(resp.json())
+
+    async def get_plugins_update(self, update_id: str) -> PluginsUpdate:
+        return PluginsUpdate.from_api(await self._get_json(f"/plugins-updates/{update_id}"))
+
+
+class _NotStarted(Exception):
+    """A download failed before any byte was written; safe to retry."""
+
+    def __init__(self, error: CloudifyError) -> None:
+        super().__init__(str(error))
+        self.error = error
