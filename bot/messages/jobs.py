@@ -1,0 +1,231 @@
+"""Block Kit builders for snapbot's own jobs: the status card, `/cfy jobs` list and detail, and
+the short replies of the dispatcher. Pure functions of their data."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from bot.store import Approval, Job, Transition
+
+Message = dict[str, Any]
+
+STATE_EMOJI = {
+    "awaiting_approval": ":hourglass:",
+    "requested": ":hourglass:",
+    "queued": ":white_circle:",
+    "running": ":arrows_counterclockwise:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
+    "rejected": ":no_entry:",
+    "expired": ":alarm_clock:",
+}
+
+#: Human titles of the simple job kinds (the card's header).
+KIND_TITLES = {
+    "snapshot_create": "Create snapshot",
+    "snapshot_download": "Download snapshot",
+    "snapshot_upload": "Upload snapshot",
+    "snapshot_delete": "Delete snapshot",
+    "maintenance_activate": "Activate maintenance mode",
+    "maintenance_deactivate": "Deactivate maintenance mode",
+    "agents_install": "Install new agents",
+    "plugins_update": "Update plugins",
+    "restore": "Restore snapshot",
+    "daily": "Daily snapshot",
+}
+
+ACTIVE_STATES = frozenset({"queued", "running", "awaiting_approval"})
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def text_message(text: str) -> Message:
+    """A one-section message."""
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def hhmmss(dt: datetime | None) -> str:
+    return dt.strftime("%H:%M:%S") if dt else "--:--:--"
+
+
+def when(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
+
+
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def who(user: str) -> str:
+    """Slack users as mentions, terminal users (local:<login>) and snapbot as plain text."""
+    if user and user[0] in "UW" and user.isalnum():
+        return f"<@{user}>"
+    return user or "snapbot"
+
+
+def job_title(job: Job) -> str:
+    title = KIND_TITLES.get(job.kind, job.kind)
+    target = job.params.get("snapshot_id") or job.params.get("blueprint_id")
+    if job.kind == "plugins_update" and job.params.get("all_blueprints"):
+        target = "all blueprints"
+    return f"{title} `{target}`" if target else title
+
+
+def result_lines(job: Job) -> list[str]:
+    """What a finished job produced, one fact a line."""
+    r = job.result or {}
+    out = []
+    if r.get("snapshot_id") and job.kind not in ("snapshot_delete",):
+        out.append(f"snapshot `{r['snapshot_id']}`" + (f" ({r['status']})" if r.get("status") else ""))
+    if r.get("archive_path"):
+        out.append(f"archive `{r['archive_path']}`")
+    if r.get("size") is not None and (r.get("archive_path") or r.get("sha256")):
+        out.append(f"size {human_size(r['size'])}")
+    if r.get("sha256"):
+        out.append(f"sha256 `{r['sha256']}`")
+    if r.get("source"):
+        out.append(f"from {r['source']}")
+    if r.get("maintenance"):
+        out.append(f"maintenance mode *{r['maintenance']}*")
+    for key in ("deployments", "blueprints"):
+        items = r.get(key)
+        if isinstance(items, dict) and items:
+            ok = sum(1 for v in items.values() if v.get("ok"))
+            out.append(f"{key}: {ok}/{len(items)} succeeded")
+            for name, v in sorted(items.items()):
+                if not v.get("ok") and v.get("status"):
+                    out.append(f"• `{name}`: {v.get('status')}" + (f" – {v['error']}" if v.get("error") else ""))
+    if r.get("duration_s") is not None:
+        out.append(f"took {human_duration(r['duration_s'])}")
+    return out
+
+
+def transition_line(t: Transition) -> str:
+    emoji = STATE_EMOJI.get(t.to_state, ":small_blue_diamond:")
+    line = f"{emoji} `{hhmmss(t.at)}` {t.to_state}"
+    if t.actor and t.actor != "snapbot":
+        line += f" by {who(t.actor)}"
+    if t.detail:
+        line += f" – {t.detail}"
+    return line
+
+
+def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
+    """The job's status message, updated in place: title, manager, state, checklist of state
+    changes with times, the result or the error, and Cancel while it can still be stopped."""
+    emoji = STATE_EMOJI.get(job.state, ":small_blue_diamond:")
+    head = f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*"
+    blocks: list[dict[str, Any]] = [_section(head)]
+    checklist = "\n".join(transition_line(t) for t in transitions)
+    if checklist:
+        blocks.append(_section(checklist))
+    if job.state == "done":
+        lines = result_lines(job)
+        if lines:
+            blocks.append(_section("\n".join(lines)))
+    if job.error:
+        blocks.append(_section(f":warning: *Error:* {job.error}"))
+    blocks.append(_context(f"job `{job.id}` · requested by {who(job.requester)}"))
+    if job.state in ("queued", "running"):
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "action_id": "job_cancel", "value": job.id, "style": "danger",
+            "text": {"type": "plain_text", "text": "Cancel"},
+            "confirm": {"title": {"type": "plain_text", "text": "Cancel this job?"},
+                        "text": {"type": "mrkdwn", "text": f"Stop job `{job.id}` ({job_title(job)})."},
+                        "confirm": {"type": "plain_text", "text": "Cancel job"},
+                        "deny": {"type": "plain_text", "text": "Keep it"}},
+        }]})
+    fallback = f"{job_title(job)} on {job.manager}: {job.state}" + (f" ({job.error})" if job.error else "")
+    return {"text": fallback, "blocks": blocks}
+
+
+def job_started(job: Job) -> Message:
+    return text_message(f":rocket: Started job `{job.id}`: {job_title(job)} on `{job.manager}`. "
+                        "Progress is posted in the channel.")
+
+
+def job_awaiting_approval(job: Job) -> Message:
+    return text_message(f":hourglass: Job `{job.id}` ({job_title(job)} on `{job.manager}`) "
+                        "needs approval before it starts.")
+
+
+def job_duplicate(job: Job) -> Message:
+    return text_message(f"This request is already running as job `{job.id}` ({job.state}).")
+
+
+def job_cancelled(job: Job) -> Message:
+    return text_message(f":no_entry_sign: Job `{job.id}` ({job_title(job)}) was cancelled.")
+
+
+def jobs_list(jobs: Iterable[Job]) -> Message:
+    jobs = list(jobs)
+    if not jobs:
+        return text_message("No snapbot jobs yet.")
+    lines = []
+    for j in jobs:
+        emoji = STATE_EMOJI.get(j.state, ":small_blue_diamond:")
+        lines.append(f"{emoji} `{j.id}` {job_title(j)} on `{j.manager}` – *{j.state}* "
+                     f"· {when(j.created_at)} · {who(j.requester)}")
+    text = "*snapbot jobs* (newest first)\n" + "\n".join(lines)
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[Approval] = ()) -> Message:
+    """`/cfy jobs show ID`: the whole audit trail."""
+    emoji = STATE_EMOJI.get(job.state, ":small_blue_diamond:")
+    blocks: list[dict[str, Any]] = [
+        _section(f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*\n"
+                 f"job `{job.id}` · kind `{job.kind}` · requested by {who(job.requester)} "
+                 f"at {when(job.created_at)}"),
+    ]
+    params = {k: v for k, v in sorted(job.params.items()) if v not in (None, "", False)}
+    if params:
+        blocks.append(_section("*Parameters:* " + ", ".join(f"{k}=`{v}`" for k, v in params.items())))
+    if approvals:
+        blocks.append(_section("*Approvals:*\n" + "\n".join(
+            f"• {who(a.user)} {a.decision}d at {when(a.at)}" if a.decision in ("approve", "reject")
+            else f"• {who(a.user)} {a.decision} at {when(a.at)}" for a in approvals)))
+    if transitions:
+        history = "\n".join(
+            f"• {when(t.at)} {t.from_state or '∅'} → *{t.to_state}* by {who(t.actor)}"
+            + (f": {t.detail}" if t.detail else "") for t in transitions)
+        blocks.append(_section("*History:*\n" + history))
+    lines = result_lines(job)
+    if lines:
+        blocks.append(_section("*Result:*\n" + "\n".join(lines)))
+    if job.error:
+        blocks.append(_section(f":warning: *Error:* {job.error}"))
+    text = f"job {job.id}: {job_title(job)} on {job.manager}: {job.state}"
+    return {"text": text, "blocks": blocks}
+
+
+def manager_jobs_lines(jobs: Iterable[Job]) -> list[str]:
+    return [f"{STATE_EMOJI.get(j.state, '')} `{j.id}` {job_title(j)} – *{j.state}* ({who(j.requester)})"
+            for j in jobs]
