@@ -1,22 +1,324 @@
-"""The dispatcher: runs a parsed command for someone and says what to tell them. (stub)"""
+"""The dispatcher: runs a parsed command for someone and says what to tell them.
+
+Quick reads (help, lists, status) are answered directly and only the caller sees them. Long work
+becomes a job in the store, run in the background by the JobRunner, which posts and updates the
+job's card in the channel; the caller gets "started job X". Slack handlers and the terminal CLI
+both call `Dispatcher.execute`, so the rules (per-manager lock, idempotency, approval gating,
+who may cancel) live here once.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable
 
-from bot.commands.model import Command
+from bot import archive
+from bot.commands import model as m
+from bot.errors import (ArchiveError, CloudifyError, JobConflict, NotAuthorized, NotFound,
+                        SnapbotError, UsageError)
 from bot.invocation import Invocation, Reply
+from bot.messages import jobs as jm
+from bot.store import Job
 
 log = logging.getLogger(__name__)
 
+#: command class -> job kind, for the commands that run as simple jobs
+JOB_KINDS: dict[type, str] = {
+    m.SnapshotsCreate: "snapshot_create",
+    m.SnapshotsDownload: "snapshot_download",
+    m.SnapshotsUpload: "snapshot_upload",
+    m.SnapshotsDelete: "snapshot_delete",
+    m.MaintenanceActivate: "maintenance_activate",
+    m.MaintenanceDeactivate: "maintenance_deactivate",
+    m.AgentsInstall: "agents_install",
+    m.PluginsUpdate: "plugins_update",
+}
 
-def _text(text: str) -> dict[str, Any]:
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+GENERIC_ERROR = "Something went wrong on snapbot's side; the details are in its log."
+
+
+def _common(name: str) -> Callable[..., Any] | None:
+    """A builder from bot.messages.common, if that module provides it."""
+    try:
+        from bot.messages import common
+    except ImportError:
+        return None
+    return getattr(common, name, None)
+
+
+def error_reply(exc: SnapbotError) -> Reply:
+    builder = _common("error_message")
+    if builder is not None:
+        try:
+            return Reply(builder(exc), ephemeral=True)
+        except Exception:
+            log.exception("error_message builder failed")
+    return Reply(jm.text_message(f":warning: {exc.user_message}"), ephemeral=True)
+
+
+def generate_snapshot_id(now: datetime) -> str:
+    return now.strftime("snap-%Y%m%d-%H%M%S")
 
 
 class Dispatcher:
     def __init__(self, services: Any) -> None:
         self.services = services
+        self._handlers: dict[type, Callable[[Any, Invocation], Awaitable[Reply]]] = {
+            m.Help: self._help,
+            m.SnapshotsList: self._snapshots_list,
+            m.SnapshotsStatus: self._snapshots_status,
+            m.SnapshotsCreate: self._long,
+            m.SnapshotsDownload: self._download,
+            m.SnapshotsUpload: self._upload,
+            m.SnapshotsDelete: self._long,
+            m.SnapshotsRestore: self._restore,
+            m.SnapshotsSchedule: self._schedule,
+            m.SnapshotsScheduleRunNow: self._run_now,
+            m.MaintenanceStatus: self._maintenance_status,
+            m.MaintenanceActivate: self._long,
+            m.MaintenanceDeactivate: self._long,
+            m.AgentsInstall: self._long,
+            m.PluginsUpdate: self._long,
+            m.ClusterStatus: self._cluster_status,
+            m.JobsList: self._jobs_list,
+            m.JobsShow: self._jobs_show,
+            m.JobsCancel: self._jobs_cancel,
+        }
 
-    async def execute(self, cmd: Command, inv: Invocation) -> Reply:
-        return Reply(_text(f"`{cmd.name}` is not implemented yet"), ephemeral=True)
+    @property
+    def settings(self) -> Any:
+        return self.services.settings
+
+    async def execute(self, cmd: m.Command, inv: Invocation) -> Reply:
+        """Run `cmd` for `inv`. Never raises: errors become an ephemeral reply written for the
+        caller; unexpected ones are logged with their traceback and answered generically."""
+        handler = self._handlers.get(type(cmd))
+        try:
+            if handler is None:
+                raise UsageError(f"`{cmd.name}` is not supported")
+            return await handler(cmd, inv)
+        except SnapbotError as exc:
+            return error_reply(exc)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            return Reply(jm.text_message(f":warning: {GENERIC_ERROR}"), ephemeral=True)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _manager(self, cmd: Any) -> str:
+        return self.settings.manager(getattr(cmd, "manager", None)).name
+
+    def _client(self, manager: str) -> Any:
+        return self.services.clients[manager]
+
+    def _manager_names(self) -> list[str]:
+        return [mc.name for mc in self.settings.managers]
+
+    # -- quick reads ------------------------------------------------------------------------
+    async def _help(self, cmd: m.Help, inv: Invocation) -> Reply:
+        builder = _common("help_message")
+        if builder is None:
+            raise SnapbotError("help is not available yet")
+        return Reply(builder(cmd.topic, self._manager_names()), ephemeral=True)
+
+    async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        snapshots = await self._client(manager).list_snapshots()
+        snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
+                                                     or datetime.min), reverse=True)
+        archived = archive.list_archived(self.settings.archive_dir, manager)
+        builder = _common("snapshot_table")
+        if builder is not None:
+            return Reply(builder(manager, snapshots, archived), ephemeral=True)
+        lines = [f"*Snapshots on `{manager}`*"]
+        lines += [f"• `{s.id}` {s.status} {jm.when(s.created_at)}" for s in snapshots] or ["(none)"]
+        lines.append("*Archived copies*")
+        lines += [f"• `{p.stem}` {jm.human_size(p.stat().st_size)}" for p in archived] or ["(none)"]
+        return Reply(jm.text_message("\n".join(lines)), ephemeral=True)
+
+    async def _snapshots_status(self, cmd: m.SnapshotsStatus, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        status = await self._client(manager).snapshot_status()
+        jobs = self.services.store.list_jobs(unfinished=True, manager=manager, limit=100)
+        text = (f"*Snapshot status on `{manager}`:* "
+                + ("a snapshot restore is in progress" if status == "running"
+                   else "no snapshot restore is running")
+                + f" (`{status}`)")
+        lines = jm.manager_jobs_lines(jobs)
+        text += "\n" + ("*snapbot jobs on this manager:*\n" + "\n".join(lines) if lines
+                        else "snapbot is running no job on this manager.")
+        return Reply(jm.text_message(text), ephemeral=True)
+
+    async def _maintenance_status(self, cmd: m.MaintenanceStatus, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        state = await self._client(manager).maintenance()
+        builder = _common("maintenance_status")
+        if builder is not None:
+            return Reply(builder(manager, state), ephemeral=True)
+        text = f"*Maintenance mode on `{manager}`:* {state.status}"
+        if state.remaining_executions:
+            text += f" ({len(state.remaining_executions)} execution(s) still running)"
+        return Reply(jm.text_message(text), ephemeral=True)
+
+    async def _cluster_status(self, cmd: m.ClusterStatus, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        client = self._client(manager)
+        status = await client.status()
+        nodes = await client.managers()
+        try:
+            cluster = await client.cluster_status()
+        except CloudifyError as exc:  # single managers and older versions may not have it
+            log.info("cluster-status unavailable on %s: %s", manager, exc.user_message)
+            cluster = None
+        active = [n for n in nodes if n.is_active]
+        split_brain = len(active) > 1
+        builder = _common("cluster_status")
+        if builder is not None:
+            return Reply(builder(manager, status, nodes, cluster, split_brain=split_brain),
+                         ephemeral=True)
+        lines = [f"*Cluster status of `{manager}`:* {status.get('status', '?')}"]
+        lines += [f"• `{n.hostname}` {n.private_ip} {n.version} {n.status}" for n in nodes]
+        if split_brain:
+            lines.append(":rotating_light: more than one node claims to be active (split brain)")
+        return Reply(jm.text_message("\n".join(lines)), ephemeral=True)
+
+    async def _jobs_list(self, cmd: m.JobsList, inv: Invocation) -> Reply:
+        return Reply(jm.jobs_list(self.services.store.list_jobs(limit=20)), ephemeral=True)
+
+    async def _jobs_show(self, cmd: m.JobsShow, inv: Invocation) -> Reply:
+        store = self.services.store
+        job = store.get_job(cmd.job_id)
+        return Reply(jm.job_detail(job, store.transitions(job.id), store.approvals(job.id)),
+                     ephemeral=True)
+
+    async def _jobs_cancel(self, cmd: m.JobsCancel, inv: Invocation) -> Reply:
+        job = self.services.store.get_job(cmd.job_id)
+        self.check_may_cancel(job, inv.user)
+        if job.finished:
+            raise SnapbotError(f"job {job.id} is already {job.state}")
+        job = await self.services.runner.cancel(job.id, inv.user)
+        return Reply(jm.job_cancelled(job), ephemeral=False)
+
+    def check_may_cancel(self, job: Job, user: str) -> None:
+        """The requester or an approver may cancel a job; nobody else."""
+        if user == job.requester:
+            return
+        if user in self.settings.approvals.approvers:
+            return
+        approvals = self.services.approvals
+        is_approver = getattr(approvals, "is_approver", None)
+        if is_approver is not None:
+            try:
+                if is_approver(user):
+                    return
+            except Exception:
+                log.exception("approver check failed")
+        raise NotAuthorized(f"only the requester or an approver may cancel job {job.id}")
+
+    # -- delegated --------------------------------------------------------------------------
+    async def _restore(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply:
+        self._manager(cmd)
+        request = getattr(self.services.restores, "request", None)
+        if request is None:
+            raise SnapbotError("restores are not available in this build of snapbot")
+        return await request(cmd, inv)
+
+    async def _schedule(self, cmd: m.SnapshotsSchedule, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        describe = getattr(self.services.daily, "describe", None)
+        if describe is None:
+            raise SnapbotError("the daily snapshot schedule is not available in this build")
+        result = describe(manager)
+        return await result if hasattr(result, "__await__") else result
+
+    async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        run_now = getattr(self.services.daily, "run_now", None)
+        if run_now is None:
+            raise SnapbotError("the daily snapshot job is not available in this build")
+        return await run_now(manager, inv)
+
+    # -- long work --------------------------------------------------------------------------
+    async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        dest = archive.archive_path(self.settings.archive_dir, manager, cmd.snapshot_id)
+        if dest.exists() and archive.sidecar_path(dest).exists():
+            try:
+                info = await asyncio.to_thread(archive.verify_archived, dest)
+            except ArchiveError as exc:
+                log.warning("archived copy %s fails verification (%s); downloading again",
+                            dest, exc.user_message)
+            else:
+                return Reply(jm.text_message(
+                    f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
+                    f"and verified: `{info.path}` ({jm.human_size(info.size)}, sha256 "
+                    f"`{info.sha256}`). Nothing to download."), ephemeral=True)
+        return await self._long(cmd, inv)
+
+    def resolve_archive(self, cmd: m.SnapshotsUpload, manager: str) -> Path:
+        """Which archived copy `--from-archive [M]` means: M's copy of the id, or (M omitted)
+        the target manager's copy, else the newest copy of that id under any manager."""
+        root = self.settings.archive_dir
+        if cmd.from_archive:
+            # M may be a manager that is no longer configured (a lost one): its archive stays.
+            return archive.archive_path(root, cmd.from_archive, cmd.snapshot_id)
+        own = archive.archive_path(root, manager, cmd.snapshot_id)
+        if own.exists():
+            return own
+        for path in archive.list_archived(root):
+            if path.stem == cmd.snapshot_id:
+                return path
+        return own
+
+    async def _upload(self, cmd: m.SnapshotsUpload, inv: Invocation) -> Reply:
+        manager = self._manager(cmd)
+        extra: dict[str, Any] = {}
+        if cmd.url:
+            if cmd.from_archive is not None:
+                raise UsageError("give either --from-archive or --url, not both")
+        else:
+            # Verified before anything is sent: a tampered or truncated copy is refused here.
+            path = self.resolve_archive(cmd, manager)
+            info = await asyncio.to_thread(archive.verify_archived, path)
+            extra = {"archive_path": info.path, "sha256": info.sha256, "size": info.size}
+        return await self._long(cmd, inv, extra=extra)
+
+    def job_params(self, cmd: m.Command, manager: str) -> dict[str, Any]:
+        params = {k: v for k, v in vars(cmd).items() if k != "manager"}
+        if isinstance(cmd, m.SnapshotsCreate) and not cmd.snapshot_id:
+            params["snapshot_id"] = generate_snapshot_id(self.services.clock.now())
+        return params
+
+    async def _long(self, cmd: m.Command, inv: Invocation, *, extra: dict[str, Any] | None = None) -> Reply:
+        """Create the job (exactly once per request), respecting the per-manager lock and the
+        approval gate, and start it."""
+        manager = self._manager(cmd)
+        kind = JOB_KINDS[type(cmd)]
+        store, runner = self.services.store, self.services.runner
+        if inv.idem_key:
+            existing = store.find_by_idem_key(inv.idem_key)
+            if existing is not None:
+                return Reply(jm.job_duplicate(existing), ephemeral=True)
+        gated = cmd.name in self.settings.approvals.gated
+        if gated and getattr(self.services.approvals, "open", None) is None:
+            raise SnapbotError(f"`{cmd.name}` needs approval, but approvals are not available "
+                               "in this build of snapbot")
+        runner.ensure_free(manager)
+        params = {**self.job_params(cmd, manager), **(extra or {})}
+        try:
+            job = store.create_job(kind, manager, "awaiting_approval" if gated else "queued",
+                                   params=params, requester=inv.user,
+                                   channel=inv.channel or self.settings.slack.channel,
+                                   idem_key=inv.idem_key, actor=inv.user,
+                                   detail=f"requested from {inv.source}")
+        except JobConflict as exc:
+            existing = getattr(exc, "job", None)
+            if existing is None:
+                raise
+            return Reply(jm.job_duplicate(existing), ephemeral=True)
+        if gated:
+            await self.services.approvals.open(job)
+            return Reply(jm.job_awaiting_approval(job), ephemeral=False)
+        runner.start(job.id)
+        return Reply(jm.job_started(job), ephemeral=False)
