@@ -1,0 +1,3 @@
+from bot.simulator.cli import main
+
+raise SystemExit(main())

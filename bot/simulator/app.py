@@ -1,0 +1,553 @@
+"""The aiohttp application: Cloudify Manager REST v3.1 routes plus the `/_sim/` control surface.
+
+See `bot.simulator` for the control API. Behaviour notes (why it looks the way it does) live in
+tests/test_simulator.py next to the facts they were checked against.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import string
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from bot.clock import iso, parse_time
+from bot.simulator.archive import InvalidArchive, read_archive, write_archive
+from bot.simulator.options import SimulatorOptions
+from bot.simulator.state import (FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
+                                 display_status, manager_node)
+
+logger = logging.getLogger(__name__)
+
+API = "/api/v3.1"
+# Endpoints (first path segment) that answer while maintenance mode is activated
+# (manager_rest/constants.py ALLOWED_ENDPOINTS + ALLOWED_MAINTENANCE_ENDPOINTS).
+MAINTENANCE_ALLOWED = {"brokers", "managers", "db-nodes", "cluster", "config", "status", "version",
+                       "license", "maintenance", "cluster-status", "file-server-auth", "ok",
+                       "snapshots", "snapshot-status"}
+MAINTENANCE_MESSAGE = ("Your request was rejected since Cloudify manager is currently in "
+                       "maintenance mode")
+NOT_EMPTY_MESSAGE = ("Snapshot restoration on a non-empty manager is not permitted. Pass the "
+                     "--force flag to force the restore and delete existing data from the manager")
+OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FAILED."
+_CHUNK = 256 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_code, self.message = status, error_code, message
+
+
+def error_response(status: int, error_code: str, message: str) -> web.Response:
+    return web.json_response({"message": message, "error_code": error_code,
+                              "server_traceback": None}, status=status)
+
+
+def not_found(kind: str, ident: str) -> ApiError:
+    return ApiError(404, "not_found_error", f"Requested `{kind}` with ID `{ident}` was not found")
+
+
+@dataclass
+class Fault:
+    path: str
+    method: str | None = None
+    status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    drop: bool = False
+    cut_after_bytes: int | None = None
+    count: int = 1
+
+    def matches(self, request: web.Request) -> bool:
+        if self.method and self.method.upper() != request.method:
+            return False
+        return re.search(self.path, request.path) is not None
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("true", "1", "yes")
+
+
+class Simulator:
+    """A stateful Cloudify Manager. Create with `start_simulator`."""
+
+    def __init__(self, host: str, port: int, options: SimulatorOptions) -> None:
+        self.host, self.port, self.options = host, port, options
+        self.clock = SimClock()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if options.data_dir:
+            self.data_dir = options.data_dir
+            os.makedirs(self.data_dir, exist_ok=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="snapbot-sim-")
+            self.data_dir = self._tmp.name
+        self.defaults = SimulatorOptions(**asdict(options))
+        self.create_fails: str | None = None
+        self.restore_fails: str | None = None
+        self.faults: list[Fault] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._outage_until = 0.0
+        self._outage_mode = "refuse"
+        self._restore_running = 0
+        self._restore_linger_until = 0.0
+        self._ticker: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.state = self._fresh_state()
+        self.app = self._build_app()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _fresh_state(self) -> SimState:
+        st = SimState(tenant=self.options.tenant, username=self.options.username)
+        st.seed(self.options.seed_deployments, self.clock.now())
+        st.managers = [manager_node(1, self.options.version)]
+        return st
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        sockets = self._site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        self._ticker = asyncio.create_task(self._tick_loop())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._ticker:
+            self._ticker.cancel()
+        await asyncio.gather(*self._tasks, *( [self._ticker] if self._ticker else []),
+                             return_exceptions=True)
+        if self._session:
+            await self._session.close()
+        if self._runner:
+            await self._runner.cleanup()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            logger.error("simulator task failed", exc_info=task.exception())
+
+    async def _sleep(self, sim_seconds: float) -> None:
+        await asyncio.sleep(max(0.0, sim_seconds) / max(self.options.speed, 1e-9))
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # --- outages --------------------------------------------------------------------------
+    def in_outage(self) -> bool:
+        return time.monotonic() < self._outage_until
+
+    async def outage(self, sim_seconds: float, mode: str | None = None) -> None:
+        """Make the REST API unavailable for `sim_seconds` (scaled by speed)."""
+        mode = mode or self.options.outage_mode
+        real = max(0.0, sim_seconds) / max(self.options.speed, 1e-9)
+        self._outage_until = max(self._outage_until, time.monotonic() + real)
+        self._outage_mode = mode
+        if mode == "refuse" and self._site is not None and self._runner is not None:
+            await self._site.stop()
+            self._site = None
+            server = self._runner.server
+            for handler in list(getattr(server, "connections", []) if server else []):
+                transport = getattr(handler, "transport", None)
+                if transport is not None:
+                    transport.abort()
+            self._spawn(self._reopen_after_outage())
+
+    async def _reopen_after_outage(self) -> None:
+        while time.monotonic() < self._outage_until:
+            await asyncio.sleep(max(0.0, self._outage_until - time.monotonic()))
+        assert self._runner is not None
+        for attempt in range(50):
+            try:
+                site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+                await site.start()
+                self._site = site
+                return
+            except OSError:
+                await asyncio.sleep(0.05 * (attempt + 1))
+        logger.error("simulator could not reopen port %s", self.port)
+
+    # --- background ticking: scheduled executions, maintenance ---------------------------
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                self._tick()
+            except Exception:  # keep ticking; a bug here must not stop the simulator
+                logger.exception("simulator tick failed")
+            await asyncio.sleep(0.02)
+
+    def _tick(self) -> None:
+        now = self.now()
+        for ex in list(self.state.executions.values()):
+            if ex["status"] == "scheduled" and ex.get("scheduled_for"):
+                due = parse_time(ex["scheduled_for"])
+                if due is not None and due <= now:
+                    ex["status"] = "pending"
+                    ex["status_display"] = "pending"
+                    self._spawn(self._run_workflow(ex["id"]))
+        self._update_maintenance()
+
+    def _update_maintenance(self) -> None:
+        m = self.state.maintenance
+        if m["status"] == "activating":
+            live = self._remaining_executions()
+            m["remaining_executions"] = live
+            if not live:
+                m["status"] = "activated"
+                m["activated_at"] = iso(self.now())
+
+    def _remaining_executions(self) -> list[dict[str, Any]]:
+        return [{"id": e["id"], "status": e["status"], "deployment_id": e["deployment_id"],
+                 "workflow_id": e["workflow_id"]} for e in self.state.live_executions()]
+
+    def snapshot_restore_running(self) -> bool:
+        return self._restore_running > 0 or time.monotonic() < self._restore_linger_until
+
+    # --- workflows ------------------------------------------------------------------------
+    def _set_status(self, ex: dict[str, Any], status: str, error: str = "") -> None:
+        ex["status"] = status
+        ex["status_display"] = display_status(status)
+        now = iso(self.now())
+        if status == "started" and not ex.get("started_at"):
+            ex["started_at"] = now
+        if status in FINAL_STATUSES:
+            ex["ended_at"] = now
+            if error:
+                ex["error"] = error
+
+    def log_event(self, ex: dict[str, Any], message: str, level: str = "info") -> None:
+        now = iso(self.now())
+        self.state.events.append({
+            "timestamp": now, "reported_timestamp": now, "@timestamp": now,
+            "blueprint_id": ex.get("blueprint_id"), "deployment_id": ex.get("deployment_id"),
+            "deployment_display_name": ex.get("deployment_id"), "execution_id": ex["id"],
+            "workflow_id": ex["workflow_id"], "message": message, "message_code": None,
+            "event_type": None, "operation": None, "node_name": None, "node_instance_id": None,
+            "source_id": None, "target_id": None, "type": "cloudify_log", "level": level,
+            "logger": ex["id"], "error_causes": None, "tenant_name": self.state.tenant,
+            "visibility": "tenant", "manager_name": None, "agent_name": None,
+        })
+
+    async def _run_workflow(self, execution_id: str, duration: float | None = None,
+                            manual: bool = False) -> None:
+        total = self.options.workflow_seconds if duration is None else duration
+        await self._sleep(total * 0.1)
+        ex = self.state.executions.get(execution_id)
+        if ex is None or ex["status"] != "pending":
+            return
+        self._set_status(ex, "started")
+        self.log_event(ex, f"Starting '{ex['workflow_id']}' workflow execution")
+        if manual:
+            return
+        await self._sleep(total * 0.9)
+        ex = self.state.executions.get(execution_id)
+        if ex is None or ex["status"] not in LIVE_STATUSES:
+            return
+        if ex["status"] in ("cancelling", "force_cancelling", "kill_cancelling"):
+            self._set_status(ex, "cancelled")
+            return
+        self._set_status(ex, "terminated")
+        self.log_event(ex, f"'{ex['workflow_id']}' workflow execution succeeded")
+        pu = ex["parameters"].get("plugins_update_id")
+        if pu and pu in self.state.plugins_updates:
+            self.state.plugins_updates[pu]["state"] = "successful"
+
+    async def _run_create(self, execution_id: str, snapshot_id: str) -> None:
+        total = self.options.create_seconds
+        await self._sleep(total * 0.1)
+        ex = self.state.executions.get(execution_id)
+        if ex is None:
+            return
+        self._set_status(ex, "started")
+        self.log_event(ex, "Starting 'create_snapshot' workflow execution")
+        await self._sleep(total * 0.9)
+        ex = self.state.executions.get(execution_id)
+        snap = self.state.snapshots.get(snapshot_id)
+        if ex is None:
+            return
+        if self.create_fails:
+            self._set_status(ex, "failed", self.create_fails)
+            if snap is not None:
+                snap["status"], snap["error"] = "failed", self.create_fails
+            return
+        captured = self.state.capture()
+        # the archive's own view of itself and of the execution writing it: finished
+        for s in captured["snapshots"]:
+            if s["id"] == snapshot_id:
+                s["status"] = "created"
+        for e in captured["executions"]:
+            if e["id"] == execution_id:
+                e["status"], e["status_display"], e["ended_at"] = "terminated", "completed", iso(self.now())
+        metadata = {"snapshot_version": self.options.version, "execution_id": execution_id,
+                    "created_at": iso(self.now())}
+        path = self.archive_path(snapshot_id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            await asyncio.to_thread(write_archive, path, metadata, captured,
+                                    self.options.archive_size)
+        except OSError as exc:
+            self._set_status(ex, "failed", f"Failed writing snapshot archive: {exc}")
+            if snap is not None:
+                snap["status"], snap["error"] = "failed", str(exc)
+            return
+        if snap is not None:
+            snap["status"] = "created"
+        self._set_status(ex, "terminated")
+        self.log_event(ex, "'create_snapshot' workflow execution succeeded")
+
+    async def _run_restore(self, execution_id: str, snapshot_id: str,
+                           params: dict[str, Any]) -> None:
+        self._restore_running += 1
+        try:
+            await self._restore_steps(execution_id, snapshot_id, params)
+        finally:
+            self._restore_running -= 1
+            self._restore_linger_until = (time.monotonic() + self.options.snapshot_status_linger_seconds
+                                          / max(self.options.speed, 1e-9))
+
+    async def _restore_steps(self, execution_id: str, snapshot_id: str,
+                             params: dict[str, Any]) -> None:
+        total = self.options.restore_seconds
+        await self._sleep(total * 0.1)
+        ex = self.state.executions[execution_id]
+        self._set_status(ex, "started")
+        self.log_event(ex, "Starting 'restore_snapshot' workflow execution")
+        try:
+            metadata, captured = await asyncio.to_thread(read_archive, self.archive_path(snapshot_id))
+        except (InvalidArchive, OSError) as exc:
+            self._set_status(ex, "failed", str(exc))
+            self.log_event(ex, f"'restore_snapshot' workflow execution failed: {exc}", "error")
+            return
+        non_empty = bool(self.state.blueprints or self.state.deployments)
+        if non_empty and not params["force"]:
+            self._set_status(ex, "failed", NOT_EMPTY_MESSAGE)
+            self.log_event(ex, NOT_EMPTY_MESSAGE, "error")
+            return
+        if self.restore_fails:
+            self._set_status(ex, "failed", self.restore_fails)
+            self.log_event(ex, self.restore_fails, "error")
+            return
+        if non_empty:
+            self.log_event(ex, "Forcing snapshot restoration on a non-empty manager. "
+                               "Existing data will be deleted", "warning")
+        reboot = params["restore_certificates"] and not params["no_reboot"]
+        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
+        started = time.monotonic()
+        await self.outage(outage)
+        await self._sleep(total * 0.8)
+        # a restore is not over while the REST service is still down
+        while self.in_outage():
+            await asyncio.sleep(0.01)
+        self._apply_snapshot(ex, metadata, captured, started)
+        self._set_status(ex, "terminated")
+        self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+
+    def _apply_snapshot(self, ex: dict[str, Any], metadata: dict[str, Any],
+                        captured: dict[str, Any], started: float) -> None:
+        st = self.state
+        st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
+        st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
+        # After a restore the manager's snapshot list is the snapshot's own (RD-3294).
+        st.snapshots = {s["id"]: s for s in captured.get("snapshots", [])}
+        executions = {e["id"]: e for e in captured.get("executions", [])}
+        executions[ex["id"]] = ex
+        st.executions = executions
+        now = self.now()
+        for e in list(executions.values()):
+            if e is ex:
+                continue
+            if e["status"] == "scheduled":
+                due = parse_time(e.get("scheduled_for"))
+                if due is not None and due <= now:
+                    self._set_status(e, "failed", "Execution overdue after snapshot restore")
+                    self.log_event(ex, OVERDUE_MESSAGE.format(id=e["id"], time=e["scheduled_for"]),
+                                   "warning")
+            elif e["status"] in LIVE_STATUSES:
+                e["status"] = "pending"
+                self._spawn(self._run_workflow(e["id"]))
+
+    def archive_path(self, snapshot_id: str) -> str:
+        return os.path.join(self.data_dir, "snapshots", snapshot_id, f"{snapshot_id}.zip")
+
+    # --- app --------------------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._mw_sim, self._mw_faults, self._mw_auth,
+                                           self._mw_maintenance], client_max_size=0)
+        from bot.simulator import routes, sim_routes
+        routes.register(app, self)
+        sim_routes.register(app, self)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        return app
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        self.state.unknown_requests.append(f"{request.method} {request.path}")
+        logger.warning("simulator: unknown request %s %s", request.method, request.path)
+        return error_response(404, "not_found_error",
+                              "The requested URL was not found on the server. If you entered the "
+                              "URL manually please check your spelling and try again.")
+
+    @web.middleware
+    async def _mw_sim(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if not request.path.startswith("/_sim/"):
+            self.state.request_counts[request.path] += 1
+            if self.in_outage() and self._outage_mode in ("502", "503"):
+                status = int(self._outage_mode)
+                return web.Response(status=status, content_type="text/html",
+                                    text=f"<html><body><h1>{status} Bad Gateway</h1></body></html>"
+                                    if status == 502 else
+                                    "<html><body><h1>503 Service Unavailable</h1></body></html>")
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.error_code, exc.message)
+
+    @web.middleware
+    async def _mw_faults(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if not request.path.startswith("/_sim/"):
+            for fault in self.faults:
+                if fault.count > 0 and fault.matches(request):
+                    fault.count -= 1
+                    self.faults = [f for f in self.faults if f.count > 0]
+                    if fault.drop:
+                        if request.transport is not None:
+                            request.transport.abort()
+                        return web.Response(status=500)
+                    if fault.cut_after_bytes is not None:
+                        request["cut_after_bytes"] = fault.cut_after_bytes
+                        break
+                    status = fault.status or 500
+                    return error_response(status, fault.error_code or "internal_server_error",
+                                          fault.message or "Injected fault")
+        return await handler(request)
+
+    @web.middleware
+    async def _mw_auth(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith(API + "/") or path == API + "/snapshot-status" or path == API + "/ok":
+            return await handler(request)
+        user = self._authenticate(request)
+        request["user"] = user
+        tenant = request.headers.get("Tenant")
+        if tenant and tenant != self.options.tenant:
+            raise ApiError(403, "forbidden_error", "Authorization failed: Tried to authenticate "
+                           f"with invalid tenant name: {tenant}")
+        return await handler(request)
+
+    def _authenticate(self, request: web.Request) -> str:
+        token = request.headers.get("Authentication-Token")
+        if token:
+            if token in self.state.tokens:
+                return self.state.tokens[token]["username"]
+            raise ApiError(401, "unauthorized_error",
+                           "User unauthorized: Authentication failed, invalid token")
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            raise ApiError(401, "unauthorized_error", "User unauthorized: No authentication info provided")
+        try:
+            username, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "unauthorized_error", "User unauthorized: No authentication info provided")
+        if username != self.options.username or password != self.options.password:
+            raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "
+                           f"<User username=`{username}`>. Wrong credentials or locked account")
+        return username
+
+    @web.middleware
+    async def _mw_maintenance(self, request: web.Request,
+                              handler: Callable[..., Any]) -> web.StreamResponse:
+        """manager_rest/maintenance.py: maintenance_mode_handler, after authentication."""
+        if not request.path.startswith(API + "/"):
+            return await handler(request)
+        self._update_maintenance()
+        status = self.state.maintenance["status"]
+        if status == "deactivated":
+            return await handler(request)
+        if request.headers.get("X-BYPASS-MAINTENANCE", "").lower() == "true":
+            return await handler(request)
+        parts = request.path[len(API) + 1:].strip("/").split("/")
+        endpoint = parts[0]
+        writes = request.method in ("POST", "PATCH", "PUT")
+        if status == "activating":
+            if ((endpoint == "snapshots" and len(parts) == 2 and writes)
+                    or (endpoint == "snapshots" and len(parts) == 3 and parts[2] == "restore")
+                    or (endpoint == "executions" and len(parts) == 1 and writes)
+                    or (endpoint == "deployments" and len(parts) == 2 and writes)
+                    or (endpoint == "deployment-modifications" and writes)):
+                raise ApiError(503, "entering_maintenance_mode", MAINTENANCE_MESSAGE)
+            return await handler(request)
+        if endpoint in MAINTENANCE_ALLOWED:
+            return await handler(request)
+        raise ApiError(503, "maintenance_mode_active", MAINTENANCE_MESSAGE)
+
+    # --- helpers used by routes ---------------------------------------------------------
+    def issue_token(self, username: str, description: str | None = None) -> dict[str, Any]:
+        chars = string.ascii_letters + string.digits
+        tid = "".join(secrets.choice(chars) for _ in range(10))
+        secret = "".join(secrets.choice(chars) for _ in range(40))
+        value = f"ctok-{tid}-{secret}"
+        record = {"id": tid, "description": description, "username": username,
+                  "value": value, "role": "sys_admin", "expiration_date": None,
+                  "last_used": None}
+        self.state.tokens[value] = record
+        return record
+
+    async def http_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def reset(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.faults.clear()
+        self.create_fails = self.restore_fails = None
+        self.options = SimulatorOptions(**asdict(self.defaults))
+        self.clock.offset = 0.0
+        self._outage_until = 0.0
+        self._restore_linger_until = 0.0
+        self._restore_running = 0
+        shutil.rmtree(os.path.join(self.data_dir, "snapshots"), ignore_errors=True)
+        self.state = self._fresh_state()
+
+
+async def start_simulator(host: str = "127.0.0.1", port: int = 0,
+                          options: SimulatorOptions | None = None) -> Simulator:
+    """Start a simulator listening on host:port (0 = a free port) and return it."""
+    sim = Simulator(host, port, options or SimulatorOptions())
+    await sim.start()
+    return sim
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
