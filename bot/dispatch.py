@@ -94,16 +94,20 @@ class Dispatcher:
     async def execute(self, cmd: m.Command, inv: Invocation) -> Reply:
         """Run `cmd` for `inv`. Never raises: errors become an ephemeral reply written for the
         caller; unexpected ones are logged with their traceback and answered generically."""
-        handler = self._handlers.get(type(cmd))
         try:
-            if handler is None:
-                raise UsageError(f"`{cmd.name}` is not supported")
-            return await handler(cmd, inv)
+            return await self.run(cmd, inv)
         except SnapbotError as exc:
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
             return Reply(jm.text_message(f":warning: {GENERIC_ERROR}"), ephemeral=True)
+
+    async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
+        """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes)."""
+        handler = self._handlers.get(type(cmd))
+        if handler is None:
+            raise UsageError(f"`{cmd.name}` is not supported")
+        return await handler(cmd, inv)
 
     # -- helpers ----------------------------------------------------------------------------
     def _manager(self, cmd: Any) -> str:
@@ -111,6 +115,12 @@ class Dispatcher:
 
     def _client(self, manager: str) -> Any:
         return self.services.clients[manager]
+
+    def _channel(self, inv: Invocation) -> str:
+        # Terminal jobs report through runner listeners, not a channel, unless one is given.
+        if inv.source == "terminal":
+            return inv.channel
+        return inv.channel or self.settings.slack.channel
 
     def _manager_names(self) -> list[str]:
         return [mc.name for mc in self.settings.managers]
@@ -309,7 +319,7 @@ class Dispatcher:
         try:
             job = store.create_job(kind, manager, "awaiting_approval" if gated else "queued",
                                    params=params, requester=inv.user,
-                                   channel=inv.channel or self.settings.slack.channel,
+                                   channel=self._channel(inv),
                                    idem_key=inv.idem_key, actor=inv.user,
                                    detail=f"requested from {inv.source}")
         except JobConflict as exc:

@@ -1,0 +1,189 @@
+"""`snapbot cfy …`: the `/cfy` commands from a terminal, for scripts and for when Slack is down.
+
+    snapbot cfy snapshots list
+    snapbot cfy --yes snapshots delete snap-20260101-030000
+    snapbot cfy snapshots create --manager prod   # waits for the job, exit 1 if it failed
+
+Same grammar, same dispatcher, same store and rules as the Slack app; configuration from the
+environment (`CLOUDIFY_URL`, …) and optionally `SNAPBOT_CONFIG` / `--config`, without Slack.
+Commands that change a manager need `--yes`; they are audited as `local:<login>`.
+Also delegates `snapbot simulator …` and `snapbot daily …`.
+
+Exit codes: 0 done, 1 the command or its job failed, 2 usage error or missing `--yes`.
+"""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import re
+import shlex
+import sys
+import uuid
+from typing import Any, Callable, Sequence
+
+from bot.commands import model as m
+from bot.errors import SnapbotError, UsageError
+from bot.invocation import Invocation
+from bot.notifier import ConsoleNotifier, plain_text
+
+log = logging.getLogger(__name__)
+
+#: Commands that change a manager (or start something that does): they need `--yes`.
+DESTRUCTIVE: frozenset[type] = frozenset({
+    m.SnapshotsRestore, m.SnapshotsDelete, m.SnapshotsUpload, m.MaintenanceActivate,
+    m.MaintenanceDeactivate, m.AgentsInstall, m.PluginsUpdate, m.SnapshotsScheduleRunNow,
+})
+
+USAGE = """usage: snapbot cfy [--yes] [--config FILE] [--no-wait] COMMAND ...
+       snapbot simulator [--port P] ...
+       snapbot daily --once [--manager M]
+
+COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."""
+
+_EMOJI = re.compile(r":[a-z0-9_+-]+: ?")
+
+
+def to_terminal(text: str) -> str:
+    """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1."""
+    text = _EMOJI.sub("", text)
+    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    return text.replace("*", "").replace("`", "")
+
+
+def local_user() -> str:
+    try:
+        login = getpass.getuser()
+    except Exception:
+        login = os.environ.get("USER") or "unknown"
+    return f"local:{login}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`snapbot cfy|simulator|daily …` (argv without the program name)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    sub, rest = args[0], args[1:]
+    if sub == "cfy":
+        return cfy_main(rest)
+    if sub == "simulator":
+        from bot.simulator import main as simulator_main
+        return int(simulator_main(rest) or 0)
+    if sub == "daily":
+        from bot.jobs.daily import main as daily_main
+        return int(daily_main(rest) or 0)
+    print(f"snapbot: unknown subcommand {sub!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
+             write: Callable[[str], None] | None = None) -> int:
+    """Parse, check `--yes`, build the services without Slack, run, wait, print."""
+    out = write or (lambda text: print(text, flush=True))
+    env = dict(os.environ if env is None else env)
+    words: list[str] = []
+    yes = False
+    wait = True
+    config: str | None = None
+    it = iter(argv)
+    for word in it:
+        if word in ("--yes", "-y"):
+            yes = True
+        elif word == "--no-wait":
+            wait = False
+        elif word == "--config":
+            config = next(it, None)
+            if config is None:
+                print("snapbot cfy: --config needs a file", file=sys.stderr)
+                return 2
+        elif word.startswith("--config="):
+            config = word.split("=", 1)[1]
+        else:
+            words.append(word)
+    if not words:
+        print(USAGE, file=sys.stderr)
+        return 2
+    from bot.commands.parser import parse
+    try:
+        cmd = parse(shlex.join(words))
+    except UsageError as exc:
+        print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+        return 2
+    if type(cmd) in DESTRUCTIVE and not yes:
+        print(f"snapbot cfy: `{cmd.name}` changes the manager; add --yes to confirm "
+              "(it is recorded as done by you)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=env.get("SNAPBOT_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_run(cmd, yes=yes, wait=wait, config=config, env=env, out=out))
+    except KeyboardInterrupt:
+        print("interrupted; unfinished jobs resume the next time snapbot starts", file=sys.stderr)
+        return 130
+
+
+def _load_settings(env: dict[str, str], config: str | None) -> Any:
+    from bot.config import load_settings
+    path = config or env.get("SNAPBOT_CONFIG") or None
+    return load_settings(env, path, require_slack=False)
+
+
+async def _run(cmd: m.Command, *, yes: bool, wait: bool, config: str | None,
+               env: dict[str, str], out: Callable[[str], None]) -> int:
+    from bot.bootstrap import build_services, stop
+    try:
+        settings = _load_settings(env, config)
+    except SnapbotError as exc:
+        print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+        return 2
+    notifier = ConsoleNotifier(write=lambda text: out(to_terminal(text)))
+    services = await build_services(settings, notifier=notifier)
+    try:
+        return await run_command(services, cmd, confirmed=yes, wait=wait, out=out)
+    finally:
+        await stop(services)
+
+
+async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
+                      wait: bool = True, out: Callable[[str], None] = print,
+                      user: str | None = None) -> int:
+    """Run one command with built services, as the terminal does; returns the exit code."""
+    key = f"cli-{uuid.uuid4().hex}"
+    inv = Invocation(user=user or local_user(), channel="", source="terminal", idem_key=key,
+                     user_name=(user or local_user()).split(":", 1)[-1], confirmed=confirmed)
+    runner = services.runner
+
+    async def progress(job: Any, detail: str) -> None:
+        if job.idem_key == key or job.id in mine:
+            out(to_terminal(f"[{job.id}] {job.state}" + (f": {detail}" if detail else "")))
+
+    mine: set[str] = set()
+    runner.on_change(progress)
+    try:
+        reply = await services.dispatcher.run(cmd, inv)
+    except SnapbotError as exc:
+        print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+        return 1
+    except Exception:
+        log.exception("command %s failed", cmd.name)
+        print("snapbot cfy: unexpected error (see the log above)", file=sys.stderr)
+        return 1
+    out(to_terminal(plain_text(reply.message)))
+    job = services.store.find_by_idem_key(key)
+    if job is None or not wait:
+        return 0
+    mine.add(job.id)
+    driver = runner.driver(job.kind)
+    if job.state in driver.machine.waiting:
+        out(f"job {job.id} is {job.state}; it starts once approved in Slack")
+        return 0
+    job = await runner.wait(job.id)
+    out(to_terminal(plain_text(driver.render(job, services.store.transitions(job.id)))))
+    return 0 if job.state == "done" else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
