@@ -454,7 +454,7 @@ class Simulator:
     @web.middleware
     async def _mw_auth(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         path = request.path
-        if not path.startswith(API + "/") or path == API + "/snapshot-status" or path == API + "/ok":
+        if not path.startswith("/api/") or path in (API + "/snapshot-status", API + "/ok"):
             return await handler(request)
         user = self._authenticate(request)
         request["user"] = user
@@ -487,7 +487,7 @@ class Simulator:
     async def _mw_maintenance(self, request: web.Request,
                               handler: Callable[..., Any]) -> web.StreamResponse:
         """manager_rest/maintenance.py: maintenance_mode_handler, after authentication."""
-        if not request.path.startswith(API + "/"):
+        if not request.path.startswith("/api/"):
             return await handler(request)
         self._update_maintenance()
         status = self.state.maintenance["status"]
@@ -495,7 +495,8 @@ class Simulator:
             return await handler(request)
         if request.headers.get("X-BYPASS-MAINTENANCE", "").lower() == "true":
             return await handler(request)
-        parts = request.path[len(API) + 1:].strip("/").split("/")
+        path = request.path
+        parts = (path[len(API) + 1:] if path.startswith(API + "/") else path[5:]).strip("/").split("/")
         endpoint = parts[0]
         writes = request.method in ("POST", "PATCH", "PUT")
         if status == "activating":

@@ -468,6 +468,10 @@ def register(app: web.Application, sim: "Simulator") -> None:
         view["status"] = "deactivated"
         return web.json_response(view)
 
+    async def license_check(request: web.Request) -> web.Response:
+        # resources_v3_1/license.py LicenseCheckPremium: "OK", 200
+        return web.json_response("OK")
+
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -477,7 +481,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         ("GET", "/brokers", brokers), ("GET", "/db-nodes", db_nodes),
         ("GET", "/provider/context", provider_context), ("GET", "/tokens", tokens_get),
         ("POST", "/tokens", tokens_post), ("GET", "/user", user), ("GET", "/tenants", tenants),
-        ("GET", "/license", license_),
+        ("GET", "/license", license_), ("GET", "/license-check", license_check),
         ("GET", "/deployments", deployments), ("GET", "/deployments/{id}", deployment),
         ("GET", "/blueprints", blueprints),
         ("GET", "/executions", executions), ("POST", "/executions", execution_start),
@@ -498,6 +502,8 @@ def register(app: web.Application, sim: "Simulator") -> None:
     ]
     for method, path, handler in routes:
         r.add_route(method, API + path, handler)
+    # endpoint_mapper.py: Version is also mounted unversioned; the CLI's get_version() uses it
+    r.add_route("GET", "/api/version", version)
 
 
 def _bool_param(name: str, value: Any) -> bool:
