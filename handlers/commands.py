@@ -1,0 +1,79 @@
+"""`/cfy`: parse, ack within Slack's 3 seconds, hand the command to the dispatcher, respond.
+
+A usage error is answered inside the ack (ephemeral). Everything else is acked empty at once and
+answered through `respond` (the command's response_url), ephemeral or in channel as the
+dispatcher's Reply says. The command's trigger_id is the request's idempotency key, so a Slack
+retry (`X-Slack-Retry-Num`) of a command already received never starts a second job.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.commands.parser import parse
+from bot.errors import SnapbotError, UsageError
+from bot.invocation import Invocation, Reply
+from handlers.replies import error_reply, fields, usage_reply
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/cfy"
+
+
+def _strip_command(text: str) -> str:
+    text = (text or "").strip()
+    return text[len(COMMAND):].strip() if text.startswith(COMMAND + " ") or text == COMMAND else text
+
+
+def _retry_num(request: Any) -> int:
+    """Slack's retry counter for this delivery (0 on the first one)."""
+    headers = getattr(request, "headers", None) or {}
+    values = headers.get("x-slack-retry-num") or []
+    try:
+        return int(values[0]) if values else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def register(app: Any, services: Any) -> None:
+    # trigger_ids already accepted by this process: a retry that arrives while the first
+    # delivery is still running is dropped here; after a restart the store's idem_key lookup
+    # (in the dispatcher) answers for it.
+    seen: dict[str, None] = {}
+
+    @app.command(COMMAND)
+    async def cfy(ack: Any, body: dict, respond: Any, request: Any) -> None:
+        text = _strip_command(body.get("text", ""))
+        user = body.get("user_id", "")
+        channel = body.get("channel_id", "")
+        trigger_id = body.get("trigger_id") or None
+        try:
+            cmd = parse(text)
+        except UsageError as exc:
+            await ack(response_type="ephemeral", **usage_reply(exc))
+            return
+        if trigger_id and trigger_id in seen:
+            log.info("dropping retry %s of /cfy from %s", _retry_num(request), user)
+            await ack()
+            return
+        if trigger_id:
+            seen[trigger_id] = None
+            if len(seen) > 10_000:  # bounded: the oldest keys go first
+                for key in list(seen)[:5_000]:
+                    seen.pop(key, None)
+        await ack()
+        inv = Invocation(user=user, channel=channel, source="slack", idem_key=trigger_id,
+                         user_name=body.get("user_name", ""))
+        try:
+            reply: Reply = await services.dispatcher.execute(cmd, inv)
+        except SnapbotError as exc:
+            log.info("/cfy %s by %s: %s", cmd.name, user, exc.user_message)
+            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
+            return
+        except Exception as exc:
+            log.exception("/cfy %s by %s failed", cmd.name, user)
+            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
+            return
+        await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
+                      replace_original=False, **fields(reply.message))
+

@@ -1,0 +1,57 @@
+"""`bot.notifier.Notifier` over the Slack Web API.
+
+The client's retry handlers absorb 429s (honouring Retry-After) and transient 5xx; what is left
+is logged and raised as SnapbotError. Slack's error code goes into the message, the token never
+does (slack_sdk errors carry the response, not the request headers, and we do not echo either).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import SnapbotError
+from bot.notifier import Message, MessageRef
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+        kwargs: dict[str, Any] = _fields(message)
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        resp = await self._call("chat.postMessage", channel=channel, **kwargs)
+        return MessageRef(resp.get("channel") or channel, resp["ts"])
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        await self._call("chat.update", channel=ref.channel, ts=ref.ts, **_fields(message))
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, **_fields(message))
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            code = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+            log.warning("Slack %s failed: %s", method, code)
+            raise SnapbotError(f"Slack {method} failed: {code}") from None
+        except SlackClientError as exc:
+            log.warning("Slack %s failed: %s", method, type(exc).__name__)
+            raise SnapbotError(f"Slack {method} failed: {type(exc).__name__}") from None
+        except OSError as exc:
+            log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
+            raise SnapbotError(f"Slack {method} unreachable") from None
+
+
+def _fields(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": message.get("text") or " "}
+    if message.get("blocks"):
+        out["blocks"] = message["blocks"]
+    return out
