@@ -93,3 +93,424 @@ class Settings:
                 return m
         known = ", ".join(m.name for m in self.managers)
         raise UsageError(f"unknown manager {name!r} (configured: {known})")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+import os  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+from bot.errors import ConfigError  # noqa: E402
+
+#: Every environment variable `load_settings` reads, with its default and meaning. The README's
+#: configuration table is checked against this list.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "CLOUDIFY_URL": ("–", "Manager URL for a one-manager setup (http:// or https://)"),
+    "CLOUDIFY_USERNAME": ("admin", "Manager user"),
+    "CLOUDIFY_PASSWORD": ("–", "Manager password (secret)"),
+    "CLOUDIFY_TOKEN": ("–", "Manager API token, sent as Authentication-Token instead of basic auth (secret)"),
+    "CLOUDIFY_TENANT": ("default_tenant", "Tenant sent with every call"),
+    "CLOUDIFY_CA_BUNDLE": ("system store", "CA bundle file for the manager's HTTPS certificate"),
+    "SLACK_BOT_TOKEN": ("–", "Bot token `xoxb-…` (secret; required by `snapbot run`)"),
+    "SLACK_SIGNING_SECRET": ("–", "Signing secret (secret; required by `snapbot run` in HTTP mode)"),
+    "SLACK_APP_TOKEN": ("–", "App-level token `xapp-…` (secret); when set, `snapbot run` uses Socket Mode"),
+    "SLACK_API_URL": ("https://slack.com/api/", "Slack Web API base URL (tests and the local stand-in)"),
+    "SNAPBOT_CHANNEL": ("–", "Channel id where jobs, restores and daily reports are posted"),
+    "SNAPBOT_APPROVERS": ("–", "Comma-separated Slack user ids who may approve"),
+    "SNAPBOT_APPROVER_GROUPS": ("–", "Comma-separated Slack user-group ids (S…) whose members may approve"),
+    "SNAPBOT_APPROVALS_REQUIRED": ("1", "Approvals needed (N of M); at most the number of approvers"),
+    "SNAPBOT_APPROVAL_TTL": ("1800", "Seconds before an unanswered approval request expires"),
+    "SNAPBOT_GATED": ("–", "Comma-separated actions that also need approval (restore always does): "
+                      + ", ".join(sorted(GATEABLE_ACTIONS))),
+    "SNAPBOT_DB": ("snapbot.db", "SQLite database file"),
+    "SNAPBOT_ARCHIVE_DIR": ("archives", "Where downloaded snapshot archives are kept"),
+    "SNAPBOT_SCHEDULE": ("0 3 * * *", "Daily snapshot time, crontab syntax; `off` disables it"),
+    "SNAPBOT_TIMEZONE": ("UTC", "Time zone of the schedule (IANA name, e.g. Europe/Paris)"),
+    "SNAPBOT_KEEP_ON_MANAGER": ("3", "Snapshots retention keeps on each manager"),
+    "SNAPBOT_KEEP_ARCHIVED": ("14", "Archived copies retention keeps per manager"),
+    "SNAPBOT_CONFIG": ("–", "Path of a YAML file for several managers, approvers, schedule, retention, runbook"),
+}
+
+_SECRET_ENV = frozenset({"CLOUDIFY_PASSWORD", "CLOUDIFY_TOKEN", "SLACK_BOT_TOKEN",
+                         "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"})
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SLACK_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
+_SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
+
+_TOP_KEYS = {"channel", "managers", "approvals", "schedule", "retention", "runbook", "db_path",
+             "archive_dir"}
+_MANAGER_KEYS = {"name", "url", "tenant", "username", "password_env", "token_env", "ca_bundle",
+                 "verify_tls"}
+_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "schedule": ScheduleConfig,
+                              "retention": RetentionConfig, "runbook": RunbookConfig}
+
+
+def _env(env: Mapping[str, str], key: str) -> str | None:
+    """The stripped value, or None when unset or blank."""
+    value = env.get(key)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _check_url(key: str, value: Any, what: str = "URL") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, f"must be a {what} (http:// or https://)")
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(key, f"is not a valid {what}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"must be an http:// or https:// {what} with a host")
+    if parts.username or parts.password:
+        # never echo it: it carries credentials
+        raise ConfigError(key, "must not contain credentials; use username and password_env "
+                               "(or CLOUDIFY_USERNAME / CLOUDIFY_PASSWORD)")
+    return value.strip().rstrip("/")
+
+
+def _int(key: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, "must be a whole number")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ConfigError(key, f"must be a whole number, got {value.strip()[:20]!r}") from None
+    if not isinstance(value, int):
+        raise ConfigError(key, "must be a whole number")
+    if value < minimum:
+        raise ConfigError(key, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, "must be a number")
+    try:
+        f = float(value)
+    except ValueError:
+        raise ConfigError(key, "must be a number") from None
+    if not f > 0 or f != f or f == float("inf"):
+        raise ConfigError(key, "must be a positive number")
+    return f
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(key, "must be true or false")
+
+
+def _str(key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    return value.strip()
+
+
+def _id_list(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key, "must be a list (or a comma-separated string)")
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(key, "must list Slack ids as strings")
+        if not item:
+            continue
+        if not _SLACK_ID_RE.fullmatch(item):
+            raise ConfigError(key, f"{item[:30]!r} is not a Slack id (like U0123ABCD or S0123ABCD)")
+        out.append(item)
+    return frozenset(out)
+
+
+def _gated(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key, "must be a list (or a comma-separated string)")
+    out = set()
+    for item in items:
+        if not item:
+            continue
+        if item == "snapshots.restore":  # always gated; naming it is harmless
+            continue
+        if item not in GATEABLE_ACTIONS:
+            raise ConfigError(key, f"unknown action {str(item)[:40]!r}; choose from "
+                                   + ", ".join(sorted(GATEABLE_ACTIONS)))
+        out.add(item)
+    return frozenset(out)
+
+
+def _cron(key: str, cron: str, timezone: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(key, f"is not a valid crontab expression ({exc})") from None
+
+
+def _timezone(key: str, value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    name = _str(key, value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"unknown time zone {name[:40]!r} (use an IANA name like Europe/Paris)") from None
+    return name
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a mapping")
+    return value
+
+
+def _unknown_keys(key: str, data: dict[str, Any], allowed: set[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            prefix = f"{key}." if key else ""
+            raise ConfigError(f"{prefix}{k}", "unknown key; known keys: " + ", ".join(sorted(allowed)))
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError("SNAPBOT_CONFIG", f"file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError("SNAPBOT_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError("SNAPBOT_CONFIG", f"{path} is not valid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("SNAPBOT_CONFIG", f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfig:
+    key = f"managers[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a mapping with name and url")
+    for secret in ("password", "token"):
+        if secret in raw:
+            # never echo the value
+            raise ConfigError(f"{key}.{secret}", f"secrets do not go in the YAML file; name an "
+                                                 f"environment variable with {secret}_env instead")
+    _unknown_keys(key, raw, _MANAGER_KEYS)
+    name = _str(f"{key}.name", raw.get("name"))
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(f"{key}.name", f"{name[:40]!r} is not a valid name (letters, digits, "
+                                         "'-', '_', '.'; at most 64)")
+    url = _check_url(f"{key}.url", raw.get("url"))
+    secrets: dict[str, str] = {}
+    for secret in ("password", "token"):
+        env_key = raw.get(f"{secret}_env")
+        if env_key is None:
+            continue
+        env_key = _str(f"{key}.{secret}_env", env_key)
+        if not _ENV_NAME_RE.fullmatch(env_key):
+            raise ConfigError(f"{key}.{secret}_env", "must be the name of an environment variable")
+        value = env.get(env_key)
+        if not value:
+            raise ConfigError(f"{key}.{secret}_env", f"environment variable {env_key} is not set")
+        secrets[secret] = value
+    ca_bundle = raw.get("ca_bundle")
+    if ca_bundle is not None:
+        ca_bundle = _str(f"{key}.ca_bundle", ca_bundle)
+    return ManagerConfig(
+        name=name, url=url,
+        username=_str(f"{key}.username", raw["username"]) if "username" in raw else "admin",
+        password=secrets.get("password", ""), token=secrets.get("token", ""),
+        tenant=_str(f"{key}.tenant", raw["tenant"]) if "tenant" in raw else "default_tenant",
+        ca_bundle=ca_bundle,
+        verify_tls=_bool(f"{key}.verify_tls", raw["verify_tls"]) if "verify_tls" in raw else True)
+
+
+def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
+    return ManagerConfig(
+        name=DEFAULT_MANAGER, url=_check_url("CLOUDIFY_URL", _env(env, "CLOUDIFY_URL")),
+        username=_env(env, "CLOUDIFY_USERNAME") or "admin",
+        password=env.get("CLOUDIFY_PASSWORD") or "", token=env.get("CLOUDIFY_TOKEN") or "",
+        tenant=_env(env, "CLOUDIFY_TENANT") or "default_tenant",
+        ca_bundle=_env(env, "CLOUDIFY_CA_BUNDLE"))
+
+
+def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validated YAML values for one of approvals/schedule/retention/runbook (field -> value)."""
+    cls = _SECTIONS[name]
+    fields = {f for f in cls.__dataclass_fields__}
+    _unknown_keys(name, raw, fields)
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        key = f"{name}.{k}"
+        default = getattr(cls(), k)
+        if k in ("approvers", "approver_groups"):
+            out[k] = _id_list(key, v)
+        elif k == "gated":
+            out[k] = _gated(key, v)
+        elif isinstance(default, bool):
+            out[k] = _bool(key, v)
+        elif isinstance(default, int):
+            out[k] = _int(key, v)
+        elif isinstance(default, float):
+            out[k] = _float(key, v)
+        else:
+            out[k] = _str(key, v)
+    return out
+
+
+def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, *,
+                  require_slack: bool = False) -> Settings:
+    """Build Settings from the environment and, if given (`path` or SNAPBOT_CONFIG), a YAML file.
+
+    Environment variables override the YAML file. Raises ConfigError naming the first invalid
+    key; secrets never appear in its text. `require_slack=True` (for `snapbot run`) makes
+    SLACK_BOT_TOKEN mandatory, and SLACK_SIGNING_SECRET too unless SLACK_APP_TOKEN selects
+    Socket Mode (where requests are not signed).
+    """
+    path = path or _env(env, "SNAPBOT_CONFIG")
+    data = _read_yaml(path) if path else {}
+    _unknown_keys("", data, _TOP_KEYS)
+
+    # managers
+    raw_managers = data.get("managers")
+    if raw_managers is not None:
+        if not isinstance(raw_managers, list) or not raw_managers:
+            raise ConfigError("managers", "must be a non-empty list")
+        if _env(env, "CLOUDIFY_URL"):
+            raise ConfigError("CLOUDIFY_URL", "set together with managers in SNAPBOT_CONFIG; "
+                                              "use one or the other")
+        managers = tuple(_manager_from_yaml(i, r, env) for i, r in enumerate(raw_managers))
+        seen: set[str] = set()
+        for i, mgr in enumerate(managers):
+            if mgr.name in seen:
+                raise ConfigError(f"managers[{i}].name", f"duplicate manager name {mgr.name!r}")
+            seen.add(mgr.name)
+    elif _env(env, "CLOUDIFY_URL"):
+        managers = (_manager_from_env(env),)
+    else:
+        raise ConfigError("CLOUDIFY_URL", "no manager configured: set CLOUDIFY_URL, or list "
+                                          "managers in the SNAPBOT_CONFIG file")
+
+    # sections from YAML, then env overrides
+    sec = {n: _section(n, _mapping(n, data.get(n))) for n in _SECTIONS}
+    a, s, r = sec["approvals"], sec["schedule"], sec["retention"]
+    if (v := _env(env, "SNAPBOT_APPROVERS")) is not None:
+        a["approvers"] = _id_list("SNAPBOT_APPROVERS", v)
+    if (v := _env(env, "SNAPBOT_APPROVER_GROUPS")) is not None:
+        a["approver_groups"] = _id_list("SNAPBOT_APPROVER_GROUPS", v)
+    if (v := _env(env, "SNAPBOT_APPROVALS_REQUIRED")) is not None:
+        a["required"] = _int("SNAPBOT_APPROVALS_REQUIRED", v)
+    if (v := _env(env, "SNAPBOT_APPROVAL_TTL")) is not None:
+        a["ttl_seconds"] = _int("SNAPBOT_APPROVAL_TTL", v)
+    if (v := _env(env, "SNAPBOT_GATED")) is not None:
+        a["gated"] = _gated("SNAPBOT_GATED", v)
+    approvals = ApprovalPolicy(**a)
+    if approvals.approvers and not approvals.approver_groups \
+            and approvals.required > len(approvals.approvers):
+        key = "SNAPBOT_APPROVALS_REQUIRED" if _env(env, "SNAPBOT_APPROVALS_REQUIRED") \
+            else "approvals.required"
+        raise ConfigError(key, f"{approvals.required} approvals required but only "
+                               f"{len(approvals.approvers)} approver(s) listed")
+
+    tz_key, cron_key = "schedule.timezone", "schedule.cron"
+    if (v := _env(env, "SNAPBOT_TIMEZONE")) is not None:
+        s["timezone"], tz_key = v, "SNAPBOT_TIMEZONE"
+    if (v := _env(env, "SNAPBOT_SCHEDULE")) is not None:
+        cron_key = "SNAPBOT_SCHEDULE"
+        if v.lower() in _SCHEDULE_OFF:
+            s["enabled"] = False
+        else:
+            s["cron"], s["enabled"] = v, True
+    schedule = ScheduleConfig(**s)
+    _timezone(tz_key, schedule.timezone)
+    _cron(cron_key, schedule.cron, schedule.timezone)
+
+    if (v := _env(env, "SNAPBOT_KEEP_ON_MANAGER")) is not None:
+        r["keep_on_manager"] = _int("SNAPBOT_KEEP_ON_MANAGER", v)
+    if (v := _env(env, "SNAPBOT_KEEP_ARCHIVED")) is not None:
+        r["keep_archived"] = _int("SNAPBOT_KEEP_ARCHIVED", v)
+    retention = RetentionConfig(**r)
+    runbook = RunbookConfig(**sec["runbook"])
+    if runbook.poll_max_interval_seconds < runbook.poll_interval_seconds:
+        raise ConfigError("runbook.poll_max_interval_seconds",
+                          "must not be smaller than runbook.poll_interval_seconds")
+
+    # Slack
+    api_url = _env(env, "SLACK_API_URL")
+    if api_url is not None:
+        api_url = _check_url("SLACK_API_URL", api_url)
+        api_url += "/"  # slack_sdk joins method names onto it
+    channel = _env(env, "SNAPBOT_CHANNEL")
+    if channel is None and "channel" in data:
+        channel = _str("channel", data["channel"])
+    slack = SlackConfig(bot_token=_env(env, "SLACK_BOT_TOKEN") or "",
+                        signing_secret=_env(env, "SLACK_SIGNING_SECRET") or "",
+                        app_token=_env(env, "SLACK_APP_TOKEN") or "",
+                        api_url=api_url, channel=channel or "")
+    if require_slack:
+        if not slack.bot_token:
+            raise ConfigError("SLACK_BOT_TOKEN", "is required to run the Slack app")
+        if not slack.signing_secret and not slack.app_token:
+            raise ConfigError("SLACK_SIGNING_SECRET", "is required to run the Slack app over HTTP "
+                                                      "(or set SLACK_APP_TOKEN for Socket Mode)")
+
+    db_path = _env(env, "SNAPBOT_DB") or (_str("db_path", data["db_path"]) if "db_path" in data
+                                          else Settings.db_path)
+    archive_dir = _env(env, "SNAPBOT_ARCHIVE_DIR") or (
+        _str("archive_dir", data["archive_dir"]) if "archive_dir" in data else Settings.archive_dir)
+    return Settings(managers=managers, slack=slack, approvals=approvals, schedule=schedule,
+                    retention=retention, runbook=runbook, db_path=db_path, archive_dir=archive_dir)
+
+
+def _mask(secret: str) -> str:
+    return "set (hidden)" if secret else "not set"
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(key, value) pairs for the start-up log, secrets masked."""
+    out: list[tuple[str, str]] = []
+    for i, mgr in enumerate(settings.managers):
+        auth = "token" if mgr.token else ("password" if mgr.password else "no credentials")
+        tls = mgr.ca_bundle or ("system CA store" if mgr.verify_tls else "TLS NOT verified")
+        out.append((f"managers[{i}]", f"{mgr.name} {mgr.url} tenant={mgr.tenant} "
+                                      f"user={mgr.username} auth={auth} tls={tls}"))
+    sl = settings.slack
+    mode = "socket mode" if sl.app_token else "http"
+    out += [("slack.bot_token", _mask(sl.bot_token)),
+            ("slack.signing_secret", _mask(sl.signing_secret)),
+            ("slack.app_token", _mask(sl.app_token)),
+            ("slack.mode", mode),
+            ("slack.api_url", sl.api_url or "https://slack.com/api/"),
+            ("channel", sl.channel or "not set")]
+    ap = settings.approvals
+    out += [("approvals.approvers", ", ".join(sorted(ap.approvers)) or "none"),
+            ("approvals.approver_groups", ", ".join(sorted(ap.approver_groups)) or "none"),
+            ("approvals.required", str(ap.required)),
+            ("approvals.ttl_seconds", str(ap.ttl_seconds)),
+            ("approvals.gated", ", ".join(sorted(ap.gated | {"snapshots.restore"})))]
+    sc = settings.schedule
+    out.append(("schedule", f"{sc.cron} {sc.timezone}" if sc.enabled else "off"))
+    rt = settings.retention
+    out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived"
+                             + (", may delete foreign snapshots" if rt.delete_foreign else "")))
+    out += [("db_path", settings.db_path), ("archive_dir", settings.archive_dir)]
+    return out

@@ -1,0 +1,299 @@
+"""load_settings: env-only and YAML setups, one ConfigError naming the key, secrets kept out."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from bot.config import DEFAULT_MANAGER, describe_settings, load_settings
+from bot.errors import ConfigError
+
+SECRET = "s3cr3t-value-xyz"
+BASE = {"CLOUDIFY_URL": "https://manager.example.com"}
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**BASE, **extra}
+
+
+def config_error(environ: dict[str, str], path: str | None = None, **kw) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ, path, **kw)
+    return info.value
+
+
+def write_yaml(tmp_path, text: str) -> str:
+    p = tmp_path / "snapbot.yaml"
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+# --- env only ------------------------------------------------------------------------------------
+
+def test_env_only_one_manager_setup():
+    s = load_settings(env(CLOUDIFY_USERNAME="ops", CLOUDIFY_PASSWORD=SECRET,
+                          CLOUDIFY_TENANT="t1", CLOUDIFY_CA_BUNDLE="/etc/ca.pem"))
+    (mgr,) = s.managers
+    assert (mgr.name, mgr.url, mgr.username, mgr.password, mgr.tenant, mgr.ca_bundle) == (
+        DEFAULT_MANAGER, "https://manager.example.com", "ops", SECRET, "t1", "/etc/ca.pem")
+
+
+def test_defaults():
+    s = load_settings(env())
+    assert (s.db_path, s.archive_dir, s.schedule.cron, s.schedule.timezone,
+            s.retention.keep_on_manager, s.retention.keep_archived, s.approvals.required) == (
+        "snapbot.db", "archives", "0 3 * * *", "UTC", 3, 14, 1)
+
+
+def test_token_instead_of_password():
+    assert load_settings(env(CLOUDIFY_TOKEN=SECRET)).managers[0].token == SECRET
+
+
+def test_slack_and_snapbot_variables():
+    s = load_settings(env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="sig",
+                          SLACK_APP_TOKEN="xapp-1", SLACK_API_URL="http://127.0.0.1:9/api",
+                          SNAPBOT_CHANNEL="C123", SNAPBOT_APPROVERS="U1, U2,U3",
+                          SNAPBOT_APPROVER_GROUPS="S1", SNAPBOT_APPROVALS_REQUIRED="2",
+                          SNAPBOT_APPROVAL_TTL="600", SNAPBOT_DB="/data/x.db",
+                          SNAPBOT_ARCHIVE_DIR="/data/a", SNAPBOT_SCHEDULE="30 2 * * *",
+                          SNAPBOT_TIMEZONE="Europe/Paris", SNAPBOT_KEEP_ON_MANAGER="5",
+                          SNAPBOT_KEEP_ARCHIVED="30", SNAPBOT_GATED="snapshots.delete,agents.install"))
+    assert s.slack.api_url == "http://127.0.0.1:9/api/"
+    assert s.slack.channel == "C123"
+    assert s.approvals.approvers == {"U1", "U2", "U3"}
+    assert s.approvals.approver_groups == {"S1"}
+    assert (s.approvals.required, s.approvals.ttl_seconds) == (2, 600)
+    assert s.approvals.gated == {"snapshots.delete", "agents.install"}
+    assert (s.db_path, s.archive_dir) == ("/data/x.db", "/data/a")
+    assert (s.schedule.cron, s.schedule.timezone) == ("30 2 * * *", "Europe/Paris")
+    assert (s.retention.keep_on_manager, s.retention.keep_archived) == (5, 30)
+
+
+def test_schedule_off_disables_it():
+    assert load_settings(env(SNAPBOT_SCHEDULE="off")).schedule.enabled is False
+
+
+def test_no_manager_at_all_names_cloudify_url():
+    assert config_error({}).key == "CLOUDIFY_URL"
+
+
+# --- validation: one error naming the key --------------------------------------------------------
+
+@pytest.mark.parametrize("key,value", [
+    ("CLOUDIFY_URL", "ftp://manager.example.com"),
+    ("CLOUDIFY_URL", "manager.example.com"),
+    ("SLACK_API_URL", "not a url"),
+    ("SNAPBOT_KEEP_ARCHIVED", "0"),
+    ("SNAPBOT_KEEP_ARCHIVED", "many"),
+    ("SNAPBOT_KEEP_ON_MANAGER", "-1"),
+    ("SNAPBOT_APPROVAL_TTL", "0"),
+    ("SNAPBOT_APPROVALS_REQUIRED", "0"),
+    ("SNAPBOT_SCHEDULE", "61 3 * * *"),
+    ("SNAPBOT_SCHEDULE", "0 3 * *"),
+    ("SNAPBOT_TIMEZONE", "Mars/Olympus"),
+    ("SNAPBOT_GATED", "snapshots.nuke"),
+    ("SNAPBOT_APPROVERS", "not-an-id"),
+])
+def test_invalid_env_value_names_the_key(key, value):
+    assert config_error(env(**{key: value})).key == key
+
+
+def test_required_approvals_cannot_exceed_approvers():
+    err = config_error(env(SNAPBOT_APPROVERS="U1", SNAPBOT_APPROVALS_REQUIRED="2"))
+    assert err.key == "SNAPBOT_APPROVALS_REQUIRED" and "only 1" in err.problem
+
+
+def test_required_approvals_may_exceed_listed_users_when_groups_are_set():
+    s = load_settings(env(SNAPBOT_APPROVERS="U1", SNAPBOT_APPROVER_GROUPS="S1",
+                          SNAPBOT_APPROVALS_REQUIRED="2"))
+    assert s.approvals.required == 2
+
+
+def test_restore_in_gated_is_accepted_as_always_gated():
+    assert load_settings(env(SNAPBOT_GATED="snapshots.restore")).approvals.gated == frozenset()
+
+
+def test_url_with_credentials_is_refused_without_echoing_them():
+    err = config_error({"CLOUDIFY_URL": f"https://admin:{SECRET}@m.example.com"})
+    assert err.key == "CLOUDIFY_URL" and SECRET not in str(err)
+
+
+# --- require_slack ------------------------------------------------------------------------------
+
+def test_require_slack_needs_the_bot_token():
+    assert config_error(env(SLACK_SIGNING_SECRET="x"), require_slack=True).key == "SLACK_BOT_TOKEN"
+
+
+def test_require_slack_needs_the_signing_secret_in_http_mode():
+    assert config_error(env(SLACK_BOT_TOKEN="xoxb-1"), require_slack=True).key == \
+        "SLACK_SIGNING_SECRET"
+
+
+def test_require_slack_socket_mode_needs_no_signing_secret():
+    s = load_settings(env(SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-1"), require_slack=True)
+    assert s.slack.app_token == "xapp-1"
+
+
+# --- YAML ----------------------------------------------------------------------------------------
+
+YAML = """
+channel: C0SNAP
+managers:
+  - name: prod
+    url: https://prod.example.com/
+    tenant: ops
+    username: snapbot
+    password_env: PROD_PW
+    ca_bundle: /etc/ssl/prod-ca.pem
+  - name: dr
+    url: http://10.0.0.9
+    token_env: DR_TOKEN
+approvals:
+  approvers: [U1, U2, U3]
+  approver_groups: [S9]
+  required: 2
+  ttl_seconds: 900
+  gated: [snapshots.delete, maintenance-mode.activate]
+schedule:
+  cron: "15 1 * * *"
+  timezone: Europe/Berlin
+retention:
+  keep_on_manager: 2
+  keep_archived: 7
+runbook:
+  safety_snapshot: false
+  poll_interval_seconds: 1
+"""
+
+
+def test_yaml_several_managers_and_sections(tmp_path):
+    s = load_settings({"PROD_PW": SECRET, "DR_TOKEN": "tok"}, write_yaml(tmp_path, YAML))
+    prod, dr = s.managers
+    assert (prod.name, prod.url, prod.tenant, prod.username, prod.password, prod.ca_bundle) == (
+        "prod", "https://prod.example.com", "ops", "snapbot", SECRET, "/etc/ssl/prod-ca.pem")
+    assert (dr.name, dr.token, dr.tenant) == ("dr", "tok", "default_tenant")
+    assert s.slack.channel == "C0SNAP"
+    assert (s.approvals.required, s.approvals.ttl_seconds, s.approvals.approver_groups) == (
+        2, 900, {"S9"})
+    assert (s.schedule.cron, s.schedule.timezone) == ("15 1 * * *", "Europe/Berlin")
+    assert (s.retention.keep_on_manager, s.retention.keep_archived) == (2, 7)
+    assert (s.runbook.safety_snapshot, s.runbook.poll_interval_seconds) == (False, 1.0)
+
+
+def test_yaml_path_from_snapbot_config(tmp_path):
+    path = write_yaml(tmp_path, YAML)
+    s = load_settings({"SNAPBOT_CONFIG": path, "PROD_PW": "x", "DR_TOKEN": "y"})
+    assert [m.name for m in s.managers] == ["prod", "dr"]
+
+
+def test_env_overrides_yaml(tmp_path):
+    s = load_settings({"PROD_PW": "x", "DR_TOKEN": "y", "SNAPBOT_KEEP_ARCHIVED": "99"},
+                      write_yaml(tmp_path, YAML))
+    assert s.retention.keep_archived == 99
+
+
+def test_yaml_password_is_refused_without_echoing_it(tmp_path):
+    path = write_yaml(tmp_path, f"""
+        managers:
+          - name: prod
+            url: https://prod.example.com
+            password: {SECRET}
+        """)
+    err = config_error({}, path)
+    assert err.key == "managers[0].password" and "password_env" in err.problem
+    assert SECRET not in str(err)
+
+
+def test_yaml_password_env_must_be_set(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: prod, url: "https://prod.example.com", password_env: PROD_PW}
+        """)
+    err = config_error({}, path)
+    assert err.key == "managers[0].password_env" and "PROD_PW" in err.problem
+
+
+def test_yaml_bad_manager_url_names_its_index(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+          - {name: b, url: "gopher://b.example.com"}
+        """)
+    assert config_error({}, path).key == "managers[1].url"
+
+
+def test_yaml_duplicate_manager_names(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+          - {name: a, url: "https://b.example.com"}
+        """)
+    err = config_error({}, path)
+    assert err.key == "managers[1].name" and "duplicate" in err.problem
+
+
+def test_yaml_unknown_key_is_refused(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+        retention:
+          keep_archive: 3
+        """)
+    assert config_error({}, path).key == "retention.keep_archive"
+
+
+def test_yaml_required_more_than_approvers(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+        approvals: {approvers: [U1], required: 3}
+        """)
+    assert config_error({}, path).key == "approvals.required"
+
+
+def test_yaml_and_cloudify_url_together_are_refused(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+        """)
+    assert config_error(env(), path).key == "CLOUDIFY_URL"
+
+
+def test_missing_yaml_file(tmp_path):
+    assert config_error({}, str(tmp_path / "nope.yaml")).key == "SNAPBOT_CONFIG"
+
+
+def test_invalid_yaml(tmp_path):
+    assert config_error({}, write_yaml(tmp_path, "managers: [\n")).key == "SNAPBOT_CONFIG"
+
+
+def test_yaml_bad_cron(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: a, url: "https://a.example.com"}
+        schedule: {cron: "every night"}
+        """)
+    assert config_error({}, path).key == "schedule.cron"
+
+
+# --- secrets never shown -------------------------------------------------------------------------
+
+def test_secrets_not_in_repr_or_str():
+    s = load_settings(env(CLOUDIFY_PASSWORD=SECRET + "1", CLOUDIFY_TOKEN=SECRET + "2",
+                          SLACK_BOT_TOKEN=SECRET + "3", SLACK_SIGNING_SECRET=SECRET + "4",
+                          SLACK_APP_TOKEN=SECRET + "5"))
+    assert SECRET not in repr(s) and SECRET not in str(s)
+
+
+def test_describe_settings_masks_secrets():
+    s = load_settings(env(CLOUDIFY_PASSWORD=SECRET, SLACK_BOT_TOKEN=SECRET,
+                          SLACK_SIGNING_SECRET=SECRET, SLACK_APP_TOKEN=SECRET))
+    described = dict(describe_settings(s))
+    assert SECRET not in repr(described)
+    assert described["slack.bot_token"] == "set (hidden)"
+    assert "auth=password" in described["managers[0]"]
+
+
+def test_config_error_for_bad_number_does_not_echo_other_values():
+    err = config_error(env(CLOUDIFY_PASSWORD=SECRET, SNAPBOT_KEEP_ARCHIVED="x"))
+    assert SECRET not in str(err)
