@@ -1,18 +1,263 @@
-"""Approvals: who may approve a job, N-of-M, TTL expiry, exactly-once decisions. (stub, in progress)"""
+"""Approvals: who may approve a job, N-of-M, expiry after a TTL, exactly-once decisions.
+
+Everything lives in SQLite (the job's state, the approvals table, the job's params/result), so a
+pending card keeps working after a restart. A decision is a compare-and-swap on the job's state:
+a double click, two approvers at once or a Slack retry starts exactly one job; the losers are
+told who won.
+
+Used for restores (state `requested`, buttons `restore_approve`/`restore_reject`) and for simple
+jobs gated by config (state `awaiting_approval`, buttons `job_approve`/`job_reject`).
+"""
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, Iterable
+
+from bot.clock import iso, parse_time
+from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
+from bot.invocation import Reply
+from bot.jobs.runner import JobContext
+from bot.messages import restore as messages
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+#: Resolves a user-group id (S...) to its members' user ids. Set by the Slack handlers.
+GroupResolver = Callable[[str], Awaitable[Iterable[str]]]
+
+#: kind -> (waiting state, state after approval)
+PENDING = {"restore": ("requested", "approved")}
+GATED = ("awaiting_approval", "queued")
+
+
+def _states(job: Job) -> tuple[str, str]:
+    return PENDING.get(job.kind, GATED)
 
 
 class ApprovalService:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Any, *, group_resolver: GroupResolver | None = None,
+                 tick_seconds: float = 5.0, group_cache_seconds: float = 300.0) -> None:
         self.services = services
+        self.group_resolver = group_resolver
+        self.tick_seconds = tick_seconds
+        self.group_cache_seconds = group_cache_seconds
+        self._group_members: dict[str, set[str]] = {}
+        self._groups_loaded_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        return None
+    @property
+    def policy(self) -> Any:
+        return self.services.settings.approvals
+
+    # -- policy ------------------------------------------------------------------------------
+    def is_approver(self, user: str) -> bool:
+        if user in self.policy.approvers:
+            return True
+        return any(user in self._group_members.get(g, ()) for g in self.policy.approver_groups)
+
+    def can_approve(self, user: str, job: Job) -> None:
+        """Raise NotAuthorized unless `user` may decide on `job`."""
+        if user == job.requester:
+            raise NotAuthorized("you requested this, so someone else must approve it")
+        if not self.is_approver(user):
+            raise NotAuthorized("only configured approvers can approve or reject this "
+                                f"({self._approver_names() or 'none are configured'})")
+
+    def _approver_names(self) -> str:
+        names = [f"<@{u}>" for u in sorted(self.policy.approvers)]
+        names += [f"<!subteam^{g}>" for g in sorted(self.policy.approver_groups)]
+        return ", ".join(names)
+
+    async def refresh_groups(self, *, force: bool = False) -> None:
+        """Load approver groups' members through the injected resolver (cached for a while)."""
+        if not self.policy.approver_groups or self.group_resolver is None:
+            return
+        loop = asyncio.get_running_loop()
+        if not force and self._groups_loaded_at is not None \
+                and loop.time() - self._groups_loaded_at < self.group_cache_seconds:
+            return
+        members: dict[str, set[str]] = {}
+        for group in self.policy.approver_groups:
+            try:
+                members[group] = set(await self.group_resolver(group))
+            except Exception:
+                log.exception("could not resolve approver group %s", group)
+                members[group] = self._group_members.get(group, set())
+        self._group_members = members
+        self._groups_loaded_at = loop.time()
+
+    # -- opening -----------------------------------------------------------------------------
+    def expires_at(self) -> str:
+        return iso(self.services.clock.now() + timedelta(seconds=self.policy.ttl_seconds))
+
+    async def open(self, job: Job) -> Job:
+        """Post the request card (with Approve/Reject) for a job waiting for approval."""
+        store = self.services.store
+        if "expires_at" not in job.params or "required_approvals" not in job.params:
+            params = {"expires_at": self.expires_at(), "required_approvals": max(1, int(self.policy.required)),
+                      **job.params}
+            job = store.update_job(job.id, params=params)
+        if job.kind in PENDING:
+            await self.services.runner.report(job, "")  # the driver renders the request card
+            return store.get_job(job.id)
+        channel = job.channel or self.services.settings.slack.channel
+        if not channel:
+            return job
+        try:
+            ref = await self.services.notifier.post(channel, messages.approval_card(job))
+        except Exception:
+            log.exception("could not post the approval card of job %s", job.id)
+            return job
+        return store.update_job(job.id, channel=channel, message_ts=ref.ts, thread_ts=ref.ts)
+
+    # -- deciding ----------------------------------------------------------------------------
+    async def decide(self, job_id: str, user: str, approve: bool, *, idem_key: str | None = None) -> Reply:
+        """One click. Returns the reply for the clicker (ephemeral); the card is updated for
+        a decision. Exactly one click moves the job, whatever the concurrency."""
+        store = self.services.store
+        try:
+            job = store.get_job(job_id)
+        except JobNotFound:
+            return Reply(messages.refusal(f"no request {job_id!r}"))
+        waiting, target = _states(job)
+        if job.state != waiting:
+            return Reply(messages.refusal(self._already(job)))
+        if self._expired(job):
+            await self._expire(job)
+            return Reply(messages.refusal(self._already(store.get_job(job_id))))
+        await self.refresh_groups()
+        try:
+            self.can_approve(user, job)
+        except NotAuthorized as exc:
+            self._audit_refusal(job, user, approve, exc.user_message)
+            return Reply(messages.refusal(f"you cannot {'approve' if approve else 'reject'} `{job.id}`: {exc.user_message}"))
+        # From here to the CAS there is no await: in this process nothing interleaves, and the
+        # store's CAS settles races with other processes.
+        if not store.record_approval(job.id, user, "approve" if approve else "reject"):
+            job = store.get_job(job_id)
+            if job.state != waiting:
+                return Reply(messages.refusal(self._already(job)))
+            return Reply(messages.refusal(f"you already {'approved' if self._decision_of(job, user) == 'approve' else 'rejected'} `{job.id}`"))
+        ctx = JobContext(job, self.services.runner)
+        if not approve:
+            try:
+                store_job = store.transition(job.id, waiting, "rejected", actor=user,
+                                             detail=f"rejected by <@{user}>", finished=True)
+            except StaleState:
+                return Reply(messages.refusal(self._already(store.get_job(job_id))))
+            await self._report(store_job, f"rejected by <@{user}>", user)
+            return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
+        approvers = [a.user for a in store.approvals(job.id) if a.decision == "approve"]
+        need = int(job.params.get("required_approvals", self.policy.required) or 1)
+        job = store.merge_result(job.id, approved_by=approvers)
+        if len(approvers) < need:
+            await self._refresh_card(job)
+            return Reply(messages.decision_reply(
+                f"you approved `{job.id}` ({len(approvers)} of {need}); waiting for {need - len(approvers)} more"))
+        detail = "approved by " + ", ".join(f"<@{u}>" for u in approvers)
+        try:
+            moved = store.transition(job.id, waiting, target, actor=user, detail=detail)
+        except StaleState:
+            return Reply(messages.refusal(self._already(store.get_job(job_id))))
+        ctx.job = moved
+        await self._report(moved, detail, user)
+        self.services.runner.start(moved.id)
+        return Reply(messages.decision_reply(f"you approved `{job.id}`; it starts now"))
+
+    def _decision_of(self, job: Job, user: str) -> str:
+        for a in self.services.store.approvals(job.id):
+            if a.user == user:
+                return a.decision
+        return ""
+
+    def _already(self, job: Job) -> str:
+        transitions = self.services.store.transitions(job.id)
+        waiting, _ = _states(job)
+        decided = next((t for t in transitions if t.from_state == waiting), None)
+        if job.state == "expired":
+            return f"`{job.id}` expired at {messages.hhmm(job.params.get('expires_at'))} without a decision"
+        if decided is None:
+            return f"`{job.id}` is {job.state}"
+        word = {"rejected": "rejected", "cancelled": "cancelled"}.get(decided.to_state, "approved")
+        who = ", ".join(f"<@{u}>" for u in (job.result.get("approved_by") or [decided.actor])) \
+            if word == "approved" else f"<@{decided.actor}>"
+        return f"`{job.id}` was already {word} by {who} (now {job.state})"
+
+    def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:
+        log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id, user, reason)
+        refused = list(job.result.get("refused_clicks") or [])
+        refused.append({"user": user, "at": iso(self.services.clock.now()),
+                        "action": "approve" if approve else "reject", "reason": reason})
+        self.services.store.merge_result(job.id, refused_clicks=refused[-50:])
+
+    async def _report(self, job: Job, detail: str, actor: str) -> None:
+        if job.kind in PENDING:
+            await self.services.runner.report(job, detail)
+            return
+        await self._refresh_card(job, outcome=job.state, actor=actor)
+
+    async def _refresh_card(self, job: Job, *, outcome: str | None = None, actor: str = "") -> None:
+        if job.kind in PENDING:
+            await self.services.runner.report(job, "")
+            return
+        if not job.channel or not job.message_ts:
+            return
+        from bot.notifier import MessageRef
+        msg = messages.approval_card(job) if outcome is None else \
+            messages.job_decided_card(job, outcome, actor, self.services.clock.now())
+        try:
+            await self.services.notifier.update(MessageRef(job.channel, job.message_ts), msg)
+        except Exception:
+            log.exception("could not update the approval card of job %s", job.id)
+
+    # -- expiry ------------------------------------------------------------------------------
+    def _expired(self, job: Job) -> bool:
+        at = parse_time(job.params.get("expires_at"))
+        return at is not None and self.services.clock.now() >= at
+
+    async def _expire(self, job: Job) -> bool:
+        waiting, _ = _states(job)
+        ttl = self.policy.ttl_seconds
+        detail = f"no decision within {ttl // 60} min" if ttl >= 60 else f"no decision within {ttl} s"
+        try:
+            moved = self.services.store.transition(job.id, waiting, "expired", actor="snapbot",
+                                                   detail=detail, finished=True)
+        except (StaleState, InvalidTransition):
+            return False
+        await self._report(moved, detail, "snapbot")
+        return True
+
+    async def expire_due(self) -> list[str]:
+        """Expire every pending request whose time is up (by the injected clock)."""
+        expired = []
+        for job in self.services.store.list_jobs(unfinished=True, limit=1000):
+            waiting, _ = _states(job)
+            if job.state == waiting and self._expired(job) and await self._expire(job):
+                expired.append(job.id)
+        return expired
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.expire_due()
+            except Exception:
+                log.exception("approval expiry pass failed")
+            await asyncio.sleep(self.tick_seconds)  # cadence in real time; expiry by the clock
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="approvals-expiry")
 
     async def stop(self) -> None:
-        return None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
 
 def install(services: Any) -> ApprovalService:
