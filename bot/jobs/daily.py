@@ -1,34 +1,679 @@
-"""Daily snapshots kept off the manager (issue 6). STUB: implementation in progress."""
+"""Daily snapshots kept off the manager (issue 6).
+
+Per manager and per scheduled slot: create `daily-<manager>-<YYYYMMDD-HHMM>` → wait until it is
+`created` → download it to the archive (verified, atomic) → retention → record the run in
+`daily_runs` → post the daily report. It is a job of the runner (kind `daily`) with its own
+state machine, so a run interrupted by a restart resumes from the store.
+
+The `daily_runs` primary key (manager, slot) is the lock: the row is inserted in the same
+transaction that creates the job, before anything happens on the manager, so two bot instances
+sharing a database never run the same slot twice.
+"""
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from bot import archive
+from bot.clock import iso, parse_time
+from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
+from bot.errors import ArchiveError, JobConflict, NotFound, SnapbotError
+from bot.invocation import Invocation, Reply
+from bot.jobs.machine import StateMachine, table
+from bot.jobs.runner import JobContext
+from bot.messages import daily as msg
+from bot.messages.daily import DailyOutcome, RunRecord, ScheduleView
+from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot, zone
+from bot.store import Job, Store, Transition
+
+log = logging.getLogger(__name__)
+
+KIND = "daily"
+HISTORY_DAYS = 14
+
+DAILY = StateMachine(
+    name="daily",
+    initial="queued",
+    table=table(
+        queued=("creating", "failed", "cancelled"),
+        creating=("downloading", "failed", "cancelled"),
+        downloading=("retention", "failed", "cancelled"),
+        retention=("reporting", "failed", "cancelled"),
+        reporting=("done", "failed"),
+        done=(),
+        failed=(),
+        cancelled=(),
+    ),
+)
 
 
+# -- naming ------------------------------------------------------------------------------------
+def snapshot_prefix(manager: str) -> str:
+    return f"daily-{manager}-"
+
+
+def snapshot_id_for(manager: str, slot: datetime, tz_name: str) -> str:
+    """`daily-<manager>-<YYYYMMDD-HHMM>` in the configured zone; off-minute (manual) slots get
+    seconds too, so a retry right after a failed run gets a fresh id."""
+    local = slot.astimezone(zone(tz_name))
+    return snapshot_prefix(manager) + local.strftime("%Y%m%d-%H%M" + ("%S" if local.second else ""))
+
+
+def _time_from_id(snapshot_id: str, manager: str, tz_name: str) -> datetime | None:
+    prefix = snapshot_prefix(manager)
+    if not snapshot_id.startswith(prefix):
+        return None
+    label = snapshot_id[len(prefix):]
+    for fmt in ("%Y%m%d-%H%M%S", "%Y%m%d-%H%M"):
+        try:
+            return datetime.strptime(label, fmt).replace(tzinfo=zone(tz_name)).astimezone(timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+# -- retention (pure) --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ManagerCopy:
+    id: str
+    status: str
+    when: datetime | None
+    ours: bool  # created by snapbot's daily job
+
+
+@dataclass(frozen=True)
+class ArchivedCopy:
+    id: str
+    when: datetime | None
+    verified: bool  # present, a valid zip, sha256 equal to its sidecar
+    ours: bool
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    delete_on_manager: tuple[str, ...] = ()
+    delete_archives: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # notes: copies kept only because deleting them was unsafe
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _newest_first(items: Iterable[Any]) -> list[Any]:
+    return sorted(items, key=lambda c: (c.when or _EPOCH, c.id), reverse=True)
+
+
+def plan_retention(on_manager: Sequence[ManagerCopy], archived: Sequence[ArchivedCopy], *,
+                   keep_on_manager: int, keep_archived: int, delete_foreign: bool = False,
+                   protect: Iterable[str] = ()) -> RetentionPlan:
+    """Decide what retention deletes. Rules:
+
+    - Only snapbot's own daily copies are candidates, unless `delete_foreign`.
+    - Manager: keep the newest `keep_on_manager` usable snapshots; an older usable one goes only
+      if its archived copy is verified (never delete the only good copy). Failed snapshots of
+      ours go; snapshots still being created and ids in `protect` are never touched.
+    - Archive: keep the newest `keep_archived`; the newest verified archive is never deleted,
+      even when it is older than that (e.g. the newer ones are all corrupt).
+    """
+    protect = set(protect)
+    verified_ids = {a.id for a in archived if a.verified}
+    kept: list[str] = []
+
+    delete_m: list[str] = []
+    candidates = [c for c in on_manager if (c.ours or delete_foreign) and c.id not in protect]
+    usable = _newest_first(c for c in candidates if c.status in USABLE_SNAPSHOT_STATUSES)
+    for c in usable[max(keep_on_manager, 0):]:
+        if c.id in verified_ids:
+            delete_m.append(c.id)
+        else:
+            kept.append(f"`{c.id}` stays on the manager: it has no verified archived copy")
+    delete_m += [c.id for c in _newest_first(candidates) if c.status == "failed" and c.ours]
+
+    delete_a: list[str] = []
+    newest_verified = next((a.id for a in _newest_first(archived) if a.verified), None)
+    candidates_a = _newest_first(a for a in archived if (a.ours or delete_foreign) and a.id not in protect)
+    for a in candidates_a[max(keep_archived, 0):]:
+        if a.id == newest_verified:
+            kept.append(f"archive `{a.id}` stays: it is the newest verified copy")
+            continue
+        delete_a.append(a.id)
+    return RetentionPlan(tuple(delete_m), tuple(delete_a), tuple(kept))
+
+
+# -- daily_runs --------------------------------------------------------------------------------
+RUN_FIELDS = ("job_id", "status", "snapshot_id", "size", "duration_s", "archive_path", "sha256",
+              "detail", "started_at", "ended_at")
+
+
+class RunLog:
+    """Access to the `daily_runs` table through the store's connection."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def insert(self, manager: str, slot: datetime, **values: Any) -> bool:
+        """Insert the slot's row; False if it exists already (someone else has the slot)."""
+        row = {"manager": manager, "slot": iso(slot), **self._encode(values)}
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        try:
+            self.store.db.execute(f"insert into daily_runs ({cols}) values ({marks})", list(row.values()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def update(self, manager: str, slot: datetime, **values: Any) -> None:
+        enc = self._encode(values)
+        sets = ", ".join(f"{k} = ?" for k in enc)
+        self.store.db.execute(f"update daily_runs set {sets} where manager = ? and slot = ?",
+                              [*enc.values(), manager, iso(slot)])
+
+    def get(self, manager: str, slot: datetime) -> RunRecord | None:
+        rows = list(self.store.db.query("select * from daily_runs where manager = ? and slot = ?",
+                                        [manager, iso(slot)]))
+        return _record(rows[0]) if rows else None
+
+    def recent(self, manager: str, *, since: datetime | None = None, limit: int = 100) -> list[RunRecord]:
+        """Newest first."""
+        sql, args = "select * from daily_runs where manager = ?", [manager]
+        if since is not None:
+            sql += " and slot >= ?"
+            args.append(iso(since))
+        sql += " order by slot desc limit ?"
+        return [_record(r) for r in self.store.db.query(sql, [*args, limit])]
+
+    @staticmethod
+    def _encode(values: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in values.items():
+            if k not in RUN_FIELDS:
+                raise ValueError(f"daily_runs has no column {k}")
+            if isinstance(v, datetime):
+                v = iso(v)
+            elif k == "detail" and not isinstance(v, str):
+                v = json.dumps(v, sort_keys=True, default=str)
+            out[k] = v
+        return out
+
+
+def _record(r: dict[str, Any]) -> RunRecord:
+    try:
+        detail = json.loads(r["detail"]) if r.get("detail") else {}
+    except ValueError:
+        detail = {"text": r["detail"]}
+    return RunRecord(manager=r["manager"], slot=parse_time(r["slot"]), status=r["status"] or "",
+                     job_id=r["job_id"] or "", snapshot_id=r["snapshot_id"] or "", size=r["size"],
+                     duration_s=r["duration_s"], archive_path=r["archive_path"] or "",
+                     sha256=r["sha256"] or "", detail=detail if isinstance(detail, dict) else {},
+                     started_at=parse_time(r["started_at"]), ended_at=parse_time(r["ended_at"]))
+
+
+# -- the job driver ----------------------------------------------------------------------------
+class StepFailed(SnapbotError):
+    """A daily step failed with a message for the report."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SnapbotError):
+        return exc.user_message
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return f"unexpected error: {type(exc).__name__}"
+
+
+class DailyDriver:
+    kind = KIND
+    machine = DAILY
+
+    def __init__(self, service: "DailyService") -> None:
+        self.service = service
+
+    def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
+        return msg.daily_card(job, transitions)
+
+    async def run(self, ctx: JobContext) -> None:
+        svc = self.service
+        job = ctx.job
+        slot = parse_time(job.params["slot"])
+        sid = job.params["snapshot_id"]
+        client = svc.services.client(job.manager)
+        step = job.state
+        try:
+            if job.state == "queued":
+                busy = svc.services.runner.busy_on(job.manager, exclude=job.id)
+                if busy:
+                    raise StepFailed(f"manager {job.manager} is busy with job {busy[0].id} "
+                                     f"({busy[0].kind}, {busy[0].state})")
+                svc.runs.update(job.manager, slot, status="running", started_at=ctx.clock.now())
+                await ctx.move("creating", f"creating snapshot {sid}")
+            step = ctx.job.state
+            if ctx.job.state == "creating":
+                await self._create(ctx, client, sid)
+                await ctx.move("downloading", f"snapshot {sid} created; downloading")
+            step = ctx.job.state
+            if ctx.job.state == "downloading":
+                info = await self._download(ctx, client, sid)
+                ctx.merge_result(archive_path=info.path, size=info.size, sha256=info.sha256)
+                await ctx.move("retention", f"archived {info.path}")
+            step = ctx.job.state
+            if ctx.job.state == "retention":
+                await self._retention(ctx, client, sid)
+                await ctx.move("reporting", "retention applied")
+            step = ctx.job.state
+            if ctx.job.state == "reporting":
+                await svc.finish(ctx.job, ok=True)
+                await ctx.move("done", "daily snapshot archived")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, StepFailed):
+                log.warning("daily job %s failed at %s: %s", job.id, step, exc)
+            else:
+                log.exception("daily job %s failed at %s", job.id, step)
+            error = _describe(exc)
+            left = await self._left_behind(ctx, client, sid, step)
+            ctx.merge_result(failed_step=step, left_behind=left)
+            job_now = ctx.refresh()
+            if not DAILY.is_terminal(job_now.state):
+                await ctx.move("failed", f"{step}: {error}", error=error)
+            await svc.finish(ctx.job, ok=False, failed_step=step, error=error, left_behind=left)
+
+    async def _create(self, ctx: JobContext, client: Any, sid: str) -> None:
+        rb = self.service.settings.runbook
+        try:
+            snap = await client.get_snapshot(sid)  # resumed: it may exist already
+        except NotFound:
+            await client.create_snapshot(sid)
+            snap = None
+        deadline = ctx.clock.now() + timedelta(seconds=rb.snapshot_timeout_seconds)
+        interval = rb.poll_interval_seconds
+        while True:
+            if snap is not None:
+                if snap.status in USABLE_SNAPSHOT_STATUSES:
+                    return
+                if snap.status == "failed":
+                    raise StepFailed(f"the manager failed to create {sid}: {snap.error or 'no reason given'}")
+            if ctx.clock.now() >= deadline:
+                raise StepFailed(f"snapshot {sid} was not created within "
+                                 f"{int(rb.snapshot_timeout_seconds)}s (status {snap.status if snap else '?'})")
+            await ctx.clock.sleep(interval)
+            interval = min(interval * 2, rb.poll_max_interval_seconds)
+            snap = await client.get_snapshot(sid)
+
+    async def _download(self, ctx: JobContext, client: Any, sid: str) -> Any:
+        dest = archive.archive_path(self.service.settings.archive_dir, ctx.job.manager, sid)
+        if dest.exists():  # resumed after the rename: keep it if it checks out
+            try:
+                return await asyncio.to_thread(archive.verify_archived, dest)
+            except ArchiveError:
+                pass
+        return await download_verified(client, sid, dest)
+
+    async def _retention(self, ctx: JobContext, client: Any, sid: str) -> None:
+        svc = self.service
+        manager = ctx.job.manager
+        ret = svc.settings.retention
+        tz = svc.settings.schedule.timezone
+        prefix = snapshot_prefix(manager)
+        snaps = await client.list_snapshots()
+        on_manager = [ManagerCopy(s.id, s.status, _time_from_id(s.id, manager, tz) or s.created_at,
+                                  s.id.startswith(prefix)) for s in snaps]
+        archived = await asyncio.to_thread(scan_archive, svc.settings.archive_dir, manager, tz)
+        plan = plan_retention(on_manager, archived, keep_on_manager=ret.keep_on_manager,
+                              keep_archived=ret.keep_archived, delete_foreign=ret.delete_foreign,
+                              protect=[sid])
+        removed_m, removed_a, errors = [], [], []
+        for snap_id in plan.delete_on_manager:
+            try:
+                await client.delete_snapshot(snap_id)
+                removed_m.append(snap_id)
+            except NotFound:
+                removed_m.append(snap_id)
+            except Exception as exc:
+                log.warning("retention: could not delete %s on %s: %s", snap_id, manager, exc)
+                errors.append(f"could not delete `{snap_id}` on the manager: {_describe(exc)}")
+        for snap_id in plan.delete_archives:
+            path = archive.archive_path(svc.settings.archive_dir, manager, snap_id)
+            try:
+                path.unlink(missing_ok=True)
+                archive.sidecar_path(path).unlink(missing_ok=True)
+                removed_a.append(snap_id)
+            except OSError as exc:
+                errors.append(f"could not delete archive `{path.name}`: {_describe(exc)}")
+        ctx.merge_result(removed_on_manager=removed_m, removed_archives=removed_a,
+                         kept_notes=list(plan.kept), retention_errors=errors)
+
+    async def _left_behind(self, ctx: JobContext, client: Any, sid: str, step: str) -> list[str]:
+        """What a failed run leaves on the manager and on disk, for the report."""
+        out: list[str] = []
+        if step in ("queued",):
+            return out
+        try:
+            snap = await client.get_snapshot(sid)
+        except NotFound:
+            snap = None
+        except Exception:
+            out.append(f"could not check whether `{sid}` exists on the manager")
+            snap = None
+        dest = archive.archive_path(self.service.settings.archive_dir, ctx.job.manager, sid)
+        archived = dest.exists()
+        if snap is not None:
+            if snap.status in USABLE_SNAPSHOT_STATUSES and not archived:
+                out.append(f"snapshot `{sid}` created on the manager but not archived")
+            elif snap.status in USABLE_SNAPSHOT_STATUSES:
+                out.append(f"snapshot `{sid}` is on the manager and archived at `{dest}`")
+            else:
+                out.append(f"snapshot `{sid}` is on the manager in status {snap.status}")
+        elif step == "creating":
+            out.append("nothing was created on the manager")
+        if not archived and step in ("creating", "downloading"):
+            out.append("no archive file was written (no partial file left)")
+        return out
+
+
+def scan_archive(archive_dir: str | Path, manager: str, tz_name: str) -> list[ArchivedCopy]:
+    """The manager's archived copies, each verified (size, zip CRCs, sha256 vs sidecar)."""
+    out = []
+    prefix = snapshot_prefix(manager)
+    for path in archive.list_archived(archive_dir, manager):
+        sid = path.name[:-len(".zip")]
+        try:
+            archive.verify_archived(path)
+            ok = True
+        except ArchiveError:
+            ok = False
+        when = _time_from_id(sid, manager, tz_name)
+        if when is None:
+            when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        out.append(ArchivedCopy(sid, when, ok, sid.startswith(prefix)))
+    return out
+
+
+async def download_verified(client: Any, snapshot_id: str, dest: Path) -> Any:
+    """Download to a hidden staging name beside `dest` (the client streams to its own temp
+    file, checks the zip and hashes it), check the manager's metadata.json is inside, write the
+    sidecar for the final name, then rename. On failure nothing is left under either name."""
+    dest = Path(dest)
+    staging = dest.with_name(f".{dest.name}.part-staging")
+    final_side = archive.sidecar_path(dest)
+    moved = False
+    try:
+        info = await client.download_snapshot(snapshot_id, staging)
+        await asyncio.to_thread(_check_metadata, staging, snapshot_id)
+        archive.write_sidecar(dest, info.sha256)
+        os.replace(staging, dest)
+        moved = True
+        return type(info)(path=str(dest), size=info.size, sha256=info.sha256)
+    except OSError as exc:
+        raise ArchiveError(f"could not write the archive {dest}: {exc.strerror or exc}") from None
+    finally:
+        if not moved:
+            for p in (staging, archive.sidecar_path(staging), final_side):
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError:
+                    pass
+        else:
+            archive.sidecar_path(staging).unlink(missing_ok=True)
+
+
+def _check_metadata(path: Path, snapshot_id: str) -> None:
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        if "metadata.json" not in zf.namelist():
+            raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "
+                               f"Cloudify snapshot")
+
+
+# -- the service -------------------------------------------------------------------------------
 class DailyService:
+    """Schedules the daily job, catches up missed slots, runs the job on demand and answers
+    `/cfy snapshots schedule`."""
+
     def __init__(self, services: Any) -> None:
         self.services = services
+        self.settings = services.settings
+        self.runs = RunLog(services.store)
+        self.driver = DailyDriver(self)
+        self.scheduler = DailyScheduler(self.settings.schedule,
+                                        [m.name for m in self.settings.managers], services.clock,
+                                        fire=self.fire, on_problem=self._problem)
 
-    async def describe(self, manager: str | None):
-        raise NotImplementedError
+    @property
+    def channel(self) -> str:
+        return self.settings.slack.channel
 
-    async def run_now(self, manager: str | None, inv: Any):
-        raise NotImplementedError
+    # lifecycle
+    async def start(self) -> None:
+        if not self.settings.schedule.enabled:
+            log.info("daily snapshots are disabled by config")
+            return
+        self.scheduler.start()
+        await self.catch_up()
 
-    def start(self) -> None:
-        pass
+    async def stop(self) -> None:
+        self.scheduler.stop()
 
-    def stop(self) -> None:
-        pass
+    # scheduling
+    async def fire(self, manager: str) -> Job | None:
+        """What the cron job calls: run the slot due now (a coalesced or late firing runs the
+        slot it belongs to; a slot already claimed is left alone)."""
+        now = self.services.clock.now()
+        slot = latest_slot(self.settings.schedule, now)
+        if slot is None:
+            return None
+        return await self.start_slot(manager, slot, trigger="schedule")
 
-    async def run_once(self, manager: str | None):
-        raise NotImplementedError
+    async def catch_up(self) -> dict[str, str]:
+        """At start: for each manager, the latest slot before now with no run row is run now if
+        it is within the misfire grace time, else recorded and reported as missed."""
+        now = self.services.clock.now()
+        out: dict[str, str] = {}
+        for m in self.settings.managers:
+            slot = latest_slot(self.settings.schedule, now)
+            if slot is None or self.runs.get(m.name, slot) is not None:
+                continue
+            if is_due(self.settings.schedule, slot, now):
+                job = await self.start_slot(m.name, slot, trigger="catch-up")
+                out[m.name] = f"started {job.id}" if job else "taken"
+            else:
+                await self.record_missed(m.name, slot)
+                out[m.name] = "missed"
+        return out
+
+    async def record_missed(self, manager: str, slot: datetime, reason: str = "") -> bool:
+        tz = self.settings.schedule.timezone
+        if not self.runs.insert(manager, slot, status="missed", ended_at=self.services.clock.now(),
+                                snapshot_id=snapshot_id_for(manager, slot, tz),
+                                detail={"reason": reason or "not run within the grace time"}):
+            return False
+        await self._post(msg.missed_report(manager, _local(slot, tz), reason))
+        return True
+
+    async def start_slot(self, manager: str, slot: datetime, *, trigger: str, requester: str = "",
+                         channel: str = "", idem_key: str | None = None) -> Job | None:
+        """Claim (manager, slot) and create the job in one transaction, then start it.
+        Returns None if the slot was already claimed (by this or another instance)."""
+        store = self.services.store
+        tz = self.settings.schedule.timezone
+        sid = snapshot_id_for(manager, slot, tz)
+        params = {"slot": iso(slot), "snapshot_id": sid, "trigger": trigger}
+        try:
+            with store._tx():
+                if not self.runs.insert(manager, slot, status="queued", snapshot_id=sid):
+                    return None
+                job = store.create_job(KIND, manager, DAILY.initial, params=params,
+                                       requester=requester or "snapbot",
+                                       channel=channel or self.channel, idem_key=idem_key,
+                                       actor=requester or "scheduler",
+                                       detail=f"daily snapshot ({trigger})")
+                self.runs.update(manager, slot, job_id=job.id)
+        except JobConflict:
+            return None
+        self.services.runner.start(job.id)
+        return job
+
+    async def run_once(self, manager: str | None) -> Job:
+        """Run the daily job for `manager` now and wait for it (terminal, tests)."""
+        name = self.settings.manager(manager).name
+        job = await self._start_manual(name, trigger="manual")
+        return await self.services.runner.wait(job.id)
+
+    async def _start_manual(self, manager: str, *, trigger: str, requester: str = "",
+                            channel: str = "", idem_key: str | None = None) -> Job:
+        if idem_key:
+            existing = self.services.store.find_by_idem_key(idem_key)
+            if existing is not None:
+                return existing
+        self.services.runner.ensure_free(manager)
+        now = self.services.clock.now().replace(microsecond=0)
+        for _ in range(3):
+            job = await self.start_slot(manager, now, trigger=trigger, requester=requester,
+                                        channel=channel, idem_key=idem_key)
+            if job is not None:
+                return job
+            if idem_key and (existing := self.services.store.find_by_idem_key(idem_key)):
+                return existing
+            now += timedelta(seconds=1)
+        raise JobConflict(f"a daily run of {manager} was started just now; try again in a moment")
+
+    async def run_now(self, manager: str | None, inv: Invocation) -> Reply:
+        """`/cfy snapshots schedule run-now`: start the daily job now (the dispatcher has
+        already applied approval gating)."""
+        return await self._manual_reply(manager, inv, trigger="manual")
+
+    async def retry(self, manager: str | None, inv: Invocation) -> Reply:
+        """The Retry now button of a failed or missed report."""
+        return await self._manual_reply(manager, inv, trigger="retry")
+
+    async def _manual_reply(self, manager: str | None, inv: Invocation, *, trigger: str) -> Reply:
+        try:
+            name = self.settings.manager(manager).name
+            job = await self._start_manual(name, trigger=trigger, requester=inv.user,
+                                           channel=self.channel or inv.channel, idem_key=inv.idem_key)
+        except SnapbotError as exc:
+            return Reply(msg.notice(f":x: {exc.user_message}"), ephemeral=True)
+        return Reply(msg.notice(f"Daily snapshot of *{name}* started as job `{job.id}` "
+                                f"(`{job.params.get('snapshot_id', '')}`)"), ephemeral=False)
+
+    async def describe(self, manager: str | None) -> Reply:
+        """`/cfy snapshots schedule`: cron, zone, next run, last runs."""
+        try:
+            name = self.settings.manager(manager).name
+        except SnapbotError as exc:
+            return Reply(msg.notice(f":x: {exc.user_message}"))
+        return Reply(msg.schedule_message(self.view(name)))
+
+    def view(self, manager: str) -> ScheduleView:
+        sch, ret = self.settings.schedule, self.settings.retention
+        nxt = next_slot(sch, self.services.clock.now())
+        return ScheduleView(manager=manager, enabled=sch.enabled, cron=sch.cron, timezone=sch.timezone,
+                            next_run=nxt, next_run_local=_local(nxt, sch.timezone),
+                            keep_on_manager=ret.keep_on_manager, keep_archived=ret.keep_archived,
+                            archive_dir=str(Path(self.settings.archive_dir) / manager),
+                            last_runs=tuple(self.runs.recent(manager, limit=5)))
+
+    # finishing a run
+    async def finish(self, job: Job, *, ok: bool, failed_step: str = "", error: str = "",
+                     left_behind: Sequence[str] = ()) -> None:
+        """Record the run in daily_runs and post the report."""
+        now = self.services.clock.now()
+        slot = parse_time(job.params["slot"])
+        row = self.runs.get(job.manager, slot)
+        started = (row.started_at if row and row.started_at else job.created_at) or now
+        duration = max((now - started).total_seconds(), 0.0)
+        res = job.result
+        detail = {k: res.get(k) for k in ("removed_on_manager", "removed_archives", "kept_notes",
+                                          "retention_errors") if res.get(k)}
+        if not ok:
+            detail.update(step=failed_step, error=error, left_behind=list(left_behind))
+        self.runs.update(job.manager, slot, status="ok" if ok else "failed", job_id=job.id,
+                         size=res.get("size"), duration_s=duration,
+                         archive_path=res.get("archive_path", ""), sha256=res.get("sha256", ""),
+                         detail=detail, ended_at=now)
+        history = list(reversed(self.runs.recent(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
+        tz = self.settings.schedule.timezone
+        outcome = DailyOutcome(
+            manager=job.manager, ok=ok, snapshot_id=job.params.get("snapshot_id", ""),
+            slot_label=_local(slot, tz), trigger=job.params.get("trigger", ""), job_id=job.id,
+            size=res.get("size"), duration_s=duration, archive_path=res.get("archive_path", ""),
+            sha256=res.get("sha256", ""),
+            removed_on_manager=tuple(res.get("removed_on_manager") or ()),
+            removed_archives=tuple(res.get("removed_archives") or ()),
+            kept_notes=tuple(res.get("kept_notes") or ()),
+            retention_errors=tuple(res.get("retention_errors") or ()),
+            failed_step=failed_step, error=error, left_behind=tuple(left_behind),
+            history=tuple(history))
+        await self._post(msg.daily_report(outcome), channel=job.channel)
+
+    async def _post(self, message: dict[str, Any], channel: str = "") -> None:
+        try:
+            await self.services.notifier.post(channel or self.channel, message)
+        except Exception:
+            log.exception("could not post the daily report")
+
+    async def _problem(self, manager: str, text: str) -> None:
+        await self._post(msg.scheduler_problem(manager, text))
+
+
+def _local(when: datetime, tz_name: str) -> str:
+    return when.astimezone(zone(tz_name)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def install(services: Any) -> DailyService:
-    services.daily = DailyService(services)
-    return services.daily
+    """Register the daily driver and set `services.daily` (called by bot.bootstrap)."""
+    service = DailyService(services)
+    services.runner.register(service.driver)
+    services.daily = service
+    return service
 
 
+# -- terminal ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    print("snapbot daily: not implemented yet")
-    return 2
+    """`snapbot daily --once [--manager M]`: run the daily job once with env-only config,
+    print the report, exit non-zero if any run failed."""
+    parser = argparse.ArgumentParser(prog="snapbot daily",
+                                     description="Run the daily snapshot job from a terminal.")
+    parser.add_argument("--once", action="store_true", help="run the job once now and exit")
+    parser.add_argument("--manager", help="only this manager (default: every configured manager)")
+    args = parser.parse_args(argv)
+    if not args.once:
+        parser.print_usage(sys.stderr)
+        print("snapbot daily: only --once is supported here; `snapbot run` schedules the job",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=os.environ.get("SNAPBOT_LOG_LEVEL", "WARNING"))
+    try:
+        return asyncio.run(_main_once(args.manager))
+    except SnapbotError as exc:
+        print(f"snapbot daily: {exc.user_message}", file=sys.stderr)
+        return 2
+
+
+async def _main_once(manager: str | None) -> int:
+    from bot import bootstrap
+    from bot.config import load_settings
+    from bot.notifier import ConsoleNotifier
+
+    settings = load_settings(os.environ, os.environ.get("SNAPBOT_CONFIG"), require_slack=False)
+    services = await bootstrap.build_services(settings, notifier=ConsoleNotifier())
+    try:
+        names = [settings.manager(manager).name] if manager else [m.name for m in settings.managers]
+        failed = 0
+        for name in names:
+            job = await services.daily.run_once(name)
+            if job.state != "done":
+                failed += 1
+        return 1 if failed else 0
+    finally:
+        await bootstrap.stop(services)
