@@ -7,7 +7,7 @@ does (slack_sdk errors carry the response, not the request headers, and we do no
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,18 +26,19 @@ class SlackNotifier:
         kwargs: dict[str, Any] = _fields(message)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
-        resp = await self._call("chat.postMessage", channel=channel, **kwargs)
+        resp = await self._call("chat.postMessage", self.client.chat_postMessage(channel=channel, **kwargs))
         return MessageRef(resp.get("channel") or channel, resp["ts"])
 
     async def update(self, ref: MessageRef, message: Message) -> None:
-        await self._call("chat.update", channel=ref.channel, ts=ref.ts, **_fields(message))
+        await self._call("chat.update", self.client.chat_update(channel=ref.channel, ts=ref.ts, **_fields(message)))
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
-        await self._call("chat.postEphemeral", channel=channel, user=user, **_fields(message))
+        await self._call("chat.postEphemeral",
+                         self.client.chat_postEphemeral(channel=channel, user=user, **_fields(message)))
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, call: Awaitable[Any]) -> Any:
         try:
-            return await self.client.api_call(method, json=kwargs)
+            return await call
         except SlackApiError as exc:
             code = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
             log.warning("Slack %s failed: %s", method, code)
