@@ -162,8 +162,11 @@ class Rig:
 async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = None,
                    sim_options: SimulatorOptions | None = None,
                    settings_overrides: Callable[[Settings], Settings] | None = None,
-                   start_services: bool = True) -> AsyncIterator[Rig]:
-    """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports)."""
+                   start_services: bool = True, socket_mode: bool = False) -> AsyncIterator[Rig]:
+    """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
+
+    `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
+    (`rig.slack.socket_command(...)`, `rig.slack.socket_click(...)`)."""
     tmp_path = Path(tmp_path)
     options = sim_options or SimulatorOptions(speed=FAST_SPEED)
     if options.data_dir is None:
@@ -173,9 +176,12 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     services = None
     runner: web.AppRunner | None = None
     http: aiohttp.ClientSession | None = None
+    socket_handler: Any = None
     try:
         await slack.start()
         env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        if socket_mode:
+            env["SLACK_APP_TOKEN"] = APP_TOKEN
         env.update(env_overrides or {})
         settings = settings_from_env(env)
         if settings_overrides is not None:
@@ -191,9 +197,16 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         http = aiohttp.ClientSession()
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            socket_handler = AsyncSocketModeHandler(app, settings.slack.app_token or APP_TOKEN)
+            await socket_handler.connect_async()
+            await asyncio.wait_for(slack.socket_connected.wait(), 10)
         yield Rig(sim=sim, slack=slack, services=services, app=app, url=f"http://127.0.0.1:{port}",
                   settings=settings, tmp_path=tmp_path, http=http)
     finally:
+        if socket_handler is not None:
+            await socket_handler.close_async()
         if runner is not None:
             await runner.cleanup()
         if services is not None:
