@@ -44,6 +44,10 @@ NOT_EMPTY_MESSAGE = ("Snapshot restoration on a non-empty manager is not permitt
                      "--force flag to force the restore and delete existing data from the manager")
 OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FAILED."
 _CHUNK = 256 * 1024
+# per-request storage keys (typed keys where aiohttp has them)
+_RequestKey = getattr(web, "RequestKey", None)
+USER_KEY: Any = _RequestKey("user", str) if _RequestKey else "user"
+CUT_KEY: Any = _RequestKey("cut_after_bytes", int) if _RequestKey else "cut_after_bytes"
 
 
 class ApiError(Exception):
@@ -444,7 +448,7 @@ class Simulator:
                             request.transport.abort()
                         return web.Response(status=500)
                     if fault.cut_after_bytes is not None:
-                        request["cut_after_bytes"] = fault.cut_after_bytes
+                        request[CUT_KEY] = fault.cut_after_bytes
                         break
                     status = fault.status or 500
                     return error_response(status, fault.error_code or "internal_server_error",
@@ -457,7 +461,7 @@ class Simulator:
         if not path.startswith("/api/") or path in (API + "/snapshot-status", API + "/ok"):
             return await handler(request)
         user = self._authenticate(request)
-        request["user"] = user
+        request[USER_KEY] = user
         tenant = request.headers.get("Tenant")
         if tenant and tenant != self.options.tenant:
             raise ApiError(403, "forbidden_error", "Authorization failed: Tried to authenticate "

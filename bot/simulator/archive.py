@@ -28,7 +28,7 @@ def write_archive(path: str, metadata: dict[str, Any], state: dict[str, Any], si
         zf.writestr(METADATA, json.dumps(metadata))
         zf.writestr(STATE, json.dumps(state))
         zf.fp.flush()  # type: ignore[union-attr]
-        remaining = size - os.path.getsize(tmp) - 200
+        remaining = size - os.path.getsize(tmp) - 400  # headers, central directory, zip64 records
         if remaining > 0:
             info = zipfile.ZipInfo(PADDING)
             info.compress_type = zipfile.ZIP_STORED

@@ -14,7 +14,7 @@ from bot.simulator.state import LIVE_STATUSES
 if TYPE_CHECKING:
     from bot.simulator.app import Simulator
 
-from bot.simulator.app import API, ApiError, error_response, not_found
+from bot.simulator.app import API, CUT_KEY, USER_KEY, ApiError, error_response, not_found
 
 _CHUNK = 256 * 1024
 
@@ -147,14 +147,14 @@ def register(app: web.Application, sim: "Simulator") -> None:
             "workflows": {"task_retries": 60, "task_retry_interval": 15}}}})
 
     async def tokens_get(request: web.Request) -> web.Response:
-        return web.json_response(s.issue_token(request["user"]))
+        return web.json_response(s.issue_token(request[USER_KEY]))
 
     async def tokens_post(request: web.Request) -> web.Response:
         data = await body_json(request)
-        return web.json_response(s.issue_token(request["user"], data.get("description")), status=201)
+        return web.json_response(s.issue_token(request[USER_KEY], data.get("description")), status=201)
 
     async def user(request: web.Request) -> web.Response:
-        return web.json_response({"username": request["user"], "role": "sys_admin",
+        return web.json_response({"username": request[USER_KEY], "role": "sys_admin",
                                   "tenants": {s.options.tenant: {"tenant-role": "user",
                                                                  "roles": ["user"]}},
                                   "groups": [], "active": True, "last_login_at": None,
@@ -264,7 +264,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
                   "execution_id": ex["id"], "deployments_to_update":
                   [d["id"] for d in s.state.deployments.values() if d["blueprint_id"] == bp_id],
                   "temp_blueprint_id": None, "tenant_name": s.state.tenant,
-                  "created_by": request["user"], "visibility": "tenant",
+                  "created_by": request[USER_KEY], "visibility": "tenant",
                   "private_resource": False, "resource_availability": "tenant"}
         ex["parameters"]["plugins_update_id"] = update["id"]
         s.state.executions[ex["id"]] = ex
@@ -334,7 +334,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         if not os.path.exists(path):
             raise ApiError(404, "not_found_error", f"Snapshot archive of `{snapshot_id}` not found")
         size = os.path.getsize(path)
-        cut = request.get("cut_after_bytes")
+        cut = request.get(CUT_KEY)
         resp = web.StreamResponse(headers={
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f'attachment; filename="{snapshot_id}.zip"'})
@@ -455,7 +455,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         if m["status"] != "deactivated":
             return web.Response(status=304)
         m.update({"status": "activating", "activation_requested_at": iso(s.now()),
-                  "requested_by": request["user"], "activated_at": ""})
+                  "requested_by": request[USER_KEY], "activated_at": ""})
         s._update_maintenance()
         return web.json_response(_maint_view())
 

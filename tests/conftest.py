@@ -1,0 +1,40 @@
+"""Shared fixtures. Keep this file small and tidy; several helpers append to it."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.simulator import Simulator, SimulatorOptions, start_simulator
+
+# Fast enough that simulated minutes pass in fractions of a second, slow enough that each
+# phase of a workflow stays observable over loopback.
+SIM_SPEED = 40.0
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    """A fresh simulator on a free loopback port; archives under tmp_path."""
+    s = await start_simulator(port=0, options=SimulatorOptions(speed=SIM_SPEED,
+                                                               data_dir=str(tmp_path / "sim")))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def api(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    """Raw httpx client on /api/v3.1 with admin/admin and the default tenant."""
+    async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1", auth=("admin", "admin"),
+                                 headers={"Tenant": "default_tenant"}, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def control(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    """Raw httpx client on the simulator's /_sim/ control surface."""
+    async with httpx.AsyncClient(base_url=sim.url + "/_sim", timeout=10) as client:
+        yield client

@@ -1,0 +1,642 @@
+"""Behaviour of the Cloudify Manager simulator, through real HTTP on loopback.
+
+Facts the simulator relies on, checked in Cloudify's public sources (cloudify-cosmo/cloudify-manager
+at its newest snapshot, paths under rest-service/manager_rest unless said otherwise):
+- Error bodies are `{"message", "error_code", "server_traceback": None}` (manager_exceptions.py
+  ManagerException.to_response); UnauthorizedError prefixes "User unauthorized: ";
+  NoAuthProvided says "No authentication info provided"; bad basic credentials say
+  "Authentication failed for <User username=`x`>. Wrong credentials or locked account"
+  (security/user_handler.py).
+- Unknown `Tenant` header -> 403 forbidden_error "Authorization failed: Tried to authenticate with
+  invalid tenant name: X" (security/authorization.py).
+- `/snapshot-status` is a plain Resource (no auth) answering `{"status": "running"|"not-running"}`
+  (rest/resources_v3_1/snapshots.py); `/version` is a SecuredResource, also mounted unversioned
+  at `/api/version` (rest/endpoint_mapper.py), which `cfy snapshots upload` calls through
+  cloudify_rest_client manager.get_version(), followed by `GET /license-check` ("OK", 200).
+- Not found: "Requested `Snapshot` with ID `x` was not found" (storage/storage_manager.py).
+- Snapshot create: PUT returns 201 with the create_snapshot execution (is_system_workflow, status
+  pending, parameters.snapshot_id); the snapshot starts `creating` (resource_manager.py
+  create_snapshot / create_snapshot_model). Download of a failed snapshot and delete with an
+  active snapshot execution raise snapshot_action_error (400) (resources_v2/snapshots.py).
+- Upload: PUT /snapshots/<id>/archive, 201 with the snapshot `uploaded`; an existing id only gets
+  its archive replaced and the body is `{}` (resources_v2/snapshots.py SnapshotsIdArchive).
+  The manager does not validate the zip on upload; a bad archive fails the restore instead.
+- metadata.json key `snapshot_version` (= manager version) and `execution_id`
+  (mgmtworker/cloudify_system_workflows/snapshots/constants.py, snapshot_create.py _dump_metadata).
+- Restore: POST reads `request_dict['force']` unguarded (missing -> 500), 400 when `no_reboot`
+  without `restore_certificates`, 200 with the execution marshalled as a Snapshot (id, created_at,
+  status, error, ...); 7.x checks emptiness in the workflow, so without force on a non-empty
+  manager the restore *execution* fails with "Snapshot restoration on a non-empty manager is not
+  permitted. Pass the --force flag ..." (snapshot_restore.py _assert_clean_db), not the POST.
+- Overdue scheduled executions: the 5.1 wording "Execution <id> scheduled for <time> is overdue.
+  Marking as FAILED." (warning) is what the simulator logs, per our contract; current 7.x
+  (snapshot_restore.py _restore_scheduled_executions) marks every restored scheduled execution
+  failed with "Marking original execution %s scheduled for %s as FAILED." and re-creates future
+  ones as execution schedules.
+- Maintenance (maintenance.py, constants.py): states deactivated/activating/activated;
+  `activating` becomes `activated` once no execution is outside END_STATES; while activating,
+  PUT/POST/PATCH on snapshots/<id>, anything on snapshots/<id>/restore, POST executions and
+  writes to deployments/<id> get 503 entering_maintenance_mode; while activated everything but
+  ALLOWED_MAINTENANCE_ENDPOINTS (brokers, managers, db-nodes, cluster, config, status, version,
+  license, maintenance, cluster-status, file-server-auth, ok, snapshots, snapshot-status) gets
+  503 maintenance_mode_active, message "Your request was rejected since Cloudify manager is
+  currently in maintenance mode"; `X-BYPASS-MAINTENANCE: true` from an admin skips the check.
+  (Deviation: the simulator does not count `scheduled` executions as running.)
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import zipfile
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.clock import iso
+from bot.simulator import Simulator
+
+ERROR_KEYS = {"message", "error_code", "server_traceback"}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], attempts: int = 400) -> Any:
+    """Poll until `check()` returns something truthy (the simulator runs at high speed)."""
+    for _ in range(attempts):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
+    return (await api.get(f"/snapshots/{snapshot_id}")).json()["status"]
+
+
+async def create_snapshot(api: httpx.AsyncClient, snapshot_id: str) -> dict[str, Any]:
+    resp = await api.put(f"/snapshots/{snapshot_id}", json={"include_logs": True})
+    assert resp.status_code == 201
+    await eventually(lambda: _status_is(api, snapshot_id, "created"))
+    return resp.json()
+
+
+async def _status_is(api: httpx.AsyncClient, snapshot_id: str, status: str) -> bool:
+    return await snapshot_status(api, snapshot_id) == status
+
+
+async def execution(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    return (await api.get(f"/executions/{execution_id}",
+                          headers={"X-BYPASS-MAINTENANCE": "true"})).json()
+
+
+async def wait_execution(api: httpx.AsyncClient, execution_id: str,
+                         statuses: tuple[str, ...] = ("terminated", "failed", "cancelled")
+                         ) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        try:
+            ex = await execution(api, execution_id)
+        except httpx.TransportError:
+            return None
+        return ex if ex.get("status") in statuses else None
+    return await eventually(done, attempts=1500)
+
+
+async def restore(api: httpx.AsyncClient, snapshot_id: str, **body: Any) -> dict[str, Any]:
+    body.setdefault("force", True)
+    resp = await api.post(f"/snapshots/{snapshot_id}/restore", json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+# --- auth -------------------------------------------------------------------------------
+async def test_basic_auth_reads_version(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/version")
+    assert resp.status_code == 200
+    assert resp.json()["version"] == "7.0.0"
+
+
+async def test_unversioned_version_endpoint_answers(sim: Simulator) -> None:
+    async with httpx.AsyncClient(auth=("admin", "admin")) as http:
+        resp = await http.get(sim.url + "/api/version")
+    assert resp.json()["edition"] == "premium"
+
+
+async def test_token_from_get_tokens_authenticates(api: httpx.AsyncClient, sim: Simulator) -> None:
+    token = (await api.get("/tokens")).json()["value"]
+    async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1") as http:
+        resp = await http.get("/snapshots", headers={"Authentication-Token": token,
+                                                     "Tenant": "default_tenant"})
+    assert resp.status_code == 200
+
+
+async def test_wrong_password_gets_401_unauthorized_error(sim: Simulator) -> None:
+    async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1", auth=("admin", "nope")) as http:
+        resp = await http.get("/snapshots")
+    assert resp.status_code == 401
+    body = resp.json()
+    assert set(body) == ERROR_KEYS and body["error_code"] == "unauthorized_error"
+    assert body["server_traceback"] is None
+    assert "nope" not in body["message"]
+
+
+async def test_no_credentials_gets_401(sim: Simulator) -> None:
+    async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1") as http:
+        resp = await http.get("/version")
+    assert resp.json()["message"] == "User unauthorized: No authentication info provided"
+
+
+async def test_unknown_tenant_gets_403_forbidden_error(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/snapshots", headers={"Tenant": "other"})
+    assert resp.status_code == 403
+    assert resp.json()["error_code"] == "forbidden_error"
+
+
+async def test_snapshot_status_needs_no_auth(sim: Simulator) -> None:
+    async with httpx.AsyncClient() as http:
+        resp = await http.get(sim.url + "/api/v3.1/snapshot-status")
+    assert resp.json() == {"status": "not-running"}
+
+
+# --- snapshots --------------------------------------------------------------------------
+async def test_unknown_snapshot_is_404_not_found_error(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/snapshots/missing")
+    assert resp.status_code == 404
+    assert resp.json() == {"message": "Requested `Snapshot` with ID `missing` was not found",
+                           "error_code": "not_found_error", "server_traceback": None}
+
+
+async def test_create_returns_201_with_create_snapshot_execution(api: httpx.AsyncClient) -> None:
+    resp = await api.put("/snapshots/s1", json={})
+    assert resp.status_code == 201
+    ex = resp.json()
+    assert ex["workflow_id"] == "create_snapshot" and ex["is_system_workflow"] is True
+    assert ex["parameters"]["snapshot_id"] == "s1"
+    assert ex["status"] == "pending"
+
+
+async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient) -> None:
+    ex = (await api.put("/snapshots/s1", json={})).json()
+    assert await snapshot_status(api, "s1") == "creating"
+    await eventually(lambda: _status_is(api, "s1", "created"))
+    assert (await execution(api, ex["id"]))["status"] == "terminated"
+
+
+async def test_create_existing_id_is_409_conflict(api: httpx.AsyncClient) -> None:
+    await api.put("/snapshots/s1", json={})
+    resp = await api.put("/snapshots/s1", json={})
+    assert resp.status_code == 409 and resp.json()["error_code"] == "conflict_error"
+
+
+async def test_create_fails_when_configured(api: httpx.AsyncClient,
+                                            control: httpx.AsyncClient) -> None:
+    await control.post("/config", json={"create_fails": "disk full"})
+    ex = (await api.put("/snapshots/s1", json={})).json()
+    done = await wait_execution(api, ex["id"])
+    snap = (await api.get("/snapshots/s1")).json()
+    assert (done["status"], snap["status"], snap["error"]) == ("failed", "failed", "disk full")
+
+
+async def test_failed_snapshot_cannot_be_downloaded(api: httpx.AsyncClient,
+                                                    control: httpx.AsyncClient) -> None:
+    await control.post("/config", json={"create_fails": "boom"})
+    ex = (await api.put("/snapshots/s1", json={})).json()
+    await wait_execution(api, ex["id"])
+    resp = await api.get("/snapshots/s1/archive")
+    assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
+
+
+async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient) -> None:
+    ex = await create_snapshot(api, "s1")
+    resp = await api.get("/snapshots/s1/archive")
+    assert resp.headers["content-type"] == "application/octet-stream"
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        metadata = json.loads(zf.read("metadata.json"))
+        state = json.loads(zf.read("state.json"))
+    assert metadata["snapshot_version"] == "7.0.0"
+    assert metadata["execution_id"] == ex["id"]
+    assert {d["id"] for d in state["deployments"]} == {"dep-1", "dep-2", "dep-3"}
+
+
+async def test_archive_is_padded_to_archive_size(api: httpx.AsyncClient,
+                                                 control: httpx.AsyncClient) -> None:
+    await control.post("/config", json={"archive_size": 3_000_000})
+    await create_snapshot(api, "big")
+    resp = await api.get("/snapshots/big/archive")
+    assert 2_900_000 <= len(resp.content) <= 3_000_000
+    assert zipfile.ZipFile(io.BytesIO(resp.content)).testzip() is None
+
+
+async def test_delete_removes_snapshot(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    resp = await api.delete("/snapshots/s1")
+    assert resp.json()["id"] == "s1"
+    assert (await api.get("/snapshots/s1")).status_code == 404
+
+
+async def test_delete_during_creation_is_snapshot_action_error(api: httpx.AsyncClient) -> None:
+    await api.put("/snapshots/s1", json={})
+    resp = await api.delete("/snapshots/s1")
+    assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
+
+
+async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    data = (await api.get("/snapshots/s1/archive")).content
+
+    async def chunks() -> Any:
+        for i in range(0, len(data), 1000):
+            yield data[i:i + 1000]
+    resp = await api.put("/snapshots/up/archive", content=chunks())
+    assert resp.status_code == 201
+    assert resp.json()["status"] == "uploaded"
+    assert (await api.get("/snapshots/up/archive")).content == data
+
+
+async def test_upload_by_url_fetches_the_archive(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    # the simulator fetches from a loopback URL: its own archive endpoint needs auth, so serve
+    # the bytes from a tiny second server
+    from aiohttp import web
+    data = (await api.get("/snapshots/s1/archive")).content
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=data)
+    app = web.Application()
+    app.router.add_get("/a.zip", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        resp = await api.put("/snapshots/fromurl/archive",
+                             params={"snapshot_archive_url": f"http://127.0.0.1:{port}/a.zip"})
+    finally:
+        await runner.cleanup()
+    assert resp.status_code == 201 and resp.json()["status"] == "uploaded"
+    assert (await api.get("/snapshots/fromurl/archive")).content == data
+
+
+async def test_upload_without_archive_is_400(api: httpx.AsyncClient) -> None:
+    resp = await api.put("/snapshots/empty/archive", content=b"")
+    assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
+    assert (await api.get("/snapshots/empty")).status_code == 404
+
+
+# --- restore ----------------------------------------------------------------------------
+async def test_restore_without_force_key_is_500(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    resp = await api.post("/snapshots/s1/restore", json={})
+    assert resp.status_code == 500 and resp.json()["error_code"] == "internal_server_error"
+
+
+async def test_no_reboot_without_restore_certificates_is_400(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    resp = await api.post("/snapshots/s1/restore", json={"force": True, "no_reboot": True})
+    assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
+
+
+async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    body = await restore(api, "s1")
+    assert body["status"] == "pending" and body["workflow_id"] == "restore_snapshot"
+    assert "parameters" not in body
+
+
+async def test_restore_without_force_fails_on_non_empty_manager(api: httpx.AsyncClient,
+                                                                sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    ex = await restore(api, "s1", force=False)
+    done = await wait_execution(api, ex["id"])
+    assert done["status"] == "failed"
+    assert "non-empty manager is not permitted" in done["error"]
+    assert len(sim.state.deployments) == 3
+
+
+async def test_restore_refuses_connections_during_outage(api: httpx.AsyncClient,
+                                                         control: httpx.AsyncClient,
+                                                         sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"restore_outage_seconds": 40})  # 1 s real at speed 40
+    ex = await restore(api, "s1")
+
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", sim.port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    async def check() -> bool:
+        return refused()
+    await eventually(check)
+    done = await wait_execution(api, ex["id"])
+    assert done["status"] == "terminated"
+
+
+async def test_outage_503_mode_answers_html_503(api: httpx.AsyncClient,
+                                                control: httpx.AsyncClient) -> None:
+    await control.post("/outage", json={"seconds": 400, "mode": "503"})
+    await asyncio.sleep(0.05)
+    resp = await api.get("/version")
+    assert resp.status_code == 503 and "error_code" not in resp.text
+
+
+async def test_restore_replaces_state_with_the_snapshots(api: httpx.AsyncClient,
+                                                         sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    del sim.state.deployments["dep-3"]
+    await create_snapshot(api, "later")
+    ex = await restore(api, "s1")
+    done = await wait_execution(api, ex["id"])
+    assert done["status"] == "terminated"
+    assert set(sim.state.deployments) == {"dep-1", "dep-2", "dep-3"}
+    # RD-3294: snapshots created after the restored one are gone from the manager
+    assert set(sim.state.snapshots) == {"s1"}
+    # the restore execution stays visible with its final status
+    assert sim.state.executions[ex["id"]]["status"] == "terminated"
+    assert sim.state.restores == [ex["id"]]
+
+
+async def test_snapshot_status_running_during_restore(api: httpx.AsyncClient,
+                                                      control: httpx.AsyncClient,
+                                                      sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"outage_mode": "503"})
+    await restore(api, "s1")
+    resp = await api.get("/snapshot-status")
+    assert resp.json() == {"status": "running"}
+
+
+async def test_snapshot_status_lingers_after_restore_ends(api: httpx.AsyncClient,
+                                                          control: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"snapshot_status_linger_seconds": 4000})
+    ex = await restore(api, "s1")
+    await wait_execution(api, ex["id"])
+    assert (await api.get("/snapshot-status")).json()["status"] == "running"
+
+
+async def test_restore_failure_leaves_state_unchanged(api: httpx.AsyncClient,
+                                                      control: httpx.AsyncClient,
+                                                      sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    await create_snapshot(api, "s2")
+    await control.post("/config", json={"restore_fails": "db restore failed"})
+    ex = await restore(api, "s1")
+    done = await wait_execution(api, ex["id"])
+    assert (done["status"], done["error"]) == ("failed", "db restore failed")
+    assert set(sim.state.snapshots) == {"s1", "s2"}
+
+
+async def test_invalid_uploaded_archive_fails_the_restore(api: httpx.AsyncClient) -> None:
+    await api.put("/snapshots/junk/archive", content=b"not a zip at all")
+    ex = await restore(api, "junk")
+    done = await wait_execution(api, ex["id"])
+    assert done["status"] == "failed" and "zip" in done["error"]
+
+
+async def _stage_scheduled(control: httpx.AsyncClient, when: datetime) -> str:
+    resp = await control.post("/executions", json={"deployment_id": "dep-1",
+                                                   "workflow_id": "backup",
+                                                   "status": "scheduled",
+                                                   "scheduled_for": iso(when)})
+    return resp.json()["id"]
+
+
+async def test_overdue_scheduled_execution_is_marked_failed_and_logged(
+        api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
+    soon = sim.now() + timedelta(hours=1)
+    overdue_id = await _stage_scheduled(control, soon)
+    await create_snapshot(api, "s1")
+    await control.post("/clock", json={"advance": 2 * 3600})
+    sim.state.executions.pop(overdue_id)  # ran meanwhile on the live manager: irrelevant here
+    ex = await restore(api, "s1")
+    await wait_execution(api, ex["id"])
+    overdue = await execution(api, overdue_id)
+    assert overdue["status"] == "failed" and overdue["ended_at"]
+    events = (await api.get("/events", params={"execution_id": ex["id"], "type": "cloudify_log",
+                                               "_sort": "@timestamp"})).json()
+    messages = [e["message"] for e in events["items"] if e["level"] == "warning"]
+    assert f"Execution {overdue_id} scheduled for {iso(soon)} is overdue. Marking as FAILED." \
+        in messages
+    assert events["metadata"]["pagination"]["total"] == len(events["items"])
+
+
+async def test_future_scheduled_execution_stays_scheduled(api: httpx.AsyncClient,
+                                                          control: httpx.AsyncClient,
+                                                          sim: Simulator) -> None:
+    future_id = await _stage_scheduled(control, sim.now() + timedelta(days=1))
+    await create_snapshot(api, "s1")
+    ex = await restore(api, "s1")
+    await wait_execution(api, ex["id"])
+    assert (await execution(api, future_id))["status"] == "scheduled"
+
+
+# --- executions -------------------------------------------------------------------------
+async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/executions", json={"deployment_id": "dep-1",
+                                               "workflow_id": "install_new_agents",
+                                               "parameters": {}})
+    assert resp.status_code == 201 and resp.json()["status"] == "pending"
+    done = await wait_execution(api, resp.json()["id"])
+    assert done["status"] == "terminated" and done["started_at"] and done["ended_at"]
+
+
+async def test_execution_for_unknown_deployment_is_404(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/executions", json={"deployment_id": "nope", "workflow_id": "install"})
+    assert resp.status_code == 404
+
+
+async def test_scheduled_execution_starts_when_clock_reaches_it(
+        api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
+    when = iso(sim.now() + timedelta(hours=3))
+    ex = (await api.post("/executions", json={"deployment_id": "dep-1", "workflow_id": "heal",
+                                              "scheduled_time": when})).json()
+    assert (ex["status"], ex["scheduled_for"]) == ("scheduled", when)
+    await control.post("/clock", json={"advance": 3 * 3600 + 1})
+    done = await wait_execution(api, ex["id"])
+    assert done["status"] == "terminated"
+
+
+async def test_executions_hide_system_workflows_unless_asked(api: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    hidden = (await api.get("/executions")).json()
+    shown = (await api.get("/executions", params={"_include_system_workflows": "true"})).json()
+    assert hidden["items"] == []
+    assert [e["workflow_id"] for e in shown["items"]] == ["create_snapshot"]
+
+
+async def test_executions_paginate_sort_and_include(api: httpx.AsyncClient,
+                                                    control: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await control.post("/executions", json={"deployment_id": "dep-1", "workflow_id": "w"})
+    body = (await api.get("/executions", params={"_size": 2, "_offset": 1, "_sort": "-created_at",
+                                                 "_include": "id,status"})).json()
+    assert body["metadata"]["pagination"] == {"total": 3, "size": 2, "offset": 1}
+    assert all(set(item) == {"id", "status"} for item in body["items"])
+
+
+async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient) -> None:
+    pu = (await api.post("/plugins-updates/bp-1/update/initiate", json={})).json()
+    assert pu["blueprint_id"] == "bp-1" and pu["deployments_to_update"] == ["dep-1"]
+
+    async def successful() -> bool:
+        return (await api.get(f"/plugins-updates/{pu['id']}")).json()["state"] == "successful"
+    await eventually(successful)
+
+
+# --- maintenance ------------------------------------------------------------------------
+async def test_activate_without_executions_is_activated(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/maintenance/activate")
+    assert resp.json()["status"] == "activated"
+    assert (await api.get("/maintenance")).json()["status"] == "activated"
+
+
+async def test_activate_with_live_execution_is_activating_then_activated(
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
+    ex = (await control.post("/executions", json={"deployment_id": "dep-1",
+                                                  "workflow_id": "install"})).json()
+    state = (await api.post("/maintenance/activate")).json()
+    assert state["status"] == "activating"
+    assert [r["id"] for r in state["remaining_executions"]] == [ex["id"]]
+    await control.post(f"/executions/{ex['id']}/finish", json={"status": "terminated"})
+    assert (await api.get("/maintenance")).json()["status"] == "activated"
+
+
+async def test_activating_refuses_snapshot_create_and_executions(
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
+    await control.post("/executions", json={"deployment_id": "dep-1", "workflow_id": "install"})
+    await api.post("/maintenance/activate")
+    create = await api.put("/snapshots/s1", json={})
+    start = await api.post("/executions", json={"deployment_id": "dep-1", "workflow_id": "x"})
+    listing = await api.get("/executions")
+    assert (create.status_code, create.json()["error_code"]) == (503, "entering_maintenance_mode")
+    assert start.json()["error_code"] == "entering_maintenance_mode"
+    assert listing.status_code == 200
+
+
+async def test_activated_blocks_executions_and_events(api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    for path in ("/executions", "/events", "/deployments"):
+        resp = await api.get(path)
+        assert resp.status_code == 503
+        assert resp.json()["error_code"] == "maintenance_mode_active"
+
+
+async def test_activated_still_serves_snapshots_status_and_version(api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    for path in ("/snapshots", "/snapshot-status", "/maintenance", "/version", "/managers"):
+        assert (await api.get(path)).status_code == 200, path
+
+
+async def test_snapshot_create_and_restore_allowed_while_activated(
+        api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    await create_snapshot(api, "s1")
+    resp = await api.post("/snapshots/s1/restore", json={"force": True})
+    assert resp.status_code == 200
+
+
+async def test_bypass_header_reads_executions_while_activated(api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    resp = await api.get("/executions", headers={"X-BYPASS-MAINTENANCE": "true"})
+    assert resp.status_code == 200
+
+
+async def test_activate_twice_is_304_with_empty_body(api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    resp = await api.post("/maintenance/activate")
+    assert resp.status_code == 304 and resp.content == b""
+
+
+async def test_deactivate_when_deactivated_is_304(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/maintenance/deactivate")
+    assert resp.status_code == 304 and resp.content == b""
+
+
+async def test_deactivate_returns_deactivated(api: httpx.AsyncClient) -> None:
+    await api.post("/maintenance/activate")
+    resp = await api.post("/maintenance/deactivate")
+    assert resp.json()["status"] == "deactivated"
+    assert (await api.get("/executions")).status_code == 200
+
+
+# --- faults, clock, managers -------------------------------------------------------------
+async def test_fault_answers_configured_error_count_times(api: httpx.AsyncClient,
+                                                          control: httpx.AsyncClient) -> None:
+    await control.post("/faults", json={"path": "/snapshots$", "method": "GET", "status": 503,
+                                        "error_code": "maintenance_mode_active", "count": 2})
+    codes = [(await api.get("/snapshots")).status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+async def test_fault_can_drop_the_connection(api: httpx.AsyncClient,
+                                             control: httpx.AsyncClient) -> None:
+    await control.post("/faults", json={"path": "/version", "drop": True})
+    with pytest.raises(httpx.TransportError):
+        await api.get("/version")
+    assert (await api.get("/version")).status_code == 200
+
+
+async def test_fault_cuts_archive_download(api: httpx.AsyncClient,
+                                           control: httpx.AsyncClient) -> None:
+    await control.post("/config", json={"archive_size": 2_000_000})
+    await create_snapshot(api, "s1")
+    await control.post("/faults", json={"path": "/archive$", "cut_after_bytes": 100_000})
+    received = 0
+    with pytest.raises(httpx.TransportError):
+        async with api.stream("GET", "/snapshots/s1/archive") as resp:
+            async for chunk in resp.aiter_bytes():
+                received += len(chunk)
+    assert received == 100_000
+
+
+async def test_faults_can_be_cleared(api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
+    await control.post("/faults", json={"path": "/version", "status": 500, "count": 5})
+    await control.delete("/faults")
+    assert (await api.get("/version")).status_code == 200
+
+
+async def test_clock_advance_moves_manager_time(control: httpx.AsyncClient,
+                                                sim: Simulator) -> None:
+    before = sim.now()
+    now = (await control.post("/clock", json={"advance": 86400})).json()["now"]
+    assert datetime.fromisoformat(now.replace("Z", "+00:00")) - before >= timedelta(days=1)
+
+
+async def test_split_brain_shows_two_active_managers_and_degraded(
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
+    await control.post("/managers", json={"count": 3, "split_brain": True})
+    managers = (await api.get("/managers")).json()["items"]
+    cluster = (await api.get("/cluster-status")).json()
+    assert sum(m["active"] for m in managers) == 2
+    assert cluster["status"] == "Degraded"
+    assert set(cluster["services"]["manager"]["nodes"]) == {"manager-1", "manager-2", "manager-3"}
+
+
+async def test_manager_down_shows_fail_node(api: httpx.AsyncClient,
+                                            control: httpx.AsyncClient) -> None:
+    await control.post("/managers", json={"count": 2, "down": ["manager-2"]})
+    nodes = (await api.get("/cluster-status")).json()["services"]["manager"]["nodes"]
+    assert nodes["manager-2"]["status"] == "Fail" and nodes["manager-1"]["status"] == "OK"
+
+
+async def test_state_counts_requests_and_unknown_paths(api: httpx.AsyncClient,
+                                                       control: httpx.AsyncClient) -> None:
+    await api.get("/snapshots")
+    await api.get("/no-such-thing")
+    state = (await control.get("/state")).json()
+    assert state["request_counts"]["/api/v3.1/snapshots"] == 1
+    assert state["unknown_requests"] == ["GET /api/v3.1/no-such-thing"]
+
+
+async def test_reset_restores_the_seeded_state(api: httpx.AsyncClient,
+                                               control: httpx.AsyncClient,
+                                               sim: Simulator) -> None:
+    await create_snapshot(api, "s1")
+    await control.post("/reset")
+    assert sim.state.snapshots == {} and len(sim.state.deployments) == 3
