@@ -1,0 +1,108 @@
+"""`snapbot cfy …` from a terminal: env-only configuration, a simulator in its own process."""
+from __future__ import annotations
+
+import getpass
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from bot.cli import cfy_main, main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sim_url() -> Iterator[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0", "--speed", "200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # "… listening on http://127.0.0.1:PORT"
+        assert "listening on" in line, proc.stderr.read()
+        yield line.strip().split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def cli_env(tmp_path: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
+    env.update(CLOUDIFY_URL=url, CLOUDIFY_USERNAME="admin", CLOUDIFY_PASSWORD="admin",
+               CLOUDIFY_TENANT="default_tenant", SNAPBOT_DB=str(tmp_path / "snapbot.db"),
+               SNAPBOT_ARCHIVE_DIR=str(tmp_path / "archives"))
+    return env
+
+
+def snapbot(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "cfy", *args], env=cli_env(tmp_path, url),
+                          capture_output=True, text=True, timeout=60)
+
+
+def requests_seen(url: str) -> dict[str, int]:
+    return httpx.get(url + "/_sim/state").json()["request_counts"]
+
+
+def test_cfy_snapshots_list_works_with_env_only_config(tmp_path: Path, sim_url: str) -> None:
+    done = snapbot(tmp_path, sim_url, "snapshots", "create", "cli-snap")
+    assert done.returncode == 0, done.stderr
+    listed = snapbot(tmp_path, sim_url, "snapshots", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "cli-snap" in listed.stdout
+
+
+def test_cfy_create_waits_for_the_job_and_prints_its_progress(tmp_path: Path, sim_url: str) -> None:
+    out: list[str] = []
+    code = cfy_main(["snapshots", "create", "cli-wait"], env=cli_env(tmp_path, sim_url), write=out.append)
+    text = "\n".join(out)
+    assert code == 0
+    assert "running" in text and "done" in text and "created" in text
+
+
+def test_a_destructive_command_without_yes_exits_2_and_sends_nothing(tmp_path: Path, sim_url: str,
+                                                                     capsys) -> None:
+    before = requests_seen(sim_url)
+    code = cfy_main(["snapshots", "delete", "cli-snap"], env=cli_env(tmp_path, sim_url))
+    assert code == 2
+    assert "--yes" in capsys.readouterr().err
+    assert requests_seen(sim_url) == before
+    assert not (tmp_path / "snapbot.db").exists()
+
+
+def test_a_destructive_command_with_yes_runs_and_is_audited_as_the_local_user(tmp_path: Path,
+                                                                             sim_url: str) -> None:
+    env = cli_env(tmp_path, sim_url)
+    assert cfy_main(["snapshots", "create", "cli-del"], env=env, write=lambda _: None) == 0
+    assert cfy_main(["--yes", "snapshots", "delete", "cli-del"], env=env, write=lambda _: None) == 0
+    db = sqlite3.connect(tmp_path / "snapbot.db")
+    rows = db.execute("select requester, state from jobs where kind = 'snapshot_delete'").fetchall()
+    assert rows == [(f"local:{getpass.getuser()}", "done")]
+
+
+def test_a_failed_job_makes_the_command_exit_1(tmp_path: Path, sim_url: str) -> None:
+    out: list[str] = []
+    code = cfy_main(["--yes", "snapshots", "delete", "never-existed"], env=cli_env(tmp_path, sim_url),
+                    write=out.append)
+    assert code == 1
+    assert "failed" in "\n".join(out)
+
+
+def test_a_usage_error_exits_2_with_the_usage_line(tmp_path: Path, sim_url: str, capsys) -> None:
+    assert cfy_main(["snapshots", "frobnicate"], env=cli_env(tmp_path, sim_url)) == 2
+    assert "usage" in capsys.readouterr().err.lower()
+
+
+def test_a_missing_manager_url_is_a_config_error_naming_the_key(tmp_path: Path, capsys) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPBOT_", "CLOUDIFY_"))}
+    env["SNAPBOT_DB"] = str(tmp_path / "db.sqlite")
+    assert cfy_main(["snapshots", "list"], env=env) == 2
+    assert "CLOUDIFY_URL" in capsys.readouterr().err
+
+
+def test_unknown_subcommand_exits_2() -> None:
+    assert main(["frobnicate"]) == 2
