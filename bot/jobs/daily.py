@@ -43,7 +43,10 @@ HISTORY_DAYS = 14
 DAILY = StateMachine(
     name="daily",
     initial="queued",
+    #: a gated `schedule run-now` waits for approval first (bot.approvals moves it to queued)
+    waiting=frozenset({"awaiting_approval"}),
     table=table(
+        awaiting_approval=("queued", "rejected", "expired", "cancelled"),
         queued=("creating", "failed", "cancelled"),
         creating=("downloading", "failed", "cancelled"),
         downloading=("retention", "failed", "cancelled"),
@@ -52,8 +55,12 @@ DAILY = StateMachine(
         done=(),
         failed=(),
         cancelled=(),
+        rejected=(),
+        expired=(),
     ),
 )
+
+GATE = "snapshots.schedule.run-now"
 
 
 # -- naming ------------------------------------------------------------------------------------
@@ -129,19 +136,25 @@ def plan_retention(on_manager: Sequence[ManagerCopy], archived: Sequence[Archive
     kept: list[str] = []
 
     delete_m: list[str] = []
-    candidates = [c for c in on_manager if (c.ours or delete_foreign) and c.id not in protect]
+    # protected copies count towards the kept N/M; they are just never deleted
+    candidates = [c for c in on_manager if c.ours or delete_foreign]
     usable = _newest_first(c for c in candidates if c.status in USABLE_SNAPSHOT_STATUSES)
     for c in usable[max(keep_on_manager, 0):]:
+        if c.id in protect:
+            continue
         if c.id in verified_ids:
             delete_m.append(c.id)
         else:
             kept.append(f"`{c.id}` stays on the manager: it has no verified archived copy")
-    delete_m += [c.id for c in _newest_first(candidates) if c.status == "failed" and c.ours]
+    delete_m += [c.id for c in _newest_first(candidates)
+                 if c.status == "failed" and c.ours and c.id not in protect]
 
     delete_a: list[str] = []
     newest_verified = next((a.id for a in _newest_first(archived) if a.verified), None)
-    candidates_a = _newest_first(a for a in archived if (a.ours or delete_foreign) and a.id not in protect)
+    candidates_a = _newest_first(a for a in archived if a.ours or delete_foreign)
     for a in candidates_a[max(keep_archived, 0):]:
+        if a.id in protect:
+            continue
         if a.id == newest_verified:
             kept.append(f"archive `{a.id}` stays: it is the newest verified copy")
             continue
@@ -501,9 +514,11 @@ class DailyService:
         return True
 
     async def start_slot(self, manager: str, slot: datetime, *, trigger: str, requester: str = "",
-                         channel: str = "", idem_key: str | None = None) -> Job | None:
-        """Claim (manager, slot) and create the job in one transaction, then start it.
-        Returns None if the slot was already claimed (by this or another instance)."""
+                         channel: str = "", idem_key: str | None = None,
+                         gated: bool = False) -> Job | None:
+        """Claim (manager, slot) and create the job in one transaction, then start it (or,
+        when `gated`, open the approval request). Returns None if the slot was already claimed
+        (by this or another instance)."""
         store = self.services.store
         tz = self.settings.schedule.timezone
         sid = snapshot_id_for(manager, slot, tz)
@@ -512,7 +527,8 @@ class DailyService:
             with store._tx():
                 if not self.runs.insert(manager, slot, status="queued", snapshot_id=sid):
                     return None
-                job = store.create_job(KIND, manager, DAILY.initial, params=params,
+                job = store.create_job(KIND, manager, "awaiting_approval" if gated else DAILY.initial,
+                                       params=params,
                                        requester=requester or "snapbot",
                                        channel=channel or self.channel, idem_key=idem_key,
                                        actor=requester or "scheduler",
@@ -520,7 +536,10 @@ class DailyService:
                 self.runs.update(manager, slot, job_id=job.id)
         except JobConflict:
             return None
-        self.services.runner.start(job.id)
+        if gated:
+            await self.services.approvals.open(job)
+        else:
+            self.services.runner.start(job.id)
         return job
 
     async def run_once(self, manager: str | None) -> Job:
@@ -530,7 +549,8 @@ class DailyService:
         return await self.services.runner.wait(job.id)
 
     async def _start_manual(self, manager: str, *, trigger: str, requester: str = "",
-                            channel: str = "", idem_key: str | None = None) -> Job:
+                            channel: str = "", idem_key: str | None = None,
+                            gated: bool = False) -> Job:
         if idem_key:
             existing = self.services.store.find_by_idem_key(idem_key)
             if existing is not None:
@@ -539,7 +559,7 @@ class DailyService:
         now = self.services.clock.now().replace(microsecond=0)
         for _ in range(3):
             job = await self.start_slot(manager, now, trigger=trigger, requester=requester,
-                                        channel=channel, idem_key=idem_key)
+                                        channel=channel, idem_key=idem_key, gated=gated)
             if job is not None:
                 return job
             if idem_key and (existing := self.services.store.find_by_idem_key(idem_key)):
@@ -559,10 +579,17 @@ class DailyService:
     async def _manual_reply(self, manager: str | None, inv: Invocation, *, trigger: str) -> Reply:
         try:
             name = self.settings.manager(manager).name
+            gated = GATE in self.settings.approvals.gated
+            if gated and getattr(self.services.approvals, "open", None) is None:
+                raise SnapbotError(f"`{GATE}` needs approval, but approvals are not available")
             job = await self._start_manual(name, trigger=trigger, requester=inv.user,
-                                           channel=self.channel or inv.channel, idem_key=inv.idem_key)
+                                           channel=self.channel or inv.channel, idem_key=inv.idem_key,
+                                           gated=gated)
         except SnapbotError as exc:
             return Reply(msg.notice(f":x: {exc.user_message}"), ephemeral=True)
+        if job.state == "awaiting_approval":
+            return Reply(msg.notice(f"Daily snapshot of *{name}* (`{job.params.get('snapshot_id', '')}`) "
+                                    f"is waiting for approval as job `{job.id}`"), ephemeral=False)
         return Reply(msg.notice(f"Daily snapshot of *{name}* started as job `{job.id}` "
                                 f"(`{job.params.get('snapshot_id', '')}`)"), ephemeral=False)
 
