@@ -151,6 +151,9 @@ class Dispatcher:
         manager = self._manager(cmd)
         status = await self._client(manager).snapshot_status()
         jobs = self.services.store.list_jobs(unfinished=True, manager=manager, limit=100)
+        builder = _common("snapshot_status")
+        if builder is not None:
+            return Reply(builder(manager, status, jobs), ephemeral=True)
         text = (f"*Snapshot status on `{manager}`:* "
                 + ("a snapshot restore is in progress" if status == "running"
                    else "no snapshot restore is running")
