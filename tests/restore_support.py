@@ -1,0 +1,43 @@
+"""Staging helpers for the restore tests: scheduled executions that become overdue, snapshots."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import iso, parse_time
+
+
+async def sim_now(rig: Any):
+    return parse_time((await rig.sim_state())["now"])
+
+
+async def stage_overdue(rig: Any, snapshot_id: str = "snap-1") -> tuple[str, str]:
+    """A scheduled execution due soon and one due tomorrow, captured in a snapshot; then the
+    simulator's clock moves past the first one's time. Returns (overdue id, future id)."""
+    now = await sim_now(rig)
+    soon = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                   "status": "scheduled",
+                                                   "scheduled_for": iso(now + timedelta(seconds=60))})
+    later = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-2", "workflow_id": "scale",
+                                                    "status": "scheduled",
+                                                    "scheduled_for": iso(now + timedelta(days=1))})
+    await create_snapshot(rig, snapshot_id)
+    await rig.sim_post("/_sim/clock", {"advance": 300})
+    return soon["id"], later["id"]
+
+
+async def create_snapshot(rig: Any, snapshot_id: str) -> None:
+    client = rig.services.clients["default"]
+    await client.create_snapshot(snapshot_id)
+    for _ in range(1000):
+        if (await client.get_snapshot(snapshot_id)).status == "created":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"snapshot {snapshot_id} was not created")
+
+
+def restore_job(rig: Any) -> Any:
+    jobs = rig.store.list_jobs(kind="restore")
+    assert jobs, "no restore job"
+    return jobs[0]
