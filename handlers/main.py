@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     _run_parser(sub)
     demo = sub.add_parser("demo", help="run a scripted local demo (simulator + Slack stand-in)")
-    demo.add_argument("--speed", type=float, default=50.0, help="simulator speed (default 50)")
+    demo.add_argument("--speed", type=float, default=20.0, help="simulator speed (default 20)")
     demo.add_argument("--verbose", action="store_true", help="show the bot's logs")
     sub.add_parser("simulator", help="run the Cloudify Manager simulator (see --help)")
     sub.add_parser("cfy", help="run a /cfy command from the terminal (see snapbot cfy help)")
