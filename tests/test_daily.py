@@ -1,0 +1,182 @@
+"""The daily job against the simulator, on an injected clock, reporting to a RecordingNotifier."""
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from bot import archive
+from bot.clock import FakeClock
+from bot.notifier import RecordingNotifier
+from bot.store import Store
+from tests.daily_support import (SLOT, archive_files, daily_services, daily_settings,
+                                 verified_archives, wait_jobs)
+
+SID = "daily-default-20260110-0300"
+
+
+async def sim_post(sim, path: str, body: dict) -> None:
+    async with httpx.AsyncClient(base_url=sim.url) as c:
+        (await c.post(path, json=body)).raise_for_status()
+
+
+async def test_firing_at_the_slot_archives_a_dated_snapshot(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(seconds=1))) as services:
+        job = await services.daily.fire("default")
+        job = await services.runner.wait(job.id, timeout=30)
+        assert job.state == "done", job.error
+        assert job.params["snapshot_id"] == SID
+        path = archive.archive_path(settings.archive_dir, "default", SID)
+        info = archive.verify_archived(path)
+        side = archive.sidecar_path(path).read_text()
+        assert side == f"{info.sha256}  {SID}.zip\n"
+        assert archive_files(settings.archive_dir) == [f"{SID}.zip", f"{SID}.zip.sha256"]
+
+
+async def test_a_run_is_recorded_in_daily_runs(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings) as services:
+        job = await services.daily.fire("default")
+        await services.runner.wait(job.id, timeout=30)
+        row = services.daily.runs.get("default", SLOT)
+        assert row.status == "ok" and row.snapshot_id == SID and row.job_id == job.id
+        assert row.size and row.size > 0 and len(row.sha256) == 64
+        assert row.archive_path.endswith(f"default/{SID}.zip")
+        assert row.duration_s is not None
+
+
+async def test_the_report_names_the_snapshot_its_archive_and_checksum(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, notifier=notifier) as services:
+        job = await services.daily.fire("default")
+        job = await services.runner.wait(job.id, timeout=30)
+        report = [t for t in notifier.texts("post") if "Daily snapshot of default: ok" in t]
+        assert len(report) == 1
+        assert SID in report[0] and job.result["sha256"][:12] in report[0]
+        assert job.result["archive_path"] in report[0]
+
+
+async def test_catch_up_runs_a_slot_missed_within_the_grace_time(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=40))) as services:
+        assert await services.daily.catch_up() == {"default": f"started {services.store.list_jobs()[0].id}"}
+        await wait_jobs(services)
+        assert services.daily.runs.get("default", SLOT).status == "ok"
+        assert verified_archives(settings.archive_dir) == [SID]
+
+
+async def test_catch_up_reports_a_slot_missed_beyond_the_grace_time(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
+        assert await services.daily.catch_up() == {"default": "missed"}
+        assert services.daily.runs.get("default", SLOT).status == "missed"
+        assert services.store.list_jobs() == []
+        assert any("missed" in t for t in notifier.texts("post"))
+        assert sim.state.snapshots == {}
+
+
+async def test_catch_up_leaves_a_slot_that_already_ran_alone(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings) as services:
+        await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        assert await services.daily.catch_up() == {}
+        assert len(services.store.list_jobs(kind="daily")) == 1
+
+
+async def test_a_second_instance_does_not_run_the_same_slot(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings) as one, daily_services(settings) as two:
+        assert one.store is not two.store
+        jobs = await asyncio.gather(one.daily.fire("default"), two.daily.fire("default"),
+                                    one.daily.catch_up(), two.daily.catch_up())
+        started = [j for j in jobs[:2] if j is not None]
+        assert len(started) == 1
+        await wait_jobs(one)
+        await wait_jobs(two)
+    store = Store(settings.db_path, FakeClock(SLOT))
+    try:
+        assert len(store.list_jobs(kind="daily")) == 1
+    finally:
+        store.close()
+    assert list(sim.state.snapshots) == [SID]
+
+
+async def test_a_failed_create_gives_a_loud_report_with_a_retry_button(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    await sim_post(sim, "/_sim/config", {"create_fails": "disk quota exceeded on /opt/manager"})
+    async with daily_services(settings, notifier=notifier) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        assert job.state == "failed"
+        report = next(m for k, _, m in notifier.calls if k == "post" and "FAILED" in m["text"])
+        text = "\n".join(b.get("text", {}).get("text", "") for b in report["blocks"] if b["type"] == "section")
+        assert "creating" in text and "disk quota exceeded" in text
+        buttons = [e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert [(b["action_id"], b["value"]) for b in buttons] == [("daily_retry", "default")]
+        assert services.daily.runs.get("default", SLOT).status == "failed"
+        assert archive_files(settings.archive_dir) == []
+
+
+async def test_a_download_cut_mid_stream_fails_and_leaves_no_partial_file(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    await sim_post(sim, "/_sim/faults", {"path": "/archive$", "cut_after_bytes": 100, "count": 5})
+    async with daily_services(settings, notifier=notifier) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        assert job.state == "failed" and job.result["failed_step"] == "downloading"
+        assert archive_files(settings.archive_dir) == []
+        text = next(t for t in notifier.texts("post") if "FAILED" in t)
+        assert f"{SID}` created on the manager but not archived" in text
+
+
+async def test_an_unwritable_archive_dir_fails_and_leaves_no_file(sim, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the archive dir should be")
+    settings = daily_settings(sim.url, tmp_path, archive_dir=str(blocker / "archives"))
+    async with daily_services(settings) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        assert job.state == "failed" and job.result["failed_step"] == "downloading"
+        assert blocker.read_text().startswith("a file")
+
+
+async def test_three_daily_runs_keep_n_on_the_manager_and_m_archived(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path, keep_on_manager=2, keep_archived=2)
+    clock = FakeClock(SLOT)
+    async with daily_services(settings, clock) as services:
+        ids = []
+        for day in range(3):
+            clock.set(SLOT + timedelta(days=day, seconds=5))
+            job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+            assert job.state == "done", job.error
+            ids.append(job.params["snapshot_id"])
+        assert sorted(sim.state.snapshots) == ids[1:]
+        assert verified_archives(settings.archive_dir) == ids[1:]
+        last = services.store.get_job(job.id)
+        assert last.result["removed_on_manager"] == [ids[0]]
+        assert last.result["removed_archives"] == [ids[0]]
+
+
+async def test_run_once_uses_the_current_time_for_its_id(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(hours=9, seconds=7))) as services:
+        job = await services.daily.run_once(None)
+        assert job.state == "done"
+        assert job.params["snapshot_id"] == "daily-default-20260110-120007"
+
+
+async def test_describe_shows_cron_zone_next_run_and_last_runs(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(seconds=1))) as services:
+        await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        reply = await services.daily.describe(None)
+        from bot.notifier import plain_text
+        text = plain_text(reply.message)
+        assert "0 3 * * *" in text and "Europe/Paris" in text
+        assert "2026-01-11 03:00 CET" in text
+        assert SID in text and "ok" in text
