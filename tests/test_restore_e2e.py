@@ -38,3 +38,90 @@ async def test_restore_happy_path_reports_the_overdue_execution_and_not_the_futu
         assert [b for _, b in history] == ["requested", "approved", "preflight", "safety_snapshot",
                                            "maintenance_activating", "maintenance_active", "restoring",
                                            "restored", "reporting", "maintenance_deactivating", "done"]
+
+
+async def _requested(rig, text: str = "/cfy snapshots restore snap-1 --force"):
+    await create_snapshot(rig, "snap-1")
+    await rig.command(text)
+    return (await rig.wait_for(lambda: rig.store.list_jobs(kind="restore")))[0]
+
+
+def _ephemeral_texts(rig, user: str) -> list[str]:
+    return [e.get("text", "") for e in rig.slack.ephemerals(user)]
+
+
+async def test_restore_requester_cannot_approve_own_request(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_APPROVERS": "U_OPS,U_LEAD1"}) as rig:
+        job = await _requested(rig)
+        await rig.click("restore_approve", job.id, user="U_OPS")
+        await rig.wait_for(lambda: any("someone else must approve" in t for t in _ephemeral_texts(rig, "U_OPS")))
+        assert rig.store.get_job(job.id).state == "requested"
+        assert (await rig.sim_state())["restores"] == []
+
+
+async def test_restore_non_approver_cannot_approve(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        job = await _requested(rig)
+        await rig.click("restore_approve", job.id, user="U_SOMEONE")
+        await rig.wait_for(lambda: any("only configured approvers" in t for t in _ephemeral_texts(rig, "U_SOMEONE")))
+        assert rig.store.get_job(job.id).state == "requested"
+
+
+async def test_restore_reject_ends_request_without_touching_the_manager(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        job = await _requested(rig)
+        await rig.click("restore_reject", job.id, user="U_LEAD2")
+        job = await rig.wait_job(job.id)
+        assert job.state == "rejected"
+        await rig.wait_for(lambda: "Rejected by <@U_LEAD2>" in str(rig.slack.message("C_OPS", job.message_ts)))
+        state = await rig.sim_state()
+        assert state["restores"] == [] and state["maintenance"]["status"] == "deactivated"
+
+
+async def test_restore_request_expires_after_the_ttl(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.clock import FakeClock
+    async with make_rig(tmp_path) as rig:
+        job = await _requested(rig)
+        rig.services.clock = FakeClock(rig.services.clock.now() + timedelta(minutes=31))
+        assert await rig.services.approvals.expire_due() == [job.id]
+        job = rig.store.get_job(job.id)
+        assert job.state == "expired"
+        await rig.wait_for(lambda: "Expired" in str(rig.slack.message("C_OPS", job.message_ts)))
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        await rig.wait_for(lambda: any("expired" in t for t in _ephemeral_texts(rig, "U_LEAD1")))
+        assert (await rig.sim_state())["restores"] == []
+
+
+async def test_twenty_concurrent_approve_clicks_start_one_restore(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        job = await _requested(rig)
+        users = ["U_LEAD1", "U_LEAD2"] * 10
+        await asyncio.gather(*(rig.click("restore_approve", job.id, user=u) for u in users))
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", job.error
+        assert len((await rig.sim_state())["restores"]) == 1
+        assert len([t for t in rig.store.transitions(job.id) if t.to_state == "approved"]) == 1
+        await rig.wait_for(lambda: len(rig.slack.ephemerals()) >= 20)
+        assert sum("already approved by" in e.get("text", "") for e in rig.slack.ephemerals()) == 19
+
+
+async def test_restore_without_force_on_a_manager_with_deployments_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await create_snapshot(rig, "snap-1")
+        before = await rig.sim_state()
+        await rig.command("/cfy snapshots restore snap-1")
+        texts = await rig.wait_for(lambda: [t for t in _ephemeral_texts(rig, "U_OPS") if "--force" in t])
+        assert "has 3 deployments; add --force to overwrite them" in texts[0]
+        assert rig.store.list_jobs(kind="restore") == []
+        after = await rig.sim_state()
+        assert after["restores"] == [] and after["maintenance"] == before["maintenance"]
+        assert after["snapshots"] == before["snapshots"]
+
+
+async def test_restore_of_an_unknown_snapshot_is_refused(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await rig.command("/cfy snapshots restore nope --force")
+        await rig.wait_for(lambda: any("does not exist" in t for t in _ephemeral_texts(rig, "U_OPS")))
+        assert rig.store.list_jobs(kind="restore") == []
