@@ -514,3 +514,55 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")))
     out += [("db_path", settings.db_path), ("archive_dir", settings.archive_dir)]
     return out
+
+
+#: Every key of the SNAPBOT_CONFIG file, with its default and meaning (the README table).
+YAML_KEYS: dict[str, tuple[str, str]] = {
+    "channel": ("–", "Channel id for jobs and reports (SNAPBOT_CHANNEL overrides it)"),
+    "managers[].name": ("required", "Name used with `--manager`; the first manager is the default"),
+    "managers[].url": ("required", "Manager URL, http:// or https:// (no credentials in it)"),
+    "managers[].tenant": ("default_tenant", "Tenant sent with every call"),
+    "managers[].username": ("admin", "Manager user"),
+    "managers[].password_env": ("–", "Name of the environment variable holding the password "
+                                     "(a `password:` key is refused)"),
+    "managers[].token_env": ("–", "Name of the environment variable holding an API token"),
+    "managers[].ca_bundle": ("system store", "CA bundle file for the manager's certificate"),
+    "managers[].verify_tls": ("true", "Verify the manager's TLS certificate"),
+    "approvals.approvers": ("[]", "Slack user ids who may approve"),
+    "approvals.approver_groups": ("[]", "Slack user-group ids whose members may approve"),
+    "approvals.required": ("1", "Approvals needed (N of M)"),
+    "approvals.ttl_seconds": ("1800", "Seconds before an approval request expires"),
+    "approvals.gated": ("[]", "Actions that also need approval (restore always does)"),
+    "schedule.enabled": ("true", "Run the daily snapshot job"),
+    "schedule.cron": ("0 3 * * *", "When, in crontab syntax"),
+    "schedule.timezone": ("UTC", "Time zone of `cron` (IANA name)"),
+    "schedule.misfire_grace_seconds": ("3600", "A run missed by less than this is still run"),
+    "retention.keep_on_manager": ("3", "Snapshots kept on each manager"),
+    "retention.keep_archived": ("14", "Archived copies kept per manager"),
+    "retention.delete_foreign": ("false", "May retention delete snapshots snapbot did not create"),
+    "runbook.safety_snapshot": ("true", "Snapshot and archive the current state before a restore"),
+    "runbook.poll_interval_seconds": ("2", "First poll interval while following the manager"),
+    "runbook.poll_max_interval_seconds": ("15", "Poll backoff ceiling"),
+    "runbook.maintenance_timeout_seconds": ("900", "Wait for maintenance mode to be activated"),
+    "runbook.restore_timeout_seconds": ("3600", "Wait for a restore to finish"),
+    "runbook.snapshot_timeout_seconds": ("3600", "Wait for a snapshot to be created"),
+    "db_path": ("snapbot.db", "SQLite database file (SNAPBOT_DB overrides it)"),
+    "archive_dir": ("archives", "Archive directory (SNAPBOT_ARCHIVE_DIR overrides it)"),
+}
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _default(text: str) -> str:
+    return text if text in ("–", "required", "system store") else f"`{_md(text)}`"
+
+
+def readme_config_table() -> str:
+    """The README's configuration tables (environment, then YAML keys), from ENV_VARS/YAML_KEYS."""
+    rows = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | {_default(d)} | {_md(m)} |" for k, (d, m) in ENV_VARS.items()]
+    rows += ["", "| `SNAPBOT_CONFIG` key | Default | Meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | {_default(d)} | {_md(m)} |" for k, (d, m) in YAML_KEYS.items()]
+    return "\n".join(rows) + "\n"
