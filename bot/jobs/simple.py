@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
-from bot.archive import archive_path, verify_archived, write_sidecar
+from bot.archive import archive_path, verify_archived
 from bot.cloudify.models import FINAL_EXECUTION_STATUSES
 from bot.errors import ArchiveError, CloudifyError, NotFound, SnapbotError
 from bot.jobs.machine import SIMPLE, StateMachine
@@ -167,8 +167,7 @@ class SnapshotDownload(SimpleDriver):
             raise SnapbotError(f"snapshot {sid} is {snap.status or 'not ready'} on the manager; "
                                "only created or uploaded snapshots can be downloaded")
         started = ctx.clock.now()
-        info = await client.download_snapshot(sid, dest)
-        write_sidecar(info.path, info.sha256)
+        info = await client.download_snapshot(sid, dest)  # verified zip + sha256 sidecar, atomic
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
         await ctx.say(f"downloaded {human_size(info.size)}, sha256 {info.sha256[:12]}…")
         return {"snapshot_id": sid, "archive_path": str(info.path), "sha256": info.sha256,

@@ -1,0 +1,215 @@
+"""Simple job drivers: resuming after a restart checks the manager before repeating anything;
+polling backs off on the injected clock and gives up at the runbook's timeout; the card."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot import archive
+from bot.clock import FakeClock
+from bot.config import RunbookConfig
+from bot.jobs.runner import JobContext, JobRunner
+from bot.jobs.simple import SIMPLE_KINDS, JobTimeout, SnapshotCreate, poll, register_simple_drivers
+from bot.messages.jobs import job_card
+from bot.notifier import RecordingNotifier, plain_text
+from bot.store import Store
+from tests.jobs_support import domain
+
+
+def crashed_job(d, kind: str, params: dict, state: str = "running", **result):
+    """A job as a restart finds it: persisted in `state`, no task running."""
+    job = d.services.store.create_job(kind, "default", state, params=params, requester="U_OPS",
+                                      channel="C_OPS")
+    if result:
+        job = d.services.store.update_job(job.id, result=result)
+    return job
+
+
+async def resume(d, job_id: str):
+    resumed = await d.services.runner.resume_all()
+    assert job_id in resumed
+    return await d.finish(job_id)
+
+
+def executions(state: dict, workflow: str) -> list[dict]:
+    return [e for e in state["executions"] if e["workflow_id"] == workflow]
+
+
+async def test_every_simple_kind_has_a_registered_driver(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        for kind in SIMPLE_KINDS:
+            assert d.services.runner.driver(kind).machine.initial == "queued"
+
+
+async def test_resumed_create_whose_put_went_through_waits_instead_of_creating_again(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.run("snapshots create snap-a")
+        await d.finish()
+        job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-a"})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        assert len(executions(await d.sim_state(), "create_snapshot")) == 1
+
+
+async def test_resumed_create_whose_put_never_happened_creates(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-new"})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        assert len(executions(await d.sim_state(), "create_snapshot")) == 1
+
+
+async def test_a_queued_job_is_resumed_from_the_start(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-q"}, state="queued")
+        job = await resume(d, job.id)
+        assert [t.to_state for t in d.services.store.transitions(job.id)] == ["queued", "running", "done"]
+
+
+async def test_a_job_awaiting_approval_is_not_resumed(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_delete", {"snapshot_id": "x"}, state="awaiting_approval")
+        assert job.id not in await d.services.runner.resume_all()
+
+
+async def test_resumed_download_starts_over_and_clears_the_stale_partial(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.run("snapshots create snap-a")
+        await d.finish()
+        dest = archive.archive_path(d.services.settings.archive_dir, "default", "snap-a")
+        dest.parent.mkdir(parents=True)
+        stale = dest.with_name(f".{dest.name}.part-deadbeef")
+        stale.write_bytes(b"half an archive")
+        job = crashed_job(d, "snapshot_download", {"snapshot_id": "snap-a"})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        assert not stale.exists()
+        assert archive.verify_archived(dest).sha256 == job.result["sha256"]
+
+
+async def test_resumed_delete_of_an_already_deleted_snapshot_is_done(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_delete", {"snapshot_id": "gone"})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+
+
+async def test_resumed_upload_of_an_already_uploaded_snapshot_does_not_send_it_again(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.run("snapshots create snap-a")
+        await d.finish()
+        await d.run("snapshots download snap-a")
+        dl = await d.finish()
+        before = (await d.sim_state())["request_counts"].get("/api/v3.1/snapshots/snap-a/archive", 0)
+        job = crashed_job(d, "snapshot_upload", {"snapshot_id": "snap-a",
+                                                 "archive_path": dl.result["archive_path"]})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        after = (await d.sim_state())["request_counts"].get("/api/v3.1/snapshots/snap-a/archive", 0)
+        assert after == before
+
+
+async def test_resumed_maintenance_activation_of_an_activated_manager_is_done(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.run("maintenance-mode activate")
+        await d.finish()
+        job = crashed_job(d, "maintenance_activate", {})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        assert (await d.sim_state())["maintenance"]["status"] == "activated"
+
+
+async def test_resumed_agents_install_does_not_start_executions_twice(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1",
+                                                   "workflow_id": "install_new_agents", "duration": 0.5})
+        job = crashed_job(d, "agents_install", {}, deployment_ids=["dep-1", "dep-2"],
+                          deployments={"dep-1": {"execution_id": ex["id"], "status": "started", "ok": False}})
+        job = await resume(d, job.id)
+        assert job.state == "done", job.error
+        runs = executions(await d.sim_state(), "install_new_agents")
+        assert sorted(e["deployment_id"] for e in runs) == ["dep-1", "dep-2"]
+
+
+async def test_agents_install_fails_when_an_agent_install_fails(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1",
+                                                   "workflow_id": "install_new_agents", "duration": None})
+        job = crashed_job(d, "agents_install", {}, deployment_ids=["dep-1"],
+                          deployments={"dep-1": {"execution_id": ex["id"], "status": "started", "ok": False}})
+        await d.services.runner.resume_all()
+        await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "failed"})
+        job = await d.finish(job.id)
+        assert job.state == "failed"
+        assert "dep-1" in job.error and "1 of 1" in job.error
+
+
+async def test_a_job_that_cannot_reach_the_manager_fails_with_a_readable_error(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.sim.close()
+        await d.run("snapshots create snap-a")
+        job = await d.finish(timeout=60)
+        assert job.state == "failed"
+        assert "reach" in job.error or "unavailable" in job.error.lower()
+
+
+# -- polling on a fake clock --------------------------------------------------------------------
+
+def fake_ctx(tmp_path: Path, runbook: RunbookConfig) -> JobContext:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    store = Store(tmp_path / "db.sqlite", clock)
+    runner = JobRunner(store, clock, RecordingNotifier())
+    runner.services = SimpleNamespace(settings=SimpleNamespace(runbook=runbook))
+    register_simple_drivers(runner)
+    job = store.create_job("snapshot_create", "default", "running", params={"snapshot_id": "x"})
+    return JobContext(job, runner)
+
+
+async def test_poll_backs_off_doubling_up_to_the_maximum(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, RunbookConfig(poll_interval_seconds=2, poll_max_interval_seconds=15))
+    seen = []
+
+    async def check():
+        seen.append(ctx.clock.now())
+        return "ok" if len(seen) == 7 else None
+
+    assert await poll(ctx, check, timeout=600, what="x") == "ok"
+    gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
+    assert gaps == [2, 4, 8, 15, 15, 15]
+    ctx.store.close()
+
+
+async def test_poll_gives_up_at_the_timeout(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path, RunbookConfig(poll_interval_seconds=1, poll_max_interval_seconds=10))
+
+    async def never():
+        return None
+
+    with pytest.raises(JobTimeout, match="gave up waiting for the thing"):
+        await poll(ctx, never, timeout=60, what="the thing")
+    ctx.store.close()
+
+
+# -- the card -----------------------------------------------------------------------------------
+
+async def test_the_card_of_a_running_job_has_a_cancel_button_and_a_done_one_has_none(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-a"})
+        running = job_card(job, d.services.store.transitions(job.id))
+        buttons = [e for b in running["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert [(b["action_id"], b["value"]) for b in buttons] == [("job_cancel", job.id)]
+        done = dataclasses.replace(job, state="done", result={"snapshot_id": "snap-a", "status": "created",
+                                                              "duration_s": 12})
+        text = plain_text(job_card(done, d.services.store.transitions(job.id)))
+        assert "created" in text and "12s" in text and "Cancel" not in text
+
+
+async def test_the_card_of_a_failed_job_shows_its_error(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-a"})
+        failed = dataclasses.replace(job, state="failed", error="the manager said no")
+        assert "the manager said no" in plain_text(job_card(failed, []))
