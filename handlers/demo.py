@@ -224,6 +224,8 @@ def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path) -> dict[str, st
         "CLOUDIFY_USERNAME": "admin",
         "CLOUDIFY_PASSWORD": "admin",
         "CLOUDIFY_TENANT": "default_tenant",
+        # no daily scheduler: its start-up catch-up would post a "missed" report; run-now still works
+        "SNAPBOT_SCHEDULE": "off",
     }
 
 

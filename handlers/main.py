@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger("snapbot")
 
@@ -76,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(settings: Any, *, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT: Socket Mode if an app token is configured, else HTTP."""
+async def serve(settings: Any, *, host: str, port: int, ready: Callable[[str], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set): Socket Mode if an app token is configured,
+    else HTTP. `ready(url)` is called once listening (port 0 picks a free port)."""
     from aiohttp import web
 
     from bot import bootstrap
@@ -87,12 +89,14 @@ async def serve(settings: Any, *, host: str, port: int, ready: asyncio.Event | N
     client = make_client(settings)
     services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
     app = build_app(services, client=client)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
             pass
     runner: Any = None
     socket_handler: Any = None
@@ -110,12 +114,16 @@ async def serve(settings: Any, *, host: str, port: int, ready: asyncio.Event | N
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        log.info("snapbot listening on http://%s:%s (POST /slack/events, GET /healthz)", host, port)
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        what = "GET /healthz" if socket_handler is not None else "POST /slack/events, GET /healthz"
+        log.info("snapbot listening on http://%s:%s (%s)", host, bound, what)
         if ready is not None:
-            ready.set()
+            ready(f"http://{host}:{bound}")
         await stop.wait()
         log.info("stopping")
     finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
         if socket_handler is not None:
             await socket_handler.close_async()
         if runner is not None:
