@@ -640,3 +640,37 @@ async def test_reset_restores_the_seeded_state(api: httpx.AsyncClient,
     await create_snapshot(api, "s1")
     await control.post("/reset")
     assert sim.state.snapshots == {} and len(sim.state.deployments) == 3
+
+
+async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.AsyncClient,
+                                                              api: httpx.AsyncClient,
+                                                              sim: Simulator) -> None:
+    resp = await control.post("/outage", json={"seconds": 20, "mode": "refuse"})
+    assert resp.status_code == 200
+
+    async def refused() -> bool:
+        try:
+            await api.get("/version")
+        except httpx.ConnectError:
+            return True
+        return False
+    await eventually(refused)
+
+    async def back() -> bool:
+        try:
+            return (await api.get("/version")).status_code == 200
+        except httpx.TransportError:
+            return False
+    await eventually(back)
+
+
+async def test_restore_certificates_without_no_reboot_is_a_reboot_outage(
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"outage_mode": "503", "restore_outage_seconds": 1,
+                                        "reboot_outage_seconds": 4000})
+    await restore(api, "s1", restore_certificates=True)
+
+    async def rebooting() -> bool:
+        return (await control.get("/state")).json()["outage"]["remaining_seconds"] > 10
+    await eventually(rebooting)

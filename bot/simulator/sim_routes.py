@@ -1,6 +1,8 @@
 """The `/_sim/` test-control surface (not part of Cloudify's API; no auth). See bot.simulator."""
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -35,6 +37,9 @@ def register(app: web.Application, sim: "Simulator") -> None:
         data = s.state.public(s.now(), s.options.version)
         data["snapshot_status"] = "running" if s.snapshot_restore_running() else "not-running"
         data["faults"] = [vars(f) for f in s.faults]
+        # real seconds left of the current outage (only readable in the 502/503 modes)
+        data["outage"] = {"remaining_seconds": max(0.0, s._outage_until - time.monotonic()),
+                          "mode": s._outage_mode}
         data["options"] = {k: getattr(s.options, k) for k in sorted(_CONFIG_FIELDS)}
         return web.json_response(data)
 
@@ -57,8 +62,12 @@ def register(app: web.Application, sim: "Simulator") -> None:
         mode = str(data.get("mode", "refuse"))
         if mode not in ("refuse", "502", "503"):
             return _bad("mode must be refuse, 502 or 503")
-        # seconds are simulated seconds, like every other duration
-        s._spawn(s.outage(float(data.get("seconds", 1.0)), mode))
+        # seconds are simulated seconds, like every other duration; start a moment later so this
+        # response still reaches the caller before the socket closes
+        async def later() -> None:
+            await asyncio.sleep(0.05)
+            await s.outage(float(data.get("seconds", 1.0)), mode)
+        s._spawn(later())
         return web.json_response({"outage_seconds": data.get("seconds", 1.0), "mode": mode})
 
     async def config(request: web.Request) -> web.Response:
