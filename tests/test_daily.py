@@ -74,6 +74,7 @@ async def test_catch_up_reports_a_slot_missed_beyond_the_grace_time(sim, tmp_pat
     notifier = RecordingNotifier()
     settings = daily_settings(sim.url, tmp_path)
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
+        services.daily.runs.insert("default", SLOT - timedelta(days=1), status="ok")  # ran before
         assert await services.daily.catch_up() == {"default": "missed"}
         assert services.daily.runs.get("default", SLOT).status == "missed"
         assert services.store.list_jobs() == []
@@ -180,3 +181,47 @@ async def test_describe_shows_cron_zone_next_run_and_last_runs(sim, tmp_path):
         assert "0 3 * * *" in text and "Europe/Paris" in text
         assert "2026-01-11 03:00 CET" in text
         assert SID in text and "ok" in text
+
+
+async def test_a_first_start_after_the_grace_time_reports_nothing_missed(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
+        assert await services.daily.catch_up() == {}
+        assert notifier.calls == []
+        assert services.daily.runs.get("default", SLOT) is None
+
+
+async def test_start_runs_the_scheduler_and_catches_up(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=5))) as services:
+        await services.daily.start()
+        assert services.daily.scheduler.apscheduler.get_job("daily:default") is not None
+        await wait_jobs(services)
+        assert services.daily.runs.get("default", SLOT).status == "ok"
+        await services.daily.stop()
+        assert services.daily.scheduler.apscheduler is None
+
+
+async def test_a_disabled_schedule_starts_no_scheduler(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path, enabled=False)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=5))) as services:
+        await services.daily.start()
+        assert services.daily.scheduler.apscheduler is None
+        assert services.store.list_jobs() == []
+
+
+async def test_a_resumed_job_does_not_create_the_snapshot_twice(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+    # a second process finds the job interrupted in `creating` and resumes it
+    async with daily_services(settings) as services:
+        services.store.db.execute("update jobs set state = 'creating', finished = 0 where id = ?", [job.id])
+        services.daily.runs.update("default", SLOT, status="running")
+        await services.runner.resume_all()
+        resumed = await services.runner.wait(job.id, timeout=30)
+        assert resumed.state == "done"
+    creates = [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
+    assert len(creates) == 1
+    assert list(sim.state.snapshots) == [SID]

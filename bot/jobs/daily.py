@@ -489,7 +489,8 @@ class DailyService:
 
     async def catch_up(self) -> dict[str, str]:
         """At start: for each manager, the latest slot before now with no run row is run now if
-        it is within the misfire grace time, else recorded and reported as missed."""
+        it is within the misfire grace time, else recorded and reported as missed (unless the
+        manager has no run history at all: on a first start nothing was missed)."""
         now = self.services.clock.now()
         out: dict[str, str] = {}
         for m in self.settings.managers:
@@ -499,6 +500,10 @@ class DailyService:
             if is_due(self.settings.schedule, slot, now):
                 job = await self.start_slot(m.name, slot, trigger="catch-up")
                 out[m.name] = f"started {job.id}" if job else "taken"
+            elif not self.runs.recent(m.name, limit=1):
+                # a first start: the bot was not down, it did not exist yet; nothing was missed
+                log.info("daily snapshots of %s: first start, next run %s", m.name,
+                         next_slot(self.settings.schedule, now))
             else:
                 await self.record_missed(m.name, slot)
                 out[m.name] = "missed"
