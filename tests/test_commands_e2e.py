@@ -266,3 +266,20 @@ async def test_snapshots_schedule_run_now_starts_a_daily_run(tmp_path: Path) -> 
         await cfy(rig, "/cfy snapshots schedule run-now")
         job = await rig.wait_for(lambda: rig.jobs())
         assert job[0].kind == "daily"
+
+
+async def test_a_gated_command_runs_only_after_an_approver_approves(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_GATED": "snapshots.delete"}) as rig:
+        await run_job(rig, "/cfy snapshots create e2e-1")
+        post = await cfy(rig, "/cfy snapshots delete e2e-1")
+        job = newest_job(rig)
+        assert job.kind == "snapshot_delete" and job.state == "awaiting_approval"
+        assert "approval" in reply_text(post)
+        await rig.wait_for(lambda: rig.slack.find_button("job_approve", job.id))
+        await rig.click("job_approve", job.id, user="U_OPS")  # the requester cannot approve
+        assert rig.store.get_job(job.id).state == "awaiting_approval"
+        assert "e2e-1" in rig.sim.state.snapshots
+        await rig.click("job_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id)
+        assert job.state == "done", job.error
+        assert "e2e-1" not in rig.sim.state.snapshots

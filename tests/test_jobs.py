@@ -213,3 +213,16 @@ async def test_the_card_of_a_failed_job_shows_its_error(tmp_path: Path) -> None:
         job = crashed_job(d, "snapshot_create", {"snapshot_id": "snap-a"})
         failed = dataclasses.replace(job, state="failed", error="the manager said no")
         assert "the manager said no" in plain_text(job_card(failed, []))
+
+
+async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_path: Path) -> None:
+    from bot.simulator import SimulatorOptions
+    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+        waiting = crashed_job(d, "snapshot_delete", {"snapshot_id": "x"}, state="awaiting_approval")
+        await d.run("snapshots create slow")
+        busy = d.last_job()
+        d.services.store.transition(waiting.id, "awaiting_approval", "queued", actor="U_LEAD1")
+        d.services.runner.start(waiting.id)
+        job = await d.finish(waiting.id)
+        assert job.state == "failed" and busy.id in job.error and "busy" in job.error
+        await d.services.runner.cancel(busy.id, "U_OPS")

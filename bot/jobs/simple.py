@@ -76,6 +76,8 @@ class SimpleDriver:
             return
         resumed = job.state == "running"
         if job.state == "queued":
+            # A job approved after a wait may find another job on its manager by now.
+            ctx.runner.ensure_free(job.manager, exclude=job.id)
             await ctx.move("running", self.starting_detail(job))
         started = ctx.clock.now()
         result = await self.work(ctx, resumed=resumed)
