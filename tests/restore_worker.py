@@ -1,0 +1,75 @@
+"""A real snapbot process for the kill tests: builds the services like `snapbot run` does
+(bootstrap.build_services + start, so unfinished jobs resume), requests/approves a restore when
+asked, and exits when the restore has finished. With `--pause-at STATE` it stops doing anything
+the moment the job's STATE is saved (before that state's side effect), so the test can SIGKILL it
+exactly there.
+
+    python -m tests.restore_worker --sim URL --workdir DIR [--request] [--pause-at STATE]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bot import bootstrap
+from bot.commands.model import SnapshotsRestore
+from bot.config import ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.invocation import Invocation
+from bot.notifier import ConsoleNotifier
+
+RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
+                        maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
+                        restore_timeout_seconds=60)
+
+
+def settings(sim_url: str, workdir: Path) -> Settings:
+    return Settings(managers=(ManagerConfig(name="default", url=sim_url, password="admin"),),
+                    slack=SlackConfig(channel="C_OPS"),
+                    approvals=ApprovalPolicy(approvers=frozenset({"U_LEAD1", "U_LEAD2"})),
+                    runbook=RUNBOOK, db_path=str(workdir / "snapbot.db"),
+                    archive_dir=str(workdir / "archives"))
+
+
+async def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sim", required=True)
+    ap.add_argument("--workdir", required=True, type=Path)
+    ap.add_argument("--request", action="store_true")
+    ap.add_argument("--pause-at", default=None)
+    args = ap.parse_args(argv)
+    out = open(args.workdir / "worker.log", "a", buffering=1)
+    services = await bootstrap.build_services(settings(args.sim, args.workdir),
+                                              notifier=ConsoleNotifier(lambda s: out.write(s + "\n")))
+    paused = asyncio.Event()
+
+    async def pause(job, detail: str) -> None:
+        if args.pause_at and job.state == args.pause_at:
+            (args.workdir / "paused").write_text(job.state)
+            paused.set()
+            await asyncio.sleep(3600)  # frozen right after the state was saved
+
+    services.runner.on_change(pause)
+    await bootstrap.start(services)
+    store = services.store
+    if args.request:
+        inv = Invocation(user="U_OPS", channel="C_OPS", idem_key="kill-test-request")
+        reply = await services.restores.request(SnapshotsRestore(snapshot_id="snap-1", force=True), inv)
+        out.write(f"request: {reply.message.get('text')}\n")
+    jobs = store.list_jobs(kind="restore")
+    if not jobs:
+        out.write("no restore job\n")
+        return 2
+    job = jobs[0]
+    if job.state == "requested" and args.pause_at != "requested":
+        await services.approvals.decide(job.id, "U_LEAD1", True)
+    while not store.get_job(job.id).finished:
+        await asyncio.sleep(0.02)
+    out.write(f"finished: {store.get_job(job.id).state}\n")
+    await bootstrap.stop(services)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
