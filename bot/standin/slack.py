@@ -11,7 +11,8 @@ It plays both sides of Slack:
   Messages are kept per channel with their ts, updated in place, threaded.
   Every call is recorded in `calls`; `fail_next(method, n, status=429|5xx)` makes the next n
   calls of a method fail (429 with `Retry-After`).
-* **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click.
+* **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
+  (`POST {url}/_standin/response_url` hands one out to a client in another process).
 * **Slack calling the app**: `send_command` (form-encoded slash command) and `click`
   (`block_actions` payload) signed with the v0 scheme (`sign`), and a Socket Mode WebSocket
   (`apps.connections.open` returns `ws://.../socket?ticket=...`) that pushes `slash_commands` and
@@ -153,6 +154,7 @@ class SlackStandin:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/_standin/response_url", self._new_response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -421,6 +423,13 @@ class SlackStandin:
         rid = uuid.uuid4().hex
         self._responses[rid] = _ResponseTarget(channel, user, message_ts)
         return f"{self.url}/response/{rid}"
+
+    async def _new_response_url(self, request: web.Request) -> web.Response:
+        """Control endpoint (not Slack's): a fresh response_url for {"channel", "user"}, for
+        clients in another process (the ack-latency benchmark)."""
+        body = await request.json()
+        return web.json_response({"url": self.new_response_url(body.get("channel", "C_OPS"), body.get("user", ""),
+                                                               body.get("message_ts"))})
 
     async def _response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]

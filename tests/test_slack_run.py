@@ -1,0 +1,74 @@
+"""`snapbot run` as a process: config errors, HTTP mode with /healthz and /slack/events, SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.standin.slack import SlackStandin
+
+SNAPBOT = [str(Path(sys.executable).parent / "snapbot")]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
+           "CLOUDIFY_URL": "http://127.0.0.1:9", "CLOUDIFY_USERNAME": "admin", "CLOUDIFY_PASSWORD": "admin",
+           "SNAPBOT_DB": str(tmp_path / "snapbot.db"), "SNAPBOT_ARCHIVE_DIR": str(tmp_path / "archives"),
+           "SNAPBOT_CHANNEL": "C_OPS", "SNAPBOT_SCHEDULE": "off"}
+    env.update(extra)
+    return env
+
+
+def test_run_without_a_bot_token_exits_2_with_one_line_naming_the_key(tmp_path):
+    proc = subprocess.run(SNAPBOT + ["run", "--port", "0"], env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SLACK_BOT_TOKEN" in lines[0]
+
+
+def test_run_with_a_bad_manager_url_names_the_key(tmp_path):
+    env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-x", SLACK_SIGNING_SECRET="s", CLOUDIFY_URL="ftp://nope")
+    proc = subprocess.run(SNAPBOT + ["run"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "CLOUDIFY_URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_path):
+    async with SlackStandin(bot_token="xoxb-run-test", signing_secret="run-secret") as slack:
+        env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-run-test", SLACK_SIGNING_SECRET="run-secret",
+                   SLACK_API_URL=slack.api_url)
+        proc = await asyncio.create_subprocess_exec(
+            *SNAPBOT, "run", "--host", "127.0.0.1", "--port", "0", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            url = None
+            while url is None:
+                line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+                assert line, "snapbot run exited before listening"
+                if m := re.search(r"listening on (http://\S+)", line):
+                    url = m.group(1)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(url + "/healthz") as resp:
+                    assert resp.status == 200 and (await resp.json())["db"] == "ok"
+            resp = await slack.send_command(url + "/slack/events", "help", user="U_OPS")
+            assert resp.status == 200
+            for _ in range(500):
+                if slack.responses():
+                    break
+                await asyncio.sleep(0.02)
+            assert slack.responses()[0]["response_type"] == "ephemeral"
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
