@@ -210,3 +210,8 @@ def test_message_keeps_at_most_fifty_blocks():
 def test_long_lines_are_packed_into_several_sections():
     blocks = c.line_sections(["y" * 900] * 7)  # 3 lines (2702 chars) fit in one
     assert len(blocks) == 3 and all(len(b["text"]["text"]) <= c.SECTION_MAX for b in blocks)
+
+
+def test_help_for_a_dotted_topic_from_a_help_flag():
+    text = rendered(c.help_message("snapshots.restore"))
+    assert "/cfy snapshots restore ID" in text and "snapshots list" not in text

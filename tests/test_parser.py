@@ -351,3 +351,7 @@ def test_invalid_snapshot_ids(bad, why):
 def test_invalid_snapshot_id_in_a_command_gets_that_commands_usage():
     err = usage_error("snapshots download ../etc")
     assert err.usage == spec("snapshots.download").line
+
+
+def test_question_mark_is_help():
+    assert parse("?") == m.Help()

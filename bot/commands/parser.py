@@ -232,7 +232,7 @@ def parse(text: str) -> m.Command:
     if not words:
         return m.Help()
     first = words[0].lower()
-    if first in ("help", "-h", "--help"):
+    if first in ("help", "-h", "--help", "?"):
         return _parse_help(words[1:])
     if first not in GROUPS:
         raise UsageError(f"unknown command {words[0]!r}{_suggest(first, list(GROUPS))}",
