@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 from bot.cloudify.models import ArchiveInfo
@@ -38,7 +39,8 @@ def check_zip(path: str | Path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError, NotImplementedError) as exc:
+        # a damaged deflate stream surfaces as zlib.error, an odd header as ValueError
         raise ArchiveError(f"{Path(path).name} is not a valid zip archive ({exc})") from None
     if bad is not None:
         raise ArchiveError(f"{Path(path).name}: member {bad!r} is corrupt")

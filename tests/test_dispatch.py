@@ -355,3 +355,20 @@ async def test_help_lists_the_configured_managers(tmp_path: Path) -> None:
     async with domain(tmp_path, managers=("prod", "dr")) as d:
         text = d.text(await d.run("help"))
         assert "prod" in text and "dr" in text
+
+
+async def test_upload_of_an_archive_with_a_damaged_deflate_stream_is_refused(tmp_path: Path) -> None:
+    import zipfile
+    async with domain(tmp_path) as d:
+        path = archive.archive_path(d.services.settings.archive_dir, "default", "snap-z")
+        path.parent.mkdir(parents=True)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("snapshot.json", "".join(f"line {i} of the manager's data\n" for i in range(4000)))
+        data = bytearray(path.read_bytes())
+        data[200] ^= 0xFF  # inside the first member's compressed data
+        path.write_bytes(bytes(data))
+        archive.write_sidecar(path, archive.sha256_file(path))  # the checksum matches: only the zip is bad
+        before = (await d.sim_state())["request_counts"]
+        reply = await d.run("snapshots upload snap-z --from-archive")
+        assert "snap-z.zip" in d.text(reply) and "went wrong" not in d.text(reply)
+        assert (await d.sim_state())["request_counts"] == before

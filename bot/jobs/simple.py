@@ -76,8 +76,10 @@ class SimpleDriver:
             return
         resumed = job.state == "running"
         if job.state == "queued":
-            # A job approved after a wait may find another job on its manager by now.
-            ctx.runner.ensure_free(job.manager, exclude=job.id)
+            # A job approved after a wait may find another job on its manager by now. Only jobs
+            # that already started count: of two queued ones, the first to start wins (the check
+            # and the move to running happen with no await in between).
+            ctx.runner.ensure_free(job.manager, exclude=job.id, allow=lambda j: j.state == "queued")
             await ctx.move("running", self.starting_detail(job))
         started = ctx.clock.now()
         result = await self.work(ctx, resumed=resumed)
