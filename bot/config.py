@@ -316,7 +316,7 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
                                                  f"environment variable with {secret}_env instead")
     _unknown_keys(key, raw, _MANAGER_KEYS)
     name = _str(f"{key}.name", raw.get("name"))
-    if not _NAME_RE.fullmatch(name):
+    if not _NAME_RE.fullmatch(name) or ".." in name:  # used in archive paths and snapshot ids
         raise ConfigError(f"{key}.name", f"{name[:40]!r} is not a valid name (letters, digits, "
                                          "'-', '_', '.'; at most 64)")
     url = _check_url(f"{key}.url", raw.get("url"))

@@ -297,3 +297,11 @@ def test_describe_settings_masks_secrets():
 def test_config_error_for_bad_number_does_not_echo_other_values():
     err = config_error(env(CLOUDIFY_PASSWORD=SECRET, SNAPBOT_KEEP_ARCHIVED="x"))
     assert SECRET not in str(err)
+
+
+def test_yaml_manager_name_with_double_dot_is_refused(tmp_path):
+    path = write_yaml(tmp_path, """
+        managers:
+          - {name: "a..b", url: "https://a.example.com"}
+        """)
+    assert config_error({}, path).key == "managers[0].name"

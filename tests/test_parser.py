@@ -355,3 +355,19 @@ def test_invalid_snapshot_id_in_a_command_gets_that_commands_usage():
 
 def test_question_mark_is_help():
     assert parse("?") == m.Help()
+
+
+def test_manager_name_with_double_dot_is_refused():
+    # manager names end up in archive paths and in daily snapshot ids (which refuse "..")
+    assert "not a manager name" in usage_error("snapshots list --manager a..b").problem
+
+
+def test_ids_snapbot_generates_pass_the_managers_rule():
+    from datetime import datetime, timezone
+
+    from bot.dispatch import generate_snapshot_id
+    from bot.jobs.daily import snapshot_id_for
+    now = datetime(2026, 1, 1, 3, 0, 7, tzinfo=timezone.utc)
+    longest_manager = "m" * 64
+    for sid in (generate_snapshot_id(now), snapshot_id_for(longest_manager, now, "UTC")):
+        assert validate_snapshot_id(sid) == sid

@@ -70,7 +70,8 @@ def validate_job_id(value: str, usage: str = "") -> str:
 
 
 def validate_manager_name(value: str, usage: str = "") -> str:
-    if not _MANAGER_NAME.fullmatch(value):
+    # no "..": manager names go into archive paths and daily snapshot ids
+    if not _MANAGER_NAME.fullmatch(value) or ".." in value:
         raise UsageError(f"{_show(value)} is not a manager name (letters, digits, '-', '_', '.'; "
                          f"at most {MANAGER_NAME_MAX})", usage)
     return value
