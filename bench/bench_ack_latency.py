@@ -4,12 +4,12 @@
 
 What is measured: the time from sending a signed `POST /slack/events` (a slash command, exactly as
 Slack sends it) to its HTTP 200, i.e. how long Slack would wait for the ack (its limit is 3 s).
-Targets, each in its own process, measured from this (client) process in one run:
+Targets, each in its own process, measured from this (client) process in one run; the Cloudify
+Manager simulator and the Slack stand-in run in a third process:
 
-* snapbot `/cfy help` and `/cfy snapshots list` (the real app built by `handlers.app`, with the
-  Cloudify Manager simulator and the local Slack stand-in in the server process: snapbot acks
-  first, then does the work and answers through the response_url in the background, so that
-  work competes with the acks on the same event loop);
+* snapbot `/cfy help` and `/cfy snapshots list` (the real app built by `handlers.app`: it acks
+  first, then does the work and answers through the response_url in the background, so under
+  concurrency that work competes with the acks on the app's event loop);
 * a bare Bolt AsyncApp whose `/noop` listener only acks (same aiohttp adapter, same signing).
 
 Each request gets a fresh response_url from the stand-in's control endpoint (not timed).
@@ -38,45 +38,47 @@ TOKEN = "xoxb-bench-token"
 
 
 # ----------------------------------------------------------------------------- server side
-async def serve_snapbot() -> None:
-    import dataclasses
-
-    from aiohttp import web
-
-    from bot import bootstrap
-    from bot.config import load_settings
+async def serve_deps() -> None:
+    """The Cloudify Manager simulator and the Slack stand-in, in a process of their own so their
+    work does not compete with the app under test."""
     from bot.simulator import SimulatorOptions, start_simulator
     from bot.standin.slack import SlackStandin
-    from handlers.app import build_app, build_web_app, make_client
-    from handlers.notifier import SlackNotifier
 
     tmp = Path(tempfile.mkdtemp(prefix="snapbot-bench-"))
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=100, data_dir=str(tmp / "sim")))
     slack = await SlackStandin(bot_token=TOKEN, signing_secret=SECRET).start()
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.api_url,
+    print(json.dumps({"sim": sim.url, "standin": slack.url, "tmp": str(tmp)}), flush=True)
+    await asyncio.Event().wait()
+
+
+async def serve_snapbot(deps: dict) -> None:
+    from bot import bootstrap
+    from bot.config import load_settings
+    from handlers.app import build_app, build_web_app, make_client
+    from handlers.notifier import SlackNotifier
+
+    tmp = Path(deps["tmp"])
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": deps["standin"] + "/api/",
            "SNAPBOT_CHANNEL": "C_OPS", "SNAPBOT_DB": str(tmp / "snapbot.db"),
-           "SNAPBOT_ARCHIVE_DIR": str(tmp / "archives"), "CLOUDIFY_URL": sim.url, "CLOUDIFY_USERNAME": "admin",
+           "SNAPBOT_ARCHIVE_DIR": str(tmp / "archives"), "CLOUDIFY_URL": deps["sim"], "CLOUDIFY_USERNAME": "admin",
            "CLOUDIFY_PASSWORD": "admin", "SNAPBOT_SCHEDULE": "off"}
     settings = load_settings(env, None, require_slack=True)
     client = make_client(settings)
     services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
     await bootstrap.start(services)
-    # a few snapshots so that `list` has something to show
-    for i in range(5):
+    for i in range(5):  # a few snapshots, so that `list` has something to show
         await services.clients["default"].create_snapshot(f"bench-{i}")
     app = build_app(services, client=client)
-    await _serve(build_web_app(app, services), slack.url)
+    await _serve(build_web_app(app, services), deps["standin"])
 
 
-async def serve_bare() -> None:
+async def serve_bare(deps: dict) -> None:
     from slack_bolt.app.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.standin.slack import SlackStandin
     from handlers.app import build_web_app
 
-    slack = await SlackStandin(bot_token=TOKEN, signing_secret=SECRET).start()
-    app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=slack.api_url))
+    app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=deps["standin"] + "/api/"))
 
     @app.command("/noop")
     async def noop(ack):  # noqa: ANN001 - Bolt injects by name
@@ -91,7 +93,7 @@ async def serve_bare() -> None:
             def list_jobs(**_kw):
                 return []
 
-    await _serve(build_web_app(app, _NoServices), slack.url)
+    await _serve(build_web_app(app, _NoServices), deps["standin"])
 
 
 async def _serve(web_app, standin_url: str) -> None:
@@ -106,8 +108,9 @@ async def _serve(web_app, standin_url: str) -> None:
 
 
 # ----------------------------------------------------------------------------- client side
-def _spawn(kind: str) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdout=subprocess.PIPE,
+def _spawn(kind: str, deps: dict | None = None) -> tuple[subprocess.Popen, dict]:
+    extra = ["--deps", json.dumps(deps)] if deps else []
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     line = proc.stdout.readline()
@@ -162,9 +165,11 @@ def _pct(values: list[float], p: float) -> float:
 async def bench(requests: int, concurrencies: list[int]) -> None:
     procs = []
     try:
-        snap_proc, snapbot = _spawn("snapbot")
+        deps_proc, deps = _spawn("deps")
+        procs.append(deps_proc)
+        snap_proc, snapbot = _spawn("snapbot", deps)
         procs.append(snap_proc)
-        bare_proc, bare = _spawn("bare")
+        bare_proc, bare = _spawn("bare", deps)
         procs.append(bare_proc)
         cases = [("bare Bolt /noop", bare, "/noop", ""), ("snapbot /cfy help", snapbot, "/cfy", "help"),
                  ("snapbot /cfy snapshots list", snapbot, "/cfy", "snapshots list")]
@@ -188,12 +193,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
-    ap.add_argument("--serve", choices=["snapbot", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=["deps", "snapbot", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--deps", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve == "snapbot":
-        asyncio.run(serve_snapbot())
+    if args.serve == "deps":
+        asyncio.run(serve_deps())
+    elif args.serve == "snapbot":
+        asyncio.run(serve_snapbot(json.loads(args.deps)))
     elif args.serve == "bare":
-        asyncio.run(serve_bare())
+        asyncio.run(serve_bare(json.loads(args.deps)))
     else:
         asyncio.run(bench(args.requests, args.concurrency))
     return 0
