@@ -1,6 +1,7 @@
 """Cloudify REST v3.1 routes of the simulator."""
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -345,8 +346,14 @@ def register(app: web.Application, sim: "Simulator") -> None:
             while True:
                 want = _CHUNK if cut is None else min(_CHUNK, cut - sent)
                 if want <= 0:
-                    if request.transport is not None:
-                        request.transport.abort()
+                    # let the bytes already written reach the client, then hang up mid-body
+                    transport = request.transport
+                    for _ in range(100):
+                        if transport is None or transport.get_write_buffer_size() == 0:
+                            break
+                        await asyncio.sleep(0.005)
+                    if transport is not None:
+                        transport.close()
                     return resp
                 chunk = fh.read(want)
                 if not chunk:

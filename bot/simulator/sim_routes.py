@@ -64,10 +64,14 @@ def register(app: web.Application, sim: "Simulator") -> None:
             return _bad("mode must be refuse, 502 or 503")
         # seconds are simulated seconds, like every other duration; start a moment later so this
         # response still reaches the caller before the socket closes
-        async def later() -> None:
-            await asyncio.sleep(0.05)
-            await s.outage(float(data.get("seconds", 1.0)), mode)
-        s._spawn(later())
+        seconds = float(data.get("seconds", 1.0))
+        if mode != "refuse":
+            await s.outage(seconds, mode)  # in effect as soon as this call returns
+        else:
+            async def later() -> None:
+                await asyncio.sleep(0.05)
+                await s.outage(seconds, mode)
+            s._spawn(later())
         return web.json_response({"outage_seconds": data.get("seconds", 1.0), "mode": mode})
 
     async def config(request: web.Request) -> web.Response:
