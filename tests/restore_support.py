@@ -41,3 +41,8 @@ def restore_job(rig: Any) -> Any:
     jobs = rig.store.list_jobs(kind="restore")
     assert jobs, "no restore job"
     return jobs[0]
+
+
+async def posted_restore_job(rig: Any) -> Any:
+    """The restore request once its card is in the channel (a person can only click it then)."""
+    return (await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore") if j.message_ts]))[0]

@@ -7,15 +7,14 @@ from pathlib import Path
 
 from bot.archive import verify_archived
 from tests.harness import make_rig
-from tests.restore_support import create_snapshot, restore_job, stage_overdue
+from tests.restore_support import create_snapshot, posted_restore_job, restore_job, stage_overdue
 
 
 async def test_restore_happy_path_reports_the_overdue_execution_and_not_the_future_one(tmp_path: Path) -> None:
     async with make_rig(tmp_path) as rig:
         overdue, future = await stage_overdue(rig)
         await rig.command("/cfy snapshots restore snap-1 --force")
-        job = await rig.wait_for(lambda: rig.store.list_jobs(kind="restore"))
-        job = job[0]
+        job = await posted_restore_job(rig)
         assert job.state == "requested"
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
@@ -43,7 +42,7 @@ async def test_restore_happy_path_reports_the_overdue_execution_and_not_the_futu
 async def _requested(rig, text: str = "/cfy snapshots restore snap-1 --force"):
     await create_snapshot(rig, "snap-1")
     await rig.command(text)
-    return (await rig.wait_for(lambda: rig.store.list_jobs(kind="restore")))[0]
+    return await posted_restore_job(rig)
 
 
 def _ephemeral_texts(rig, user: str) -> list[str]:
@@ -125,3 +124,51 @@ async def test_restore_of_an_unknown_snapshot_is_refused(tmp_path: Path) -> None
         await rig.command("/cfy snapshots restore nope --force")
         await rig.wait_for(lambda: any("does not exist" in t for t in _ephemeral_texts(rig, "U_OPS")))
         assert rig.store.list_jobs(kind="restore") == []
+
+
+async def test_restore_jobs_show_prints_the_full_history(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        job = await _requested(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD2")
+        job = await rig.wait_job(job.id, timeout=30)
+        await rig.command(f"/cfy jobs show {job.id}")
+        from bot.notifier import plain_text
+        text = await rig.wait_for(lambda: next((plain_text(e) for e in rig.slack.ephemerals("U_OPS")
+                                                if "History" in plain_text(e)), None))
+        assert "requested by <@U_OPS>" in text and "approved by <@U_LEAD2>" in text
+        for state in ("preflight", "safety_snapshot", "maintenance_activating", "restoring", "reporting", "done"):
+            assert f"*{state}*" in text
+
+
+async def test_a_retried_restore_command_opens_one_request(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await create_snapshot(rig, "snap-1")
+        body = rig.slack.command_body("snapshots restore snap-1 --force", user="U_OPS", channel="C_OPS")
+        await rig.command("", body=body)
+        await rig.command("", body=body, retry_num=1)
+        await rig.wait_for(lambda: rig.store.list_jobs(kind="restore"))
+        await asyncio.sleep(0.2)
+        assert len(rig.store.list_jobs(kind="restore")) == 1
+
+
+async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons(tmp_path: Path) -> None:
+    from bot.archive import archive_path, write_sidecar
+    async with make_rig(tmp_path) as rig:
+        await rig.sim_post("/_sim/config", {"version": "6.4.0"})
+        await create_snapshot(rig, "snap-old")
+        dest = archive_path(rig.settings.archive_dir, "default", "snap-old")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        info = await rig.services.clients["default"].download_snapshot("snap-old", dest)
+        write_sidecar(dest, info.sha256)
+        await rig.sim_post("/_sim/config", {"version": "7.0.0"})
+        await rig.command("/cfy snapshots restore snap-old --force")
+        job = await posted_restore_job(rig)
+        assert job.params["snapshot_version"] == "6.4.0"
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done" and job.result["upgrade"] is True
+        card = await rig.wait_for(lambda: "restore_agents" in str(rig.slack.message("C_OPS", job.message_ts)))
+        await rig.click("restore_agents", job.id, user="U_OPS")
+        agents = await rig.wait_for(lambda: rig.store.list_jobs(kind="agents_install"))
+        agents = await rig.wait_job(agents[0].id, timeout=30)
+        assert agents.state == "done", agents.error

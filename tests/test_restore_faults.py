@@ -10,13 +10,13 @@ import pytest
 from bot.cloudify.client import CloudifyClient
 from bot.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, make_rig
-from tests.restore_support import create_snapshot
+from tests.restore_support import create_snapshot, posted_restore_job
 
 
 async def _approved(rig, text: str = "/cfy snapshots restore snap-1 --force"):
     await create_snapshot(rig, "snap-1")
     await rig.command(text)
-    job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="restore")))[0]
+    job = await posted_restore_job(rig)
     await rig.click("restore_approve", job.id, user="U_LEAD1")
     return job
 
@@ -82,7 +82,7 @@ async def test_rollback_opens_an_approval_gated_restore_of_the_safety_snapshot(t
         job = await rig.wait_job(job.id, timeout=30)
         await rig.sim_post("/_sim/config", {"restore_fails": None})
         await rig.click("restore_rollback", job.id, user="U_LEAD1")
-        rb = await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore") if j.params.get("rollback_of") == job.id])
+        rb = await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore") if j.params.get("rollback_of") == job.id and j.message_ts])
         rb = rb[0]
         assert rb.state == "requested" and rb.params["snapshot_id"] == job.result["safety_snapshot_id"]
         await rig.click("restore_approve", rb.id, user="U_LEAD2")
@@ -99,7 +99,7 @@ async def test_maintenance_stuck_in_activating_fails_naming_the_running_executio
         live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                        "duration": None})
         await rig.command("/cfy snapshots restore snap-1 --force")
-        job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="restore")))[0]
+        job = await posted_restore_job(rig)
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "failed"
@@ -116,7 +116,7 @@ async def test_slack_rate_limits_during_progress_do_not_stop_the_restore(tmp_pat
     async with make_rig(tmp_path) as rig:
         await create_snapshot(rig, "snap-1")
         await rig.command("/cfy snapshots restore snap-1 --force")
-        job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="restore")))[0]
+        job = await posted_restore_job(rig)
         rig.slack.fail_next("chat.update", 2, status=429, retry_after=0)
         rig.slack.fail_next("chat.postMessage", 6, status=429, retry_after=0)
         await rig.click("restore_approve", job.id, user="U_LEAD1")
