@@ -674,3 +674,19 @@ async def test_restore_certificates_without_no_reboot_is_a_reboot_outage(
     async def rebooting() -> bool:
         return (await control.get("/state")).json()["outage"]["remaining_seconds"] > 10
     await eventually(rebooting)
+
+
+async def test_executions_started_during_a_system_workflow_are_queued(
+        api: httpx.AsyncClient) -> None:
+    first = (await api.put("/snapshots/s1", json={})).json()
+    second = (await api.put("/snapshots/s2", json={})).json()
+    run = (await api.post("/executions", json={"deployment_id": "dep-1",
+                                               "workflow_id": "install"})).json()
+    assert (first["status"], second["status"], run["status"]) == ("pending", "queued", "queued")
+    assert (await wait_execution(api, second["id"]))["status"] == "terminated"
+    assert (await wait_execution(api, run["id"]))["status"] == "terminated"
+
+
+async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/maintenance/pause")
+    assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"

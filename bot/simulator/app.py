@@ -27,7 +27,7 @@ from aiohttp import web
 from bot.clock import iso, parse_time
 from bot.simulator.archive import InvalidArchive, read_archive, write_archive
 from bot.simulator.options import SimulatorOptions
-from bot.simulator.state import (FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
+from bot.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
                                  display_status, manager_node)
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class Simulator:
         self._restore_running = 0
         self._restore_linger_until = 0.0
         self._ticker: asyncio.Task[None] | None = None
+        self._queue: list[str] = []
         self._session: aiohttp.ClientSession | None = None
         self.state = self._fresh_state()
         self.app = self._build_app()
@@ -219,7 +220,9 @@ class Simulator:
                 if due is not None and due <= now:
                     ex["status"] = "pending"
                     ex["status_display"] = "pending"
+                    self.enqueue_if_busy(ex)
                     self._spawn(self._run_workflow(ex["id"]))
+        self._release_queue()
         self._update_maintenance()
 
     def _update_maintenance(self) -> None:
@@ -234,6 +237,31 @@ class Simulator:
     def _remaining_executions(self) -> list[dict[str, Any]]:
         return [{"id": e["id"], "status": e["status"], "deployment_id": e["deployment_id"],
                  "workflow_id": e["workflow_id"]} for e in self.state.live_executions()]
+
+    # --- the execution queue (resource_manager.py check_for_executions: while a system-wide
+    # execution is active, every new execution is `queued` and started when it is over) ---------
+    def _system_busy(self, exclude: str | None = None) -> bool:
+        return any(e["is_system_workflow"] and e["status"] in ACTIVE_STATUSES and e["id"] != exclude
+                   for e in self.state.executions.values())
+
+    def enqueue_if_busy(self, ex: dict[str, Any]) -> None:
+        """Call right after storing a new execution, before answering the request."""
+        if self._system_busy(exclude=ex["id"]) or self._queue:
+            ex["status"] = ex["status_display"] = "queued"
+            self._queue.append(ex["id"])
+
+    def _release_queue(self) -> None:
+        while self._queue and not self._system_busy():
+            ex = self.state.executions.get(self._queue.pop(0))
+            if ex is not None and ex["status"] == "queued":
+                ex["status"] = ex["status_display"] = "pending"
+
+    async def _wait_turn(self, execution_id: str) -> None:
+        while True:
+            ex = self.state.executions.get(execution_id)
+            if ex is None or ex["status"] != "queued":
+                return
+            await asyncio.sleep(0.01)
 
     def snapshot_restore_running(self) -> bool:
         return self._restore_running > 0 or time.monotonic() < self._restore_linger_until
@@ -266,6 +294,7 @@ class Simulator:
     async def _run_workflow(self, execution_id: str, duration: float | None = None,
                             manual: bool = False) -> None:
         total = self.options.workflow_seconds if duration is None else duration
+        await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
         ex = self.state.executions.get(execution_id)
         if ex is None or ex["status"] != "pending":
@@ -289,6 +318,7 @@ class Simulator:
 
     async def _run_create(self, execution_id: str, snapshot_id: str) -> None:
         total = self.options.create_seconds
+        await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
         ex = self.state.executions.get(execution_id)
         if ex is None:
@@ -332,6 +362,7 @@ class Simulator:
 
     async def _run_restore(self, execution_id: str, snapshot_id: str,
                            params: dict[str, Any]) -> None:
+        await self._wait_turn(execution_id)
         self._restore_running += 1
         try:
             await self._restore_steps(execution_id, snapshot_id, params)
@@ -542,6 +573,7 @@ class Simulator:
         self._outage_until = 0.0
         self._restore_linger_until = 0.0
         self._restore_running = 0
+        self._queue.clear()
         shutil.rmtree(os.path.join(self.data_dir, "snapshots"), ignore_errors=True)
         self.state = self._fresh_state()
 

@@ -220,6 +220,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
             s.state.executions[ex["id"]] = ex
         else:
             s.state.executions[ex["id"]] = ex
+            s.enqueue_if_busy(ex)
             s._spawn(s._run_workflow(ex["id"]))
         return web.json_response(ex, status=201)
 
@@ -270,6 +271,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         ex["parameters"]["plugins_update_id"] = update["id"]
         s.state.executions[ex["id"]] = ex
         s.state.plugins_updates[update["id"]] = update
+        s.enqueue_if_busy(ex)
         s._spawn(s._run_workflow(ex["id"]))
         return web.json_response(update)
 
@@ -307,6 +309,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
                   "listener_timeout": data.get("listener_timeout")}
         ex = s.state.execution("create_snapshot", now, parameters=params)
         s.state.executions[ex["id"]] = ex
+        s.enqueue_if_busy(ex)
         s._spawn(s._run_create(ex["id"], snapshot_id))
         return web.json_response(ex, status=201)
 
@@ -433,6 +436,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
+        s.enqueue_if_busy(ex)
         s._spawn(s._run_restore(ex["id"], snapshot_id, params))
         # marshalled with the Snapshot model's fields (resources_v3_1/snapshots.py)
         trimmed = {k: ex.get(k) for k in ("id", "created_at", "status", "error", "created_by",
@@ -479,6 +483,11 @@ def register(app: web.Application, sim: "Simulator") -> None:
         # resources_v3_1/license.py LicenseCheckPremium: "OK", 200
         return web.json_response("OK")
 
+    async def maintenance_unknown(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        raise ApiError(400, "bad_parameters_error", f"Invalid action: {action}, Valid action "
+                       "values are: ['activate', 'deactivate']")
+
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -506,6 +515,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         ("GET", "/maintenance", maintenance),
         ("POST", "/maintenance/activate", maintenance_activate),
         ("POST", "/maintenance/deactivate", maintenance_deactivate),
+        ("POST", "/maintenance/{action}", maintenance_unknown),
     ]
     for method, path, handler in routes:
         r.add_route(method, API + path, handler)

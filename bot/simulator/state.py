@@ -11,6 +11,8 @@ from typing import Any
 from bot.clock import iso
 
 LIVE_STATUSES = ("pending", "queued", "started", "cancelling", "force_cancelling", "kill_cancelling")
+# cloudify.models_states.ExecutionState.ACTIVE_STATES (queued and scheduled are not active)
+ACTIVE_STATUSES = ("pending", "started", "cancelling", "force_cancelling", "kill_cancelling")
 FINAL_STATUSES = ("terminated", "failed", "cancelled")
 SYSTEM_WORKFLOWS = ("create_snapshot", "restore_snapshot", "upload_blueprint", "update_plugin")
 
