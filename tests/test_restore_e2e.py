@@ -172,3 +172,11 @@ async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons(tm
         agents = await rig.wait_for(lambda: rig.store.list_jobs(kind="agents_install"))
         agents = await rig.wait_job(agents[0].id, timeout=30)
         assert agents.state == "done", agents.error
+
+
+async def test_no_reboot_without_restore_certificates_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1 --force --no-reboot")
+        await rig.wait_for(lambda: any("--no-reboot only applies" in t for t in _ephemeral_texts(rig, "U_OPS")))
+        assert rig.store.list_jobs(kind="restore") == []

@@ -198,6 +198,9 @@ class RestoreService:
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: Any) -> dict[str, Any]:
+        if cmd.no_reboot and not cmd.restore_certificates:
+            raise RunbookError("--no-reboot only applies together with --restore-certificates "
+                               "(the manager refuses it alone); nothing was changed")
         try:
             version = await client.version()
         except ManagerUnavailable as exc:

@@ -1,0 +1,131 @@
+"""Resume decisions of the restore driver, in process: a job found in a state whose side effect
+may or may not have happened checks the manager instead of repeating it."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bot.cloudify.models import Execution
+from tests.jobs_support import domain
+
+
+async def _snapshot(d: Any, sid: str = "snap-1") -> None:
+    client = d.services.clients["default"]
+    await client.create_snapshot(sid)
+    for _ in range(500):
+        if (await client.get_snapshot(sid)).status == "created":
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("snapshot not created")
+
+
+def _job_in(d: Any, state: str, **result: Any) -> Any:
+    store = d.services.store
+    job = store.create_job("restore", "default", state,
+                           params={"snapshot_id": "snap-1", "force": True, "safety_snapshot": False},
+                           requester="U_OPS", channel="C_OPS")
+    if result:
+        job = store.merge_result(job.id, **result)
+    return job
+
+
+async def _run(d: Any, job: Any) -> Any:
+    d.services.runner.start(job.id)
+    return await d.services.runner.wait(job.id, 30)
+
+
+async def test_resume_in_restoring_follows_a_restore_posted_before_the_crash(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        client = d.services.clients["default"]
+        await client.activate_maintenance()
+        # the dead process recorded what existed, posted the restore, and died before saving its id
+        job = _job_in(d, "restoring", restore_known_ids=[], restore_posted_at="2026-01-01T00:00:00.000Z")
+        await client.restore_snapshot("snap-1", force=True)
+        job = await _run(d, job)
+        assert job.state == "done", job.error
+        assert len((await d.sim_state())["restores"]) == 1
+
+
+async def test_resume_in_restoring_posts_when_the_earlier_attempt_never_reached_the_manager(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        await d.services.clients["default"].activate_maintenance()
+        job = _job_in(d, "restoring", restore_known_ids=[], restore_posted_at="2026-01-01T00:00:00.000Z")
+        job = await _run(d, job)
+        assert job.state == "done", job.error
+        assert len((await d.sim_state())["restores"]) == 1
+
+
+async def test_resume_in_restoring_with_a_finished_recorded_execution_does_not_restore_again(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        client = d.services.clients["default"]
+        await client.activate_maintenance()
+        ex = await client.restore_snapshot("snap-1", force=True)
+        for _ in range(500):
+            if (await client.get_execution(ex.id, bypass_maintenance=True)).finished:
+                break
+            await asyncio.sleep(0.01)
+        job = _job_in(d, "restoring", restore_known_ids=[], restore_execution_id=ex.id)
+        job = await _run(d, job)
+        assert job.state == "done", job.error
+        assert len((await d.sim_state())["restores"]) == 1
+
+
+async def test_resume_in_maintenance_activating_when_already_activated_moves_on(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        await d.services.clients["default"].activate_maintenance()
+        job = await _run(d, _job_in(d, "maintenance_activating"))
+        assert job.state == "done", job.error
+        assert (await d.sim_state())["maintenance"]["status"] == "deactivated"
+
+
+async def test_resume_in_safety_snapshot_reuses_the_snapshot_already_created(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        job = _job_in(d, "safety_snapshot")
+        sid = f"safety-{job.id}"
+        await _snapshot(d, sid)
+        creates: list[int] = []
+
+        async def after_safety(j: Any, detail: str) -> None:
+            if j.id == job.id and j.state == "maintenance_activating":
+                creates.append(sum(1 for e in d.sim.state.executions.values()
+                                   if e.get("workflow_id") == "create_snapshot"
+                                   and (e.get("parameters") or {}).get("snapshot_id") == sid))
+
+        d.services.runner.on_change(after_safety)
+        job = await _run(d, job)
+        assert job.state == "done", job.error
+        assert creates == [1]
+        assert job.result["safety_snapshot_id"] == sid and job.result["safety_sha256"]
+
+
+async def test_resume_refuses_to_guess_when_a_restore_ran_but_cannot_be_found(tmp_path: Path) -> None:
+    """Unit-level: an execution list that never shows our restore while snapshot-status says
+    running, then not-running: the job fails asking a person to check, never posts a second one."""
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        client = d.services.clients["default"]
+        calls = {"status": 0, "posts": 0}
+
+        async def no_execs(**kw: Any) -> list[Execution]:
+            return []
+
+        async def status() -> str:
+            calls["status"] += 1
+            return "running" if calls["status"] < 3 else "not-running"
+
+        async def post(*a: Any, **kw: Any) -> Execution:
+            calls["posts"] += 1
+            raise AssertionError("must not post")
+
+        client.list_executions = no_execs  # type: ignore[method-assign]
+        client.snapshot_status = status  # type: ignore[method-assign]
+        client.restore_snapshot = post  # type: ignore[method-assign]
+        job = await _run(d, _job_in(d, "restoring", restore_known_ids=[], restore_posted_at="2026-01-01T00:00:00.000Z"))
+        assert job.state == "failed" and "cannot be found" in job.error
+        assert calls["posts"] == 0
