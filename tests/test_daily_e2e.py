@@ -20,7 +20,7 @@ from bot.notifier import plain_text
 from tests.daily_support import SLOT, archive_files, verified_archives
 from tests.harness import CHANNEL, REQUESTER, make_rig
 
-ENV = {"SNAPBOT_TIMEZONE": "Europe/Paris", "SNAPBOT_KEEP_ON_MANAGER": "2",
+ENV = {"SNAPBOT_SCHEDULE": "0 3 * * *", "SNAPBOT_TIMEZONE": "Europe/Paris", "SNAPBOT_KEEP_ON_MANAGER": "2",
        "SNAPBOT_KEEP_ARCHIVED": "2"}
 
 

@@ -296,10 +296,11 @@ class DailyDriver:
             error = _describe(exc)
             left = await self._left_behind(ctx, client, sid, step)
             ctx.merge_result(failed_step=step, left_behind=left)
-            job_now = ctx.refresh()
-            if not DAILY.is_terminal(job_now.state):
+            # record and report first, then the terminal state: whoever waits for the job to
+            # finish finds the run recorded and the report posted
+            await svc.finish(ctx.refresh(), ok=False, failed_step=step, error=error, left_behind=left)
+            if not DAILY.is_terminal(ctx.refresh().state):
                 await ctx.move("failed", f"{step}: {error}", error=error)
-            await svc.finish(ctx.job, ok=False, failed_step=step, error=error, left_behind=left)
 
     async def _create(self, ctx: JobContext, client: Any, sid: str) -> None:
         rb = self.service.settings.runbook
