@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import yaml
 
+from bot.config import ManagerConfig, Settings
 from handlers import register_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +49,16 @@ class _RecordingApp:
         return decorator_factory
 
 
+class _Services(SimpleNamespace):
+    """Enough of Services for registration: real default settings, every service absent."""
+
+    def __getattr__(self, name: str):
+        return None
+
+
 def _registered(kind: str) -> set[str]:
     app = _RecordingApp()
-    register_all(app, SimpleNamespace(settings=SimpleNamespace()))
+    register_all(app, _Services(settings=Settings(managers=(ManagerConfig("default", "https://cfy.example"),))))
     return {m for m in app.bound.get(kind, []) if isinstance(m, str)}
 
 
