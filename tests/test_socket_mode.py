@@ -36,3 +36,41 @@ async def test_snapshot_create_over_socket_mode_posts_a_card_that_ends_created(t
         card = rig.slack.message("C_OPS", job.message_ts)
         assert "sock-1" in card["text"] + str(card["blocks"])
 
+
+
+async def test_snapbot_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
+    import asyncio
+
+    import aiohttp
+
+    from bot.simulator import SimulatorOptions, start_simulator
+    from bot.standin.slack import SlackStandin
+    from handlers.main import serve
+    from tests.harness import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, rig_env, settings_from_env
+
+    sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=200, data_dir=str(tmp_path / "sim")))
+    slack = await SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN).start()
+    try:
+        env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        settings = settings_from_env(dict(env, SLACK_APP_TOKEN=APP_TOKEN))
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, host="127.0.0.1", port=0, ready=ready.set_result, stop=stop))
+        url = await asyncio.wait_for(ready, 30)
+        ack = await slack.socket_command("help", user="U_OPS")
+        assert ack["envelope_id"]
+        for _ in range(500):
+            if slack.responses():
+                break
+            await asyncio.sleep(0.02)
+        assert slack.responses()[0]["response_type"] == "ephemeral"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "/healthz") as resp:
+                assert resp.status == 200
+            async with http.post(url + "/slack/events", data="x") as resp:
+                assert resp.status in (404, 405)  # no HTTP events endpoint in Socket Mode
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    finally:
+        await slack.close()
+        await sim.close()
