@@ -37,7 +37,8 @@ from bot import archive
 from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, MaintenanceState,
                                  ManagerNode, PluginsUpdate, Snapshot, Version)
 from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, Conflict,
-                        Forbidden, ManagerUnavailable, NotFound, ServerError, Unauthorized)
+                        Forbidden, IllegalAction, ManagerUnavailable, NotFound, ServerError,
+                        Unauthorized)
 
 logger = logging.getLogger("bot.cloudify")
 
@@ -58,6 +59,7 @@ EXTRA_ERROR_CODES: dict[str, type[CloudifyError]] = {
     "expired_cloudify_license": Forbidden,
     "deployment_plugin_not_found": NotFound,
     "deployment_parent_not_found_error": NotFound,
+    "snapshot_action_error": IllegalAction,  # e.g. "Failed snapshot cannot be restored"
     "plugin_in_use": Conflict,
     "blueprint_in_use": Conflict,
     "forbidden_while_cancelling": Conflict,
@@ -362,14 +364,21 @@ class CloudifyClient:
         if url is not None:
             resp = await self._request("PUT", endpoint, params={"snapshot_archive_url": url},
                                        expected=(201,))
-            return Snapshot.from_api(resp.json())
+            return await self._uploaded(snapshot_id, resp)
         src = Path(path)  # type: ignore[arg-type]
         if not src.is_file():
             raise ArchiveError(f"no archive to upload at {src}")
         resp = await self._request("PUT", endpoint, content=self._file_chunks(src),
                                    headers={"Content-Type": "application/octet-stream"},
                                    expected=(201,))
-        return Snapshot.from_api(resp.json())
+        return await self._uploaded(snapshot_id, resp)
+
+    async def _uploaded(self, snapshot_id: str, resp: httpx.Response) -> Snapshot:
+        # Uploading over an existing snapshot's archive answers `{}`: read the snapshot back.
+        data = resp.json() if resp.content else {}
+        if isinstance(data, dict) and data.get("id"):
+            return Snapshot.from_api(data)
+        return await self.get_snapshot(snapshot_id)
 
     async def _file_chunks(self, src: Path) -> AsyncIterator[bytes]:
         f = await asyncio.to_thread(open, src, "rb")
