@@ -167,3 +167,43 @@ def _read_sim_url(proc) -> str:
         if m:
             return m.group(1)
     raise AssertionError("the simulator did not print its URL")
+
+
+async def test_gated_run_now_waits_for_an_approver_then_runs(tmp_path, clock):
+    env = dict(ENV, SNAPBOT_GATED="snapshots.schedule.run-now")
+    async with make_rig(tmp_path, env_overrides=env, start_services=False) as rig:
+        await rig.command("/cfy snapshots schedule run-now")
+        job = await rig.wait_for(lambda: next(iter(rig.jobs(kind="daily")), None))
+        assert job.state == "awaiting_approval"
+        await rig.wait_for(lambda: rig.slack.find_button("job_approve", job.id))
+        resp = await rig.click("job_approve", job.id, user="U_LEAD1")
+        assert resp.status == 200
+        job = await rig.wait_job(job.id)
+        assert job.state == "done", job.error
+        assert len(verified_archives(rig.settings.archive_dir)) == 1
+
+
+async def test_a_rejected_gated_run_shows_as_rejected_in_the_schedule(tmp_path, clock):
+    env = dict(ENV, SNAPBOT_GATED="snapshots.schedule.run-now")
+    async with make_rig(tmp_path, env_overrides=env, start_services=False) as rig:
+        await rig.command("/cfy snapshots schedule run-now")
+        job = await rig.wait_for(lambda: next(iter(rig.jobs(kind="daily")), None))
+        await rig.wait_for(lambda: rig.slack.find_button("job_reject", job.id))
+        await rig.click("job_reject", job.id, user="U_LEAD1")
+        await rig.wait_job(job.id)
+        view = rig.services.daily.view("default")
+        assert [r.status for r in view.last_runs] == ["rejected"]
+        assert (await rig.sim_state())["snapshots"] == []
+
+
+async def test_an_archived_daily_snapshot_uploads_back_with_from_archive(tmp_path, clock):
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+        job = await fire_and_wait(rig)
+        sid = job.params["snapshot_id"]
+        await rig.services.client("default").delete_snapshot(sid)
+        await rig.command(f"/cfy snapshots upload {sid} --from-archive default")
+        upload = await rig.wait_for(lambda: next(iter(rig.jobs(kind="snapshot_upload")), None))
+        upload = await rig.wait_job(upload.id)
+        assert upload.state == "done", upload.error
+        snaps = {s["id"]: s["status"] for s in (await rig.sim_state())["snapshots"]}
+        assert snaps == {sid: "uploaded"}

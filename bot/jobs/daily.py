@@ -607,7 +607,21 @@ class DailyService:
             return Reply(msg.notice(f":x: {exc.user_message}"))
         return Reply(msg.schedule_message(self.view(name)))
 
+    def reconcile(self, manager: str) -> None:
+        """Rows whose job ended without the driver running to the end (a gated run rejected or
+        expired, a job cancelled before it started) take the job's final state."""
+        for row in self.runs.recent(manager, limit=50):
+            if row.status not in ("queued", "running") or not row.job_id:
+                continue
+            try:
+                job = self.services.store.get_job(row.job_id)
+            except SnapbotError:
+                continue
+            if job.finished and job.state in ("rejected", "expired", "cancelled"):
+                self.runs.update(manager, row.slot, status=job.state, ended_at=job.updated_at)
+
     def view(self, manager: str) -> ScheduleView:
+        self.reconcile(manager)
         sch, ret = self.settings.schedule, self.settings.retention
         nxt = next_slot(sch, self.services.clock.now())
         return ScheduleView(manager=manager, enabled=sch.enabled, cron=sch.cron, timezone=sch.timezone,
