@@ -112,3 +112,17 @@ async def test_healthz_reports_the_database(tmp_path):
             assert resp.status == 200
             body = await resp.json()
         assert body["ok"] is True and body["db"] == "ok" and body["managers"] == ["default"]
+
+
+async def test_tokens_and_signing_secret_never_reach_the_logs(tmp_path, caplog):
+    from tests.harness import BOT_TOKEN, SIGNING_SECRET
+    with caplog.at_level(logging.DEBUG):
+        async with make_rig(tmp_path) as rig:
+            rig.slack.fail_next("chat.postMessage", 1, status=429, retry_after=0)
+            await rig.command("/cfy snapshots create quiet-1")
+            await rig.wait_job((await rig.wait_for(rig.jobs))[0].id)
+            await rig.command("/cfy snapshots list")
+            await rig.wait_response(2)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert text, "expected some debug logging"
+    assert BOT_TOKEN not in text and SIGNING_SECRET not in text
