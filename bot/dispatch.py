@@ -16,9 +16,10 @@ from typing import Any, Awaitable, Callable
 
 from bot import archive
 from bot.commands import model as m
-from bot.errors import (ArchiveError, CloudifyError, JobConflict, NotAuthorized, NotFound,
-                        SnapbotError, UsageError)
+from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
+                        NotAuthorized, SnapbotError, StaleState, UsageError)
 from bot.invocation import Invocation, Reply
+from bot.messages import common
 from bot.messages import jobs as jm
 from bot.store import Job
 
@@ -36,26 +37,10 @@ JOB_KINDS: dict[type, str] = {
     m.PluginsUpdate: "plugins_update",
 }
 
-GENERIC_ERROR = "Something went wrong on snapbot's side; the details are in its log."
-
-
-def _common(name: str) -> Callable[..., Any] | None:
-    """A builder from bot.messages.common, if that module provides it."""
-    try:
-        from bot.messages import common
-    except ImportError:
-        return None
-    return getattr(common, name, None)
 
 
 def error_reply(exc: SnapbotError) -> Reply:
-    builder = _common("error_message")
-    if builder is not None:
-        try:
-            return Reply(builder(exc), ephemeral=True)
-        except Exception:
-            log.exception("error_message builder failed")
-    return Reply(jm.text_message(f":warning: {exc.user_message}"), ephemeral=True)
+    return Reply(common.error_message(exc), ephemeral=True)
 
 
 def generate_snapshot_id(now: datetime) -> str:
@@ -100,7 +85,7 @@ class Dispatcher:
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
-            return Reply(jm.text_message(f":warning: {GENERIC_ERROR}"), ephemeral=True)
+            return Reply(common.error_message(RuntimeError()), ephemeral=True)
 
     async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
         """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes)."""
@@ -127,10 +112,7 @@ class Dispatcher:
 
     # -- quick reads ------------------------------------------------------------------------
     async def _help(self, cmd: m.Help, inv: Invocation) -> Reply:
-        builder = _common("help_message")
-        if builder is None:
-            raise SnapbotError("help is not available yet")
-        return Reply(builder(cmd.topic, self._manager_names()), ephemeral=True)
+        return Reply(common.help_message(cmd.topic, self._manager_names()), ephemeral=True)
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
@@ -138,41 +120,18 @@ class Dispatcher:
         snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
                                                      or datetime.min), reverse=True)
         archived = archive.list_archived(self.settings.archive_dir, manager)
-        builder = _common("snapshot_table")
-        if builder is not None:
-            return Reply(builder(manager, snapshots, archived), ephemeral=True)
-        lines = [f"*Snapshots on `{manager}`*"]
-        lines += [f"• `{s.id}` {s.status} {jm.when(s.created_at)}" for s in snapshots] or ["(none)"]
-        lines.append("*Archived copies*")
-        lines += [f"• `{p.stem}` {jm.human_size(p.stat().st_size)}" for p in archived] or ["(none)"]
-        return Reply(jm.text_message("\n".join(lines)), ephemeral=True)
+        return Reply(common.snapshot_table(manager, snapshots, archived), ephemeral=True)
 
     async def _snapshots_status(self, cmd: m.SnapshotsStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
         status = await self._client(manager).snapshot_status()
         jobs = self.services.store.list_jobs(unfinished=True, manager=manager, limit=100)
-        builder = _common("snapshot_status")
-        if builder is not None:
-            return Reply(builder(manager, status, jobs), ephemeral=True)
-        text = (f"*Snapshot status on `{manager}`:* "
-                + ("a snapshot restore is in progress" if status == "running"
-                   else "no snapshot restore is running")
-                + f" (`{status}`)")
-        lines = jm.manager_jobs_lines(jobs)
-        text += "\n" + ("*snapbot jobs on this manager:*\n" + "\n".join(lines) if lines
-                        else "snapbot is running no job on this manager.")
-        return Reply(jm.text_message(text), ephemeral=True)
+        return Reply(common.snapshot_status(manager, status, jobs), ephemeral=True)
 
     async def _maintenance_status(self, cmd: m.MaintenanceStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
         state = await self._client(manager).maintenance()
-        builder = _common("maintenance_status")
-        if builder is not None:
-            return Reply(builder(manager, state), ephemeral=True)
-        text = f"*Maintenance mode on `{manager}`:* {state.status}"
-        if state.remaining_executions:
-            text += f" ({len(state.remaining_executions)} execution(s) still running)"
-        return Reply(jm.text_message(text), ephemeral=True)
+        return Reply(common.maintenance_status(manager, state), ephemeral=True)
 
     async def _cluster_status(self, cmd: m.ClusterStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
@@ -184,17 +143,14 @@ class Dispatcher:
         except CloudifyError as exc:  # single managers and older versions may not have it
             log.info("cluster-status unavailable on %s: %s", manager, exc.user_message)
             cluster = None
+        try:
+            version = (await client.version()).version
+        except CloudifyError:
+            version = None
         active = [n for n in nodes if n.is_active]
         split_brain = len(active) > 1
-        builder = _common("cluster_status")
-        if builder is not None:
-            return Reply(builder(manager, status, nodes, cluster, split_brain=split_brain),
-                         ephemeral=True)
-        lines = [f"*Cluster status of `{manager}`:* {status.get('status', '?')}"]
-        lines += [f"• `{n.hostname}` {n.private_ip} {n.version} {n.status}" for n in nodes]
-        if split_brain:
-            lines.append(":rotating_light: more than one node claims to be active (split brain)")
-        return Reply(jm.text_message("\n".join(lines)), ephemeral=True)
+        return Reply(common.cluster_status(manager, status, nodes, cluster, split_brain=split_brain,
+                                           version=version), ephemeral=True)
 
     async def _jobs_list(self, cmd: m.JobsList, inv: Invocation) -> Reply:
         return Reply(jm.jobs_list(self.services.store.list_jobs(limit=20)), ephemeral=True)
@@ -210,7 +166,15 @@ class Dispatcher:
         self.check_may_cancel(job, inv.user)
         if job.finished:
             raise SnapbotError(f"job {job.id} is already {job.state}")
-        job = await self.services.runner.cancel(job.id, inv.user)
+        try:
+            job = await self.services.runner.cancel(job.id, inv.user)
+        except StaleState:
+            job = self.services.store.get_job(job.id)
+            raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
+                               "it can no longer be cancelled") from None
+        except InvalidTransition:
+            raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
+                               "stopped at this step") from None
         return Reply(jm.job_cancelled(job), ephemeral=False)
 
     def check_may_cancel(self, job: Job, user: str) -> None:
