@@ -106,3 +106,19 @@ def test_a_missing_manager_url_is_a_config_error_naming_the_key(tmp_path: Path, 
 
 def test_unknown_subcommand_exits_2() -> None:
     assert main(["frobnicate"]) == 2
+
+
+async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp_path: Path) -> None:
+    from bot.cli import run_command
+    from bot.commands.parser import parse
+    from bot.config import ApprovalPolicy
+    from tests.jobs_support import APPROVERS, domain
+
+    gated = ApprovalPolicy(approvers=APPROVERS, gated=frozenset({"snapshots.delete"}))
+    async with domain(tmp_path, approvals=gated) as d:
+        out: list[str] = []
+        code = await run_command(d.services, parse("snapshots delete snap-x"), confirmed=True,
+                                 out=out.append, user="local:ops")
+        job = d.last_job()
+        assert code == 0 and job.state == "awaiting_approval" and job.requester == "local:ops"
+        assert any("approved in Slack" in line for line in out)

@@ -372,3 +372,34 @@ async def test_upload_of_an_archive_with_a_damaged_deflate_stream_is_refused(tmp
         reply = await d.run("snapshots upload snap-z --from-archive")
         assert "snap-z.zip" in d.text(reply) and "went wrong" not in d.text(reply)
         assert (await d.sim_state())["request_counts"] == before
+
+
+async def test_a_wrong_manager_password_is_reported_without_the_password(tmp_path: Path) -> None:
+    import dataclasses as dc
+    async with domain(tmp_path) as d:
+        mc = dc.replace(d.services.settings.managers[0], password="s3cret-pw-123")
+        from bot.bootstrap import _make_client
+        await d.services.clients["default"].aclose()
+        d.services.clients["default"] = _make_client(mc, None)
+        text = d.text(await d.run("snapshots list"))
+        assert "unauthorized" in text.lower() and "s3cret-pw-123" not in text
+
+
+async def test_cancelling_a_job_at_a_step_that_cannot_stop_says_so(tmp_path: Path) -> None:
+    from bot.jobs.machine import StateMachine, table
+
+    class Stubborn:
+        kind = "stubborn"
+        machine = StateMachine("stubborn", table(working=("done",), done=()), initial="working")
+
+        def render(self, job, transitions):
+            return {"text": job.state}
+
+        async def run(self, ctx):
+            return None
+
+    async with domain(tmp_path) as d:
+        d.services.runner.register(Stubborn())
+        job = d.services.store.create_job("stubborn", "default", "working", requester="U_OPS")
+        text = d.text(await d.run(f"jobs cancel {job.id}"))
+        assert "cannot be stopped" in text and "working" in text
