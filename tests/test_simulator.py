@@ -28,11 +28,25 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
   status, error, ...); 7.x checks emptiness in the workflow, so without force on a non-empty
   manager the restore *execution* fails with "Snapshot restoration on a non-empty manager is not
   permitted. Pass the --force flag ..." (snapshot_restore.py _assert_clean_db), not the POST.
-- Overdue scheduled executions: the 5.1 wording "Execution <id> scheduled for <time> is overdue.
-  Marking as FAILED." (warning) is what the simulator logs, per our contract; current 7.x
-  (snapshot_restore.py _restore_scheduled_executions) marks every restored scheduled execution
-  failed with "Marking original execution %s scheduled for %s as FAILED." and re-creates future
-  ones as execution schedules.
+- Overdue scheduled executions (tag 5.1.0, workflows/cloudify_system_workflows/snapshots/
+  snapshot_restore.py _restore_scheduled_executions): overdue ones are set FAILED (no error text)
+  and logged as a warning "Execution <id> scheduled for <time> is overdue. Marking as FAILED.";
+  future ones are requeued (stay scheduled). That is the simulator's default
+  (scheduled_restore_style "5.1"). Tag 7.0.0 (mgmtworker/.../snapshot_restore.py) instead marks
+  every restored scheduled execution FAILED, logging "Marking original execution <id> scheduled
+  for <time> as FAILED.", and re-creates the future ones through execution schedules (style "7.0").
+- The non-empty-manager refusal is in the restore workflow on both 5.1.0 and 7.0.0 (same text).
+- Queueing (resource_manager.py check_for_executions): while a system-wide execution is active,
+  new executions are queued and started afterwards.
+- Maintenance activate/deactivate (resources_v2_1/maintenance_mode.py): activate when a state
+  exists -> 304; activate stores `activating` or directly `activated` when nothing runs;
+  deactivate without a state -> 304; other actions -> 400 "Invalid action: ...".
+- Cluster status (cluster_status_manager.py get_cluster_status): {"services": {"manager"|"db"|
+  "broker": {"status", "is_external", "nodes": {name: {"status", "version", "public_ip",
+  "private_ip", "services"}}}}, "status"}; overall Fail if any service fails, else Degraded if
+  any is degraded, else OK.
+- cloudify_rest_client 7.0.5 tokens: GET /tokens lists, POST /tokens creates. The simulator's
+  GET /tokens *issues* a token (`value`), as our contract and the 5.x client expect; POST works too.
 - Maintenance (maintenance.py, constants.py): states deactivated/activating/activated;
   `activating` becomes `activated` once no execution is outside END_STATES; while activating,
   PUT/POST/PATCH on snapshots/<id>, anything on snapshots/<id>/restore, POST executions and
@@ -690,3 +704,20 @@ async def test_executions_started_during_a_system_workflow_are_queued(
 async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None:
     resp = await api.post("/maintenance/pause")
     assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
+
+
+async def test_7_0_restore_style_fails_every_scheduled_and_reschedules_future_ones(
+        api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
+    when = sim.now() + timedelta(days=1)
+    original = await _stage_scheduled(control, when)
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"scheduled_restore_style": "7.0"})
+    ex = await restore(api, "s1")
+    await wait_execution(api, ex["id"])
+    assert (await execution(api, original))["status"] == "failed"
+    again = [e for e in sim.state.executions.values()
+             if e["status"] == "scheduled" and e["scheduled_for"] == iso(when)]
+    assert len(again) == 1 and again[0]["id"] != original
+    logs = (await api.get("/events", params={"execution_id": ex["id"]})).json()["items"]
+    assert f"Marking original execution {original} scheduled for {iso(when)} as FAILED." in \
+        [e["message"] for e in logs]

@@ -42,7 +42,10 @@ MAINTENANCE_MESSAGE = ("Your request was rejected since Cloudify manager is curr
                        "maintenance mode")
 NOT_EMPTY_MESSAGE = ("Snapshot restoration on a non-empty manager is not permitted. Pass the "
                      "--force flag to force the restore and delete existing data from the manager")
+# 5.1.0 workflows/cloudify_system_workflows/snapshots/snapshot_restore.py
 OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FAILED."
+# 7.0.0 mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py
+ORIGINAL_FAILED_MESSAGE = "Marking original execution {id} scheduled for {time} as FAILED."
 _CHUNK = 256 * 1024
 # per-request storage keys (typed keys where aiohttp has them)
 _RequestKey = getattr(web, "RequestKey", None)
@@ -424,8 +427,21 @@ class Simulator:
                 continue
             if e["status"] == "scheduled":
                 due = parse_time(e.get("scheduled_for"))
-                if due is not None and due <= now:
-                    self._set_status(e, "failed", "Execution overdue after snapshot restore")
+                overdue = due is None or due <= now
+                if self.options.scheduled_restore_style == "7.0":
+                    if not overdue:
+                        again = self.state.execution(e["workflow_id"], now,
+                                                     deployment_id=e.get("deployment_id"),
+                                                     parameters=dict(e.get("parameters") or {}),
+                                                     status="scheduled",
+                                                     scheduled_for=e["scheduled_for"])
+                        again["status_display"] = "scheduled"
+                        executions[again["id"]] = again
+                    self._set_status(e, "failed")
+                    self.log_event(ex, ORIGINAL_FAILED_MESSAGE.format(
+                        id=e["id"], time=e["scheduled_for"]), "warning")
+                elif overdue:
+                    self._set_status(e, "failed")
                     self.log_event(ex, OVERDUE_MESSAGE.format(id=e["id"], time=e["scheduled_for"]),
                                    "warning")
             elif e["status"] in LIVE_STATUSES:

@@ -21,6 +21,12 @@ class SimulatorOptions:
     workflow_seconds: float = 2.0  # ordinary executions: pending -> started -> terminated
     archive_size: int = 0  # pad new snapshot archives to about this many bytes
     outage_mode: str = "refuse"  # how the restore outage looks: "refuse" | "502" | "503"
+    # what a restore does with the snapshot's scheduled executions:
+    # "5.1": overdue -> failed + "Execution <id> scheduled for <t> is overdue. Marking as FAILED.",
+    #        future ones stay scheduled (re-queued);
+    # "7.0": every one -> failed + "Marking original execution <id> scheduled for <t> as FAILED.",
+    #        future ones re-created as new scheduled executions
+    scheduled_restore_style: str = "5.1"
 
     @classmethod
     def field_names(cls) -> set[str]:
