@@ -86,12 +86,12 @@ class DailyScheduler:
 
     `fire` works out the slot from the injected clock, so a late (within grace) or coalesced
     firing runs the slot it belongs to. Errors and misfires APScheduler sees go to `on_problem`
-    (the daily service posts them to the channel).
+    (the daily service posts them to the channel; a missed slot is passed as a datetime).
     """
 
     def __init__(self, schedule: ScheduleConfig, managers: list[str], clock: Clock,
                  fire: Callable[[str], Awaitable[Any]],
-                 on_problem: Callable[[str, str], Awaitable[None]]) -> None:
+                 on_problem: Callable[[str, str, datetime | None], Awaitable[None]]) -> None:
         self.schedule = schedule
         self.managers = list(managers)
         self.clock = clock
@@ -134,22 +134,24 @@ class DailyScheduler:
     def _listener(self, event: JobExecutionEvent) -> None:
         manager = event.job_id.split(":", 1)[1] if ":" in event.job_id else event.job_id
         when = event.scheduled_run_time
+        missed: datetime | None = None
         if event.code == EVENT_JOB_MISSED:
             text = f"the daily snapshot of {manager} due at {when:%Y-%m-%d %H:%M %Z} was missed"
+            missed = when
         else:
             log.error("daily job %s raised", event.job_id, exc_info=event.exception)
             text = (f"the daily snapshot job of {manager} crashed: "
                     f"{type(event.exception).__name__}")
         loop = self._loop or asyncio.get_event_loop()
-        loop.call_soon_threadsafe(self._spawn, manager, text)
+        loop.call_soon_threadsafe(self._spawn, manager, text, missed)
 
-    def _spawn(self, manager: str, text: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._report(manager, text))
+    def _spawn(self, manager: str, text: str, missed: datetime | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._report(manager, text, missed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _report(self, manager: str, text: str) -> None:
+    async def _report(self, manager: str, text: str, missed: datetime | None) -> None:
         try:
-            await self._on_problem(manager, text)
+            await self._on_problem(manager, text, missed)
         except Exception:
             log.exception("could not report a scheduler problem")

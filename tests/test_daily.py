@@ -225,3 +225,26 @@ async def test_a_resumed_job_does_not_create_the_snapshot_twice(sim, tmp_path):
     creates = [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
     assert len(creates) == 1
     assert list(sim.state.snapshots) == [SID]
+
+
+async def test_a_slot_the_scheduler_missed_is_recorded_and_reported_once(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings, FakeClock(SLOT + timedelta(hours=2)), notifier) as services:
+        await services.daily._problem("default", "missed", SLOT)
+        await services.daily._problem("default", "missed", SLOT)
+        assert services.daily.runs.get("default", SLOT).status == "missed"
+        assert len([t for t in notifier.texts("post") if "missed" in t]) == 1
+
+
+async def test_run_once_first_finishes_a_daily_run_left_half_done(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    async with daily_services(settings) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        services.store.db.execute("update jobs set state = 'downloading', finished = 0 where id = ?", [job.id])
+        services.daily.runs.update("default", SLOT, status="running")
+    async with daily_services(settings, FakeClock(SLOT + timedelta(hours=1))) as services:
+        fresh = await services.daily.run_once("default")
+        assert fresh.state == "done"
+        assert services.store.get_job(job.id).state == "done"
+        assert services.daily.runs.get("default", SLOT).status == "ok"

@@ -118,3 +118,36 @@ def test_order_follows_time_not_input_order():
     p = plan(m, a, n=1, k=1)
     assert set(p.delete_on_manager) == {sid(1), sid(2)}
     assert set(p.delete_archives) == {sid(1), sid(2)}
+
+
+def _write(dir_, sid_, good=True):
+    import zipfile
+    from bot import archive
+    path = dir_ / "default" / f"{sid_}.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", "{}")
+    archive.write_sidecar(path, archive.sha256_file(path) if good else "0" * 64)
+    return path
+
+
+def test_scan_verifies_only_what_retention_depends_on(tmp_path, monkeypatch):
+    from bot import archive
+    from bot.jobs import daily
+    for d in (1, 2, 3, 4):
+        _write(tmp_path, sid(d))
+    checked = []
+    real = archive.verify_archived
+    monkeypatch.setattr(archive, "verify_archived", lambda p: checked.append(p.name) or real(p))
+    copies = daily.scan_archive(tmp_path, "default", "UTC", check={sid(2)})
+    assert sorted(checked) == [f"{sid(2)}.zip", f"{sid(4)}.zip"]
+    assert {c.id: c.verified for c in copies} == {sid(1): False, sid(2): True, sid(3): False, sid(4): True}
+
+
+def test_scan_finds_the_newest_copy_that_verifies(tmp_path):
+    from bot.jobs import daily
+    _write(tmp_path, sid(1))
+    _write(tmp_path, sid(2), good=False)
+    copies = daily.scan_archive(tmp_path, "default", "UTC", check=())
+    assert {c.id: c.verified for c in copies} == {sid(1): True, sid(2): False}
+    assert plan([], copies, k=0).delete_archives == (sid(2),)

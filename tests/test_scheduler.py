@@ -65,7 +65,7 @@ def test_unknown_zone_is_a_config_error_naming_the_key():
 
 async def test_each_manager_gets_one_cron_job_with_explicit_id_and_safety_options():
     async def fire(manager: str) -> None: ...
-    async def problem(manager: str, text: str) -> None: ...
+    async def problem(manager: str, text: str, missed=None) -> None: ...
     sched = DailyScheduler(PARIS, ["a", "b"], FakeClock(), fire=fire, on_problem=problem)
     aps = sched.start()
     try:
@@ -89,7 +89,7 @@ async def test_a_crashing_job_is_reported_through_the_error_listener():
     async def fire(manager: str) -> None:
         raise RuntimeError("boom")
 
-    async def problem(manager: str, text: str) -> None:
+    async def problem(manager: str, text: str, missed=None) -> None:
         await reported.put((manager, text))
 
     sched = DailyScheduler(PARIS, ["a"], FakeClock(), fire=fire, on_problem=problem)
@@ -99,5 +99,26 @@ async def test_a_crashing_job_is_reported_through_the_error_listener():
         aps.wakeup()
         manager, text = await asyncio.wait_for(reported.get(), 10)
         assert manager == "a" and "crashed" in text and "RuntimeError" in text
+    finally:
+        sched.stop()
+
+
+async def test_a_missed_firing_is_passed_on_with_its_slot():
+    reported: asyncio.Queue = asyncio.Queue()
+
+    async def fire(manager: str) -> None: ...
+
+    async def problem(manager: str, text: str, missed=None) -> None:
+        await reported.put((manager, missed))
+
+    sched = DailyScheduler(PARIS, ["a"], FakeClock(), fire=fire, on_problem=problem)
+    aps = sched.start()
+    try:
+        long_ago = datetime.now(UTC) - timedelta(hours=5)
+        aps.get_job("daily:a").modify(next_run_time=long_ago)
+        aps.wakeup()
+        manager, missed = await asyncio.wait_for(reported.get(), 10)
+        assert manager == "a" and missed is not None
+        assert missed.astimezone(UTC).replace(microsecond=0) == long_ago.replace(microsecond=0)
     finally:
         sched.stop()

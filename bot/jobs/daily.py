@@ -342,7 +342,9 @@ class DailyDriver:
         snaps = await client.list_snapshots()
         on_manager = [ManagerCopy(s.id, s.status, _time_from_id(s.id, manager, tz) or s.created_at,
                                   s.id.startswith(prefix)) for s in snaps]
-        archived = await asyncio.to_thread(scan_archive, svc.settings.archive_dir, manager, tz)
+        check = manager_deletion_candidates(on_manager, ret.keep_on_manager, ret.delete_foreign)
+        archived = await asyncio.to_thread(scan_archive, svc.settings.archive_dir, manager, tz,
+                                           check | {sid})
         plan = plan_retention(on_manager, archived, keep_on_manager=ret.keep_on_manager,
                               keep_archived=ret.keep_archived, delete_foreign=ret.delete_foreign,
                               protect=[sid])
@@ -395,22 +397,42 @@ class DailyDriver:
         return out
 
 
-def scan_archive(archive_dir: str | Path, manager: str, tz_name: str) -> list[ArchivedCopy]:
-    """The manager's archived copies, each verified (size, zip CRCs, sha256 vs sidecar)."""
-    out = []
+def scan_archive(archive_dir: str | Path, manager: str, tz_name: str,
+                 check: Iterable[str] | None = None) -> list[ArchivedCopy]:
+    """The manager's archived copies. Verifying (zip CRCs, sha256 against the sidecar) reads the
+    whole file, so only the copies retention's decisions depend on are verified: the ids in
+    `check`, and the newest ones until one passes (the newest verified copy). The others are
+    reported unverified, which only ever makes retention keep more. `check=None` verifies all."""
     prefix = snapshot_prefix(manager)
+    copies = []
     for path in archive.list_archived(archive_dir, manager):
         sid = path.name[:-len(".zip")]
-        try:
-            archive.verify_archived(path)
-            ok = True
-        except ArchiveError:
-            ok = False
         when = _time_from_id(sid, manager, tz_name)
         if when is None:
             when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-        out.append(ArchivedCopy(sid, when, ok, sid.startswith(prefix)))
+        copies.append(ArchivedCopy(sid, when, False, sid.startswith(prefix)))
+    wanted = None if check is None else set(check)
+    found_newest = False
+    out = []
+    for c in _newest_first(copies):
+        ok = False
+        if wanted is None or c.id in wanted or not found_newest:
+            try:
+                archive.verify_archived(archive.archive_path(archive_dir, manager, c.id))
+                ok = True
+            except ArchiveError:
+                ok = False
+            found_newest = found_newest or ok
+        out.append(ArchivedCopy(c.id, c.when, ok, c.ours))
     return out
+
+
+def manager_deletion_candidates(on_manager: Sequence[ManagerCopy], keep: int,
+                                delete_foreign: bool) -> set[str]:
+    """Usable snapshots beyond the newest `keep` (whose archives must be verified to go)."""
+    usable = _newest_first(c for c in on_manager if (c.ours or delete_foreign)
+                           and c.status in USABLE_SNAPSHOT_STATUSES)
+    return {c.id for c in usable[max(keep, 0):]}
 
 
 async def download_verified(client: Any, snapshot_id: str, dest: Path) -> Any:
@@ -548,9 +570,21 @@ class DailyService:
             self.services.runner.start(job.id)
         return job
 
+    async def resume_unfinished(self, manager: str) -> list[Job]:
+        """Finish daily runs of `manager` an earlier process left half-done (the terminal entry
+        point does not resume every job the way `snapbot run` does)."""
+        out = []
+        for job in self.services.store.list_jobs(unfinished=True, manager=manager, kind=KIND):
+            if job.state in DAILY.waiting:
+                continue
+            self.services.runner.start(job.id)
+            out.append(await self.services.runner.wait(job.id))
+        return out
+
     async def run_once(self, manager: str | None) -> Job:
         """Run the daily job for `manager` now and wait for it (terminal, tests)."""
         name = self.settings.manager(manager).name
+        await self.resume_unfinished(name)
         job = await self._start_manual(name, trigger="manual")
         return await self.services.runner.wait(job.id)
 
@@ -669,7 +703,13 @@ class DailyService:
         except Exception:
             log.exception("could not post the daily report")
 
-    async def _problem(self, manager: str, text: str) -> None:
+    async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
+        if missed_slot is not None:
+            # APScheduler saw the slot pass beyond the grace time (the process was stalled)
+            slot = missed_slot.astimezone(timezone.utc)
+            if self.runs.get(manager, slot) is None:
+                await self.record_missed(manager, slot, "the bot was stalled past the grace time")
+            return
         await self._post(msg.scheduler_problem(manager, text))
 
 
