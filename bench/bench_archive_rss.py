@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,23 +37,31 @@ class RssSampler(threading.Thread):
         self.proc = psutil.Process()
         self.interval = interval
         self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_simulator_process(archive_size: int, data_dir: Path) -> tuple[subprocess.Popen, str]:
+    """`python -m bot.simulator --port 0 ...`; the URL is read from its first line of output."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.simulator", "--host", "127.0.0.1", "--port", "0",
+         "--speed", "100", "--archive-size", str(archive_size), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    match = re.search(r"http://[\w.]+:\d+", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"the simulator did not start: {line!r}")
+    return proc, match.group(0)
 
 
 async def wait_until_up(url: str, deadline: float) -> None:
@@ -83,12 +91,7 @@ def mb(n: float) -> str:
 
 
 async def run(size: int, limit: int, workdir: Path) -> int:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "bot.simulator", "--host", "127.0.0.1", "--port", str(port),
-         "--speed", "100", "--archive-size", str(size), "--data-dir", str(workdir / "sim")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sim, url = start_simulator_process(size, workdir / "sim")
     try:
         await wait_until_up(url, time.monotonic() + 30)
         async with CloudifyClient(url, username="admin", password="admin") as client:

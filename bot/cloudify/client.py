@@ -278,7 +278,11 @@ class CloudifyClient:
         cut half-way raises `ManagerUnavailable` (call again to start over).
         """
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the archive directory {dest.parent}: "
+                               f"{exc.strerror or exc}") from None
         tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
         path = f"/snapshots/{snapshot_id}/archive"
         try:
@@ -315,8 +319,10 @@ class CloudifyClient:
         started = time.monotonic()
         digest = hashlib.sha256()
         size = 0
+        answered = False
         try:
             async with self._http.stream(method, path) as resp:
+                answered = True
                 if resp.status_code != 200:
                     body = await resp.aread()
                     logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
@@ -336,7 +342,7 @@ class CloudifyClient:
         except httpx.TransportError as exc:
             logger.debug("%s %s -> %s after %.3fs, %d bytes", method, path,
                          type(exc).__name__, time.monotonic() - started, size)
-            if size == 0 and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            if not answered:  # nothing received yet: as safe to retry as any GET
                 raise _NotStarted(ManagerUnavailable(
                     f"cannot reach the manager ({type(exc).__name__})",
                     method=method, path=path)) from None
