@@ -1,0 +1,76 @@
+"""Bounded memory: a 200 MB archive goes down and back up without the process's RSS growing.
+
+The simulator runs in its own process so only the client's memory is measured here. The
+1 GB figures (and throughput) come from bench/bench_archive_rss.py; this asserts behaviour.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+
+import psutil
+import pytest
+
+from bot.cloudify.client import CloudifyClient
+from tests.client_support import wait_snapshot
+
+MB = 1024 * 1024
+ARCHIVE = 200 * MB
+LIMIT = 32 * MB
+
+
+class PeakRss(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.halt.wait(0.005)
+
+    def stop(self) -> int:
+        self.halt.set()
+        self.join()
+        return self.peak
+
+
+@pytest.fixture
+def sim_process(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.simulator", "--port", "0", "--speed", "100",
+         "--archive-size", str(ARCHIVE), "--data-dir", str(tmp_path / "sim")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://[\w.]+:\d+", line)
+        assert match, f"simulator did not start: {line!r}"
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+async def test_download_and_upload_of_200mb_keep_rss_growth_under_32mb(sim_process, tmp_path):
+    async with CloudifyClient(sim_process, password="admin") as client:
+        await client.create_snapshot("big")
+        await wait_snapshot(client, "big")
+        await client.version()
+        before = psutil.Process().memory_info().rss
+        sampler = PeakRss()
+        sampler.start()
+        try:
+            info = await client.download_snapshot("big", tmp_path / "big.zip")
+            uploaded = await client.upload_snapshot("big-copy", path=info.path)
+        finally:
+            peak = sampler.stop()
+    assert info.size >= ARCHIVE - MB and uploaded.status == "uploaded"
+    assert peak - before < LIMIT, f"RSS grew {(peak - before) / MB:.1f} MB"
