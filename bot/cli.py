@@ -42,13 +42,14 @@ USAGE = """usage: snapbot cfy [--yes] [--config FILE] [--no-wait] COMMAND ...
 
 COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."""
 
-_EMOJI = re.compile(r":[a-z0-9_+-]+: ?")
+#: Slack emoji codes (`:white_check_mark:`), not times (12:44:10) or user ids (local:root:)
+_EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:]) ?")
 
 
 def to_terminal(text: str) -> str:
     """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1."""
     text = _EMOJI.sub("", text)
-    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    text = re.sub(r"<@([A-Z0-9_]+)>", r"@\1", text)
     return text.replace("*", "").replace("`", "")
 
 

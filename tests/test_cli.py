@@ -122,3 +122,9 @@ async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp
         job = d.last_job()
         assert code == 0 and job.state == "awaiting_approval" and job.requester == "local:ops"
         assert any("approved in Slack" in line for line in out)
+
+
+def test_terminal_text_drops_emoji_and_markup_but_keeps_times_and_local_users() -> None:
+    from bot.cli import to_terminal
+    text = to_terminal(":white_check_mark: `12:44:10` *done* by local:ops: <@U_LEAD1> :x:")
+    assert text == "12:44:10 done by local:ops: @U_LEAD1 "

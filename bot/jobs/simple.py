@@ -156,7 +156,7 @@ class SnapshotDownload(SimpleDriver):
         return f"downloading snapshot `{job.params['snapshot_id']}`"
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"downloaded {human_size(result.get('size'))}, sha256 {str(result.get('sha256'))[:12]}…"
+        return f"saved and verified `{Path(str(result.get('archive_path'))).name}`"
 
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         client = self.client(ctx)

@@ -167,8 +167,8 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
 
 
 def job_started(job: Job) -> Message:
-    return text_message(f":rocket: Started job `{job.id}`: {job_title(job)} on `{job.manager}`. "
-                        "Progress is posted in the channel.")
+    where = " Progress is posted in the channel." if job.channel else ""
+    return text_message(f":rocket: Started job `{job.id}`: {job_title(job)} on `{job.manager}`.{where}")
 
 
 def job_awaiting_approval(job: Job) -> Message:
