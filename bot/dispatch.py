@@ -173,6 +173,9 @@ class Dispatcher:
             raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
                                "it can no longer be cancelled") from None
         except InvalidTransition:
+            job = self.services.store.get_job(job.id)
+            if job.finished:
+                raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
                                "stopped at this step") from None
         return Reply(jm.job_cancelled(job), ephemeral=False)

@@ -226,3 +226,17 @@ async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_p
         job = await d.finish(waiting.id)
         assert job.state == "failed" and busy.id in job.error and "busy" in job.error
         await d.services.runner.cancel(busy.id, "U_OPS")
+
+
+async def test_maintenance_activation_that_times_out_says_what_state_the_manager_is_in(tmp_path: Path) -> None:
+    import dataclasses as dc
+    async with domain(tmp_path) as d:
+        d.services.settings = dc.replace(d.services.settings, runbook=dc.replace(
+            d.services.settings.runbook, maintenance_timeout_seconds=0.3))
+        ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                   "duration": None})
+        await d.run("maintenance-mode activate")
+        job = await d.finish()
+        assert job.state == "failed"
+        assert "activating" in job.error and "1 execution" in job.error and "deactivate" in job.error
+        await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})

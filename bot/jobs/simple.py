@@ -266,10 +266,16 @@ class MaintenanceActivate(SimpleDriver):
             return None
 
         if state.status != "activated":
-            state = await poll(ctx, check,
-                               timeout=ctx.services.settings.runbook.maintenance_timeout_seconds,
-                               what="maintenance mode to be activated",
-                               progress=lambda s: f"still activating… {human_duration(s)}")
+            try:
+                state = await poll(ctx, check,
+                                   timeout=ctx.services.settings.runbook.maintenance_timeout_seconds,
+                                   what="maintenance mode to be activated",
+                                   progress=lambda s: f"still activating… {human_duration(s)}")
+            except JobTimeout as exc:
+                # Say what the manager was left in and what to do next, not just "timed out".
+                raise JobTimeout(f"{exc}; the manager is left in maintenance mode *activating* "
+                                 f"({last_remaining[0] or 0} execution(s) still running). Wait for "
+                                 "them or run `/cfy maintenance-mode deactivate`.") from None
         return {"maintenance": "activated",
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
 
