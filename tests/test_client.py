@@ -522,3 +522,21 @@ async def test_update_plugins_then_get_it_until_successful(client):
 async def test_update_plugins_of_unknown_blueprint_is_not_found(client):
     with pytest.raises(errors.NotFound):
         await client.update_plugins("no-such-blueprint")
+
+
+async def test_a_manager_that_never_answers_is_unavailable_after_the_timeout():
+    import asyncio
+
+    async def silent(reader, writer):  # accepts, reads, never answers (a hung REST service)
+        await reader.read(-1)
+        writer.close()
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with CloudifyClient(f"http://127.0.0.1:{port}", password="admin", retries=0,
+                                  timeout=0.2) as c:
+            with pytest.raises(errors.ManagerUnavailable) as info:
+                await c.snapshot_status()
+    finally:
+        server.close()
+    assert "did not answer in time" in str(info.value)

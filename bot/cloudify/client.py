@@ -107,6 +107,16 @@ def _class_for_status(status: int) -> type[CloudifyError]:
     return CloudifyError
 
 
+def _unreachable(exc: httpx.TransportError) -> str:
+    """Why the manager could not be reached, without echoing the request (headers, auth)."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+        return ("the manager's TLS certificate could not be verified "
+                "(check the manager's CA bundle)")
+    if isinstance(exc, httpx.TimeoutException):
+        return f"the manager did not answer in time ({type(exc).__name__})"
+    return f"cannot reach the manager ({type(exc).__name__})"
+
+
 def _items(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         return list(data.get("items") or [])
@@ -182,8 +192,7 @@ class CloudifyClient:
         except httpx.TransportError as exc:
             logger.debug("%s %s -> %s after %.3fs", method, path, type(exc).__name__,
                          time.monotonic() - started)
-            raise ManagerUnavailable(f"cannot reach the manager ({type(exc).__name__})",
-                                     method=method, path=path) from None
+            raise ManagerUnavailable(_unreachable(exc), method=method, path=path) from None
         logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                      time.monotonic() - started)
         if resp.status_code in expected:
@@ -343,9 +352,8 @@ class CloudifyClient:
             logger.debug("%s %s -> %s after %.3fs, %d bytes", method, path,
                          type(exc).__name__, time.monotonic() - started, size)
             if not answered:  # nothing received yet: as safe to retry as any GET
-                raise _NotStarted(ManagerUnavailable(
-                    f"cannot reach the manager ({type(exc).__name__})",
-                    method=method, path=path)) from None
+                raise _NotStarted(ManagerUnavailable(_unreachable(exc), method=method,
+                                                     path=path)) from None
             raise ManagerUnavailable(
                 f"the download was cut after {size} bytes ({type(exc).__name__})",
                 method=method, path=path) from None
