@@ -1,0 +1,66 @@
+"""The composition root: what build_services wires, what start resumes, what stop closes."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot import bootstrap
+from bot.jobs.simple import SIMPLE_KINDS
+from bot.notifier import RecordingNotifier
+from tests.jobs_support import make_settings
+
+
+async def test_build_services_wires_one_client_per_manager_and_every_service(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, {"prod": "http://127.0.0.1:9", "dr": "http://127.0.0.1:9"})
+    services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
+    try:
+        assert set(services.clients) == {"prod", "dr"}
+        assert services.dispatcher.services is services
+        assert services.runner.services is services
+        for kind in (*SIMPLE_KINDS, "restore", "daily"):
+            services.runner.driver(kind)
+        assert services.approvals is not None and services.restores is not None
+        assert services.daily is not None
+    finally:
+        await bootstrap.stop(services)
+
+
+async def test_start_resumes_unfinished_jobs_from_the_store(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, {"default": "http://127.0.0.1:9"})
+    services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
+    job = services.store.create_job("snapshot_delete", "default", "running",
+                                    params={"snapshot_id": "x"}, requester="U_OPS")
+    await bootstrap.stop(services)
+
+    services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
+    try:
+        resumed = await bootstrap.start(services)
+        assert job.id in resumed
+    finally:
+        await bootstrap.stop(services)
+
+
+async def test_stop_closes_the_store(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, {"default": "http://127.0.0.1:9"})
+    services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
+    await bootstrap.stop(services)
+    with pytest.raises(sqlite3.ProgrammingError):
+        services.store.list_jobs()
+
+
+def test_a_missing_optional_module_is_a_warning_not_a_crash(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.bootstrap"):
+        bootstrap._install("bot.no_such_module_here", object())  # type: ignore[arg-type]
+    assert "not available" in caplog.text
+
+
+def test_a_broken_import_inside_an_optional_module_is_not_hidden(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "brokenpkg_c2b"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import no_such_dependency_c2b\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        bootstrap._install("brokenpkg_c2b", object())  # type: ignore[arg-type]
