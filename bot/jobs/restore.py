@@ -506,6 +506,7 @@ class RestoreDriver:
             if ids != seen["remaining"]:
                 seen["remaining"] = ids
                 ctx.merge_result(maintenance_remaining=[_execution_line(r) for r in m.remaining_executions])
+                await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
                 if ids:
                     await ctx.say(f"maintenance mode activating; waiting for {len(ids)} execution"
                                   f"{'s' if len(ids) != 1 else ''}: " +
