@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 from bot import archive
 from bot.commands import model as m
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
-                        NotAuthorized, SnapbotError, StaleState, UsageError)
+                        NotAuthorized, NotFound, SnapbotError, StaleState, UsageError)
 from bot.invocation import Invocation, Reply
 from bot.messages import common
 from bot.messages import jobs as jm
@@ -262,7 +262,18 @@ class Dispatcher:
             path = self.resolve_archive(cmd, manager)
             info = await asyncio.to_thread(archive.verify_archived, path)
             extra = {"archive_path": info.path, "sha256": info.sha256, "size": info.size}
+        await self.refuse_existing(manager, cmd.snapshot_id)
         return await self._long(cmd, inv, extra=extra)
+
+    async def refuse_existing(self, manager: str, snapshot_id: str) -> None:
+        """The manager silently replaces the archive of an existing snapshot on upload: refuse
+        instead, so a copy never overwrites a different snapshot of the same name."""
+        try:
+            snap = await self._client(manager).get_snapshot(snapshot_id)
+        except NotFound:
+            return
+        raise SnapbotError(f"snapshot `{snapshot_id}` already exists on `{manager}` ({snap.status}); "
+                           "delete it first, or restore that one")
 
     def job_params(self, cmd: m.Command, manager: str) -> dict[str, Any]:
         params = {k: v for k, v in vars(cmd).items() if k != "manager"}

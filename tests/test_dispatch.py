@@ -403,3 +403,12 @@ async def test_cancelling_a_job_at_a_step_that_cannot_stop_says_so(tmp_path: Pat
         job = d.services.store.create_job("stubborn", "default", "working", requester="U_OPS")
         text = d.text(await d.run(f"jobs cancel {job.id}"))
         assert "cannot be stopped" in text and "working" in text
+
+
+async def test_upload_over_an_existing_snapshot_is_refused(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await _archived_copy(d, "snap-a")
+        jobs_before = len(d.services.store.list_jobs())
+        reply = await d.run("snapshots upload snap-a --from-archive")
+        assert "already exists" in d.text(reply)
+        assert len(d.services.store.list_jobs()) == jobs_before

@@ -202,6 +202,14 @@ class SnapshotUpload(SimpleDriver):
                         "source": p.get("url") or p.get("archive_path")}
             if snap is not None:  # a half-done upload: clear it before sending again
                 await client.delete_snapshot(sid)
+        else:
+            try:
+                snap = await client.get_snapshot(sid)
+            except NotFound:
+                snap = None
+            if snap is not None:  # uploading would silently replace that snapshot's archive
+                raise SnapbotError(f"snapshot {sid} already exists on {ctx.job.manager} "
+                                   f"({snap.status}); nothing was uploaded")
         started = ctx.clock.now()
         if p.get("url"):
             snap = await client.upload_snapshot(sid, url=p["url"])
