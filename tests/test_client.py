@@ -540,3 +540,25 @@ async def test_a_manager_that_never_answers_is_unavailable_after_the_timeout():
     finally:
         server.close()
     assert "did not answer in time" in str(info.value)
+
+
+async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, client, fake_sleep):
+    """The runbook's loop: the client's own defaults stay, each poll is one short attempt."""
+    await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 100})
+    await client.create_snapshot("snap-1")
+    await wait_snapshot(client, "snap-1")
+    ex = await client.restore_snapshot("snap-1", force=True)
+    seen: list[str] = []
+
+    async def over():
+        try:
+            status = await client.snapshot_status(retries=0, timeout=1.0)
+            finished = (await client.get_execution(ex.id, retries=0, timeout=1.0)).finished
+            await client.get_snapshot("snap-1", retries=0, timeout=1.0)
+        except errors.ManagerUnavailable:
+            seen.append("unavailable")
+            return False
+        return status == "not-running" and finished
+    await poll(over, timeout=30, interval=0.01)
+    assert "unavailable" in seen
+    assert fake_sleep.delays == []

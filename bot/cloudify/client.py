@@ -183,12 +183,14 @@ class CloudifyClient:
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     json_body: Any = None, content: Any = None,
                     headers: dict[str, str] | None = None,
-                    expected: tuple[int, ...] = (200,)) -> httpx.Response:
+                    expected: tuple[int, ...] = (200,),
+                    timeout: float | None = None) -> httpx.Response:
         """One request, no retry. Returns the response if its status is in `expected`."""
         started = time.monotonic()
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
         try:
             resp = await self._http.request(method, path, params=params, json=json_body,
-                                            content=content, headers=headers)
+                                            content=content, headers=headers, **extra)
         except httpx.TransportError as exc:
             logger.debug("%s %s -> %s after %.3fs", method, path, type(exc).__name__,
                          time.monotonic() - started)
@@ -200,11 +202,14 @@ class CloudifyClient:
         raise error_from_response(resp.status_code, resp.content, method, path)
 
     async def _request(self, method: str, path: str, *, retry: bool | None = None,
-                       **kwargs: Any) -> httpx.Response:
-        """`_send` with retries on ManagerUnavailable, by default only for GET."""
+                       retries: int | None = None, **kwargs: Any) -> httpx.Response:
+        """`_send` with retries on ManagerUnavailable, by default only for GET.
+
+        `retries` overrides the client's count for this call (GETs only)."""
         if retry is None:
             retry = method == "GET"
-        attempts = 1 + (self.retries if retry else 0)
+        count = self.retries if retries is None else max(0, retries)
+        attempts = 1 + (count if retry else 0)
         for attempt in range(attempts):
             try:
                 return await self._send(method, path, **kwargs)
@@ -257,9 +262,12 @@ class CloudifyClient:
         items = await self._list("/snapshots", {"_sort": "-created_at"}, size=1000)
         return [Snapshot.from_api(d) for d in items]
 
-    async def get_snapshot(self, snapshot_id: str) -> Snapshot:
-        """Retries like every GET, so it can be polled through a manager restart."""
-        return Snapshot.from_api(await self._get_json(f"/snapshots/{snapshot_id}"))
+    async def get_snapshot(self, snapshot_id: str, *, retries: int | None = None,
+                           timeout: float | None = None) -> Snapshot:
+        """One snapshot. Retries like every GET; a loop that follows a restart through an
+        outage can pass `retries=0` and a short `timeout` and do its own waiting."""
+        return Snapshot.from_api(await self._get_json(f"/snapshots/{snapshot_id}",
+                                                      retries=retries, timeout=timeout))
 
     async def create_snapshot(self, snapshot_id: str, *, include_credentials: bool = True,
                               include_logs: bool = True, include_events: bool = True,
@@ -423,9 +431,14 @@ class CloudifyClient:
                                    expected=(200, 201))
         return Execution.from_api(resp.json())
 
-    async def snapshot_status(self) -> str:
-        """'running' or 'not-running'. Retries like every GET, so it can follow a restore."""
-        data = await self._get_json("/snapshot-status")
+    async def snapshot_status(self, *, retries: int | None = None,
+                              timeout: float | None = None) -> str:
+        """'running' or 'not-running' (no auth needed on the manager).
+
+        Retries like every GET. To follow a restore through its outage, poll it with
+        `retries=0` and a short `timeout` (a connection opened as the REST service goes down
+        may never be answered) and treat `ManagerUnavailable` as "still restarting"."""
+        data = await self._get_json("/snapshot-status", retries=retries, timeout=timeout)
         return str(data.get("status") or "") if isinstance(data, dict) else str(data)
 
     # -- maintenance -------------------------------------------------------------------------
@@ -472,10 +485,12 @@ class CloudifyClient:
                                  headers=self._bypass(bypass_maintenance))
         return [Execution.from_api(d) for d in items]
 
-    async def get_execution(self, execution_id: str, *,
-                            bypass_maintenance: bool = False) -> Execution:
+    async def get_execution(self, execution_id: str, *, bypass_maintenance: bool = False,
+                            retries: int | None = None,
+                            timeout: float | None = None) -> Execution:
         return Execution.from_api(await self._get_json(
-            f"/executions/{execution_id}", headers=self._bypass(bypass_maintenance)))
+            f"/executions/{execution_id}", headers=self._bypass(bypass_maintenance),
+            retries=retries, timeout=timeout))
 
     async def start_execution(self, deployment_id: str, workflow_id: str, *,
                               parameters: dict[str, Any] | None = None,
