@@ -128,3 +128,21 @@ def test_terminal_text_drops_emoji_and_markup_but_keeps_times_and_local_users() 
     from bot.cli import to_terminal
     text = to_terminal(":white_check_mark: `12:44:10` *done* by local:ops: <@U_LEAD1> :x:")
     assert text == "12:44:10 done by local:ops: @U_LEAD1 "
+
+
+def test_daily_and_simulator_subcommands_are_delegated(monkeypatch) -> None:
+    import bot.jobs.daily
+    import bot.simulator
+    seen = []
+    monkeypatch.setattr(bot.jobs.daily, "main", lambda argv: seen.append(("daily", argv)) or 0)
+    monkeypatch.setattr(bot.simulator, "main", lambda argv: seen.append(("simulator", argv)) or 0)
+    assert main(["daily", "--once", "--manager", "prod"]) == 0
+    assert main(["simulator", "--port", "0"]) == 0
+    assert seen == [("daily", ["--once", "--manager", "prod"]), ("simulator", ["--port", "0"])]
+
+
+def test_cfy_help_prints_the_commands_without_slack_markup(tmp_path: Path, sim_url: str) -> None:
+    out: list[str] = []
+    assert cfy_main(["help"], env=cli_env(tmp_path, sim_url), write=out.append) == 0
+    text = "\n".join(out)
+    assert "snapshots create" in text and ":white_check_mark:" not in text and "`" not in text
