@@ -123,6 +123,26 @@ def _items(data: Any) -> list[dict[str, Any]]:
     return list(data or [])
 
 
+def _pagination_total(page: Any) -> int | None:
+    if not isinstance(page, dict):
+        return None
+    total = ((page.get("metadata") or {}).get("pagination") or {}).get("total")
+    return int(total) if total is not None else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the data itself is synced
+    finally:
+        os.close(fd)
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -226,17 +246,21 @@ class CloudifyClient:
                     headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """All items of a paginated list, following `metadata.pagination` from `offset`."""
         items: list[dict[str, Any]] = []
+        seen_ids: set[Any] = set()
         current = offset
         while True:
             page = await self._get_json(path, params={**params, "_size": size,
                                                       "_offset": current}, headers=headers)
             got = _items(page)
-            items.extend(got)
-            pagination = (page.get("metadata") or {}).get("pagination") or {} \
-                if isinstance(page, dict) else {}
-            total = pagination.get("total")
+            # a list that grows between pages shifts items onto the next page: keep one of each
+            for item in got:
+                key = item.get("id") if isinstance(item, dict) else None
+                if key is None or key not in seen_ids:
+                    items.append(item)
+                    seen_ids.add(key)
+            total = _pagination_total(page)
             current += len(got)
-            if not got or total is None or current >= int(total):
+            if not got or total is None or current >= total:
                 return items
 
     # -- manager -----------------------------------------------------------------------------
@@ -319,6 +343,7 @@ class CloudifyClient:
             dest.unlink(missing_ok=True)
             raise ArchiveError(f"cannot write the checksum beside {dest.name}: "
                                f"{exc.strerror or exc}") from None
+        _fsync_dir(dest.parent)  # make both renames durable
         return ArchiveInfo(path=str(dest), size=info.size, sha256=info.sha256)
 
     async def _download_to(self, path: str, tmp: Path) -> ArchiveInfo:
