@@ -129,3 +129,21 @@ async def test_resume_refuses_to_guess_when_a_restore_ran_but_cannot_be_found(tm
         job = await _run(d, _job_in(d, "restoring", restore_known_ids=[], restore_posted_at="2026-01-01T00:00:00.000Z"))
         assert job.state == "failed" and "cannot be found" in job.error
         assert calls["posts"] == 0
+
+
+async def test_resume_without_a_view_of_executions_fails_safe_instead_of_restoring_twice(tmp_path: Path) -> None:
+    """A manager that hides executions in maintenance mode (no bypass): a restore whose POST
+    may have happened is not posted again; the job fails asking a person to check."""
+    from bot.errors import MaintenanceActive
+    async with domain(tmp_path) as d:
+        await _snapshot(d)
+        client = d.services.clients["default"]
+        await client.activate_maintenance()
+
+        async def hidden(**kw: Any) -> list[Execution]:
+            raise MaintenanceActive("maintenance mode is active")
+
+        client.list_executions = hidden  # type: ignore[method-assign]
+        job = await _run(d, _job_in(d, "restoring", restore_known_ids=None, restore_posted_at="2026-01-01T00:00:00.000Z"))
+        assert job.state == "failed" and "cannot tell whether the restore already started" in job.error
+        assert (await d.sim_state())["restores"] == []

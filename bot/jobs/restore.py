@@ -194,7 +194,11 @@ class RestoreService:
         except JobConflict as exc:
             existing = getattr(exc, "job", None)
             return Reply(messages.already_requested(existing) if existing else messages.refusal(str(exc)))
-        await self.services.approvals.open(job)
+        job = await self.services.approvals.open(job)
+        if job.channel and not job.message_ts:
+            return Reply(messages.refusal(
+                f"restore request `{job.id}` was recorded but its card could not be posted to Slack; "
+                f"it cannot be approved without it and will expire at {messages.hhmm(job.params.get('expires_at'))}"))
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: Any) -> dict[str, Any]:
@@ -536,8 +540,13 @@ class RestoreDriver:
                                            ("no-reboot", p.get("no_reboot"))) if on) or "no flags"
         await ctx.move("restoring", f"maintenance mode verified; restoring {p['snapshot_id']} ({flags})")
 
-    async def _restore_executions(self, client: Any) -> list[Execution]:
-        return await client.list_executions(workflow_id="restore_snapshot", bypass_maintenance=True)
+    async def _restore_executions(self, client: Any) -> list[Execution] | None:
+        """The manager's restore executions, or None if it hides executions in maintenance mode
+        (no X-BYPASS-MAINTENANCE support)."""
+        try:
+            return await client.list_executions(workflow_id="restore_snapshot", bypass_maintenance=True)
+        except MaintenanceActive:
+            return None
 
     async def _restoring(self, ctx: JobContext) -> None:
         client = self._client(ctx)
@@ -548,7 +557,8 @@ class RestoreDriver:
             # A POST may have reached the manager before the process died: find it first.
             exec_id = await self._find_posted_restore(ctx)
         if exec_id is None:
-            known = [e.id for e in await self._retrying(ctx, lambda: self._restore_executions(client), timeout)]
+            listed = await self._retrying(ctx, lambda: self._restore_executions(client), timeout)
+            known = None if listed is None else [e.id for e in listed]
             ctx.merge_result(restore_known_ids=known, restore_posted_at=iso(ctx.clock.now()))
             p = ctx.job.params
             try:
@@ -569,9 +579,15 @@ class RestoreDriver:
 
     async def _find_posted_restore(self, ctx: JobContext) -> str | None:
         client = self._client(ctx)
-        known = set(ctx.job.result.get("restore_known_ids") or [])
+        recorded = ctx.job.result.get("restore_known_ids")
         timeout = self._runbook.restore_timeout_seconds
         execs = await self._retrying(ctx, lambda: self._restore_executions(client), timeout)
+        if execs is None or recorded is None:
+            # Without a view of the executions, posting again could start a second restore.
+            raise RunbookError("cannot tell whether the restore already started (the manager hides "
+                               "executions in maintenance mode); check `/cfy snapshots status` and the "
+                               "manager before retrying")
+        known = set(recorded)
         mine = [e for e in execs if e.id not in known
                 and (e.parameters.get("snapshot_id") in (None, ctx.job.params["snapshot_id"]))]
         if mine:
@@ -582,7 +598,7 @@ class RestoreDriver:
             box: dict[str, str] = {}
 
             async def visible() -> bool:
-                for e in await self._restore_executions(client):
+                for e in await self._restore_executions(client) or []:
                     if e.id not in known:
                         box["id"] = e.id
                         return True
