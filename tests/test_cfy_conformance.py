@@ -270,5 +270,36 @@ def test_executions_list_shows_system_workflows(cfy: Cfy) -> None:
     assert "create_snapshot" in listed.stdout
 
 
+def test_cluster_status_shows_the_three_services(cfy: Cfy) -> None:
+    out = cfy("cluster", "status")
+    assert out.returncode == 0, out.stderr
+    for service in ("manager", "db", "broker"):
+        assert re.search(rf"\|\s*{service}\s*\|\s*OK\s*\|", out.stdout)
+
+
+def test_agents_install_runs_install_new_agents_per_deployment(cfy: Cfy, simulator: str) -> None:
+    out = cfy("agents", "install")
+    assert out.returncode == 0, out.stdout + out.stderr
+    runs = [e for e in sim_state(simulator)["executions"]
+            if e["workflow_id"] == "install_new_agents"]
+    assert sorted(e["deployment_id"] for e in runs) == ["dep-1", "dep-2", "dep-3"]
+    assert all(e["status"] == "terminated" for e in runs)
+
+
+def test_plugins_update_finishes(cfy: Cfy) -> None:
+    out = cfy("plugins", "update", "bp-1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Successfully updated plugins for blueprint bp-1" in out.stdout + out.stderr
+
+
+def test_executions_start_and_events_list(cfy: Cfy) -> None:
+    out = cfy("executions", "start", "install", "-d", "dep-1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    match = re.search(r"cfy events list ([0-9a-f-]{36})", out.stdout + out.stderr)
+    assert match, out.stdout
+    events = cfy("events", "list", match.group(1))
+    assert events.returncode == 0 and "workflow execution succeeded" in events.stdout
+
+
 def test_the_whole_run_hit_no_unknown_endpoint(cfy: Cfy, simulator: str) -> None:
     assert sim_get(simulator, "/state")["unknown_requests"] == []

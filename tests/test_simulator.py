@@ -667,6 +667,8 @@ async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.Asy
             await api.get("/version")
         except httpx.ConnectError:
             return True
+        except httpx.TransportError:  # a kept-alive connection cut as the port closed
+            return False
         return False
     await eventually(refused)
 

@@ -172,8 +172,39 @@ def register(app: web.Application, sim: "Simulator") -> None:
         return listing(request, [])
 
     # --- deployments / blueprints --------------------------------------------------
+    def _filtered(request: web.Request, items: list[dict[str, Any]],
+                  keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        for key in keys:
+            wanted = [v for part in request.query.getall(key, []) for v in part.split(",") if v]
+            if wanted:
+                items = [i for i in items if i.get(key) in wanted]
+        return items
+
     async def deployments(request: web.Request) -> web.Response:
-        return listing(request, list(s.state.deployments.values()), "created_at")
+        items = _filtered(request, list(s.state.deployments.values()), ("id", "blueprint_id"))
+        return listing(request, items, "created_at")
+
+    def _node_instances() -> list[dict[str, Any]]:
+        # one started Compute host per deployment: what `cfy agents install` looks for
+        return [{"id": f"vm_{d['id']}", "node_id": "vm", "host_id": f"vm_{d['id']}",
+                 "deployment_id": d["id"], "state": "started", "tenant_name": s.state.tenant,
+                 "visibility": "tenant", "runtime_properties": {}, "relationships": [],
+                 "version": 1, "index": 1, "scaling_groups": [], "created_by": d["created_by"],
+                 "private_resource": False, "resource_availability": "tenant"}
+                for d in s.state.deployments.values()]
+
+    async def node_instances(request: web.Request) -> web.Response:
+        return listing(request, _filtered(request, _node_instances(), ("id", "deployment_id")))
+
+    async def nodes(request: web.Request) -> web.Response:
+        items = [{"id": "vm", "deployment_id": d["id"], "blueprint_id": d["blueprint_id"],
+                  "type": "cloudify.nodes.Compute", "type_hierarchy": ["cloudify.nodes.Root",
+                  "cloudify.nodes.Compute"], "number_of_instances": 1,
+                  "planned_number_of_instances": 1, "deploy_number_of_instances": 1,
+                  "host_id": "vm", "tenant_name": s.state.tenant, "visibility": "tenant",
+                  "properties": {}, "operations": {}, "relationships": [], "plugins": []}
+                 for d in s.state.deployments.values()]
+        return listing(request, _filtered(request, items, ("id", "deployment_id")))
 
     async def deployment(request: web.Request) -> web.Response:
         dep_id = request.match_info["id"]
@@ -500,6 +531,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
         ("GET", "/license", license_), ("GET", "/license-check", license_check),
         ("GET", "/deployments", deployments), ("GET", "/deployments/{id}", deployment),
         ("GET", "/blueprints", blueprints),
+        ("GET", "/node-instances", node_instances), ("GET", "/nodes", nodes),
         ("GET", "/executions", executions), ("POST", "/executions", execution_start),
         ("GET", "/executions/{id}", execution_get), ("POST", "/executions/{id}", execution_action),
         ("GET", "/events", events),
