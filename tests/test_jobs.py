@@ -13,7 +13,7 @@ from bot import archive
 from bot.clock import FakeClock
 from bot.config import RunbookConfig
 from bot.jobs.runner import JobContext, JobRunner
-from bot.jobs.simple import SIMPLE_KINDS, JobTimeout, SnapshotCreate, poll, register_simple_drivers
+from bot.jobs.simple import SIMPLE_KINDS, JobTimeout, poll, register_simple_drivers
 from bot.messages.jobs import job_card
 from bot.notifier import RecordingNotifier, plain_text
 from bot.store import Store

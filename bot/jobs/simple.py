@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
 from bot.archive import archive_path, verify_archived
-from bot.cloudify.models import FINAL_EXECUTION_STATUSES
-from bot.errors import ArchiveError, CloudifyError, NotFound, SnapbotError
+from bot.errors import ArchiveError, CloudifyError, ManagerUnavailable, NotFound, SnapbotError
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages.jobs import human_duration, human_size, job_card
@@ -48,7 +47,12 @@ async def poll(ctx: JobContext, check: Callable[[], Awaitable[T | None]], *, tim
     start = ctx.clock.now()
     last_said = 0.0
     while True:
-        value = await check()
+        try:
+            value = await check()
+        except ManagerUnavailable as exc:  # a restarting manager: keep polling until the timeout
+            log.info("%s: manager unavailable while waiting for %s (%s)", ctx.job.id, what,
+                     exc.user_message)
+            value = None
         if value is not None:
             return value
         elapsed = (ctx.clock.now() - start).total_seconds()
@@ -145,7 +149,9 @@ class SnapshotCreate(SimpleDriver):
                           progress=lambda s: f"creating… {human_duration(s)}")
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
         if snap.status == "failed":
-            raise SnapbotError(f"the manager failed to create snapshot {sid}: {snap.error or 'no reason given'}")
+            raise SnapbotError(f"the manager failed to create snapshot {sid}: "
+                               f"{snap.error or 'no reason given'} (the failed snapshot stays on the "
+                               f"manager: `/cfy snapshots delete {sid}` removes it)")
         return {"snapshot_id": sid, "status": snap.status, "duration_s": duration}
 
 
