@@ -102,9 +102,9 @@ class Demo:
     async def wait_job(self, kind: str, timeout: float = 60.0, **params: Any) -> Any:
         """Wait for a job of `kind` (matching params) to exist and finish; return it."""
         job = await self.wait_for(lambda: self.job_for(kind, **params), timeout, f"a {kind} job")
-        await self.wait_for(lambda: self.services.store.get_job(job.id).finished, timeout,
-                            f"job {job.id} to finish")
-        await asyncio.sleep(0.1)  # let the last card update and thread reply land
+        # finished in the store, and its task over: the last card update and thread reply landed
+        await self.wait_for(lambda: self.services.store.get_job(job.id).finished
+                            and not self.services.runner.is_running(job.id), timeout, f"job {job.id} to finish")
         return self.services.store.get_job(job.id)
 
     # -- reporting --------------------------------------------------------------------------

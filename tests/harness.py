@@ -137,10 +137,13 @@ class Rig:
         return await self.wait_for(lambda: len(self.slack.responses()) >= n and self.slack.responses(), timeout)
 
     async def wait_job(self, job_id: str, states: tuple[str, ...] | None = None, timeout: float = 30.0) -> Any:
-        """Wait until the job is finished (or in one of `states`); return it."""
+        """Wait until the job is finished (or in one of `states`); return it. For a finished job
+        this also waits for its task to end, so its last card update and thread reply have landed."""
         def done() -> Any:
             job = self.store.get_job(job_id)
-            return job if (job.state in states if states else job.finished) else None
+            if states:
+                return job if job.state in states else None
+            return job if job.finished and not self.services.runner.is_running(job_id) else None
         return await self.wait_for(done, timeout)
 
     def jobs(self, **kwargs: Any) -> list[Any]:
