@@ -180,3 +180,18 @@ async def test_no_reboot_without_restore_certificates_is_refused_before_anything
         await rig.command("/cfy snapshots restore snap-1 --force --no-reboot")
         await rig.wait_for(lambda: any("--no-reboot only applies" in t for t in _ephemeral_texts(rig, "U_OPS")))
         assert rig.store.list_jobs(kind="restore") == []
+
+
+async def test_restore_onto_an_empty_manager_needs_no_force(tmp_path: Path) -> None:
+    from bot.simulator import SimulatorOptions
+    from tests.harness import FAST_SPEED
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=FAST_SPEED, seed_deployments=0)) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1")
+        job = await posted_restore_job(rig)
+        assert "overwrites" not in str(rig.slack.message("C_OPS", job.message_ts))
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", job.error
+        restore = next(iter(rig.sim.state.executions[e] for e in (await rig.sim_state())["restores"]))
+        assert restore["parameters"]["force"] is False

@@ -226,13 +226,18 @@ class RestoreService:
         if busy:
             raise JobConflict(f"manager {manager!r} is busy with job {busy[0].id} ({busy[0].kind}, {busy[0].state})")
         deployments: int | None
+        blueprints: int | None
         try:
             deployments = len(await client.list_deployments())
+            blueprints = len(await client.list_blueprints())
         except MaintenanceActive:
-            deployments = None  # in maintenance mode the manager will not say; --force decides
+            deployments = blueprints = None  # in maintenance mode the manager will not say; --force decides
         if deployments and not cmd.force:
             raise RunbookError(f"the manager {manager!r} has {deployments} deployment"
                                f"{'s' if deployments != 1 else ''}; add --force to overwrite them (nothing was changed)")
+        if blueprints and not cmd.force:  # the manager refuses a restore over any blueprint too
+            raise RunbookError(f"the manager {manager!r} has no deployments but {blueprints} blueprint"
+                               f"{'s' if blueprints != 1 else ''}; add --force to overwrite them (nothing was changed)")
         facts: dict[str, Any] = {
             "manager_version": version.version, "deployments": deployments,
             "snapshot_created_at": iso(snap.created_at) if snap.created_at else "",
