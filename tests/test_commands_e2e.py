@@ -258,7 +258,7 @@ async def test_snapshots_schedule_describes_the_daily_job(tmp_path: Path) -> Non
     async with make_rig(tmp_path) as rig:
         post = await cfy(rig, "/cfy snapshots schedule")
         assert post["response_type"] == "ephemeral"
-        assert "3" in reply_text(post)  # the default 03:00 slot
+        assert "0 3 * * *" in reply_text(post)  # the default 03:00 slot
 
 
 async def test_snapshots_schedule_run_now_starts_a_daily_run(tmp_path: Path) -> None:
