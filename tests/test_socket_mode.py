@@ -38,6 +38,17 @@ async def test_snapshot_create_over_socket_mode_posts_a_card_that_ends_created(t
 
 
 
+async def test_button_click_over_socket_mode_is_acked_and_handled(tmp_path):
+    from bot.simulator import SimulatorOptions
+    async with make_rig(tmp_path, socket_mode=True, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+        await rig.slack.socket_command("snapshots create slow-sock", user="U_OPS")
+        job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
+        await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))
+        ack = await rig.slack.socket_click("job_cancel", job.id, user="U_OPS")
+        assert ack["envelope_id"]
+        assert (await rig.wait_job(job.id)).state == "cancelled"
+
+
 async def test_snapbot_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
     import asyncio
 
