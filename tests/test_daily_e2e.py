@@ -147,7 +147,7 @@ async def test_snapbot_daily_once_runs_from_a_terminal_with_env_only_config(tmp_
         done = subprocess.run([snapbot, "daily", "--once"], env=env, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "Daily snapshot of default: ok" in done.stdout
+        assert "Daily snapshot of default: ok" in done.stdout and ":white_check_mark:" not in done.stdout
         assert len(verified_archives(tmp_path / "arch")) == 1
         bad = dict(env, SNAPBOT_ARCHIVE_DIR="/proc/version/arch")
         failed = subprocess.run([snapbot, "daily", "--once", "--manager", "default"], env=bad,

@@ -752,8 +752,15 @@ async def _main_once(manager: str | None) -> int:
     from bot.config import load_settings
     from bot.notifier import ConsoleNotifier
 
+    try:
+        from bot.cli import to_terminal
+    except ImportError:  # pragma: no cover
+        def to_terminal(text: str) -> str:
+            return text
+
     settings = load_settings(os.environ, os.environ.get("SNAPBOT_CONFIG"), require_slack=False)
-    services = await bootstrap.build_services(settings, notifier=ConsoleNotifier())
+    notifier = ConsoleNotifier(lambda text: print(to_terminal(text), flush=True))
+    services = await bootstrap.build_services(settings, notifier=notifier)
     try:
         names = [settings.manager(manager).name] if manager else [m.name for m in settings.managers]
         failed = 0
