@@ -36,7 +36,7 @@ DESTRUCTIVE: frozenset[type] = frozenset({
     m.MaintenanceDeactivate, m.AgentsInstall, m.PluginsUpdate, m.SnapshotsScheduleRunNow,
 })
 
-USAGE = """usage: snapbot cfy [--yes] [--config FILE] [--no-wait] COMMAND ...
+USAGE = """usage: snapbot cfy [--yes] [--config FILE] COMMAND ...
        snapbot simulator [--port P] ...
        snapbot daily --once [--manager M]
 
@@ -87,14 +87,11 @@ def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
     env = dict(os.environ if env is None else env)
     words: list[str] = []
     yes = False
-    wait = True
     config: str | None = None
     it = iter(argv)
     for word in it:
         if word in ("--yes", "-y"):
             yes = True
-        elif word == "--no-wait":
-            wait = False
         elif word == "--config":
             config = next(it, None)
             if config is None:
@@ -120,7 +117,7 @@ def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
     logging.basicConfig(level=env.get("SNAPBOT_LOG_LEVEL", "WARNING"), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_run(cmd, yes=yes, wait=wait, config=config, env=env, out=out))
+        return asyncio.run(_run(cmd, yes=yes, config=config, env=env, out=out))
     except KeyboardInterrupt:
         print("interrupted; unfinished jobs resume the next time snapbot starts", file=sys.stderr)
         return 130
@@ -132,7 +129,7 @@ def _load_settings(env: dict[str, str], config: str | None) -> Any:
     return load_settings(env, path, require_slack=False)
 
 
-async def _run(cmd: m.Command, *, yes: bool, wait: bool, config: str | None,
+async def _run(cmd: m.Command, *, yes: bool, config: str | None,
                env: dict[str, str], out: Callable[[str], None]) -> int:
     from bot.bootstrap import build_services, stop
     try:
@@ -143,7 +140,9 @@ async def _run(cmd: m.Command, *, yes: bool, wait: bool, config: str | None,
     notifier = ConsoleNotifier(write=lambda text: out(to_terminal(text)))
     services = await build_services(settings, notifier=notifier)
     try:
-        return await run_command(services, cmd, confirmed=yes, wait=wait, out=out)
+        # The job runs in this process, so the command always waits for it: leaving early would
+        # strand it in `running` until the Slack app restarts and resumes it.
+        return await run_command(services, cmd, confirmed=yes, out=out)
     finally:
         await stop(services)
 
