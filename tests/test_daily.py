@@ -248,3 +248,19 @@ async def test_run_once_first_finishes_a_daily_run_left_half_done(sim, tmp_path)
         assert fresh.state == "done"
         assert services.store.get_job(job.id).state == "done"
         assert services.daily.runs.get("default", SLOT).status == "ok"
+
+
+async def test_the_registered_cron_job_runs_the_slot_of_the_injected_time(sim, tmp_path):
+    settings = daily_settings(sim.url, tmp_path)
+    clock = FakeClock(SLOT - timedelta(days=1, minutes=1))
+    async with daily_services(settings, clock) as services:
+        services.daily.runs.insert("default", SLOT - timedelta(days=2), status="ok")  # not a first start
+        await services.daily.start()
+        aps_job = services.daily.scheduler.apscheduler.get_job("daily:default")
+        # what APScheduler would compute from the injected now: 03:00 Paris = 02:00 UTC
+        assert aps_job.trigger.get_next_fire_time(None, clock.now()) == SLOT - timedelta(days=1)
+        clock.set(SLOT + timedelta(seconds=2))  # the timer goes off at 02:00 UTC
+        job = await aps_job.func(*aps_job.args)
+        job = await services.runner.wait(job.id, timeout=30)
+        assert job.params["snapshot_id"] == SID and job.state == "done"
+        await services.daily.stop()
