@@ -136,7 +136,7 @@ class SlackStandin:
         self.socket_acks: list[dict[str, Any]] = []
         self.listeners: list[Callable[[Event], None]] = []
 
-        self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._failures: dict[str, list[tuple[int, int]]] = {}
         self._responses: dict[str, _ResponseTarget] = {}
         self._ts_counter = itertools.count(1)
         self._ts_base = int(time.time())
@@ -187,7 +187,7 @@ class SlackStandin:
         return self.url + "/api/"
 
     # ------------------------------------------------------------------ knobs
-    def fail_next(self, method: str, n: int = 1, *, status: int = 429, retry_after: float = 1) -> None:
+    def fail_next(self, method: str, n: int = 1, *, status: int = 429, retry_after: int = 1) -> None:
         """The next `n` calls of `method` answer `status` (429 carries `Retry-After`)."""
         self._failures.setdefault(method, []).extend([(status, retry_after)] * n)
 
@@ -270,8 +270,9 @@ class SlackStandin:
             call.status = status
             if status == 429:
                 call.response = {"ok": False, "error": "ratelimited"}
+                # Slack sends whole seconds
                 return web.json_response(call.response, status=429,
-                                         headers={"Retry-After": str(int(retry_after) if retry_after == int(retry_after) else retry_after)})
+                                         headers={"Retry-After": str(max(0, round(retry_after)))})
             call.response = {"ok": False, "error": "internal_error"}
             return web.Response(status=status, text="upstream error")
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
