@@ -57,12 +57,13 @@ async def test_snapbot_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
     from bot.simulator import SimulatorOptions, start_simulator
     from bot.standin.slack import SlackStandin
     from handlers.main import serve
-    from tests.harness import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, rig_env, settings_from_env
+    from tests.harness import APP_TOKEN, BOT_TOKEN, rig_env, settings_from_env
 
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=200, data_dir=str(tmp_path / "sim")))
-    slack = await SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN).start()
+    slack = await SlackStandin(bot_token=BOT_TOKEN, app_token=APP_TOKEN).start()
     try:
         env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        env = {k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"}  # not needed in Socket Mode
         settings = settings_from_env(dict(env, SLACK_APP_TOKEN=APP_TOKEN))
         ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         stop = asyncio.Event()
