@@ -723,3 +723,30 @@ async def test_7_0_restore_style_fails_every_scheduled_and_reschedules_future_on
     logs = (await api.get("/events", params={"execution_id": ex["id"]})).json()["items"]
     assert f"Marking original execution {original} scheduled for {iso(when)} as FAILED." in \
         [e["message"] for e in logs]
+
+
+async def test_config_version_changes_version_and_new_archives(api: httpx.AsyncClient,
+                                                               control: httpx.AsyncClient) -> None:
+    await control.post("/config", json={"version": "6.4.0"})
+    await create_snapshot(api, "old")
+    await control.post("/config", json={"version": "7.0.0"})
+    assert (await api.get("/version")).json()["version"] == "7.0.0"
+    archive = (await api.get("/snapshots/old/archive")).content
+    metadata = json.loads(zipfile.ZipFile(io.BytesIO(archive)).read("metadata.json"))
+    assert metadata["snapshot_version"] == "6.4.0"
+
+
+def test_python_m_bot_simulator_serves_until_sigterm(tmp_path: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0",
+                             "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        assert "admin/admin" in proc.stdout.readline()
+        assert httpx.get(url + "/api/v3.1/version", auth=("admin", "admin")).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
