@@ -27,7 +27,7 @@ import os
 import secrets
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -415,9 +415,13 @@ class CloudifyClient:
         src = Path(path)  # type: ignore[arg-type]
         if not src.is_file():
             raise ArchiveError(f"no archive to upload at {src}")
-        resp = await self._request("PUT", endpoint, content=self._file_chunks(src),
-                                   headers={"Content-Type": "application/octet-stream"},
-                                   expected=(201,))
+        chunks = self._file_chunks(src)
+        try:
+            resp = await self._request("PUT", endpoint, content=chunks,
+                                       headers={"Content-Type": "application/octet-stream"},
+                                       expected=(201,))
+        finally:
+            await chunks.aclose()  # closes the file even when the request failed half-way
         return await self._uploaded(snapshot_id, resp)
 
     async def _uploaded(self, snapshot_id: str, resp: httpx.Response) -> Snapshot:
@@ -427,7 +431,7 @@ class CloudifyClient:
             return Snapshot.from_api(data)
         return await self.get_snapshot(snapshot_id)
 
-    async def _file_chunks(self, src: Path) -> AsyncIterator[bytes]:
+    async def _file_chunks(self, src: Path) -> AsyncGenerator[bytes, None]:
         f = await asyncio.to_thread(open, src, "rb")
         try:
             while chunk := await asyncio.to_thread(f.read, self.chunk_size):
