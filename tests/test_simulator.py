@@ -65,7 +65,7 @@ import json
 import socket
 import zipfile
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import os
 import re
@@ -46,7 +45,6 @@ NOT_EMPTY_MESSAGE = ("Snapshot restoration on a non-empty manager is not permitt
 OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FAILED."
 # 7.0.0 mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py
 ORIGINAL_FAILED_MESSAGE = "Marking original execution {id} scheduled for {time} as FAILED."
-_CHUNK = 256 * 1024
 # per-request storage keys (typed keys where aiohttp has them)
 _RequestKey = getattr(web, "RequestKey", None)
 USER_KEY: Any = _RequestKey("user", str) if _RequestKey else "user"
@@ -601,6 +599,3 @@ async def start_simulator(host: str = "127.0.0.1", port: int = 0,
     await sim.start()
     return sim
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=str)

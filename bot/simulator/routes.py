@@ -3,19 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.clock import iso, parse_time
-from bot.simulator.archive import InvalidArchive, read_archive
+from bot.simulator.app import API, CUT_KEY, USER_KEY, ApiError, Simulator, not_found
 from bot.simulator.state import LIVE_STATUSES
-
-if TYPE_CHECKING:
-    from bot.simulator.app import Simulator
-
-from bot.simulator.app import API, CUT_KEY, USER_KEY, ApiError, error_response, not_found
 
 _CHUNK = 256 * 1024
 
@@ -61,7 +56,7 @@ async def body_json(request: web.Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def register(app: web.Application, sim: "Simulator") -> None:
+def register(app: web.Application, sim: Simulator) -> None:
     r = app.router
     s = sim
 
@@ -563,5 +558,3 @@ def _bool_param(name: str, value: Any) -> bool:
     raise ApiError(400, "bad_parameters_error",
                    f"Invalid parameter {name}: expected a boolean, got {value!r}")
 
-
-__all__ = ["register", "error_response", "read_archive", "InvalidArchive"]
