@@ -54,7 +54,8 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
   ALLOWED_MAINTENANCE_ENDPOINTS (brokers, managers, db-nodes, cluster, config, status, version,
   license, maintenance, cluster-status, file-server-auth, ok, snapshots, snapshot-status) gets
   503 maintenance_mode_active, message "Your request was rejected since Cloudify manager is
-  currently in maintenance mode"; `X-BYPASS-MAINTENANCE: true` from an admin skips the check.
+  currently in maintenance mode"; an `X-BYPASS-MAINTENANCE` header with any non-empty value from
+  an admin skips the check (utils.py is_bypass_maintenance_mode).
   (Deviation: the simulator does not count `scheduled` executions as running.)
 """
 from __future__ import annotations

@@ -542,7 +542,8 @@ class Simulator:
         status = self.state.maintenance["status"]
         if status == "deactivated":
             return await handler(request)
-        if request.headers.get("X-BYPASS-MAINTENANCE", "").lower() == "true":
+        # utils.is_bypass_maintenance_mode: any non-empty header value bypasses (for an admin)
+        if request.headers.get("X-BYPASS-MAINTENANCE"):
             return await handler(request)
         path = request.path
         parts = (path[len(API) + 1:] if path.startswith(API + "/") else path[5:]).strip("/").split("/")
