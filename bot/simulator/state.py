@@ -76,7 +76,7 @@ class SimState:
             "parameters": parameters or {}, "created_by": self.username,
             "tenant_name": self.tenant, "visibility": "tenant", "private_resource": False,
             "resource_availability": "tenant", "total_operations": 0, "finished_operations": 0,
-            "execution_group_id": None,
+            "resume": False,
         }
 
     def seed(self, count: int, now: datetime) -> None:
@@ -127,8 +127,8 @@ class SimState:
 
 
 def display_status(status: str) -> str:
-    # cloudify's `status_display` renames a few states for humans
-    return {"terminated": "completed", "started": "started", "pending": "pending"}.get(status, status)
+    # storage/resource_models.py Execution.STATUS_DISPLAY_NAMES: only terminated is renamed
+    return "completed" if status == "terminated" else status
 
 
 def manager_node(index: int, version: str, *, active: bool = True) -> dict[str, Any]:
