@@ -8,7 +8,9 @@ It plays both sides of Slack:
   `apps.connections.open`, with Slack's response shapes and error codes (`not_authed`,
   `invalid_auth`, `channel_not_found`, `msg_too_long`, `invalid_blocks`, `no_text`,
   `message_not_found`, `user_not_found`, `no_such_subteam`, `not_allowed_token_type`).
-  Messages are kept per channel with their ts, updated in place, threaded.
+  Messages are kept per channel with their ts, updated in place, threaded. One deliberate
+  strictness: a reply to a thread_ts the stand-in never saw gets `thread_not_found` (a reply to an
+  unknown card is a bug in tests).
   Every call is recorded in `calls`; `fail_next(method, n, status=429|5xx)` makes the next n
   calls of a method fail (429 with `Retry-After`).
 * **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
