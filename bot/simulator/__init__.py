@@ -9,13 +9,22 @@ Python API::
 
 `main(argv)` runs it from a terminal (`python -m bot.simulator --port P --speed X`).
 
+Behaviour in brief (details and the Cloudify sources they follow: tests/test_simulator.py):
+3 seeded blueprints/deployments (`bp-N`/`dep-N`); executions go pending -> started -> terminated
+and are `queued` while a system workflow (snapshot create/restore) is active; a restore without
+force on a non-empty manager answers 200 and its *execution* fails (7.x); a restore closes the
+port for `restore_outage_seconds` (`reboot_outage_seconds` with restore_certificates and no
+no_reboot), then swaps in the snapshot's state (snapshot list included), fails overdue scheduled
+executions with a warning log on the restore execution (`scheduled_restore_style` "5.1", or
+"7.0"), and keeps /snapshot-status "running" `snapshot_status_linger_seconds` longer.
+
 Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simulated seconds
 (real time = seconds / speed):
 
 - `GET /_sim/state`: snapshots, executions, deployments, blueprints, maintenance, managers,
   plugins_updates, restores (restore execution ids ever started), request_counts per path,
   unknown_requests (paths the simulator does not implement), snapshot_status, faults, options,
-  version, now.
+  outage ({"remaining_seconds" (real), "mode"}), version, now.
 - `POST /_sim/faults` `{"path": regex, "method": "GET"|null, "status": 503|null,
   "error_code": str|null, "message": str|null, "drop": false, "cut_after_bytes": null,
   "count": 1}`: the next `count` matching requests get that error body (default 500
@@ -25,8 +34,9 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   listening socket (and open connections) and reopens it on the same port afterwards, so
   `/_sim/` is unreachable meanwhile too; 502/503 answer every non-`/_sim/` request with an HTML
   error page like a proxy in front of a restarting REST service.
-- `POST /_sim/config` `{any SimulatorOptions duration/size field, "version": "7.1.0",
-  "outage_mode": ..., "restore_fails": "msg"|null, "create_fails": "msg"|null}`.
+- `POST /_sim/config` `{any SimulatorOptions field but data_dir/credentials (durations, speed,
+  archive_size, "version": "7.1.0", "outage_mode", "scheduled_restore_style"),
+  "restore_fails": "msg"|null, "create_fails": "msg"|null}` -> the effective values.
 - `POST /_sim/clock` `{"advance": seconds}` -> `{"now": iso}` (the manager's clock = real time +
   offset; scheduled executions start when due on it, overdue marking uses it).
 - `POST /_sim/executions` `{"deployment_id", "workflow_id", "duration": s|null,
