@@ -264,6 +264,18 @@ def test_maintenance_mode_activate_status_deactivate(cfy: Cfy) -> None:
     assert "Maintenance mode is off" in deactivated.stdout + deactivated.stderr
 
 
+def test_maintenance_mode_blocks_executions_list_but_not_snapshots(cfy: Cfy) -> None:
+    cfy("maintenance-mode", "activate")
+    try:
+        blocked = cfy("executions", "list")
+        snapshots = cfy("snapshots", "list")
+    finally:
+        cfy("maintenance-mode", "deactivate")
+    assert blocked.returncode != 0
+    assert "maintenance mode" in blocked.stdout + blocked.stderr
+    assert snapshots.returncode == 0
+
+
 def test_executions_list_shows_system_workflows(cfy: Cfy) -> None:
     listed = cfy("executions", "list", "--include-system-workflows")
     assert listed.returncode == 0, listed.stderr
