@@ -2,6 +2,7 @@
 the short replies of the dispatcher. Pure functions of their data."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -34,6 +35,8 @@ KIND_TITLES = {
     "restore": "Restore snapshot",
     "daily": "Daily snapshot",
 }
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
 ACTIVE_STATES = frozenset({"queued", "running", "awaiting_approval"})
 
@@ -85,7 +88,7 @@ def human_duration(seconds: float | None) -> str:
 
 def who(user: str) -> str:
     """Slack users as mentions, terminal users (local:<login>) and snapbot as plain text."""
-    if user and user[0] in "UW" and user.isalnum():
+    if _SLACK_USER.fullmatch(user or ""):
         return f"<@{user}>"
     return user or "snapbot"
 
