@@ -751,3 +751,16 @@ def test_python_m_bot_simulator_serves_until_sigterm(tmp_path: Any) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+async def test_a_5_x_manager_requires_recreate_deployments_envs(api: httpx.AsyncClient,
+                                                                control: httpx.AsyncClient) -> None:
+    # 5.1.0 rest-service/manager_rest/rest/resources_v2/snapshots.py SnapshotsIdRestore.post
+    await create_snapshot(api, "s1")
+    await control.post("/config", json={"version": "5.1.0"})
+    missing = await api.post("/snapshots/s1/restore", json={"force": True})
+    assert missing.status_code == 400
+    assert missing.json()["message"] == "Missing recreate_deployments_envs in json request body"
+    ok = await api.post("/snapshots/s1/restore", json={"force": True,
+                                                        "recreate_deployments_envs": True})
+    assert ok.status_code == 200

@@ -442,6 +442,10 @@ def register(app: web.Application, sim: Simulator) -> None:
     async def snapshot_restore(request: web.Request) -> web.Response:
         snapshot_id = request.match_info["id"]
         data = await body_json(request)
+        if s.options.version.startswith("5.") and "recreate_deployments_envs" not in data:
+            # 5.1.0 resources_v2/snapshots.py: get_json_and_verify_params({...envs})
+            raise ApiError(400, "bad_parameters_error",
+                           "Missing recreate_deployments_envs in json request body")
         if "force" not in data:
             # request_dict['force'] -> KeyError -> an internal server error on 7.0
             raise ApiError(500, "internal_server_error", "'force'")
