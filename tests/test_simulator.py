@@ -764,3 +764,17 @@ async def test_a_5_x_manager_requires_recreate_deployments_envs(api: httpx.Async
     ok = await api.post("/snapshots/s1/restore", json={"force": True,
                                                         "recreate_deployments_envs": True})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("snapshot_id", ["1st", "has%20space", "a" * 257])
+async def test_create_validates_the_snapshot_id(api: httpx.AsyncClient, snapshot_id: str) -> None:
+    # rest_utils.validate_inputs: starts with a letter, URL-safe characters, at most 256
+    resp = await api.put(f"/snapshots/{snapshot_id}", json={})
+    assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
+    assert (await api.get("/snapshots")).json()["items"] == []
+
+
+async def test_create_rejects_a_non_boolean_flag_without_a_snapshot(api: httpx.AsyncClient) -> None:
+    resp = await api.put("/snapshots/s1", json={"include_logs": "maybe"})
+    assert resp.status_code == 400
+    assert (await api.get("/snapshots/s1")).status_code == 404

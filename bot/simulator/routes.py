@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from string import ascii_letters
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -319,20 +321,23 @@ def register(app: web.Application, sim: Simulator) -> None:
 
     async def snapshot_create(request: web.Request) -> web.Response:
         snapshot_id = request.match_info["id"]
+        _validate_id("snapshot_id", snapshot_id)
         data = await body_json(request)
         if snapshot_id in s.state.snapshots:
             raise ApiError(409, "conflict_error",
                            f"<Snapshot id=`{snapshot_id}` tenant=`{s.state.tenant}`> already "
                            f"exists on <Tenant name=`{s.state.tenant}`> or with global visibility")
+        params = {"snapshot_id": snapshot_id,
+                  "include_credentials": _bool_param("include_credentials",
+                                                     data.get("include_credentials", True)),
+                  "include_logs": _bool_param("include_logs", data.get("include_logs", True)),
+                  "include_events": _bool_param("include_events",
+                                                data.get("include_events", True)),
+                  "config": {}, "tempdir_path": data.get("tempdir_path"),
+                  "legacy": _bool_param("legacy", data.get("legacy", False)),
+                  "listener_timeout": data.get("listener_timeout")}
         now = s.now()
         s.state.snapshots[snapshot_id] = s.state.snapshot(snapshot_id, "creating", now)
-        params = {"snapshot_id": snapshot_id,
-                  "include_credentials": bool(data.get("include_credentials", True)),
-                  "include_logs": bool(data.get("include_logs", True)),
-                  "include_events": bool(data.get("include_events", True)),
-                  "config": {}, "tempdir_path": data.get("tempdir_path"),
-                  "legacy": bool(data.get("legacy", False)),
-                  "listener_timeout": data.get("listener_timeout")}
         ex = s.state.execution("create_snapshot", now, parameters=params)
         s.state.executions[ex["id"]] = ex
         s.enqueue_if_busy(ex)
@@ -552,6 +557,21 @@ def register(app: web.Application, sim: Simulator) -> None:
         r.add_route(method, API + path, handler)
     # endpoint_mapper.py: Version is also mounted unversioned; the CLI's get_version() uses it
     r.add_route("GET", "/api/version", version)
+
+
+def _validate_id(name: str, value: str) -> None:
+    """rest_utils.validate_inputs: non-empty, <= 256 chars, URL-safe, starts with a letter."""
+    prefix = f"The `{name}` argument"
+    if not value:
+        raise ApiError(400, "bad_parameters_error", f"{prefix} is empty")
+    if len(value) > 256:
+        raise ApiError(400, "bad_parameters_error",
+                       f"{prefix} is too long. Maximum allowed length is 256 characters")
+    if quote(value, safe="") != value:
+        raise ApiError(400, "bad_parameters_error", f"{prefix} contains illegal characters. Only "
+                       'letters, digits and the characters "-", "." and "_" are allowed')
+    if value[0] not in ascii_letters:
+        raise ApiError(400, "bad_parameters_error", f"{prefix} must begin with a letter")
 
 
 def _bool_param(name: str, value: Any) -> bool:
