@@ -59,3 +59,9 @@ async def test_without_the_ca_bundle_the_certificate_is_rejected_with_a_clear_me
 async def test_verify_tls_false_skips_verification(tls_manager):
     async with CloudifyClient(tls_manager, password="admin", verify_tls=False) as c:
         assert (await c.version()).version == "7.0.0"
+
+
+def test_a_missing_ca_bundle_is_a_config_error_naming_the_setting(tmp_path):
+    with pytest.raises(errors.ConfigError) as info:
+        CloudifyClient("https://127.0.0.1:1", ca_bundle=str(tmp_path / "missing.pem"))
+    assert info.value.key == "ca_bundle" and "missing.pem" in str(info.value)

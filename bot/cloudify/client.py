@@ -36,9 +36,9 @@ import httpx
 from bot import archive
 from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, MaintenanceState,
                                  ManagerNode, PluginsUpdate, Snapshot, Version)
-from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, Conflict,
-                        Forbidden, IllegalAction, ManagerUnavailable, NotFound, ServerError,
-                        Unauthorized)
+from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError,
+                        Conflict, Forbidden, IllegalAction, ManagerUnavailable, NotFound,
+                        ServerError, Unauthorized)
 
 logger = logging.getLogger("bot.cloudify")
 
@@ -176,7 +176,11 @@ class CloudifyClient:
             auth = httpx.BasicAuth(username, password)
         verify: ssl.SSLContext | bool
         if ca_bundle:
-            verify = ssl.create_default_context(cafile=ca_bundle)
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError("ca_bundle", f"cannot load the CA bundle {ca_bundle}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         else:
             verify = verify_tls
         self._http = httpx.AsyncClient(base_url=self.base_url + API_PREFIX, auth=auth,
