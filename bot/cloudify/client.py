@@ -10,8 +10,11 @@ Facts about the wire format come from cloudify-common's `cloudify_rest_client` (
   ignore_plugin_failure (5.x managers also require recreate_deployments_envs; 7.x dropped it).
 - upload: `PUT /snapshots/<id>/archive` with the file as a chunked raw body, or no body and the
   query parameter `snapshot_archive_url`; expects 201 and returns the snapshot.
+  The rest client sends its session-wide `Content-type: application/json` even then; this
+  client labels the raw body `application/octet-stream`.
 - 304 from maintenance activate/deactivate means "already in that state" (the rest client turns
   it into NotModifiedError); here it returns the current state instead.
+- `X-BYPASS-MAINTENANCE: true` lets an admin read executions/events while maintenance is on.
 
 Secrets: credentials live only inside the httpx client (auth / default headers). Error messages
 and log lines are built from the method, the path (never the query string) and the manager's own
