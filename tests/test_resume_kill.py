@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.cloudify.client import CloudifyClient
@@ -54,11 +55,18 @@ async def _wait(predicate, timeout: float, what: str):
 
 
 async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
-    sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")))
+    # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
+    # and an execution that keeps maintenance mode `activating` for a while.
+    speed = 100.0 if pause else 20.0
+    sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(tmp_path / "sim")))
     try:
         async with CloudifyClient(sim.url, password="admin") as c:
             await c.create_snapshot("snap-1")
             await _wait(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", 10, "snapshot")
+            if not pause and state == "maintenance_activating":
+                async with httpx.AsyncClient() as h:
+                    await h.post(sim.url + "/_sim/executions",
+                                 json={"deployment_id": "dep-1", "workflow_id": "install", "duration": 20})
         work = tmp_path / "work"
         work.mkdir()
         args = ["--request"] + (["--pause-at", state] if pause else [])
