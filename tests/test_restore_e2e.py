@@ -151,7 +151,7 @@ async def test_a_retried_restore_command_opens_one_request(tmp_path: Path) -> No
         assert len(rig.store.list_jobs(kind="restore")) == 1
 
 
-async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons(tmp_path: Path) -> None:
+async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons_that_run_jobs(tmp_path: Path) -> None:
     from bot.archive import archive_path, write_sidecar
     async with make_rig(tmp_path) as rig:
         await rig.sim_post("/_sim/config", {"version": "6.4.0"})
@@ -172,6 +172,11 @@ async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons(tm
         agents = await rig.wait_for(lambda: rig.store.list_jobs(kind="agents_install"))
         agents = await rig.wait_job(agents[0].id, timeout=30)
         assert agents.state == "done", agents.error
+        await rig.click("restore_plugins", job.id, user="U_OPS")
+        plugins = await rig.wait_for(lambda: rig.store.list_jobs(kind="plugins_update"))
+        plugins = await rig.wait_job(plugins[0].id, timeout=30)
+        assert plugins.state == "done", plugins.error
+        assert plugins.params.get("all_blueprints") is True
 
 
 async def test_no_reboot_without_restore_certificates_is_refused_before_anything_changes(tmp_path: Path) -> None:
