@@ -200,3 +200,21 @@ async def test_restore_onto_an_empty_manager_needs_no_force(tmp_path: Path) -> N
         assert job.state == "done", job.error
         restore = next(iter(rig.sim.state.executions[e] for e in (await rig.sim_state())["restores"]))
         assert restore["parameters"]["force"] is False
+
+
+async def test_restore_without_safety_snapshot_goes_from_preflight_to_maintenance(tmp_path: Path) -> None:
+    import dataclasses
+
+    def no_safety(settings):
+        return dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook, safety_snapshot=False))
+
+    async with make_rig(tmp_path, settings_overrides=no_safety) as rig:
+        job = await _requested(rig)
+        assert "no safety snapshot will be taken" in str(rig.slack.message("C_OPS", job.message_ts))
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", job.error
+        states = [t.to_state for t in rig.store.transitions(job.id)]
+        assert "safety_snapshot" not in states
+        assert states[states.index("preflight") + 1] == "maintenance_activating"
+        assert not any(s.startswith("safety-") for s in rig.sim.state.snapshots)
