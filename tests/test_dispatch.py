@@ -214,8 +214,6 @@ async def test_plugins_update_of_an_unknown_blueprint_fails_with_the_managers_er
         assert job.state == "failed" and "nope" in job.error
 
 
-@pytest.mark.xfail(reason="the simulator marks active nodes with `active`, ManagerNode reads "
-                   "`is_active`: waiting for the two to agree", strict=False)
 async def test_cluster_status_warns_of_a_split_brain(tmp_path: Path) -> None:
     async with domain(tmp_path) as d:
         await d.sim_post("/_sim/managers", {"count": 2, "split_brain": True})

@@ -127,7 +127,9 @@ def register(app: web.Application, sim: Simulator) -> None:
         return web.json_response(cluster)
 
     async def managers(request: web.Request) -> web.Response:
-        return listing(request, list(s.state.managers))
+        # `is_active` is not in Cloudify's schema: it lets tests stage an active/active split
+        # brain that snapbot's `cluster status` must flag (a real manager omits it -> unknown).
+        return listing(request, [{**m, "is_active": m["active"]} for m in s.state.managers])
 
     async def brokers(request: web.Request) -> web.Response:
         return listing(request, [{"name": "broker-1", "host": "10.0.0.3",
