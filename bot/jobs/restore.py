@@ -434,7 +434,8 @@ class RestoreDriver:
         client = self._client(ctx)
         p = ctx.job.params
         self.services.runner.ensure_free(ctx.job.manager, exclude=ctx.job.id)
-        version = await self._retrying(ctx, client.version, self._runbook.maintenance_timeout_seconds)
+        # reachable now, or soon: a manager down for minutes fails the preflight, nothing changed
+        version = await self._retrying(ctx, client.version, min(60.0, self._runbook.maintenance_timeout_seconds))
         ctx.merge_result(manager_version=version.version)
         if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
             try:
