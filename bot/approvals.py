@@ -18,7 +18,6 @@ from typing import Any, Awaitable, Callable, Iterable
 from bot.clock import iso, parse_time
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
-from bot.jobs.runner import JobContext
 from bot.messages import restore as messages
 from bot.store import Job
 
@@ -140,9 +139,9 @@ class ApprovalService:
             if job.state != waiting:
                 return Reply(messages.refusal(self._already(job)))
             return Reply(messages.refusal(f"you already {'approved' if self._decision_of(job, user) == 'approve' else 'rejected'} `{job.id}`"))
-        ctx = JobContext(job, self.services.runner)
         if not approve:
             try:
+                self._check(job, waiting, "rejected")
                 store_job = store.transition(job.id, waiting, "rejected", actor=user,
                                              detail=f"rejected by <@{user}>", finished=True)
             except StaleState:
@@ -158,13 +157,17 @@ class ApprovalService:
                 f"you approved `{job.id}` ({len(approvers)} of {need}); waiting for {need - len(approvers)} more"))
         detail = "approved by " + ", ".join(f"<@{u}>" for u in approvers)
         try:
+            self._check(job, waiting, target)
             moved = store.transition(job.id, waiting, target, actor=user, detail=detail)
         except StaleState:
             return Reply(messages.refusal(self._already(store.get_job(job_id))))
-        ctx.job = moved
         await self._report(moved, detail, user)
         self.services.runner.start(moved.id)
         return Reply(messages.decision_reply(f"you approved `{job.id}`; it starts now"))
+
+    def _check(self, job: Job, current: str, target: str) -> None:
+        """The job's own table must allow the move (raises InvalidTransition otherwise)."""
+        self.services.runner.driver(job.kind).machine.check(current, target)
 
     def _decision_of(self, job: Job, user: str) -> str:
         for a in self.services.store.approvals(job.id):
@@ -222,6 +225,7 @@ class ApprovalService:
         ttl = self.policy.ttl_seconds
         detail = f"no decision within {ttl // 60} min" if ttl >= 60 else f"no decision within {ttl} s"
         try:
+            self._check(job, waiting, "expired")
             moved = self.services.store.transition(job.id, waiting, "expired", actor="snapbot",
                                                    detail=detail, finished=True)
         except (StaleState, InvalidTransition):

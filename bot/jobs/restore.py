@@ -26,9 +26,9 @@ from bot.archive import archive_path, verify_archived, write_sidecar
 from bot.clock import iso, parse_time
 from bot.cloudify.models import Execution, Version
 from bot.commands.model import AgentsInstall, MaintenanceDeactivate, PluginsUpdate, SnapshotsRestore
-from bot.errors import (ArchiveError, CloudifyError, Conflict, ExistingRunningExecution,
-                        InvalidTransition, JobConflict, MaintenanceActive, ManagerUnavailable,
-                        NotAuthorized, NotFound, ServerError, SnapbotError, UsageError)
+from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, JobConflict,
+                        MaintenanceActive, ManagerUnavailable, NotFound, ServerError, SnapbotError,
+                        UsageError)
 from bot.invocation import Invocation, Reply
 from bot.jobs.machine import StateMachine, table
 from bot.jobs.runner import JobContext
