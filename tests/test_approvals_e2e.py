@@ -53,3 +53,17 @@ async def test_gated_job_expires_and_its_card_says_so(tmp_path: Path) -> None:
         assert await rig.services.approvals.expire_due() == [job.id]
         assert rig.store.get_job(job.id).state == "expired"
         await rig.wait_for(lambda: "Expired" in plain_text(rig.slack.message("C_OPS", job.message_ts)))
+
+
+async def test_member_of_an_approver_group_may_approve_a_restore(tmp_path: Path) -> None:
+    from tests.restore_support import create_snapshot, posted_restore_job
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_APPROVER_GROUPS": "S_LEADS"}) as rig:
+        rig.slack.usergroups["S_LEADS"] = ["U_GROUPIE"]
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_GROUPIE")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", job.error
+        assert rig.store.transitions(job.id)[1].actor == "U_GROUPIE"
+        assert rig.slack.calls_to("usergroups.users.list")
