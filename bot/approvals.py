@@ -180,7 +180,7 @@ class ApprovalService:
         waiting, _ = _states(job)
         decided = next((t for t in transitions if t.from_state == waiting), None)
         if job.state == "expired":
-            return f"`{job.id}` expired at {messages.hhmm(job.params.get('expires_at'))} without a decision"
+            return f"`{job.id}` expired at {messages.when(job.params.get('expires_at'))} without a decision"
         if decided is None:
             return f"`{job.id}` is {job.state}"
         word = {"rejected": "rejected", "cancelled": "cancelled"}.get(decided.to_state, "approved")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.messages.jobs import (human_duration, human_size, job_card, job_detail, jobs_list, who)
+from bot.messages.blocks import human_duration, human_size
+from bot.messages.jobs import job_card, job_detail, jobs_list, who
 from bot.notifier import plain_text
 from bot.store import Approval, Job, Transition
 

@@ -8,6 +8,7 @@ from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snap
 from bot.commands.help import SPECS
 from bot.errors import (ConfigError, ManagerUnavailable, NotAuthorized, NotFound, SnapbotError,
                         UsageError)
+from bot.messages import blocks
 from bot.messages import common as c
 from bot.notifier import plain_text
 
@@ -21,7 +22,7 @@ def assert_within_limits(msg: dict) -> None:
         if b["type"] == "section":
             assert len(b["text"]["text"]) <= c.SECTION_MAX
         if b["type"] == "header":
-            assert len(b["text"]["text"]) <= c.HEADER_MAX
+            assert len(b["text"]["text"]) <= blocks.HEADER_MAX
     json.dumps(msg)  # serializable as is
 
 

@@ -198,7 +198,7 @@ class RestoreService:
         if job.channel and not job.message_ts:
             return Reply(messages.refusal(
                 f"restore request `{job.id}` was recorded but its card could not be posted to Slack; "
-                f"it cannot be approved without it and will expire at {messages.hhmm(job.params.get('expires_at'))}"))
+                f"it cannot be approved without it and will expire at {messages.when(job.params.get('expires_at'))}"))
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: Any) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from bot.archive import archive_path, verify_archived
 from bot.errors import ArchiveError, CloudifyError, ManagerUnavailable, NotFound, SnapbotError
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext, JobRunner
-from bot.messages.jobs import human_duration, human_size, job_card
+from bot.messages.blocks import human_duration, human_size
+from bot.messages.jobs import job_card
 from bot.notifier import Message
 from bot.store import Job, Transition
 

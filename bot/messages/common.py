@@ -14,12 +14,13 @@ from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snap
 from bot.commands.help import ALWAYS, CONFIGURABLE, SPECS, CommandSpec, topic_specs
 from bot.errors import (CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
                         UsageError)
-from bot.messages.jobs import human_size, manager_jobs_lines, when
+from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
+                                 section, truncate, when)
+from bot.messages.jobs import manager_jobs_lines
+
 
 Message = dict[str, Any]
 
-SECTION_MAX = 3000
-HEADER_MAX = 150
 MAX_BLOCKS = 50
 LIST_MAX = 25  # rows shown before "…and N more"
 #: Where the cluster runbooks live (README section); the split-brain warning points there.
@@ -42,27 +43,6 @@ HEALTH_EMOJI = {"ok": ":large_green_circle:", "degraded": ":large_yellow_circle:
 
 
 # --- block helpers -------------------------------------------------------------------------------
-
-def truncate(text: str, limit: int = SECTION_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text)}}
-
-
-def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, HEADER_MAX),
-                                       "emoji": True}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text)}]}
-
-
-def divider() -> dict[str, Any]:
-    return {"type": "divider"}
-
 
 def capped(lines: Sequence[str], limit: int = LIST_MAX) -> list[str]:
     """The first `limit` lines, plus "…and N more" when some were left out."""

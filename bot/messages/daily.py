@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
+from bot.messages.blocks import context, human_duration, human_size, section
+
 Message = dict[str, Any]
 
 RETRY_ACTION = "daily_retry"
@@ -63,28 +65,6 @@ class Trend:
     flags: tuple[str, ...]
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # unreachable
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
 def sparkline(values: Sequence[float]) -> str:
     if not values:
         return ""
@@ -118,14 +98,6 @@ def trend(history: Sequence[RunRecord], current: RunRecord | None = None) -> Tre
                 flags.append(f"took {human_duration(current.duration_s)}, at least twice the "
                              f"median {human_duration(median)}")
     return Trend(sizes=sizes, durations=durations, flags=tuple(flags))
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def retry_button(manager: str) -> dict[str, Any]:
@@ -173,7 +145,7 @@ def daily_report(outcome: DailyOutcome) -> Message:
             body.append(f"left behind: {item}")
         fallback = (f"Daily snapshot of {m} FAILED at {outcome.failed_step}: "
                     f"{outcome.error or 'unknown error'}")
-    blocks.append(_section(head + "\n" + "\n".join(body)))
+    blocks.append(section(head + "\n" + "\n".join(body)))
     removed = []
     if outcome.removed_on_manager:
         removed.append("removed on the manager: " + ", ".join(f"`{s}`" for s in outcome.removed_on_manager))
@@ -184,14 +156,14 @@ def daily_report(outcome: DailyOutcome) -> Message:
     removed += [f"kept: {n}" for n in outcome.kept_notes]
     removed += [f":warning: retention: {e}" for e in outcome.retention_errors]
     if removed:
-        blocks.append(_section("\n".join(removed)))
+        blocks.append(section("\n".join(removed)))
     trend_lines = _trend_lines(outcome)
     if trend_lines:
-        blocks.append(_section("*Trend, last 14 days*\n" + "\n".join(trend_lines)))
+        blocks.append(section("*Trend, last 14 days*\n" + "\n".join(trend_lines)))
         if any("suspicious" in line for line in trend_lines):
             fallback += " (suspicious)"
     ctx = f"trigger: {outcome.trigger}" + (f" · job `{outcome.job_id}`" if outcome.job_id else "")
-    blocks.append(_context(ctx))
+    blocks.append(context(ctx))
     if not outcome.ok:
         blocks.append(retry_button(m))
     return {"text": fallback, "blocks": blocks}
@@ -201,12 +173,12 @@ def missed_report(manager: str, slot_label: str, reason: str = "") -> Message:
     text = (f":warning: *Daily snapshot of {manager} missed* for {slot_label}"
             + (f": {reason}" if reason else ": the bot was not running within the grace time"))
     return {"text": f"Daily snapshot of {manager} missed for {slot_label}",
-            "blocks": [_section(text), retry_button(manager)]}
+            "blocks": [section(text), retry_button(manager)]}
 
 
 def scheduler_problem(manager: str, text: str) -> Message:
     return {"text": f"Daily snapshot scheduler: {text}",
-            "blocks": [_section(f":warning: *Daily snapshot scheduler*: {text}"), retry_button(manager)]}
+            "blocks": [section(f":warning: *Daily snapshot scheduler*: {text}"), retry_button(manager)]}
 
 
 STEP_LABELS = {"queued": "queued", "creating": "creating the snapshot",
@@ -226,7 +198,7 @@ def daily_card(job: Any, transitions: Sequence[Any]) -> Message:
         text += f"\nerror: {job.error}"
     steps = " → ".join(t.to_state for t in transitions)
     return {"text": f"Daily snapshot of {job.manager} ({sid}): {job.state}",
-            "blocks": [_section(text), _context(f"job `{job.id}` · {steps}")]}
+            "blocks": [section(text), context(f"job `{job.id}` · {steps}")]}
 
 
 @dataclass(frozen=True)
@@ -262,11 +234,11 @@ def schedule_message(view: ScheduleView) -> Message:
         if r.duration_s is not None and r.status in ("ok", "failed"):
             bits.append(human_duration(r.duration_s))
         runs.append(" · ".join(bits))
-    blocks = [_section("\n".join(lines))]
-    blocks.append(_section("*Last runs*\n" + ("\n".join(runs) if runs else "no runs yet")))
+    blocks = [section("\n".join(lines))]
+    blocks.append(section("*Last runs*\n" + ("\n".join(runs) if runs else "no runs yet")))
     return {"text": f"Daily snapshots of {view.manager}: {view.cron} {view.timezone}, next "
                     f"{view.next_run_local}", "blocks": blocks}
 
 
 def notice(text: str) -> Message:
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}

@@ -3,9 +3,10 @@ the short replies of the dispatcher. Pure functions of their data."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Iterable, Sequence
 
+from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
+                                 when)
 from bot.store import Approval, Job, Transition
 
 Message = dict[str, Any]
@@ -41,49 +42,9 @@ _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 ACTIVE_STATES = frozenset({"queued", "running", "awaiting_approval"})
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
 def text_message(text: str) -> Message:
     """A one-section message."""
-    return {"text": text, "blocks": [_section(text)]}
-
-
-def hhmmss(dt: datetime | None) -> str:
-    return dt.strftime("%H:%M:%S") if dt else "--:--:--"
-
-
-def when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
-
-
-def human_size(n: int | float | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
+    return {"text": text, "blocks": [section(text)]}
 
 
 def who(user: str) -> str:
@@ -145,17 +106,17 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
     changes with times, the result or the error, and Cancel while it can still be stopped."""
     emoji = STATE_EMOJI.get(job.state, ":small_blue_diamond:")
     head = f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*"
-    blocks: list[dict[str, Any]] = [_section(head)]
+    blocks: list[dict[str, Any]] = [section(head)]
     checklist = "\n".join(transition_line(t) for t in transitions)
     if checklist:
-        blocks.append(_section(checklist))
+        blocks.append(section(checklist))
     if job.state == "done":
         lines = result_lines(job)
         if lines:
-            blocks.append(_section("\n".join(lines)))
+            blocks.append(section("\n".join(lines)))
     if job.error:
-        blocks.append(_section(f":warning: *Error:* {job.error}"))
-    blocks.append(_context(f"job `{job.id}` · requested by {who(job.requester)}"))
+        blocks.append(section(f":warning: *Error:* {job.error}"))
+    blocks.append(context(f"job `{job.id}` · requested by {who(job.requester)}"))
     if job.state in ("queued", "running"):
         blocks.append({"type": "actions", "elements": [{
             "type": "button", "action_id": "job_cancel", "value": job.id, "style": "danger",
@@ -197,34 +158,34 @@ def jobs_list(jobs: Iterable[Job]) -> Message:
         lines.append(f"{emoji} `{j.id}` {job_title(j)} on `{j.manager}` – *{j.state}* "
                      f"· {when(j.created_at)} · {who(j.requester)}")
     text = "*snapbot jobs* (newest first)\n" + "\n".join(lines)
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [section(text)]}
 
 
 def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[Approval] = ()) -> Message:
     """`/cfy jobs show ID`: the whole audit trail."""
     emoji = STATE_EMOJI.get(job.state, ":small_blue_diamond:")
     blocks: list[dict[str, Any]] = [
-        _section(f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*\n"
+        section(f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*\n"
                  f"job `{job.id}` · kind `{job.kind}` · requested by {who(job.requester)} "
                  f"at {when(job.created_at)}"),
     ]
     params = {k: v for k, v in sorted(job.params.items()) if v not in (None, "", False)}
     if params:
-        blocks.append(_section("*Parameters:* " + ", ".join(f"{k}=`{v}`" for k, v in params.items())))
+        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{v}`" for k, v in params.items())))
     if approvals:
-        blocks.append(_section("*Approvals:*\n" + "\n".join(
+        blocks.append(section("*Approvals:*\n" + "\n".join(
             f"• {who(a.user)} {a.decision}d at {when(a.at)}" if a.decision in ("approve", "reject")
             else f"• {who(a.user)} {a.decision} at {when(a.at)}" for a in approvals)))
     if transitions:
         history = "\n".join(
             f"• {when(t.at)} {t.from_state or '∅'} → *{t.to_state}* by {who(t.actor)}"
             + (f": {t.detail}" if t.detail else "") for t in transitions)
-        blocks.append(_section("*History:*\n" + history))
+        blocks.append(section("*History:*\n" + history))
     lines = result_lines(job)
     if lines:
-        blocks.append(_section("*Result:*\n" + "\n".join(lines)))
+        blocks.append(section("*Result:*\n" + "\n".join(lines)))
     if job.error:
-        blocks.append(_section(f":warning: *Error:* {job.error}"))
+        blocks.append(section(f":warning: *Error:* {job.error}"))
     text = f"job {job.id}: {job_title(job)} on {job.manager}: {job.state}"
     return {"text": text, "blocks": blocks}
 

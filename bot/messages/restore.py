@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.clock import parse_time
+from bot.messages.blocks import button, context, hhmmss, human_size, message, section, when
 from bot.store import Job, Transition
 
 Message = dict[str, Any]
@@ -28,56 +28,15 @@ OUTCOMES = {
 }
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    b: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text},
-                         "action_id": action_id, "value": value}
-    if style:
-        b["style"] = style
-    return b
-
-
-def _msg(text: str, blocks: list[dict[str, Any]]) -> Message:
-    return {"text": text, "blocks": blocks}
-
-
-def hhmm(value: str | datetime | None) -> str:
-    dt = parse_time(value) if isinstance(value, str) else value
-    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "?"
-
-
-def short_time(value: str | datetime | None) -> str:
-    dt = parse_time(value) if isinstance(value, str) else value
-    return dt.strftime("%H:%M:%S") if dt else "?"
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 # -- simple replies ---------------------------------------------------------------------------
 
 def refusal(text: str) -> Message:
     t = f":no_entry_sign: {text}"
-    return _msg(t, [_section(t)])
+    return message(t, [section(t)])
 
 
 def info(text: str) -> Message:
-    return _msg(text, [_section(text)])
+    return message(text, [section(text)])
 
 
 def already_requested(job: Job) -> Message:
@@ -87,7 +46,7 @@ def already_requested(job: Job) -> Message:
 def request_ack(job: Job) -> Message:
     return info(f"restore request `{job.id}` posted; it needs approval by "
                 f"{'an approver' if job.params.get('required_approvals', 1) == 1 else str(job.params.get('required_approvals')) + ' approvers'}"
-                f" (not you) before {hhmm(job.params.get('expires_at'))}")
+                f" (not you) before {when(job.params.get('expires_at'))}")
 
 
 # -- the restore card -------------------------------------------------------------------------
@@ -117,7 +76,7 @@ def _facts(job: Job) -> list[dict[str, Any]]:
     p = job.params
     snap = [f"*Snapshot* `{p.get('snapshot_id')}`"]
     if p.get("snapshot_created_at"):
-        snap.append(f"created {hhmm(p['snapshot_created_at'])}")
+        snap.append(f"created {when(p['snapshot_created_at'])}")
     snap.append(f"version {p['snapshot_version']}" if p.get("snapshot_version") else "version unknown")
     if p.get("snapshot_size") is not None:
         snap.append(f"size {human_size(p.get('snapshot_size'))}")
@@ -138,19 +97,19 @@ def request_card(job: Job, now: datetime | None = None) -> Message:
     if p.get("rollback_of"):
         title += f" (rollback of `{p['rollback_of']}`)"
     text = f":rotating_light: {title}: <@{job.requester}> asks to restore `{p.get('snapshot_id')}` on `{job.manager}`"
-    blocks = [_section(text), *_facts(job),
-              _section("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id)))]
+    blocks = [section(text), *_facts(job),
+              section("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id)))]
     need = int(p.get("required_approvals", 1))
     got = _approved_by(job)
     approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than <@{job.requester}>"
     if got:
         approvals += f"; approved so far by {', '.join(f'<@{u}>' for u in got)} ({len(got)}/{need})"
-    blocks.append(_context(approvals + f". Expires at {hhmm(p.get('expires_at'))}, then becomes *expired*."))
+    blocks.append(context(approvals + f". Expires at {when(p.get('expires_at'))}, then becomes *expired*."))
     blocks.append({"type": "actions", "block_id": f"restore_decision:{job.id}", "elements": [
-        _button("Approve", "restore_approve", job.id, "primary"),
-        _button("Reject", "restore_reject", job.id, "danger"),
+        button("Approve", "restore_approve", job.id, "primary"),
+        button("Reject", "restore_reject", job.id, "danger"),
     ]})
-    return _msg(text, blocks)
+    return message(text, blocks)
 
 
 def _entered(transitions: list[Transition]) -> dict[str, Transition]:
@@ -171,15 +130,15 @@ def checklist(job: Job, transitions: list[Transition]) -> list[str]:
     for s in steps:
         t = entered.get(s)
         if failed_step == s:
-            lines.append(f":x: {STEP_LABELS[s]} — failed at {short_time(entered.get('failed').at if entered.get('failed') else None)}")
+            lines.append(f":x: {STEP_LABELS[s]} — failed at {hhmmss(entered.get('failed').at if entered.get('failed') else None)}")
             reached = False
             continue
         if s == current:
-            lines.append(f":hourglass_flowing_sand: {STEP_LABELS[s]} — since {short_time(t.at if t else None)}")
+            lines.append(f":hourglass_flowing_sand: {STEP_LABELS[s]} — since {hhmmss(t.at if t else None)}")
             reached = False
             continue
         if t is not None and reached and job.state != "approved":
-            lines.append(f":white_check_mark: {STEP_LABELS[s]} — {short_time(t.at)}")
+            lines.append(f":white_check_mark: {STEP_LABELS[s]} — {hhmmss(t.at)}")
         else:
             lines.append(f":white_small_square: {STEP_LABELS[s]}")
     return lines
@@ -203,18 +162,18 @@ def overdue_report_text(report: dict[str, Any]) -> str:
     """The thread reply: every overdue (marked FAILED) and re-queued execution, one per line."""
     overdue = report.get("overdue") or []
     requeued = report.get("requeued") or []
-    lines = [f"*Overdue executions report* (restore began {hhmm(report.get('restore_started_at'))})"]
+    lines = [f"*Overdue executions report* (restore began {when(report.get('restore_started_at'))})"]
     if overdue:
         lines.append(f"Marked FAILED by the restore because overdue ({len(overdue)}):")
         lines += [f"• `{e['id']}` — deployment `{e['deployment_id'] or '?'}`, workflow `{e['workflow_id'] or '?'}`, "
-                  f"scheduled for {hhmm(e['scheduled_for'])}" for e in overdue]
+                  f"scheduled for {when(e['scheduled_for'])}" for e in overdue]
         lines.append("Re-run them by hand if they are still needed.")
     else:
         lines.append("No execution was marked FAILED as overdue.")
     if requeued:
         lines.append(f"Re-queued, will run at their time ({len(requeued)}):")
         lines += [f"• `{e['id']}` — deployment `{e['deployment_id'] or '?'}`, workflow `{e['workflow_id'] or '?'}`, "
-                  f"scheduled for {hhmm(e['scheduled_for'])}" for e in requeued]
+                  f"scheduled for {when(e['scheduled_for'])}" for e in requeued]
     return "\n".join(lines)
 
 
@@ -222,42 +181,42 @@ def progress_card(job: Job, transitions: list[Transition]) -> Message:
     p = job.params
     state_word = {"done": ":white_check_mark: done", "failed": ":x: failed"}.get(job.state, job.state.replace("_", " "))
     text = f"Restore `{job.id}` of `{p.get('snapshot_id')}` on `{job.manager}`: {state_word}"
-    blocks = [_section(f"*{text}*"), *_facts(job)]
+    blocks = [section(f"*{text}*"), *_facts(job)]
     who = f"Requested by <@{job.requester}>"
     got = _approved_by(job)
     if got:
         who += f", approved by {', '.join(f'<@{u}>' for u in got)}"
     if p.get("retry_of"):
         who += f"; retry of `{p['retry_of']}` from {STEP_LABELS.get(p.get('retry_from', ''), p.get('retry_from'))}"
-    blocks.append(_context(who))
-    blocks.append(_section("\n".join(checklist(job, transitions))))
+    blocks.append(context(who))
+    blocks.append(section("\n".join(checklist(job, transitions))))
     r = job.result
     if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
-        blocks.append(_context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{r['safety_archive_path']}` "
+        blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{r['safety_archive_path']}` "
                                f"(sha256 {str(r.get('safety_sha256', ''))[:12]}…)"))
     if job.state == "maintenance_activating" and r.get("maintenance_remaining"):
-        blocks.append(_context("Waiting for: " + ", ".join(r["maintenance_remaining"])))
+        blocks.append(context("Waiting for: " + ", ".join(r["maintenance_remaining"])))
     if r.get("report"):
-        blocks.append(_section("*Scheduled executions:* " + report_summary(r["report"])))
+        blocks.append(section("*Scheduled executions:* " + report_summary(r["report"])))
     if job.state == "done" and r.get("upgrade"):
-        blocks.append(_section(f"The snapshot ({p.get('snapshot_version')}) is older than the manager "
+        blocks.append(section(f"The snapshot ({p.get('snapshot_version')}) is older than the manager "
                                f"({r.get('manager_version_after') or p.get('manager_version')}): this restore was an upgrade. "
                                "Next steps from the vendor guide:"))
         blocks.append({"type": "actions", "block_id": f"restore_upgrade:{job.id}", "elements": [
-            _button("Install new agents", "restore_agents", job.id, "primary"),
-            _button("Update plugins", "restore_plugins", job.id),
+            button("Install new agents", "restore_agents", job.id, "primary"),
+            button("Update plugins", "restore_plugins", job.id),
         ]})
     if job.state == "failed":
         step = r.get("failed_step", "")
-        blocks.append(_section(f"*{STEP_LABELS.get(step, step)} failed:* {job.error or 'unknown error'}\n"
+        blocks.append(section(f"*{STEP_LABELS.get(step, step)} failed:* {job.error or 'unknown error'}\n"
                                f"The manager was left *{r.get('manager_state') or 'in an unknown state'}*."))
-        buttons = [_button("Retry from this step", "restore_retry", job.id, "primary")]
+        buttons = [button("Retry from this step", "restore_retry", job.id, "primary")]
         if r.get("manager_state", "").startswith("still"):
-            buttons.append(_button("Deactivate maintenance mode", "restore_deactivate", job.id))
+            buttons.append(button("Deactivate maintenance mode", "restore_deactivate", job.id))
         if r.get("safety_archive_path"):
-            buttons.append(_button("Restore the safety snapshot", "restore_rollback", job.id, "danger"))
+            buttons.append(button("Restore the safety snapshot", "restore_rollback", job.id, "danger"))
         blocks.append({"type": "actions", "block_id": f"restore_failed:{job.id}", "elements": buttons})
-    return _msg(text, blocks)
+    return message(text, blocks)
 
 
 def decided_card(job: Job, transitions: list[Transition]) -> Message:
@@ -267,11 +226,11 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
     by = ""
     if last is not None and last.to_state == job.state:
         by = f" by <@{last.actor}>" if last.actor and last.actor != "snapbot" else ""
-        by += f" at {hhmm(last.at)}"
+        by += f" at {when(last.at)}"
         if job.state == "expired":
-            by = f" at {hhmm(p.get('expires_at'))}: no decision in time"
+            by = f" at {when(p.get('expires_at'))}: no decision in time"
     text = f"{outcome}{by}: restore of `{p.get('snapshot_id')}` on `{job.manager}` (`{job.id}`), requested by <@{job.requester}>"
-    return _msg(text, [_section(text), *_facts(job)])
+    return message(text, [section(text), *_facts(job)])
 
 
 def render(job: Job, transitions: list[Transition], now: datetime | None = None) -> Message:
@@ -295,20 +254,20 @@ def approval_card(job: Job) -> Message:
     """The approve/reject card of a gated simple job (maintenance toggles, deletes, uploads...)."""
     text = f":lock: <@{job.requester}> asks to run {describe_job(job)} (job `{job.id}`)"
     need = int(job.params.get("required_approvals", 1))
-    blocks = [_section(text),
-              _context(f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than "
-                       f"<@{job.requester}>. Expires at {hhmm(job.params.get('expires_at'))}, then becomes *expired*."
+    blocks = [section(text),
+              context(f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than "
+                       f"<@{job.requester}>. Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."
                        + (f" Approved so far by {', '.join(f'<@{u}>' for u in _approved_by(job))}." if _approved_by(job) else "")),
               {"type": "actions", "block_id": f"job_decision:{job.id}", "elements": [
-                  _button("Approve", "job_approve", job.id, "primary"),
-                  _button("Reject", "job_reject", job.id, "danger")]}]
-    return _msg(text, blocks)
+                  button("Approve", "job_approve", job.id, "primary"),
+                  button("Reject", "job_reject", job.id, "danger")]}]
+    return message(text, blocks)
 
 
 def job_decided_card(job: Job, outcome: str, actor: str, at: datetime | None) -> Message:
     text = f"{OUTCOMES.get(outcome, outcome)}{(' by <@' + actor + '>') if actor and actor != 'snapbot' else ''}" \
-           f"{(' at ' + hhmm(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by <@{job.requester}>"
-    return _msg(text, [_section(text)])
+           f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by <@{job.requester}>"
+    return message(text, [section(text)])
 
 
 def decision_reply(text: str) -> Message:

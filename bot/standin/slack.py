@@ -42,6 +42,8 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
+from bot.notifier import plain_text
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 40_000
@@ -677,22 +679,8 @@ class SlackStandin:
 
 
 def render_text(message: dict[str, Any]) -> str:
-    """Block Kit to plain text (section/header/context/fields/buttons); falls back to `text`."""
-    lines: list[str] = []
-    for block in message.get("blocks") or []:
-        btype = block.get("type")
-        if btype in ("section", "header"):
-            text = (block.get("text") or {}).get("text")
-            if text:
-                lines.append(text)
-            for f in block.get("fields") or []:
-                lines.append(f.get("text", ""))
-        elif btype == "context":
-            lines.append(" ".join(e.get("text", "") for e in block.get("elements") or []))
-        elif btype == "actions":
-            labels = [(e.get("text") or {}).get("text", "") for e in block.get("elements") or []]
-            lines.append("[" + "] [".join(labels) + "]")
-    return "\n".join(lines) if lines else str(message.get("text", ""))
+    """Block Kit to plain text, as a person reading the channel would see it."""
+    return plain_text(message)
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:
