@@ -211,10 +211,13 @@ def all_steps() -> list[tuple[str, Step]]:
 
 
 # -- wiring --------------------------------------------------------------------------------------
-def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path) -> dict[str, str]:
+def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path, bot_token: str = BOT_TOKEN,
+             signing_secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """Embedded defaults: one manager (the simulator), the Slack stand-in, SQLite in `workdir`.
+    The daily schedule is on (03:00 UTC); a first start has no history, so nothing is caught up."""
     return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
         "SLACK_API_URL": slack_api_url,
         "SNAPBOT_CHANNEL": CHANNEL,
         "SNAPBOT_APPROVERS": ",".join(APPROVERS),
@@ -224,8 +227,6 @@ def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path) -> dict[str, st
         "CLOUDIFY_USERNAME": "admin",
         "CLOUDIFY_PASSWORD": "admin",
         "CLOUDIFY_TENANT": "default_tenant",
-        # no daily scheduler: its start-up catch-up would post a "missed" report; run-now still works
-        "SNAPBOT_SCHEDULE": "off",
     }
 
 

@@ -33,6 +33,7 @@ from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from bot.simulator import SimulatorOptions, start_simulator
 from bot.standin.slack import AppResponse, SlackStandin
 from handlers.app import build_app, build_web_app, make_client
+from handlers.demo import demo_env
 from handlers.notifier import SlackNotifier
 
 BOT_TOKEN = "xoxb-test-bot-token"
@@ -45,22 +46,11 @@ FAST_SPEED = 200.0
 
 
 def rig_env(*, sim_url: str, slack_api_url: str, tmp_path: Path) -> dict[str, str]:
-    """The environment the rig's settings are built from (no Socket Mode: HTTP only)."""
-    return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_api_url,
-        "SNAPBOT_CHANNEL": CHANNEL,
-        "SNAPBOT_APPROVERS": ",".join(APPROVERS),
-        "SNAPBOT_DB": str(tmp_path / "snapbot.db"),
-        "SNAPBOT_ARCHIVE_DIR": str(tmp_path / "archives"),
-        "CLOUDIFY_URL": sim_url,
-        "CLOUDIFY_USERNAME": "admin",
-        "CLOUDIFY_PASSWORD": "admin",
-        "CLOUDIFY_TENANT": "default_tenant",
-        # no daily scheduler (its start-up catch-up would post a "missed" report); override to test it
-        "SNAPBOT_SCHEDULE": "off",
-    }
+    """The environment the rig's settings are built from (no Socket Mode: HTTP only): the demo's
+    embedded defaults with test secrets, and no daily scheduler (tests that need it override)."""
+    env = demo_env(sim_url=sim_url, slack_api_url=slack_api_url, workdir=tmp_path,
+                   bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+    return {**env, "SNAPBOT_SCHEDULE": "off"}
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
