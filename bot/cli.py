@@ -135,6 +135,11 @@ async def _run(cmd: m.Command, *, yes: bool, config: str | None,
     try:
         settings = _load_settings(env, config)
     except SnapbotError as exc:
+        if isinstance(cmd, m.Help):  # help needs no manager: show it, and say what is missing
+            from bot.messages.common import help_message
+            out(to_terminal(plain_text(help_message(cmd.topic))))
+            print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+            return 0
         print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
         return 2
     notifier = ConsoleNotifier(write=lambda text: out(to_terminal(text)))

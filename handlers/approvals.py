@@ -9,12 +9,9 @@ from typing import Any, Awaitable, Callable
 from bot.errors import SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.messages import restore as messages
+from handlers.replies import fields
 
 log = logging.getLogger(__name__)
-
-
-def _fields(message: dict) -> dict:
-    return {k: v for k, v in message.items() if k in ("text", "blocks")}
 
 
 def _click(body: dict) -> tuple[str, str, Invocation]:
@@ -29,7 +26,7 @@ def _click(body: dict) -> tuple[str, str, Invocation]:
 def register(app: Any, services: Any) -> None:
     async def answer(respond: Any, reply: Reply) -> None:
         await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                      replace_original=False, **_fields(reply.message))
+                      replace_original=False, **fields(reply.message))
 
     def button(action_id: str, handle: Callable[[str, str, Invocation], Awaitable[Reply]]) -> None:
         async def listener(ack: Any, body: dict, respond: Any) -> None:

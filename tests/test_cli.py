@@ -146,3 +146,11 @@ def test_cfy_help_prints_the_commands_without_slack_markup(tmp_path: Path, sim_u
     assert cfy_main(["help"], env=cli_env(tmp_path, sim_url), write=out.append) == 0
     text = "\n".join(out)
     assert "snapshots create" in text and ":white_check_mark:" not in text and "`" not in text
+
+
+def test_help_works_without_any_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cfy_main(["help", "restore"], env={})
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "snapshots restore" in captured.out
+    assert "CLOUDIFY_URL" in captured.err
