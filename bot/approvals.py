@@ -242,9 +242,27 @@ class ApprovalService:
                 expired.append(job.id)
         return expired
 
+    async def announce_unposted(self) -> list[str]:
+        """Post the cards of pending requests that have none yet (requested from the terminal,
+        where nobody can click): they go to the configured channel, where approvers decide."""
+        channel = self.services.settings.slack.channel
+        if not channel:
+            return []
+        posted = []
+        for job in self.services.store.list_jobs(unfinished=True, limit=1000):
+            waiting, _ = _states(job)
+            if job.state != waiting or job.message_ts is not None or self._expired(job):
+                continue
+            job = self.services.store.update_job(job.id, channel=job.channel or channel)
+            job = await self.open(job)
+            if job.message_ts is not None:
+                posted.append(job.id)
+        return posted
+
     async def _loop(self) -> None:
         while True:
             try:
+                await self.announce_unposted()
                 await self.expire_due()
             except Exception:
                 log.exception("approval expiry pass failed")

@@ -102,10 +102,7 @@ class Dispatcher:
         return self.services.clients[manager]
 
     def _channel(self, inv: Invocation) -> str:
-        # Terminal jobs report through runner listeners, not a channel, unless one is given.
-        if inv.source == "terminal":
-            return inv.channel
-        return inv.channel or self.settings.slack.channel
+        return inv.job_channel(self.settings.slack.channel)
 
     def _manager_names(self) -> list[str]:
         return [mc.name for mc in self.settings.managers]

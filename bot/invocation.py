@@ -18,6 +18,14 @@ class Invocation:
     user_name: str = ""
     confirmed: bool = False  # terminal `--yes` for destructive commands
 
+    def job_channel(self, default: str) -> str:
+        """Where a job started by this request posts its card: the channel it came from, else
+        the configured one. A terminal has no channel: its jobs report to stdout, and a request
+        that needs approval gets its card posted by the Slack app (ApprovalService)."""
+        if self.source == "terminal":
+            return self.channel
+        return self.channel or default
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -218,3 +218,26 @@ async def test_restore_without_safety_snapshot_goes_from_preflight_to_maintenanc
         assert "safety_snapshot" not in states
         assert states[states.index("preflight") + 1] == "maintenance_activating"
         assert not any(s.startswith("safety-") for s in rig.sim.state.snapshots)
+
+
+async def test_restore_requested_from_the_terminal_is_posted_to_the_channel_for_approval(tmp_path: Path) -> None:
+    from bot.cli import run_command
+    from bot.commands.model import SnapshotsRestore
+
+    async with make_rig(tmp_path) as rig:
+        await create_snapshot(rig, "snap-1")
+        lines: list[str] = []
+        rc = await run_command(rig.services, SnapshotsRestore(snapshot_id="snap-1", force=True),
+                               confirmed=True, out=lines.append, user="local:ops")
+        assert rc == 0 and any("once approved in Slack" in line for line in lines)
+        job = rig.store.list_jobs(kind="restore")[0]
+        assert job.state == "requested" and job.message_ts is None
+        assert await rig.services.approvals.announce_unposted() == [job.id]
+        job = rig.store.get_job(job.id)
+        card = str(rig.slack.message("C_OPS", job.message_ts))
+        assert "local:ops asks to restore" in card and "<@local:ops>" not in card
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", (job.state, job.error)
+        assert len((await rig.sim_state())["restores"]) == 1
+        assert await rig.services.approvals.announce_unposted() == []

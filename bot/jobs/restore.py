@@ -157,7 +157,7 @@ class RestoreService:
         return self.services.settings
 
     def _channel(self, inv: Invocation) -> str:
-        return inv.channel or self.settings.slack.channel
+        return inv.job_channel(self.settings.slack.channel)
 
     async def request(self, cmd: SnapshotsRestore, inv: Invocation, *, extra: dict[str, Any] | None = None) -> Reply:
         """Check everything the restore needs before anything changes, then post the request

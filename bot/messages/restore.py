@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages.blocks import button, context, hhmmss, human_size, message, section, when
+from bot.messages.jobs import who
 from bot.store import Job, Transition
 
 Message = dict[str, Any]
@@ -96,14 +97,14 @@ def request_card(job: Job, now: datetime | None = None) -> Message:
     title = f"Restore request `{job.id}`"
     if p.get("rollback_of"):
         title += f" (rollback of `{p['rollback_of']}`)"
-    text = f":rotating_light: {title}: <@{job.requester}> asks to restore `{p.get('snapshot_id')}` on `{job.manager}`"
+    text = f":rotating_light: {title}: {who(job.requester)} asks to restore `{p.get('snapshot_id')}` on `{job.manager}`"
     blocks = [section(text), *_facts(job),
               section("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id)))]
     need = int(p.get("required_approvals", 1))
     got = _approved_by(job)
-    approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than <@{job.requester}>"
+    approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than {who(job.requester)}"
     if got:
-        approvals += f"; approved so far by {', '.join(f'<@{u}>' for u in got)} ({len(got)}/{need})"
+        approvals += f"; approved so far by {', '.join(who(u) for u in got)} ({len(got)}/{need})"
     blocks.append(context(approvals + f". Expires at {when(p.get('expires_at'))}, then becomes *expired*."))
     blocks.append({"type": "actions", "block_id": f"restore_decision:{job.id}", "elements": [
         button("Approve", "restore_approve", job.id, "primary"),
@@ -182,13 +183,13 @@ def progress_card(job: Job, transitions: list[Transition]) -> Message:
     state_word = {"done": ":white_check_mark: done", "failed": ":x: failed"}.get(job.state, job.state.replace("_", " "))
     text = f"Restore `{job.id}` of `{p.get('snapshot_id')}` on `{job.manager}`: {state_word}"
     blocks = [section(f"*{text}*"), *_facts(job)]
-    who = f"Requested by <@{job.requester}>"
+    people = f"Requested by {who(job.requester)}"
     got = _approved_by(job)
     if got:
-        who += f", approved by {', '.join(f'<@{u}>' for u in got)}"
+        people += f", approved by {', '.join(who(u) for u in got)}"
     if p.get("retry_of"):
-        who += f"; retry of `{p['retry_of']}` from {STEP_LABELS.get(p.get('retry_from', ''), p.get('retry_from'))}"
-    blocks.append(context(who))
+        people += f"; retry of `{p['retry_of']}` from {STEP_LABELS.get(p.get('retry_from', ''), p.get('retry_from'))}"
+    blocks.append(context(people))
     blocks.append(section("\n".join(checklist(job, transitions))))
     r = job.result
     if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
@@ -225,11 +226,11 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
     last = transitions[-1] if transitions else None
     by = ""
     if last is not None and last.to_state == job.state:
-        by = f" by <@{last.actor}>" if last.actor and last.actor != "snapbot" else ""
+        by = f" by {who(last.actor)}" if last.actor and last.actor != "snapbot" else ""
         by += f" at {when(last.at)}"
         if job.state == "expired":
             by = f" at {when(p.get('expires_at'))}: no decision in time"
-    text = f"{outcome}{by}: restore of `{p.get('snapshot_id')}` on `{job.manager}` (`{job.id}`), requested by <@{job.requester}>"
+    text = f"{outcome}{by}: restore of `{p.get('snapshot_id')}` on `{job.manager}` (`{job.id}`), requested by {who(job.requester)}"
     return message(text, [section(text), *_facts(job)])
 
 
@@ -252,12 +253,12 @@ def describe_job(job: Job) -> str:
 
 def approval_card(job: Job) -> Message:
     """The approve/reject card of a gated simple job (maintenance toggles, deletes, uploads...)."""
-    text = f":lock: <@{job.requester}> asks to run {describe_job(job)} (job `{job.id}`)"
+    text = f":lock: {who(job.requester)} asks to run {describe_job(job)} (job `{job.id}`)"
     need = int(job.params.get("required_approvals", 1))
     blocks = [section(text),
               context(f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than "
-                       f"<@{job.requester}>. Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."
-                       + (f" Approved so far by {', '.join(f'<@{u}>' for u in _approved_by(job))}." if _approved_by(job) else "")),
+                       f"{who(job.requester)}. Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."
+                       + (f" Approved so far by {', '.join(who(u) for u in _approved_by(job))}." if _approved_by(job) else "")),
               {"type": "actions", "block_id": f"job_decision:{job.id}", "elements": [
                   button("Approve", "job_approve", job.id, "primary"),
                   button("Reject", "job_reject", job.id, "danger")]}]
@@ -266,7 +267,7 @@ def approval_card(job: Job) -> Message:
 
 def job_decided_card(job: Job, outcome: str, actor: str, at: datetime | None) -> Message:
     text = f"{OUTCOMES.get(outcome, outcome)}{(' by <@' + actor + '>') if actor and actor != 'snapbot' else ''}" \
-           f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by <@{job.requester}>"
+           f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by {who(job.requester)}"
     return message(text, [section(text)])
 
 
