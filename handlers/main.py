@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"snapbot: {exc}", file=sys.stderr)
         return 2
+    from bot.config import describe_settings
+    for key, value in describe_settings(settings):  # secrets masked
+        log.info("config %s: %s", key, value)
     try:
         asyncio.run(serve(settings, host=args.host, port=args.port))
     except KeyboardInterrupt:

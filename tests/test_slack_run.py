@@ -45,17 +45,24 @@ def test_run_with_a_bad_manager_url_names_the_key(tmp_path):
 async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_path):
     async with SlackStandin(bot_token="xoxb-run-test", signing_secret="run-secret") as slack:
         env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-run-test", SLACK_SIGNING_SECRET="run-secret",
+                   CLOUDIFY_PASSWORD="pw-run-test-7731",
                    SLACK_API_URL=slack.api_url)
         proc = await asyncio.create_subprocess_exec(
             *SNAPBOT, "run", "--host", "127.0.0.1", "--port", "0", env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             url = None
+            startup = []
             while url is None:
                 line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
                 assert line, "snapbot run exited before listening"
+                startup.append(line)
                 if m := re.search(r"listening on (http://\S+)", line):
                     url = m.group(1)
+            log = "".join(startup)
+            assert "config slack.bot_token: set (hidden)" in log and "config managers[0]" in log
+            assert "xoxb-run-test" not in log and "run-secret" not in log
+            assert env["CLOUDIFY_PASSWORD"] not in log
             async with aiohttp.ClientSession() as http:
                 async with http.get(url + "/healthz") as resp:
                     assert resp.status == 200 and (await resp.json())["db"] == "ok"
