@@ -5,7 +5,6 @@ Nothing else constructs a Store, a CloudifyClient or the JobRunner.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Modules (owned by other parts of the bot) that register their drivers and set their service
-#: on `Services`: `install(services)` each.
-INSTALLERS = ("bot.approvals", "bot.jobs.restore", "bot.jobs.daily")
-
-
 def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
     from bot.cloudify.client import CloudifyClient
     return CloudifyClient(mc.url, username=mc.username, password=mc.password, token=mc.token,
@@ -37,7 +31,9 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                          transport: httpx.AsyncBaseTransport | None = None) -> Services:
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
+    from bot import approvals
     from bot.dispatch import Dispatcher
+    from bot.jobs import daily, restore
     from bot.jobs.simple import register_simple_drivers
 
     clock = clock or SystemClock()
@@ -56,24 +52,11 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         raise
     services.dispatcher = Dispatcher(services)
     register_simple_drivers(runner)
-    for name in INSTALLERS:
-        _install(name, services)
+    # each registers its drivers and sets its service on `services`
+    approvals.install(services)
+    restore.install(services)
+    daily.install(services)
     return services
-
-
-def _install(module_name: str, services: Services) -> None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            log.warning("%s is not available yet; its commands will answer with an error", module_name)
-            return
-        raise
-    install = getattr(module, "install", None)
-    if install is None:
-        log.warning("%s has no install(services); skipped", module_name)
-        return
-    install(services)
 
 
 async def start(services: Services) -> list[str]:

@@ -1,7 +1,6 @@
 """The composition root: what build_services wires, what start resumes, what stop closes."""
 from __future__ import annotations
 
-import logging
 import sqlite3
 from pathlib import Path
 
@@ -49,18 +48,3 @@ async def test_stop_closes_the_store(tmp_path: Path) -> None:
     await bootstrap.stop(services)
     with pytest.raises(sqlite3.ProgrammingError):
         services.store.list_jobs()
-
-
-def test_a_missing_optional_module_is_a_warning_not_a_crash(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.bootstrap"):
-        bootstrap._install("bot.no_such_module_here", object())  # type: ignore[arg-type]
-    assert "not available" in caplog.text
-
-
-def test_a_broken_import_inside_an_optional_module_is_not_hidden(tmp_path: Path, monkeypatch) -> None:
-    pkg = tmp_path / "brokenpkg_c2b"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("import no_such_dependency_c2b\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ModuleNotFoundError):
-        bootstrap._install("brokenpkg_c2b", object())  # type: ignore[arg-type]
