@@ -14,18 +14,28 @@ simulator, admin/admin), SQLite and the archive dir in tmp_path, the simulator a
 runbook polling shortened. Settings are built in code from an env dict (`rig_env`), never from
 os.environ; `env_overrides` adds or replaces keys (e.g. SNAPBOT_APPROVALS_REQUIRED), and
 `settings_overrides(settings) -> settings` can change anything else.
+
+Several managers: `make_rig(tmp_path, managers={"prod": SimulatorOptions(...), "dr": ...})`
+starts one simulator per name and configures them through a real YAML file
+(`tmp_path/snapbot.yaml`, named by SNAPBOT_CONFIG; each password through its own `password_env`
+variable, CLOUDIFY_* unset). The first name is the default manager and `rig.sim`;
+`rig.sims[name]` is each simulator, `rig.sim_state(name)` / `rig.sim_post(path, body, name)` /
+`rig.sim_requests(fragment, name)` address one, and `await rig.lose(name)` closes one (a lost
+manager).
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import inspect
+import re
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
+import yaml
 from aiohttp import web
 
 from bot import bootstrap
@@ -78,10 +88,34 @@ def fast(settings: Settings) -> Settings:
     return dataclasses.replace(settings, runbook=runbook)
 
 
+def password_env_name(manager: str) -> str:
+    """The environment variable a multi-manager rig's YAML names for `manager`'s password."""
+    return "SNAPBOT_TEST_" + re.sub(r"[^A-Za-z0-9]", "_", manager).upper() + "_PASSWORD"
+
+
+def write_managers_yaml(path: Path, sims: Mapping[str, Any],
+                        options: Mapping[str, SimulatorOptions]) -> dict[str, str]:
+    """Write a SNAPBOT_CONFIG file listing one manager per simulator; return the env it needs
+    (SNAPBOT_CONFIG and each password_env variable)."""
+    env = {"SNAPBOT_CONFIG": str(path)}
+    managers = []
+    for name, sim in sims.items():
+        opts = options[name]
+        var = password_env_name(name)
+        env[var] = opts.password
+        managers.append({"name": name, "url": sim.url, "username": opts.username,
+                         "tenant": opts.tenant, "password_env": var})
+    path.write_text(yaml.safe_dump({"managers": managers}, sort_keys=False))
+    return env
+
+
 class Rig:
     def __init__(self, *, sim: Any, slack: SlackStandin, services: Any, app: Any, url: str,
-                 settings: Settings, tmp_path: Path, http: aiohttp.ClientSession) -> None:
+                 settings: Settings, tmp_path: Path, http: aiohttp.ClientSession,
+                 sims: Mapping[str, Any] | None = None) -> None:
         self.sim = sim
+        self.sims: dict[str, Any] = dict(sims or {"default": sim})
+        self.lost: set[str] = set()
         self.slack = slack
         self.services = services
         self.app = app
@@ -139,42 +173,70 @@ class Rig:
     def jobs(self, **kwargs: Any) -> list[Any]:
         return self.store.list_jobs(**kwargs)
 
-    async def sim_state(self) -> dict[str, Any]:
-        async with self.http.get(self.sim.url + "/_sim/state") as resp:
+    def _sim(self, manager: str | None) -> Any:
+        return self.sim if manager is None else self.sims[manager]
+
+    async def sim_state(self, manager: str | None = None) -> dict[str, Any]:
+        async with self.http.get(self._sim(manager).url + "/_sim/state") as resp:
             return await resp.json()
 
-    async def sim_post(self, path: str, body: dict[str, Any]) -> Any:
-        async with self.http.post(self.sim.url + path, json=body) as resp:
+    async def sim_post(self, path: str, body: dict[str, Any], manager: str | None = None) -> Any:
+        async with self.http.post(self._sim(manager).url + path, json=body) as resp:
             return await resp.json(content_type=None)
 
-    def sim_requests(self, path_fragment: str = "") -> int:
+    def sim_requests(self, path_fragment: str = "", manager: str | None = None) -> int:
         """How many requests (any method) the simulator saw on paths containing `path_fragment`."""
-        counts = self.sim.state.request_counts
+        counts = self._sim(manager).state.request_counts
         return sum(n for path, n in counts.items() if path_fragment in path)
+
+    async def lose(self, manager: str) -> None:
+        """Close that manager's simulator for good (its port refuses from now on)."""
+        if manager not in self.lost:
+            self.lost.add(manager)
+            await self.sims[manager].close()
 
 
 @asynccontextmanager
 async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = None,
                    sim_options: SimulatorOptions | None = None,
                    settings_overrides: Callable[[Settings], Settings] | None = None,
-                   start_services: bool = True, socket_mode: bool = False) -> AsyncIterator[Rig]:
+                   start_services: bool = True, socket_mode: bool = False,
+                   managers: Mapping[str, SimulatorOptions | None] | None = None) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
     `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
-    (`rig.slack.socket_command(...)`, `rig.slack.socket_click(...)`)."""
+    (`rig.slack.socket_command(...)`, `rig.slack.socket_click(...)`).
+
+    `managers={name: SimulatorOptions | None, ...}` starts one simulator per name (None: the
+    default fast options) configured through a YAML file instead of CLOUDIFY_*; `sim_options`
+    must then be left out."""
     tmp_path = Path(tmp_path)
-    options = sim_options or SimulatorOptions(speed=FAST_SPEED)
-    if options.data_dir is None:
-        options = dataclasses.replace(options, data_dir=str(tmp_path / "sim-data"))
-    sim = await start_simulator("127.0.0.1", 0, options)
+    if managers is not None and (not managers or sim_options is not None):
+        raise ValueError("give either sim_options or a non-empty managers mapping")
+    named: dict[str, SimulatorOptions] = {}
+    for name, opts in (managers or {"default": sim_options}).items():
+        opts = opts or SimulatorOptions(speed=FAST_SPEED)
+        if opts.data_dir is None:
+            data = "sim-data" if managers is None else f"sim-data-{name}"
+            opts = dataclasses.replace(opts, data_dir=str(tmp_path / data))
+        named[name] = opts
+    sims: dict[str, Any] = {}
     slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN)
     services = None
     runner: web.AppRunner | None = None
     http: aiohttp.ClientSession | None = None
     socket_handler: Any = None
+    rig: Rig | None = None
     try:
+        for name, opts in named.items():
+            sims[name] = await start_simulator("127.0.0.1", 0, opts)
+        sim = next(iter(sims.values()))
         await slack.start()
         env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        if managers is not None:
+            for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):
+                env.pop(key, None)
+            env.update(write_managers_yaml(tmp_path / "snapbot.yaml", sims, named))
         if socket_mode:
             env["SLACK_APP_TOKEN"] = APP_TOKEN
         env.update(env_overrides or {})
@@ -197,8 +259,9 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
             socket_handler = AsyncSocketModeHandler(app, settings.slack.app_token or APP_TOKEN)
             await socket_handler.connect_async()
             await asyncio.wait_for(slack.socket_connected.wait(), 10)
-        yield Rig(sim=sim, slack=slack, services=services, app=app, url=f"http://127.0.0.1:{port}",
-                  settings=settings, tmp_path=tmp_path, http=http)
+        rig = Rig(sim=sim, slack=slack, services=services, app=app, url=f"http://127.0.0.1:{port}",
+                  settings=settings, tmp_path=tmp_path, http=http, sims=sims)
+        yield rig
     finally:
         if socket_handler is not None:
             await socket_handler.close_async()
@@ -209,4 +272,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         if http is not None:
             await http.close()
         await slack.close()
-        await sim.close()
+        lost = rig.lost if rig is not None else set()
+        for name, sim_ in sims.items():
+            if name not in lost:
+                await sim_.close()

@@ -1,0 +1,75 @@
+"""Helpers for the two-manager end-to-end tests: `prod` and `dr` simulators configured through a
+real SNAPBOT_CONFIG YAML file (tests.harness.make_rig(managers=...)), commands as signed Slack
+requests, answers read back from the Slack stand-in."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping
+
+from bot.notifier import plain_text
+from bot.simulator import SimulatorOptions
+from tests.harness import FAST_SPEED, REQUESTER, Rig, make_rig
+
+#: prod holds more than dr, so "dr now has prod's state" is visible in /_sim/state
+PROD_DEPLOYMENTS = 5
+DR_DEPLOYMENTS = 1
+#: each simulator its own password, so a manager talked to with the other's fails loudly
+PASSWORDS = {"prod": "prod-pw-7f3a", "dr": "dr-pw-91c2"}
+
+
+@asynccontextmanager
+async def prod_and_dr(tmp_path: Path, *, env_overrides: Mapping[str, str] | None = None,
+                      start_services: bool = True, **prod_options: Any) -> AsyncIterator[Rig]:
+    """A rig with two managers, `prod` (the default, 5 deployments) and `dr` (1 deployment)."""
+    prod = SimulatorOptions(speed=FAST_SPEED, seed_deployments=PROD_DEPLOYMENTS,
+                            password=PASSWORDS["prod"], **prod_options)
+    dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"])
+    async with make_rig(tmp_path, env_overrides=env_overrides, start_services=start_services,
+                        managers={"prod": prod, "dr": dr}) as rig:
+        yield rig
+
+
+async def ask(rig: Rig, text: str, *, user: str = REQUESTER) -> dict[str, Any]:
+    """Send a signed `/cfy` command and return the answer posted to its response_url."""
+    before = len(rig.slack.responses())
+    resp = await rig.command(text, user=user)
+    assert resp.status == 200, (resp.status, text)
+    responses = await rig.wait_for(lambda: len(rig.slack.responses()) > before and rig.slack.responses())
+    return responses[before]
+
+
+def text_of(reply: Mapping[str, Any]) -> str:
+    return plain_text(dict(reply))
+
+
+def api_requests(rig: Rig, manager: str) -> int:
+    """Requests the manager's REST API (not the /_sim/ control surface) has seen."""
+    counts = rig.sims[manager].state.request_counts
+    return sum(n for path, n in counts.items() if path.startswith("/api/"))
+
+
+def new_job(rig: Rig, kind: str, manager: str, seen: set[str] = frozenset()) -> Any:  # type: ignore[assignment]
+    """The newest job of `kind` on `manager` not in `seen`, or None."""
+    return next((j for j in rig.jobs(kind=kind) if j.manager == manager and j.id not in seen), None)
+
+
+async def daily_run(rig: Rig, manager: str) -> Any:
+    """`/cfy snapshots schedule run-now --manager M` through Slack; the finished daily job."""
+    seen = {j.id for j in rig.jobs(kind="daily")}
+    reply = await ask(rig, f"/cfy snapshots schedule run-now --manager {manager}")
+    assert "started as job" in text_of(reply), text_of(reply)
+    job = await rig.wait_for(lambda: new_job(rig, "daily", manager, seen))
+    return await rig.wait_job(job.id)
+
+
+async def stage_prod_state(rig: Rig) -> str:
+    """A scheduled execution on prod (due in a day) beside its seeded deployments; its id."""
+    from datetime import timedelta
+
+    from bot.clock import iso, parse_time
+    now = parse_time((await rig.sim_state("prod"))["now"])
+    ex = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-4", "workflow_id": "heal",
+                                                 "status": "scheduled",
+                                                 "scheduled_for": iso(now + timedelta(days=1))}, "prod")
+    return ex["id"]
