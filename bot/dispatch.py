@@ -117,7 +117,29 @@ class Dispatcher:
         snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
                                                      or datetime.min), reverse=True)
         archived = archive.list_archived(self.settings.archive_dir, manager)
-        return Reply(common.snapshot_table(manager, snapshots, archived), ephemeral=True)
+        message = common.snapshot_table(manager, snapshots, archived)
+        note = self.other_archives_note(manager)
+        if note:
+            blocks = message["blocks"][:common.MAX_BLOCKS - 1]
+            message = {**message, "blocks": [*blocks, common.context(note)]}
+        return Reply(message, ephemeral=True)
+
+    def other_archives_note(self, manager: str) -> str:
+        """The list shows a manager's own archived copies (`<archive>/<manager>/`). Copies kept
+        under other managers' directories (a lost manager's among them, configured or not) are
+        only named here, with the upload that pushes one to this manager."""
+        root = Path(self.settings.archive_dir)
+        if not root.is_dir():
+            return ""
+        parts = []
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name != manager):
+            copies = archive.list_archived(root, d.name)
+            if copies:
+                parts.append(f"`{d.name}`: {len(copies)} (newest `{copies[0].stem}`)")
+        if not parts:
+            return ""
+        return ("Other managers' archived copies: " + ", ".join(parts) + ". Push one here with "
+                f"`/cfy snapshots upload ID --from-archive MANAGER --manager {manager}`.")
 
     async def _snapshots_status(self, cmd: m.SnapshotsStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)

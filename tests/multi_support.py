@@ -73,3 +73,20 @@ async def stage_prod_state(rig: Rig) -> str:
                                                  "status": "scheduled",
                                                  "scheduled_for": iso(now + timedelta(days=1))}, "prod")
     return ex["id"]
+
+
+async def push_to_dr(rig: Rig, snapshot_id: str, source: str = "prod") -> Any:
+    """`/cfy snapshots upload ID --from-archive SOURCE --manager dr`; the finished upload job."""
+    reply = await ask(rig, f"/cfy snapshots upload {snapshot_id} --from-archive {source} --manager dr")
+    assert "started job" in text_of(reply).lower(), text_of(reply)
+    job = await rig.wait_for(lambda: new_job(rig, "snapshot_upload", "dr"))
+    return await rig.wait_job(job.id)
+
+
+async def approved_restore_on_dr(rig: Rig, snapshot_id: str, approver: str = "U_LEAD1") -> Any:
+    """`/cfy snapshots restore ID --force --manager dr`, approved; the finished restore job."""
+    reply = await ask(rig, f"/cfy snapshots restore {snapshot_id} --force --manager dr")
+    assert "needs approval" in text_of(reply), text_of(reply)
+    job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
+    await rig.click("restore_approve", job.id, user=approver)
+    return await rig.wait_job(job.id, timeout=30)

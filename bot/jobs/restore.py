@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from bot.archive import archive_path, verify_archived, write_sidecar
+from bot.archive import archive_path, find_archived, verify_archived, write_sidecar
 from bot.clock import iso, parse_time
 from bot.cloudify.models import Execution, Version
 from bot.commands.model import AgentsInstall, MaintenanceDeactivate, PluginsUpdate, SnapshotsRestore
@@ -212,11 +212,8 @@ class RestoreService:
         try:
             snap = await client.get_snapshot(cmd.snapshot_id)
         except NotFound:
-            hint = ""
-            if archive_path(self.settings.archive_dir, manager, cmd.snapshot_id).is_file():
-                hint = (f" An archived copy exists: upload it first with "
-                        f"`/cfy snapshots upload {cmd.snapshot_id} --manager {manager} --from-archive {manager}`.")
-            raise RunbookError(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}.{hint}") from None
+            raise RunbookError(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}."
+                               f"{self._upload_hint(cmd.snapshot_id, manager)}") from None
         if not snap.usable:
             raise RunbookError(f"snapshot {cmd.snapshot_id!r} is {snap.status or 'not ready'}"
                                f"{': ' + snap.error if snap.error else ''}; only created or uploaded snapshots can be restored")
@@ -243,12 +240,37 @@ class RestoreService:
             "snapshot_created_at": iso(snap.created_at) if snap.created_at else "",
             "snapshot_status": snap.status,
         }
-        archived = archive_path(self.settings.archive_dir, manager, cmd.snapshot_id)
-        if archived.is_file():
+        archived = self._archived_copy(cmd.snapshot_id, manager)
+        if archived is not None:
             facts["snapshot_size"] = archived.stat().st_size
             facts["snapshot_version"] = snapshot_version_of(archived)
             facts["archive_path"] = str(archived)
         return facts
+
+    def _upload_hint(self, snapshot_id: str, manager: str) -> str:
+        """How to get an archived copy of the id onto the manager: the manager's own copy, else
+        another manager's (after a disaster, the lost manager's archive is the one that has it)."""
+        copies = find_archived(self.settings.archive_dir, snapshot_id, prefer=manager)
+        if not copies:
+            return ""
+        source = copies[0].parent.name
+        where = "An archived copy exists" if source == manager else f"An archived copy from `{source}` exists"
+        return (f" {where}: upload it first with "
+                f"`/cfy snapshots upload {snapshot_id} --from-archive {source} --manager {manager}`.")
+
+    def _archived_copy(self, snapshot_id: str, manager: str) -> Path | None:
+        """The archived copy the snapshot on `manager` came from, for its version and size: the
+        manager's own copy, else the one the latest finished snapbot upload of that id to the
+        manager pushed (e.g. `--from-archive prod` onto `dr`)."""
+        own = archive_path(self.settings.archive_dir, manager, snapshot_id)
+        if own.is_file():
+            return own
+        for job in self.services.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
+            if job.state == "done" and job.params.get("snapshot_id") == snapshot_id \
+                    and job.params.get("archive_path"):
+                path = Path(job.params["archive_path"])
+                return path if path.is_file() else None
+        return None
 
     # -- follow-up actions (buttons on the card) ---------------------------------------------
 

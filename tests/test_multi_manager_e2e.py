@@ -1,0 +1,213 @@
+"""Disaster recovery across two managers, end to end: `prod` and `dr` simulators configured
+through a real SNAPBOT_CONFIG YAML file (passwords through password_env variables), the real Bolt
+app over signed HTTP, the Slack stand-in, SQLite and the archive in tmp_path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot import archive
+from bot.notifier import plain_text
+from bot.scheduler import job_id
+from tests.harness import CHANNEL, password_env_name
+from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
+                                 approved_restore_on_dr, ask, daily_run, new_job, prod_and_dr,
+                                 push_to_dr, stage_prod_state, text_of)
+
+
+def _reports(rig, manager: str) -> list[str]:
+    return [plain_text(m) for m in rig.slack.messages(CHANNEL, top_level=True)
+            if f"Daily snapshot of {manager}" in plain_text(m)]
+
+
+async def test_the_yaml_file_configures_both_managers_with_passwords_from_the_environment(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        assert [m.name for m in rig.settings.managers] == ["prod", "dr"]
+        assert [m.url for m in rig.settings.managers] == [rig.sims["prod"].url, rig.sims["dr"].url]
+        yaml_text = (tmp_path / "snapbot.yaml").read_text()
+        for manager, password in PASSWORDS.items():
+            assert password not in yaml_text  # only the password_env variable's name
+            assert f"password_env: {password_env_name(manager)}" in yaml_text
+            assert rig.settings.manager(manager).password == password
+        assert sorted(rig.services.clients) == ["dr", "prod"]
+
+
+async def test_the_scheduler_has_one_daily_job_per_manager(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+        scheduler = rig.services.daily.scheduler.apscheduler
+        assert scheduler is not None
+        assert sorted(j.id for j in scheduler.get_jobs()) == sorted([job_id("prod"), job_id("dr")])
+        assert [j.args for j in sorted(scheduler.get_jobs(), key=lambda j: j.id)] == [("dr",), ("prod",)]
+
+
+async def test_a_daily_run_of_each_manager_archives_into_its_own_dir_and_reports_it_by_name(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        prod_job = await daily_run(rig, "prod")
+        dr_job = await daily_run(rig, "dr")
+        root = Path(rig.settings.archive_dir)
+        for job, manager in ((prod_job, "prod"), (dr_job, "dr")):
+            assert job.state == "done", job.error
+            sid = job.params["snapshot_id"]
+            assert sid.startswith(f"daily-{manager}-")
+            path = root / manager / f"{sid}.zip"
+            assert job.result["archive_path"] == str(path)
+            info = archive.verify_archived(path)  # zip + sha256 against the sidecar
+            assert archive.sidecar_path(path).read_text() == f"{info.sha256}  {sid}.zip\n"
+            assert [p.name for p in archive.list_archived(root, manager)] == [f"{sid}.zip"]
+            assert sid in {s["id"] for s in (await rig.sim_state(manager))["snapshots"]}
+            report = await rig.wait_for(lambda m=manager: _reports(rig, m))
+            assert sid in report[-1] and info.sha256[:8] in report[-1]
+        # each run stayed on its own manager
+        assert {s["id"] for s in (await rig.sim_state("prod"))["snapshots"]} == {prod_job.params["snapshot_id"]}
+        assert {s["id"] for s in (await rig.sim_state("dr"))["snapshots"]} == {dr_job.params["snapshot_id"]}
+
+
+async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restores_it_there(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        scheduled = await stage_prod_state(rig)
+        daily = await daily_run(rig, "prod")
+        assert daily.state == "done", daily.error
+        sid = daily.params["snapshot_id"]
+        prod_state = await rig.sim_state("prod")
+        await rig.lose("prod")  # the manager VM is gone; its archive stays
+
+        # push the archived copy to dr (verified before anything is sent)
+        reply = await ask(rig, f"/cfy snapshots upload {sid} --from-archive prod --manager dr")
+        assert "started job" in text_of(reply).lower(), text_of(reply)
+        upload = await rig.wait_for(lambda: new_job(rig, "snapshot_upload", "dr"))
+        upload = await rig.wait_job(upload.id)
+        assert upload.state == "done", upload.error
+        archived = Path(rig.settings.archive_dir) / "prod" / f"{sid}.zip"
+        assert upload.params["archive_path"] == str(archived)
+        assert upload.params["sha256"] == archive.read_sidecar(archived)
+        assert {s["id"]: s["status"] for s in (await rig.sim_state("dr"))["snapshots"]}[sid] == "uploaded"
+
+        # restore on dr: approval, then the runbook on dr only
+        reply = await ask(rig, f"/cfy snapshots restore {sid} --force --manager dr")
+        assert "needs approval" in text_of(reply), text_of(reply)
+        job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
+        assert job.manager == "dr" and job.state == "requested"
+        card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
+        assert "dr" in card and sid in card
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", (job.state, job.error)
+
+        dr = await rig.sim_state("dr")
+        assert len(dr["restores"]) == 1
+        assert sorted(d["id"] for d in dr["deployments"]) == sorted(d["id"] for d in prod_state["deployments"])
+        assert len(dr["deployments"]) == PROD_DEPLOYMENTS != DR_DEPLOYMENTS
+        assert scheduled in {e["id"] for e in dr["executions"] if e["status"] == "scheduled"}
+        assert dr["maintenance"]["status"] == "deactivated"
+        # the safety snapshot is dr's own state, archived under dr
+        assert Path(job.result["safety_archive_path"]).parent == Path(rig.settings.archive_dir) / "dr"
+        archive.verify_archived(job.result["safety_archive_path"])
+
+        final_card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
+        assert "dr" in final_card
+        shown = text_of(await ask(rig, f"/cfy jobs show {job.id}"))
+        assert "on `dr`" in shown or "on dr" in shown, shown
+        assert "done" in shown
+
+
+async def test_a_long_job_on_prod_does_not_block_dr_but_blocks_a_second_one_on_prod(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        await rig.sim_post("/_sim/config", {"create_seconds": 1_000_000}, "prod")  # never finishes here
+        reply = await ask(rig, "/cfy snapshots create slow-one --manager prod")
+        assert "started job" in text_of(reply).lower(), text_of(reply)
+        slow = await rig.wait_for(lambda: new_job(rig, "snapshot_create", "prod"))
+        await rig.wait_for(lambda: "slow-one" in {s["id"] for s in rig.sims["prod"].state.snapshots.values()})
+
+        reply = await ask(rig, "/cfy snapshots create quick-one --manager dr")
+        assert "started job" in text_of(reply).lower(), text_of(reply)
+        quick = await rig.wait_for(lambda: new_job(rig, "snapshot_create", "dr"))
+        quick = await rig.wait_job(quick.id)
+        assert quick.state == "done", quick.error
+        assert not rig.store.get_job(slow.id).finished
+
+        reply = await ask(rig, "/cfy snapshots create second-one --manager prod")
+        assert "busy" in text_of(reply) and slow.id in text_of(reply), text_of(reply)
+        assert reply.get("response_type") != "in_channel"
+        assert [j.id for j in rig.jobs(kind="snapshot_create") if j.manager == "prod"] == [slow.id]
+        assert "second-one" not in {s["id"] for s in rig.sims["prod"].state.snapshots.values()}
+        assert rig.sim_requests("second-one", "prod") == 0
+
+
+async def test_an_unknown_manager_is_refused_naming_the_configured_ones_and_nothing_is_sent(tmp_path: Path) -> None:
+    commands = ["/cfy snapshots list --manager staging",
+                "/cfy snapshots create x1 --manager staging",
+                "/cfy snapshots restore snap-1 --force --manager staging",
+                "/cfy snapshots upload snap-1 --from-archive prod --manager staging",
+                "/cfy snapshots schedule run-now --manager staging",
+                "/cfy maintenance-mode activate --manager staging"]
+    async with prod_and_dr(tmp_path) as rig:
+        before = {m: api_requests(rig, m) for m in ("prod", "dr")}
+        for command in commands:
+            reply = await ask(rig, command)
+            text = text_of(reply)
+            assert "staging" in text and "prod" in text and "dr" in text, (command, text)
+            assert reply.get("response_type") != "in_channel", (command, reply)
+        assert {m: api_requests(rig, m) for m in ("prod", "dr")} == before
+        assert rig.jobs() == []
+
+
+async def test_restoring_on_dr_a_snapshot_only_prods_archive_holds_suggests_uploading_it(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        daily = await daily_run(rig, "prod")
+        sid = daily.params["snapshot_id"]
+        await rig.lose("prod")
+        reply = await ask(rig, f"/cfy snapshots restore {sid} --force --manager dr")
+        text = text_of(reply)
+        assert "does not exist on manager 'dr'" in text, text
+        assert f"/cfy snapshots upload {sid} --from-archive prod --manager dr" in text, text
+        assert reply.get("response_type") != "in_channel"
+        assert rig.jobs(kind="restore") == []
+        assert (await rig.sim_state("dr"))["restores"] == []
+
+
+async def test_listing_dr_shows_its_snapshots_and_its_own_archived_copies_and_points_at_prods(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        prod_sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        dr_sid = (await daily_run(rig, "dr")).params["snapshot_id"]
+        await rig.sim_post("/_sim/config", {"create_seconds": 0.01}, "dr")
+        await ask(rig, "/cfy snapshots create manual-dr --manager dr")
+        await rig.wait_job((await rig.wait_for(lambda: new_job(rig, "snapshot_create", "dr"))).id)
+        text = text_of(await ask(rig, "/cfy snapshots list --manager dr"))
+        on_manager, _, off = text.partition("Archived copies")
+        assert "Snapshots on dr" in on_manager
+        assert dr_sid in on_manager and "manual-dr" in on_manager and prod_sid not in on_manager
+        own, _, others = off.partition("Other managers' archived copies")
+        assert dr_sid in own and prod_sid not in own
+        assert "prod" in others and prod_sid in others and "--from-archive MANAGER --manager dr" in others, text
+
+
+async def test_a_tampered_archived_copy_of_the_lost_manager_is_refused_before_anything_reaches_dr(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        await rig.lose("prod")
+        path = Path(rig.settings.archive_dir) / "prod" / f"{sid}.zip"
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        before = api_requests(rig, "dr")
+        reply = await ask(rig, f"/cfy snapshots upload {sid} --from-archive prod --manager dr")
+        text = text_of(reply)
+        assert sid in text and ("sha256" in text or "corrupt" in text or "zip" in text), text
+        assert reply.get("response_type") != "in_channel"
+        assert rig.jobs(kind="snapshot_upload") == []
+        assert api_requests(rig, "dr") == before
+        assert sid not in {s["id"] for s in (await rig.sim_state("dr"))["snapshots"]}
+
+
+async def test_restoring_prods_older_snapshot_on_a_newer_dr_reads_its_version_from_prods_archive(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path, version="6.4.0") as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        await rig.lose("prod")
+        upload = await push_to_dr(rig, sid)
+        assert upload.state == "done", upload.error
+        job = await approved_restore_on_dr(rig, sid)
+        assert job.params["snapshot_version"] == "6.4.0"
+        assert job.params["snapshot_size"] == upload.params["size"]
+        assert job.params["archive_path"] == upload.params["archive_path"]
+        assert job.state == "done", (job.state, job.error)
+        assert job.result["upgrade"] is True
+        await rig.wait_for(lambda: "restore_agents" in str(rig.slack.message(CHANNEL, job.message_ts)))
