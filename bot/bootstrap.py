@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
     from bot.cloudify.client import CloudifyClient
-    return CloudifyClient(mc.url, username=mc.username, password=mc.password, token=mc.token,
+    return CloudifyClient(mc.url, name=mc.name, username=mc.username, password=mc.password, token=mc.token,
                           tenant=mc.tenant, ca_bundle=mc.ca_bundle, verify_tls=mc.verify_tls,
                           transport=transport)
 

@@ -23,6 +23,7 @@ message, so no password, token or header can leak through them.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -120,6 +122,29 @@ def _unreachable(exc: httpx.TransportError) -> str:
     return f"cannot reach the manager ({type(exc).__name__})"
 
 
+#: errno values that mean "no room left to write" (a full disk, a quota, a file size limit).
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _write_failed(exc: OSError, where: Path) -> str:
+    """Why writing the archive failed, in plain words (no path beyond the archive directory)."""
+    why = exc.strerror or type(exc).__name__
+    if exc.errno in _NO_ROOM:
+        return (f"the disk is full: cannot write the archive to {where} ({why}); "
+                "nothing was saved. Free some space (or raise the limit) and try again")
+    return f"cannot write the archive to {where} ({why}); nothing was saved"
+
+
+def _default_name(base_url: str) -> str:
+    """host[:port] of the manager URL (never its userinfo), when no name is given."""
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname or base_url
+        return f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "manager"
+
+
 def _items(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         return list(data.get("items") or [])
@@ -153,7 +178,7 @@ def _bool(value: bool) -> str:
 class CloudifyClient:
     """One manager, one tenant. Use as `async with CloudifyClient(...) as c:` or call `aclose`."""
 
-    def __init__(self, base_url: str, *, username: str = "admin", password: str = "",
+    def __init__(self, base_url: str, *, name: str = "", username: str = "admin", password: str = "",
                  token: str = "", tenant: str = "default_tenant", ca_bundle: str | None = None,
                  verify_tls: bool = True, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
@@ -161,10 +186,13 @@ class CloudifyClient:
                  chunk_size: int = CHUNK) -> None:
         """`base_url` is the manager root (e.g. http://127.0.0.1:8100); /api/v3.1 is appended.
 
+        `name` is the manager's configured name (default: host[:port] of the URL); every error
+        this client raises carries it as `.manager`, so messages can say which manager failed.
         `retries`/`backoff` apply to idempotent GETs that hit `ManagerUnavailable` (exponential,
         capped at `max_backoff`); `sleep` is awaited for each backoff so tests need not wait.
         """
         self.base_url = base_url.rstrip("/")
+        self.name = name or _default_name(self.base_url)
         self.tenant = tenant
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -191,7 +219,15 @@ class CloudifyClient:
                                        timeout=httpx.Timeout(timeout))
 
     def __repr__(self) -> str:
-        return f"CloudifyClient({self.base_url!r}, tenant={self.tenant!r})"
+        return f"CloudifyClient({self.name!r}, {self.base_url!r}, tenant={self.tenant!r})"
+
+    def _tag(self, err: Exception) -> Exception:
+        """Stamp an error with this client's manager name (messages say which manager failed)."""
+        try:
+            err.manager = self.name  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        return err
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -219,14 +255,18 @@ class CloudifyClient:
             resp = await self._http.request(method, path, params=params, json=json_body,
                                             content=content, headers=headers, **extra)
         except httpx.TransportError as exc:
-            logger.debug("%s %s -> %s after %.3fs", method, path, type(exc).__name__,
-                         time.monotonic() - started)
-            raise ManagerUnavailable(_unreachable(exc), method=method, path=path) from None
+            # INFO, not WARNING: callers that follow a restarting manager expect these.
+            logger.info("manager %s: %s %s -> %s after %.3fs", self.name, method, path,
+                        type(exc).__name__, time.monotonic() - started)
+            raise self._tag(ManagerUnavailable(_unreachable(exc), method=method,
+                                               path=path)) from None
         logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                      time.monotonic() - started)
         if resp.status_code in expected:
             return resp
-        raise error_from_response(resp.status_code, resp.content, method, path)
+        err = self._tag(error_from_response(resp.status_code, resp.content, method, path))
+        logger.info("manager %s: %s", self.name, err)  # method, path, code, manager's message
+        raise err
 
     async def _request(self, method: str, path: str, *, retry: bool | None = None,
                        retries: int | None = None, **kwargs: Any) -> httpx.Response:
@@ -329,8 +369,8 @@ class CloudifyClient:
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ArchiveError(f"cannot create the archive directory {dest.parent}: "
-                               f"{exc.strerror or exc}") from None
+            raise self._tag(ArchiveError(f"cannot create the archive directory {dest.parent}: "
+                                         f"{exc.strerror or exc}")) from None
         tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
         path = f"/snapshots/{snapshot_id}/archive"
         try:
@@ -338,8 +378,8 @@ class CloudifyClient:
             try:
                 await asyncio.to_thread(archive.check_zip, tmp)
             except ArchiveError as exc:
-                raise ArchiveError(f"snapshot {snapshot_id}: the downloaded archive is not "
-                                   f"usable ({exc}); nothing was saved") from None
+                raise self._tag(ArchiveError(f"snapshot {snapshot_id}: the downloaded archive "
+                                             f"is not usable ({exc}); nothing was saved")) from None
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -348,8 +388,12 @@ class CloudifyClient:
             archive.write_sidecar(dest, info.sha256)
         except OSError as exc:
             dest.unlink(missing_ok=True)
-            raise ArchiveError(f"cannot write the checksum beside {dest.name}: "
-                               f"{exc.strerror or exc}") from None
+            if exc.errno in _NO_ROOM:
+                raise self._tag(ArchiveError(f"the disk is full: cannot write the checksum "
+                                             f"beside {dest.name} ({exc.strerror}); nothing was "
+                                             "saved")) from None
+            raise self._tag(ArchiveError(f"cannot write the checksum beside {dest.name}: "
+                                         f"{exc.strerror or exc}")) from None
         _fsync_dir(dest.parent)  # make both renames durable
         return ArchiveInfo(path=str(dest), size=info.size, sha256=info.sha256)
 
@@ -376,7 +420,7 @@ class CloudifyClient:
                     body = await resp.aread()
                     logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                                  time.monotonic() - started)
-                    err = error_from_response(resp.status_code, body, method, path)
+                    err = self._tag(error_from_response(resp.status_code, body, method, path))
                     if isinstance(err, ManagerUnavailable):
                         raise _NotStarted(err)
                     raise err
@@ -392,18 +436,20 @@ class CloudifyClient:
             logger.debug("%s %s -> %s after %.3fs, %d bytes", method, path,
                          type(exc).__name__, time.monotonic() - started, size)
             if not answered:  # nothing received yet: as safe to retry as any GET
-                raise _NotStarted(ManagerUnavailable(_unreachable(exc), method=method,
-                                                     path=path)) from None
-            raise ManagerUnavailable(
+                raise _NotStarted(self._tag(ManagerUnavailable(
+                    _unreachable(exc), method=method, path=path))) from None
+            raise self._tag(ManagerUnavailable(
                 f"the download was cut after {size} bytes ({type(exc).__name__})",
-                method=method, path=path) from None
+                method=method, path=path)) from None
         except OSError as exc:
-            raise ArchiveError(f"cannot write the archive to {tmp.parent}: "
-                               f"{exc.strerror or exc}") from None
+            logger.warning("writing %s failed after %d bytes: %s", tmp.name, size,
+                           exc.strerror or type(exc).__name__)
+            raise self._tag(ArchiveError(_write_failed(exc, tmp.parent))) from None
         logger.debug("%s %s -> 200 in %.3fs, %d bytes", method, path,
                      time.monotonic() - started, size)
         if expected_len is not None and expected_len.isdigit() and int(expected_len) != size:
-            raise ArchiveError(f"the download is incomplete: got {size} of {expected_len} bytes")
+            raise self._tag(ArchiveError(f"the download is incomplete: got {size} of "
+                                         f"{expected_len} bytes"))
         return ArchiveInfo(path=str(tmp), size=size, sha256=digest.hexdigest())
 
     async def upload_snapshot(self, snapshot_id: str, *, path: str | Path | None = None,
@@ -421,7 +467,7 @@ class CloudifyClient:
             return await self._uploaded(snapshot_id, resp)
         src = Path(path)  # type: ignore[arg-type]
         if not src.is_file():
-            raise ArchiveError(f"no archive to upload at {src}")
+            raise self._tag(ArchiveError(f"no archive to upload at {src}"))
         chunks = self._file_chunks(src)
         try:
             resp = await self._request("PUT", endpoint, content=chunks,

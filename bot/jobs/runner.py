@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from bot.clock import Clock
 from bot.errors import InvalidTransition, JobConflict, SnapbotError
 from bot.jobs.machine import StateMachine
+from bot.messages.common import error_text
 from bot.notifier import Message, MessageRef, Notifier
 from bot.store import Job, Store, Transition
 
@@ -76,7 +77,12 @@ class JobContext:
 
 class JobRunner:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *, services: Any = None,
-                 min_update_interval: float = 1.0) -> None:
+                 min_update_interval: float = 1.0, card_retry_interval: float = 2.0,
+                 card_retry_max_interval: float = 60.0, card_retry_attempts: int = 20) -> None:
+        """`card_retry_*`: when Slack refuses a card post or update (down, rate limited), the
+        card is brought up to date again later: first after `card_retry_interval` seconds
+        (real time), doubling up to `card_retry_max_interval`, at most `card_retry_attempts`
+        times. The job itself never waits for Slack."""
         self.store = store
         self.clock = clock
         self.notifier = notifier
@@ -87,6 +93,11 @@ class JobRunner:
         self._last_update: dict[str, float] = {}
         self._pending_update: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Callable[[Job, str], Awaitable[None]]] = []
+        self.card_retry_interval = card_retry_interval
+        self.card_retry_max_interval = card_retry_max_interval
+        self.card_retry_attempts = card_retry_attempts
+        self._card_retries: dict[str, asyncio.Task[None]] = {}
+        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # -- registry ---------------------------------------------------------------------------
     def register(self, driver: JobDriver) -> None:
@@ -151,9 +162,11 @@ class JobRunner:
         return await ctx.move("cancelled", f"cancelled by <@{actor}>", actor=actor)
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks.values()) + list(self._pending_update.values()):
+        tasks = (list(self._tasks.values()) + list(self._pending_update.values())
+                 + list(self._card_retries.values()))
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks.values()) + list(self._pending_update.values()):
+        for task in tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
@@ -195,7 +208,8 @@ class JobRunner:
         driver = self.driver(job.kind)
         if driver.machine.is_terminal(job.state):
             return
-        message = exc.user_message if isinstance(exc, SnapbotError) else f"unexpected error: {type(exc).__name__}"
+        # Plain words naming the manager; the traceback is already in the log (_run).
+        message = error_text(exc, manager=job.manager)
         try:
             await ctx.move("failed", f"{job.state}: {message}", error=message)
         except InvalidTransition:
@@ -212,18 +226,69 @@ class JobRunner:
                 log.exception("progress listener failed")
         if not job.channel:
             return
-        driver = self.driver(job.kind)
         try:
+            job = self.store.get_job(job.id)
             if job.message_ts is None:
-                ref = await self.notifier.post(job.channel, driver.render(job, self.store.transitions(job.id)))
-                job = self.store.update_job(job.id, message_ts=ref.ts, thread_ts=ref.ts)
-                self._last_update[job.id] = asyncio.get_running_loop().time()
+                job = await self._post_card(job)
             else:
                 await self._update_card(job)
-            if detail:
-                await self.notifier.post(job.channel, _thread_text(job, detail), thread_ts=job.thread_ts)
         except Exception:
-            log.exception("could not report progress of job %s to Slack", job.id)
+            log.exception("could not post the card of job %s (%s) to Slack; retrying later",
+                          job.id, job.state)
+            self._retry_card_later(job.id)
+            return
+        if detail and job.thread_ts:
+            try:
+                await self.notifier.post(job.channel, _thread_text(job, detail), thread_ts=job.thread_ts)
+            except Exception:
+                log.exception("could not post progress of job %s to its thread in Slack "
+                              "(the card keeps every step)", job.id)
+
+    async def _post_card(self, job: Job) -> Job:
+        """Post the job's card once (under the job's card lock, so a retry and a report never
+        post two cards); returns the job with its message_ts."""
+        async with self._card_locks.setdefault(job.id, asyncio.Lock()):
+            job = self.store.get_job(job.id)
+            if job.message_ts is not None:
+                return job
+            driver = self.driver(job.kind)
+            ref = await self.notifier.post(job.channel, driver.render(job, self.store.transitions(job.id)))
+            job = self.store.update_job(job.id, message_ts=ref.ts, thread_ts=ref.ts)
+            self._last_update[job.id] = asyncio.get_running_loop().time()
+            return job
+
+    def _retry_card_later(self, job_id: str) -> None:
+        task = self._card_retries.get(job_id)
+        if task is not None and not task.done():
+            return
+        self._card_retries[job_id] = asyncio.create_task(self._retry_card(job_id),
+                                                         name=f"card-retry:{job_id}")
+
+    async def _retry_card(self, job_id: str) -> None:
+        """Bring the card up to date once Slack answers again (see __init__)."""
+        delay = self.card_retry_interval
+        try:
+            for attempt in range(1, self.card_retry_attempts + 1):
+                await asyncio.sleep(delay)  # Slack's real clock, like the update throttle
+                delay = min(delay * 2, self.card_retry_max_interval)
+                job = self.store.get_job(job_id)
+                try:
+                    if job.message_ts is None:
+                        await self._post_card(job)
+                    else:
+                        await self._send_update(job)
+                except Exception as exc:
+                    why = exc.user_message if isinstance(exc, SnapbotError) else type(exc).__name__
+                    log.warning("card of job %s still not updated in Slack (attempt %d): %s",
+                                job_id, attempt, why)
+                    continue
+                log.info("card of job %s is up to date in Slack again (%s)", job_id, job.state)
+                return
+            log.error("gave up updating the card of job %s in Slack after %d attempts; "
+                      "`/cfy jobs show %s` shows its state", job_id, self.card_retry_attempts, job_id)
+        finally:
+            if self._card_retries.get(job_id) is asyncio.current_task():
+                self._card_retries.pop(job_id, None)
 
     async def say(self, job: Job, text: str) -> None:
         job = self.store.get_job(job.id)
@@ -258,13 +323,21 @@ class JobRunner:
         job = self.store.get_job(job_id)
         if job.message_ts is None:
             return
-        driver = self.driver(job.kind)
-        self._last_update[job_id] = asyncio.get_running_loop().time()
         try:
-            await self.notifier.update(MessageRef(job.channel, job.message_ts),
-                                       driver.render(job, self.store.transitions(job.id)))
+            await self._send_update(job)
         except Exception:
-            log.exception("could not update the card of job %s", job_id)
+            log.exception("could not update the card of job %s (%s) in Slack; retrying later",
+                          job_id, job.state)
+            self._retry_card_later(job_id)
+
+    async def _send_update(self, job: Job) -> None:
+        """chat.update the card with the job's current state (re-read under the card lock)."""
+        async with self._card_locks.setdefault(job.id, asyncio.Lock()):
+            job = self.store.get_job(job.id)
+            driver = self.driver(job.kind)
+            self._last_update[job.id] = asyncio.get_running_loop().time()
+            await self.notifier.update(MessageRef(job.channel, job.message_ts or ""),
+                                       driver.render(job, self.store.transitions(job.id)))
 
     async def _flush(self, job_id: str) -> None:
         pending = self._pending_update.pop(job_id, None)

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
 from bot.commands.help import ALWAYS, CONFIGURABLE, SPECS, CommandSpec, topic_specs
 from bot.errors import (CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
-                        UsageError)
+                        Unauthorized, UsageError)
 from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
                                  section, truncate, when)
 from bot.messages.jobs import manager_jobs_lines
@@ -138,20 +138,59 @@ def not_authorized(reason: str | NotAuthorized = "", action: str | None = None) 
     return message(text, [section(text)])
 
 
-def error_message(err: BaseException) -> Message:
+def _manager_label(err: BaseException, manager: str | None) -> str:
+    name = manager or getattr(err, "manager", None) or ""
+    return f"manager `{name}`" if name else "the manager"
+
+
+def error_text(err: BaseException, manager: str | None = None) -> str:
+    """What failed, in one line of plain words (job cards, thread replies, the terminal).
+
+    `manager` names the manager involved; by default the error's own `manager` (the client stamps
+    it). Never a traceback, and never the text of an unexpected exception: that may hold details
+    meant for the log only (which `logger.exception` already has)."""
+    who = _manager_label(err, manager)
+    if isinstance(err, ManagerUnavailable):
+        detail = err.manager_message or ""
+        if detail.startswith("cannot reach the manager"):
+            return f"cannot reach {who}{detail[len('cannot reach the manager'):]}"
+        return f"cannot reach {who}: {detail}" if detail else f"cannot reach {who}"
+    if isinstance(err, Unauthorized):
+        return (f"authentication failed for {who} ({err.manager_message}); check the "
+                "credentials snapbot uses for it (its password or token setting)")
+    if isinstance(err, CloudifyError):
+        code = f" (`{err.error_code}`)" if err.error_code else ""
+        return f"{who} answered with an error{code}: {err.manager_message}"
+    if isinstance(err, SnapbotError):
+        return err.user_message
+    return f"unexpected error ({type(err).__name__}); the details are in snapbot's log"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def error_message(err: BaseException, manager: str | None = None) -> Message:
     """A user-facing message for any error. Never a traceback; unexpected exceptions get a
-    generic text (their own may hold details meant for the log only)."""
+    generic text (their own may hold details meant for the log only). Manager errors say which
+    manager (`manager`, else the error's own) and, for refusals, the manager's own message."""
     if isinstance(err, UsageError):
         return usage_error(err)
     if isinstance(err, NotAuthorized):
         return not_authorized(err)
     if isinstance(err, ManagerUnavailable):
-        text = f":electric_plug: The manager could not be reached: {err.manager_message}"
-        return message(text, [section(text), context("It may be restarting (a restore does that); "
-                                                     "try again in a minute.")])
+        text = f":electric_plug: {_capital(error_text(err, manager))}"
+        return message(text, [section(text), context(
+            "The manager could not be reached. It may be restarting (a restore does that); "
+            "try again in a minute, or check its URL and that it is up.")])
+    if isinstance(err, Unauthorized):
+        who = _manager_label(err, manager)
+        text = (f":lock: Authentication failed for {who}: {err.manager_message}")
+        return message(text, [section(text), context(
+            "Check the credentials snapbot uses for this manager (its username and the password "
+            "or token in snapbot's environment); nothing was changed on the manager.")])
     if isinstance(err, CloudifyError):
-        code = f" (`{err.error_code}`)" if err.error_code else ""
-        text = f":x: The manager refused{code}: {err.manager_message}"
+        text = f":x: {_capital(error_text(err, manager))}"
         blocks = [section(text)]
         if err.method:
             blocks.append(context(f"{err.method} {err.path}" + (f" → {err.status}" if err.status else "")))
