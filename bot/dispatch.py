@@ -17,7 +17,8 @@ from typing import Any, Awaitable, Callable
 from bot import archive
 from bot.commands import model as m
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
-                        NotAuthorized, NotFound, SnapbotError, StaleState, UsageError)
+                        ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
+                        UsageError)
 from bot.invocation import Invocation, Reply
 from bot.messages import common
 from bot.messages import jobs as jm
@@ -113,11 +114,23 @@ class Dispatcher:
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
-        snapshots = await self._client(manager).list_snapshots()
-        snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
-                                                     or datetime.min), reverse=True)
         archived = archive.list_archived(self.settings.archive_dir, manager)
-        message = common.snapshot_table(manager, snapshots, archived)
+        try:
+            snapshots = await self._client(manager).list_snapshots()
+        except ManagerUnavailable as exc:
+            if not archived:
+                raise
+            # A lost manager's archived copies are what a rebuild needs: show them anyway.
+            message = common.snapshot_table(manager, [], archived)
+            warning = common.section(f":electric_plug: `{manager}` cannot be reached "
+                                     f"({exc.manager_message}); its archived copies are below.")
+            blocks = [b for b in message["blocks"] if "No snapshots on the manager" not in str(b)]
+            message = {"text": f"{manager} cannot be reached; {len(archived)} archived copies",
+                       "blocks": [blocks[0], warning, *blocks[1:]]}
+        else:
+            snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
+                                                         or datetime.min), reverse=True)
+            message = common.snapshot_table(manager, snapshots, archived)
         note = self.other_archives_note(manager)
         if note:
             blocks = message["blocks"][:common.MAX_BLOCKS - 1]

@@ -90,3 +90,10 @@ async def approved_restore_on_dr(rig: Rig, snapshot_id: str, approver: str = "U_
     job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
     await rig.click("restore_approve", job.id, user=approver)
     return await rig.wait_job(job.id, timeout=30)
+
+
+async def lose(rig: Rig, manager: str) -> None:
+    """The manager's VM is gone: its simulator closes for good (its archive stays). The client's
+    retry backoff for it is shortened so calls to it fail fast here, as they would after retries."""
+    await rig.lose(manager)
+    rig.services.clients[manager].backoff = 0.001

@@ -10,7 +10,7 @@ from bot.notifier import plain_text
 from bot.scheduler import job_id
 from tests.harness import CHANNEL, password_env_name
 from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
-                                 approved_restore_on_dr, ask, daily_run, new_job, prod_and_dr,
+                                 approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
                                  push_to_dr, stage_prod_state, text_of)
 
 
@@ -68,7 +68,7 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         assert daily.state == "done", daily.error
         sid = daily.params["snapshot_id"]
         prod_state = await rig.sim_state("prod")
-        await rig.lose("prod")  # the manager VM is gone; its archive stays
+        await lose(rig, "prod")  # the manager VM is gone; its archive stays
 
         # push the archived copy to dr (verified before anything is sent)
         reply = await ask(rig, f"/cfy snapshots upload {sid} --from-archive prod --manager dr")
@@ -154,7 +154,7 @@ async def test_restoring_on_dr_a_snapshot_only_prods_archive_holds_suggests_uplo
     async with prod_and_dr(tmp_path) as rig:
         daily = await daily_run(rig, "prod")
         sid = daily.params["snapshot_id"]
-        await rig.lose("prod")
+        await lose(rig, "prod")
         reply = await ask(rig, f"/cfy snapshots restore {sid} --force --manager dr")
         text = text_of(reply)
         assert "does not exist on manager 'dr'" in text, text
@@ -183,7 +183,7 @@ async def test_listing_dr_shows_its_snapshots_and_its_own_archived_copies_and_po
 async def test_a_tampered_archived_copy_of_the_lost_manager_is_refused_before_anything_reaches_dr(tmp_path: Path) -> None:
     async with prod_and_dr(tmp_path) as rig:
         sid = (await daily_run(rig, "prod")).params["snapshot_id"]
-        await rig.lose("prod")
+        await lose(rig, "prod")
         path = Path(rig.settings.archive_dir) / "prod" / f"{sid}.zip"
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
@@ -201,7 +201,7 @@ async def test_a_tampered_archived_copy_of_the_lost_manager_is_refused_before_an
 async def test_restoring_prods_older_snapshot_on_a_newer_dr_reads_its_version_from_prods_archive(tmp_path: Path) -> None:
     async with prod_and_dr(tmp_path, version="6.4.0") as rig:
         sid = (await daily_run(rig, "prod")).params["snapshot_id"]
-        await rig.lose("prod")
+        await lose(rig, "prod")
         upload = await push_to_dr(rig, sid)
         assert upload.state == "done", upload.error
         job = await approved_restore_on_dr(rig, sid)
@@ -211,3 +211,26 @@ async def test_restoring_prods_older_snapshot_on_a_newer_dr_reads_its_version_fr
         assert job.state == "done", (job.state, job.error)
         assert job.result["upgrade"] is True
         await rig.wait_for(lambda: "restore_agents" in str(rig.slack.message(CHANNEL, job.message_ts)))
+
+
+async def test_listing_the_lost_manager_still_shows_its_archived_copies(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        await lose(rig, "prod")
+        text = text_of(await ask(rig, "/cfy snapshots list --manager prod"))
+        assert "`prod` cannot be reached" in text, text
+        assert sid in text.partition("Archived copies")[2], text
+        assert "No snapshots on the manager" not in text
+
+
+async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_guessing_what_is_left(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        await lose(rig, "prod")
+        job = await daily_run(rig, "prod")
+        assert job.state == "failed"
+        report = (await rig.wait_for(lambda: _reports(rig, "prod")))[-1]
+        assert "FAILED" in report and "cannot reach the manager" in report, report
+        assert "manager error [" not in report  # the reason, not the raw call
+        assert "could not check whether" in report and "nothing was created" not in report, report
+        dr = await daily_run(rig, "dr")  # the other manager's daily run is unaffected
+        assert dr.state == "done", dr.error

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 from bot import archive
 from bot.clock import iso, parse_time
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
-from bot.errors import ArchiveError, JobConflict, NotFound, SnapbotError
+from bot.errors import ArchiveError, JobConflict, ManagerUnavailable, NotFound, SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.jobs.machine import StateMachine, table
 from bot.jobs.runner import JobContext
@@ -236,6 +236,8 @@ class StepFailed(SnapbotError):
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ManagerUnavailable):
+        return exc.manager_message  # "cannot reach the manager (ConnectError)", not the raw call
     if isinstance(exc, SnapbotError):
         return exc.user_message
     if isinstance(exc, OSError):
@@ -374,13 +376,14 @@ class DailyDriver:
         out: list[str] = []
         if step in ("queued",):
             return out
+        unknown = False
         try:
             snap = await client.get_snapshot(sid)
         except NotFound:
             snap = None
         except Exception:
             out.append(f"could not check whether `{sid}` exists on the manager")
-            snap = None
+            snap, unknown = None, True
         dest = archive.archive_path(self.service.settings.archive_dir, ctx.job.manager, sid)
         archived = dest.exists()
         if snap is not None:
@@ -390,7 +393,7 @@ class DailyDriver:
                 out.append(f"snapshot `{sid}` is on the manager and archived at `{dest}`")
             else:
                 out.append(f"snapshot `{sid}` is on the manager in status {snap.status}")
-        elif step == "creating":
+        elif step == "creating" and not unknown:  # unchecked: claiming nothing would be a guess
             out.append("nothing was created on the manager")
         if not archived and step in ("creating", "downloading"):
             out.append("no archive file was written (no partial file left)")
