@@ -234,3 +234,23 @@ async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_gu
         assert "could not check whether" in report and "nothing was created" not in report, report
         dr = await daily_run(rig, "dr")  # the other manager's daily run is unaffected
         assert dr.state == "done", dr.error
+
+
+async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+        scheduler = rig.services.daily.scheduler.apscheduler
+        now = datetime.now(timezone.utc)
+        for manager in ("prod", "dr"):  # both cron jobs due right now, as at 03:00
+            scheduler.get_job(job_id(manager)).modify(next_run_time=now)
+        jobs = await rig.wait_for(lambda: len(rig.jobs(kind="daily")) == 2 and rig.jobs(kind="daily"))
+        jobs = [await rig.wait_job(j.id) for j in jobs]
+        assert sorted(j.manager for j in jobs) == ["dr", "prod"]
+        assert all(j.state == "done" for j in jobs), [(j.manager, j.error) for j in jobs]
+        assert len({j.params["slot"] for j in jobs}) == 1  # one slot, claimed once per manager
+        for job in jobs:
+            assert job.params["trigger"] == "schedule"
+            archive.verify_archived(Path(rig.settings.archive_dir) / job.manager / f"{job.params['snapshot_id']}.zip")
+            runs = rig.services.daily.runs.recent(job.manager)
+            assert [(r.status, r.job_id) for r in runs] == [("ok", job.id)]
+        await rig.wait_for(lambda: _reports(rig, "prod") and _reports(rig, "dr"))
