@@ -1,0 +1,399 @@
+"""Every failure gets a clear message in Slack and in the log, nothing is lost, secrets never leak.
+
+Through the real rig (signed HTTP into Bolt, the Slack stand-in, the simulator over loopback,
+SQLite in tmp_path). Each test checks what a person sees (the ephemeral reply or the job's card),
+that the log has the details (caplog), the job's final state in SQLite, and that no secret (the
+manager password or token, the bot token, the signing secret) appears in any Slack call, log
+record, the SQLite files or the exception text.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import sqlite3
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import bootstrap
+from bot.cloudify.client import CloudifyClient
+from bot.errors import Unauthorized
+from bot.simulator import SimulatorOptions, start_simulator
+from bot.standin.slack import render_text
+from handlers.app import make_client
+from handlers.notifier import SlackNotifier
+from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, make_rig
+
+pytestmark = pytest.mark.slow
+
+BAD_PASSWORD = "Wr0ng-Pa55-7f3e9c"
+BAD_TOKEN = "ctok-bad-token-5d1a77e2"
+ALWAYS_SECRET = (BOT_TOKEN, SIGNING_SECRET)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def no_retry_waits(rig: Any) -> None:
+    """The client retries GETs on an unreachable manager with backoff (0.5 s, 1 s, 2 s); the
+    retries still happen, only the waits between them are dropped to keep the tests quick."""
+    for client in rig.services.clients.values():
+        client.backoff = 0.0
+
+
+async def cfy(rig: Any, text: str, user: str = "U_OPS") -> dict[str, Any]:
+    """Send `/cfy text`; return the reply posted to the response_url."""
+    before = len(rig.slack.responses())
+    resp = await rig.command(text, user=user)
+    assert resp.status == 200
+    return (await rig.wait_response(before + 1))[before]
+
+
+async def started_job(rig: Any, text: str) -> Any:
+    post = await cfy(rig, text)
+    assert post["response_type"] == "in_channel", render_text(post)
+    job = rig.jobs(limit=1)[0]
+    assert job.id in render_text(post)
+    return job
+
+
+async def card_text(rig: Any, job_id: str, until: str = "") -> str:
+    """The job's card as a person sees it now (once it contains `until`)."""
+    def text() -> str | None:
+        job = rig.store.get_job(job_id)
+        msg = rig.slack.message(CHANNEL, job.message_ts) if job.message_ts else None
+        rendered = render_text(msg) if msg else ""
+        return rendered if rendered and until in rendered else None
+    return await rig.wait_for(text, timeout=20)
+
+
+def db_bytes(rig: Any) -> bytes:
+    """The SQLite database and its journal files, as stored on disk."""
+    base = Path(rig.settings.db_path)
+    return b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal"), Path(f"{base}-journal"))
+                    if p.exists())
+
+
+def log_text(caplog: Any) -> str:
+    """Every captured record, message and traceback."""
+    formatter = logging.Formatter()
+    out = []
+    for r in caplog.records:
+        out.append(r.getMessage())
+        if r.exc_info:
+            out.append(formatter.formatException(r.exc_info))
+    return "\n".join(out)
+
+
+def assert_no_secrets(rig: Any, caplog: Any, *secrets: str, extra: tuple[str, ...] = ()) -> None:
+    """None of the secrets in what Slack received, the log, the DB files, or `extra` texts."""
+    slack_seen = json.dumps([{"method": c.method, "args": c.args, "response": c.response}
+                             for c in rig.slack.calls], default=str)
+    slack_seen += json.dumps(rig.slack.responses(), default=str)
+    slack_seen += json.dumps([e.message for e in rig.slack.events], default=str)
+    logs = log_text(caplog)
+    stored = db_bytes(rig)
+    for secret in (*secrets, *ALWAYS_SECRET):
+        assert secret not in slack_seen, f"{secret!r} reached Slack"
+        assert secret not in logs, f"{secret!r} is in the log"
+        assert secret.encode() not in stored, f"{secret!r} is in the SQLite file"
+        for text in extra:
+            assert secret not in text, f"{secret!r} is in {text[:80]!r}"
+
+
+def assert_plain_failure(text: str) -> None:
+    """A message for a person: no traceback, not the generic fallback."""
+    assert "Traceback" not in text and "Something went wrong" not in text, text
+
+
+async def take_down(rig: Any) -> None:
+    """The manager's port closed (connections refused) for as long as the test runs."""
+    await rig.sim_post("/_sim/outage", {"seconds": 10 ** 7, "mode": "refuse"})
+    port = int(rig.sim.url.rsplit(":", 1)[1])
+
+    async def refused() -> bool:  # the simulator closes its socket a moment after answering
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return True
+        writer.close()
+        return False
+    await rig.wait_for(refused)
+
+
+# --- 1. the manager is unreachable ---------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["snapshots list", "snapshots status",
+                                     "maintenance-mode status", "cluster status"])
+async def test_unreachable_manager_quick_read_answers_cannot_reach_manager(tmp_path, caplog, command):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        no_retry_waits(rig)
+        await take_down(rig)
+        post = await cfy(rig, f"/cfy {command}")
+        text = render_text(post)
+        assert post["response_type"] == "ephemeral"
+        assert "Cannot reach manager `default`" in text and "ConnectError" in text, text
+        assert_plain_failure(text)
+        assert rig.jobs() == []  # a read makes no job
+        assert "manager default: GET" in caplog.text and "ConnectError" in caplog.text
+        assert_no_secrets(rig, caplog)
+
+
+async def test_unreachable_manager_fails_snapshot_create_and_the_card_says_so(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        no_retry_waits(rig)
+        await take_down(rig)
+        job = await started_job(rig, "/cfy snapshots create down-1")
+        job = await rig.wait_job(job.id)
+        assert job.state == "failed"
+        assert "cannot reach manager `default`" in job.error
+        text = await card_text(rig, job.id, "failed")
+        assert "cannot reach manager `default`" in text
+        assert_plain_failure(text)
+        failed = [r for r in caplog.records if r.name == "bot.jobs.runner" and r.exc_info]
+        assert failed and job.id in failed[0].getMessage()  # the traceback is in the log
+        assert "PUT /snapshots/down-1" in log_text(caplog)
+        assert_no_secrets(rig, caplog)
+
+
+# --- 2. wrong credentials ------------------------------------------------------------------------
+
+async def test_wrong_password_answers_authentication_failed_for_the_manager(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path, env_overrides={"CLOUDIFY_PASSWORD": BAD_PASSWORD}) as rig:
+        post = await cfy(rig, "/cfy snapshots list")
+        text = render_text(post)
+        assert post["response_type"] == "ephemeral"
+        assert "Authentication failed for manager `default`" in text
+        assert "Check the credentials" in text
+        assert_plain_failure(text)
+        assert "unauthorized_error" in caplog.text  # the manager's answer is in the log
+        with pytest.raises(Unauthorized) as info:
+            await rig.services.clients["default"].list_snapshots()
+        exc_texts = (str(info.value), repr(info.value), info.value.user_message,
+                     "".join(traceback.format_exception(info.value)),
+                     repr(rig.services.clients["default"]), repr(rig.settings))
+        assert_no_secrets(rig, caplog, BAD_PASSWORD, extra=exc_texts)
+
+
+async def test_wrong_password_fails_a_job_saying_to_check_the_credentials(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path, env_overrides={"CLOUDIFY_PASSWORD": BAD_PASSWORD}) as rig:
+        job = await rig.wait_job((await started_job(rig, "/cfy snapshots create auth-1")).id)
+        assert job.state == "failed"
+        assert "authentication failed for manager `default`" in job.error
+        assert "check the credentials" in job.error
+        text = await card_text(rig, job.id, "failed")
+        assert "authentication failed for manager `default`" in text
+        assert_plain_failure(text)
+        assert any(r.exc_info for r in caplog.records if r.name == "bot.jobs.runner")
+        assert_no_secrets(rig, caplog, BAD_PASSWORD, extra=(job.error,))
+
+
+async def test_bad_token_answers_authentication_failed_and_never_shows_the_token(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path, env_overrides={"CLOUDIFY_TOKEN": BAD_TOKEN}) as rig:
+        post = await cfy(rig, "/cfy maintenance-mode status")
+        text = render_text(post)
+        assert "Authentication failed for manager `default`" in text and "invalid token" in text
+        assert "Check the credentials" in text
+        job = await rig.wait_job((await started_job(rig, "/cfy snapshots create tok-1")).id)
+        assert job.state == "failed" and "authentication failed" in job.error
+        with pytest.raises(Unauthorized) as info:
+            await rig.services.clients["default"].maintenance()
+        exc_texts = (str(info.value), repr(info.value), "".join(traceback.format_exception(info.value)),
+                     repr(rig.services.clients["default"]), repr(rig.settings))
+        assert_no_secrets(rig, caplog, BAD_TOKEN, extra=exc_texts)
+
+
+# --- 3. the manager answers with an error --------------------------------------------------------
+
+async def test_manager_500_shows_the_managers_own_message(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        await rig.sim_post("/_sim/faults", {
+            "path": "^/api/v3.1/snapshots$", "method": "GET", "status": 500,
+            "error_code": "internal_server_error",
+            "message": "Internal error: database connection pool exhausted", "count": 10})
+        post = await cfy(rig, "/cfy snapshots list")
+        text = render_text(post)
+        assert post["response_type"] == "ephemeral"
+        assert "Manager `default` answered with an error" in text
+        assert "Internal error: database connection pool exhausted" in text
+        assert "internal_server_error" in text
+        assert_plain_failure(text)
+        assert "database connection pool exhausted" in caplog.text
+        assert_no_secrets(rig, caplog)
+
+
+@pytest.mark.parametrize("command", ["snapshots delete nope-404", "snapshots download nope-404"])
+async def test_unknown_snapshot_job_fails_with_the_managers_not_found_message(tmp_path, caplog,
+                                                                            command):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        job = await rig.wait_job((await started_job(rig, f"/cfy {command}")).id)
+        assert job.state == "failed"
+        assert "not_found_error" in job.error and "`nope-404` was not found" in job.error
+        text = await card_text(rig, job.id, "failed")
+        assert "manager `default` answered with an error" in text
+        assert "`nope-404` was not found" in text
+        assert_plain_failure(text)
+        assert list((tmp_path / "archives").rglob("*")) in ([], [tmp_path / "archives" / "default"])
+        assert_no_secrets(rig, caplog)
+
+
+async def test_restore_of_an_unknown_snapshot_is_refused_naming_snapshot_and_manager(tmp_path, caplog):
+    # The restore service asks the manager first (GET /snapshots/nope-404 -> 404) and words the
+    # refusal itself; no approval card is opened and no restore is sent.
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        post = await cfy(rig, "/cfy snapshots restore nope-404 --force")
+        text = render_text(post)
+        assert post["response_type"] == "ephemeral"
+        assert "snapshot 'nope-404' does not exist on manager 'default'" in text, text
+        assert rig.sim_requests("/snapshots/nope-404") >= 1
+        assert rig.jobs() == []
+        assert_plain_failure(text)
+        assert rig.sim.state.restores == [] or not rig.sim.state.restores
+        assert_no_secrets(rig, caplog)
+
+
+# --- 4. Slack is down while a job runs -----------------------------------------------------------
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_slack_down_while_a_job_runs_the_job_still_completes_and_the_card_catches_up(
+        tmp_path, caplog, status):
+    caplog.set_level(logging.INFO)
+    # ~1.5 s per snapshot create, so Slack can go down after the card is posted and before the end
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=2.0)) as rig:
+        runner = rig.services.runner
+        runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
+        job = await started_job(rig, "/cfy snapshots create slack-down-1")
+        await rig.wait_for(lambda: rig.store.get_job(job.id).message_ts)
+        for method in ("chat.update", "chat.postMessage"):
+            rig.slack.fail_next(method, 10_000, status=status, retry_after=0)
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", job.error  # in SQLite
+        assert rig.sim.state.snapshots["slack-down-1"]["status"] == "created"  # on the manager
+        assert any(not c.ok for c in rig.slack.calls_to("chat.update"))
+        assert f"could not update the card of job {job.id}" in caplog.text
+        assert "done" not in await card_text(rig, job.id)  # the card is behind meanwhile
+        rig.slack._failures.clear()  # Slack is back (the stand-in has no public "heal" knob)
+        text = await card_text(rig, job.id, "done")
+        assert "slack-down-1" in text and "created" in text
+        assert f"card of job {job.id} is up to date in Slack again" in caplog.text
+        assert_no_secrets(rig, caplog)
+
+
+# --- 5. the disk fills up while an archive downloads ---------------------------------------------
+
+ARCHIVE_BYTES = 6 * 1024 * 1024
+FILE_LIMIT = 2 * 1024 * 1024
+
+
+def _small_file_limit() -> None:  # runs in the child between fork and exec
+    # No root tricks: RLIMIT_FSIZE makes any write beyond FILE_LIMIT bytes fail, exactly like a
+    # full disk for that process; with SIGXFSZ ignored (the disposition survives exec) the write
+    # fails with EFBIG instead of killing the process. SQLite's file stays far below the limit.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+async def test_disk_full_while_downloading_leaves_no_partial_file_and_says_the_disk_is_full(tmp_path):
+    password = "Pw-disk-full-3b8e1d"
+    sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(
+        speed=200.0, password=password, archive_size=ARCHIVE_BYTES, data_dir=str(tmp_path / "sim")))
+    try:
+        async with CloudifyClient(sim.url, password=password) as client:
+            await client.create_snapshot("big-1")
+            for _ in range(500):
+                if (await client.get_snapshot("big-1")).status == "created":
+                    break
+                await asyncio.sleep(0.02)
+        archives = tmp_path / "archives"
+        db = tmp_path / "snapbot.db"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SNAPBOT_", "CLOUDIFY_", "SLACK_"))},
+               "CLOUDIFY_URL": sim.url, "CLOUDIFY_PASSWORD": password, "SNAPBOT_DB": str(db),
+               "SNAPBOT_ARCHIVE_DIR": str(archives), "SNAPBOT_SCHEDULE": "off",
+               "SNAPBOT_LOG_LEVEL": "INFO"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())",
+            "cfy", "snapshots", "download", "big-1", env=env, cwd=str(tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_small_file_limit)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        output = out.decode() + err.decode()
+        assert proc.returncode == 1, output
+        assert "the disk is full" in output and "nothing was saved" in output, output
+        assert "File too large" in output  # the OS's own words, in the log and the message
+        assert [p for p in archives.rglob("*") if p.is_file()] == []  # no partial file left
+        with sqlite3.connect(db) as conn:
+            state, error = conn.execute("select state, error from jobs").fetchone()
+        assert state == "failed" and "the disk is full" in error
+        assert password not in output and password.encode() not in db.read_bytes()
+    finally:
+        await sim.close()
+
+
+# --- 6. a restart while a simple job runs --------------------------------------------------------
+
+async def test_restart_mid_snapshot_create_resumes_and_creates_exactly_once(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=2.0)) as rig:
+        job = await started_job(rig, "/cfy snapshots create restart-1")
+        await rig.wait_for(lambda: rig.store.get_job(job.id).result.get("execution_id"))
+        # The process "dies": its job task is cancelled mid-wait, the row stays `running`.
+        await rig.services.runner.shutdown()
+        assert rig.store.get_job(job.id).state == "running"
+        assert rig.sim.state.snapshots["restart-1"]["status"] == "creating"
+        # A new process on the same database.
+        services = await bootstrap.build_services(rig.settings,
+                                                  notifier=SlackNotifier(make_client(rig.settings)))
+        try:
+            assert job.id in await bootstrap.start(services)
+            done = await services.runner.wait(job.id, timeout=60)
+        finally:
+            await bootstrap.stop(services)
+        assert done.state == "done", done.error
+        creates = [e for e in rig.sim.state.executions.values()
+                   if e["workflow_id"] == "create_snapshot"]
+        assert len(creates) == 1
+        assert rig.sim.state.snapshots["restart-1"]["status"] == "created"
+        assert f"resuming job {job.id}" in caplog.text
+        assert "done" in await card_text(rig, job.id, "done")
+        assert_no_secrets(rig, caplog)
+
+
+# --- 7. bad input is refused before any request leaves -------------------------------------------
+
+@pytest.mark.parametrize("command, problem", [
+    ("snapshots create a/b", "must not contain '/'"),
+    ("snapshots download a..b", "must not contain '..'"),
+    ("snapshots create 'my snap'", "illegal characters"),
+    ("snapshots create " + "a" * 300, "too long"),
+    ("snapshots create 1snap", "must begin with a letter"),
+    ("snapshots list --bogus", "unknown flag '--bogus'"),
+    ("snapshots upload s1 --url ftp://example.com/s1.zip", "http:// or https://"),
+])
+async def test_bad_input_is_refused_with_the_usage_line_before_any_request(tmp_path, caplog,
+                                                                          command, problem):
+    async with make_rig(tmp_path) as rig:
+        before = dict(rig.sim.state.request_counts)
+        resp = await rig.command(f"/cfy {command}")
+        assert resp.status == 200
+        reply = await rig.wait_for(lambda: rig.slack.ephemerals("U_OPS"))
+        text = render_text(reply[-1])
+        assert problem in text and "Usage: `/cfy snapshots" in text, text
+        state = await rig.sim_state()
+        counts = {p: n for p, n in state["request_counts"].items() if not p.startswith("/_sim")}
+        assert counts == {p: n for p, n in before.items() if not p.startswith("/_sim")}
+        assert sum(counts.values()) == 0  # nothing at all reached the manager
+        assert rig.jobs() == []
