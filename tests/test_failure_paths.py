@@ -397,3 +397,21 @@ async def test_bad_input_is_refused_with_the_usage_line_before_any_request(tmp_p
         assert counts == {p: n for p, n in before.items() if not p.startswith("/_sim")}
         assert sum(counts.values()) == 0  # nothing at all reached the manager
         assert rig.jobs() == []
+
+
+# --- secrets a person typed: an upload URL's credentials and signature ---------------------------
+
+async def test_upload_url_credentials_and_signature_never_shown_in_slack_or_log(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = "https://uploader:UrlPa55-9d2c@127.0.0.1:1/s1.zip?X-Amz-Signature=SIG-4e7f0b1a"
+    async with make_rig(tmp_path) as rig:
+        job = await rig.wait_job((await started_job(rig, f"/cfy snapshots upload s1 --url {url}")).id)
+        text = await card_text(rig, job.id, job.state)
+        assert "https://…@127.0.0.1:1/s1.zip?…" in text  # which URL, without its secrets
+        detail = await cfy(rig, f"/cfy jobs show {job.id}")
+        shown = "\n".join(rig.slack.texts()) + render_text(detail)
+        for secret in ("UrlPa55-9d2c", "SIG-4e7f0b1a"):
+            assert secret not in shown
+            assert secret not in log_text(caplog)  # httpx's request line included
+        # The job row keeps the URL itself: the manager needs it if the job resumes after a restart.
+        assert_no_secrets(rig, caplog)

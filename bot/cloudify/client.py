@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import ssl
 import time
@@ -80,6 +81,32 @@ _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 Sleep = Callable[[float], Awaitable[None]]
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def scrub_urls(text: str) -> str:
+    """URLs inside a text with their user:password@ and query string replaced by "…".
+
+    Managers echo URLs in their messages (e.g. an upload's snapshot_archive_url, which may carry
+    credentials or a presigned signature); such messages go to Slack, logs and the database."""
+    def one(match: re.Match[str]) -> str:
+        url = match.group(0)
+        tail = ""
+        while url and url[-1] in ".,:;)]}":
+            url, tail = url[:-1], url[-1] + tail
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+        except ValueError:
+            return "(URL)" + tail
+        if parts.username or parts.password:
+            netloc = "…@" + netloc
+        query = "?…" if parts.query else ""
+        return f"{parts.scheme}://{netloc}{parts.path}{query}{tail}"
+    return _URL_IN_TEXT.sub(one, text)
+
+
 def error_from_response(status: int, body: bytes, method: str, path: str) -> CloudifyError:
     """The typed error for a non-success answer. Uses `error_code` first, then the status."""
     data: Any = None
@@ -90,7 +117,7 @@ def error_from_response(status: int, body: bytes, method: str, path: str) -> Clo
     code = data.get("error_code") if isinstance(data, dict) else None
     message = ""
     if isinstance(data, dict):
-        message = str(data.get("message") or data.get("detail") or "")
+        message = scrub_urls(str(data.get("message") or data.get("detail") or ""))
     if code:
         cls = ERROR_CODES.get(code) or EXTRA_ERROR_CODES.get(code) or _class_for_status(status)
         return cls(message or f"HTTP {status}", status=status, error_code=code, method=method,
@@ -145,6 +172,25 @@ def _default_name(base_url: str) -> str:
         return "manager"
 
 
+class _NoQueryInHttpxLog(logging.Filter):
+    """httpx logs every request's full URL at INFO. Keep the query string out of that line: an
+    upload's `snapshot_archive_url` may be a presigned URL whose signature is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                (str(a.copy_with(query=None, fragment=None)) + ("?…" if a.query else ""))
+                if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _quiet_httpx_urls() -> None:
+    """Attach the filter to httpx's logger once (idempotent; called by each client)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _NoQueryInHttpxLog) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_NoQueryInHttpxLog())
+
+
 def _items(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         return list(data.get("items") or [])
@@ -193,6 +239,7 @@ class CloudifyClient:
         """
         self.base_url = base_url.rstrip("/")
         self.name = name or _default_name(self.base_url)
+        _quiet_httpx_urls()
         self.tenant = tenant
         self.retries = max(0, retries)
         self.backoff = backoff

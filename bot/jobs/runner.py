@@ -155,8 +155,10 @@ class JobRunner:
             task.cancel()
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:
+                log.exception("job %s ended with an error while being cancelled", job_id)
         job = self.store.get_job(job_id)
         ctx = JobContext(job, self)
         return await ctx.move("cancelled", f"cancelled by <@{actor}>", actor=actor)
@@ -169,8 +171,10 @@ class JobRunner:
         for task in tasks:
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:
+                log.exception("task %s ended with an error at shutdown", task.get_name())
 
     def busy_on(self, manager: str, *, exclude: str | None = None) -> list[Job]:
         """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this)."""
@@ -199,7 +203,10 @@ class JobRunner:
             raise
         except Exception as exc:  # the job fails loudly; the process goes on
             log.exception("job %s failed in state %s", job_id, ctx.job.state)
-            await self._fail(ctx, exc)
+            try:
+                await self._fail(ctx, exc)
+            except Exception:  # e.g. the database is gone: say so rather than lose it silently
+                log.exception("job %s: could not record its failure", job_id)
         finally:
             await self._flush(job_id)
 

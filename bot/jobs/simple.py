@@ -17,7 +17,7 @@ from bot.errors import ArchiveError, CloudifyError, ManagerUnavailable, NotFound
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages.blocks import human_duration, human_size
-from bot.messages.jobs import job_card
+from bot.messages.jobs import display_url, job_card
 from bot.notifier import Message
 from bot.store import Job, Transition
 
@@ -190,7 +190,7 @@ class SnapshotUpload(SimpleDriver):
 
     def starting_detail(self, job: Job) -> str:
         src = job.params.get("url") or job.params.get("archive_path") or ""
-        return f"uploading snapshot `{job.params['snapshot_id']}` from `{src}`"
+        return f"uploading snapshot `{job.params['snapshot_id']}` from `{display_url(src)}`"
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
         return f"snapshot `{result['snapshot_id']}` is {result.get('status', 'uploaded')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
                                  when)
@@ -42,6 +43,24 @@ _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 ACTIVE_STATES = frozenset({"queued", "running", "awaiting_approval"})
 
 
+def display_url(value: Any) -> str:
+    """A URL as it may be shown in Slack or printed: without user:password@ and without the
+    query string (presigned URLs carry their signature there). Other values unchanged."""
+    text = str(value)
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "(a URL that could not be parsed)"
+    if parts.username or parts.password:
+        netloc = "…@" + netloc
+    query = "…" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 def text_message(text: str) -> Message:
     """A one-section message."""
     return {"text": text, "blocks": [section(text)]}
@@ -75,7 +94,7 @@ def result_lines(job: Job) -> list[str]:
     if r.get("sha256"):
         out.append(f"sha256 `{r['sha256']}`")
     if r.get("source"):
-        out.append(f"from {r['source']}")
+        out.append(f"from {display_url(r['source'])}")
     if r.get("maintenance"):
         out.append(f"maintenance mode *{r['maintenance']}*")
     for key in ("deployments", "blueprints"):
@@ -171,7 +190,7 @@ def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[
     ]
     params = {k: v for k, v in sorted(job.params.items()) if v not in (None, "", False)}
     if params:
-        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{v}`" for k, v in params.items())))
+        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{display_url(v)}`" for k, v in params.items())))
     if approvals:
         blocks.append(section("*Approvals:*\n" + "\n".join(
             f"• {who(a.user)} {a.decision}d at {when(a.at)}" if a.decision in ("approve", "reject")
