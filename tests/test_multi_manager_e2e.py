@@ -87,7 +87,7 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
         assert job.manager == "dr" and job.state == "requested"
         card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
-        assert "dr" in card and sid in card
+        assert f"`{sid}` on `dr`" in card and "*Manager* `dr`" in card, card
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
@@ -102,11 +102,18 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         assert Path(job.result["safety_archive_path"]).parent == Path(rig.settings.archive_dir) / "dr"
         archive.verify_archived(job.result["safety_archive_path"])
 
+        assert scheduled in {e["id"] for e in job.result["report"]["requeued"]}
+
         final_card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
-        assert "dr" in final_card
+        assert f"`{sid}` on `dr`" in final_card and "done" in final_card, final_card
         shown = text_of(await ask(rig, f"/cfy jobs show {job.id}"))
-        assert "on `dr`" in shown or "on dr" in shown, shown
-        assert "done" in shown
+        assert "on `dr` – *done*" in shown, shown
+        assert "prod" not in shown.replace(str(archived), "").replace(sid, ""), shown
+        # the managers' passwords never reached Slack or the database
+        db = Path(rig.settings.db_path).read_bytes()
+        for password in PASSWORDS.values():
+            assert not any(password in t for t in rig.slack.texts())
+            assert password.encode() not in db
 
 
 async def test_a_long_job_on_prod_does_not_block_dr_but_blocks_a_second_one_on_prod(tmp_path: Path) -> None:
