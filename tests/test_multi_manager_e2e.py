@@ -8,7 +8,8 @@ from pathlib import Path
 from bot import archive
 from bot.notifier import plain_text
 from bot.scheduler import job_id
-from tests.harness import CHANNEL, password_env_name
+from bot.simulator import SimulatorOptions
+from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
                                  approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
                                  push_to_dr, stage_prod_state, text_of)
@@ -261,3 +262,39 @@ async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each
             runs = rig.services.daily.runs.recent(job.manager)
             assert [(r.status, r.job_id) for r in runs] == [("ok", job.id)]
         await rig.wait_for(lambda: _reports(rig, "prod") and _reports(rig, "dr"))
+
+
+async def test_upload_from_archive_without_a_manager_finds_the_lost_managers_copy(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        await lose(rig, "prod")
+        reply = await ask(rig, f"/cfy snapshots upload {sid} --from-archive --manager dr")
+        assert "started job" in text_of(reply).lower(), text_of(reply)
+        upload = await rig.wait_job((await rig.wait_for(lambda: new_job(rig, "snapshot_upload", "dr"))).id)
+        assert upload.state == "done", upload.error
+        assert upload.params["archive_path"] == str(Path(rig.settings.archive_dir) / "prod" / f"{sid}.zip")
+
+
+async def test_the_archive_of_a_manager_no_longer_configured_rebuilds_a_new_one(tmp_path: Path) -> None:
+    shared = {"SNAPBOT_ARCHIVE_DIR": str(tmp_path / "archives")}
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    async with prod_and_dr(tmp_path / "before", env_overrides=shared) as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+    # the config now lists only the freshly installed manager; prod's archive is still on disk
+    async with make_rig(tmp_path / "after", env_overrides=shared,
+                        managers={"new": SimulatorOptions(speed=FAST_SPEED)}) as rig:
+        assert [m.name for m in rig.settings.managers] == ["new"]
+        listing = text_of(await ask(rig, "/cfy snapshots list"))
+        assert f"`prod`: 1 (newest `{sid}`)" in listing, listing
+        refusal = text_of(await ask(rig, f"/cfy snapshots restore {sid} --force"))
+        assert "--from-archive prod --manager new" in refusal, refusal
+        await ask(rig, f"/cfy snapshots upload {sid} --from-archive prod")
+        upload = await rig.wait_job((await rig.wait_for(lambda: new_job(rig, "snapshot_upload", "new"))).id)
+        assert upload.state == "done", upload.error
+        await ask(rig, f"/cfy snapshots restore {sid} --force")
+        job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
+        await rig.click("restore_approve", job.id, user="U_LEAD2")
+        job = await rig.wait_job(job.id, timeout=30)
+        assert job.state == "done", (job.state, job.error)
+        assert len((await rig.sim_state())["deployments"]) == PROD_DEPLOYMENTS
