@@ -298,3 +298,17 @@ async def test_the_archive_of_a_manager_no_longer_configured_rebuilds_a_new_one(
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
         assert len((await rig.sim_state())["deployments"]) == PROD_DEPLOYMENTS
+
+
+async def test_a_restore_on_dr_runs_while_prod_is_busy_with_a_long_job(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        sid = (await daily_run(rig, "dr")).params["snapshot_id"]
+        await rig.sim_post("/_sim/config", {"create_seconds": 1_000_000}, "prod")
+        await ask(rig, "/cfy snapshots create slow-one --manager prod")
+        slow = await rig.wait_for(lambda: new_job(rig, "snapshot_create", "prod"))
+        await rig.wait_for(lambda: "slow-one" in {s["id"] for s in rig.sims["prod"].state.snapshots.values()})
+        job = await approved_restore_on_dr(rig, sid)
+        assert job.state == "done", (job.state, job.error)
+        assert not rig.store.get_job(slow.id).finished
+        assert (await rig.sim_state("prod"))["restores"] == []
+        assert (await rig.sim_state("prod"))["maintenance"]["status"] == "deactivated"
