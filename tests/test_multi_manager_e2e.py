@@ -312,3 +312,21 @@ async def test_a_restore_on_dr_runs_while_prod_is_busy_with_a_long_job(tmp_path:
         assert not rig.store.get_job(slow.id).finished
         assert (await rig.sim_state("prod"))["restores"] == []
         assert (await rig.sim_state("prod"))["maintenance"]["status"] == "deactivated"
+
+
+async def test_an_unfinished_job_on_a_manager_removed_from_the_config_fails_clearly_at_start(tmp_path: Path) -> None:
+    shared = {"SNAPBOT_ARCHIVE_DIR": str(tmp_path / "archives"), "SNAPBOT_DB": str(tmp_path / "snapbot.db")}
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    async with prod_and_dr(tmp_path / "before", env_overrides=shared) as rig:
+        await rig.sim_post("/_sim/config", {"create_seconds": 1_000_000}, "prod")
+        await ask(rig, "/cfy snapshots create slow-one --manager prod")
+        slow = await rig.wait_for(lambda: new_job(rig, "snapshot_create", "prod"))
+        await rig.wait_for(lambda: "slow-one" in {s["id"] for s in rig.sims["prod"].state.snapshots.values()})
+    # prod died with the bot; the bot comes back configured with dr only
+    async with make_rig(tmp_path / "after", env_overrides=shared, managers={"dr": None}) as rig:
+        job = await rig.wait_job(slow.id)
+        assert job.state == "failed"
+        assert "unknown manager 'prod'" in job.error and "dr" in job.error, job.error
+        reply = await ask(rig, "/cfy snapshots list")
+        assert "Snapshots on dr" in text_of(reply)
