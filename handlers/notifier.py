@@ -40,7 +40,7 @@ class SlackNotifier:
         try:
             return await call
         except SlackApiError as exc:
-            code = exc.response.get("error", "unknown_error") if exc.response is not None else "unknown_error"
+            code = _error_code(exc)
             log.warning("Slack %s failed: %s", method, code)
             raise SnapbotError(f"Slack {method} failed: {code}") from None
         except SlackClientError as exc:
@@ -49,6 +49,17 @@ class SlackNotifier:
         except OSError as exc:
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
             raise SnapbotError(f"Slack {method} unreachable") from None
+
+
+def _error_code(exc: SlackApiError) -> str:
+    """Slack's error code, or the HTTP status when the body was not Slack's JSON (a proxy or an
+    outage page answering 5xx)."""
+    resp = exc.response
+    data = getattr(resp, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    status = getattr(resp, "status_code", None)
+    return f"HTTP {status}" if status else "unknown_error"
 
 
 def _fields(message: Message) -> dict[str, Any]:

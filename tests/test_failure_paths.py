@@ -415,3 +415,73 @@ async def test_upload_url_credentials_and_signature_never_shown_in_slack_or_log(
             assert secret not in log_text(caplog)  # httpx's request line included
         # The job row keeps the URL itself: the manager needs it if the job resumes after a restart.
         assert_no_secrets(rig, caplog)
+
+
+async def test_slack_down_from_the_start_the_card_is_posted_once_slack_is_back(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    async with make_rig(tmp_path) as rig:
+        runner = rig.services.runner
+        runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
+        rig.slack.fail_next("chat.postMessage", 10_000, status=503)
+        post = await cfy(rig, "/cfy snapshots create slack-down-2")  # the reply uses response_url
+        assert "Started job" in render_text(post)
+        job = await rig.wait_job(rig.jobs(limit=1)[0].id, timeout=60)
+        assert job.state == "done" and job.message_ts is None  # done, but no card yet
+        assert f"could not post the card of job {job.id}" in caplog.text
+        rig.slack._failures.clear()  # Slack is back
+        text = await card_text(rig, job.id, "done")
+        assert "slack-down-2" in text
+        cards = [c for c in rig.slack.calls_to("chat.postMessage") if c.ok and not c.args.get("thread_ts")]
+        assert len(cards) == 1  # one card, not one per retry
+        assert "Slack chat.postMessage failed: HTTP 503" in caplog.text  # a non-JSON 503 page
+        assert "AttributeError" not in caplog.text
+
+
+# --- the pieces behind the messages --------------------------------------------------------------
+
+def test_client_errors_name_the_manager_and_default_to_the_url_host() -> None:
+    assert CloudifyClient("http://127.0.0.1:8100", name="prod").name == "prod"
+    assert CloudifyClient("https://cfy.example.com/").name == "cfy.example.com"
+
+
+def test_scrub_urls_drops_credentials_and_query_but_keeps_the_rest() -> None:
+    from bot.cloudify.client import scrub_urls
+    text = "Cannot download https://u:pw@h:8443/a/s.zip?sig=abc: refused (see http://doc/x.)"
+    assert scrub_urls(text) == "Cannot download https://…@h:8443/a/s.zip?…: refused (see http://doc/x.)"
+
+
+def test_error_text_for_unexpected_errors_hides_their_text() -> None:
+    from bot.messages.common import error_text
+    text = error_text(RuntimeError("password=hunter2"), manager="prod")
+    assert "hunter2" not in text and "RuntimeError" in text and "log" in text
+
+
+async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, caplog) -> None:
+    from bot.clock import SystemClock
+    from bot.jobs.machine import SIMPLE
+    from bot.jobs.runner import JobRunner
+    from bot.notifier import RecordingNotifier
+    from bot.store import Store
+
+    class Boom:
+        kind, machine = "boom", SIMPLE
+
+        async def run(self, ctx: Any) -> None:
+            raise RuntimeError("first failure")
+
+        def render(self, job: Any, transitions: Any) -> dict[str, Any]:
+            return {"text": job.state}
+
+    store = Store(tmp_path / "db.sqlite", SystemClock())
+    runner = JobRunner(store, SystemClock(), RecordingNotifier())
+    runner.register(Boom())
+
+    async def broken_fail(ctx: Any, exc: Exception) -> None:
+        raise OSError("database is gone")
+    runner._fail = broken_fail  # type: ignore[method-assign]
+    job = store.create_job("boom", "default", "queued", params={}, requester="U_OPS", channel="")
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.runner"):
+        await runner.start(job.id)
+    assert f"job {job.id} failed in state queued" in caplog.text
+    assert f"job {job.id}: could not record its failure" in caplog.text
+    store.close()
