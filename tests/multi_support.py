@@ -97,3 +97,28 @@ async def lose(rig: Rig, manager: str) -> None:
     retry backoff for it is shortened so calls to it fail fast here, as they would after retries."""
     await rig.lose(manager)
     rig.services.clients[manager].backoff = 0.001
+
+
+async def snapbot_daily_once(rig: Rig, *args: str) -> tuple[int, str]:
+    """`snapbot daily --once ARGS` as a real process, configured like the rig (its YAML file's
+    managers with fast runbook polling, the password variables; its own database, the rig's
+    archive dir, no Slack). Returns (exit code, output)."""
+    import asyncio
+    import os
+    import sys
+    from tests.harness import password_env_name
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
+    import yaml
+    config = yaml.safe_load((rig.tmp_path / "snapbot.yaml").read_text())
+    config["runbook"] = {"poll_interval_seconds": 0.02, "poll_max_interval_seconds": 0.1}  # fast polls
+    (rig.tmp_path / "cron.yaml").write_text(yaml.safe_dump(config))
+    env.update(SNAPBOT_CONFIG=str(rig.tmp_path / "cron.yaml"),
+               SNAPBOT_DB=str(rig.tmp_path / "cron.db"), SNAPBOT_ARCHIVE_DIR=rig.settings.archive_dir,
+               SNAPBOT_SCHEDULE="off")
+    env.update({password_env_name(m.name): m.password for m in rig.settings.managers})
+    snapbot = str(Path(sys.executable).with_name("snapbot"))
+    proc = await asyncio.create_subprocess_exec(snapbot, "daily", "--once", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode()

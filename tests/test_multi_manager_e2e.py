@@ -12,7 +12,7 @@ from bot.simulator import SimulatorOptions
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
                                  approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
-                                 push_to_dr, stage_prod_state, text_of)
+                                 push_to_dr, snapbot_daily_once, stage_prod_state, text_of)
 
 
 def _reports(rig, manager: str) -> list[str]:
@@ -330,3 +330,26 @@ async def test_an_unfinished_job_on_a_manager_removed_from_the_config_fails_clea
         assert "unknown manager 'prod'" in job.error and "dr" in job.error, job.error
         reply = await ask(rig, "/cfy snapshots list")
         assert "Snapshots on dr" in text_of(reply)
+
+
+async def test_snapbot_daily_once_from_cron_snapshots_every_manager_of_the_yaml_file(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        code, out = await snapbot_daily_once(rig)
+        assert code == 0, out
+        assert "Daily snapshot of prod: ok" in out and "Daily snapshot of dr: ok" in out, out
+        for manager in ("prod", "dr"):
+            copies = archive.list_archived(rig.settings.archive_dir, manager)
+            assert len(copies) == 1 and copies[0].name.startswith(f"daily-{manager}-")
+            archive.verify_archived(copies[0])
+        assert not any(pw in out for pw in PASSWORDS.values())
+
+
+async def test_snapbot_daily_once_exits_non_zero_when_prod_fails_and_still_archives_dr(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        await rig.sim_post("/_sim/config", {"create_fails": "no space left on /opt/manager"}, "prod")
+        code, out = await snapbot_daily_once(rig)
+        assert code == 1, out
+        assert "Daily snapshot of prod: FAILED" in out and "no space left" in out, out
+        assert "Daily snapshot of dr: ok" in out, out
+        assert archive.list_archived(rig.settings.archive_dir, "prod") == []
+        assert len(archive.list_archived(rig.settings.archive_dir, "dr")) == 1
