@@ -353,3 +353,20 @@ async def test_snapbot_daily_once_exits_non_zero_when_prod_fails_and_still_archi
         assert "Daily snapshot of dr: ok" in out, out
         assert archive.list_archived(rig.settings.archive_dir, "prod") == []
         assert len(archive.list_archived(rig.settings.archive_dir, "dr")) == 1
+
+
+async def test_a_gated_upload_to_dr_waits_for_an_approver_then_pushes_prods_copy(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_GATED": "snapshots.upload"}) as rig:
+        sid = (await daily_run(rig, "prod")).params["snapshot_id"]
+        await lose(rig, "prod")
+        reply = await ask(rig, f"/cfy snapshots upload {sid} --from-archive prod --manager dr")
+        job = await rig.wait_for(lambda: new_job(rig, "snapshot_upload", "dr"))
+        assert job.state == "awaiting_approval", (job.state, text_of(reply))
+        card = await rig.wait_for(lambda: rig.store.get_job(job.id).message_ts
+                                  and rig.slack.message(CHANNEL, rig.store.get_job(job.id).message_ts))
+        assert "`dr`" in plain_text(card), plain_text(card)
+        assert sid not in {s["id"] for s in (await rig.sim_state("dr"))["snapshots"]}
+        await rig.click("job_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id)
+        assert job.state == "done", job.error
+        assert {s["id"]: s["status"] for s in (await rig.sim_state("dr"))["snapshots"]}[sid] == "uploaded"
