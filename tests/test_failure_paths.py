@@ -27,6 +27,7 @@ from bot.cloudify.client import CloudifyClient
 from bot.errors import Unauthorized
 from bot.simulator import SimulatorOptions, start_simulator
 from bot.standin.slack import render_text
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from handlers.app import make_client
 from handlers.notifier import SlackNotifier
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, make_rig
@@ -45,6 +46,15 @@ def no_retry_waits(rig: Any) -> None:
     retries still happen, only the waits between them are dropped to keep the tests quick."""
     for client in rig.services.clients.values():
         client.backoff = 0.0
+
+
+def quick_slack_retries(rig: Any) -> None:
+    """The Slack client still retries 5xx and 429 as configured, without its backoff waits; and
+    the runner re-tries a card Slack refused every few tens of milliseconds."""
+    for handler in rig.services.notifier.client.retry_handlers:
+        handler.interval_calculator = FixedValueRetryIntervalCalculator(0.01)
+    runner = rig.services.runner
+    runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
 
 
 async def cfy(rig: Any, text: str, user: str = "U_OPS") -> dict[str, Any]:
@@ -274,8 +284,7 @@ async def test_slack_down_while_a_job_runs_the_job_still_completes_and_the_card_
     caplog.set_level(logging.INFO)
     # ~1.5 s per snapshot create, so Slack can go down after the card is posted and before the end
     async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=2.0)) as rig:
-        runner = rig.services.runner
-        runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
+        quick_slack_retries(rig)
         job = await started_job(rig, "/cfy snapshots create slack-down-1")
         await rig.wait_for(lambda: rig.store.get_job(job.id).message_ts)
         for method in ("chat.update", "chat.postMessage"):
@@ -420,8 +429,7 @@ async def test_upload_url_credentials_and_signature_never_shown_in_slack_or_log(
 async def test_slack_down_from_the_start_the_card_is_posted_once_slack_is_back(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     async with make_rig(tmp_path) as rig:
-        runner = rig.services.runner
-        runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
+        quick_slack_retries(rig)
         rig.slack.fail_next("chat.postMessage", 10_000, status=503)
         post = await cfy(rig, "/cfy snapshots create slack-down-2")  # the reply uses response_url
         assert "Started job" in render_text(post)
