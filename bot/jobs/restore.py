@@ -266,10 +266,10 @@ class RestoreService:
         if own.is_file():
             return own
         for job in self.services.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
-            if job.state == "done" and job.params.get("snapshot_id") == snapshot_id \
-                    and job.params.get("archive_path"):
-                path = Path(job.params["archive_path"])
-                return path if path.is_file() else None
+            if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
+                # the newest upload decides (one from a --url has no archived copy to read)
+                path = Path(job.params.get("archive_path") or "")
+                return path if job.params.get("archive_path") and path.is_file() else None
         return None
 
     # -- follow-up actions (buttons on the card) ---------------------------------------------
