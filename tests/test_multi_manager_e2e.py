@@ -3,9 +3,14 @@ through a real SNAPBOT_CONFIG YAML file (passwords through password_env variable
 app over signed HTTP, the Slack stand-in, SQLite and the archive in tmp_path."""
 from __future__ import annotations
 
+import functools
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bot import archive
+import pytest
+
+from bot import archive, bootstrap
+from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
 from bot.simulator import SimulatorOptions
@@ -32,7 +37,7 @@ async def test_the_yaml_file_configures_both_managers_with_passwords_from_the_en
         assert sorted(rig.services.clients) == ["dr", "prod"]
 
 
-async def test_the_scheduler_has_one_daily_job_per_manager(tmp_path: Path) -> None:
+async def test_the_scheduler_has_one_daily_job_per_manager(tmp_path: Path, midday: FakeClock) -> None:
     async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
         scheduler = rig.services.daily.scheduler.apscheduler
         assert scheduler is not None
@@ -244,18 +249,28 @@ async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_gu
         assert dr.state == "done", dr.error
 
 
-async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
+@pytest.fixture
+def midday(monkeypatch) -> FakeClock:
+    """The bot's clock at 12:00 UTC, long after the 03:00 slot: the start never catches it up,
+    whatever the real time is (fixed also for the cron job's slot)."""
+    fake = FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr(bootstrap, "build_services", functools.partial(bootstrap.build_services, clock=fake))
+    return fake
+
+
+async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(
+        tmp_path: Path, midday: FakeClock) -> None:
     async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+        assert rig.jobs() == []  # nothing caught up at start
         scheduler = rig.services.daily.scheduler.apscheduler
-        now = datetime.now(timezone.utc)
+        now = datetime.now(timezone.utc)  # APScheduler runs on real time
         for manager in ("prod", "dr"):  # both cron jobs due right now, as at 03:00
             scheduler.get_job(job_id(manager)).modify(next_run_time=now)
         jobs = await rig.wait_for(lambda: len(rig.jobs(kind="daily")) == 2 and rig.jobs(kind="daily"))
         jobs = [await rig.wait_job(j.id) for j in jobs]
         assert sorted(j.manager for j in jobs) == ["dr", "prod"]
         assert all(j.state == "done" for j in jobs), [(j.manager, j.error) for j in jobs]
-        assert len({j.params["slot"] for j in jobs}) == 1  # one slot, claimed once per manager
+        assert {j.params["slot"] for j in jobs} == {"2026-01-10T03:00:00.000Z"}  # claimed once per manager
         for job in jobs:
             assert job.params["trigger"] == "schedule"
             archive.verify_archived(Path(rig.settings.archive_dir) / job.manager / f"{job.params['snapshot_id']}.zip")
