@@ -493,3 +493,36 @@ async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, ca
     assert f"job {job.id} failed in state queued" in caplog.text
     assert f"job {job.id}: could not record its failure" in caplog.text
     store.close()
+
+
+async def test_a_broken_progress_listener_does_not_fail_the_job(tmp_path, caplog) -> None:
+    from bot.clock import SystemClock
+    from bot.jobs.machine import SIMPLE
+    from bot.jobs.runner import JobRunner
+    from bot.notifier import RecordingNotifier
+    from bot.store import Store
+
+    class Talks:
+        kind, machine = "talks", SIMPLE
+
+        async def run(self, ctx: Any) -> None:
+            await ctx.move("running")
+            await ctx.say("halfway")
+            await ctx.move("done")
+
+        def render(self, job: Any, transitions: Any) -> dict[str, Any]:
+            return {"text": job.state}
+
+    async def broken(job: Any, detail: str) -> None:
+        raise BrokenPipeError("terminal went away")
+
+    store = Store(tmp_path / "db.sqlite", SystemClock())
+    runner = JobRunner(store, SystemClock(), RecordingNotifier())
+    runner.register(Talks())
+    runner.on_change(broken)
+    job = store.create_job("talks", "default", "queued", params={}, requester="local:ops", channel="")
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.runner"):
+        await runner.start(job.id)
+    assert store.get_job(job.id).state == "done"
+    assert "progress listener failed" in caplog.text
+    store.close()

@@ -301,7 +301,10 @@ class JobRunner:
         job = self.store.get_job(job.id)
         if not job.channel or not job.thread_ts:
             for listener in self._listeners:
-                await listener(job, text)
+                try:
+                    await listener(job, text)
+                except Exception:  # a broken progress printer must not fail the job
+                    log.exception("progress listener failed")
             return
         try:
             await self.notifier.post(job.channel, _thread_text(job, text), thread_ts=job.thread_ts)
