@@ -385,3 +385,14 @@ async def test_a_gated_upload_to_dr_waits_for_an_approver_then_pushes_prods_copy
         job = await rig.wait_job(job.id)
         assert job.state == "done", job.error
         assert {s["id"]: s["status"] for s in (await rig.sim_state("dr"))["snapshots"]}[sid] == "uploaded"
+
+
+async def test_a_split_brain_on_prod_is_reported_for_prod_only(tmp_path: Path) -> None:
+    async with prod_and_dr(tmp_path) as rig:
+        await rig.sim_post("/_sim/managers", {"count": 2, "split_brain": True}, "prod")
+        await rig.sim_post("/_sim/managers", {"count": 2}, "dr")
+        prod = text_of(await ask(rig, "/cfy cluster status --manager prod"))
+        dr = text_of(await ask(rig, "/cfy cluster status --manager dr"))
+        assert "split brain" in prod.lower(), prod
+        assert "split brain" not in dr.lower(), dr
+        assert "dr" in dr and "manager-2" in dr
