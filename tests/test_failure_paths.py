@@ -156,6 +156,20 @@ async def test_unreachable_manager_quick_read_answers_cannot_reach_manager(tmp_p
         assert_no_secrets(rig, caplog)
 
 
+async def test_manager_behind_a_proxy_answering_502_reads_as_cannot_reach_manager(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with make_rig(tmp_path) as rig:
+        no_retry_waits(rig)
+        await rig.sim_post("/_sim/outage", {"seconds": 10 ** 7, "mode": "502"})
+        post = await cfy(rig, "/cfy maintenance-mode status")
+        text = render_text(post)
+        assert "Cannot reach manager `default`: the manager answered HTTP 502" in text, text
+        assert "<html" not in text.lower()  # not the proxy's error page
+        assert_plain_failure(text)
+        assert "manager_unavailable" in caplog.text
+        assert_no_secrets(rig, caplog)
+
+
 async def test_unreachable_manager_fails_snapshot_create_and_the_card_says_so(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     async with make_rig(tmp_path) as rig:
