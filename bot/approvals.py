@@ -146,6 +146,7 @@ class ApprovalService:
                                              detail=f"rejected by <@{user}>", finished=True)
             except StaleState:
                 return Reply(messages.refusal(self._already(store.get_job(job_id))))
+            self.services.runner.volatile.pop(job.id, None)
             await self._report(store_job, f"rejected by <@{user}>", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
         approvers = [a.user for a in store.approvals(job.id) if a.decision == "approve"]
@@ -230,6 +231,7 @@ class ApprovalService:
                                                    detail=detail, finished=True)
         except (StaleState, InvalidTransition):
             return False
+        self.services.runner.volatile.pop(job.id, None)
         await self._report(moved, detail, "snapbot")
         return True
 

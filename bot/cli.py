@@ -170,7 +170,8 @@ async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
     try:
         reply = await services.dispatcher.run(cmd, inv)
     except SnapbotError as exc:
-        print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+        from bot.messages.common import error_text
+        print(f"snapbot cfy: {to_terminal(error_text(exc))}", file=sys.stderr)
         return 1
     except Exception:
         log.exception("command %s failed", cmd.name)

@@ -83,6 +83,7 @@ class Dispatcher:
         try:
             return await self.run(cmd, inv)
         except SnapbotError as exc:
+            log.warning("%s by %s refused: %s", cmd.name, inv.user, common.error_text(exc))
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
@@ -286,16 +287,21 @@ class Dispatcher:
     async def _upload(self, cmd: m.SnapshotsUpload, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
         extra: dict[str, Any] = {}
+        volatile: dict[str, Any] = {}
         if cmd.url:
             if cmd.from_archive is not None:
                 raise UsageError("give either --from-archive or --url, not both")
+            # The URL may be presigned (its query string is a credential): SQLite keeps only
+            # what can be shown; the URL itself stays in this process's memory.
+            extra = {"url": jm.display_url(cmd.url)}
+            volatile = {"url": cmd.url}
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.
             path = self.resolve_archive(cmd, manager)
             info = await asyncio.to_thread(archive.verify_archived, path)
             extra = {"archive_path": info.path, "sha256": info.sha256, "size": info.size}
         await self.refuse_existing(manager, cmd.snapshot_id)
-        return await self._long(cmd, inv, extra=extra)
+        return await self._long(cmd, inv, extra=extra, volatile=volatile)
 
     async def refuse_existing(self, manager: str, snapshot_id: str) -> None:
         """The manager silently replaces the archive of an existing snapshot on upload: refuse
@@ -313,7 +319,8 @@ class Dispatcher:
             params["snapshot_id"] = generate_snapshot_id(self.services.clock.now())
         return params
 
-    async def _long(self, cmd: m.Command, inv: Invocation, *, extra: dict[str, Any] | None = None) -> Reply:
+    async def _long(self, cmd: m.Command, inv: Invocation, *, extra: dict[str, Any] | None = None,
+                    volatile: dict[str, Any] | None = None) -> Reply:
         """Create the job (exactly once per request), respecting the per-manager lock and the
         approval gate, and start it."""
         manager = self._manager(cmd)
@@ -340,6 +347,8 @@ class Dispatcher:
             if existing is None:
                 raise
             return Reply(jm.job_duplicate(existing), ephemeral=True)
+        if volatile:
+            runner.volatile[job.id] = volatile
         if gated:
             await self.services.approvals.open(job)
             return Reply(jm.job_awaiting_approval(job), ephemeral=False)

@@ -371,3 +371,10 @@ def test_ids_snapbot_generates_pass_the_managers_rule():
     longest_manager = "m" * 64
     for sid in (generate_snapshot_id(now), snapshot_id_for(longest_manager, now, "UTC")):
         assert validate_snapshot_id(sid) == sid
+
+
+def test_upload_url_with_credentials_is_refused_without_echoing_them():
+    with pytest.raises(UsageError) as info:
+        parse("snapshots upload snap-1 --url https://ops:hunter2@files.example.com/snap-1.zip")
+    assert "credentials" in info.value.problem
+    assert "hunter2" not in str(info.value)

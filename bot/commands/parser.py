@@ -95,6 +95,10 @@ def validate_url(value: str, usage: str = "") -> str:
             or any(c.isspace() for c in value):
         # the URL itself is not echoed: it may carry credentials
         raise UsageError("--url must be an http:// or https:// URL", usage)
+    if parts.username is not None or parts.password is not None:
+        # A URL is kept with its job (so a restart can resume it): no credentials in it.
+        raise UsageError("--url must not carry credentials (user:password@); use a URL the "
+                         "manager can fetch without them, or upload --from-archive", usage)
     return value
 
 

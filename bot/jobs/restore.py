@@ -33,6 +33,7 @@ from bot.invocation import Invocation, Reply
 from bot.jobs.machine import StateMachine, table
 from bot.jobs.runner import JobContext
 from bot.messages import restore as messages
+from bot.messages.common import error_text
 from bot.store import Job, Transition
 
 log = logging.getLogger(__name__)
@@ -427,7 +428,7 @@ class RestoreDriver:
         if RESTORE.is_terminal(job.state):
             return
         step = job.state
-        message = exc.user_message if isinstance(exc, SnapbotError) else f"unexpected error: {type(exc).__name__}"
+        message = error_text(exc, manager=job.manager)
         left = await self._manager_state(ctx)
         ctx.merge_result(failed_step=step, manager_state=left,
                          manager_error=getattr(exc, "manager_message", "") or "")

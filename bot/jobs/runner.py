@@ -63,6 +63,8 @@ class JobContext:
         self.job = self.store.transition(self.job.id, self.job.state, target, actor=actor,
                                          detail=detail, finished=driver.machine.is_terminal(target),
                                          error=error, result=result)
+        if self.job.finished:
+            self.runner.volatile.pop(self.job.id, None)
         await self.runner.report(self.job, detail)
         return self.job
 
@@ -93,6 +95,9 @@ class JobRunner:
         self._last_update: dict[str, float] = {}
         self._pending_update: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Callable[[Job, str], Awaitable[None]]] = []
+        #: Per-job values kept in memory only, never in SQLite (e.g. a presigned upload URL,
+        #: whose query string is a credential). A job resumed in a new process finds none.
+        self.volatile: dict[str, dict[str, Any]] = {}
         self.card_retry_interval = card_retry_interval
         self.card_retry_max_interval = card_retry_max_interval
         self.card_retry_attempts = card_retry_attempts

@@ -219,7 +219,12 @@ class SnapshotUpload(SimpleDriver):
                                    f"({snap.status}); nothing was uploaded")
         started = ctx.clock.now()
         if p.get("url"):
-            snap = await client.upload_snapshot(sid, url=p["url"])
+            url = ctx.runner.volatile.get(ctx.job.id, {}).get("url")
+            if url is None:
+                raise SnapbotError(f"the URL of this upload was not kept across the restart (it may "
+                                   f"carry a signature, so it is never stored); run `/cfy snapshots "
+                                   f"upload {sid} --url …` again")
+            snap = await client.upload_snapshot(sid, url=url)
             return {"snapshot_id": sid, "status": snap.status, "source": p["url"],
                     "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
         path = p["archive_path"]
