@@ -62,9 +62,3 @@ def register(app: Any, services: Any) -> None:
             return list(resp.get("users") or [])
 
         services.approvals.group_resolver = resolve
-
-
-def demo_steps() -> list:
-    """The scripted restore of `snapbot demo` (handlers/demo_restore.py)."""
-    from handlers.demo_restore import demo_steps as steps
-    return steps()

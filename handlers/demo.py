@@ -6,9 +6,8 @@ then sends real signed slash commands and button clicks over HTTP and prints wha
 channel would see: who typed what, what the bot answered (ephemeral replies marked), card updates
 and thread replies.
 
-The script is a list of steps, `DEMO_STEPS`, each `(title, async fn(demo))`. Other surfaces add
-theirs without editing this file: a handlers module listed in `EXTENSIONS` may define
-`demo_steps() -> list[tuple[str, Step]]`; they run after the core steps, in that order. A step
+The script is a list of steps, `DEMO_STEPS`, each `(title, async fn(demo))`, followed by the
+`demo_steps()` of each module in `EXTENSIONS` (the restore runbook, the daily job), in order. A step
 uses the `Demo` helpers (`say`, `click`, `wait_for`, `wait_job`, `job_for`, `expect`, `note`)
 and fails by raising or through `expect`.
 """
@@ -39,7 +38,7 @@ USER_NAMES = {"U_OPS": "alice (operator)", "U_LEAD1": "bob (lead)", "U_LEAD2": "
 Step = Callable[["Demo"], Awaitable[None]]
 
 #: Modules (owned by other surfaces) that may contribute `demo_steps()`.
-EXTENSIONS = ("handlers.approvals", "handlers.daily")
+EXTENSIONS = ("handlers.demo_restore", "handlers.demo_daily")
 
 
 class StepFailed(Exception):
@@ -198,15 +197,7 @@ def all_steps() -> list[tuple[str, Step]]:
     """The core steps, then each extension module's `demo_steps()`."""
     steps = list(DEMO_STEPS)
     for name in EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        extra = getattr(module, "demo_steps", None)
-        if extra is not None:
-            steps += list(extra())
+        steps += list(importlib.import_module(name).demo_steps())
     return steps
 
 

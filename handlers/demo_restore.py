@@ -1,4 +1,4 @@
-"""The restore part of `snapbot demo` (listed through `handlers.approvals.demo_steps`).
+"""The restore part of `snapbot demo` (listed in `handlers.demo.EXTENSIONS`).
 
 A scheduled execution due in a minute and one due tomorrow are captured in a snapshot; the
 manager's clock then moves past the first one, the operator asks for a restore, tries to approve
