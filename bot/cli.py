@@ -46,11 +46,20 @@ COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."""
 _EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:]) ?")
 
 
+#: `*bold*` markup: a `*` right before a non-space and one right after it (not `0 3 * * *`)
+_BOLD = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
+
+
 def to_terminal(text: str) -> str:
-    """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1."""
-    text = _EMOJI.sub("", text)
-    text = re.sub(r"<@([A-Z0-9_]+)>", r"@\1", text)
-    return text.replace("*", "").replace("`", "")
+    """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1.
+
+    Text inside `code` spans is kept as is (a cron `0 3 * * *` keeps its asterisks)."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # outside code spans
+        part = _EMOJI.sub("", parts[i])
+        part = re.sub(r"<@([^>|\s]+)>", r"@\1", part)
+        parts[i] = _BOLD.sub(r"\1", part)
+    return "".join(parts)
 
 
 def local_user() -> str:
@@ -178,6 +187,8 @@ async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
         print("snapbot cfy: unexpected error (see the log above)", file=sys.stderr)
         return 1
     out(to_terminal(plain_text(reply.message)))
+    if reply.refused:  # e.g. a restore without --force over deployments: nothing was started
+        return 1
     job = services.store.find_by_idem_key(key)
     if job is None or not wait:
         return 0

@@ -31,3 +31,4 @@ class Invocation:
 class Reply:
     message: Message
     ephemeral: bool = True  # only the caller sees it (errors, help, lists); False: in channel
+    refused: bool = False  # the command was refused and nothing was started (terminal: exit 1)

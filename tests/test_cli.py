@@ -92,6 +92,17 @@ def test_a_failed_job_makes_the_command_exit_1(tmp_path: Path, sim_url: str) -> 
     assert "failed" in "\n".join(out)
 
 
+def test_a_refused_restore_exits_1_and_records_no_job(tmp_path: Path, sim_url: str) -> None:
+    env = cli_env(tmp_path, sim_url)
+    assert cfy_main(["snapshots", "create", "cli-refused"], env=env, write=lambda _: None) == 0
+    out: list[str] = []
+    code = cfy_main(["--yes", "snapshots", "restore", "cli-refused"], env=env, write=out.append)
+    assert code == 1
+    assert "add --force" in "\n".join(out)
+    db = sqlite3.connect(tmp_path / "snapbot.db")
+    assert db.execute("select count(*) from jobs where kind = 'restore'").fetchone() == (0,)
+
+
 def test_a_usage_error_exits_2_with_the_usage_line(tmp_path: Path, sim_url: str, capsys) -> None:
     assert cfy_main(["snapshots", "frobnicate"], env=cli_env(tmp_path, sim_url)) == 2
     assert "usage" in capsys.readouterr().err.lower()
@@ -128,6 +139,12 @@ def test_terminal_text_drops_emoji_and_markup_but_keeps_times_and_local_users() 
     from bot.cli import to_terminal
     text = to_terminal(":white_check_mark: `12:44:10` *done* by local:ops: <@U_LEAD1> :x:")
     assert text == "12:44:10 done by local:ops: @U_LEAD1 "
+
+
+def test_terminal_text_keeps_the_asterisks_of_a_cron_and_names_local_users() -> None:
+    from bot.cli import to_terminal
+    text = to_terminal("cron `0 3 * * *` in UTC, *next* run by <@local:root>")
+    assert text == "cron 0 3 * * * in UTC, next run by @local:root"
 
 
 def test_daily_and_simulator_subcommands_are_delegated(monkeypatch) -> None:

@@ -629,7 +629,7 @@ class DailyService:
                                            channel=self.channel or inv.channel, idem_key=inv.idem_key,
                                            gated=gated)
         except SnapbotError as exc:
-            return Reply(msg.notice(f":x: {exc.user_message}"), ephemeral=True)
+            return Reply(msg.notice(f":x: {exc.user_message}"), ephemeral=True, refused=True)
         if job.state == "awaiting_approval":
             return Reply(msg.notice(f"Daily snapshot of *{name}* (`{job.params.get('snapshot_id', '')}`) "
                                     f"is waiting for approval as job `{job.id}`"), ephemeral=False)
@@ -641,7 +641,7 @@ class DailyService:
         try:
             name = self.settings.manager(manager).name
         except SnapbotError as exc:
-            return Reply(msg.notice(f":x: {exc.user_message}"))
+            return Reply(msg.notice(f":x: {exc.user_message}"), refused=True)
         return Reply(msg.schedule_message(self.view(name)))
 
     def reconcile(self, manager: str) -> None:

@@ -171,12 +171,12 @@ class RestoreService:
         try:
             manager = self.settings.manager(cmd.manager)
         except UsageError as exc:
-            return Reply(messages.refusal(exc.user_message))
+            return Reply(messages.refusal(exc.user_message), refused=True)
         client = self.services.clients[manager.name]
         try:
             facts = await self._validate(cmd, manager.name, client)
         except SnapbotError as exc:
-            return Reply(messages.refusal(exc.user_message))
+            return Reply(messages.refusal(exc.user_message), refused=True)
         now = self.services.clock.now()
         ttl = self.settings.approvals.ttl_seconds
         params = {
@@ -194,12 +194,15 @@ class RestoreService:
                                    detail=f"restore of {cmd.snapshot_id} on {manager.name} requested by <@{inv.user}>")
         except JobConflict as exc:
             existing = getattr(exc, "job", None)
-            return Reply(messages.already_requested(existing) if existing else messages.refusal(str(exc)))
+            if existing:
+                return Reply(messages.already_requested(existing))
+            return Reply(messages.refusal(str(exc)), refused=True)
         job = await self.services.approvals.open(job)
         if job.channel and not job.message_ts:
             return Reply(messages.refusal(
                 f"restore request `{job.id}` was recorded but its card could not be posted to Slack; "
-                f"it cannot be approved without it and will expire at {messages.when(job.params.get('expires_at'))}"))
+                f"it cannot be approved without it and will expire at {messages.when(job.params.get('expires_at'))}"),
+                refused=True)
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: Any) -> dict[str, Any]:
