@@ -58,6 +58,8 @@ def to_terminal(text: str) -> str:
     for i in range(0, len(parts), 2):  # outside code spans
         part = _EMOJI.sub("", parts[i])
         part = re.sub(r"<@([^>|\s]+)>", r"@\1", part)
+        part = re.sub(r"<([^<>|@#!\s][^<>|\s]*)\|([^<>]+)>", r"\2 (\1)", part)  # <url|label>
+        part = re.sub(r"<((?:https?|mailto):[^<>|\s]+)>", r"\1", part)
         parts[i] = _BOLD.sub(r"\1", part)
     return "".join(parts)
 

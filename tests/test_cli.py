@@ -147,6 +147,12 @@ def test_terminal_text_keeps_the_asterisks_of_a_cron_and_names_local_users() -> 
     assert text == "cron 0 3 * * * in UTC, next run by @local:root"
 
 
+def test_terminal_text_shows_a_slack_link_as_its_label_and_target() -> None:
+    from bot.cli import to_terminal
+    text = to_terminal("follow the runbook: <README.md#runbook-cluster-split-brain|Cluster split brain>")
+    assert text == "follow the runbook: Cluster split brain (README.md#runbook-cluster-split-brain)"
+
+
 def test_daily_and_simulator_subcommands_are_delegated(monkeypatch) -> None:
     import bot.jobs.daily
     import bot.simulator
