@@ -115,6 +115,9 @@ def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
     if not words:
         print(USAGE, file=sys.stderr)
         return 2
+    if words in (["-h"], ["--help"]):  # the terminal's own options; `snapbot cfy help` lists commands
+        out(USAGE)
+        return 0
     from bot.commands.parser import parse
     try:
         cmd = parse(shlex.join(words))

@@ -21,7 +21,9 @@ log = logging.getLogger("snapbot")
 
 
 def _run_parser(sub: Any) -> None:
-    run = sub.add_parser("run", help="run the Slack app")
+    run = sub.add_parser("run", help="run the Slack app",
+                         description="Run the Slack app: HTTP mode (POST /slack/events, GET /healthz), "
+                                     "or Socket Mode when SLACK_APP_TOKEN is set.")
     run.add_argument("--host", default=os.environ.get("SNAPBOT_HOST", "0.0.0.0"),
                      help="HTTP mode: address to listen on (default 0.0.0.0)")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")),
@@ -43,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="snapbot", description="Slack ChatOps for Cloudify Manager backups")
     sub = ap.add_subparsers(dest="cmd", required=True)
     _run_parser(sub)
-    demo = sub.add_parser("demo", help="run a scripted local demo (simulator + Slack stand-in)")
+    demo = sub.add_parser("demo", help="run a scripted local demo (simulator + Slack stand-in)",
+                          description="Run a scripted local demo: the simulator, the Slack stand-in and "
+                                      "the real app on loopback; exits 0 if every check passed.")
     demo.add_argument("--speed", type=float, default=20.0, help="simulator speed (default 20)")
     demo.add_argument("--verbose", action="store_true", help="show the bot's logs")
     sub.add_parser("simulator", help="run the Cloudify Manager simulator (see --help)")

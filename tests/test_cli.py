@@ -115,6 +115,12 @@ def test_a_missing_manager_url_is_a_config_error_naming_the_key(tmp_path: Path, 
     assert "CLOUDIFY_URL" in capsys.readouterr().err
 
 
+def test_cfy_dash_dash_help_shows_the_terminal_usage_with_yes_and_config(capsys) -> None:
+    assert main(["cfy", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--yes" in out and "--config FILE" in out and "snapbot cfy help" in out
+
+
 def test_unknown_subcommand_exits_2() -> None:
     assert main(["frobnicate"]) == 2
 
