@@ -24,7 +24,7 @@ import uuid
 from typing import Any, Callable, Sequence
 
 from bot.commands import model as m
-from bot.errors import SnapbotError, UsageError
+from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.notifier import ConsoleNotifier, plain_text
 
@@ -157,7 +157,11 @@ async def _run(cmd: m.Command, *, yes: bool, config: str | None,
         print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
         return 2
     notifier = ConsoleNotifier(write=lambda text: out(to_terminal(text)))
-    services = await build_services(settings, notifier=notifier)
+    try:
+        services = await build_services(settings, notifier=notifier)
+    except ConfigError as exc:  # e.g. a CA bundle file that holds no certificate
+        print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
+        return 2
     try:
         # The job runs in this process, so the command always waits for it: leaving early would
         # strand it in `running` until the Slack app restarts and resumes it.

@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve(settings, host=args.host, port=args.port))
     except KeyboardInterrupt:
         pass
+    except ConfigError as exc:  # found while building the services (e.g. an unusable CA bundle)
+        print(f"snapbot: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

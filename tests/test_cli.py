@@ -121,6 +121,16 @@ def test_cfy_dash_dash_help_shows_the_terminal_usage_with_yes_and_config(capsys)
     assert "--yes" in out and "--config FILE" in out and "snapbot cfy help" in out
 
 
+def test_an_unusable_ca_bundle_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    env = cli_env(tmp_path, "https://127.0.0.1:9")
+    env["CLOUDIFY_CA_BUNDLE"] = str(bad)
+    assert cfy_main(["snapshots", "list"], env=env) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snapbot cfy: configuration error in ca_bundle") and "Traceback" not in err
+
+
 def test_unknown_subcommand_exits_2() -> None:
     assert main(["frobnicate"]) == 2
 
