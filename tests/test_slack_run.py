@@ -41,6 +41,17 @@ def test_run_with_a_bad_manager_url_names_the_key(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_run_with_an_unusable_ca_bundle_exits_2_naming_it_without_a_traceback(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-x", SLACK_SIGNING_SECRET="s",
+               CLOUDIFY_URL="https://127.0.0.1:9", CLOUDIFY_CA_BUNDLE=str(bad))
+    proc = subprocess.run(SNAPBOT + ["run", "--port", "0"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "configuration error in ca_bundle" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.slow
 async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_path):
     async with SlackStandin(bot_token="xoxb-run-test", signing_secret="run-secret") as slack:
