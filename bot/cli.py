@@ -48,6 +48,8 @@ _EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:]) ?")
 
 #: `*bold*` markup: a `*` right before a non-space and one right after it (not `0 3 * * *`)
 _BOLD = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
+#: `_italic_` markup, the same way (ids such as `daily_a_b` are left alone)
+_ITALIC = re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]*?[^\s_])_(?![\w_])")
 
 
 def to_terminal(text: str) -> str:
@@ -60,7 +62,7 @@ def to_terminal(text: str) -> str:
         part = re.sub(r"<@([^>|\s]+)>", r"@\1", part)
         part = re.sub(r"<([^<>|@#!\s][^<>|\s]*)\|([^<>]+)>", r"\2 (\1)", part)  # <url|label>
         part = re.sub(r"<((?:https?|mailto):[^<>|\s]+)>", r"\1", part)
-        parts[i] = _BOLD.sub(r"\1", part)
+        parts[i] = _ITALIC.sub(r"\1", _BOLD.sub(r"\1", part))
     return "".join(parts)
 
 

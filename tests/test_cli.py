@@ -163,6 +163,12 @@ def test_terminal_text_keeps_the_asterisks_of_a_cron_and_names_local_users() -> 
     assert text == "cron 0 3 * * * in UTC, next run by @local:root"
 
 
+def test_terminal_text_drops_italic_markup_but_keeps_underscores_in_ids() -> None:
+    from bot.cli import to_terminal
+    text = to_terminal("_No archived copies._ delete my_snap_1 _(may need approval)_")
+    assert text == "No archived copies. delete my_snap_1 (may need approval)"
+
+
 def test_terminal_text_shows_a_slack_link_as_its_label_and_target() -> None:
     from bot.cli import to_terminal
     text = to_terminal("follow the runbook: <README.md#runbook-cluster-split-brain|Cluster split brain>")
