@@ -13,6 +13,7 @@ import httpx
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.jobs.runner import JobRunner
 from bot.notifier import Notifier
 from bot.services import Services
@@ -45,8 +46,13 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                         runner=runner)
     runner.services = services
     try:
-        for mc in settings.managers:
-            services.clients[mc.name] = _make_client(mc, transport)
+        for i, mc in enumerate(settings.managers):
+            try:
+                services.clients[mc.name] = _make_client(mc, transport)
+            except ConfigError as exc:  # name the setting the operator wrote
+                key = f"managers[{i}].{exc.key} (CLOUDIFY_CA_BUNDLE for an env-only setup)" \
+                    if exc.key == "ca_bundle" else f"managers[{i}].{exc.key}"
+                raise ConfigError(key, exc.problem) from None
     except Exception:
         store.close()
         raise

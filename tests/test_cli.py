@@ -128,7 +128,7 @@ def test_an_unusable_ca_bundle_exits_2_with_one_line(tmp_path: Path, capsys) -> 
     env["CLOUDIFY_CA_BUNDLE"] = str(bad)
     assert cfy_main(["snapshots", "list"], env=env) == 2
     err = capsys.readouterr().err
-    assert err.startswith("snapbot cfy: configuration error in ca_bundle") and "Traceback" not in err
+    assert err.startswith("snapbot cfy: configuration error in managers[0].ca_bundle (CLOUDIFY_CA_BUNDLE") and "Traceback" not in err
 
 
 def test_unknown_subcommand_exits_2() -> None:

@@ -48,7 +48,7 @@ def test_run_with_an_unusable_ca_bundle_exits_2_naming_it_without_a_traceback(tm
                CLOUDIFY_URL="https://127.0.0.1:9", CLOUDIFY_CA_BUNDLE=str(bad))
     proc = subprocess.run(SNAPBOT + ["run", "--port", "0"], env=env, capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 2 and "configuration error in ca_bundle" in proc.stderr
+    assert proc.returncode == 2 and "configuration error in managers[0].ca_bundle (CLOUDIFY_CA_BUNDLE" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
