@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from bot.simulator import Simulator, SimulatorOptions, start_simulator
 
@@ -38,3 +39,22 @@ async def control(sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
     """Raw httpx client on the simulator's /_sim/ control surface."""
     async with httpx.AsyncClient(base_url=sim.url + "/_sim", timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+async def file_server(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
+    """A plain HTTP file server on loopback, standing in for wherever archives are kept:
+    yields (the directory it serves, its base URL)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    app = web.Application()
+    app.router.add_static("/", root)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield root, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from bot import archive, errors
 from bot.cloudify.client import CloudifyClient
@@ -135,24 +134,6 @@ async def test_upload_over_an_existing_snapshot_returns_that_snapshot(client, si
     src = await client.download_snapshot("snap-1", tmp_path / "snap-1.zip")
     snap = await client.upload_snapshot("snap-1", path=src.path)
     assert snap.id == "snap-1" and snap.status == "created"
-
-
-@pytest.fixture
-async def file_server(tmp_path):
-    """A plain HTTP file server on loopback, standing in for wherever archives are kept."""
-    root = tmp_path / "served"
-    root.mkdir()
-    app = web.Application()
-    app.router.add_static("/", root)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield root, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_upload_by_url_asks_the_manager_to_fetch_it(client, sim, tmp_path, recorder,

@@ -2,6 +2,7 @@
 HTTP, the Slack stand-in recording what the bot said, the simulator as the manager."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -285,25 +286,12 @@ async def test_a_gated_command_runs_only_after_an_approver_approves(tmp_path: Pa
         assert "e2e-1" not in rig.sim.state.snapshots
 
 
-async def test_snapshots_upload_from_a_url_lets_the_manager_fetch_it(tmp_path: Path) -> None:
-    from aiohttp import web
-
+async def test_snapshots_upload_from_a_url_lets_the_manager_fetch_it(tmp_path: Path, file_server) -> None:
+    root, base = file_server
     async with make_rig(tmp_path) as rig:
         await run_job(rig, "/cfy snapshots create e2e-1")
         job = await run_job(rig, "/cfy snapshots download e2e-1")
-        async def serve(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(job.result["archive_path"])
-
-        app = web.Application()
-        app.router.add_get("/e2e-1.zip", serve)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            up = await run_job(rig, f"/cfy snapshots upload e2e-copy --url http://127.0.0.1:{port}/e2e-1.zip")
-            assert up.state == "done", up.error
-            assert rig.sim.state.snapshots["e2e-copy"]["status"] == "uploaded"
-        finally:
-            await runner.cleanup()
+        shutil.copy(job.result["archive_path"], root / "e2e-1.zip")
+        up = await run_job(rig, f"/cfy snapshots upload e2e-copy --url {base}/e2e-1.zip")
+        assert up.state == "done", up.error
+        assert rig.sim.state.snapshots["e2e-copy"]["status"] == "uploaded"

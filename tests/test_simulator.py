@@ -271,26 +271,16 @@ async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncC
     assert (await api.get("/snapshots/up/archive")).content == data
 
 
-async def test_upload_by_url_fetches_the_archive(api: httpx.AsyncClient, sim: Simulator) -> None:
+async def test_upload_by_url_fetches_the_archive(api: httpx.AsyncClient, sim: Simulator,
+                                                 file_server) -> None:
     await create_snapshot(api, "s1")
-    # the simulator fetches from a loopback URL: its own archive endpoint needs auth, so serve
-    # the bytes from a tiny second server
-    from aiohttp import web
+    # the simulator fetches from a loopback URL: its own archive endpoint needs auth, so the
+    # bytes are served by a plain second server
+    root, base = file_server
     data = (await api.get("/snapshots/s1/archive")).content
-    async def serve(_: web.Request) -> web.Response:
-        return web.Response(body=data)
-    app = web.Application()
-    app.router.add_get("/a.zip", serve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        resp = await api.put("/snapshots/fromurl/archive",
-                             params={"snapshot_archive_url": f"http://127.0.0.1:{port}/a.zip"})
-    finally:
-        await runner.cleanup()
+    (root / "a.zip").write_bytes(data)
+    resp = await api.put("/snapshots/fromurl/archive",
+                         params={"snapshot_archive_url": f"{base}/a.zip"})
     assert resp.status_code == 201 and resp.json()["status"] == "uploaded"
     assert (await api.get("/snapshots/fromurl/archive")).content == data
 
