@@ -232,25 +232,13 @@ class Dispatcher:
     # -- delegated --------------------------------------------------------------------------
     async def _restore(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply:
         self._manager(cmd)
-        request = getattr(self.services.restores, "request", None)
-        if request is None:
-            raise SnapbotError("restores are not available in this build of snapbot")
-        return await request(cmd, inv)
+        return await self.services.restores.request(cmd, inv)
 
     async def _schedule(self, cmd: m.SnapshotsSchedule, inv: Invocation) -> Reply:
-        manager = self._manager(cmd)
-        describe = getattr(self.services.daily, "describe", None)
-        if describe is None:
-            raise SnapbotError("the daily snapshot schedule is not available in this build")
-        result = describe(manager)
-        return await result if hasattr(result, "__await__") else result
+        return await self.services.daily.describe(self._manager(cmd))
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
-        manager = self._manager(cmd)
-        run_now = getattr(self.services.daily, "run_now", None)
-        if run_now is None:
-            raise SnapbotError("the daily snapshot job is not available in this build")
-        return await run_now(manager, inv)
+        return await self.services.daily.run_now(self._manager(cmd), inv)
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
@@ -331,9 +319,6 @@ class Dispatcher:
             if existing is not None:
                 return Reply(jm.job_duplicate(existing), ephemeral=True)
         gated = cmd.name in self.settings.approvals.gated
-        if gated and getattr(self.services.approvals, "open", None) is None:
-            raise SnapbotError(f"`{cmd.name}` needs approval, but approvals are not available "
-                               "in this build of snapbot")
         runner.ensure_free(manager)
         params = {**self.job_params(cmd, manager), **(extra or {})}
         try:

@@ -5,7 +5,7 @@ No module-level singletons anywhere: whoever needs the store, a client or the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
@@ -13,6 +13,12 @@ from bot.config import Settings
 from bot.jobs.runner import JobRunner
 from bot.notifier import Notifier
 from bot.store import Store
+
+if TYPE_CHECKING:  # built in bot.bootstrap after Services exists (they take it as an argument)
+    from bot.approvals import ApprovalService
+    from bot.dispatch import Dispatcher
+    from bot.jobs.daily import DailyService
+    from bot.jobs.restore import RestoreService
 
 
 @dataclass
@@ -23,11 +29,10 @@ class Services:
     notifier: Notifier
     runner: JobRunner
     clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
-    dispatcher: Any = None  # bot.dispatch.Dispatcher
-    approvals: Any = None  # bot.approvals.ApprovalService
-    restores: Any = None  # bot.jobs.restore.RestoreService
-    daily: Any = None  # bot.jobs.daily.DailyService
-    extra: dict[str, Any] = field(default_factory=dict)
+    dispatcher: "Dispatcher" = None  # type: ignore[assignment]
+    approvals: "ApprovalService" = None  # type: ignore[assignment]
+    restores: "RestoreService" = None  # type: ignore[assignment]
+    daily: "DailyService" = None  # type: ignore[assignment]
 
     def client(self, manager: str | None) -> CloudifyClient:
         return self.clients[self.settings.manager(manager).name]

@@ -623,8 +623,6 @@ class DailyService:
         try:
             name = self.settings.manager(manager).name
             gated = GATE in self.settings.approvals.gated
-            if gated and getattr(self.services.approvals, "open", None) is None:
-                raise SnapbotError(f"`{GATE}` needs approval, but approvals are not available")
             job = await self._start_manual(name, trigger=trigger, requester=inv.user,
                                            channel=self.channel or inv.channel, idem_key=inv.idem_key,
                                            gated=gated)
