@@ -41,8 +41,8 @@ TOKEN = "xoxb-bench-token"
 async def serve_deps() -> None:
     """The Cloudify Manager simulator and the Slack stand-in, in a process of their own so their
     work does not compete with the app under test."""
-    from bot.simulator import SimulatorOptions, start_simulator
-    from bot.standin.slack import SlackStandin
+    from devtools.simulator import SimulatorOptions, start_simulator
+    from devtools.standin.slack import SlackStandin
 
     tmp = Path(tempfile.mkdtemp(prefix="snapbot-bench-"))
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=100, data_dir=str(tmp / "sim")))
@@ -120,7 +120,7 @@ def _spawn(kind: str, deps: dict | None = None) -> tuple[subprocess.Popen, dict]
 
 
 async def _one(http: aiohttp.ClientSession, target: dict, command: str, text: str, n: int) -> float:
-    from bot.standin.slack import sign
+    from devtools.standin.slack import sign
     async with http.post(target["standin"] + "/_standin/response_url",
                          json={"channel": "C_OPS", "user": "U_BENCH"}) as r:
         response_url = (await r.json())["url"]

@@ -51,9 +51,9 @@ class RssSampler(threading.Thread):
 
 
 def start_simulator_process(archive_size: int, data_dir: Path) -> tuple[subprocess.Popen, str]:
-    """`python -m bot.simulator --port 0 ...`; the URL is read from its first line of output."""
+    """`python -m devtools.simulator --port 0 ...`; the URL is read from its first line of output."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.simulator", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "devtools.simulator", "--host", "127.0.0.1", "--port", "0",
          "--speed", "100", "--archive-size", str(archive_size), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline() if proc.stdout else ""

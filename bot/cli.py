@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sub == "cfy":
         return cfy_main(rest)
     if sub == "simulator":
-        from bot.simulator import main as simulator_main
+        from devtools.simulator import main as simulator_main
         return int(simulator_main(rest) or 0)
     if sub == "daily":
         from bot.jobs.daily import main as daily_main

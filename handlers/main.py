@@ -3,7 +3,7 @@
     snapbot run [--host H] [--port P]   the Slack app (Socket Mode when SLACK_APP_TOKEN is set,
                                          else HTTP: POST /slack/events, GET /healthz)
     snapbot demo                         everything local, scripted, prints the conversation
-    snapbot simulator ...                the Cloudify Manager simulator alone (bot.simulator)
+    snapbot simulator ...                the Cloudify Manager simulator alone (devtools.simulator)
     snapbot cfy ...                      the /cfy commands from a terminal (bot.cli)
     snapbot daily --once [--manager M]   one daily snapshot run (bot.cli)
 """
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Subcommands owned by other modules keep their own argument parsing.
     if argv and argv[0] == "simulator":
-        from bot.simulator import main as simulator_main
+        from devtools.simulator import main as simulator_main
         return int(simulator_main(argv[1:]) or 0)
     if argv and argv[0] in ("cfy", "daily"):
         from bot.cli import main as cli_main
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.cmd == "demo":
-        from handlers.demo import main as demo_main
+        from devtools.demo import main as demo_main
         return demo_main(speed=args.speed, verbose=args.verbose)
     return run(args)
 

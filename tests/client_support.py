@@ -94,7 +94,7 @@ async def wait_execution(client: CloudifyClient, execution_id: str, **kw):
 
 import pytest  # noqa: E402
 
-from bot.simulator import SimulatorOptions, start_simulator  # noqa: E402
+from devtools.simulator import SimulatorOptions, start_simulator  # noqa: E402
 
 FAST = dict(speed=100.0)
 

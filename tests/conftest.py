@@ -8,7 +8,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.simulator import Simulator, SimulatorOptions, start_simulator
+from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 
 # Fast enough that simulated minutes pass in fractions of a second, slow enough that each
 # phase of a workflow stays observable over loopback.

@@ -40,10 +40,10 @@ from aiohttp import web
 
 from bot import bootstrap
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
-from bot.simulator import SimulatorOptions, start_simulator
-from bot.standin.slack import AppResponse, SlackStandin
+from devtools.simulator import SimulatorOptions, start_simulator
+from devtools.standin.slack import AppResponse, SlackStandin
 from handlers.app import build_app, build_web_app, make_client
-from handlers.demo import demo_env
+from devtools.demo import demo_env
 from handlers.notifier import SlackNotifier
 
 BOT_TOKEN = "xoxb-test-bot-token"

@@ -16,7 +16,7 @@ from bot.config import ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, S
 from bot.invocation import Invocation, Reply
 from bot.notifier import RecordingNotifier, plain_text
 from bot.services import Services
-from bot.simulator import SimulatorOptions, start_simulator
+from devtools.simulator import SimulatorOptions, start_simulator
 
 FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,

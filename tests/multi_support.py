@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 
 from bot.notifier import plain_text
-from bot.simulator import SimulatorOptions
+from devtools.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, REQUESTER, Rig, make_rig
 
 #: prod holds more than dr, so "dr now has prod's state" is visible in /_sim/state

@@ -1,4 +1,4 @@
-"""The real `cfy` CLI (cloudify==7.0.5, in its own virtualenv) against `python -m bot.simulator`.
+"""The real `cfy` CLI (cloudify==7.0.5, in its own virtualenv) against `python -m devtools.simulator`.
 
 The CLI pins aiohttp 3.10.x (clashes with slack-bolt's), so it lives in a cached virtualenv at
 ${SNAPBOT_CFY_VENV:-~/.cache/snapbot/cfy-venv-7.0.5}; it is created on first use (under a file
@@ -77,7 +77,7 @@ def cfy_bin() -> Path:
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("sim-data")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0", "--speed",
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed",
                              SPEED, "--data-dir", str(data)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

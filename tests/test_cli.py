@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0", "--speed", "200"],
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # "… listening on http://127.0.0.1:PORT"
@@ -177,10 +177,10 @@ def test_terminal_text_shows_a_slack_link_as_its_label_and_target() -> None:
 
 def test_daily_and_simulator_subcommands_are_delegated(monkeypatch) -> None:
     import bot.jobs.daily
-    import bot.simulator
+    import devtools.simulator
     seen = []
     monkeypatch.setattr(bot.jobs.daily, "main", lambda argv: seen.append(("daily", argv)) or 0)
-    monkeypatch.setattr(bot.simulator, "main", lambda argv: seen.append(("simulator", argv)) or 0)
+    monkeypatch.setattr(devtools.simulator, "main", lambda argv: seen.append(("simulator", argv)) or 0)
     assert main(["daily", "--once", "--manager", "prod"]) == 0
     assert main(["simulator", "--port", "0"]) == 0
     assert seen == [("daily", ["--once", "--manager", "prod"]), ("simulator", ["--port", "0"])]

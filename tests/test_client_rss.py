@@ -42,7 +42,7 @@ class PeakRss(threading.Thread):
 @pytest.fixture
 def sim_process(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.simulator", "--port", "0", "--speed", "100",
+        [sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "100",
          "--archive-size", str(ARCHIVE), "--data-dir", str(tmp_path / "sim")],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot import archive
-from bot.simulator import SimulatorOptions
-from bot.standin.slack import render_text
+from devtools.simulator import SimulatorOptions
+from devtools.standin.slack import render_text
 from tests.harness import CHANNEL, make_rig
 
 pytestmark = pytest.mark.slow

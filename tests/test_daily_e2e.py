@@ -136,7 +136,7 @@ async def test_run_now_command_starts_a_daily_run(tmp_path, clock):
 
 @pytest.mark.slow
 async def test_snapbot_daily_once_runs_from_a_terminal_with_env_only_config(tmp_path):
-    sim = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0", "--speed", "200"],
+    sim = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "200"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = _read_sim_url(sim)

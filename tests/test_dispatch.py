@@ -10,7 +10,7 @@ import pytest
 from bot import archive
 from bot.commands import model as m
 from bot.invocation import Reply
-from bot.simulator import SimulatorOptions
+from devtools.simulator import SimulatorOptions
 from tests.jobs_support import domain
 
 

@@ -25,8 +25,8 @@ import pytest
 from bot import bootstrap
 from bot.cloudify.client import CloudifyClient
 from bot.errors import Unauthorized
-from bot.simulator import SimulatorOptions, start_simulator
-from bot.standin.slack import render_text
+from devtools.simulator import SimulatorOptions, start_simulator
+from devtools.standin.slack import render_text
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from handlers.app import make_client
 from handlers.notifier import SlackNotifier

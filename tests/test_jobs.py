@@ -216,7 +216,7 @@ async def test_the_card_of_a_failed_job_shows_its_error(tmp_path: Path) -> None:
 
 
 async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_path: Path) -> None:
-    from bot.simulator import SimulatorOptions
+    from devtools.simulator import SimulatorOptions
     async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
         waiting = crashed_job(d, "snapshot_delete", {"snapshot_id": "x"}, state="awaiting_approval")
         await d.run("snapshots create slow")

@@ -13,7 +13,7 @@ from bot import archive, bootstrap
 from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
-from bot.simulator import SimulatorOptions
+from devtools.simulator import SimulatorOptions
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
                                  approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,

@@ -188,7 +188,7 @@ async def test_no_reboot_without_restore_certificates_is_refused_before_anything
 
 
 async def test_restore_onto_an_empty_manager_needs_no_force(tmp_path: Path) -> None:
-    from bot.simulator import SimulatorOptions
+    from devtools.simulator import SimulatorOptions
     from tests.harness import FAST_SPEED
     async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=FAST_SPEED, seed_deployments=0)) as rig:
         await create_snapshot(rig, "snap-1")

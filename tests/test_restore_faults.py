@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cloudify.client import CloudifyClient
-from bot.simulator import SimulatorOptions
+from devtools.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 

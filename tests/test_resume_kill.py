@@ -14,7 +14,7 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore import RESTORE
-from bot.simulator import SimulatorOptions, start_simulator
+from devtools.simulator import SimulatorOptions, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",

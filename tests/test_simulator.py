@@ -73,7 +73,7 @@ import httpx
 import pytest
 
 from bot.clock import iso
-from bot.simulator import Simulator
+from devtools.simulator import Simulator
 
 ERROR_KEYS = {"message", "error_code", "server_traceback"}
 
@@ -731,7 +731,7 @@ def test_python_m_bot_simulator_serves_until_sigterm(tmp_path: Any) -> None:
     import signal
     import subprocess
     import sys
-    proc = subprocess.Popen([sys.executable, "-m", "bot.simulator", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--port", "0",
                              "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

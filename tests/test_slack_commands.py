@@ -6,7 +6,7 @@ import logging
 
 from bot.archive import verify_archived
 from bot.notifier import plain_text
-from bot.simulator import SimulatorOptions
+from devtools.simulator import SimulatorOptions
 from tests.harness import make_rig
 
 

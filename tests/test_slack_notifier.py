@@ -6,7 +6,7 @@ import pytest
 from bot.config import ManagerConfig, Settings, SlackConfig
 from bot.errors import SnapbotError
 from bot.notifier import MessageRef
-from bot.standin.slack import SlackStandin
+from devtools.standin.slack import SlackStandin
 from handlers.app import make_client
 from handlers.notifier import SlackNotifier
 

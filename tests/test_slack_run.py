@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.standin.slack import SlackStandin
+from devtools.standin.slack import SlackStandin
 
 SNAPBOT = [str(Path(sys.executable).parent / "snapbot")]
 

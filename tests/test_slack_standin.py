@@ -6,7 +6,7 @@ import json
 import aiohttp
 import pytest
 
-from bot.standin.slack import SlackStandin, sign
+from devtools.standin.slack import SlackStandin, sign
 
 TOKEN = "xoxb-standin-test"
 

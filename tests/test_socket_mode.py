@@ -39,7 +39,7 @@ async def test_snapshot_create_over_socket_mode_posts_a_card_that_ends_created(t
 
 
 async def test_button_click_over_socket_mode_is_acked_and_handled(tmp_path):
-    from bot.simulator import SimulatorOptions
+    from devtools.simulator import SimulatorOptions
     async with make_rig(tmp_path, socket_mode=True, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
         await rig.slack.socket_command("snapshots create slow-sock", user="U_OPS")
         job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
@@ -54,8 +54,8 @@ async def test_snapbot_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
 
     import aiohttp
 
-    from bot.simulator import SimulatorOptions, start_simulator
-    from bot.standin.slack import SlackStandin
+    from devtools.simulator import SimulatorOptions, start_simulator
+    from devtools.standin.slack import SlackStandin
     from handlers.main import serve
     from tests.harness import APP_TOKEN, BOT_TOKEN, rig_env, settings_from_env
 

@@ -22,7 +22,7 @@ It plays both sides of Slack:
 
 Everything a person would see is also appended to `events` (commands typed, messages posted,
 updated, threaded, ephemeral), which is what the demo prints. Run it alone with
-`python -m bot.standin --port 3001`.
+`python -m devtools.standin --port 3001`.
 """
 from __future__ import annotations
 
@@ -727,7 +727,7 @@ async def _serve(host: str, port: int, bot_token: str, signing_secret: str, app_
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bot.standin", description="local Slack stand-in")
+    ap = argparse.ArgumentParser(prog="python -m devtools.standin", description="local Slack stand-in")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=3001)
     ap.add_argument("--bot-token", default="xoxb-standin")

@@ -2,6 +2,6 @@
 
 Plain aiohttp: nothing here imports slack_sdk or slack_bolt, so `bot/` stays Slack-library free.
 """
-from bot.standin.slack import AppResponse, Call, Event, SlackStandin, sign
+from devtools.standin.slack import AppResponse, Call, Event, SlackStandin, sign
 
 __all__ = ["AppResponse", "Call", "Event", "SlackStandin", "sign"]

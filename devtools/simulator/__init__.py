@@ -7,7 +7,7 @@ Python API::
     sim.state   # SimState: snapshots, executions, deployments, maintenance, ... (inspectable)
     await sim.close()
 
-`main(argv)` runs it from a terminal (`python -m bot.simulator --port P --speed X`).
+`main(argv)` runs it from a terminal (`python -m devtools.simulator --port P --speed X`).
 
 Behaviour in brief (details and the Cloudify sources they follow: tests/test_simulator.py):
 3 seeded blueprints/deployments (`bp-N`/`dep-N`); executions go pending -> started -> terminated
@@ -47,8 +47,8 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   `manager-1..N`; node 1 is active; split_brain makes node 2 claim active too.
 - `POST /_sim/reset`: back to the start state and options.
 """
-from bot.simulator.app import Simulator, start_simulator
-from bot.simulator.cli import main
-from bot.simulator.options import SimulatorOptions
+from devtools.simulator.app import Simulator, start_simulator
+from devtools.simulator.cli import main
+from devtools.simulator.options import SimulatorOptions
 
 __all__ = ["Simulator", "SimulatorOptions", "start_simulator", "main"]

@@ -1,6 +1,6 @@
 """The aiohttp application: Cloudify Manager REST v3.1 routes plus the `/_sim/` control surface.
 
-See `bot.simulator` for the control API. Behaviour notes (why it looks the way it does) live in
+See `devtools.simulator` for the control API. Behaviour notes (why it looks the way it does) live in
 tests/test_simulator.py next to the facts they were checked against.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import iso, parse_time
-from bot.simulator.archive import InvalidArchive, read_archive, write_archive
-from bot.simulator.options import SimulatorOptions
-from bot.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
+from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
+from devtools.simulator.options import SimulatorOptions
+from devtools.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
                                  display_status, manager_node)
 
 logger = logging.getLogger(__name__)
@@ -453,7 +453,7 @@ class Simulator:
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._mw_sim, self._mw_faults, self._mw_auth,
                                            self._mw_maintenance], client_max_size=0)
-        from bot.simulator import routes, sim_routes
+        from devtools.simulator import routes, sim_routes
         routes.register(app, self)
         sim_routes.register(app, self)
         app.router.add_route("*", "/{tail:.*}", self._unknown)

@@ -1,4 +1,4 @@
-"""The `/_sim/` test-control surface (not part of Cloudify's API; no auth). See bot.simulator."""
+"""The `/_sim/` test-control surface (not part of Cloudify's API; no auth). See devtools.simulator."""
 from __future__ import annotations
 
 import asyncio
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.clock import iso
-from bot.simulator.app import Fault
-from bot.simulator.options import SimulatorOptions
-from bot.simulator.state import FINAL_STATUSES, manager_node
+from devtools.simulator.app import Fault
+from devtools.simulator.options import SimulatorOptions
+from devtools.simulator.state import FINAL_STATUSES, manager_node
 
 if TYPE_CHECKING:
-    from bot.simulator.app import Simulator
+    from devtools.simulator.app import Simulator
 
 _CONFIG_FIELDS = SimulatorOptions.field_names() - {"data_dir", "username", "password", "tenant"}
 

@@ -1,4 +1,4 @@
-"""`snapbot simulator` / `python -m bot.simulator`: run the simulator until SIGINT/SIGTERM."""
+"""`snapbot simulator` / `python -m devtools.simulator`: run the simulator until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,8 @@ import asyncio
 import signal
 import sys
 
-from bot.simulator.app import start_simulator
-from bot.simulator.options import SimulatorOptions
+from devtools.simulator.app import start_simulator
+from devtools.simulator.options import SimulatorOptions
 
 
 def build_parser() -> argparse.ArgumentParser:

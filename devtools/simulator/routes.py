@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import iso, parse_time
-from bot.simulator.app import API, CUT_KEY, USER_KEY, ApiError, Simulator, not_found
-from bot.simulator.state import LIVE_STATUSES
+from devtools.simulator.app import API, CUT_KEY, USER_KEY, ApiError, Simulator, not_found
+from devtools.simulator.state import LIVE_STATUSES
 
 _CHUNK = 256 * 1024
 

@@ -1,4 +1,4 @@
-"""The restore part of `snapbot demo` (listed in `handlers.demo.EXTENSIONS`).
+"""The restore part of `snapbot demo` (listed in `devtools.demo.EXTENSIONS`).
 
 A scheduled execution due in a minute and one due tomorrow are captured in a snapshot; the
 manager's clock then moves past the first one, the operator asks for a restore, tries to approve
@@ -41,7 +41,7 @@ async def step_stage(demo: Any) -> None:
 
 
 async def step_restore(demo: Any) -> None:
-    from handlers.demo import APPROVERS, OPERATOR
+    from devtools.demo import APPROVERS, OPERATOR
 
     await demo.say(f"/cfy snapshots restore {SNAPSHOT} --force")
     job = await demo.wait_for(lambda: demo.job_for("restore", snapshot_id=SNAPSHOT), 30, "the restore request")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, TextIO
 
 from bot.notifier import plain_text
-from bot.standin.slack import AppResponse, Event, SlackStandin
+from devtools.standin.slack import AppResponse, Event, SlackStandin
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ USER_NAMES = {"U_OPS": "alice (operator)", "U_LEAD1": "bob (lead)", "U_LEAD2": "
 Step = Callable[["Demo"], Awaitable[None]]
 
 #: Modules (owned by other surfaces) that may contribute `demo_steps()`.
-EXTENSIONS = ("handlers.demo_restore", "handlers.demo_daily")
+EXTENSIONS = ("devtools.demo.restore", "devtools.demo.daily")
 
 
 class StepFailed(Exception):
@@ -228,7 +228,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
 
     from bot import bootstrap
     from bot.config import load_settings
-    from bot.simulator import SimulatorOptions, start_simulator
+    from devtools.simulator import SimulatorOptions, start_simulator
     from handlers.app import build_app, build_web_app, make_client
     from handlers.notifier import SlackNotifier
 

@@ -1,3 +1,0 @@
-from bot.simulator.cli import main
-
-raise SystemExit(main())
