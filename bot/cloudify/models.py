@@ -101,8 +101,32 @@ class MaintenanceState:
     def from_api(cls, d: dict[str, Any]) -> "MaintenanceState":
         return cls(status=d.get("status") or "", activated_at=parse_time(d.get("activated_at")),
                    activation_requested_at=parse_time(d.get("activation_requested_at")),
-                   remaining_executions=tuple(d.get("remaining_executions") or ()),
+                   remaining_executions=remaining_executions(d.get("remaining_executions")),
                    requested_by=d.get("requested_by") or "")
+
+
+def remaining_executions(value: Any) -> tuple[dict[str, Any], ...]:
+    """The executions a maintenance answer says are still running, whatever its shape.
+
+    `GET /maintenance` sends a list of {id, status, deployment_id, workflow_id} while activating
+    and null otherwise. `POST /maintenance/activate` sends that list *inside* a one-item list
+    (a trailing comma in `rest/resources_v2_1/maintenance_mode.py`, the same on 5.1.4, 6.4.2 and
+    7.0.5): `[[...]]`, and `[[]]` when nothing runs. Nested lists are flattened; anything that
+    is not an execution record (a bare id string, null) is kept as far as it says something."""
+    out: list[dict[str, Any]] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            if v.get("id") is not None:
+                out.append(dict(v))
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+        elif isinstance(v, str) and v:
+            out.append({"id": v})
+
+    walk(value)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
