@@ -25,7 +25,8 @@ def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
     from bot.cloudify.client import CloudifyClient
     return CloudifyClient(mc.url, name=mc.name, username=mc.username, password=mc.password, token=mc.token,
                           tenant=mc.tenant, ca_bundle=mc.ca_bundle, verify_tls=mc.verify_tls,
-                          transport=transport)
+                          transport=transport, password_file=mc.password_file,
+                          token_file=mc.token_file, snapshot_format=mc.snapshot_format)
 
 
 async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,

@@ -27,6 +27,13 @@ class ManagerConfig:
     tenant: str = "default_tenant"
     ca_bundle: str | None = None  # path to a CA bundle for HTTPS, or None for the system store
     verify_tls: bool = True
+    #: files holding the password / token; re-read when the manager answers 401 (after a legacy
+    #: restore the manager's users and tokens become the snapshot's)
+    password_file: str | None = None
+    token_file: str | None = None
+    #: snapshots snapbot creates on this manager: "legacy" (database dump), "new" (7.0+ per-item
+    #: export) or "auto" (what that version's cfy CLI does: legacy on 5.1, 6.4 and 7.0.5)
+    snapshot_format: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,9 @@ class Settings:
     runbook: RunbookConfig = RunbookConfig()
     db_path: str = "snapbot.db"
     archive_dir: str = "archives"
+    #: where the README's runbooks are published; Slack links are built from it (None: the
+    #: runbook's steps go inline in the message)
+    runbook_base_url: str | None = None
 
     def manager(self, name: str | None) -> ManagerConfig:
         """The named manager, or the first one when name is None."""
@@ -114,6 +124,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "CLOUDIFY_TOKEN": ("–", "Manager API token, sent as Authentication-Token instead of basic auth (secret)"),
     "CLOUDIFY_TENANT": ("default_tenant", "Tenant sent with every call"),
     "CLOUDIFY_CA_BUNDLE": ("system store", "CA bundle file for the manager's HTTPS certificate"),
+    "CLOUDIFY_PASSWORD_FILE": ("–", "File holding the manager password, re-read when the manager answers 401"),
+    "CLOUDIFY_TOKEN_FILE": ("–", "File holding the manager API token, re-read when the manager answers 401"),
+    "CLOUDIFY_SNAPSHOT_FORMAT": ("auto", "Snapshot format snapbot creates: legacy, new (7.0+) or auto (the version's CLI default)"),
     "SLACK_BOT_TOKEN": ("–", "Bot token `xoxb-…` (secret; required by `snapbot run`)"),
     "SLACK_SIGNING_SECRET": ("–", "Signing secret (secret; required by `snapbot run` in HTTP mode)"),
     "SLACK_APP_TOKEN": ("–", "App-level token `xapp-…` (secret); when set, `snapbot run` uses Socket Mode"),
@@ -131,6 +144,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "SNAPBOT_TIMEZONE": ("UTC", "Time zone of the schedule (IANA name, e.g. Europe/Paris)"),
     "SNAPBOT_KEEP_ON_MANAGER": ("3", "Snapshots retention keeps on each manager"),
     "SNAPBOT_KEEP_ARCHIVED": ("14", "Archived copies retention keeps per manager"),
+    "SNAPBOT_RUNBOOK_BASE_URL": ("–", "Base URL where the README's runbooks are published (links in Slack); unset: steps inline"),
     "SNAPBOT_CONFIG": ("–", "Path of a YAML file for several managers, approvers, schedule, retention, runbook"),
 }
 
@@ -142,9 +156,10 @@ _SLACK_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
 _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _TOP_KEYS = {"channel", "managers", "approvals", "schedule", "retention", "runbook", "db_path",
-             "archive_dir"}
+             "archive_dir", "runbook_base_url"}
 _MANAGER_KEYS = {"name", "url", "tenant", "username", "password_env", "token_env", "ca_bundle",
-                 "verify_tls"}
+                 "verify_tls", "password_file", "token_file", "snapshot_format"}
+SNAPSHOT_FORMATS = ("auto", "legacy", "new")
 _SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "schedule": ScheduleConfig,
                               "retention": RetentionConfig, "runbook": RunbookConfig}
 
@@ -332,6 +347,14 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
         if not value:
             raise ConfigError(f"{key}.{secret}_env", f"environment variable {env_key} is not set")
         secrets[secret] = value
+    files: dict[str, str] = {}
+    for secret in ("password", "token"):
+        if raw.get(f"{secret}_file") is None:
+            continue
+        if f"{secret}_env" in raw:
+            raise ConfigError(f"{key}.{secret}_file", f"set together with {secret}_env; use one")
+        files[secret] = _str(f"{key}.{secret}_file", raw[f"{secret}_file"])
+        secrets[secret] = read_secret_file(f"{key}.{secret}_file", files[secret])
     ca_bundle = raw.get("ca_bundle")
     if ca_bundle is not None:
         ca_bundle = _str(f"{key}.ca_bundle", ca_bundle)
@@ -341,16 +364,56 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
         password=secrets.get("password", ""), token=secrets.get("token", ""),
         tenant=_str(f"{key}.tenant", raw["tenant"]) if "tenant" in raw else "default_tenant",
         ca_bundle=ca_bundle,
-        verify_tls=_bool(f"{key}.verify_tls", raw["verify_tls"]) if "verify_tls" in raw else True)
+        verify_tls=_bool(f"{key}.verify_tls", raw["verify_tls"]) if "verify_tls" in raw else True,
+        password_file=files.get("password"), token_file=files.get("token"),
+        snapshot_format=_snapshot_format(f"{key}.snapshot_format", raw.get("snapshot_format")))
+
+
+def _snapshot_format(key: str, value: Any) -> str:
+    if value is None:
+        return "auto"
+    fmt = _str(key, value).lower()
+    if fmt not in SNAPSHOT_FORMATS:
+        raise ConfigError(key, f"must be one of {', '.join(SNAPSHOT_FORMATS)}, got {fmt[:20]!r}")
+    return fmt
+
+
+def read_secret_file(key: str, path: str) -> str:
+    """The secret held in `path` (surrounding whitespace stripped). Raises ConfigError naming
+    `key`, never showing the file's content."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except FileNotFoundError:
+        raise ConfigError(key, f"file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    if not value:
+        raise ConfigError(key, f"file {path} is empty")
+    return value
 
 
 def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
+    password = env.get("CLOUDIFY_PASSWORD") or ""
+    token = env.get("CLOUDIFY_TOKEN") or ""
+    password_file = _env(env, "CLOUDIFY_PASSWORD_FILE")
+    token_file = _env(env, "CLOUDIFY_TOKEN_FILE")
+    if password_file:
+        if password:
+            raise ConfigError("CLOUDIFY_PASSWORD_FILE", "set together with CLOUDIFY_PASSWORD; use one")
+        password = read_secret_file("CLOUDIFY_PASSWORD_FILE", password_file)
+    if token_file:
+        if token:
+            raise ConfigError("CLOUDIFY_TOKEN_FILE", "set together with CLOUDIFY_TOKEN; use one")
+        token = read_secret_file("CLOUDIFY_TOKEN_FILE", token_file)
     return ManagerConfig(
         name=DEFAULT_MANAGER, url=_check_url("CLOUDIFY_URL", _env(env, "CLOUDIFY_URL")),
         username=_env(env, "CLOUDIFY_USERNAME") or "admin",
-        password=env.get("CLOUDIFY_PASSWORD") or "", token=env.get("CLOUDIFY_TOKEN") or "",
+        password=password, token=token,
         tenant=_env(env, "CLOUDIFY_TENANT") or "default_tenant",
-        ca_bundle=_env(env, "CLOUDIFY_CA_BUNDLE"))
+        ca_bundle=_env(env, "CLOUDIFY_CA_BUNDLE"),
+        password_file=password_file, token_file=token_file,
+        snapshot_format=_snapshot_format("CLOUDIFY_SNAPSHOT_FORMAT", _env(env, "CLOUDIFY_SNAPSHOT_FORMAT")))
 
 
 def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -477,8 +540,14 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
                                           else Settings.db_path)
     archive_dir = _env(env, "SNAPBOT_ARCHIVE_DIR") or (
         _str("archive_dir", data["archive_dir"]) if "archive_dir" in data else Settings.archive_dir)
+    base = _env(env, "SNAPBOT_RUNBOOK_BASE_URL")
+    base_key = "SNAPBOT_RUNBOOK_BASE_URL"
+    if base is None and data.get("runbook_base_url") is not None:
+        base, base_key = data["runbook_base_url"], "runbook_base_url"
+    runbook_base_url = _check_url(base_key, base, "base URL") if base is not None else None
     return Settings(managers=managers, slack=slack, approvals=approvals, schedule=schedule,
-                    retention=retention, runbook=runbook, db_path=db_path, archive_dir=archive_dir)
+                    retention=retention, runbook=runbook, db_path=db_path, archive_dir=archive_dir,
+                    runbook_base_url=runbook_base_url)
 
 
 def _mask(secret: str) -> str:
@@ -491,8 +560,11 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     for i, mgr in enumerate(settings.managers):
         auth = "token" if mgr.token else ("password" if mgr.password else "no credentials")
         tls = mgr.ca_bundle or ("system CA store" if mgr.verify_tls else "TLS NOT verified")
+        if mgr.password_file or mgr.token_file:
+            auth += " (from file)"
         out.append((f"managers[{i}]", f"{mgr.name} {mgr.url} tenant={mgr.tenant} "
-                                      f"user={mgr.username} auth={auth} tls={tls}"))
+                                      f"user={mgr.username} auth={auth} tls={tls} "
+                                      f"snapshot_format={mgr.snapshot_format}"))
     sl = settings.slack
     mode = "socket mode" if sl.app_token else "http"
     out += [("slack.bot_token", _mask(sl.bot_token)),
@@ -512,7 +584,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     rt = settings.retention
     out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived"
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")))
-    out += [("db_path", settings.db_path), ("archive_dir", settings.archive_dir)]
+    out += [("db_path", settings.db_path), ("archive_dir", settings.archive_dir),
+            ("runbook_base_url", settings.runbook_base_url or "not set (runbook steps inline)")]
     return out
 
 
@@ -528,6 +601,12 @@ YAML_KEYS: dict[str, tuple[str, str]] = {
     "managers[].token_env": ("–", "Name of the environment variable holding an API token"),
     "managers[].ca_bundle": ("system store", "CA bundle file for the manager's certificate"),
     "managers[].verify_tls": ("true", "Verify the manager's TLS certificate"),
+    "managers[].password_file": ("–", "File holding the password instead of password_env; re-read "
+                                      "when the manager answers 401 (e.g. after a legacy restore)"),
+    "managers[].token_file": ("–", "File holding an API token instead of token_env; re-read on 401"),
+    "managers[].snapshot_format": ("auto", "Snapshots snapbot creates: `legacy` (database dump: a restore "
+                                          "replaces everything), `new` (7.0+: a restore merges) or `auto` "
+                                          "(the version's cfy default: legacy on 5.1, 6.4 and 7.0.5)"),
     "approvals.approvers": ("[]", "Slack user ids who may approve"),
     "approvals.approver_groups": ("[]", "Slack user-group ids whose members may approve"),
     "approvals.required": ("1", "Approvals needed (N of M)"),
@@ -548,6 +627,8 @@ YAML_KEYS: dict[str, tuple[str, str]] = {
     "runbook.snapshot_timeout_seconds": ("3600", "Wait for a snapshot to be created"),
     "db_path": ("snapbot.db", "SQLite database file (SNAPBOT_DB overrides it)"),
     "archive_dir": ("archives", "Archive directory (SNAPBOT_ARCHIVE_DIR overrides it)"),
+    "runbook_base_url": ("–", "Where the README's runbooks are published; Slack links are built from it "
+                              "(SNAPBOT_RUNBOOK_BASE_URL overrides it); unset: the steps go inline"),
 }
 
 

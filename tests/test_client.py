@@ -133,7 +133,7 @@ async def test_create_snapshot_sends_every_field_the_7x_client_sends(client, rec
     assert put.path == "/api/v3.1/snapshots/snap-1"
     assert recorder.json_body(recorder.seen.index(put)) == {
         "include_credentials": True, "include_logs": False, "include_events": True,
-        "queue": True, "tempdir_path": None, "legacy": False, "listener_timeout": None}
+        "queue": True, "tempdir_path": None, "legacy": True, "listener_timeout": None}
 
 
 async def test_creating_an_existing_snapshot_is_a_conflict(client):

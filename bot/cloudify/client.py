@@ -40,8 +40,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import archive
-from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, MaintenanceState,
-                                 ManagerNode, PluginsUpdate, Snapshot, Version)
+from bot.cloudify import versions
+from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, ExecutionSchedule,
+                                 MaintenanceState, ManagerNode, PluginsUpdate, Snapshot, Version)
 from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError,
                         Conflict, Forbidden, IllegalAction, ManagerUnavailable, NotFound,
                         ServerError, Unauthorized)
@@ -217,6 +218,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _resendable(content: Any) -> bool:
+    """A body that can be sent twice (not a stream already consumed)."""
+    return content is None or isinstance(content, (bytes, str))
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -229,13 +235,19 @@ class CloudifyClient:
                  verify_tls: bool = True, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
                  max_backoff: float = 10.0, sleep: Sleep | None = None,
-                 chunk_size: int = CHUNK) -> None:
+                 chunk_size: int = CHUNK, password_file: str | None = None,
+                 token_file: str | None = None, snapshot_format: str = "auto") -> None:
         """`base_url` is the manager root (e.g. http://127.0.0.1:8100); /api/v3.1 is appended.
 
         `name` is the manager's configured name (default: host[:port] of the URL); every error
         this client raises carries it as `.manager`, so messages can say which manager failed.
         `retries`/`backoff` apply to idempotent GETs that hit `ManagerUnavailable` (exponential,
         capped at `max_backoff`); `sleep` is awaited for each backoff so tests need not wait.
+        `password_file` / `token_file`: where the secret lives; on a 401 the file is read again
+        and, when it holds a new secret, the request is sent once more with it (after a legacy
+        restore the manager's users and tokens are the snapshot's).
+        `snapshot_format` ("auto", "legacy", "new"): what `create_snapshot` makes when the caller
+        does not say (see `bot.cloudify.versions`).
         """
         self.base_url = base_url.rstrip("/")
         self.name = name or _default_name(self.base_url)
@@ -246,6 +258,11 @@ class CloudifyClient:
         self.max_backoff = max_backoff
         self.chunk_size = chunk_size
         self._sleep: Sleep = sleep or asyncio.sleep
+        self._username = username
+        self._password_file = password_file
+        self._token_file = token_file
+        self._secret = token or password
+        self.snapshot_format = snapshot_format
         headers = {"Tenant": tenant}
         auth: httpx.Auth | None = None
         if token:
@@ -279,6 +296,30 @@ class CloudifyClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def reload_credentials(self) -> bool:
+        """Read the password/token file again; True when it held a new secret (now in use).
+
+        Without a file, or when the file cannot be read or is empty, nothing changes."""
+        path = self._token_file or self._password_file
+        if not path:
+            return False
+        try:
+            with open(path, encoding="utf-8") as f:
+                secret = f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            logger.warning("manager %s: cannot read the credentials file (%s)", self.name,
+                           getattr(exc, "strerror", None) or type(exc).__name__)
+            return False
+        if not secret or secret == self._secret:
+            return False
+        self._secret = secret
+        if self._token_file:
+            self._http.headers["Authentication-Token"] = secret
+        else:
+            self._http.auth = httpx.BasicAuth(self._username, secret)
+        logger.info("manager %s: credentials re-read from file", self.name)
+        return True
+
     async def __aenter__(self) -> "CloudifyClient":
         return self
 
@@ -311,6 +352,10 @@ class CloudifyClient:
                      time.monotonic() - started)
         if resp.status_code in expected:
             return resp
+        if resp.status_code == 401 and _resendable(content) and self.reload_credentials():
+            return await self._send(method, path, params=params, json_body=json_body,
+                                    content=content, headers=headers, expected=expected,
+                                    timeout=timeout)
         err = self._tag(error_from_response(resp.status_code, resp.content, method, path))
         logger.info("manager %s: %s", self.name, err)  # method, path, code, manager's message
         raise err
@@ -390,14 +435,35 @@ class CloudifyClient:
     async def create_snapshot(self, snapshot_id: str, *, include_credentials: bool = True,
                               include_logs: bool = True, include_events: bool = True,
                               queue: bool = False, tempdir_path: str | None = None,
-                              legacy: bool = False,
+                              legacy: bool | None = None,
                               listener_timeout: int | None = None) -> Execution:
-        body = {"include_credentials": include_credentials, "include_logs": include_logs,
-                "include_events": include_events, "queue": queue, "tempdir_path": tempdir_path,
-                "legacy": legacy, "listener_timeout": listener_timeout}
+        """Start a snapshot. `legacy` picks the format on 7.0+ (True: database dump, what the
+        7.0.5 CLI defaults to; False: the per-item export). None: the configured
+        `snapshot_format` for this manager's version; the key is left out on 5.x/6.x managers
+        (one format only; their clients never send it). Note a 7.0 manager that gets no `legacy`
+        makes a *new-format* snapshot."""
+        if legacy is None:
+            legacy = (await self.create_format())[1]
+        body: dict[str, Any] = {"include_credentials": include_credentials,
+                                "include_logs": include_logs, "include_events": include_events,
+                                "queue": queue, "tempdir_path": tempdir_path,
+                                "listener_timeout": listener_timeout}
+        if legacy is not None:
+            body["legacy"] = legacy
         resp = await self._request("PUT", f"/snapshots/{snapshot_id}", json_body=body,
                                    expected=(201,))
         return Execution.from_api(resp.json())
+
+    async def create_format(self) -> tuple[str, bool | None]:
+        """(format, legacy flag to send) for a snapshot created now on this manager, from the
+        configured `snapshot_format` and the manager's version. Raises ConfigError when the
+        setting asks for a format the version does not have."""
+        version = (await self.version()).version
+        try:
+            fmt = versions.resolve_format(self.snapshot_format, version)
+        except versions.FormatNotSupported as exc:
+            raise self._tag(ConfigError(f"snapshot_format of manager {self.name}", str(exc))) from None
+        return fmt, versions.legacy_flag(fmt, version)
 
     async def delete_snapshot(self, snapshot_id: str) -> Snapshot:
         resp = await self._request("DELETE", f"/snapshots/{snapshot_id}", expected=(200, 204))
@@ -630,6 +696,22 @@ class CloudifyClient:
             body["scheduled_time"] = scheduled_time
         resp = await self._request("POST", "/executions", json_body=body, expected=(200, 201))
         return Execution.from_api(resp.json())
+
+    async def cancel_execution(self, execution_id: str, *, force: bool = False,
+                               kill: bool = False) -> Execution:
+        """`POST /executions/<id>` {"action": "cancel"|"force-cancel"|"kill"} (what `cfy
+        executions cancel` sends). The manager answers 400 illegal_action_error when the
+        execution is not in a state that can be cancelled."""
+        action = "kill" if kill else "force-cancel" if force else "cancel"
+        resp = await self._request("POST", f"/executions/{execution_id}",
+                                   json_body={"action": action}, expected=(200,))
+        return Execution.from_api(resp.json())
+
+    async def list_execution_schedules(self, *, bypass_maintenance: bool = False) -> list[ExecutionSchedule]:
+        """`GET /execution-schedules` (6.0+; 5.x managers answer 404)."""
+        items = await self._list("/execution-schedules", {}, size=1000,
+                                 headers=self._bypass(bypass_maintenance))
+        return [ExecutionSchedule.from_api(d) for d in items]
 
     async def list_events(self, execution_id: str, *, type: str = "cloudify_log",
                           bypass_maintenance: bool = False) -> list[Event]:

@@ -130,6 +130,37 @@ def remaining_executions(value: Any) -> tuple[dict[str, Any], ...]:
 
 
 @dataclass(frozen=True)
+class ExecutionSchedule:
+    """An execution schedule (6.0+ `/execution-schedules`; `POST /executions` with
+    `scheduled_time` makes one). `next_occurrence` is when it next falls due; the execution
+    scheduler skips a due time more than `slip` minutes + 60 s old (execution_scheduler/main.py
+    should_run), and does not run anything while maintenance mode is activated."""
+    id: str
+    deployment_id: str = ""
+    workflow_id: str = ""
+    next_occurrence: datetime | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    slip: int = 0
+    enabled: bool = True
+    rule: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    all_next_occurrences: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> "ExecutionSchedule":
+        rule = d.get("rule")
+        return cls(id=str(d.get("id") or ""), deployment_id=d.get("deployment_id") or "",
+                   workflow_id=d.get("workflow_id") or "",
+                   next_occurrence=parse_time(d.get("next_occurrence")),
+                   since=parse_time(d.get("since")), until=parse_time(d.get("until")),
+                   slip=int(d.get("slip") or 0), enabled=d.get("enabled") is not False,
+                   rule=dict(rule) if isinstance(rule, dict) else {},
+                   created_at=parse_time(d.get("created_at")),
+                   all_next_occurrences=tuple(str(x) for x in d.get("all_next_occurrences") or ()))
+
+
+@dataclass(frozen=True)
 class ManagerNode:
     hostname: str
     private_ip: str = ""
