@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bot.archive_store import open_archive_store
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -43,8 +44,13 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, clock)
     runner = JobRunner(store, clock, notifier)
+    try:
+        archives = open_archive_store(settings.archive_location, dict(settings.archive_env))
+    except Exception:
+        store.close()
+        raise
     services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
-                        runner=runner)
+                        runner=runner, archives=archives)
     runner.services = services
     try:
         for i, mc in enumerate(settings.managers):

@@ -92,6 +92,17 @@ class Settings:
     #: where the README's runbooks are published; Slack links are built from it (None: the
     #: runbook's steps go inline in the message)
     runbook_base_url: str | None = None
+    #: `s3://bucket/prefix` (or gs://, az://): archives in object storage instead of archive_dir
+    archive_url: str = ""
+    #: the standard AWS_* variables the object store reads (endpoint, region, keys): secrets
+    archive_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: SNAPBOT_LOG_FORMAT: `text` or `json` (one JSON object per line)
+    log_format: str = "text"
+
+    @property
+    def archive_location(self) -> str:
+        """Where archived copies live: the object store URL if set, else the directory."""
+        return self.archive_url or self.archive_dir
 
     def manager(self, name: str | None) -> ManagerConfig:
         """The named manager, or the first one when name is None."""
@@ -140,6 +151,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
                       + ", ".join(sorted(GATEABLE_ACTIONS))),
     "SNAPBOT_DB": ("snapbot.db", "SQLite database file"),
     "SNAPBOT_ARCHIVE_DIR": ("archives", "Where downloaded snapshot archives are kept"),
+    "SNAPBOT_ARCHIVE_URL": ("–", "Object storage for the archives instead of the directory: "
+                            "`s3://bucket/prefix` (endpoint, region and keys from the standard "
+                            "AWS_* variables or the instance role)"),
+    "SNAPBOT_LOG_FORMAT": ("text", "`json` for one JSON object per log line"),
     "SNAPBOT_SCHEDULE": ("0 3 * * *", "Daily snapshot time, crontab syntax; `off` disables it"),
     "SNAPBOT_TIMEZONE": ("UTC", "Time zone of the schedule (IANA name, e.g. Europe/Paris)"),
     "SNAPBOT_KEEP_ON_MANAGER": ("3", "Snapshots retention keeps on each manager"),
@@ -156,7 +171,11 @@ _SLACK_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
 _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _TOP_KEYS = {"channel", "managers", "approvals", "schedule", "retention", "runbook", "db_path",
-             "archive_dir", "runbook_base_url"}
+             "archive_dir", "runbook_base_url", "archive"}
+#: what the object store reads from the environment (besides the instance role)
+ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_ARCHIVE_SCHEMES = ("s3://", "gs://", "az://", "azure://", "abfs://", "abfss://")
 _MANAGER_KEYS = {"name", "url", "tenant", "username", "password_env", "token_env", "ca_bundle",
                  "verify_tls", "password_file", "token_file", "snapshot_format"}
 SNAPSHOT_FORMATS = ("auto", "legacy", "new")
@@ -545,9 +564,45 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     if base is None and data.get("runbook_base_url") is not None:
         base, base_key = data["runbook_base_url"], "runbook_base_url"
     runbook_base_url = _check_url(base_key, base, "base URL") if base is not None else None
+    archive_url = _archive_url(env, data)
+    if archive_url and not archive_url.lower().startswith(_ARCHIVE_SCHEMES):
+        archive_dir, archive_url = archive_url.removeprefix("file://"), ""
+    log_format = (_env(env, "SNAPBOT_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError("SNAPBOT_LOG_FORMAT", f"must be text or json, not {log_format!r}")
+    archive_env = tuple((k, env[k]) for k in ARCHIVE_ENV if env.get(k))
     return Settings(managers=managers, slack=slack, approvals=approvals, schedule=schedule,
                     retention=retention, runbook=runbook, db_path=db_path, archive_dir=archive_dir,
+                    archive_url=archive_url, archive_env=archive_env, log_format=log_format,
                     runbook_base_url=runbook_base_url)
+
+
+def _archive_url(env: Mapping[str, str], data: Mapping[str, Any]) -> str:
+    """SNAPBOT_ARCHIVE_URL, else SNAPBOT_ARCHIVE_DIR (a directory wins over the YAML's URL),
+    else the YAML's `archive.url`; a directory given there is returned as it is."""
+    key, url = "SNAPBOT_ARCHIVE_URL", _env(env, "SNAPBOT_ARCHIVE_URL")
+    if url is None:
+        if _env(env, "SNAPBOT_ARCHIVE_DIR"):
+            return ""
+        raw = data.get("archive")
+        if raw is None:
+            return ""
+        if not isinstance(raw, dict):
+            raise ConfigError("archive", "must be a mapping with `url`")
+        _unknown_keys("archive", raw, {"url"})
+        if "url" not in raw:
+            return ""
+        key, url = "archive.url", _str("archive.url", raw["url"])
+    url = url.strip()
+    if not url.lower().startswith(_ARCHIVE_SCHEMES):
+        if "://" in url and not url.startswith("file://"):
+            raise ConfigError(key, "must be s3://bucket/prefix (or gs://, az://) or a directory")
+        return url  # a directory: the caller keeps it as archive_dir
+    if "@" in url.split("/", 3)[2]:
+        raise ConfigError(key, "must not carry credentials (use the AWS_* variables)")
+    if not url.split("://", 1)[1].split("/", 1)[0]:
+        raise ConfigError(key, "names no bucket")
+    return url.rstrip("/")
 
 
 def _mask(secret: str) -> str:
@@ -584,7 +639,9 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     rt = settings.retention
     out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived"
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")))
-    out += [("db_path", settings.db_path), ("archive_dir", settings.archive_dir),
+    out += [("db_path", settings.db_path),
+            ("archive", settings.archive_url or f"directory {settings.archive_dir}"),
+            ("log_format", settings.log_format),
             ("runbook_base_url", settings.runbook_base_url or "not set (runbook steps inline)")]
     return out
 
@@ -629,6 +686,8 @@ YAML_KEYS: dict[str, tuple[str, str]] = {
     "archive_dir": ("archives", "Archive directory (SNAPBOT_ARCHIVE_DIR overrides it)"),
     "runbook_base_url": ("–", "Where the README's runbooks are published; Slack links are built from it "
                               "(SNAPBOT_RUNBOOK_BASE_URL overrides it); unset: the steps go inline"),
+    "archive.url": ("–", "`s3://bucket/prefix` (or gs://, az://): archives in object storage "
+                         "(SNAPBOT_ARCHIVE_URL overrides it)"),
 }
 
 

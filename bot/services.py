@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.archive_store import ArchiveStore
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.config import Settings
@@ -29,6 +30,7 @@ class Services:
     notifier: Notifier
     runner: JobRunner
     clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
+    archives: ArchiveStore = None  # type: ignore[assignment]  # set by bot.bootstrap
     dispatcher: "Dispatcher" = None  # type: ignore[assignment]
     approvals: "ApprovalService" = None  # type: ignore[assignment]
     restores: "RestoreService" = None  # type: ignore[assignment]

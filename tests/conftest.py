@@ -1,7 +1,7 @@
 """Shared fixtures. Keep this file small and tidy; several helpers append to it."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -58,3 +58,20 @@ async def file_server(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
         yield root, f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 protocol server (moto, server mode) on a free loopback port, in its own process."""
+    from tests.s3_support import moto_process
+    with moto_process() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str) -> dict[str, str]:
+    """AWS_* variables for the loopback S3 server, plus a fresh bucket in SNAPBOT_ARCHIVE_URL."""
+    from tests.s3_support import env_for, new_bucket
+    bucket = new_bucket(s3_endpoint)
+    return {**env_for(s3_endpoint), "SNAPBOT_ARCHIVE_URL": f"s3://{bucket}/snapbot",
+            "TEST_BUCKET": bucket}

@@ -60,7 +60,8 @@ def test_every_yaml_field_is_documented():
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}
     expected |= {f"managers[].{k}" for k in config._MANAGER_KEYS}
-    expected |= config._TOP_KEYS - {"managers", *sections}
+    expected |= config._TOP_KEYS - {"managers", "archive", *sections}
+    expected |= {"archive.url"}
     assert expected == set(YAML_KEYS)
 
 

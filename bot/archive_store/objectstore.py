@@ -1,0 +1,381 @@
+"""The archive store in object storage: `s3://bucket/prefix` (S3 and S3-compatible stores;
+`gs://` and `az://` come with the library and are accepted too, untested here).
+
+Built on `obstore` (Rust's `object_store` behind a small async Python API): uploads are
+multipart and streamed from an async iterator, downloads are streamed or read by range, so
+memory stays bounded by a few parts whatever the archive's size. Endpoint, region and
+credentials come from the standard `AWS_*` variables, or the instance's role when no keys are set.
+
+Publishing: the bytes are uploaded to a hidden temporary key `<manager>/.<id>.zip.part-<hex>`
+(a multipart upload: nothing is visible until it completes, and a failed one is aborted); the
+temporary object's size is checked and the zip is read back by ranges and checked; then the
+sidecar is written and the object copied to its final key; the temporary key is deleted.
+A connection cut at any point before the copy leaves no final key. (S3's single-request copy
+is limited to 5 GB objects; larger snapshots need a store whose copy supports them.)
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import NotFoundError
+
+from bot.archive_store.base import (
+    CHUNK,
+    SIDECAR,
+    STATE_DIR,
+    SUFFIX,
+    Hasher,
+    StoredArchive,
+    StoredBlob,
+    ZipCheck,
+    check_name,
+    check_zip_file,
+    parse_sidecar,
+    read_member_of,
+    sidecar_text,
+    split_key,
+)
+from bot.cloudify.models import ArchiveInfo
+from bot.errors import ArchiveError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: multipart part size (S3's minimum) and parts in flight: memory ≈ PART × (CONCURRENCY + 1)
+PART = 5 * 1024 * 1024
+_MISSING = (NotFoundError, FileNotFoundError)
+CONCURRENCY = 2
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason without URLs' query strings or anything credential-like."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = text.split("?")[0][:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def build_store(url: str, env: Mapping[str, str], *, retry: Mapping[str, Any] | None = None) -> Any:
+    """An obstore store for `url` (s3://, gs://, az://) configured from `env`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    bucket = parts.netloc
+    prefix = parts.path.strip("/") or None
+    if not bucket:
+        raise ConfigError("archive.url", f"{url!r} names no bucket")
+    retry_config = dict(retry) if retry else {"max_retries": 3, "retry_timeout": timedelta_s(120)}
+    if scheme == "s3":
+        from obstore.store import S3Store
+        config: dict[str, Any] = {}
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if endpoint:
+            config["endpoint"] = endpoint
+        if region:
+            config["region"] = region
+        for key, name in (("access_key_id", "AWS_ACCESS_KEY_ID"),
+                          ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                          ("session_token", "AWS_SESSION_TOKEN")):
+            if env.get(name):
+                config[key] = env[name]
+        if endpoint and not endpoint.startswith("https://"):
+            # path-style addressing for local S3-compatible stores (MinIO, moto, …)
+            config["virtual_hosted_style_request"] = False
+        client_options = {"allow_http": bool(endpoint and endpoint.startswith("http://")),
+                          "connect_timeout": timedelta_s(10), "timeout": timedelta_s(300)}
+        try:
+            return S3Store(bucket, prefix=prefix, config=config, client_options=client_options,
+                           retry_config=retry_config)
+        except Exception as exc:
+            raise ConfigError("archive.url", f"cannot use {url}: {_why(exc)}") from None
+    if scheme in ("gs", "az", "azure", "abfs", "abfss"):
+        from obstore.store import from_url
+        try:
+            return from_url(url, retry_config=retry_config)
+        except Exception as exc:
+            raise ConfigError("archive.url", f"cannot use {url}: {_why(exc)}") from None
+    raise ConfigError("archive.url", f"unsupported scheme {scheme!r} (s3://, gs://, az:// or a directory)")
+
+
+def timedelta_s(seconds: float) -> Any:
+    from datetime import timedelta
+    return timedelta(seconds=seconds)
+
+
+class _Reader(io.RawIOBase):
+    """obstore's seekable reader (ranged GETs) as the binary file zipfile expects."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        return bytes(self.inner.read(None if size is None or size < 0 else size))
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            super().close()
+
+
+class ObjectArchiveStore:
+    """Archived copies in a bucket: `<prefix>/<manager>/<id>.zip` + `.zip.sha256`."""
+
+    def __init__(self, store: Any, url: str) -> None:
+        self.store = store
+        self.url = url.rstrip("/")
+
+    # -- naming -----------------------------------------------------------------------------
+    def key(self, manager: str, snapshot_id: str) -> str:
+        check_name(manager, "manager")
+        check_name(snapshot_id, "snapshot id")
+        return f"{manager}/{snapshot_id}{SUFFIX}"
+
+    def location(self, manager: str, snapshot_id: str) -> str:
+        return f"{self.url}/{self.key(manager, snapshot_id)}"
+
+    def _entry(self, meta: Mapping[str, Any]) -> StoredArchive | None:
+        parsed = split_key(meta["path"])
+        if parsed is None:
+            return None
+        modified = meta.get("last_modified") or datetime.now(timezone.utc)
+        return StoredArchive(manager=parsed[0], snapshot_id=parsed[1], size=int(meta["size"]),
+                             modified=modified, location=f"{self.url}/{meta['path']}")
+
+    # -- reading ----------------------------------------------------------------------------
+    async def _list_meta(self, prefix: str | None) -> list[Mapping[str, Any]]:
+        try:
+            return list(await obstore.list(self.store, prefix=prefix).collect_async())
+        except Exception as exc:
+            raise ArchiveError(f"cannot list {self.url}: {_why(exc)}") from None
+
+    async def list(self, manager: str | None = None) -> list[StoredArchive]:
+        prefix = f"{check_name(manager, 'manager')}/" if manager is not None else None
+        out = [e for m in await self._list_meta(prefix) if (e := self._entry(m)) is not None]
+        return sorted(out, key=lambda e: e.modified, reverse=True)
+
+    async def _head(self, key: str) -> Mapping[str, Any] | None:
+        try:
+            return await obstore.head_async(self.store, key)
+        except _MISSING:
+            return None
+        except Exception as exc:
+            raise ArchiveError(f"cannot read {self.url}/{key}: {_why(exc)}") from None
+
+    async def stat(self, manager: str, snapshot_id: str) -> StoredArchive | None:
+        meta = await self._head(self.key(manager, snapshot_id))
+        return self._entry(meta) if meta is not None else None
+
+    def _check_zip(self, key: str, size: int, name: str, check: ZipCheck | None = None) -> None:
+        # ranged reads through a seekable reader: the central directory first, then each member
+        try:
+            reader = _Reader(obstore.open_reader(self.store, key, buffer_size=CHUNK, size=size))
+        except Exception as exc:
+            raise ArchiveError(f"{name} could not be read back to check it ({_why(exc)})") from None
+        try:
+            check_zip_file(reader, name, check)  # type: ignore[arg-type]
+        finally:
+            reader.close()
+
+    async def _sha256(self, key: str) -> str:
+        h = Hasher()
+        async for _ in h.tee(self._stream(key)):
+            pass
+        return h.hexdigest
+
+    async def _stream(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            result = await obstore.get_async(self.store, key)
+            async for chunk in result.stream(min_chunk_size=CHUNK):
+                yield bytes(chunk)
+        except _MISSING:
+            raise ArchiveError(f"no archived copy at {self.url}/{key}") from None
+        except ArchiveError:
+            raise
+        except Exception as exc:
+            raise ArchiveError(f"reading {self.url}/{key} failed: {_why(exc)}") from None
+
+    async def verify(self, manager: str, snapshot_id: str) -> ArchiveInfo:
+        key = self.key(manager, snapshot_id)
+        name = f"{snapshot_id}{SUFFIX}"
+        meta = await self._head(key)
+        if meta is None:
+            raise ArchiveError(f"no archived copy at {self.url}/{key}")
+        try:
+            side = await (await obstore.get_async(self.store, key + SIDECAR)).bytes_async()
+        except _MISSING:
+            raise ArchiveError(f"no checksum file {name}{SIDECAR} beside the archive") from None
+        except Exception as exc:
+            raise ArchiveError(f"cannot read {name}{SIDECAR}: {_why(exc)}") from None
+        expected = parse_sidecar(bytes(side), name + SIDECAR)
+        await asyncio.to_thread(self._check_zip, key, int(meta["size"]), name)
+        actual = await self._sha256(key)
+        if actual != expected:
+            raise ArchiveError(f"{name}: sha256 {actual[:12]}… does not match its sidecar "
+                               f"{expected[:12]}…")
+        return ArchiveInfo(path=f"{self.url}/{key}", size=int(meta["size"]), sha256=actual)
+
+    async def read(self, manager: str, snapshot_id: str) -> AsyncIterator[bytes]:
+        async for chunk in self._stream(self.key(manager, snapshot_id)):
+            yield chunk
+
+    async def read_member(self, manager: str, snapshot_id: str, member: str,
+                          limit: int = 1024 * 1024) -> bytes | None:
+        key = self.key(manager, snapshot_id)
+
+        def read() -> bytes | None:
+            try:
+                reader = _Reader(obstore.open_reader(self.store, key, buffer_size=64 * 1024))
+            except Exception:
+                return None
+            try:
+                return read_member_of(reader, member, limit)  # type: ignore[arg-type]
+            finally:
+                reader.close()
+        return await asyncio.to_thread(read)
+
+    # -- writing ----------------------------------------------------------------------------
+    async def _upload(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        await obstore.put_async(self.store, key, chunks, use_multipart=True, chunk_size=PART,
+                                max_concurrency=CONCURRENCY)
+
+    async def _forget(self, *keys: str) -> None:
+        for key in keys:
+            try:
+                await obstore.delete_async(self.store, key)
+            except Exception as exc:  # best effort: a cut connection cannot clean up either
+                log.warning("could not remove %s/%s: %s", self.url, key, _why(exc))
+
+    async def _publish(self, tmp: str, key: str, sha256: str, file_name: str) -> None:
+        await obstore.put_async(self.store, key + SIDECAR, sidecar_text(sha256, file_name),
+                                use_multipart=False)
+        try:
+            await obstore.copy_async(self.store, tmp, key, overwrite=True)
+        except BaseException:
+            await self._forget(key + SIDECAR)
+            raise
+
+    async def write(self, manager: str, snapshot_id: str, chunks: AsyncIterable[bytes], *,
+                    expected_size: int | None = None, check: ZipCheck | None = None) -> ArchiveInfo:
+        key = self.key(manager, snapshot_id)
+        name = f"{snapshot_id}{SUFFIX}"
+        tmp = f"{manager}/.{name}.part-{secrets.token_hex(6)}"
+        hasher = Hasher()
+        source_error: list[BaseException] = []
+
+        async def guarded() -> AsyncIterator[bytes]:
+            # the source's own error (e.g. the manager cut the download) is what the caller
+            # should see, not the upload's "stream failed"
+            try:
+                async for chunk in hasher.tee(chunks):
+                    yield chunk
+            except BaseException as exc:
+                source_error.append(exc)
+                raise
+
+        uploaded = False
+        try:
+            try:
+                await self._upload(tmp, guarded())
+                uploaded = True
+            except BaseException as exc:
+                if source_error:
+                    raise source_error[0] from None
+                if isinstance(exc, (asyncio.CancelledError, ArchiveError)):
+                    raise
+                raise ArchiveError(f"uploading {name} to {self.url} failed ({_why(exc)}); "
+                                   "nothing was saved") from None
+            meta = await self._head(tmp)
+            if meta is None or int(meta["size"]) != hasher.size:
+                raise ArchiveError(f"{name}: the store holds {meta and meta['size']} bytes of "
+                                   f"{hasher.size} sent; nothing was saved")
+            if expected_size is not None and expected_size != hasher.size:
+                raise ArchiveError(f"the download is incomplete: got {hasher.size} of "
+                                   f"{expected_size} bytes")
+            await asyncio.to_thread(self._check_zip, tmp, hasher.size, name, check)
+            try:
+                await self._publish(tmp, key, hasher.hexdigest, name)
+            except Exception as exc:
+                raise ArchiveError(f"publishing {name} to {self.url} failed ({_why(exc)}); "
+                                   "nothing was saved") from None
+        finally:
+            if uploaded:
+                await self._forget(tmp)
+        return ArchiveInfo(path=f"{self.url}/{key}", size=hasher.size, sha256=hasher.hexdigest)
+
+    async def delete(self, manager: str, snapshot_id: str) -> None:
+        key = self.key(manager, snapshot_id)
+        for k in (key, key + SIDECAR):
+            try:
+                await obstore.delete_async(self.store, k)
+            except _MISSING:
+                pass
+            except Exception as exc:
+                raise ArchiveError(f"could not delete {self.url}/{k}: {_why(exc)}") from None
+
+    # -- the bot's own files ----------------------------------------------------------------
+    def _state_key(self, name: str) -> str:
+        for part in name.split("/"):
+            check_name(part, "state file")
+        return f"{STATE_DIR}/{name}"
+
+    async def put_state(self, name: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
+        key = self._state_key(name)
+        hasher = Hasher()
+        # a multipart upload is invisible until complete: no temporary key needed here
+        try:
+            await self._upload(key, hasher.tee(chunks))
+            await obstore.put_async(self.store, key + SIDECAR,
+                                    sidecar_text(hasher.hexdigest, name.rsplit("/", 1)[-1]),
+                                    use_multipart=False)
+        except Exception as exc:
+            raise ArchiveError(f"uploading {name} to {self.url} failed ({_why(exc)})") from None
+        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(timezone.utc),
+                          location=f"{self.url}/{key}")
+
+    async def list_state(self, prefix: str = "") -> list[StoredBlob]:
+        out = []
+        for m in await self._list_meta(f"{STATE_DIR}/"):
+            rel = m["path"][len(STATE_DIR) + 1:]
+            if rel.endswith(SIDECAR) or not rel.startswith(prefix) or rel.rsplit("/", 1)[-1][:1] == ".":
+                continue
+            out.append(StoredBlob(rel, int(m["size"]), m.get("last_modified") or datetime.now(timezone.utc),
+                                  f"{self.url}/{m['path']}"))
+        return sorted(out, key=lambda b: (b.modified, b.name), reverse=True)
+
+    async def delete_state(self, name: str) -> None:
+        key = self._state_key(name)
+        for k in (key, key + SIDECAR):
+            try:
+                await obstore.delete_async(self.store, k)
+            except _MISSING:
+                pass
+            except Exception as exc:
+                raise ArchiveError(f"could not delete {self.url}/{k}: {_why(exc)}") from None
+
+    async def aclose(self) -> None:
+        return None
