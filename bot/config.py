@@ -159,7 +159,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "SNAPBOT_TIMEZONE": ("UTC", "Time zone of the schedule (IANA name, e.g. Europe/Paris)"),
     "SNAPBOT_KEEP_ON_MANAGER": ("3", "Snapshots retention keeps on each manager"),
     "SNAPBOT_KEEP_ARCHIVED": ("14", "Archived copies retention keeps per manager"),
-    "SNAPBOT_RUNBOOK_BASE_URL": ("–", "Base URL where the README's runbooks are published (links in Slack); unset: steps inline"),
+    "SNAPBOT_RUNBOOK_BASE_URL": ("–", "URL where this README is published; Slack links to a runbook are that URL + `#<anchor>` (unset: the steps go inline)"),
     "SNAPBOT_CONFIG": ("–", "Path of a YAML file for several managers, approvers, schedule, retention, runbook"),
 }
 
@@ -684,8 +684,9 @@ YAML_KEYS: dict[str, tuple[str, str]] = {
     "runbook.snapshot_timeout_seconds": ("3600", "Wait for a snapshot to be created"),
     "db_path": ("snapbot.db", "SQLite database file (SNAPBOT_DB overrides it)"),
     "archive_dir": ("archives", "Archive directory (SNAPBOT_ARCHIVE_DIR overrides it)"),
-    "runbook_base_url": ("–", "Where the README's runbooks are published; Slack links are built from it "
-                              "(SNAPBOT_RUNBOOK_BASE_URL overrides it); unset: the steps go inline"),
+    "runbook_base_url": ("–", "URL where this README is published (e.g. .../blob/main/README.md); runbook "
+                              "links are that URL + `#<anchor>` (SNAPBOT_RUNBOOK_BASE_URL overrides it); unset: "
+                              "the steps go inline"),
     "archive.url": ("–", "`s3://bucket/prefix` (or gs://, az://): archives in object storage "
                          "(SNAPBOT_ARCHIVE_URL overrides it)"),
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from bot import archive
+from bot.cloudify.cluster import assess
 from bot.commands import model as m
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
                         ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
@@ -176,14 +177,15 @@ class Dispatcher:
         except CloudifyError as exc:  # single managers and older versions may not have it
             log.info("cluster-status unavailable on %s: %s", manager, exc.user_message)
             cluster = None
+        health = await client.cluster_health() if cluster is None else assess(nodes, cluster)
         try:
             version = (await client.version()).version
         except CloudifyError:
             version = None
-        active = [n for n in nodes if n.is_active]
-        split_brain = len(active) > 1
-        return Reply(common.cluster_status(manager, status, nodes, cluster, split_brain=split_brain,
-                                           version=version), ephemeral=True)
+        return Reply(common.cluster_status(manager, status, nodes, cluster, health=health,
+                                           version=version,
+                                           runbook_base_url=self.services.settings.runbook_base_url),
+                     ephemeral=True)
 
     async def _jobs_list(self, cmd: m.JobsList, inv: Invocation) -> Reply:
         return Reply(jm.jobs_list(self.services.store.list_jobs(limit=20)), ephemeral=True)

@@ -182,12 +182,29 @@ def test_cluster_status_healthy_has_no_split_brain_warning():
     assert_within_limits(msg)
 
 
-def test_cluster_status_warns_about_split_brain_and_points_to_the_runbook():
+def test_cluster_status_warns_about_split_brain_and_links_the_runbook_absolutely():
     nodes = [ManagerNode("m1", is_active=True), ManagerNode("m2", is_active=True)]
-    msg = c.cluster_status("prod", {"status": "OK"}, nodes)
+    msg = c.cluster_status("prod", {"status": "OK"}, nodes,
+                           runbook_base_url="https://wiki.example.com/snapbot/README.md")
     text = rendered(msg)
-    assert "Split brain" in text and c.RUNBOOK_URL in text
+    assert "Split brain" in text and "m1, m2" in text
+    assert "<https://wiki.example.com/snapbot/README.md#runbook-cluster-split-brain|" in text
     assert "SPLIT BRAIN" in msg["text"]
+
+
+def test_without_a_runbook_base_url_the_split_brain_steps_go_inline_not_a_relative_path():
+    nodes = [ManagerNode("m1", is_active=True), ManagerNode("m2", is_active=True)]
+    text = rendered(c.cluster_status("prod", {"status": "OK"}, nodes))
+    assert "README.md" not in text and "<" not in text.replace("<@", "")
+    assert "1. Do not restore" in text and "5. Run `/cfy cluster status` again" in text
+
+
+def test_cluster_status_names_the_node_that_is_down():
+    cluster = {"status": "Degraded", "services": {
+        "manager": {"status": "Degraded", "nodes": {"manager-1": {"status": "OK"},
+                                                    "manager-2": {"status": "Fail"}}}}}
+    msg = c.cluster_status("prod", {"status": "OK"}, [ManagerNode("manager-1"), ManagerNode("manager-2")], cluster)
+    assert "manager manager-2" in rendered(msg) and "down: manager manager-2" in msg["text"]
 
 
 def test_cluster_status_shows_services_from_cluster_status():

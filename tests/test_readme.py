@@ -11,11 +11,13 @@ import yaml
 from bot import config
 from bot.commands.help import readme_command_table
 from bot.config import ENV_VARS, YAML_KEYS, load_settings, readme_config_table
-from bot.messages.common import RUNBOOK_URL
+from bot.runbooks import ALL as RUNBOOKS
+from bot.runbooks import readme_runbooks
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-GENERATED = {"commands": readme_command_table, "config": readme_config_table}
+GENERATED = {"commands": readme_command_table, "config": readme_config_table,
+             "runbooks": readme_runbooks}
 
 
 def between(text: str, name: str) -> str:
@@ -91,11 +93,15 @@ def test_marked_sections_are_well_formed():
         assert text.index(f"<!-- {name}:start -->") < text.index(f"<!-- {name}:end -->")
 
 
-def test_split_brain_runbook_link_points_at_a_readme_heading():
-    anchor = RUNBOOK_URL.split("#", 1)[1]
+def test_every_runbook_anchor_is_a_readme_heading():
     headings = re.findall(r"^#+ (.+)$", readme(), re.M)
     slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
-    assert anchor in slugs
+    assert {rb.anchor for rb in RUNBOOKS} <= slugs
+
+
+def test_runbook_sections_are_the_generated_ones():
+    assert between(readme(), "runbooks") == readme_runbooks(), \
+        "run `python -m tests.test_readme` to regenerate"
 
 
 def test_dockerfile_runs_the_documented_command_as_non_root_with_a_data_volume():

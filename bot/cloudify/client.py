@@ -41,6 +41,7 @@ import httpx
 
 from bot import archive
 from bot.cloudify import versions
+from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, ExecutionSchedule,
                                  MaintenanceState, ManagerNode, PluginsUpdate, Snapshot, Version)
 from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError,
@@ -418,6 +419,24 @@ class CloudifyClient:
         """`GET /cluster-status` (what `cfy cluster status` reads)."""
         params = {"summary": "true"} if summary else None
         return dict(await self._get_json("/cluster-status", params=params))
+
+    async def cluster_health(self) -> ClusterHealth:
+        """`/managers` and `/cluster-status` read together (see `bot.cloudify.cluster`). A
+        manager without cluster-status (404) gives the nodes only; one whose full answer fails is
+        asked for the summary, whose HTTP 500 means the status is Fail."""
+        nodes = await self.managers()
+        cluster: dict[str, Any] | None = None
+        summary: str | None = None
+        try:
+            cluster = await self.cluster_status()
+        except NotFound:
+            cluster = None
+        except ServerError:
+            try:
+                summary = (await self.cluster_status(summary=True)).get("status")
+            except ServerError as exc:
+                summary = "Fail" if exc.status == 500 else None
+        return assess(nodes, cluster, summary)
 
     # -- snapshots ---------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from bot import runbooks
+from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
 from bot.commands.help import ALWAYS, CONFIGURABLE, SPECS, CommandSpec, topic_specs
 from bot.errors import (CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
@@ -23,8 +25,6 @@ Message = dict[str, Any]
 
 MAX_BLOCKS = 50
 LIST_MAX = 25  # rows shown before "…and N more"
-#: Where the cluster runbooks live (README section); the split-brain warning points there.
-RUNBOOK_URL = "README.md#runbook-cluster-split-brain"
 
 SNAPSHOT_EMOJI = {
     "created": ":white_check_mark:",
@@ -326,14 +326,14 @@ def active_nodes(nodes: Sequence[ManagerNode]) -> list[ManagerNode]:
 
 
 def cluster_status(manager: str, status: dict[str, Any] | None, nodes: Sequence[ManagerNode],
-                   cluster: dict[str, Any] | None = None, *, split_brain: bool | None = None,
-                   version: str | None = None, runbook_url: str = RUNBOOK_URL) -> Message:
-    """`/cfy cluster status`: health (/status, /cluster-status), the nodes (/managers), and a
-    split-brain warning when more than one node claims to be active."""
+                   cluster: dict[str, Any] | None = None, *, health: ClusterHealth | None = None,
+                   version: str | None = None, runbook_base_url: str | None = None) -> Message:
+    """`/cfy cluster status`: health (/status, /cluster-status), the nodes (/managers), the nodes
+    that are down, and a split-brain warning with its runbook (see bot.cloudify.cluster)."""
     status = status or {}
-    if split_brain is None:
-        split_brain = len(active_nodes(nodes)) > 1
-    overall = (cluster or {}).get("status") or status.get("status")
+    if health is None:
+        health = assess(nodes, cluster)
+    overall = (cluster or {}).get("status") or health.status or status.get("status")
     title = f"Cluster status of {manager}"
     blocks: list[dict[str, Any]] = [header(title)]
     summary = f"*Health:* {_health(overall)}"
@@ -341,12 +341,19 @@ def cluster_status(manager: str, status: dict[str, Any] | None, nodes: Sequence[
         summary += f"   *Version:* {version}"
     summary += f"   *Nodes:* {len(nodes)}"
     blocks.append(section(summary))
-    if split_brain:
-        names = ", ".join(f"`{n.hostname}`" for n in active_nodes(nodes))
-        blocks.append(section(
-            f":rotating_light: *Split brain:* more than one node claims to be active ({names}). "
-            "Do not restore or change anything until one active node remains; follow the "
-            f"runbook: <{runbook_url}|Cluster split brain>."))
+    if health.split_brain:
+        blocks.append(section(truncate(
+            f":rotating_light: *Split brain:* {health.split_brain}. Do not restore or change "
+            f"anything until it is resolved; {runbooks.reference(runbooks.SPLIT_BRAIN, runbook_base_url)}",
+            SECTION_MAX)))
+    elif health.failed:
+        blocks.append(section(truncate(
+            f":red_circle: *Cluster status Fail*"
+            + (f": {', '.join(health.down)} not OK" if health.down else "")
+            + f". Restores are refused until it recovers; "
+            f"{runbooks.reference(runbooks.CLUSTER_FAIL, runbook_base_url)}", SECTION_MAX)))
+    if health.down and not health.failed:
+        blocks.append(section(":warning: *Down:* " + ", ".join(f"`{d}`" for d in health.down)))
     rows = []
     for n in nodes:
         active = " :star: active" if n.is_active else ""
@@ -362,6 +369,9 @@ def cluster_status(manager: str, status: dict[str, Any] | None, nodes: Sequence[
             st = svc.get("status") if isinstance(svc, dict) else svc
             srows.append(f"{name}: {_health(st)}")
         blocks.append(context(truncate(" · ".join(capped(srows, 20)), 2000)))
-    text = f"{title}: {overall or '?'}, {len(nodes)} node(s)" + (
-        " — SPLIT BRAIN: more than one active node" if split_brain else "")
+    text = f"{title}: {overall or '?'}, {len(nodes)} node(s)"
+    if health.split_brain:
+        text += f" — SPLIT BRAIN: {health.split_brain}"
+    if health.down:
+        text += f" — down: {', '.join(health.down)}"
     return message(text, blocks)
