@@ -21,6 +21,7 @@ from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConfl
                         ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
                         UsageError)
 from bot.invocation import Invocation, Reply
+from bot.jobs.cancel import cancel_manager_executions
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.store import Job
@@ -213,7 +214,8 @@ class Dispatcher:
                 raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
                                "stopped at this step") from None
-        return Reply(jm.job_cancelled(job), ephemeral=False)
+        outcomes = await cancel_manager_executions(self._client(job.manager), job)
+        return Reply(jm.job_cancelled(job, outcomes), ephemeral=False)
 
     def check_may_cancel(self, job: Job, user: str) -> None:
         """The requester or an approver may cancel a job; nobody else."""

@@ -163,8 +163,19 @@ def job_duplicate(job: Job) -> Message:
     return text_message(f"This request is already running as job `{job.id}` ({job.state}).")
 
 
-def job_cancelled(job: Job) -> Message:
-    return text_message(f":no_entry_sign: Job `{job.id}` ({job_title(job)}) was cancelled.")
+def job_cancelled(job: Job, executions: Iterable[Any] = ()) -> Message:
+    """The cancel reply; `executions` are the `bot.jobs.cancel.ExecutionOutcome`s of the
+    manager executions the job had started."""
+    lines = [f":no_entry_sign: Job `{job.id}` ({job_title(job)}) was cancelled."]
+    for o in executions:
+        what = f"`{o.execution_id}`" + (f" ({o.workflow_id})" if o.workflow_id else "")
+        if o.cancelled:
+            lines.append(f"• manager execution {what} cancelled on `{job.manager}`"
+                         + (f" (now {o.status})" if o.status else ""))
+        else:
+            lines.append(f"• :warning: manager execution {what} *left running* on `{job.manager}`"
+                         + (f" ({o.status})" if o.status else "") + f": {o.why}")
+    return text_message("\n".join(lines))
 
 
 def jobs_list(jobs: Iterable[Job]) -> Message:

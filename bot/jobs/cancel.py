@@ -1,0 +1,73 @@
+"""Cancelling a job also cancels what it started on the manager, where the API allows.
+
+`/cfy jobs cancel` stops snapbot's own task first; then every manager execution the job started
+and recorded (a snapshot's create execution, agents-install and plugins-update executions, a
+restore's execution) that is still live gets `POST /executions/<id>` {"action": "cancel"}. What
+the manager refuses (400 illegal_action_error, or a manager that does not answer) is reported as
+left running, with why, so nobody believes it stopped.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import CloudifyError, NotFound
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    execution_id: str
+    workflow_id: str = ""
+    status: str = ""  # the execution's status after the attempt ("" when unknown)
+    cancelled: bool = False  # the manager accepted the cancel (or it had already ended)
+    why: str = ""  # why it was left running
+
+
+def recorded_executions(job: Job) -> list[str]:
+    """The manager execution ids a job recorded, in the order it started them."""
+    ids: list[str] = []
+    r = job.result
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value and value not in ids:
+            ids.append(value)
+
+    add(r.get("execution_id"))
+    add(r.get("create_execution_id"))
+    add(r.get("restore_execution_id"))
+    for key in ("deployments", "blueprints"):
+        per = r.get(key)
+        if isinstance(per, dict):
+            for outcome in per.values():
+                if isinstance(outcome, dict):
+                    add(outcome.get("execution_id"))
+    return ids
+
+
+async def cancel_manager_executions(client: Any, job: Job) -> list[ExecutionOutcome]:
+    """Cancel each live execution the job recorded; one outcome per execution."""
+    out: list[ExecutionOutcome] = []
+    for eid in recorded_executions(job):
+        try:
+            ex = await client.get_execution(eid, bypass_maintenance=True)
+        except NotFound:
+            continue  # gone (e.g. with a restored database): nothing left to stop
+        except CloudifyError as exc:
+            out.append(ExecutionOutcome(eid, why=f"the manager did not say its state ({exc.user_message})"))
+            continue
+        if ex.finished:
+            continue
+        try:
+            after = await client.cancel_execution(eid)
+        except CloudifyError as exc:
+            log.info("job %s: cancelling execution %s on %s refused: %s", job.id, eid, job.manager,
+                     exc.user_message)
+            out.append(ExecutionOutcome(eid, ex.workflow_id, ex.status,
+                                        why=exc.manager_message or exc.user_message))
+            continue
+        out.append(ExecutionOutcome(eid, ex.workflow_id or after.workflow_id, after.status, cancelled=True))
+    return out
