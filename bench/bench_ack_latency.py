@@ -1,6 +1,6 @@
 """Ack latency of signed slash commands: snapbot vs a bare Bolt app, 1 and 50 concurrent requests.
 
-    .venv/bin/python bench/bench_ack_latency.py [--requests 300] [--concurrency 1 50]
+    .venv/bin/python bench/bench_ack_latency.py [--requests 200] [--concurrency 1 50] [--archive-mb 256]
 
 What is measured: the time from sending a signed `POST /slack/events` (a slash command, exactly as
 Slack sends it) to its HTTP 200, i.e. how long Slack would wait for the ack (its limit is 3 s).
@@ -8,11 +8,15 @@ Targets, each in its own process, measured from this (client) process in one run
 Manager simulator and the Slack stand-in run in a third process:
 
 * snapbot `/cfy help` and `/cfy snapshots list` (the real app built by `handlers.app`: it acks
-  first, then does the work and answers through the response_url in the background, so under
-  concurrency that work competes with the acks on the app's event loop);
+  first and hands the work to its background backlog, which answers through the response_url);
 * a bare Bolt AsyncApp whose `/noop` listener only acks (same aiohttp adapter, same signing).
 
-Each request gets a fresh response_url from the stand-in's control endpoint (not timed).
+Each request gets a fresh response_url from the stand-in's control endpoint (not timed). A row
+ends when every request of it has also been answered through its response_url ("all answered",
+from the row's first request), so one row's background work never overlaps the next row. The
+last columns divide by the bare app's figures of the same concurrency. Then the idle RSS of the
+two apps, and archive throughput (snapbot's verified download and its upload, against curl on
+the same loopback and the same simulator).
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+MB = 1024 * 1024
+ARCHIVE_MB = 256
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
 
@@ -45,9 +51,24 @@ async def serve_deps() -> None:
     from devtools.standin.slack import SlackStandin
 
     tmp = Path(tempfile.mkdtemp(prefix="snapbot-bench-"))
+    from aiohttp import web
+
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=100, data_dir=str(tmp / "sim")))
     slack = await SlackStandin(bot_token=TOKEN, signing_secret=SECRET).start()
-    print(json.dumps({"sim": sim.url, "standin": slack.url, "tmp": str(tmp)}), flush=True)
+
+    async def answered(request: web.Request) -> web.Response:
+        # how many response_url posts the stand-in has received (the bench waits for a row's
+        # background work to drain before the next row starts)
+        return web.json_response({"responses": len(slack.responses())})
+    counter = web.Application()
+    counter.router.add_get("/answered", answered)
+    runner = web.AppRunner(counter, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    print(json.dumps({"sim": sim.url, "standin": slack.url, "tmp": str(tmp),
+                      "answered": f"http://127.0.0.1:{port}/answered"}), flush=True)
     await asyncio.Event().wait()
 
 
@@ -140,20 +161,42 @@ async def _one(http: aiohttp.ClientSession, target: dict, command: str, text: st
     return elapsed
 
 
-async def _measure(target: dict, command: str, text: str, requests: int, concurrency: int) -> list[float]:
+async def _answered(http: aiohttp.ClientSession, deps: dict) -> int:
+    async with http.get(deps["answered"]) as r:
+        return (await r.json())["responses"]
+
+
+async def _measure(target: dict, deps: dict, command: str, text: str, requests: int,
+                   concurrency: int) -> tuple[list[float], float, float]:
+    """Latencies of `requests` acks, and the seconds until every one was also answered through
+    its response_url (0 for the bare app, which answers nothing). The next row starts only after
+    this row's background work is done, so rows do not disturb each other."""
     conn = aiohttp.TCPConnector(limit=concurrency)
+    answers = command != "/noop"
     async with aiohttp.ClientSession(connector=conn) as http:
         for i in range(10):  # warm-up (first request also runs auth.test)
             await _one(http, target, command, text, -i)
+        before = await _answered(http, deps)
+        if answers:  # the warm-up's answers first
+            while await _answered(http, deps) < before:
+                await asyncio.sleep(0.05)
         sem = asyncio.Semaphore(concurrency)
         out: list[float] = []
+        base = await _answered(http, deps)
+        t0 = time.perf_counter()
 
         async def worker(n: int) -> None:
             async with sem:
                 out.append(await _one(http, target, command, text, n))
         await asyncio.gather(*(worker(n) for n in range(requests)))
-        await asyncio.sleep(0.5)  # let background work of the last requests drain
-        return out
+        acked = time.perf_counter() - t0
+        done = 0.0
+        if answers:
+            deadline = time.perf_counter() + 120
+            while await _answered(http, deps) < base + requests and time.perf_counter() < deadline:
+                await asyncio.sleep(0.02)
+            done = time.perf_counter() - t0
+        return out, acked, done
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -171,28 +214,96 @@ async def bench(requests: int, concurrencies: list[int]) -> None:
         procs.append(snap_proc)
         bare_proc, bare = _spawn("bare", deps)
         procs.append(bare_proc)
+        import psutil
+        idle = {"bare": psutil.Process(bare_proc.pid).memory_info().rss,
+                "snapbot": psutil.Process(snap_proc.pid).memory_info().rss}
         cases = [("bare Bolt /noop", bare, "/noop", ""), ("snapbot /cfy help", snapbot, "/cfy", "help"),
                  ("snapbot /cfy snapshots list", snapbot, "/cfy", "snapshots list")]
         print(f"ack latency, {requests} signed requests per row, python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} CPUs")
-        print(f"{'target':30} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        print(f"{'target':30} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'acks/s':>8} "
+              f"{'all answered s':>15} {'p50 x':>6} {'p99 x':>6}")
         for conc in concurrencies:
+            ref = None
             for label, target, command, text in cases:
-                t0 = time.perf_counter()
-                lat = await _measure(target, command, text, requests, conc)
-                wall = time.perf_counter() - t0 - 0.5
-                print(f"{label:30} {conc:>4} {_pct(lat, 50):8.2f} {_pct(lat, 99):8.2f} "
-                      f"{max(lat) * 1000:8.2f} {requests / wall:8.0f}", flush=True)
+                lat, acked, answered = await _measure(target, deps, command, text, requests, conc)
+                p50, p99 = _pct(lat, 50), _pct(lat, 99)
+                if ref is None:
+                    ref = (p50, p99)
+                print(f"{label:30} {conc:>4} {p50:8.2f} {p99:8.2f} {max(lat) * 1000:8.2f} "
+                      f"{requests / acked:8.0f} "
+                      f"{answered if answered else float('nan'):15.2f} {p50 / ref[0]:6.2f} "
+                      f"{p99 / ref[1]:6.2f}", flush=True)
+        print()
+        print(f"idle RSS after start: bare Bolt app {idle['bare'] / MB:.1f} MB, "
+              f"snapbot {idle['snapbot'] / MB:.1f} MB; after the runs: bare "
+              f"{psutil.Process(bare_proc.pid).memory_info().rss / MB:.1f} MB, snapbot "
+              f"{psutil.Process(snap_proc.pid).memory_info().rss / MB:.1f} MB")
     finally:
         for p in procs:
             p.terminate()
             p.wait(10)
 
 
+async def archive_throughput(size_mb: int) -> None:
+    """snapbot's verified download into its archive store and its upload from there, against
+    curl fetching and pushing the same archive over the same loopback."""
+    import re
+    import shutil
+
+    from bot.archive_store import DirectoryArchiveStore
+    from bot.cloudify.client import CloudifyClient
+
+    if shutil.which("curl") is None:
+        print("archive throughput: curl not installed, skipped")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="snapbot-bench-tp-"))
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--host", "127.0.0.1", "--port", "0",
+                             "--speed", "100", "--archive-size", str(size_mb * MB), "--data-dir", str(tmp / "sim")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    try:
+        match = re.search(r"http://[\w.]+:\d+", proc.stdout.readline() if proc.stdout else "")
+        if not match:
+            raise SystemExit("the simulator did not start")
+        url = match.group(0)
+        async with CloudifyClient(url, password="admin") as client:
+            await client.create_snapshot("tp")
+            while (await client.get_snapshot("tp")).status != "created":
+                await asyncio.sleep(0.2)
+            api = f"{url}/api/v3.1/snapshots"
+            auth = ["-s", "-f", "-u", "admin:admin", "-H", "Tenant: default_tenant"]
+            rows = []
+
+            t0 = time.perf_counter()
+            subprocess.run(["curl", *auth, "-o", str(tmp / "curl.zip"), f"{api}/tp/archive"], check=True)
+            rows.append(("download", "curl", time.perf_counter() - t0))
+            store = DirectoryArchiveStore(tmp / "archives")
+            t0 = time.perf_counter()
+            info = await client.download_snapshot("tp", store.path("bench", "tp"))
+            rows.append(("download", "snapbot (zip + sha256 checked)", time.perf_counter() - t0))
+
+            t0 = time.perf_counter()
+            subprocess.run(["curl", *auth, "-o", os.devnull, "-X", "PUT", "-T", str(tmp / "curl.zip"),
+                            f"{api}/tp-curl/archive"], check=True)
+            rows.append(("upload", "curl", time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            await client.upload_snapshot("tp-snapbot", path=info.path)
+            rows.append(("upload", "snapbot", time.perf_counter() - t0))
+        print(f"archive throughput, {info.size / MB:.0f} MB over loopback:")
+        for what, who, secs in rows:
+            print(f"  {what:9} {who:32} {secs:6.2f} s  {info.size / MB / secs:7.1f} MB/s")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
+    ap.add_argument("--archive-mb", type=int, default=ARCHIVE_MB, help="archive size for the "
+                    "throughput figures (0 skips them)")
     ap.add_argument("--serve", choices=["deps", "snapbot", "bare"], help=argparse.SUPPRESS)
     ap.add_argument("--deps", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -204,6 +315,9 @@ def main() -> int:
         asyncio.run(serve_bare(json.loads(args.deps)))
     else:
         asyncio.run(bench(args.requests, args.concurrency))
+        if args.archive_mb:
+            print()
+            asyncio.run(archive_throughput(args.archive_mb))
     return 0
 
 

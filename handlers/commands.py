@@ -2,7 +2,7 @@
 
 A usage error is answered inside the ack (ephemeral). Everything else is acked empty at once and
 answered through `respond` (the command's response_url), ephemeral or in channel as the
-dispatcher's Reply says. The command's trigger_id is the request's idempotency key, so a Slack
+dispatcher's Reply says; that work runs on the handlers' background backlog, never on the ack path. The command's trigger_id is the request's idempotency key, so a Slack
 retry (`X-Slack-Retry-Num`) of a command already received never starts a second job.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from bot.commands.parser import parse
 from bot.errors import SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from handlers.backlog import Backlog
 from handlers.replies import error_reply, fields, usage_reply
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def register(app: Any, services: Any) -> None:
     # delivery is still running is dropped here; after a restart the store's idem_key lookup
     # (in the dispatcher) answers for it.
     seen: dict[str, None] = {}
+    backlog = Backlog()
 
     @app.command(COMMAND)
     async def cfy(ack: Any, body: dict, respond: Any, request: Any) -> None:
@@ -56,6 +58,10 @@ def register(app: Any, services: Any) -> None:
             log.info("dropping retry %s of /cfy from %s", _retry_num(request), user)
             await ack()
             return
+        if not backlog.has_room():
+            await ack(response_type="ephemeral",
+                      text=":hourglass: snapbot is busy with earlier commands; try again in a minute.")
+            return
         if trigger_id:
             seen[trigger_id] = None
             if len(seen) > 10_000:  # bounded: the oldest keys go first
@@ -64,16 +70,21 @@ def register(app: Any, services: Any) -> None:
         await ack()
         inv = Invocation(user=user, channel=channel, source="slack", idem_key=trigger_id,
                          user_name=body.get("user_name", ""))
-        try:
-            reply: Reply = await services.dispatcher.execute(cmd, inv)
-        except SnapbotError as exc:
-            log.info("/cfy %s by %s: %s", cmd.name, user, exc.user_message)
-            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-            return
-        except Exception as exc:
-            log.exception("/cfy %s by %s failed", cmd.name, user)
-            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-            return
-        await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                      replace_original=False, **fields(reply.message))
+        # everything after the ack runs in the background, so the next command's ack never
+        # waits behind this one's work
+        backlog.submit(lambda: _execute(services, cmd, inv, respond))
 
+
+async def _execute(services: Any, cmd: Any, inv: Invocation, respond: Any) -> None:
+    try:
+        reply: Reply = await services.dispatcher.execute(cmd, inv)
+    except SnapbotError as exc:
+        log.info("/cfy %s by %s: %s", cmd.name, inv.user, exc.user_message)
+        await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
+        return
+    except Exception as exc:
+        log.exception("/cfy %s by %s failed", cmd.name, inv.user)
+        await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
+        return
+    await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
+                  replace_original=False, **fields(reply.message))
