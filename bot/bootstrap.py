@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.jobs.runner import JobRunner
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.services import Services
 from bot.store import Store
@@ -31,7 +32,8 @@ def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
 
 
 async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,
-                         transport: httpx.AsyncBaseTransport | None = None) -> Services:
+                         transport: httpx.AsyncBaseTransport | None = None,
+                         metrics: Metrics | None = None) -> Services:
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
     from bot import approvals
@@ -49,8 +51,10 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     except Exception:
         store.close()
         raise
+    metrics = metrics or Metrics()
+    metrics.watch(store, [m.name for m in settings.managers])
     services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
-                        runner=runner, archives=archives)
+                        runner=runner, archives=archives, metrics=metrics)
     runner.services = services
     try:
         for i, mc in enumerate(settings.managers):

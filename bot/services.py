@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.config import Settings
 from bot.jobs.runner import JobRunner
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.store import Store
 
@@ -31,6 +32,7 @@ class Services:
     runner: JobRunner
     clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
     archives: ArchiveStore = None  # type: ignore[assignment]  # set by bot.bootstrap
+    metrics: Metrics = None  # type: ignore[assignment]  # set by bot.bootstrap
     dispatcher: "Dispatcher" = None  # type: ignore[assignment]
     approvals: "ApprovalService" = None  # type: ignore[assignment]
     restores: "RestoreService" = None  # type: ignore[assignment]

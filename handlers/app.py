@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
 
 
 def make_client(settings: Settings) -> AsyncWebClient:
@@ -58,7 +59,7 @@ def build_app(services: Any, *, client: AsyncWebClient | None = None) -> AsyncAp
 
 def build_web_app(app: AsyncApp, services: Any, *, events: bool = True) -> web.Application:
     """aiohttp application: POST /slack/events (commands, interactivity; unless `events` is
-    False, as in Socket Mode) and GET /healthz."""
+    False, as in Socket Mode), GET /healthz and GET /metrics (Prometheus)."""
 
     async def events_handler(request: web.Request) -> web.Response:
         bolt_req = await to_bolt_request(request)
@@ -76,8 +77,14 @@ def build_web_app(app: AsyncApp, services: Any, *, events: bool = True) -> web.A
                 "managers": [m.name for m in services.settings.managers]}
         return web.json_response(body, status=200 if db_ok else 503)
 
+    async def metrics(request: web.Request) -> web.Response:
+        body = services.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
     web_app = web.Application()
     if events:
         web_app.router.add_post(EVENTS_PATH, events_handler)
     web_app.router.add_get("/healthz", healthz)
+    if getattr(services, "metrics", None) is not None:
+        web_app.router.add_get("/metrics", metrics)
     return web_app

@@ -65,14 +65,17 @@ def run(args: argparse.Namespace) -> int:
     from bot.config import load_settings
     from bot.errors import ConfigError
 
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot import logs
+
+    fmt = "json" if os.environ.get("SNAPBOT_LOG_FORMAT", "").lower() == "json" else "text"
+    logs.configure(args.log_level, fmt)
     try:
         settings = load_settings(os.environ, args.config or os.environ.get("SNAPBOT_CONFIG"),
                                  require_slack=True)
     except ConfigError as exc:
         print(f"snapbot: {exc}", file=sys.stderr)
         return 2
+    logs.configure(args.log_level, settings.log_format, secrets=logs.settings_secrets(settings))
     from bot.config import describe_settings
     for key, value in describe_settings(settings):  # secrets masked
         log.info("config %s: %s", key, value)
@@ -96,8 +99,13 @@ async def serve(settings: Any, *, host: str, port: int, ready: Callable[[str], N
     from handlers.app import build_app, build_web_app, make_client
     from handlers.notifier import SlackNotifier
 
+    from bot.metrics import ManagerProbe, Metrics
+
     client = make_client(settings)
-    services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
+    metrics = Metrics()
+    services = await bootstrap.build_services(
+        settings, notifier=SlackNotifier(client, on_error=metrics.slack_error), metrics=metrics)
+    probe = ManagerProbe(metrics, services.clients, services.clock)
     app = build_app(services, client=client)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,6 +120,7 @@ async def serve(settings: Any, *, host: str, port: int, ready: Callable[[str], N
     socket_handler: Any = None
     try:
         await bootstrap.start(services)
+        probe.start()  # snapbot_manager_up from the first seconds on
         if settings.slack.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
             socket_handler = AsyncSocketModeHandler(app, settings.slack.app_token)
@@ -125,7 +134,8 @@ async def serve(settings: Any, *, host: str, port: int, ready: Callable[[str], N
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        what = "GET /healthz" if socket_handler is not None else "POST /slack/events, GET /healthz"
+        what = "GET /healthz, GET /metrics" if socket_handler is not None \
+            else "POST /slack/events, GET /healthz, GET /metrics"
         log.info("snapbot listening on http://%s:%s (%s)", host, bound, what)
         if ready is not None:
             ready(f"http://{host}:{bound}")
@@ -138,6 +148,7 @@ async def serve(settings: Any, *, host: str, port: int, ready: Callable[[str], N
             await socket_handler.close_async()
         if runner is not None:
             await runner.cleanup()
+        await probe.stop()
         await bootstrap.stop(services)
 
 

@@ -7,7 +7,7 @@ does (slack_sdk errors carry the response, not the request headers, and we do no
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class SlackNotifier:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.client = client
+        self.on_error = on_error or (lambda method: None)  # e.g. the Slack API error counter
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
         kwargs: dict[str, Any] = _fields(message)
@@ -40,13 +42,16 @@ class SlackNotifier:
         try:
             return await call
         except SlackApiError as exc:
+            self.on_error(method)
             code = _error_code(exc)
             log.warning("Slack %s failed: %s", method, code)
             raise SnapbotError(f"Slack {method} failed: {code}") from None
         except SlackClientError as exc:
+            self.on_error(method)
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
             raise SnapbotError(f"Slack {method} failed: {type(exc).__name__}") from None
         except OSError as exc:
+            self.on_error(method)
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
             raise SnapbotError(f"Slack {method} unreachable") from None
 

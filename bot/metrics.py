@@ -1,0 +1,193 @@
+"""Prometheus metrics (`/metrics` on `snapbot run`'s HTTP port), names prefixed `snapbot_`.
+
+Built once per process in the composition root, on a registry of its own (never the global
+default one, so tests and several apps in one process never share counters).
+
+What the store already knows is read from it at scrape time, so every figure is right straight
+after a restart: the last successful daily snapshot per manager (time and size), daily runs by
+outcome, jobs by kind and final state, restore durations. What only the process sees is kept in
+memory: manager reachability (a probe loop), Slack API errors, the outbox backlog.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.clock import Clock, parse_time
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: restore duration buckets (seconds): restores take minutes to an hour or two
+RESTORE_BUCKETS = (60.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+#: daily_runs statuses that are an outcome (queued/running rows are not counted yet)
+DAILY_OUTCOMES = ("ok", "failed", "missed", "rejected", "expired", "cancelled")
+
+
+def _ts(value: Any) -> float | None:
+    when = parse_time(value) if isinstance(value, str) else value
+    return when.timestamp() if isinstance(when, datetime) else None
+
+
+class StoreCollector(Collector):
+    """Figures derived from the store at each scrape."""
+
+    def __init__(self, store: Store, managers: Sequence[str]) -> None:
+        self.store = store
+        self.managers = tuple(managers)
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return list(self.store.db.query(sql, list(args)))
+
+    def collect(self) -> Iterator[Any]:
+        last_ts = GaugeMetricFamily(
+            "snapbot_last_successful_snapshot_timestamp_seconds",
+            "When the last successful daily snapshot of the manager finished (archived and "
+            "verified), Unix time", labels=["manager"])
+        last_size = GaugeMetricFamily(
+            "snapbot_last_successful_snapshot_size_bytes",
+            "Size of the last successful daily snapshot's archive", labels=["manager"])
+        marks = ",".join("?" for _ in DAILY_OUTCOMES)
+        for row in self._rows("select manager, size, max(ended_at) as ended_at from daily_runs "
+                              "where status = 'ok' and ended_at is not null group by manager"):
+            ts = _ts(row["ended_at"])
+            if ts is not None:
+                last_ts.add_metric([row["manager"]], ts)
+                last_size.add_metric([row["manager"]], float(row["size"] or 0))
+        yield last_ts
+        yield last_size
+
+        runs = CounterMetricFamily("snapbot_daily_runs", "Daily snapshot runs by outcome",
+                                   labels=["manager", "outcome"])
+        seen = set()
+        for row in self._rows(f"select manager, status, count(*) as n from daily_runs "
+                              f"where status in ({marks}) group by manager, status", DAILY_OUTCOMES):
+            runs.add_metric([row["manager"], row["status"]], row["n"])
+            seen.add((row["manager"], row["status"]))
+        for m in self.managers:  # present from the start, so rate() and alerts see a zero
+            for outcome in ("ok", "failed"):
+                if (m, outcome) not in seen:
+                    runs.add_metric([m, outcome], 0)
+        yield runs
+
+        jobs = CounterMetricFamily("snapbot_jobs", "Jobs that reached a final state, by kind "
+                                   "and state", labels=["kind", "state"])
+        for row in self._rows("select kind, state, count(*) as n from jobs where finished = 1 "
+                              "group by kind, state"):
+            jobs.add_metric([row["kind"], row["state"]], row["n"])
+        yield jobs
+
+        yield self._restore_durations()
+
+    def _restore_durations(self) -> HistogramMetricFamily:
+        """From leaving `approved` (the runbook starts) to the final state, for every finished
+        restore that started."""
+        rows = self._rows(
+            "select j.updated_at as ended, min(t.at) as started from jobs j join transitions t "
+            "on t.job_id = j.id and t.from_state = 'approved' "
+            "where j.kind = 'restore' and j.finished = 1 group by j.id")
+        counts = [0] * len(RESTORE_BUCKETS)
+        total, n = 0.0, 0
+        for row in rows:
+            start, end = _ts(row["started"]), _ts(row["ended"])
+            if start is None or end is None:
+                continue
+            d = max(end - start, 0.0)
+            n += 1
+            total += d
+            for i, bound in enumerate(RESTORE_BUCKETS):
+                if d <= bound:
+                    counts[i] += 1
+        cumulative = [(str(b), c) for b, c in zip(RESTORE_BUCKETS, counts)] + [("+Inf", n)]
+        h = HistogramMetricFamily("snapbot_restore_duration_seconds",
+                                  "Restore runbook duration, from its start to its end")
+        h.add_metric([], buckets=cumulative, sum_value=total)
+        return h
+
+
+class Metrics:
+    """The process's registry and the metrics only the process sees. Made before anything
+    that reports to it (the Slack notifier), then `watch` adds what the store knows."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.manager_up = Gauge("snapbot_manager_up", "1 if the manager answered the last probe, "
+                                "0 if it could not be reached", ["manager"], registry=self.registry)
+        self.slack_api_errors = Counter("snapbot_slack_api_errors", "Slack Web API calls that "
+                                        "failed, by method", ["method"], registry=self.registry)
+        self._backlog: Callable[[], int] = lambda: 0
+        backlog = Gauge("snapbot_outbox_backlog", "Slack messages waiting to be delivered",
+                        registry=self.registry)
+        backlog.set_function(lambda: self._backlog())
+        self._watching = False
+
+    def watch(self, store: Store, managers: Sequence[str], *,
+              outbox_backlog: Callable[[], int] | None = None) -> None:
+        """Derive the store's figures at each scrape (once per Metrics)."""
+        if not self._watching:
+            self.registry.register(StoreCollector(store, managers))
+            self._watching = True
+        if outbox_backlog is not None:
+            self._backlog = outbox_backlog
+
+    def slack_error(self, method: str) -> None:
+        self.slack_api_errors.labels(method=method).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class ManagerProbe:
+    """Asks each manager `GET /snapshot-status` (cheap, no auth) every `interval` seconds and
+    sets `snapbot_manager_up`."""
+
+    def __init__(self, metrics: Metrics, clients: dict[str, Any], clock: Clock, *,
+                 interval: float = 30.0, timeout: float = 10.0) -> None:
+        self.metrics = metrics
+        self.clients = clients
+        self.clock = clock
+        self.interval = interval
+        self.timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+
+    async def probe_once(self) -> dict[str, bool]:
+        async def one(name: str, client: Any) -> tuple[str, bool]:
+            try:
+                await client.snapshot_status(retries=0, timeout=self.timeout)
+                return name, True
+            except Exception as exc:
+                log.debug("probe of %s failed: %s", name, type(exc).__name__)
+                return name, False
+        results = dict(await asyncio.gather(*(one(n, c) for n, c in self.clients.items())))
+        for name, up in results.items():
+            self.metrics.manager_up.labels(manager=name).set(1 if up else 0)
+        return results
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.probe_once()
+            except Exception:
+                log.exception("manager probe failed")
+            await self.clock.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="manager-probe")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
