@@ -6,7 +6,7 @@
 # .ci/docker-smoke builds this image and runs it against the simulator and the Slack stand-in.
 
 # Build stage: install snapbot and its dependencies into a virtualenv, with the base image's own
-# pip (the final image carries no build tools, no source and no second pip).
+# pip (the final image carries no build tools and no source tree).
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -17,6 +17,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
+COPY devtools ./devtools
 RUN python3 -m venv --without-pip /opt/venv \
     && python3 -m pip --python /opt/venv/bin/python install --no-cache-dir --no-compile .
 
