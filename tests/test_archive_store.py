@@ -166,3 +166,41 @@ async def test_a_connection_cut_mid_upload_leaves_no_final_key_and_no_partial(s3
     info = await store.write("prod", "snap-cut", chunks_of(data, 1024 * 1024))
     assert info.sha256 == hashlib.sha256(data).hexdigest()
     assert keys(s3_endpoint, bucket) == ["pre/prod/snap-cut.zip", "pre/prod/snap-cut.zip.sha256"]
+
+
+async def test_download_to_s3_and_upload_back_through_the_client(sim, s3_endpoint):
+    from bot.archive_store.transfer import download_to_store, upload_from_store
+    from bot.cloudify.client import CloudifyClient
+    from tests.client_support import wait_snapshot
+
+    bucket = new_bucket(s3_endpoint)
+    store = open_archive_store(f"s3://{bucket}/pre", env_for(s3_endpoint))
+    async with CloudifyClient(sim.url, password="admin") as client:
+        await client.create_snapshot("s1")
+        await wait_snapshot(client, "s1")
+        info = await download_to_store(client, store, "prod", "s1")
+        assert keys(s3_endpoint, bucket) == ["pre/prod/s1.zip", "pre/prod/s1.zip.sha256"]
+        assert (await store.verify("prod", "s1")).sha256 == info.sha256
+        snap = await upload_from_store(client, store, "prod", "s1", "s1-copy")
+        assert snap.status == "uploaded"
+        copy = await download_to_store(client, store, "dr", "s1-copy")
+    assert copy.sha256 == info.sha256
+
+
+async def test_a_download_cut_by_the_manager_leaves_nothing_in_s3(sim, control, s3_endpoint):
+    from bot.archive_store.transfer import download_to_store
+    from bot.cloudify.client import CloudifyClient
+    from bot.errors import ManagerUnavailable
+    from tests.client_support import wait_snapshot
+
+    bucket = new_bucket(s3_endpoint)
+    store = open_archive_store(f"s3://{bucket}/pre", env_for(s3_endpoint))
+    assert (await control.post("/config", json={"archive_size": 8 * 1024 * 1024})).status_code < 300
+    async with CloudifyClient(sim.url, password="admin", retries=0) as client:
+        await client.create_snapshot("s1")
+        await wait_snapshot(client, "s1")
+        r = await control.post("/faults", json={"path": "/archive$", "cut_after_bytes": 6_000_000})
+        assert r.status_code < 300, r.text
+        with pytest.raises(ManagerUnavailable, match="cut after"):
+            await download_to_store(client, store, "prod", "s1")
+    assert keys(s3_endpoint, bucket) == []

@@ -32,9 +32,9 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,6 +49,7 @@ from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError,
                         ServerError, Unauthorized)
 
 logger = logging.getLogger("bot.cloudify")
+T = TypeVar("T")
 
 API_PREFIX = "/api/v3.1"
 CHUNK = 1024 * 1024
@@ -584,15 +585,78 @@ class CloudifyClient:
                                          f"{expected_len} bytes"))
         return ArchiveInfo(path=str(tmp), size=size, sha256=digest.hexdigest())
 
+    async def stream_archive(self, snapshot_id: str,
+                             sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
+        """Stream the snapshot's archive into `sink(chunks, expected_size)` (e.g. an archive
+        store's write) and return what it returns. Opening is retried like a GET until the
+        manager answers; a stream cut half-way raises `ManagerUnavailable` out of the chunks
+        (call again to start over). Memory stays bounded by one chunk."""
+        path = f"/snapshots/{snapshot_id}/archive"
+        for attempt in range(1 + self.retries):
+            try:
+                return await self._stream_into(path, sink)
+            except _NotStarted as exc:
+                if attempt >= self.retries:
+                    raise exc.error from None
+                await self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    async def _stream_into(self, path: str,
+                           sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
+        method = "GET"
+        started = time.monotonic()
+        size = 0
+        answered = False
+
+        def cut(exc: BaseException) -> Exception:
+            return self._tag(ManagerUnavailable(
+                f"the download was cut after {size} bytes ({type(exc).__name__})",
+                method=method, path=path))
+        try:
+            async with self._http.stream(method, path) as resp:
+                answered = True
+                if resp.status_code != 200:
+                    body = await resp.aread()
+                    err = self._tag(error_from_response(resp.status_code, body, method, path))
+                    if isinstance(err, ManagerUnavailable):
+                        raise _NotStarted(err)
+                    raise err
+                length = resp.headers.get("content-length")
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    nonlocal size
+                    try:
+                        async for chunk in resp.aiter_bytes(self.chunk_size):
+                            size += len(chunk)
+                            yield chunk
+                    except httpx.TransportError as exc:
+                        raise cut(exc) from None
+                result = await sink(chunks(), int(length) if length and length.isdigit() else None)
+        except httpx.TransportError as exc:
+            if not answered:  # nothing received yet: as safe to retry as any GET
+                raise _NotStarted(self._tag(ManagerUnavailable(
+                    _unreachable(exc), method=method, path=path))) from None
+            raise cut(exc) from None
+        logger.debug("%s %s -> 200 in %.3fs, %d bytes", method, path,
+                     time.monotonic() - started, size)
+        return result
+
     async def upload_snapshot(self, snapshot_id: str, *, path: str | Path | None = None,
-                              url: str | None = None) -> Snapshot:
-        """Stream a local archive (chunked PUT body) or ask the manager to fetch `url`.
+                              url: str | None = None,
+                              content: AsyncIterable[bytes] | None = None) -> Snapshot:
+        """Stream a local archive or `content` (e.g. an archive store's read) as a chunked
+        PUT body, or ask the manager to fetch `url`.
 
         Never retried: a PUT that failed half-way must be looked at, not repeated blindly.
         """
-        if (path is None) == (url is None):
-            raise ValueError("upload_snapshot needs exactly one of path= or url=")
+        if sum(x is not None for x in (path, url, content)) != 1:
+            raise ValueError("upload_snapshot needs exactly one of path=, url= or content=")
         endpoint = f"/snapshots/{snapshot_id}/archive"
+        if content is not None:
+            resp = await self._request("PUT", endpoint, content=content,
+                                       headers={"Content-Type": "application/octet-stream"},
+                                       expected=(201,))
+            return await self._uploaded(snapshot_id, resp)
         if url is not None:
             resp = await self._request("PUT", endpoint, params={"snapshot_archive_url": url},
                                        expected=(201,))
