@@ -18,8 +18,10 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY devtools ./devtools
+# sqlite-utils pulls in pip for its own `install` subcommand, which snapbot never runs: dropped.
 RUN python3 -m venv --without-pip /opt/venv \
-    && python3 -m pip --python /opt/venv/bin/python install --no-cache-dir --no-compile .
+    && python3 -m pip --python /opt/venv/bin/python install --no-cache-dir --no-compile . \
+    && python3 -m pip --python /opt/venv/bin/python uninstall --yes pip
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

@@ -286,3 +286,31 @@ def test_alert_rules_read_only_the_documented_metrics() -> None:
     assert used == {"snapbot_last_successful_snapshot_timestamp_seconds", "snapbot_jobs_total",
                     "snapbot_manager_up"}
     assert used <= documented
+
+
+async def test_alert_rules_select_series_snapbot_exports(sim, tmp_path: Path) -> None:
+    """Every selector in the rules matches a series the real /metrics renders, labels included,
+    after a good daily run, a failed restore and a manager probe."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.metrics import ManagerProbe
+    from tests.daily_support import daily_services, daily_settings
+
+    async with daily_services(daily_settings(sim.url, tmp_path)) as services:
+        assert (await services.daily.run_once("default")).state == "done"
+        store = services.store
+        job = store.create_job("restore", "default", "requested", params={"snapshot_id": "s"},
+                               requester="U1", channel="C", actor="U1")
+        store.transition(job.id, "requested", "approved", actor="U2")
+        store.transition(job.id, "approved", "preflight")
+        store.transition(job.id, "preflight", "failed", finished=True, error="x")
+        await ManagerProbe(services.metrics, services.clients, services.clock, timeout=2).probe_once()
+        text = services.metrics.render().decode()
+    exported = [(s.name, s.labels) for family in text_string_to_metric_families(text) for s in family.samples]
+    rules = yaml.safe_load((PROM / "snapbot-alerts.yml").read_text())
+    for rule in (r for g in rules["groups"] for r in g["rules"]):
+        for name, matchers in re.findall(r"\b(snapbot_[a-z_]+)(?:\{([^}]*)\})?", rule["expr"]):
+            wanted = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', matchers))
+            wanted_keys = {"manager"} if "$labels.manager" in str(rule["annotations"]) else set()
+            assert any(n == name and wanted.items() <= labels.items() and wanted_keys <= set(labels)
+                       for n, labels in exported), (rule["alert"], name, wanted)
