@@ -62,13 +62,10 @@ async def serve_deps() -> None:
         return web.json_response({"responses": len(slack.responses())})
     counter = web.Application()
     counter.router.add_get("/answered", answered)
-    runner = web.AppRunner(counter, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    from handlers.server import start_http
+    server = await start_http(counter)
     print(json.dumps({"sim": sim.url, "standin": slack.url, "tmp": str(tmp),
-                      "answered": f"http://127.0.0.1:{port}/answered"}), flush=True)
+                      "answered": f"{server.url}/answered"}), flush=True)
     await asyncio.Event().wait()
 
 
@@ -89,7 +86,7 @@ async def serve_snapbot(deps: dict) -> None:
     await bootstrap.start(services)
     for i in range(5):  # a few snapshots, so that `list` has something to show
         await services.clients["default"].create_snapshot(f"bench-{i}")
-    app = build_app(services, client=client)
+    app = build_app(services, client)
     await _serve(build_web_app(app, services), deps["standin"])
 
 
@@ -118,13 +115,9 @@ async def serve_bare(deps: dict) -> None:
 
 
 async def _serve(web_app, standin_url: str) -> None:
-    from aiohttp import web
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    print(json.dumps({"events": f"http://127.0.0.1:{port}/slack/events", "standin": standin_url}), flush=True)
+    from handlers.server import start_http
+    server = await start_http(web_app)
+    print(json.dumps({"events": f"{server.url}/slack/events", "standin": standin_url}), flush=True)
     await asyncio.Event().wait()
 
 

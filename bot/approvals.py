@@ -23,7 +23,8 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-#: Resolves a user-group id (S...) to its members' user ids. Set by the Slack handlers.
+#: Resolves a user-group id (S...) to its members' user ids. Given by the Slack side
+#: (`SlackNotifier.usergroup_members`) when the services are built.
 GroupResolver = Callable[[str], Awaitable[Iterable[str]]]
 
 #: kind -> (waiting state, state after approval)
@@ -284,7 +285,7 @@ class ApprovalService:
                 pass
 
 
-def install(services: Any) -> ApprovalService:
+def install(services: Any, *, group_resolver: GroupResolver | None = None) -> ApprovalService:
     """Create the approval service and set `services.approvals`."""
-    services.approvals = ApprovalService(services)
+    services.approvals = ApprovalService(services, group_resolver=group_resolver)
     return services.approvals

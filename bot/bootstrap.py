@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bot.approvals import GroupResolver
 from bot.archive_store import open_archive_store
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -33,7 +34,8 @@ def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
 
 async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,
                          transport: httpx.AsyncBaseTransport | None = None,
-                         metrics: Metrics | None = None) -> Services:
+                         metrics: Metrics | None = None,
+                         group_resolver: GroupResolver | None = None) -> Services:
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
     from bot import approvals
@@ -70,7 +72,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     services.dispatcher = Dispatcher(services)
     register_simple_drivers(runner)
     # each registers its drivers and sets its service on `services`
-    approvals.install(services)
+    approvals.install(services, group_resolver=group_resolver)
     restore.install(services)
     daily.install(services)
     return services

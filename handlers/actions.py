@@ -1,37 +1,76 @@
-"""Generic job buttons. `job_cancel` (value: job id) runs `/cfy jobs cancel ID` for the clicker,
-so the dispatcher's rule (requester or approver) applies to the button too. Approve/reject
-buttons live in handlers/approvals.py."""
+"""Every button. A click is acked at once, then handed to bot/: the clicker gets an ephemeral
+answer (a refusal with its reason, or what happened); decisions update the card itself through
+the job runner.
+
+    job_cancel                      `/cfy jobs cancel ID` by the clicker (value: job id)
+    daily_retry                     `/cfy snapshots schedule run-now --manager M` (value: manager)
+    restore_approve/_reject,
+    job_approve/_reject             the approval service's decision (value: job id)
+    restore_retry/_deactivate/
+    _rollback/_agents/_plugins      the restore runbook's next step (value: job id)
+
+Buttons that stand for a command go through the dispatcher, so the same authorization and
+approval rules apply as for the typed command.
+"""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from bot.commands.model import JobsCancel
+from slack_bolt.app.async_app import AsyncApp
+
+from bot.commands.model import JobsCancel, SnapshotsScheduleRunNow
 from bot.errors import SnapbotError
-from bot.invocation import Invocation
-from handlers.replies import error_reply, fields
+from bot.invocation import Invocation, Reply
+from bot.messages import restore as messages
+from bot.services import Services
+from handlers.replies import fields
 
 log = logging.getLogger(__name__)
 
+RETRY_ACTION = "daily_retry"
 
-def register(app: Any, services: Any) -> None:
-    @app.action("job_cancel")
-    async def job_cancel(ack: Any, body: dict, respond: Any) -> None:
-        await ack()
-        user = (body.get("user") or {}).get("id", "")
-        channel = (body.get("channel") or {}).get("id", "")
-        action = (body.get("actions") or [{}])[0]
-        job_id = action.get("value", "")
-        inv = Invocation(user=user, channel=channel, source="slack",
-                         idem_key=f"job_cancel:{job_id}:{action.get('action_ts', '')}")
-        try:
-            reply = await services.dispatcher.execute(JobsCancel(job_id=job_id), inv)
-        except SnapbotError as exc:
-            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-            return
-        except Exception as exc:
-            log.exception("job_cancel %s by %s failed", job_id, user)
-            await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-            return
-        await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                      replace_original=False, **fields(reply.message))
+#: What a click does: (clicker, button value, invocation) -> the clicker's answer.
+Handle = Callable[[str, str, Invocation], Awaitable[Reply]]
+
+
+def _click(body: dict[str, Any]) -> tuple[str, str, Invocation]:
+    user = (body.get("user") or {}).get("id", "")
+    channel = (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
+    action = (body.get("actions") or [{}])[0]
+    inv = Invocation(user=user, channel=channel, source="slack",
+                     idem_key=f"{action.get('action_id', '')}:{action.get('value', '')}:{action.get('action_ts', '')}")
+    return user, action.get("value", ""), inv
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    def button(action_id: str, handle: Handle) -> None:
+        async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
+            await ack()
+            user, value, inv = _click(body)
+            try:
+                reply = await handle(user, value, inv)
+            except SnapbotError as exc:
+                reply = Reply(messages.refusal(exc.user_message))
+            except Exception:
+                log.exception("%s on %s by %s failed", action_id, value, user)
+                reply = Reply(messages.refusal("something went wrong; the error is in snapbot's log"))
+            await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
+                          replace_original=False, **fields(reply.message))
+
+        listener.__name__ = f"on_{action_id}"
+        app.action(action_id)(listener)
+
+    dispatcher, approvals, restores = services.dispatcher, services.approvals, services.restores
+
+    button("job_cancel", lambda u, job_id, inv: dispatcher.execute(JobsCancel(job_id=job_id), inv))
+    button(RETRY_ACTION, lambda u, manager, inv: dispatcher.execute(
+        SnapshotsScheduleRunNow(manager=manager or None), inv))
+    for action_id, approve in (("restore_approve", True), ("job_approve", True),
+                               ("restore_reject", False), ("job_reject", False)):
+        button(action_id, lambda u, j, inv, approve=approve: approvals.decide(j, u, approve, idem_key=inv.idem_key))
+    button("restore_retry", lambda u, j, inv: restores.retry(j, inv))
+    button("restore_deactivate", lambda u, j, inv: restores.deactivate(j, inv))
+    button("restore_rollback", lambda u, j, inv: restores.rollback(j, inv))
+    button("restore_agents", lambda u, j, inv: restores.post_upgrade(j, "agents", inv))
+    button("restore_plugins", lambda u, j, inv: restores.post_upgrade(j, "plugins", inv))

@@ -1,4 +1,4 @@
-"""The Bolt app: built from Services, served over HTTP (aiohttp) or Socket Mode.
+"""The Bolt app, built once from Services, served over HTTP (aiohttp) or Socket Mode.
 
 Bolt verifies every HTTP request itself: the v0 signature over `v0:{timestamp}:{body}` with the
 signing secret, and a timestamp no older than 5 minutes; anything else gets 401 before any
@@ -7,10 +7,11 @@ listener runs.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
@@ -19,6 +20,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.services import Services
+from handlers import actions, commands
+from handlers.server import HttpServer, start_http
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +46,21 @@ def make_client(settings: Settings) -> AsyncWebClient:
     )
 
 
-def build_app(services: Any, *, client: AsyncWebClient | None = None) -> AsyncApp:
-    """A Bolt AsyncApp with every surface registered. `client` defaults to the notifier's."""
-    from handlers import register_all
+def register_all(app: AsyncApp, services: Services) -> None:
+    """Every surface's listeners: the slash command, then the buttons."""
+    commands.register(app, services)
+    actions.register(app, services)
 
-    settings: Settings = services.settings
-    if client is None:
-        client = getattr(services.notifier, "client", None) or make_client(settings)
-    app = AsyncApp(
-        signing_secret=settings.slack.signing_secret,
-        client=client,  # carries the bot token; AsyncApp calls auth.test lazily, on the first request (then caches)
-    )
+
+def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
+    """A Bolt AsyncApp with every surface registered; `client` carries the bot token (AsyncApp
+    calls auth.test lazily, on the first request, then caches)."""
+    app = AsyncApp(signing_secret=services.settings.slack.signing_secret, client=client)
     register_all(app, services)
     return app
 
 
-def build_web_app(app: AsyncApp, services: Any, *, events: bool = True) -> web.Application:
+def build_web_app(app: AsyncApp, services: Services, *, events: bool = True) -> web.Application:
     """aiohttp application: POST /slack/events (commands, interactivity; unless `events` is
     False, as in Socket Mode), GET /healthz and GET /metrics (Prometheus)."""
 
@@ -88,3 +91,45 @@ def build_web_app(app: AsyncApp, services: Any, *, events: bool = True) -> web.A
     if getattr(services, "metrics", None) is not None:
         web_app.router.add_get("/metrics", metrics)
     return web_app
+
+
+@dataclass(frozen=True)
+class SlackApp:
+    """The running Slack app: the Bolt app, its HTTP server, and the Socket Mode connection if
+    an app token was given."""
+
+    app: AsyncApp
+    http: HttpServer
+    socket: AsyncSocketModeHandler | None
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+        await self.http.close()
+
+
+async def start_slack_app(services: Services, client: AsyncWebClient, *, host: str = "127.0.0.1",
+                          port: int = 0, app_token: str | None = None) -> SlackApp:
+    """Build the Bolt app and serve it: with `app_token`, over Socket Mode (HTTP then serves
+    only GET /healthz and GET /metrics, for probes and Prometheus), else over HTTP
+    (POST /slack/events too)."""
+    app = build_app(services, client)
+    socket: AsyncSocketModeHandler | None = None
+    if app_token:
+        socket = AsyncSocketModeHandler(app, app_token)
+        await socket.connect_async()
+        log.info("snapbot connected in Socket Mode")
+    try:
+        http = await start_http(build_web_app(app, services, events=socket is None), host, port)
+    except BaseException:
+        if socket is not None:
+            await socket.close_async()
+        raise
+    what = "GET /healthz, GET /metrics" if socket is not None \
+        else "POST /slack/events, GET /healthz, GET /metrics"
+    log.info("snapbot listening on %s (%s)", http.url, what)
+    return SlackApp(app=app, http=http, socket=socket)

@@ -2,19 +2,24 @@
 
 A usage error is answered inside the ack (ephemeral). Everything else is acked empty at once and
 answered through `respond` (the command's response_url), ephemeral or in channel as the
-dispatcher's Reply says; that work runs on the handlers' background backlog, never on the ack path. The command's trigger_id is the request's idempotency key, so a Slack
-retry (`X-Slack-Retry-Num`) of a command already received never starts a second job.
+dispatcher's Reply says; that work runs on the handlers' background backlog, never on the ack
+path. The command's trigger_id is the request's idempotency key, so a Slack retry
+(`X-Slack-Retry-Num`) of a command already received never starts a second job.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from slack_bolt.app.async_app import AsyncApp
+
+from bot.commands.model import Command
 from bot.commands.parser import parse
-from bot.errors import SnapbotError, UsageError
+from bot.errors import UsageError
 from bot.invocation import Invocation, Reply
+from bot.services import Services
 from handlers.backlog import Backlog
-from handlers.replies import error_reply, fields, usage_reply
+from handlers.replies import fields, usage_reply
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ def _retry_num(request: Any) -> int:
         return 0
 
 
-def register(app: Any, services: Any) -> None:
+def register(app: AsyncApp, services: Services) -> None:
     # trigger_ids already accepted by this process: a retry that arrives while the first
     # delivery is still running is dropped here; after a restart the store's idem_key lookup
     # (in the dispatcher) answers for it.
@@ -75,16 +80,7 @@ def register(app: Any, services: Any) -> None:
         backlog.submit(lambda: _execute(services, cmd, inv, respond))
 
 
-async def _execute(services: Any, cmd: Any, inv: Invocation, respond: Any) -> None:
-    try:
-        reply: Reply = await services.dispatcher.execute(cmd, inv)
-    except SnapbotError as exc:
-        log.info("/cfy %s by %s: %s", cmd.name, inv.user, exc.user_message)
-        await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-        return
-    except Exception as exc:
-        log.exception("/cfy %s by %s failed", cmd.name, inv.user)
-        await respond(response_type="ephemeral", replace_original=False, **error_reply(exc))
-        return
+async def _execute(services: Services, cmd: Command, inv: Invocation, respond: Any) -> None:
+    reply: Reply = await services.dispatcher.execute(cmd, inv)  # never raises: errors are replies
     await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
                   replace_original=False, **fields(reply.message))

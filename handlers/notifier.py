@@ -38,6 +38,11 @@ class SlackNotifier:
         await self._call("chat.postEphemeral",
                          self.client.chat_postEphemeral(channel=channel, user=user, **_fields(message)))
 
+    async def usergroup_members(self, group: str) -> list[str]:
+        """The user ids in a Slack user group (S...): how approver groups are resolved."""
+        resp = await self._call("usergroups.users.list", self.client.usergroups_users_list(usergroup=group))
+        return list(resp.get("users") or [])
+
     async def _call(self, method: str, call: Awaitable[Any]) -> Any:
         try:
             return await call

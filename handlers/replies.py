@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.messages.common import error_message, usage_error
+from bot.messages.common import usage_error
 
 
 def fields(message: dict[str, Any]) -> dict[str, Any]:
     """The keys ack()/respond() accept from a Block Kit message dict."""
     return {k: v for k, v in message.items() if k in ("text", "blocks", "attachments")}
-
-
-def error_reply(exc: BaseException) -> dict[str, Any]:
-    return fields(error_message(exc))
 
 
 def usage_reply(exc: BaseException) -> dict[str, Any]:

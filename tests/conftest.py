@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
+from handlers.server import start_http
 
 # Fast enough that simulated minutes pass in fractions of a second, slow enough that each
 # phase of a workflow stays observable over loopback.
@@ -49,15 +50,11 @@ async def file_server(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
     root.mkdir()
     app = web.Application()
     app.router.add_static("/", root)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = await start_http(app)
     try:
-        yield root, f"http://127.0.0.1:{port}"
+        yield root, server.url
     finally:
-        await runner.cleanup()
+        await server.close()
 
 
 @pytest.fixture(scope="session")

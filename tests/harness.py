@@ -36,14 +36,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import yaml
-from aiohttp import web
 
 from bot import bootstrap
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
-from handlers.app import build_app, build_web_app, make_client
 from devtools.demo import demo_env
+from handlers.app import SlackApp, make_client, start_slack_app
 from handlers.notifier import SlackNotifier
 
 BOT_TOKEN = "xoxb-test-bot-token"
@@ -223,9 +222,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     sims: dict[str, Any] = {}
     slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN)
     services = None
-    runner: web.AppRunner | None = None
+    running: SlackApp | None = None
     http: aiohttp.ClientSession | None = None
-    socket_handler: Any = None
     rig: Rig | None = None
     try:
         for name, opts in named.items():
@@ -244,29 +242,22 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         if settings_overrides is not None:
             settings = settings_overrides(settings)
         client = make_client(settings)
-        services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
-        app = build_app(services, client=client)
+        notifier = SlackNotifier(client)
+        services = await bootstrap.build_services(settings, notifier=notifier,
+                                                  group_resolver=notifier.usergroup_members)
         if start_services:
             await bootstrap.start(services)
-        runner = web.AppRunner(build_web_app(app, services), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        running = await start_slack_app(services, client,
+                                        app_token=settings.slack.app_token if socket_mode else None)
         http = aiohttp.ClientSession()
         if socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-            socket_handler = AsyncSocketModeHandler(app, settings.slack.app_token or APP_TOKEN)
-            await socket_handler.connect_async()
             await asyncio.wait_for(slack.socket_connected.wait(), 10)
-        rig = Rig(sim=sim, slack=slack, services=services, app=app, url=f"http://127.0.0.1:{port}",
+        rig = Rig(sim=sim, slack=slack, services=services, app=running.app, url=running.url,
                   settings=settings, tmp_path=tmp_path, http=http, sims=sims)
         yield rig
     finally:
-        if socket_handler is not None:
-            await socket_handler.close_async()
-        if runner is not None:
-            await runner.cleanup()
+        if running is not None:
+            await running.close()
         if services is not None:
             await bootstrap.stop(services)
         if http is not None:

@@ -12,14 +12,14 @@ from typing import Iterator
 import httpx
 import pytest
 
-from bot.cli import cfy_main, main
+from snapbot.main import main
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "200"],
+    proc = subprocess.Popen([sys.executable, "-m", "snapbot", "simulator", "--port", "0", "--speed", "200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # "… listening on http://127.0.0.1:PORT"
@@ -28,6 +28,11 @@ def sim_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def cfy_main(argv: list[str], **kwargs) -> int:
+    """`snapbot cfy ARGV…` in this process."""
+    return main(["cfy", *argv], **kwargs)
 
 
 def cli_env(tmp_path: Path, url: str) -> dict[str, str]:
@@ -40,7 +45,7 @@ def cli_env(tmp_path: Path, url: str) -> dict[str, str]:
 
 
 def snapbot(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "cfy", *args], env=cli_env(tmp_path, url),
+    return subprocess.run([sys.executable, "-m", "snapbot", "cfy", *args], env=cli_env(tmp_path, url),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -136,7 +141,7 @@ def test_unknown_subcommand_exits_2() -> None:
 
 
 async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp_path: Path) -> None:
-    from bot.cli import run_command
+    from snapbot.terminal import run_command
     from bot.commands.parser import parse
     from bot.config import ApprovalPolicy
     from tests.jobs_support import APPROVERS, domain
@@ -152,38 +157,51 @@ async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp
 
 
 def test_terminal_text_drops_emoji_and_markup_but_keeps_times_and_local_users() -> None:
-    from bot.cli import to_terminal
+    from snapbot.terminal import to_terminal
     text = to_terminal(":white_check_mark: `12:44:10` *done* by local:ops: <@U_LEAD1> :x:")
     assert text == "12:44:10 done by local:ops: @U_LEAD1 "
 
 
 def test_terminal_text_keeps_the_asterisks_of_a_cron_and_names_local_users() -> None:
-    from bot.cli import to_terminal
+    from snapbot.terminal import to_terminal
     text = to_terminal("cron `0 3 * * *` in UTC, *next* run by <@local:root>")
     assert text == "cron 0 3 * * * in UTC, next run by @local:root"
 
 
 def test_terminal_text_drops_italic_markup_but_keeps_underscores_in_ids() -> None:
-    from bot.cli import to_terminal
+    from snapbot.terminal import to_terminal
     text = to_terminal("_No archived copies._ delete my_snap_1 _(may need approval)_")
     assert text == "No archived copies. delete my_snap_1 (may need approval)"
 
 
 def test_terminal_text_shows_a_slack_link_as_its_label_and_target() -> None:
-    from bot.cli import to_terminal
+    from snapbot.terminal import to_terminal
     text = to_terminal("follow the runbook: <README.md#runbook-cluster-split-brain|Cluster split brain>")
     assert text == "follow the runbook: Cluster split brain (README.md#runbook-cluster-split-brain)"
 
 
-def test_daily_and_simulator_subcommands_are_delegated(monkeypatch) -> None:
-    import bot.jobs.daily
+def test_daily_and_simulator_subcommands_are_parsed_by_the_one_parser(monkeypatch) -> None:
     import devtools.simulator
+    import snapbot.terminal
     seen = []
-    monkeypatch.setattr(bot.jobs.daily, "main", lambda argv: seen.append(("daily", argv)) or 0)
-    monkeypatch.setattr(devtools.simulator, "main", lambda argv: seen.append(("simulator", argv)) or 0)
+    monkeypatch.setattr(snapbot.terminal, "daily_once", lambda manager, **kw: seen.append(("daily", manager)) or 0)
+    monkeypatch.setattr(devtools.simulator, "run_simulator",
+                        lambda options, host, port: seen.append(("simulator", options.speed, port)) or 0)
     assert main(["daily", "--once", "--manager", "prod"]) == 0
-    assert main(["simulator", "--port", "0"]) == 0
-    assert seen == [("daily", ["--once", "--manager", "prod"]), ("simulator", ["--port", "0"])]
+    assert main(["simulator", "--port", "0", "--speed", "5"]) == 0
+    assert seen == [("daily", "prod"), ("simulator", 5.0, 0)]
+
+
+def test_daily_without_once_exits_2_with_its_usage(capsys) -> None:
+    assert main(["daily"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: snapbot daily") and "only --once is supported" in err
+
+
+def test_yes_may_follow_the_command_words(tmp_path: Path, sim_url: str) -> None:
+    env = cli_env(tmp_path, sim_url)
+    assert cfy_main(["snapshots", "create", "cli-late-yes"], env=env, write=lambda _: None) == 0
+    assert cfy_main(["snapshots", "delete", "cli-late-yes", "--yes"], env=env, write=lambda _: None) == 0
 
 
 def test_cfy_help_prints_the_commands_without_slack_markup(tmp_path: Path, sim_url: str) -> None:

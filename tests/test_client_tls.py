@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from aiohttp import web
 
+from handlers.server import start_http
 from bot import errors
 from bot.cloudify.client import CloudifyClient
 
@@ -33,15 +34,11 @@ async def tls_manager(cert):
     app.router.add_get("/api/v3.1/version", version)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(cert[0]), str(cert[1]))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = await start_http(app, ssl_context=ctx)
     try:
-        yield f"https://127.0.0.1:{port}"
+        yield f"https://127.0.0.1:{server.port}"
     finally:
-        await runner.cleanup()
+        await server.close()
 
 
 async def test_ca_bundle_lets_the_client_trust_the_managers_certificate(tls_manager, cert):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def demo_run() -> subprocess.CompletedProcess:
     snapbot = Path(sys.executable).parent / "snapbot"
-    cmd = [str(snapbot)] if snapbot.exists() else [sys.executable, "-m", "handlers.main"]
+    cmd = [str(snapbot)] if snapbot.exists() else [sys.executable, "-m", "snapbot"]
     return subprocess.run(cmd + ["demo"], cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 

@@ -30,7 +30,7 @@ PROM = ROOT / "deploy" / "prometheus"
 #: The Kubernetes version the manifests are validated against (its OpenAPI schemas ship with
 #: kubernetes-validate, so this runs offline).
 KUBERNETES_VERSION = "1.31.0"
-#: Variables snapbot reads besides bot.config's (handlers.main: `snapbot run`'s defaults).
+#: Variables snapbot reads besides bot.config's (snapbot/main.py: `snapbot run`'s defaults).
 RUN_ENV = {"PORT", "SNAPBOT_HOST", "SNAPBOT_LOG_LEVEL"}
 
 

@@ -350,7 +350,7 @@ async def test_disk_full_while_downloading_leaves_no_partial_file_and_says_the_d
                "SNAPBOT_ARCHIVE_DIR": str(archives), "SNAPBOT_SCHEDULE": "off",
                "SNAPBOT_LOG_LEVEL": "INFO"}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())",
+            sys.executable, "-c", "import sys; from snapbot.main import main; sys.exit(main())",
             "cfy", "snapshots", "download", "big-1", env=env, cwd=str(tmp_path),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=_small_file_limit)

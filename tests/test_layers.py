@@ -1,39 +1,361 @@
-"""The domain never imports Slack libraries or the Slack handlers (AST scan of every bot/ file)."""
+"""The layers hold: an AST scan of every module of bot/, handlers/, snapbot/ and devtools/, with
+imports inside functions (and under TYPE_CHECKING) counted like any other.
+
+    bot/       the domain: imports none of handlers/, devtools/, snapbot/, nor a Slack library
+    handlers/  the Slack app: never imports the Cloudify client nor reaches for it
+    snapbot/   the entry point: composes bot/ and handlers/; imports devtools/ only inside the
+               functions of `snapbot demo` / `snapbot simulator` (snapbot/main.py), so a product
+               process never loads the development tools
+    devtools/  simulator, Slack stand-in, demo: may import anything above, is imported by no
+               product module
+
+Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
+no module over 400 lines outside devtools/ and tests/, no importlib in product code, no
+`Any`-annotated service or collaborator parameter.
+"""
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("slack_bolt", "slack_sdk", "handlers")
+PACKAGES = ("bot", "handlers", "snapbot", "devtools")
+PRODUCT = ("bot", "handlers", "snapbot")
+SLACK_LIBS = ("slack_bolt", "slack_sdk")
+MAX_LINES = 400
+#: Parameter names that carry a service or collaborator: never typed `Any`.
+COLLABORATORS = frozenset({
+    "services", "store", "runner", "notifier", "clock", "dispatcher", "approvals", "restores",
+    "daily", "client", "clients", "scheduler", "policy", "settings", "service", "app",
+})
 
 
-def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            out.append((node.lineno, node.module))
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
-            out.append((node.lineno, str(node.args[0].value)))
+@dataclass
+class Import:
+    module: str  # as written, resolved to absolute
+    lineno: int
+    in_function: bool
+    names: tuple[str, ...] = ()  # `from module import names`
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+    imports: list[Import] = field(default_factory=list)
+
+    @property
+    def rel(self) -> str:
+        return str(self.path.relative_to(self.root))
+
+    root: Path = ROOT
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def scan_imports(tree: ast.AST, name: str, is_package: bool) -> list[Import]:
+    """Every import in `tree`, at any depth; relative imports resolved against `name`;
+    `importlib.import_module("x")` / `__import__("x")` with a literal count too."""
+    out: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                out.extend(Import(a.name, child.lineno, in_function) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    package = name.split(".") if is_package else name.split(".")[:-1]
+                    package = package[:len(package) - (child.level - 1)]
+                    base = ".".join(package + ([base] if base else []))
+                out.append(Import(base, child.lineno, in_function, tuple(a.name for a in child.names)))
+            elif (isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant)
+                  and getattr(child.func, "attr", getattr(child.func, "id", "")) in ("import_module", "__import__")):
+                out.append(Import(str(child.args[0].value), child.lineno, in_function))
+            visit(child, inner)
+
+    visit(tree, False)
     return out
 
 
-def test_bot_package_never_imports_slack_libraries_or_handlers():
-    offenders = []
-    files = sorted((ROOT / "bot").rglob("*.py"))
-    assert files, "no bot/ sources found"
-    for path in files:
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for lineno, module in _imported_modules(tree):
-            if module.split(".")[0] in FORBIDDEN:
-                offenders.append(f"{path.relative_to(ROOT)}:{lineno} imports {module}")
-    assert offenders == []
+def load(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Module]:
+    modules: dict[str, Module] = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            name = module_name(path, root)
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            mod = Module(name, path, tree, root=root)
+            mod.imports = scan_imports(tree, name, path.name == "__init__.py")
+            modules[name] = mod
+    return modules
 
 
-def test_layer_scan_sees_a_forbidden_import():
-    tree = ast.parse("import os\nfrom slack_sdk.web import WebClient\nimportlib.import_module('handlers.app')\n")
-    modules = [m for _, m in _imported_modules(tree)]
-    assert "slack_sdk.web" in modules and "handlers.app" in modules
+def targets(imp: Import, known: set[str], importer: str) -> set[str]:
+    """The known modules an import runs: the module itself, its parent packages (but not the
+    importer's own ancestors, which are already running), and for `from pkg import sub` the
+    submodule `pkg.sub`. So `from bot.commands import model` inside bot.commands.parser runs
+    bot/commands/__init__.py: a cycle if that imports the parser."""
+    found: set[str] = set()
+    parts = imp.module.split(".")
+    for i in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:i])
+        if prefix in known and (i == len(parts) or not importer.startswith(prefix + ".")):
+            found.add(prefix)
+    for n in imp.names:
+        if f"{imp.module}.{n}" in known:
+            found.add(f"{imp.module}.{n}")
+    return found
+
+
+def graph(modules: dict[str, Module]) -> dict[str, set[str]]:
+    known = set(modules)
+    return {name: set().union(*(targets(i, known, name) for i in mod.imports)) - {name}
+            for name, mod in modules.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            strong(v)
+    return found
+
+
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def in_package(mod: Module, *packages: str) -> bool:
+    return top(mod.name) in packages
+
+
+# -- the rules, each a function of the scanned modules (so the self-tests can feed it a bad tree) --
+
+def import_cycles(modules: dict[str, Module]) -> list[list[str]]:
+    return cycles(graph(modules))
+
+
+def domain_leaks(modules: dict[str, Module]) -> list[str]:
+    forbidden = ("handlers", "devtools", "snapbot", *SLACK_LIBS)
+    return [f"{m.rel}:{i.lineno} imports {i.module}" for m in modules.values() if in_package(m, "bot")
+            for i in m.imports if top(i.module) in forbidden]
+
+
+def handlers_reaching_the_client(modules: dict[str, Module]) -> list[str]:
+    out = []
+    for m in modules.values():
+        if not in_package(m, "handlers"):
+            continue
+        for i in m.imports:
+            if i.module == "bot.cloudify.client" or (i.module == "bot.cloudify" and "client" in i.names) \
+                    or (i.module == "bot.cloudify" and "CloudifyClient" in i.names):
+                out.append(f"{m.rel}:{i.lineno} imports the Cloudify client")
+        for node in ast.walk(m.tree):
+            if isinstance(node, ast.Attribute) and node.attr == "clients":
+                out.append(f"{m.rel}:{node.lineno} reaches for services.clients")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "services"):
+                out.append(f"{m.rel}:{node.lineno} calls services.client()")
+    return out
+
+
+def product_importing_devtools(modules: dict[str, Module]) -> list[str]:
+    """devtools/ is imported by no product module, except inside a function of snapbot/main.py
+    (the `demo` and `simulator` subcommands)."""
+    out = []
+    for m in modules.values():
+        if not in_package(m, *PRODUCT):
+            continue
+        for i in m.imports:
+            if top(i.module) == "devtools" and not (m.name == "snapbot.main" and i.in_function):
+                out.append(f"{m.rel}:{i.lineno} imports {i.module}")
+    return out
+
+
+def oversized(modules: dict[str, Module]) -> list[str]:
+    return [f"{m.rel}: {n} lines" for m in modules.values() if in_package(m, *PRODUCT)
+            for n in [len(m.path.read_text(encoding="utf-8").splitlines())] if n > MAX_LINES]
+
+
+def importlib_uses(modules: dict[str, Module]) -> list[str]:
+    return [f"{m.rel}:{i.lineno} imports {i.module}" for m in modules.values() if in_package(m, *PRODUCT)
+            for i in m.imports if top(i.module) == "importlib" or i.module == "__import__"] + \
+        [f"{m.rel}:{n.lineno} calls __import__" for m in modules.values() if in_package(m, *PRODUCT)
+         for n in ast.walk(m.tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "__import__"]
+
+
+def _is_any(annotation: ast.expr | None) -> bool:
+    if annotation is None:
+        return False
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        return annotation.value.strip() in ("Any", "typing.Any")
+    return (isinstance(annotation, ast.Name) and annotation.id == "Any") or \
+        (isinstance(annotation, ast.Attribute) and annotation.attr == "Any")
+
+
+def any_typed_collaborators(modules: dict[str, Module]) -> list[str]:
+    out = []
+    for m in modules.values():
+        if not in_package(m, *PRODUCT):
+            continue
+        for node in ast.walk(m.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                for arg in a.posonlyargs + a.args + a.kwonlyargs:
+                    if arg.arg in COLLABORATORS and _is_any(arg.annotation):
+                        out.append(f"{m.rel} {node.name}({arg.arg}: Any)")
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, (ast.Name, ast.Attribute)):
+                target = node.target.id if isinstance(node.target, ast.Name) else node.target.attr
+                if target in COLLABORATORS and _is_any(node.annotation):
+                    out.append(f"{m.rel} {target}: Any")
+    return out
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+MODULES = load()
+
+#: Still to remove (issue 9, in progress: the modules are being split and the services typed).
+#: These lists only shrink: anything not listed fails, and a listed item that is gone fails too,
+#: so whoever removes one deletes its line here.
+KNOWN_CYCLES: list[list[str]] = [
+    ["bot.archive", "bot.cloudify", "bot.cloudify.client"],
+    ["devtools.simulator", "devtools.simulator.app", "devtools.simulator.cli", "devtools.simulator.routes",
+     "devtools.simulator.sim_routes"],
+]
+KNOWN_OVERSIZED = {"bot/cloudify/client.py", "bot/config.py", "bot/jobs/daily.py", "bot/jobs/restore.py",
+                   "bot/jobs/simple.py"}
+KNOWN_ANY = {
+    "bot/approvals.py install(services: Any)", "bot/approvals.py __init__(services: Any)",
+    "bot/dispatch.py __init__(services: Any)", "bot/jobs/daily.py download_verified(client: Any)",
+    "bot/jobs/daily.py install(services: Any)", "bot/jobs/daily.py _create(client: Any)",
+    "bot/jobs/daily.py _download(client: Any)", "bot/jobs/daily.py _retention(client: Any)",
+    "bot/jobs/daily.py _left_behind(client: Any)", "bot/jobs/daily.py __init__(services: Any)",
+    "bot/jobs/restore.py install(services: Any)", "bot/jobs/restore.py __init__(services: Any)",
+    "bot/jobs/restore.py _validate(client: Any)", "bot/jobs/restore.py _restore_executions(client: Any)",
+    "bot/jobs/runner.py __init__(services: Any)", "bot/jobs/simple.py _follow_executions(client: Any)",
+}
+
+
+def _only_known(found: list, known: list | set) -> None:
+    """`found` holds nothing new, and everything listed as known is still there."""
+    found_set = {str(f) for f in found}
+    known_set = {str(k) for k in known}
+    assert found_set - known_set == set(), "new violations"
+    assert known_set - found_set == set(), "fixed: remove them from the KNOWN_ list in tests/test_layers.py"
+
+
+def test_the_scan_sees_every_package():
+    assert {top(n) for n in MODULES} == set(PACKAGES)
+    assert "snapbot.main" in MODULES and "bot.bootstrap" in MODULES
+
+
+def test_no_import_cycles_function_level_imports_included():
+    _only_known(import_cycles(MODULES), KNOWN_CYCLES)
+
+
+def test_bot_imports_neither_slack_nor_handlers_devtools_or_the_entry_point():
+    assert domain_leaks(MODULES) == []
+
+
+def test_handlers_never_import_or_reach_for_the_cloudify_client():
+    assert handlers_reaching_the_client(MODULES) == []
+
+
+def test_devtools_are_imported_by_no_product_module_but_the_entry_points_demo_and_simulator():
+    assert product_importing_devtools(MODULES) == []
+    lazy = [i for i in MODULES["snapbot.main"].imports if top(i.module) == "devtools"]
+    assert lazy and all(i.in_function for i in lazy)
+
+
+def test_no_module_over_400_lines_outside_devtools_and_tests():
+    _only_known([o.split(":")[0] for o in oversized(MODULES)], KNOWN_OVERSIZED)
+
+
+def test_no_importlib_in_product_code():
+    assert importlib_uses(MODULES) == []
+
+
+def test_no_any_typed_service_parameters():
+    _only_known(any_typed_collaborators(MODULES), KNOWN_ANY)
+
+
+# -- self-tests: each rule sees a violation planted in a throwaway tree ------------------------
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, Module]:
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for package in PACKAGES:
+        (tmp_path / package).mkdir(exist_ok=True)
+        (tmp_path / package / "__init__.py").touch()
+    return load(tmp_path)
+
+
+def test_the_scan_sees_a_cycle_hidden_in_a_function(tmp_path):
+    mods = _tree(tmp_path, {"bot/a.py": "from bot import b\n",
+                            "bot/b.py": "def f():\n    from bot.a import x\n"})
+    assert import_cycles(mods) == [["bot.a", "bot.b"]]
+
+
+def test_the_scan_sees_a_package_init_cycle(tmp_path):
+    mods = _tree(tmp_path, {"bot/cmds/__init__.py": "from bot.cmds.parser import parse\n",
+                            "bot/cmds/parser.py": "from . import model\n",
+                            "bot/cmds/model.py": ""})
+    assert import_cycles(mods) == [["bot.cmds", "bot.cmds.parser"]]
+
+
+def test_the_scan_sees_forbidden_imports(tmp_path):
+    mods = _tree(tmp_path, {
+        "bot/x.py": "import os\ndef f():\n    from slack_sdk.web import WebClient\n"
+                    "importlib.import_module('handlers.app')\n",
+        "handlers/y.py": "from bot.cloudify.client import CloudifyClient\n"
+                         "async def h(services):\n    await services.client(None).version()\n",
+        "snapbot/run.py": "import importlib\nfrom devtools.demo import main\n",
+        "snapbot/main.py": "def demo():\n    from devtools.demo import main\n",
+        "bot/z.py": "from typing import Any\ndef f(services: Any, n: Any) -> None: ...\n" + "#\n" * 400,
+    })
+    assert [s.split(" imports ")[1] for s in domain_leaks(mods)] == ["slack_sdk.web", "handlers.app"]
+    assert len(handlers_reaching_the_client(mods)) == 2
+    assert product_importing_devtools(mods) == ["snapbot/run.py:2 imports devtools.demo"]
+    assert importlib_uses(mods) == ["snapbot/run.py:1 imports importlib"]
+    assert any_typed_collaborators(mods) == ["bot/z.py f(services: Any)"]
+    assert oversized(mods) == ["bot/z.py: 402 lines"]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import yaml
 
 from bot.config import ManagerConfig, Settings
-from handlers import register_all
+from handlers.app import register_all
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())

@@ -131,7 +131,7 @@ async def test_manager_up_is_probed_per_manager(sim, tmp_path):
 async def test_snapbot_run_serves_metrics_on_its_http_port(tmp_path):
     from devtools.simulator import SimulatorOptions, start_simulator
     from devtools.standin.slack import SlackStandin
-    from handlers.main import serve
+    from snapbot.run import serve
     from tests.harness import BOT_TOKEN, rig_env, settings_from_env
 
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=200, data_dir=str(tmp_path / "sim")))

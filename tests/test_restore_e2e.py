@@ -221,7 +221,7 @@ async def test_restore_without_safety_snapshot_goes_from_preflight_to_maintenanc
 
 
 async def test_restore_requested_from_the_terminal_is_posted_to_the_channel_for_approval(tmp_path: Path) -> None:
-    from bot.cli import run_command
+    from snapbot.terminal import run_command
     from bot.commands.model import SnapshotsRestore
 
     async with make_rig(tmp_path) as rig:

@@ -56,7 +56,7 @@ async def test_snapbot_run_uses_socket_mode_when_an_app_token_is_set(tmp_path):
 
     from devtools.simulator import SimulatorOptions, start_simulator
     from devtools.standin.slack import SlackStandin
-    from handlers.main import serve
+    from snapbot.run import serve
     from tests.harness import APP_TOKEN, BOT_TOKEN, rig_env, settings_from_env
 
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=200, data_dir=str(tmp_path / "sim")))

@@ -11,13 +11,11 @@ sharing a database never run the same slot twice.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import os
 import sqlite3
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -724,51 +722,3 @@ def install(services: Any) -> DailyService:
     services.runner.register(service.driver)
     services.daily = service
     return service
-
-
-# -- terminal ----------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    """`snapbot daily --once [--manager M]`: run the daily job once with env-only config,
-    print the report, exit non-zero if any run failed."""
-    parser = argparse.ArgumentParser(prog="snapbot daily",
-                                     description="Run the daily snapshot job from a terminal.")
-    parser.add_argument("--once", action="store_true", help="run the job once now and exit")
-    parser.add_argument("--manager", help="only this manager (default: every configured manager)")
-    args = parser.parse_args(argv)
-    if not args.once:
-        parser.print_usage(sys.stderr)
-        print("snapbot daily: only --once is supported here; `snapbot run` schedules the job",
-              file=sys.stderr)
-        return 2
-    logging.basicConfig(level=os.environ.get("SNAPBOT_LOG_LEVEL", "WARNING"))
-    try:
-        return asyncio.run(_main_once(args.manager))
-    except SnapbotError as exc:
-        print(f"snapbot daily: {exc.user_message}", file=sys.stderr)
-        return 2
-
-
-async def _main_once(manager: str | None) -> int:
-    from bot import bootstrap
-    from bot.config import load_settings
-    from bot.notifier import ConsoleNotifier
-
-    try:
-        from bot.cli import to_terminal
-    except ImportError:  # pragma: no cover
-        def to_terminal(text: str) -> str:
-            return text
-
-    settings = load_settings(os.environ, os.environ.get("SNAPBOT_CONFIG"), require_slack=False)
-    notifier = ConsoleNotifier(lambda text: print(to_terminal(text), flush=True))
-    services = await bootstrap.build_services(settings, notifier=notifier)
-    try:
-        names = [settings.manager(manager).name] if manager else [m.name for m in settings.managers]
-        failed = 0
-        for name in names:
-            job = await services.daily.run_once(name)
-            if job.state != "done":
-                failed += 1
-        return 1 if failed else 0
-    finally:
-        await bootstrap.stop(services)

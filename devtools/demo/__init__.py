@@ -224,12 +224,10 @@ def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path, bot_token: str 
 async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
                    steps: list[tuple[str, Step]] | None = None) -> int:
     """Run the scripted demo; 0 when every step passed."""
-    from aiohttp import web
-
     from bot import bootstrap
     from bot.config import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
-    from handlers.app import build_app, build_web_app, make_client
+    from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier
 
     steps = steps if steps is not None else all_steps()
@@ -238,7 +236,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
         sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim")))
         slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         services = None
-        runner = None
+        app = None
         try:
             await slack.start()
             settings = load_settings(demo_env(sim_url=sim.url, slack_api_url=slack.api_url, workdir=workdir),
@@ -247,19 +245,16 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
                                           poll_max_interval_seconds=0.2)
             settings = dataclasses.replace(settings, runbook=runbook)
             client = make_client(settings)
-            services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
-            app = build_app(services, client=client)
+            notifier = SlackNotifier(client)
+            services = await bootstrap.build_services(settings, notifier=notifier,
+                                                      group_resolver=notifier.usergroup_members)
             await bootstrap.start(services)
-            runner = web.AppRunner(build_web_app(app, services), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            app = await start_slack_app(services, client)
             out.write(f"snapbot demo: Cloudify Manager simulator at {sim.url} (speed x{speed:g}), "
-                      f"Slack stand-in at {slack.url}, app at http://127.0.0.1:{port}/slack/events\n")
+                      f"Slack stand-in at {slack.url}, app at {app.url}/slack/events\n")
             out.write(f"channel #ops ({CHANNEL}); approvers: {', '.join(USER_NAMES[a] for a in APPROVERS)}\n")
             demo = Demo(slack=slack, sim=sim, services=services,
-                        events_url=f"http://127.0.0.1:{port}/slack/events", out=out)
+                        events_url=f"{app.url}/slack/events", out=out)
             for title, step in steps:
                 demo.heading(title)
                 try:
@@ -276,8 +271,8 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             out.write(f"demo OK: {len(steps)} steps, {len(slack.calls)} Slack Web API calls\n")
             return 0
         finally:
-            if runner is not None:
-                await runner.cleanup()
+            if app is not None:
+                await app.close()
             if services is not None:
                 await bootstrap.stop(services)
             await slack.close()

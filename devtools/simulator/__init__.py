@@ -7,7 +7,8 @@ Python API::
     sim.state   # SimState: snapshots, executions, deployments, maintenance, ... (inspectable)
     await sim.close()
 
-`main(argv)` runs it from a terminal (`python -m devtools.simulator --port P --speed X`).
+`run_simulator(options, host=, port=)` serves it until SIGTERM (`snapbot simulator --port P --speed X`,
+or `python -m devtools.simulator …`).
 
 Behaviour in brief (details and the Cloudify sources they follow: tests/test_simulator.py):
 3 seeded blueprints/deployments (`bp-N`/`dep-N`); executions go pending -> started -> terminated
@@ -48,7 +49,7 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
 - `POST /_sim/reset`: back to the start state and options.
 """
 from devtools.simulator.app import Simulator, start_simulator
-from devtools.simulator.cli import main
+from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
 
-__all__ = ["Simulator", "SimulatorOptions", "start_simulator", "main"]
+__all__ = ["Simulator", "SimulatorOptions", "start_simulator", "run_simulator"]

@@ -1,3 +1,6 @@
-from devtools.simulator.cli import main
+"""`python -m devtools.simulator …` is `snapbot simulator …` (the one `snapbot` parser)."""
+import sys
 
-raise SystemExit(main())
+from snapbot.main import main
+
+raise SystemExit(main(["simulator", *sys.argv[1:]]))

@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import iso, parse_time
+from handlers.server import bound_port
 from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
@@ -135,8 +136,7 @@ class Simulator:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await self._site.start()
-        sockets = self._site._server.sockets  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        self.port = bound_port(self._runner)
         self._ticker = asyncio.create_task(self._tick_loop())
 
     async def close(self) -> None:

@@ -43,6 +43,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.notifier import plain_text
+from handlers.server import HttpServer, start_http
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class SlackStandin:
         self._tickets: set[str] = set()
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.socket_connected = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
 
@@ -159,12 +160,8 @@ class SlackStandin:
         app.router.add_post("/response/{rid}", self._response_url)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/_standin/response_url", self._new_response_url)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        sockname = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
-        self.url = f"http://{host}:{sockname[1]}"
+        self._server = await start_http(app, host, port)
+        self.url = self._server.url
         self._session = aiohttp.ClientSession()
         return self
 
@@ -176,8 +173,8 @@ class SlackStandin:
                 fut.cancel()
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     async def __aenter__(self) -> "SlackStandin":
         return await self.start()

@@ -1,4 +1,5 @@
-"""`snapbot cfy …`: the `/cfy` commands from a terminal, for scripts and for when Slack is down.
+"""`snapbot cfy …` and `snapbot daily --once`: the domain services without Slack, for scripts and
+for when Slack is down.
 
     snapbot cfy snapshots list
     snapbot cfy --yes snapshots delete snap-20260101-030000
@@ -7,7 +8,6 @@
 Same grammar, same dispatcher, same store and rules as the Slack app; configuration from the
 environment (`CLOUDIFY_URL`, …) and optionally `SNAPBOT_CONFIG` / `--config`, without Slack.
 Commands that change a manager need `--yes`; they are audited as `local:<login>`.
-Also delegates `snapbot simulator …` and `snapbot daily …`.
 
 Exit codes: 0 done, 1 the command or its job failed, 2 usage error or missing `--yes`.
 """
@@ -21,26 +21,21 @@ import re
 import shlex
 import sys
 import uuid
-from typing import Any, Callable, Sequence
+from typing import Callable
 
+from bot import bootstrap
 from bot.commands import model as m
+from bot.commands.parser import parse
+from bot.commands.registry import spec_for
+from bot.config import Settings, load_settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
+from bot.store import Job
+from bot.messages.common import error_text, help_message
 from bot.notifier import ConsoleNotifier, plain_text
+from bot.services import Services
 
 log = logging.getLogger(__name__)
-
-#: Commands that change a manager (or start something that does): they need `--yes`.
-DESTRUCTIVE: frozenset[type] = frozenset({
-    m.SnapshotsRestore, m.SnapshotsDelete, m.SnapshotsUpload, m.MaintenanceActivate,
-    m.MaintenanceDeactivate, m.AgentsInstall, m.PluginsUpdate, m.SnapshotsScheduleRunNow,
-})
-
-USAGE = """usage: snapbot cfy [--yes] [--config FILE] COMMAND ...
-       snapbot simulator [--port P] ...
-       snapbot daily --once [--manager M]
-
-COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."""
 
 #: Slack emoji codes (`:white_check_mark:`), not times (12:44:10) or user ids (local:root:)
 _EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:]) ?")
@@ -74,59 +69,16 @@ def local_user() -> str:
     return f"local:{login}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`snapbot cfy|simulator|daily …` (argv without the program name)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if args else 2
-    sub, rest = args[0], args[1:]
-    if sub == "cfy":
-        return cfy_main(rest)
-    if sub == "simulator":
-        from devtools.simulator import main as simulator_main
-        return int(simulator_main(rest) or 0)
-    if sub == "daily":
-        from bot.jobs.daily import main as daily_main
-        return int(daily_main(rest) or 0)
-    print(f"snapbot: unknown subcommand {sub!r}\n{USAGE}", file=sys.stderr)
-    return 2
-
-
-def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
-             write: Callable[[str], None] | None = None) -> int:
-    """Parse, check `--yes`, build the services without Slack, run, wait, print."""
+def cfy(words: list[str], *, yes: bool, config: str | None, env: dict[str, str],
+        write: Callable[[str], None] | None = None) -> int:
+    """Parse the /cfy words, check `--yes`, build the services without Slack, run, wait, print."""
     out = write or (lambda text: print(text, flush=True))
-    env = dict(os.environ if env is None else env)
-    words: list[str] = []
-    yes = False
-    config: str | None = None
-    it = iter(argv)
-    for word in it:
-        if word in ("--yes", "-y"):
-            yes = True
-        elif word == "--config":
-            config = next(it, None)
-            if config is None:
-                print("snapbot cfy: --config needs a file", file=sys.stderr)
-                return 2
-        elif word.startswith("--config="):
-            config = word.split("=", 1)[1]
-        else:
-            words.append(word)
-    if not words:
-        print(USAGE, file=sys.stderr)
-        return 2
-    if words in (["-h"], ["--help"]):  # the terminal's own options; `snapbot cfy help` lists commands
-        out(USAGE)
-        return 0
-    from bot.commands.parser import parse
     try:
         cmd = parse(shlex.join(words))
     except UsageError as exc:
         print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
         return 2
-    if type(cmd) in DESTRUCTIVE and not yes:
+    if spec_for(cmd).changes_manager and not yes:
         print(f"snapbot cfy: `{cmd.name}` changes the manager; add --yes to confirm "
               "(it is recorded as done by you)", file=sys.stderr)
         return 2
@@ -139,20 +91,17 @@ def cfy_main(argv: Sequence[str], *, env: dict[str, str] | None = None,
         return 130
 
 
-def _load_settings(env: dict[str, str], config: str | None) -> Any:
-    from bot.config import load_settings
+def _load_settings(env: dict[str, str], config: str | None) -> Settings:
     path = config or env.get("SNAPBOT_CONFIG") or None
     return load_settings(env, path, require_slack=False)
 
 
 async def _run(cmd: m.Command, *, yes: bool, config: str | None,
                env: dict[str, str], out: Callable[[str], None]) -> int:
-    from bot.bootstrap import build_services, stop
     try:
         settings = _load_settings(env, config)
     except SnapbotError as exc:
         if isinstance(cmd, m.Help):  # help needs no manager: show it, and say what is missing
-            from bot.messages.common import help_message
             out(to_terminal(plain_text(help_message(cmd.topic))))
             print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
             return 0
@@ -160,7 +109,7 @@ async def _run(cmd: m.Command, *, yes: bool, config: str | None,
         return 2
     notifier = ConsoleNotifier(write=lambda text: out(to_terminal(text)))
     try:
-        services = await build_services(settings, notifier=notifier)
+        services = await bootstrap.build_services(settings, notifier=notifier)
     except ConfigError as exc:  # e.g. a CA bundle file that holds no certificate
         print(f"snapbot cfy: {exc.user_message}", file=sys.stderr)
         return 2
@@ -169,10 +118,10 @@ async def _run(cmd: m.Command, *, yes: bool, config: str | None,
         # strand it in `running` until the Slack app restarts and resumes it.
         return await run_command(services, cmd, confirmed=yes, out=out)
     finally:
-        await stop(services)
+        await bootstrap.stop(services)
 
 
-async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
+async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = False,
                       wait: bool = True, out: Callable[[str], None] = print,
                       user: str | None = None) -> int:
     """Run one command with built services, as the terminal does; returns the exit code."""
@@ -181,7 +130,7 @@ async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
                      user_name=(user or local_user()).split(":", 1)[-1], confirmed=confirmed)
     runner = services.runner
 
-    async def progress(job: Any, detail: str) -> None:
+    async def progress(job: Job, detail: str) -> None:
         if job.idem_key == key or job.id in mine:
             out(to_terminal(f"[{job.id}] {job.state}" + (f": {detail}" if detail else "")))
 
@@ -190,7 +139,6 @@ async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
     try:
         reply = await services.dispatcher.run(cmd, inv)
     except SnapbotError as exc:
-        from bot.messages.common import error_text
         print(f"snapbot cfy: {to_terminal(error_text(exc))}", file=sys.stderr)
         return 1
     except Exception:
@@ -213,5 +161,30 @@ async def run_command(services: Any, cmd: m.Command, *, confirmed: bool = False,
     return 0 if job.state == "done" else 1
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+def daily_once(manager: str | None, *, env: dict[str, str],
+               write: Callable[[str], None] | None = None) -> int:
+    """`snapbot daily --once [--manager M]`: run the daily job once, print the report; exit 1 if
+    any run failed, 2 on a configuration error."""
+    out = write or (lambda text: print(text, flush=True))
+    logging.basicConfig(level=env.get("SNAPBOT_LOG_LEVEL", "WARNING"))
+    try:
+        return asyncio.run(_daily_once(manager, env=env, out=out))
+    except SnapbotError as exc:
+        print(f"snapbot daily: {exc.user_message}", file=sys.stderr)
+        return 2
+
+
+async def _daily_once(manager: str | None, *, env: dict[str, str], out: Callable[[str], None]) -> int:
+    settings = load_settings(env, env.get("SNAPBOT_CONFIG"), require_slack=False)
+    notifier = ConsoleNotifier(lambda text: out(to_terminal(text)))
+    services = await bootstrap.build_services(settings, notifier=notifier)
+    try:
+        names = [settings.manager(manager).name] if manager else [mc.name for mc in settings.managers]
+        failed = 0
+        for name in names:
+            job = await services.daily.run_once(name)
+            if job.state != "done":
+                failed += 1
+        return 1 if failed else 0
+    finally:
+        await bootstrap.stop(services)

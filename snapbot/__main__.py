@@ -1,0 +1,4 @@
+"""`python -m snapbot …` is the `snapbot` console script."""
+from snapbot.main import main
+
+raise SystemExit(main())
