@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.commands.registry import GATEABLE
+
 DEFAULT_MANAGER = "default"
 
 #: Actions that may be put behind approval by config (`approvals.gated`). Restore always is.
-GATEABLE_ACTIONS = frozenset({
-    "snapshots.upload", "snapshots.delete", "maintenance-mode.activate",
-    "maintenance-mode.deactivate", "agents.install", "plugins.update", "snapshots.schedule.run-now",
-})
+GATEABLE_ACTIONS = GATEABLE
 
 
 @dataclass(frozen=True)

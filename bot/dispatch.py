@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 from bot import archive
 from bot.cloudify.cluster import assess
 from bot.commands import model as m
+from bot.commands.registry import COMMANDS, spec_for
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
                         ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
                         UsageError)
@@ -28,18 +29,8 @@ from bot.store import Job
 
 log = logging.getLogger(__name__)
 
-#: command class -> job kind, for the commands that run as simple jobs
-JOB_KINDS: dict[type, str] = {
-    m.SnapshotsCreate: "snapshot_create",
-    m.SnapshotsDownload: "snapshot_download",
-    m.SnapshotsUpload: "snapshot_upload",
-    m.SnapshotsDelete: "snapshot_delete",
-    m.MaintenanceActivate: "maintenance_activate",
-    m.MaintenanceDeactivate: "maintenance_deactivate",
-    m.AgentsInstall: "agents_install",
-    m.PluginsUpdate: "plugins_update",
-}
-
+#: Runs one command for one invocation.
+Handler = Callable[[Any, Invocation], Awaitable[Reply]]
 
 
 def error_reply(exc: SnapbotError) -> Reply:
@@ -53,27 +44,25 @@ def generate_snapshot_id(now: datetime) -> str:
 class Dispatcher:
     def __init__(self, services: Any) -> None:
         self.services = services
-        self._handlers: dict[type, Callable[[Any, Invocation], Awaitable[Reply]]] = {
+        # Commands answered (or started) by a method of their own; every other command that
+        # creates a job (its spec names a job kind) is a simple job started by `_long`.
+        own: dict[type[m.Command], Handler] = {
             m.Help: self._help,
             m.SnapshotsList: self._snapshots_list,
             m.SnapshotsStatus: self._snapshots_status,
-            m.SnapshotsCreate: self._long,
             m.SnapshotsDownload: self._download,
             m.SnapshotsUpload: self._upload,
-            m.SnapshotsDelete: self._long,
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
             m.SnapshotsScheduleRunNow: self._run_now,
             m.MaintenanceStatus: self._maintenance_status,
-            m.MaintenanceActivate: self._long,
-            m.MaintenanceDeactivate: self._long,
-            m.AgentsInstall: self._long,
-            m.PluginsUpdate: self._long,
             m.ClusterStatus: self._cluster_status,
             m.JobsList: self._jobs_list,
             m.JobsShow: self._jobs_show,
             m.JobsCancel: self._jobs_cancel,
         }
+        self._handlers: dict[type[m.Command], Handler] = {
+            s.cls: own.get(s.cls, self._long) for s in COMMANDS if s.cls in own or s.job_kind}
 
     @property
     def settings(self) -> Any:
@@ -316,7 +305,9 @@ class Dispatcher:
         """Create the job (exactly once per request), respecting the per-manager lock and the
         approval gate, and start it."""
         manager = self._manager(cmd)
-        kind = JOB_KINDS[type(cmd)]
+        kind = spec_for(cmd).job_kind
+        if kind is None:  # the handler map sends only commands with a job kind here
+            raise SnapbotError(f"`{cmd.name}` does not run as a job")
         store, runner = self.services.store, self.services.runner
         if inv.idem_key:
             existing = store.find_by_idem_key(inv.idem_key)

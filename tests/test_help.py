@@ -1,12 +1,37 @@
 """The command table drives help, usage lines and the README."""
 from __future__ import annotations
 
+from bot.commands import model as m
 from bot.commands.help import ALWAYS, SPECS, group_usage, readme_command_table, spec, topic_specs
-from bot.commands.model import COMMAND_NAMES
+from bot.commands.registry import COMMANDS, GATEABLE, spec_for
 
 
-def test_one_spec_per_command_of_the_model():
-    assert sorted(s.name for s in SPECS) == sorted(COMMAND_NAMES.values())
+def test_one_spec_per_command_class_of_the_model():
+    classes = [c for c in vars(m).values() if isinstance(c, type) and issubclass(c, m.Command)
+               and c is not m.Command]
+    assert sorted(s.cls.__name__ for s in COMMANDS) == sorted(c.__name__ for c in classes)
+    assert len({s.name for s in COMMANDS}) == len(COMMANDS)
+    assert all(spec_for(c).cls is c and spec(c.name).cls is c for c in classes)
+
+
+def test_gateable_commands_are_the_configurable_ones():
+    assert GATEABLE == {"snapshots.upload", "snapshots.delete", "maintenance-mode.activate",
+                        "maintenance-mode.deactivate", "agents.install", "plugins.update",
+                        "snapshots.schedule.run-now"}
+
+
+def test_commands_that_change_a_manager_are_the_ones_approval_can_gate():
+    assert {s.name for s in COMMANDS if s.changes_manager} == GATEABLE | {"snapshots.restore"}
+
+
+def test_every_command_that_creates_a_job_names_its_kind():
+    assert {s.name: s.job_kind for s in COMMANDS if s.job_kind} == {
+        "snapshots.create": "snapshot_create", "snapshots.download": "snapshot_download",
+        "snapshots.upload": "snapshot_upload", "snapshots.restore": "restore",
+        "snapshots.delete": "snapshot_delete", "snapshots.schedule.run-now": "daily",
+        "maintenance-mode.activate": "maintenance_activate",
+        "maintenance-mode.deactivate": "maintenance_deactivate", "agents.install": "agents_install",
+        "plugins.update": "plugins_update"}
 
 
 def test_restore_always_requires_approval():
@@ -47,3 +72,9 @@ def test_readme_table_has_a_row_per_command_with_escaped_pipes():
     assert table.count("\n") == len(SPECS) + 2
     assert "`/cfy maintenance-mode activate [--manager M]`" in table
     assert "BLUEPRINT_ID\\|--all" in table
+
+
+def test_the_dispatcher_runs_every_command_of_the_registry():
+    from bot.dispatch import Dispatcher
+    handlers = Dispatcher(services=None)._handlers
+    assert set(handlers) == {s.cls for s in COMMANDS}

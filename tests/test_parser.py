@@ -5,7 +5,8 @@ import pytest
 
 from bot.commands import model as m
 from bot.commands.help import SPECS, spec
-from bot.commands.parser import SNAPSHOT_ID_MAX, normalize, parse, validate_snapshot_id
+from bot.commands.grammar import SNAPSHOT_ID_MAX, validate_snapshot_id
+from bot.commands.parser import normalize, parse
 from bot.errors import UsageError
 
 

@@ -1,4 +1,5 @@
-"""Typed commands, one frozen dataclass per row of the commands table (DESIGN.md).
+"""Typed commands, one frozen dataclass per command; everything else about a command (grammar,
+help, approval, job kind) is in its spec in `bot.commands.registry`.
 
 The parser turns `/cfy` text into one of these; the dispatcher runs it. `manager` is None when
 `--manager` was not given (the first configured manager is meant).
@@ -6,23 +7,27 @@ The parser turns `/cfy` text into one of these; the dispatcher runs it. `manager
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
 class Command:
-    @property
-    def name(self) -> str:
-        """Dotted command path, e.g. 'snapshots.create' (also the approval-gating key)."""
-        return COMMAND_NAMES[type(self)]
+    #: Dotted command path, e.g. 'snapshots.create' (also the approval-gating key); declared by
+    #: each subclass: `class SnapshotsCreate(Command, name="snapshots.create")`.
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, *, name: str, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = name
 
 
 @dataclass(frozen=True)
-class Help(Command):
+class Help(Command, name="help"):
     topic: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsCreate(Command):
+class SnapshotsCreate(Command, name="snapshots.create"):
     snapshot_id: str | None = None  # generated when omitted
     include_logs: bool = True
     include_events: bool = True
@@ -31,23 +36,23 @@ class SnapshotsCreate(Command):
 
 
 @dataclass(frozen=True)
-class SnapshotsList(Command):
+class SnapshotsList(Command, name="snapshots.list"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsStatus(Command):
+class SnapshotsStatus(Command, name="snapshots.status"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsDownload(Command):
+class SnapshotsDownload(Command, name="snapshots.download"):
     snapshot_id: str
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsUpload(Command):
+class SnapshotsUpload(Command, name="snapshots.upload"):
     snapshot_id: str
     from_archive: str | None = None  # archived copy to push: its manager name, or "" = same id's
     url: str | None = None
@@ -55,7 +60,7 @@ class SnapshotsUpload(Command):
 
 
 @dataclass(frozen=True)
-class SnapshotsRestore(Command):
+class SnapshotsRestore(Command, name="snapshots.restore"):
     snapshot_id: str
     tenant_name: str | None = None
     force: bool = False
@@ -65,88 +70,63 @@ class SnapshotsRestore(Command):
 
 
 @dataclass(frozen=True)
-class SnapshotsDelete(Command):
+class SnapshotsDelete(Command, name="snapshots.delete"):
     snapshot_id: str
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsSchedule(Command):
+class SnapshotsSchedule(Command, name="snapshots.schedule"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class SnapshotsScheduleRunNow(Command):
+class SnapshotsScheduleRunNow(Command, name="snapshots.schedule.run-now"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class MaintenanceStatus(Command):
+class MaintenanceStatus(Command, name="maintenance-mode.status"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class MaintenanceActivate(Command):
+class MaintenanceActivate(Command, name="maintenance-mode.activate"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class MaintenanceDeactivate(Command):
+class MaintenanceDeactivate(Command, name="maintenance-mode.deactivate"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class AgentsInstall(Command):
+class AgentsInstall(Command, name="agents.install"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class PluginsUpdate(Command):
+class PluginsUpdate(Command, name="plugins.update"):
     blueprint_id: str | None = None  # None with all_blueprints=True
     all_blueprints: bool = False
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class ClusterStatus(Command):
+class ClusterStatus(Command, name="cluster.status"):
     manager: str | None = None
 
 
 @dataclass(frozen=True)
-class JobsList(Command):
+class JobsList(Command, name="jobs.list"):
     pass
 
 
 @dataclass(frozen=True)
-class JobsShow(Command):
+class JobsShow(Command, name="jobs.show"):
     job_id: str
 
 
 @dataclass(frozen=True)
-class JobsCancel(Command):
+class JobsCancel(Command, name="jobs.cancel"):
     job_id: str
-
-
-COMMAND_NAMES: dict[type, str] = {
-    Help: "help",
-    SnapshotsCreate: "snapshots.create",
-    SnapshotsList: "snapshots.list",
-    SnapshotsStatus: "snapshots.status",
-    SnapshotsDownload: "snapshots.download",
-    SnapshotsUpload: "snapshots.upload",
-    SnapshotsRestore: "snapshots.restore",
-    SnapshotsDelete: "snapshots.delete",
-    SnapshotsSchedule: "snapshots.schedule",
-    SnapshotsScheduleRunNow: "snapshots.schedule.run-now",
-    MaintenanceStatus: "maintenance-mode.status",
-    MaintenanceActivate: "maintenance-mode.activate",
-    MaintenanceDeactivate: "maintenance-mode.deactivate",
-    AgentsInstall: "agents.install",
-    PluginsUpdate: "plugins.update",
-    ClusterStatus: "cluster.status",
-    JobsList: "jobs.list",
-    JobsShow: "jobs.show",
-    JobsCancel: "jobs.cancel",
-}
-
-__all__ = [n for n in dir() if n[0].isupper()]

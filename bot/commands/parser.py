@@ -1,7 +1,8 @@
 """`/cfy` text -> typed Command, in the `cfy` CLI's grammar.
 
-Pure: no I/O, nothing is sent anywhere. Every problem raises `UsageError(problem, usage)` with the
-usage line of the command concerned (from the one table in `bot.commands.help`).
+Pure: no I/O, nothing is sent anywhere. Each command's grammar and usage line come from its spec
+in `bot.commands.registry`; every problem raises `UsageError(problem, usage)` with the usage line
+of the command concerned.
 
 Slack rewrites what people type, so the text is normalized first: smart quotes become ASCII
 quotes, em/en dashes at the start of a word become `--`, non-breaking and zero-width spaces
@@ -15,91 +16,14 @@ import difflib
 import html
 import re
 import shlex
-from dataclasses import dataclass, field
-from typing import Callable
-from urllib.parse import urlsplit
 
 from bot.commands import model as m
-from bot.commands.help import GROUPS, PREFIX, group_usage, spec, topic_specs, topics
+from bot.commands.grammar import FALSE, OPTIONAL, TRUE, show
+from bot.commands.help import group_usage, topic_specs, topics
+from bot.commands.registry import COMMANDS, DEFAULT_SUBCOMMAND, GROUPS, PREFIX, spec
 from bot.errors import UsageError
 
-#: Cloudify Manager's own rule for resource ids (rest_utils.validate_inputs): non-empty, at most
-#: 256 characters, only what URL-quoting leaves alone (letters, digits, "-", "_", "."), and
-#: beginning with a letter. snapbot also refuses "..", since ids become archive file names.
-SNAPSHOT_ID_MAX = 256
-MANAGER_NAME_MAX = 64
-_ID_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
-_JOB_ID = re.compile(r"[rdj]-[0-9a-f]{6}")
-_MANAGER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")  # tenants, blueprints
-
 GENERAL_USAGE = f"{PREFIX} help"
-
-
-def _show(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
-# --- value validators: (value, usage) -> value, raising UsageError -------------------------------
-
-def validate_snapshot_id(value: str, usage: str = "") -> str:
-    """Return `value` if the manager would accept it as a snapshot id, else raise UsageError."""
-    if not value:
-        raise UsageError("the snapshot id is empty", usage)
-    if len(value) > SNAPSHOT_ID_MAX:
-        raise UsageError(f"the snapshot id is too long ({len(value)} characters; the manager "
-                         f"allows {SNAPSHOT_ID_MAX})", usage)
-    if "/" in value:
-        raise UsageError(f"the snapshot id {_show(value)} must not contain '/'", usage)
-    if ".." in value:
-        raise UsageError(f"the snapshot id {_show(value)} must not contain '..'", usage)
-    if not _ID_CHARS.fullmatch(value):
-        raise UsageError(f"the snapshot id {_show(value)} contains illegal characters: only "
-                         "letters, digits, '-', '_' and '.' are allowed", usage)
-    if not value[0].isascii() or not value[0].isalpha():
-        raise UsageError(f"the snapshot id {_show(value)} must begin with a letter", usage)
-    return value
-
-
-def validate_job_id(value: str, usage: str = "") -> str:
-    v = value.lower()
-    if not _JOB_ID.fullmatch(v):
-        raise UsageError(f"{_show(value)} is not a job id (like r-1a2b3c: r, d or j, a dash, "
-                         "6 hex digits)", usage)
-    return v
-
-
-def validate_manager_name(value: str, usage: str = "") -> str:
-    # no "..": manager names go into archive paths and daily snapshot ids
-    if not _MANAGER_NAME.fullmatch(value) or ".." in value:
-        raise UsageError(f"{_show(value)} is not a manager name (letters, digits, '-', '_', '.'; "
-                         f"at most {MANAGER_NAME_MAX})", usage)
-    return value
-
-
-def _name_validator(what: str) -> Callable[[str, str], str]:
-    def check(value: str, usage: str) -> str:
-        if not _NAME.fullmatch(value) or ".." in value:
-            raise UsageError(f"{_show(value)} is not a valid {what} (letters, digits, '-', '_', "
-                             "'.'; at most 256)", usage)
-        return value
-    return check
-
-
-def validate_url(value: str, usage: str = "") -> str:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc \
-            or any(c.isspace() for c in value):
-        # the URL itself is not echoed: it may carry credentials
-        raise UsageError("--url must be an http:// or https:// URL", usage)
-    if parts.username is not None or parts.password is not None:
-        # A URL is kept with its job (so a restart can resume it): no credentials in it.
-        raise UsageError("--url must not carry credentials (user:password@); use a URL the "
-                         "manager can fetch without them, or upload --from-archive", usage)
-    return value
 
 
 # --- text normalization and tokenizing ------------------------------------------------------------
@@ -135,89 +59,8 @@ def tokenize(text: str) -> list[str]:
 
 # --- grammar ---------------------------------------------------------------------------------------
 
-VALUE, TRUE, FALSE, OPTIONAL = "value", "true", "false", "optional"
-
-
-@dataclass(frozen=True)
-class Flag:
-    names: tuple[str, ...]
-    dest: str
-    kind: str = VALUE  # VALUE | TRUE | FALSE | OPTIONAL (value may be omitted: "")
-    check: Callable[[str, str], str] | None = None
-
-
-@dataclass(frozen=True)
-class Arg:
-    dest: str
-    label: str
-    check: Callable[[str, str], str]
-    required: bool = True
-
-
-@dataclass(frozen=True)
-class Grammar:
-    cls: type
-    args: tuple[Arg, ...] = ()
-    flags: tuple[Flag, ...] = ()
-    exclusive: tuple[tuple[str, str], ...] = ()  # pairs of dests that cannot both be given
-    one_of: tuple[str, str] | None = None  # exactly one of these dests is required
-    extra: dict = field(default_factory=dict)  # constant fields
-
-
-MANAGER = Flag(("--manager",), "manager", VALUE, validate_manager_name)
-SNAPSHOT_ARG = Arg("snapshot_id", "ID", validate_snapshot_id)
-JOB_ARG = Arg("job_id", "JOB_ID", validate_job_id)
-
-
-def _pair(word: str, dest: str) -> tuple[Flag, Flag]:
-    return (Flag((f"--include-{word}",), dest, TRUE), Flag((f"--exclude-{word}",), dest, FALSE))
-
-
-GRAMMAR: dict[str, Grammar] = {
-    "snapshots.create": Grammar(
-        m.SnapshotsCreate, (Arg("snapshot_id", "ID", validate_snapshot_id, required=False),),
-        (*_pair("logs", "include_logs"), *_pair("events", "include_events"),
-         *_pair("credentials", "include_credentials"), MANAGER)),
-    "snapshots.list": Grammar(m.SnapshotsList, flags=(MANAGER,)),
-    "snapshots.status": Grammar(m.SnapshotsStatus, flags=(MANAGER,)),
-    "snapshots.download": Grammar(m.SnapshotsDownload, (SNAPSHOT_ARG,), (MANAGER,)),
-    "snapshots.upload": Grammar(
-        m.SnapshotsUpload, (SNAPSHOT_ARG,),
-        (Flag(("--from-archive",), "from_archive", OPTIONAL, validate_manager_name),
-         Flag(("--url",), "url", VALUE, validate_url),
-         # cfy's own spelling: `cfy snapshots upload PATH -s ID`
-         Flag(("-s", "--snapshot-id"), "snapshot_id", VALUE, validate_snapshot_id),
-         MANAGER),
-        exclusive=(("from_archive", "url"),)),
-    "snapshots.restore": Grammar(
-        m.SnapshotsRestore, (SNAPSHOT_ARG,),
-        (Flag(("-t", "--tenant-name"), "tenant_name", VALUE, _name_validator("tenant name")),
-         Flag(("-f", "--force"), "force", TRUE),
-         Flag(("--restore-certificates",), "restore_certificates", TRUE),
-         Flag(("--no-reboot",), "no_reboot", TRUE),
-         MANAGER)),
-    "snapshots.delete": Grammar(m.SnapshotsDelete, (SNAPSHOT_ARG,), (MANAGER,)),
-    "snapshots.schedule": Grammar(m.SnapshotsSchedule, flags=(MANAGER,)),
-    "snapshots.schedule.run-now": Grammar(m.SnapshotsScheduleRunNow, flags=(MANAGER,)),
-    "maintenance-mode.status": Grammar(m.MaintenanceStatus, flags=(MANAGER,)),
-    "maintenance-mode.activate": Grammar(m.MaintenanceActivate, flags=(MANAGER,)),
-    "maintenance-mode.deactivate": Grammar(m.MaintenanceDeactivate, flags=(MANAGER,)),
-    "agents.install": Grammar(m.AgentsInstall, flags=(MANAGER,)),
-    "plugins.update": Grammar(
-        m.PluginsUpdate,
-        (Arg("blueprint_id", "BLUEPRINT_ID", _name_validator("blueprint id"), required=False),),
-        (Flag(("--all", "--all-blueprints"), "all_blueprints", TRUE), MANAGER),
-        one_of=("blueprint_id", "all_blueprints")),
-    "cluster.status": Grammar(m.ClusterStatus, flags=(MANAGER,)),
-    "jobs.list": Grammar(m.JobsList),
-    "jobs.show": Grammar(m.JobsShow, (JOB_ARG,)),
-    "jobs.cancel": Grammar(m.JobsCancel, (JOB_ARG,)),
-}
-assert set(GRAMMAR) | {"help"} == set(m.COMMAND_NAMES.values())
-
-_NAMES = frozenset(m.COMMAND_NAMES.values())
-#: `jobs` alone means `jobs list`
-_DEFAULT_SUB = {"jobs": "jobs.list"}
+#: Every command's dotted name (`snapshots.schedule.run-now`).
+_NAMES = frozenset(spec_.name for spec_ in COMMANDS)
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -255,8 +98,8 @@ def parse(text: str) -> m.Command:
         if rest and not _is_flag(rest[0]):
             raise UsageError(f"unknown subcommand {rest[0]!r} for {name.replace('.', ' ')!r}"
                              f"{_suggest(rest[0].lower(), subs)}", group_usage(first))
-        if name in _DEFAULT_SUB:
-            name = _DEFAULT_SUB[name]
+        if name in DEFAULT_SUBCOMMAND:
+            name = DEFAULT_SUBCOMMAND[name]
         else:
             raise UsageError(f"{name.replace('.', ' ')!r} needs a subcommand: {', '.join(subs)}",
                              group_usage(first))
@@ -282,8 +125,8 @@ def _parse_help(rest: list[str]) -> m.Help:
 
 
 def _parse_args(name: str, tokens: list[str]) -> m.Command:
-    g = GRAMMAR[name]
-    usage = spec(name).line
+    command = spec(name)
+    g, usage = command.grammar, command.line
     shown = name.replace(".", " ")
     by_name = {n: f for f in g.flags for n in f.names}
     values: dict[str, object] = {}
@@ -347,7 +190,7 @@ def _parse_args(name: str, tokens: list[str]) -> m.Command:
         values[arg.dest] = arg.check(raw, usage)
         given[arg.dest] = arg.label
     if bare:
-        raise UsageError(f"unexpected argument {_show(bare[0])} for {shown!r}", usage)
+        raise UsageError(f"unexpected argument {show(bare[0])} for {shown!r}", usage)
     for arg in g.args:
         if arg.required and arg.dest not in values:
             raise UsageError(f"{shown!r} needs {arg.label}", usage)
@@ -361,4 +204,4 @@ def _parse_args(name: str, tokens: list[str]) -> m.Command:
             lb = next(f.names[0] for f in g.flags if f.dest == b)
             problem = "not both" if a in given else "one is needed"
             raise UsageError(f"give {la} or {lb} ({problem})", usage)
-    return g.cls(**values, **g.extra)
+    return command.cls(**values)
