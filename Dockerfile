@@ -15,6 +15,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # Every package pyproject.toml installs (tests/test_deploy.py keeps this list in step).
 COPY pyproject.toml README.md ./
+COPY snapbot ./snapbot
 COPY bot ./bot
 COPY handlers ./handlers
 COPY devtools ./devtools

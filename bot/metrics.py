@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from bot.clock import Clock, parse_time
+from bot.cloudify.client import CloudifyClient
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ManagerProbe:
     """Asks each manager `GET /snapshot-status` (cheap, no auth) every `interval` seconds and
     sets `snapbot_manager_up`."""
 
-    def __init__(self, metrics: Metrics, clients: dict[str, Any], clock: Clock, *,
+    def __init__(self, metrics: Metrics, clients: dict[str, CloudifyClient], clock: Clock, *,
                  interval: float = 30.0, timeout: float = 10.0) -> None:
         self.metrics = metrics
         self.clients = clients
@@ -159,7 +160,7 @@ class ManagerProbe:
         self._task: asyncio.Task[None] | None = None
 
     async def probe_once(self) -> dict[str, bool]:
-        async def one(name: str, client: Any) -> tuple[str, bool]:
+        async def one(name: str, client: CloudifyClient) -> tuple[str, bool]:
             try:
                 await client.snapshot_status(retries=0, timeout=self.timeout)
                 return name, True

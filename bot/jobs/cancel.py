@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from bot.cloudify.client import CloudifyClient
 from bot.errors import CloudifyError, NotFound
 from bot.store import Job
 
@@ -48,7 +49,7 @@ def recorded_executions(job: Job) -> list[str]:
     return ids
 
 
-async def cancel_manager_executions(client: Any, job: Job) -> list[ExecutionOutcome]:
+async def cancel_manager_executions(client: CloudifyClient, job: Job) -> list[ExecutionOutcome]:
     """Cancel each live execution the job recorded; one outcome per execution."""
     out: list[ExecutionOutcome] = []
     for eid in recorded_executions(job):
