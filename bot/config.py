@@ -88,7 +88,7 @@ class Settings:
     runbook: RunbookConfig = RunbookConfig()
     db_path: str = "snapbot.db"
     archive_dir: str = "archives"
-    #: where the README's runbooks are published; Slack links are built from it (None: the
+    #: where docs/runbooks.md is published; Slack links are built from it (None: the
     #: runbook's steps go inline in the message)
     runbook_base_url: str | None = None
     #: `s3://bucket/prefix` (or gs://, az://): archives in object storage instead of archive_dir
@@ -158,7 +158,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "SNAPBOT_TIMEZONE": ("UTC", "Time zone of the schedule (IANA name, e.g. Europe/Paris)"),
     "SNAPBOT_KEEP_ON_MANAGER": ("3", "Snapshots retention keeps on each manager"),
     "SNAPBOT_KEEP_ARCHIVED": ("14", "Archived copies retention keeps per manager"),
-    "SNAPBOT_RUNBOOK_BASE_URL": ("–", "URL where this README is published; Slack links to a runbook are that URL + `#<anchor>` (unset: the steps go inline)"),
+    "SNAPBOT_RUNBOOK_BASE_URL": ("–", "URL where docs/runbooks.md is published; Slack links to a runbook are that URL + `#<anchor>` (unset: the steps go inline)"),
     "SNAPBOT_CONFIG": ("–", "Path of a YAML file for several managers, approvers, schedule, retention, runbook"),
 }
 
@@ -683,7 +683,7 @@ YAML_KEYS: dict[str, tuple[str, str]] = {
     "runbook.snapshot_timeout_seconds": ("3600", "Wait for a snapshot to be created"),
     "db_path": ("snapbot.db", "SQLite database file (SNAPBOT_DB overrides it)"),
     "archive_dir": ("archives", "Archive directory (SNAPBOT_ARCHIVE_DIR overrides it)"),
-    "runbook_base_url": ("–", "URL where this README is published (e.g. .../blob/main/README.md); runbook "
+    "runbook_base_url": ("–", "URL where docs/runbooks.md is published (e.g. .../blob/main/docs/runbooks.md); runbook "
                               "links are that URL + `#<anchor>` (SNAPBOT_RUNBOOK_BASE_URL overrides it); unset: "
                               "the steps go inline"),
     "archive.url": ("–", "`s3://bucket/prefix` (or gs://, az://): archives in object storage "
@@ -700,7 +700,8 @@ def _default(text: str) -> str:
 
 
 def readme_config_table() -> str:
-    """The README's configuration tables (environment, then YAML keys), from ENV_VARS/YAML_KEYS."""
+    """The configuration tables of docs/configuration.md (environment, then YAML keys), from
+    ENV_VARS/YAML_KEYS."""
     rows = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
     rows += [f"| `{k}` | {_default(d)} | {_md(m)} |" for k, (d, m) in ENV_VARS.items()]
     rows += ["", "| `SNAPBOT_CONFIG` key | Default | Meaning |", "|---|---|---|"]

@@ -1,6 +1,6 @@
 """The runbooks snapbot points people to from Slack, as data.
 
-Each one is also a section of the README (a test keeps the steps there equal to these). In Slack
+Each one is also a section of docs/runbooks.md (a test keeps the steps there equal to these). In Slack
 a runbook is an absolute link, `runbook_base_url` + `#` + its anchor, when that setting is set;
 without it the message carries the steps themselves, never a path that means nothing in Slack.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Runbook:
-    anchor: str  # the README heading's GitHub-style anchor
+    anchor: str  # the docs/runbooks.md heading's GitHub-style anchor
     title: str
     steps: tuple[str, ...]
 
@@ -75,7 +75,7 @@ def reference(runbook: Runbook, base_url: str | None) -> str:
 
 
 def readme_runbooks() -> str:
-    """The README's runbook sections (one `## Runbook: <title>` each), from `ALL`."""
+    """The runbook sections of docs/runbooks.md (one `## Runbook: <title>` each), from `ALL`."""
     parts = []
     for rb in ALL:
         steps = "\n".join(f"{i}. {s}" for i, s in enumerate(rb.steps, 1))

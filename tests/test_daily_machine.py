@@ -1,4 +1,4 @@
-"""The daily job's state machine: the literal table, and the README diagram drawn from it."""
+"""The daily job's state machine: the literal table, and its diagram in docs/architecture.md."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import pytest
 from bot.errors import InvalidTransition
 from bot.jobs.daily import DAILY, snapshot_id_for
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 
 def test_readme_diagram_matches_the_daily_transition_table():

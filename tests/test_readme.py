@@ -1,5 +1,7 @@
-"""The README stays true: its command and configuration tables are generated from the code, and
-its YAML example loads. Regenerate the tables with `python -m tests.test_readme`."""
+"""The README and docs/ stay true: the command table (README), the configuration tables
+(docs/configuration.md) and the runbook sections (docs/runbooks.md) are generated from the code,
+the YAML example loads, and every relative link points at a file and heading that exist.
+Regenerate with `python -m tests.test_readme`."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,25 +18,41 @@ from bot.runbooks import readme_runbooks
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-GENERATED = {"commands": readme_command_table, "config": readme_config_table,
-             "runbooks": readme_runbooks}
+DOCS = ROOT / "docs"
+CONFIGURATION = DOCS / "configuration.md"
+RUNBOOKS_DOC = DOCS / "runbooks.md"
+#: marker name -> (the file holding it, its renderer)
+GENERATED = {"commands": (README, readme_command_table),
+             "config": (CONFIGURATION, readme_config_table),
+             "runbooks": (RUNBOOKS_DOC, readme_runbooks)}
 
 
 def between(text: str, name: str) -> str:
     start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
-    assert start in text and end in text, f"README lacks the {name} markers"
+    assert start in text and end in text, f"the {name} markers are missing"
     return text.split(start, 1)[1].split(end, 1)[0]
 
 
-def regenerate(text: str) -> str:
-    for name, render in GENERATED.items():
+def regenerate() -> None:
+    for name, (path, render) in GENERATED.items():
+        text = path.read_text(encoding="utf-8")
         old = between(text, name)
         text = text.replace(f"<!-- {name}:start -->\n{old}", f"<!-- {name}:start -->\n{render()}", 1)
-    return text
+        path.write_text(text, encoding="utf-8")
 
 
 def readme() -> str:
     return README.read_text(encoding="utf-8")
+
+
+def doc(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def slugs(text: str) -> set[str]:
+    """GitHub-style anchors of the Markdown headings in `text`."""
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
 
 
 def test_command_table_is_the_generated_one():
@@ -43,7 +61,7 @@ def test_command_table_is_the_generated_one():
 
 
 def test_config_table_is_the_generated_one():
-    assert between(readme(), "config") == readme_config_table(), \
+    assert between(doc(CONFIGURATION), "config") == readme_config_table(), \
         "run `python -m tests.test_readme` to regenerate"
 
 
@@ -52,7 +70,7 @@ def test_every_env_var_load_settings_reads_is_documented():
     read = set(re.findall(r'(?:_env\(env, |env\.get\()"([A-Z][A-Z0-9_]+)"', source))
     assert read, "the scan found nothing: update the pattern"
     assert read <= set(ENV_VARS)
-    section = between(readme(), "config")
+    section = between(doc(CONFIGURATION), "config")
     assert all(f"`{name}`" in section for name in read)
 
 
@@ -68,7 +86,7 @@ def test_every_yaml_field_is_documented():
 
 
 def test_yaml_example_loads(tmp_path):
-    text = readme()
+    text = doc(CONFIGURATION)
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "snapbot.yaml"
     path.write_text(example)
@@ -87,20 +105,19 @@ def test_quick_start_has_the_two_commands():
 
 
 def test_marked_sections_are_well_formed():
-    text = readme()
-    for name in re.findall(r"<!-- ([a-z]+):start -->", text):
-        assert text.count(f"<!-- {name}:start -->") == 1
-        assert text.index(f"<!-- {name}:start -->") < text.index(f"<!-- {name}:end -->")
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        text = doc(path)
+        for name in re.findall(r"<!-- ([a-z]+):start -->", text):
+            assert text.count(f"<!-- {name}:start -->") == 1, path
+            assert text.index(f"<!-- {name}:start -->") < text.index(f"<!-- {name}:end -->"), path
 
 
-def test_every_runbook_anchor_is_a_readme_heading():
-    headings = re.findall(r"^#+ (.+)$", readme(), re.M)
-    slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
-    assert {rb.anchor for rb in RUNBOOKS} <= slugs
+def test_every_runbook_anchor_is_a_heading_of_the_runbooks_page():
+    assert {rb.anchor for rb in RUNBOOKS} <= slugs(doc(RUNBOOKS_DOC))
 
 
 def test_runbook_sections_are_the_generated_ones():
-    assert between(readme(), "runbooks") == readme_runbooks(), \
+    assert between(doc(RUNBOOKS_DOC), "runbooks") == readme_runbooks(), \
         "run `python -m tests.test_readme` to regenerate"
 
 
@@ -117,6 +134,28 @@ def test_dockerfile_runs_the_documented_command_as_non_root_with_a_data_volume()
     assert "/healthz" in probe
 
 
+def test_every_relative_link_points_at_a_file_and_heading_that_exist():
+    broken = []
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc(path)):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+            elif anchor and dest.suffix == ".md" and anchor not in slugs(doc(dest)):
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such heading)")
+    assert broken == []
+
+
+def test_the_readme_stays_short_and_points_at_every_doc():
+    text = readme()
+    assert len(text.splitlines()) <= 200
+    for path in sorted(DOCS.glob("*.md")):
+        assert f"(docs/{path.name})" in text, f"the README does not link docs/{path.name}"
+
+
 if __name__ == "__main__":  # python -m tests.test_readme
-    README.write_text(regenerate(readme()), encoding="utf-8")
-    print(f"regenerated the tables in {README}")
+    regenerate()
+    print("regenerated the generated sections of README.md and docs/")

@@ -1,4 +1,4 @@
-"""The restore state machine's table, its README diagram, the overdue report and the card."""
+"""The restore state machine's table, its diagram in docs/architecture.md, the overdue report and the card."""
 from __future__ import annotations
 
 import re
@@ -14,7 +14,7 @@ from bot.messages import restore as messages
 from bot.notifier import plain_text
 from bot.store import Job, Transition
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 T0 = datetime(2026, 3, 13, 6, 0, tzinfo=timezone.utc)
 
 HAPPY = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",

@@ -34,7 +34,7 @@ class StateMachine:
         return state in self.terminal
 
     def mermaid(self) -> str:
-        """The table as a Mermaid stateDiagram (the README's diagram is checked against this)."""
+        """The table as a Mermaid stateDiagram (docs/architecture.md's diagram is checked against this)."""
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for src in self.table:
             for dst in sorted(self.table[src]):
