@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from bot.cloudify.client import CloudifyClient
+from tests.waiting import until
 
 
 @dataclass
@@ -57,28 +58,11 @@ class FakeSleep:
         await asyncio.sleep(0)
 
 
-async def poll(predicate, *, timeout: float = 20.0, interval: float = 0.02):
-    """Await `predicate()` until it returns something truthy; fail after `timeout` seconds.
-
-    The simulator runs at high speed, so its simulated minutes pass in fractions of a second;
-    this only bounds a broken test, it asserts nothing about time.
-    """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        await asyncio.sleep(interval)
-
-
 async def wait_snapshot(client: CloudifyClient, snapshot_id: str, status: str = "created"):
     async def check():
         snap = await client.get_snapshot(snapshot_id)
         return snap if snap.status in (status, "failed") else None
-    snap = await poll(check)
+    snap = await until(check, timeout=20.0)
     assert snap.status == status, snap
     return snap
 
@@ -87,7 +71,7 @@ async def wait_execution(client: CloudifyClient, execution_id: str, **kw):
     async def check():
         ex = await client.get_execution(execution_id, **kw)
         return ex if ex.finished else None
-    return await poll(check)
+    return await until(check, timeout=20.0)
 
 
 # --- fixtures (imported by the test_client*.py modules) ---------------------------------------

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import re
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
@@ -38,10 +36,12 @@ import aiohttp
 import yaml
 
 from bot import bootstrap
+from bot.clock import Clock
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
 from devtools.demo import demo_env
+from tests.waiting import until
 from handlers.app import SlackApp, make_client, start_slack_app
 from handlers.notifier import SlackNotifier
 
@@ -144,16 +144,7 @@ class Rig:
     async def wait_for(self, predicate: Callable[[], Any] | Callable[[], Awaitable[Any]],
                        timeout: float = 15.0, interval: float = 0.02) -> Any:
         """Poll `predicate` (sync or async) until it returns something truthy; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
-            await asyncio.sleep(interval)
+        return await until(predicate, timeout=timeout, interval=interval)
 
     async def wait_response(self, n: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until at least `n` response_url posts arrived; return them all."""
@@ -200,7 +191,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
                    sim_options: SimulatorOptions | None = None,
                    settings_overrides: Callable[[Settings], Settings] | None = None,
                    start_services: bool = True, socket_mode: bool = False,
-                   managers: Mapping[str, SimulatorOptions | None] | None = None) -> AsyncIterator[Rig]:
+                   managers: Mapping[str, SimulatorOptions | None] | None = None,
+                   clock: Clock | None = None) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
     `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
@@ -208,7 +200,10 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
 
     `managers={name: SimulatorOptions | None, ...}` starts one simulator per name (None: the
     default fast options) configured through a YAML file instead of CLOUDIFY_*; `sim_options`
-    must then be left out."""
+    must then be left out.
+
+    `clock` (e.g. a FakeClock) is the bot's clock: schedules, expiry and daily slots without
+    sleeping."""
     tmp_path = Path(tmp_path)
     if managers is not None and (not managers or sim_options is not None):
         raise ValueError("give either sim_options or a non-empty managers mapping")
@@ -243,7 +238,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
             settings = settings_overrides(settings)
         client = make_client(settings)
         notifier = SlackNotifier(client)
-        services = await bootstrap.build_services(settings, notifier=notifier,
+        services = await bootstrap.build_services(settings, notifier=notifier, clock=clock,
                                                   group_resolver=notifier.usergroup_members)
         if start_services:
             await bootstrap.start(services)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 
+from bot.clock import Clock
 from bot.notifier import plain_text
 from devtools.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, REQUESTER, Rig, make_rig
@@ -20,13 +21,14 @@ PASSWORDS = {"prod": "prod-pw-7f3a", "dr": "dr-pw-91c2"}
 
 @asynccontextmanager
 async def prod_and_dr(tmp_path: Path, *, env_overrides: Mapping[str, str] | None = None,
-                      start_services: bool = True, **prod_options: Any) -> AsyncIterator[Rig]:
+                      start_services: bool = True, clock: Clock | None = None,
+                      **prod_options: Any) -> AsyncIterator[Rig]:
     """A rig with two managers, `prod` (the default, 5 deployments) and `dr` (1 deployment)."""
     prod = SimulatorOptions(speed=FAST_SPEED, seed_deployments=PROD_DEPLOYMENTS,
                             password=PASSWORDS["prod"], **prod_options)
     dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"])
     async with make_rig(tmp_path, env_overrides=env_overrides, start_services=start_services,
-                        managers={"prod": prod, "dr": dr}) as rig:
+                        managers={"prod": prod, "dr": dr}, clock=clock) as rig:
         yield rig
 
 

@@ -10,7 +10,8 @@ import pytest
 from bot import errors
 from bot.clock import iso
 from bot.cloudify.client import CloudifyClient
-from tests.client_support import (client, fake_sleep, poll, recorder, sim,  # noqa: F401
+from tests.waiting import until
+from tests.client_support import (client, fake_sleep, recorder, sim,  # noqa: F401
                                   sim_post, sim_state, wait_execution, wait_snapshot)
 
 WRONG_PASSWORD = "hunter2-not-the-password"
@@ -241,7 +242,7 @@ async def follow_restore(client: CloudifyClient, restore_id: str) -> list[str]:
         seen.append(status)
         return status == "not-running" and finished
     try:
-        await poll(over, timeout=30, interval=0.01)
+        await until(over, timeout=30, interval=0.01)
     except AssertionError:
         raise AssertionError(f"restore not followed to its end; saw {seen[:5]}...{seen[-5:]}")
     return seen
@@ -355,7 +356,7 @@ async def test_maintenance_is_deactivated_at_start(client):
 
 async def test_activate_with_nothing_running_is_activated(client):
     await client.activate_maintenance()
-    state = await poll(lambda: _status_is(client, "activated"))
+    state = await until(lambda: _status_is(client, "activated"))
     assert state.activated_at is not None
 
 
@@ -366,7 +367,7 @@ async def _status_is(client, wanted):
 
 async def test_activate_twice_returns_the_current_state_for_the_304(client, recorder):
     await client.activate_maintenance()
-    await poll(lambda: _status_is(client, "activated"))
+    await until(lambda: _status_is(client, "activated"))
     again = await client.activate_maintenance()
     assert again.status == "activated"
     assert any(s.path.endswith("/maintenance") and s.method == "GET" for s in recorder.seen[-2:])
@@ -397,7 +398,7 @@ async def test_in_maintenance_executions_and_events_are_503_unless_bypassed(clie
     ex = await client.start_execution("dep-1", "install")
     await wait_execution(client, ex.id)
     await client.activate_maintenance()
-    await poll(lambda: _status_is(client, "activated"))
+    await until(lambda: _status_is(client, "activated"))
     with pytest.raises(errors.MaintenanceActive) as info:
         await client.list_executions()
     assert info.value.status == 503
@@ -412,7 +413,7 @@ async def test_in_maintenance_executions_and_events_are_503_unless_bypassed(clie
 
 async def test_in_maintenance_snapshots_still_answer(client):
     await client.activate_maintenance()
-    await poll(lambda: _status_is(client, "activated"))
+    await until(lambda: _status_is(client, "activated"))
     await client.create_snapshot("in-maintenance")
     await wait_snapshot(client, "in-maintenance")
     assert await client.snapshot_status() == "not-running"
@@ -516,7 +517,7 @@ async def test_update_plugins_then_get_it_until_successful(client):
     async def done():
         got = await client.get_plugins_update(pu.id)
         return got if got.state == "successful" else None
-    assert (await poll(done)).id == pu.id
+    assert (await until(done)).id == pu.id
 
 
 async def test_update_plugins_of_unknown_blueprint_is_not_found(client):
@@ -559,6 +560,6 @@ async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, cl
             seen.append("unavailable")
             return False
         return status == "not-running" and finished
-    await poll(over, timeout=30, interval=0.01)
+    await until(over, timeout=30, interval=0.01)
     assert "unavailable" in seen
     assert fake_sleep.delays == []

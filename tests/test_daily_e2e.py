@@ -1,11 +1,10 @@
 """Acceptance (issue 6) end to end: the simulator, the Slack stand-in and the real Bolt app.
 
-The clock is a FakeClock injected into build_services (days pass without sleeping); the
+The clock is a FakeClock given to the rig (days pass without sleeping); the
 simulator and Slack run for real over loopback HTTP. Retries go through signed button clicks.
 """
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import archive, bootstrap
+from bot import archive
 from bot.clock import FakeClock
 from bot.notifier import plain_text
 from tests.daily_support import SLOT, archive_files, verified_archives
@@ -25,12 +24,9 @@ ENV = {"SNAPBOT_SCHEDULE": "0 3 * * *", "SNAPBOT_TIMEZONE": "Europe/Paris", "SNA
 
 
 @pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """Inject a FakeClock into the rig's composition root."""
-    fake = FakeClock(SLOT + timedelta(seconds=5))
-    original = bootstrap.build_services
-    monkeypatch.setattr(bootstrap, "build_services", functools.partial(original, clock=fake))
-    return fake
+def clock() -> FakeClock:
+    """The bot's clock, given to the rig: days pass without sleeping."""
+    return FakeClock(SLOT + timedelta(seconds=5))
 
 
 def reports(rig, word: str) -> list[str]:
@@ -52,7 +48,7 @@ async def retry_by_click(rig, failed_job):
 
 
 async def test_three_daily_runs_leave_n_snapshots_and_m_archives_and_report_each(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         ids = []
         for day in range(3):
             clock.set(SLOT + timedelta(days=day, seconds=5))
@@ -76,7 +72,7 @@ async def test_three_daily_runs_leave_n_snapshots_and_m_archives_and_report_each
 
 
 async def test_a_failed_create_reports_loudly_and_retry_now_succeeds(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         await rig.sim_post("/_sim/config", {"create_fails": "no space left on /opt/manager"})
         failed = await fire_and_wait(rig)
         assert failed.state == "failed"
@@ -91,7 +87,7 @@ async def test_a_failed_create_reports_loudly_and_retry_now_succeeds(tmp_path, c
 
 
 async def test_a_download_cut_mid_stream_leaves_no_partial_file_and_retry_succeeds(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         await rig.sim_post("/_sim/faults", {"path": "/archive$", "cut_after_bytes": 200, "count": 1})
         failed = await fire_and_wait(rig)
         assert failed.state == "failed" and failed.result["failed_step"] == "downloading"
@@ -107,7 +103,7 @@ async def test_an_unwritable_archive_dir_reports_failure_and_retry_succeeds(tmp_
     blocker = tmp_path / "blocked"
     blocker.write_text("a file, not a directory")
     env = dict(ENV, SNAPBOT_ARCHIVE_DIR=str(blocker / "archives"))
-    async with make_rig(tmp_path, env_overrides=env, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=env, start_services=False, clock=clock) as rig:
         failed = await fire_and_wait(rig)
         assert failed.state == "failed" and failed.result["failed_step"] == "downloading"
         [text] = reports(rig, "FAILED")
@@ -119,14 +115,14 @@ async def test_an_unwritable_archive_dir_reports_failure_and_retry_succeeds(tmp_
 
 
 async def test_schedule_command_shows_the_next_run_in_the_configured_zone(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         await rig.command("/cfy snapshots schedule")
         texts = await rig.wait_for(lambda: [t for t in rig.slack.texts() if "0 3 * * *" in t])
         assert "Europe/Paris" in texts[-1] and "2026-01-11 03:00 CET" in texts[-1]
 
 
 async def test_run_now_command_starts_a_daily_run(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         await rig.command("/cfy snapshots schedule run-now")
         job = await rig.wait_for(lambda: next(iter(rig.jobs(kind="daily")), None))
         job = await rig.wait_job(job.id)
@@ -171,7 +167,7 @@ def _read_sim_url(proc) -> str:
 
 async def test_gated_run_now_waits_for_an_approver_then_runs(tmp_path, clock):
     env = dict(ENV, SNAPBOT_GATED="snapshots.schedule.run-now")
-    async with make_rig(tmp_path, env_overrides=env, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=env, start_services=False, clock=clock) as rig:
         await rig.command("/cfy snapshots schedule run-now")
         job = await rig.wait_for(lambda: next(iter(rig.jobs(kind="daily")), None))
         assert job.state == "awaiting_approval"
@@ -185,7 +181,7 @@ async def test_gated_run_now_waits_for_an_approver_then_runs(tmp_path, clock):
 
 async def test_a_rejected_gated_run_shows_as_rejected_in_the_schedule(tmp_path, clock):
     env = dict(ENV, SNAPBOT_GATED="snapshots.schedule.run-now")
-    async with make_rig(tmp_path, env_overrides=env, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=env, start_services=False, clock=clock) as rig:
         await rig.command("/cfy snapshots schedule run-now")
         job = await rig.wait_for(lambda: next(iter(rig.jobs(kind="daily")), None))
         await rig.wait_for(lambda: rig.slack.find_button("job_reject", job.id))
@@ -197,7 +193,7 @@ async def test_a_rejected_gated_run_shows_as_rejected_in_the_schedule(tmp_path, 
 
 
 async def test_an_archived_daily_snapshot_uploads_back_with_from_archive(tmp_path, clock):
-    async with make_rig(tmp_path, env_overrides=ENV, start_services=False) as rig:
+    async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         job = await fire_and_wait(rig)
         sid = job.params["snapshot_id"]
         await rig.services.client("default").delete_snapshot(sid)

@@ -3,13 +3,12 @@ through a real SNAPBOT_CONFIG YAML file (passwords through password_env variable
 app over signed HTTP, the Slack stand-in, SQLite and the archive in tmp_path."""
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from bot import archive, bootstrap
+from bot import archive
 from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
@@ -38,7 +37,7 @@ async def test_the_yaml_file_configures_both_managers_with_passwords_from_the_en
 
 
 async def test_the_scheduler_has_one_daily_job_per_manager(tmp_path: Path, midday: FakeClock) -> None:
-    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}, clock=midday) as rig:
         scheduler = rig.services.daily.scheduler.apscheduler
         assert scheduler is not None
         assert sorted(j.id for j in scheduler.get_jobs()) == sorted([job_id("prod"), job_id("dr")])
@@ -250,17 +249,15 @@ async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_gu
 
 
 @pytest.fixture
-def midday(monkeypatch) -> FakeClock:
+def midday() -> FakeClock:
     """The bot's clock at 12:00 UTC, long after the 03:00 slot: the start never catches it up,
     whatever the real time is (fixed also for the cron job's slot)."""
-    fake = FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc))
-    monkeypatch.setattr(bootstrap, "build_services", functools.partial(bootstrap.build_services, clock=fake))
-    return fake
+    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc))
 
 
 async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(
         tmp_path: Path, midday: FakeClock) -> None:
-    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+    async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}, clock=midday) as rig:
         assert rig.jobs() == []  # nothing caught up at start
         scheduler = rig.services.daily.scheduler.apscheduler
         now = datetime.now(timezone.utc)  # APScheduler runs on real time

@@ -15,6 +15,7 @@ import pytest
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore import RESTORE
 from devtools.simulator import SimulatorOptions, start_simulator
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",
@@ -43,17 +44,6 @@ def _state(db: Path) -> str | None:
     return row[0] if row else None
 
 
-async def _wait(predicate, timeout: float, what: str):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
@@ -63,7 +53,7 @@ async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
     try:
         async with CloudifyClient(sim.url, password="admin") as c:
             await c.create_snapshot("snap-1")
-            await _wait(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", 10, "snapshot")
+            await until(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", timeout=10, what="snapshot")
             if not pause and state == "maintenance_activating":
                 async with httpx.AsyncClient() as h:
                     await h.post(sim.url + "/_sim/executions",
@@ -74,9 +64,9 @@ async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
         proc = await _spawn(sim.url, work, *args)
         db = work / "snapbot.db"
         if pause:
-            await _wait(lambda: (work / "paused").exists(), 30, f"the worker to pause in {state}")
+            await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}")
         else:
-            await _wait(lambda: _state(db) == state, 30, f"state {state}")  # each step lasts ~1 s here
+            await until(lambda: _state(db) == state, timeout=30, what=f"state {state}")  # each step lasts ~1 s here
         proc.send_signal(signal.SIGKILL)
         assert await proc.wait() == -signal.SIGKILL
         proc = await _spawn(sim.url, work)

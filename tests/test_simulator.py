@@ -65,7 +65,6 @@ import io
 import json
 import socket
 import zipfile
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,18 +73,9 @@ import pytest
 
 from bot.clock import iso
 from devtools.simulator import Simulator
+from tests.waiting import until
 
 ERROR_KEYS = {"message", "error_code", "server_traceback"}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], attempts: int = 400) -> Any:
-    """Poll until `check()` returns something truthy (the simulator runs at high speed)."""
-    for _ in range(attempts):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
 
 
 async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
@@ -95,7 +85,7 @@ async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
 async def create_snapshot(api: httpx.AsyncClient, snapshot_id: str) -> dict[str, Any]:
     resp = await api.put(f"/snapshots/{snapshot_id}", json={"include_logs": True})
     assert resp.status_code == 201
-    await eventually(lambda: _status_is(api, snapshot_id, "created"))
+    await until(lambda: _status_is(api, snapshot_id, "created"))
     return resp.json()
 
 
@@ -117,7 +107,7 @@ async def wait_execution(api: httpx.AsyncClient, execution_id: str,
         except httpx.TransportError:
             return None
         return ex if ex.get("status") in statuses else None
-    return await eventually(done, attempts=1500)
+    return await until(done, timeout=30.0)
 
 
 async def restore(api: httpx.AsyncClient, snapshot_id: str, **body: Any) -> dict[str, Any]:
@@ -196,7 +186,7 @@ async def test_create_returns_201_with_create_snapshot_execution(api: httpx.Asyn
 async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient) -> None:
     ex = (await api.put("/snapshots/s1", json={})).json()
     assert await snapshot_status(api, "s1") == "creating"
-    await eventually(lambda: _status_is(api, "s1", "created"))
+    await until(lambda: _status_is(api, "s1", "created"))
     assert (await execution(api, ex["id"]))["status"] == "terminated"
 
 
@@ -337,7 +327,7 @@ async def test_restore_refuses_connections_during_outage(api: httpx.AsyncClient,
 
     async def check() -> bool:
         return refused()
-    await eventually(check)
+    await until(check)
     done = await wait_execution(api, ex["id"])
     assert done["status"] == "terminated"
 
@@ -491,7 +481,7 @@ async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient) -> None
 
     async def successful() -> bool:
         return (await api.get(f"/plugins-updates/{pu['id']}")).json()["state"] == "successful"
-    await eventually(successful)
+    await until(successful)
 
 
 # --- maintenance ------------------------------------------------------------------------
@@ -661,14 +651,14 @@ async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.Asy
         except httpx.TransportError:  # a kept-alive connection cut as the port closed
             return False
         return False
-    await eventually(refused)
+    await until(refused)
 
     async def back() -> bool:
         try:
             return (await api.get("/version")).status_code == 200
         except httpx.TransportError:
             return False
-    await eventually(back)
+    await until(back)
 
 
 async def test_restore_certificates_without_no_reboot_is_a_reboot_outage(
@@ -680,7 +670,7 @@ async def test_restore_certificates_without_no_reboot_is_a_reboot_outage(
 
     async def rebooting() -> bool:
         return (await control.get("/state")).json()["outage"]["remaining_seconds"] > 10
-    await eventually(rebooting)
+    await until(rebooting)
 
 
 async def test_executions_started_during_a_system_workflow_are_queued(
