@@ -33,8 +33,8 @@ SIDECAR = ".sha256"
 #: with a letter or digit)
 STATE_DIR = "_snapbot"
 
-#: an extra check of the archive's content (e.g. "metadata.json is inside"); raises ArchiveError
-ZipCheck = Callable[[zipfile.ZipFile], None]
+#: an extra check of the archive's member names (e.g. "metadata.json is inside"); raises ArchiveError
+ZipCheck = Callable[[list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def check_zip_file(f: IO[bytes], name: str, check: ZipCheck | None = None) -> No
         with zipfile.ZipFile(f) as zf:
             bad = zf.testzip()
             if bad is None and check is not None:
-                check(zf)
+                check(zf.namelist())
     except ArchiveError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError, NotImplementedError) as exc:

@@ -8,8 +8,10 @@ credentials come from the standard `AWS_*` variables, or the instance's role whe
 
 Publishing: the bytes are uploaded to a hidden temporary key `<manager>/.<id>.zip.part-<hex>`
 (a multipart upload: nothing is visible until it completes, and a failed one is aborted); the
-temporary object's size is checked and the zip is read back by ranges and checked; then the
+temporary object's size is checked against what was sent and the zip's check must pass; then the
 sidecar is written and the object copied to its final key; the temporary key is deleted.
+The zip is checked as its bytes stream past (every member's CRC-32, the central directory), so
+verifying never reads the object back by ranges.
 A connection cut at any point before the copy leaves no final key. (S3's single-request copy
 is limited to 5 GB objects; larger snapshots need a store whose copy supports them.)
 """
@@ -37,12 +39,12 @@ from bot.archive_store.base import (
     StoredBlob,
     ZipCheck,
     check_name,
-    check_zip_file,
     parse_sidecar,
     read_member_of,
     sidecar_text,
     split_key,
 )
+from bot.archive_store.zipstream import ZipStreamCheck
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError, ConfigError
 
@@ -106,6 +108,12 @@ def build_store(url: str, env: Mapping[str, str], *, retry: Mapping[str, Any] | 
 def timedelta_s(seconds: float) -> Any:
     from datetime import timedelta
     return timedelta(seconds=seconds)
+
+
+def _digest(hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:
+    hasher.digest.update(chunk)
+    hasher.size += len(chunk)
+    zcheck.feed(chunk)
 
 
 class _Reader(io.RawIOBase):
@@ -190,23 +198,6 @@ class ObjectArchiveStore:
         meta = await self._head(self.key(manager, snapshot_id))
         return self._entry(meta) if meta is not None else None
 
-    def _check_zip(self, key: str, size: int, name: str, check: ZipCheck | None = None) -> None:
-        # ranged reads through a seekable reader: the central directory first, then each member
-        try:
-            reader = _Reader(obstore.open_reader(self.store, key, buffer_size=CHUNK, size=size))
-        except Exception as exc:
-            raise ArchiveError(f"{name} could not be read back to check it ({_why(exc)})") from None
-        try:
-            check_zip_file(reader, name, check)  # type: ignore[arg-type]
-        finally:
-            reader.close()
-
-    async def _sha256(self, key: str) -> str:
-        h = Hasher()
-        async for _ in h.tee(self._stream(key)):
-            pass
-        return h.hexdigest
-
     async def _stream(self, key: str) -> AsyncIterator[bytes]:
         try:
             result = await obstore.get_async(self.store, key)
@@ -232,8 +223,11 @@ class ObjectArchiveStore:
         except Exception as exc:
             raise ArchiveError(f"cannot read {name}{SIDECAR}: {_why(exc)}") from None
         expected = parse_sidecar(bytes(side), name + SIDECAR)
-        await asyncio.to_thread(self._check_zip, key, int(meta["size"]), name)
-        actual = await self._sha256(key)
+        hasher, zcheck = Hasher(), ZipStreamCheck(name)
+        async for chunk in self._stream(key):
+            await asyncio.to_thread(_digest, hasher, zcheck, chunk)
+        zcheck.finish()
+        actual = hasher.hexdigest
         if actual != expected:
             raise ArchiveError(f"{name}: sha256 {actual[:12]}… does not match its sidecar "
                                f"{expected[:12]}…")
@@ -285,14 +279,18 @@ class ObjectArchiveStore:
         name = f"{snapshot_id}{SUFFIX}"
         tmp = f"{manager}/.{name}.part-{secrets.token_hex(6)}"
         hasher = Hasher()
+        zcheck = ZipStreamCheck(name)
         source_error: list[BaseException] = []
 
         async def guarded() -> AsyncIterator[bytes]:
-            # the source's own error (e.g. the manager cut the download) is what the caller
-            # should see, not the upload's "stream failed"
+            # hashed and zip-checked as the bytes pass (off the event loop: zlib and hashlib
+            # release the GIL); the source's own error (e.g. the manager cut the download) is
+            # what the caller should see, not the upload's "stream failed"
             try:
-                async for chunk in hasher.tee(chunks):
-                    yield chunk
+                async for chunk in chunks:
+                    if chunk:
+                        await asyncio.to_thread(_digest, hasher, zcheck, chunk)
+                        yield chunk
             except BaseException as exc:
                 source_error.append(exc)
                 raise
@@ -316,7 +314,9 @@ class ObjectArchiveStore:
             if expected_size is not None and expected_size != hasher.size:
                 raise ArchiveError(f"the download is incomplete: got {hasher.size} of "
                                    f"{expected_size} bytes")
-            await asyncio.to_thread(self._check_zip, tmp, hasher.size, name, check)
+            names = zcheck.finish()
+            if check is not None:
+                check(names)
             try:
                 await self._publish(tmp, key, hasher.hexdigest, name)
             except Exception as exc:

@@ -3,8 +3,6 @@
 published atomically) and the upload from the store (streamed back to a manager)."""
 from __future__ import annotations
 
-import zipfile
-
 from bot.archive_store.base import ArchiveStore
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import ArchiveInfo, Snapshot
@@ -12,8 +10,8 @@ from bot.errors import ArchiveError
 
 
 def _is_cloudify_snapshot(snapshot_id: str):  # noqa: ANN202 - a ZipCheck
-    def check(zf: zipfile.ZipFile) -> None:
-        if "metadata.json" not in zf.namelist():
+    def check(names: list[str]) -> None:
+        if "metadata.json" not in names:
             raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "
                                "Cloudify snapshot")
     return check
