@@ -88,8 +88,7 @@ def build_web_app(app: AsyncApp, services: Services, *, events: bool = True) -> 
     if events:
         web_app.router.add_post(EVENTS_PATH, events_handler)
     web_app.router.add_get("/healthz", healthz)
-    if getattr(services, "metrics", None) is not None:
-        web_app.router.add_get("/metrics", metrics)
+    web_app.router.add_get("/metrics", metrics)
     return web_app
 
 

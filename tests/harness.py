@@ -37,7 +37,7 @@ import yaml
 
 from bot import bootstrap
 from bot.clock import Clock
-from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
+from bot.config import Settings, load_settings
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
 from devtools.demo import demo_env
@@ -64,20 +64,7 @@ def rig_env(*, sim_url: str, slack_api_url: str, tmp_path: Path) -> dict[str, st
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     """bot.config.load_settings on an explicit env dict (no file), fast runbook polling."""
-    try:
-        from bot.config import load_settings
-    except ImportError:  # config loader not there yet: the same settings, by hand
-        settings = Settings(
-            managers=(ManagerConfig(name="default", url=env["CLOUDIFY_URL"], username=env["CLOUDIFY_USERNAME"],
-                                    password=env["CLOUDIFY_PASSWORD"], tenant=env["CLOUDIFY_TENANT"]),),
-            slack=SlackConfig(bot_token=env["SLACK_BOT_TOKEN"], signing_secret=env["SLACK_SIGNING_SECRET"],
-                              app_token=env.get("SLACK_APP_TOKEN", ""), api_url=env["SLACK_API_URL"],
-                              channel=env["SNAPBOT_CHANNEL"]),
-            approvals=ApprovalPolicy(approvers=frozenset(env["SNAPBOT_APPROVERS"].split(","))),
-            db_path=env["SNAPBOT_DB"], archive_dir=env["SNAPBOT_ARCHIVE_DIR"])
-    else:
-        settings = load_settings(dict(env), None, require_slack=True)
-    return fast(settings)
+    return fast(load_settings(dict(env), None, require_slack=True))
 
 
 def fast(settings: Settings) -> Settings:
