@@ -19,6 +19,7 @@ from bot.messages import restore as messages
 from bot.notifier import RecordingNotifier, plain_text
 from bot.services import Services
 from bot.store import Store
+from tests.waiting import until
 
 
 class Recorder:
@@ -221,9 +222,5 @@ async def test_expiry_loop_runs_in_start_and_stops(tmp_path: Path) -> None:
     job = await open_restore(services)
     clock.advance(120)
     services.approvals.start()
-    for _ in range(200):
-        if services.store.get_job(job.id).state == "expired":
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: services.store.get_job(job.id).state == "expired", what="the expiry loop")
     await services.approvals.stop()
-    assert services.store.get_job(job.id).state == "expired"

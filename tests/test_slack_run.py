@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from devtools.standin.slack import SlackStandin
+from tests.waiting import until
 
 SNAPBOT = [str(Path(sys.executable).parent / "snapbot")]
 
@@ -79,11 +80,8 @@ async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_
                     assert resp.status == 200 and (await resp.json())["db"] == "ok"
             resp = await slack.send_command(url + "/slack/events", "help", user="U_OPS")
             assert resp.status == 200
-            for _ in range(500):
-                if slack.responses():
-                    break
-                await asyncio.sleep(0.02)
-            assert slack.responses()[0]["response_type"] == "ephemeral"
+            responses = await until(slack.responses, what="the answer to /cfy help")
+            assert responses[0]["response_type"] == "ephemeral"
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 30) == 0
         finally:

@@ -12,7 +12,7 @@ async def test_signed_snapshots_list_is_acked_and_answered_via_response_url(tmp_
         assert resp.status == 200
         posts = await rig.wait_response(1)
         assert posts[0]["user"] == "U_OPS"
-        assert posts[0].get("text") or posts[0].get("blocks")
+        assert posts[0]["text"].startswith("Snapshots on default: 0 on the manager, 0 archived."), posts[0]
 
 
 async def test_forged_signature_gets_401_and_nothing_runs(tmp_path):
