@@ -81,6 +81,12 @@ def test_dockerfile_passes_hadolint_at_its_default_threshold() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("script", ["run", "docker-smoke"])
+def test_ci_scripts_pass_shellcheck(script: str) -> None:
+    done = subprocess.run([_tool("shellcheck"), str(ROOT / ".ci" / script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_image_runs_as_numeric_uid_10001() -> None:
     final = _dockerfile_stages()[-1]
     users = [line.split(None, 1)[1] for line in final if line.upper().startswith("USER ")]
