@@ -9,12 +9,12 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from bot import archive
+from bot.archive_store import StoredArchive
 from bot.cloudify.cluster import assess
 from bot.commands import model as m
 from bot.commands.registry import COMMANDS, spec_for
@@ -106,7 +106,8 @@ class Dispatcher:
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
-        archived = archive.list_archived(self.settings.archive_dir, manager)
+        everything = await self.services.archives.list()
+        archived = await self._with_checksums([a for a in everything if a.manager == manager])
         try:
             snapshots = await self._client(manager).list_snapshots()
         except ManagerUnavailable as exc:
@@ -123,24 +124,29 @@ class Dispatcher:
             snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
                                                          or datetime.min), reverse=True)
             message = common.snapshot_table(manager, snapshots, archived)
-        note = self.other_archives_note(manager)
+        note = self.other_archives_note(manager, everything)
         if note:
             blocks = message["blocks"][:common.MAX_BLOCKS - 1]
             message = {**message, "blocks": [*blocks, common.context(note)]}
         return Reply(message, ephemeral=True)
 
-    def other_archives_note(self, manager: str) -> str:
+    async def _with_checksums(self, copies: list[StoredArchive]) -> list[StoredArchive]:
+        """The copies shown, with the sha256 their sidecars record."""
+        store = self.services.archives
+        shown = copies[:common.LIST_MAX]
+        sums = await asyncio.gather(*(store.checksum(a.manager, a.snapshot_id) for a in shown))
+        return [dataclasses.replace(a, sha256=h) for a, h in zip(shown, sums)] + copies[len(shown):]
+
+    def other_archives_note(self, manager: str, everything: list[StoredArchive]) -> str:
         """The list shows a manager's own archived copies (`<archive>/<manager>/`). Copies kept
-        under other managers' directories (a lost manager's among them, configured or not) are
+        under other managers' names (a lost manager's among them, configured or not) are
         only named here, with the upload that pushes one to this manager."""
-        root = Path(self.settings.archive_dir)
-        if not root.is_dir():
-            return ""
-        parts = []
-        for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name != manager):
-            copies = archive.list_archived(root, d.name)
-            if copies:
-                parts.append(f"`{d.name}`: {len(copies)} (newest `{copies[0].stem}`)")
+        by_manager: dict[str, list[StoredArchive]] = {}
+        for a in everything:  # newest first
+            if a.manager != manager:
+                by_manager.setdefault(a.manager, []).append(a)
+        parts = [f"`{name}`: {len(copies)} (newest `{copies[0].snapshot_id}`)"
+                 for name, copies in sorted(by_manager.items())]
         if not parts:
             return ""
         return ("Other managers' archived copies: " + ", ".join(parts) + ". Push one here with "
@@ -236,13 +242,13 @@ class Dispatcher:
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
-        dest = archive.archive_path(self.settings.archive_dir, manager, cmd.snapshot_id)
-        if dest.exists() and archive.sidecar_path(dest).exists():
+        store = self.services.archives
+        if await store.stat(manager, cmd.snapshot_id) is not None:
             try:
-                info = await asyncio.to_thread(archive.verify_archived, dest)
+                info = await store.verify(manager, cmd.snapshot_id)
             except ArchiveError as exc:
                 log.warning("archived copy %s fails verification (%s); downloading again",
-                            dest, exc.user_message)
+                            store.location(manager, cmd.snapshot_id), exc.user_message)
             else:
                 return Reply(jm.text_message(
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
@@ -250,20 +256,19 @@ class Dispatcher:
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
         return await self._long(cmd, inv)
 
-    def resolve_archive(self, cmd: m.SnapshotsUpload, manager: str) -> Path:
-        """Which archived copy `--from-archive [M]` means: M's copy of the id, or (M omitted)
-        the target manager's copy, else the newest copy of that id under any manager."""
-        root = self.settings.archive_dir
+    async def resolve_archive(self, cmd: m.SnapshotsUpload, manager: str) -> str:
+        """Which manager's archived copy `--from-archive [M]` means: M's copy of the id, or (M
+        omitted) the target manager's copy, else the newest copy of that id under any manager."""
         if cmd.from_archive:
             # M may be a manager that is no longer configured (a lost one): its archive stays.
-            return archive.archive_path(root, cmd.from_archive, cmd.snapshot_id)
-        own = archive.archive_path(root, manager, cmd.snapshot_id)
-        if own.exists():
-            return own
-        for path in archive.list_archived(root):
-            if path.stem == cmd.snapshot_id:
-                return path
-        return own
+            return cmd.from_archive
+        store = self.services.archives
+        if await store.stat(manager, cmd.snapshot_id) is not None:
+            return manager
+        for copy in await store.list():
+            if copy.snapshot_id == cmd.snapshot_id:
+                return copy.manager
+        return manager
 
     async def _upload(self, cmd: m.SnapshotsUpload, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
@@ -278,9 +283,10 @@ class Dispatcher:
             volatile = {"url": cmd.url}
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.
-            path = self.resolve_archive(cmd, manager)
-            info = await asyncio.to_thread(archive.verify_archived, path)
-            extra = {"archive_path": info.path, "sha256": info.sha256, "size": info.size}
+            source = await self.resolve_archive(cmd, manager)
+            info = await self.services.archives.verify(source, cmd.snapshot_id)
+            extra = {"archive_path": info.path, "archive_manager": source, "sha256": info.sha256,
+                     "size": info.size}
         await self.refuse_existing(manager, cmd.snapshot_id)
         return await self._long(cmd, inv, extra=extra, volatile=volatile)
 

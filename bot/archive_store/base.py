@@ -45,6 +45,7 @@ class StoredArchive:
     size: int
     modified: datetime  # aware, UTC
     location: str  # a path or an s3:// URL, for people to read
+    sha256: str = ""  # from the sidecar, when the caller asked for it (`checksum`)
 
     @property
     def name(self) -> str:
@@ -92,6 +93,12 @@ class ArchiveStore(Protocol):
 
     async def delete(self, manager: str, snapshot_id: str) -> None:
         """Remove the copy and its sidecar (no error if already gone)."""
+
+    async def checksum(self, manager: str, snapshot_id: str) -> str:
+        """The sha256 its sidecar records ("" if there is none)."""
+
+    async def discard_partials(self, manager: str, snapshot_id: str) -> None:
+        """Remove what an interrupted write of (manager, id) left (after a restart)."""
 
     async def put_state(self, name: str, chunks: AsyncIterable[bytes]) -> StoredBlob:
         """Store one of the bot's own files under `_snapbot/<name>` (with a sha256 sidecar),

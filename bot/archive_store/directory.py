@@ -29,7 +29,7 @@ from bot.archive_store.base import (
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
 
-_NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file size limit
 
 
 def _write_failed(exc: OSError, where: Path) -> str:
@@ -215,6 +215,19 @@ class DirectoryArchiveStore:
             Path(str(p) + SIDECAR).unlink(missing_ok=True)
         except OSError as exc:
             raise ArchiveError(f"could not delete {p.name}: {exc.strerror or exc}") from None
+
+    async def checksum(self, manager: str, snapshot_id: str) -> str:
+        side = Path(str(self.path(manager, snapshot_id)) + SIDECAR)
+        try:
+            return parse_sidecar(await asyncio.to_thread(side.read_bytes), side.name)
+        except (OSError, ArchiveError):
+            return ""
+
+    async def discard_partials(self, manager: str, snapshot_id: str) -> None:
+        dest = self.path(manager, snapshot_id)
+        if dest.parent.is_dir():
+            for stale in dest.parent.glob(f".{dest.name}.part*"):
+                stale.unlink(missing_ok=True)
 
     # -- the bot's own files ----------------------------------------------------------------
     def _state_path(self, name: str) -> Path:

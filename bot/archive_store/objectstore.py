@@ -337,6 +337,20 @@ class ObjectArchiveStore:
             except Exception as exc:
                 raise ArchiveError(f"could not delete {self.url}/{k}: {_why(exc)}") from None
 
+    async def checksum(self, manager: str, snapshot_id: str) -> str:
+        key = self.key(manager, snapshot_id) + SIDECAR
+        try:
+            data = await (await obstore.get_async(self.store, key)).bytes_async()
+            return parse_sidecar(bytes(data), key)
+        except Exception:
+            return ""
+
+    async def discard_partials(self, manager: str, snapshot_id: str) -> None:
+        prefix = f"{check_name(manager, 'manager')}/.{check_name(snapshot_id, 'snapshot id')}{SUFFIX}.part-"
+        for meta in await self._list_meta(f"{manager}/"):
+            if meta["path"].startswith(prefix):
+                await self._forget(meta["path"])
+
     # -- the bot's own files ----------------------------------------------------------------
     def _state_key(self, name: str) -> str:
         for part in name.split("/"):

@@ -7,12 +7,11 @@ through the injected clock; intervals and timeouts come from `settings.runbook`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
-from bot.archive import archive_path, verify_archived
+from bot.archive_store.transfer import download_to_store, upload_from_store
 from bot.errors import ArchiveError, CloudifyError, ManagerUnavailable, NotFound, SnapbotError
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext, JobRunner
@@ -163,22 +162,21 @@ class SnapshotDownload(SimpleDriver):
         return f"downloading snapshot `{job.params['snapshot_id']}`"
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"saved and verified `{Path(str(result.get('archive_path'))).name}`"
+        return f"saved and verified `{str(result.get('archive_path')).rsplit('/', 1)[-1]}`"
 
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         client = self.client(ctx)
         sid = ctx.job.params["snapshot_id"]
-        dest = archive_path(ctx.services.settings.archive_dir, ctx.job.manager, sid)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if resumed:  # a download cut by a restart starts over into a fresh temp file
-            for stale in dest.parent.glob(f".{dest.name}.part*"):
-                stale.unlink(missing_ok=True)
+        archives = ctx.services.archives
+        if resumed:  # a download cut by a restart starts over into a fresh temporary name
+            await archives.discard_partials(ctx.job.manager, sid)
         snap = await client.get_snapshot(sid)
         if not snap.usable:
             raise SnapbotError(f"snapshot {sid} is {snap.status or 'not ready'} on the manager; "
                                "only created or uploaded snapshots can be downloaded")
         started = ctx.clock.now()
-        info = await client.download_snapshot(sid, dest)  # verified zip + sha256 sidecar, atomic
+        # verified (zip, metadata.json, size) + sha256 sidecar, published atomically
+        info = await download_to_store(client, archives, ctx.job.manager, sid)
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
         await ctx.say(f"downloaded {human_size(info.size)}, sha256 {info.sha256[:12]}…")
         return {"snapshot_id": sid, "archive_path": str(info.path), "sha256": info.sha256,
@@ -228,12 +226,16 @@ class SnapshotUpload(SimpleDriver):
             return {"snapshot_id": sid, "status": snap.status, "source": p["url"],
                     "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
         path = p["archive_path"]
+        # jobs from before the archive store name the copy by its path: <dir>/<manager>/<id>.zip
+        source = p.get("archive_manager") or Path(path).parent.name
+        source_id = p.get("archive_snapshot_id") or sid
+        archives = ctx.services.archives
         # The archive is checked again right before streaming: it may have changed since the
         # command was accepted (or since before a restart).
-        info = await asyncio.to_thread(verify_archived, path)
+        info = await archives.verify(source, source_id)
         if p.get("sha256") and info.sha256 != p["sha256"]:
-            raise ArchiveError(f"{Path(path).name} changed since the upload was requested")
-        snap = await client.upload_snapshot(sid, path=path)
+            raise ArchiveError(f"{source_id}.zip changed since the upload was requested")
+        snap = await upload_from_store(client, archives, source, source_id, sid)
         return {"snapshot_id": sid, "status": snap.status, "source": str(path),
                 "sha256": info.sha256, "size": info.size,
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
