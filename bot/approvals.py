@@ -105,12 +105,13 @@ class ApprovalService:
         channel = job.channel or self.services.settings.slack.channel
         if not channel:
             return job
-        try:
-            ref = await self.services.notifier.post(channel, messages.approval_card(job))
-        except Exception:
-            log.exception("could not post the approval card of job %s", job.id)
-            return job
-        return store.update_job(job.id, channel=channel, message_ts=ref.ts, thread_ts=ref.ts)
+        # The card goes through the outbox: from a terminal it waits there for the Slack app
+        # (no message ts is invented); in the app it is delivered now if Slack answers.
+        with store.transaction():
+            job = store.update_job(job.id, channel=channel)
+            self.services.runner.outbox.card(job, messages.approval_card(job))
+        await self.services.runner.deliver(job)
+        return store.get_job(job.id)
 
     # -- deciding ----------------------------------------------------------------------------
     async def decide(self, job_id: str, user: str, approve: bool, *, idem_key: str | None = None) -> Reply:
@@ -135,7 +136,8 @@ class ApprovalService:
             return Reply(messages.refusal(f"you cannot {'approve' if approve else 'reject'} `{job.id}`: {exc.user_message}"))
         # From here to the CAS there is no await: in this process nothing interleaves, and the
         # store's CAS settles races with other processes.
-        if not store.record_approval(job.id, user, "approve" if approve else "reject"):
+        if not store.record_approval(job.id, user, "approve" if approve else "reject",
+                                     approved_by="approve" if approve else None):
             job = store.get_job(job_id)
             if job.state != waiting:
                 return Reply(messages.refusal(self._already(job)))
@@ -143,16 +145,16 @@ class ApprovalService:
         if not approve:
             try:
                 self._check(job, waiting, "rejected")
-                store_job = store.transition(job.id, waiting, "rejected", actor=user,
-                                             detail=f"rejected by <@{user}>", finished=True)
+                store_job = self._move(job, waiting, "rejected", actor=user,
+                                       detail=f"rejected by <@{user}>", finished=True)
             except StaleState:
                 return Reply(messages.refusal(self._already(store.get_job(job_id))))
             self.services.runner.volatile.pop(job.id, None)
             await self._report(store_job, f"rejected by <@{user}>", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
-        approvers = [a.user for a in store.approvals(job.id) if a.decision == "approve"]
+        job = store.get_job(job.id)  # record_approval merged approved_by in its transaction
+        approvers = list(job.result.get("approved_by") or [])
         need = int(job.params.get("required_approvals", self.policy.required) or 1)
-        job = store.merge_result(job.id, approved_by=approvers)
         if len(approvers) < need:
             await self._refresh_card(job)
             return Reply(messages.decision_reply(
@@ -160,7 +162,7 @@ class ApprovalService:
         detail = "approved by " + ", ".join(f"<@{u}>" for u in approvers)
         try:
             self._check(job, waiting, target)
-            moved = store.transition(job.id, waiting, target, actor=user, detail=detail)
+            moved = self._move(job, waiting, target, actor=user, detail=detail)
         except StaleState:
             return Reply(messages.refusal(self._already(store.get_job(job_id))))
         await self._report(moved, detail, user)
@@ -197,9 +199,23 @@ class ApprovalService:
                         "action": "approve" if approve else "reject", "reason": reason})
         self.services.store.merge_result(job.id, refused_clicks=refused[-50:])
 
+    def _move(self, job: Job, current: str, target: str, *, actor: str, detail: str,
+              finished: bool = False) -> Job:
+        """The decision's state change; a restore's card update and thread reply are queued in
+        the same transaction (a gated job's card is refreshed by _report)."""
+        store = self.services.store
+        with store.transaction():
+            moved = store.transition(job.id, current, target, actor=actor, detail=detail,
+                                     finished=finished)
+            if job.kind in PENDING:
+                self.services.runner.enqueue_progress(
+                    moved, detail, key=f"state:{moved.id}:{store.version(moved.id)}")
+        return moved
+
     async def _report(self, job: Job, detail: str, actor: str) -> None:
-        if job.kind in PENDING:
-            await self.services.runner.report(job, detail)
+        if job.kind in PENDING:  # queued with the state change (_move)
+            await self.services.runner.notify_listeners(job, detail)
+            await self.services.runner.deliver(job)
             return
         await self._refresh_card(job, outcome=job.state, actor=actor)
 
@@ -207,15 +223,12 @@ class ApprovalService:
         if job.kind in PENDING:
             await self.services.runner.report(job, "")
             return
-        if not job.channel or not job.message_ts:
+        if not job.channel:
             return
-        from bot.notifier import MessageRef
         msg = messages.approval_card(job) if outcome is None else \
             messages.job_decided_card(job, outcome, actor, self.services.clock.now())
-        try:
-            await self.services.notifier.update(MessageRef(job.channel, job.message_ts), msg)
-        except Exception:
-            log.exception("could not update the approval card of job %s", job.id)
+        self.services.runner.outbox.card(job, msg)
+        await self.services.runner.deliver(job)
 
     # -- expiry ------------------------------------------------------------------------------
     def _expired(self, job: Job) -> bool:
@@ -228,8 +241,7 @@ class ApprovalService:
         detail = f"no decision within {ttl // 60} min" if ttl >= 60 else f"no decision within {ttl} s"
         try:
             self._check(job, waiting, "expired")
-            moved = self.services.store.transition(job.id, waiting, "expired", actor="snapbot",
-                                                   detail=detail, finished=True)
+            moved = self._move(job, waiting, "expired", actor="snapbot", detail=detail, finished=True)
         except (StaleState, InvalidTransition):
             return False
         self.services.runner.volatile.pop(job.id, None)
@@ -256,6 +268,8 @@ class ApprovalService:
             waiting, _ = _states(job)
             if job.state != waiting or job.message_ts is not None or self._expired(job):
                 continue
+            if self.services.runner.outbox.rows(lane=f"job:{job.id}"):
+                continue  # its card is queued (or was refused for good: logged there)
             job = self.services.store.update_job(job.id, channel=job.channel or channel)
             job = await self.open(job)
             if job.message_ts is not None:

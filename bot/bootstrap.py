@@ -19,6 +19,7 @@ from bot.errors import ConfigError
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
+from bot.outbox import Outbox, OutboxSender
 from bot.services import Services
 from bot.store import Store
 
@@ -35,7 +36,8 @@ def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
 async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,
                          transport: httpx.AsyncBaseTransport | None = None,
                          metrics: Metrics | None = None,
-                         group_resolver: GroupResolver | None = None) -> Services:
+                         group_resolver: GroupResolver | None = None,
+                         delivery: Notifier | None = None) -> Services:
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
     from bot import approvals
@@ -47,16 +49,27 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     if settings.db_path != ":memory:":
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, clock)
-    runner = JobRunner(store, clock, notifier)
+    outbox = Outbox(store)
+    # A local notifier (a terminal's console) only echoes what is queued; the messages stay in
+    # the outbox for whoever delivers to Slack (`snapbot run`, or `deliver_own` with Slack set).
+    # `delivery` (a Slack notifier without retry handlers: the sender retries) delivers them;
+    # without it, the notifier does unless it is local.
+    if getattr(notifier, "local", False):
+        outbox.listeners.append(getattr(notifier, "echo"))
+        sender = OutboxSender(store, outbox, delivery) if delivery is not None else None
+    else:
+        sender = OutboxSender(store, outbox, delivery or notifier)
+    runner = JobRunner(store, clock, notifier, outbox=outbox, sender=sender)
     try:
         archives = open_archive_store(settings.archive_location, dict(settings.archive_env))
     except Exception:
         store.close()
         raise
     metrics = metrics or Metrics()
-    metrics.watch(store, [m.name for m in settings.managers])
+    metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog)
     services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
-                        runner=runner, archives=archives, metrics=metrics)
+                        runner=runner, archives=archives, metrics=metrics, outbox=outbox,
+                        sender=sender)
     runner.services = services
     try:
         for i, mc in enumerate(settings.managers):
@@ -79,7 +92,10 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
 
 
 async def start(services: Services) -> list[str]:
-    """Resume unfinished jobs, start the approval expiry loop and the daily scheduler."""
+    """Start delivering the outbox (what a crashed process left first), resume unfinished jobs,
+    start the approval expiry loop and the daily scheduler."""
+    if services.sender is not None:
+        services.sender.start()
     resumed = await services.runner.resume_all()
     for name in ("approvals", "daily"):
         svc = getattr(services, name)
@@ -104,6 +120,8 @@ async def stop(services: Services) -> None:
             except Exception:
                 log.exception("could not stop %s", name)
     await services.runner.shutdown()
+    if services.sender is not None:
+        await services.sender.stop()
     for name, client in services.clients.items():
         try:
             await client.aclose()

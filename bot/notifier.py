@@ -52,7 +52,12 @@ def plain_text(message: Message) -> str:
 
 
 class ConsoleNotifier:
-    """Prints messages as text. `write` defaults to print."""
+    """Prints messages as text. `write` defaults to print.
+
+    It is `local`: it never stands for Slack. A process built with it does not deliver the
+    outbox; it echoes each message it queues (`echo`) and leaves it for `snapbot run`."""
+
+    local = True
 
     def __init__(self, write: Callable[[str], None] = print) -> None:
         self._write = write
@@ -68,6 +73,10 @@ class ConsoleNotifier:
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
         self._write(plain_text(message))
+
+    def echo(self, row: Any) -> None:
+        """Print a message queued in the outbox (bot.outbox.OutboxRow)."""
+        self._write(("  ↳ " if row.kind == "reply" else "") + plain_text(row.message))
 
 
 class RecordingNotifier:

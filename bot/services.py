@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
+from bot.outbox import Outbox, OutboxSender
 from bot.store import Store
 
 if TYPE_CHECKING:  # built in bot.bootstrap after Services exists (they take it as an argument)
@@ -33,6 +34,8 @@ class Services:
     clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
     archives: ArchiveStore = None  # type: ignore[assignment]  # set by bot.bootstrap
     metrics: Metrics = None  # type: ignore[assignment]  # set by bot.bootstrap
+    outbox: Outbox = None  # type: ignore[assignment]  # every Slack message, durable
+    sender: OutboxSender | None = None  # delivers the outbox (None: a terminal that only echoes)
     dispatcher: "Dispatcher" = None  # type: ignore[assignment]
     approvals: "ApprovalService" = None  # type: ignore[assignment]
     restores: "RestoreService" = None  # type: ignore[assignment]

@@ -81,8 +81,24 @@ def _m1(db: sqlite_utils.Database) -> None:
     }, pk=("manager", "slot"), if_not_exists=True)
 
 
+def _m2(db: sqlite_utils.Database) -> None:
+    # The outbox (bot.outbox): every Slack message snapbot means to send, written in the same
+    # transaction as the change that causes it. `lane` orders delivery (one card and its thread
+    # per lane); `key` makes enqueueing the same message twice a no-op.
+    db["outbox"].create({
+        "id": int, "key": str, "lane": str, "kind": str, "job_id": str, "channel": str,
+        "user": str, "version": int, "message": str, "status": str, "attempts": int,
+        "last_error": str, "origin": str, "created_at": str, "sent_at": str, "ts": str,
+    }, pk="id", not_null={"lane", "kind", "message", "status"}, if_not_exists=True)
+    db["outbox"].create_index(["key"], unique=True, if_not_exists=True)
+    db["outbox"].create_index(["status", "lane", "id"], if_not_exists=True)
+    # Who delivers: one process at a time holds the lease (renewed while it runs).
+    db["outbox_lease"].create({"name": str, "owner": str, "expires_at": float}, pk="name",
+                              if_not_exists=True)
+
+
 #: Numbered, idempotent migrations. Append only; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1), (2, _m2)]
 
 
 def _dumps(value: Any) -> str:
@@ -101,6 +117,9 @@ class Store:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
         self.db = sqlite_utils.Database(conn)
+        #: Why the last write failed (read-only or full database, I/O error), None once a write
+        #: succeeds again. /healthz answers 503 with it.
+        self.write_error: str | None = None
         self.migrate()
 
     def close(self) -> None:
@@ -119,8 +138,30 @@ class Store:
                 self.db["migrations"].insert({"version": version, "applied_at": iso(self.clock.now())},
                                              replace=True)
 
-    def _tx(self):
-        return _Transaction(self.db.conn)
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self.db.conn, self)
+
+    def transaction(self) -> "_Transaction":
+        """`with store.transaction():` groups several writes (a state change and the messages
+        it causes) into one SQLite transaction (BEGIN IMMEDIATE). Nesting joins the outer one."""
+        return self._tx()
+
+    def probe_write(self) -> bool:
+        """Does the database take a write now? (A real one: a row in outbox_lease.)"""
+        try:
+            with self._tx():
+                self.db.execute("insert or replace into outbox_lease (name, owner, expires_at)"
+                                " values ('write-probe', '', 0)")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _write_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, sqlite3.OperationalError) and not _busy(exc):
+            self.write_error = f"database not writable: {exc}"
+
+    def _write_ok(self) -> None:
+        self.write_error = None
 
     # -- jobs -------------------------------------------------------------------------------
     def new_job_id(self, kind: str) -> str:
@@ -230,8 +271,23 @@ class Store:
         return self.get_job(job_id)
 
     def merge_result(self, job_id: str, **values: Any) -> Job:
-        job = self.get_job(job_id)
-        return self.update_job(job_id, result={**job.result, **values})
+        """Add keys to the job's result. Read and write happen in one transaction, so another
+        process sharing the database (the terminal, the app) never loses its update."""
+        with self._tx():
+            row = self.db.execute("select result from jobs where id = ?", [job_id]).fetchone()
+            if row is None:
+                raise JobNotFound(f"no job {job_id!r}")
+            merged = {**json.loads(row[0] or "{}"), **values}
+            self.db.execute("update jobs set result = ?, updated_at = ? where id = ?",
+                            [_dumps(merged), iso(self.clock.now()), job_id])
+        return self.get_job(job_id)
+
+    def version(self, job_id: str) -> int:
+        """The job's state version: how many transitions it has made (a card rendered at
+        version n never replaces one rendered at n+1)."""
+        row = self.db.execute("select coalesce(max(seq), 0) from transitions where job_id = ?",
+                              [job_id]).fetchone()
+        return int(row[0])
 
     def transitions(self, job_id: str) -> list[Transition]:
         return [Transition(job_id=r["job_id"], seq=r["seq"], from_state=r["from_state"],
@@ -241,12 +297,20 @@ class Store:
                                        [job_id])]
 
     # -- approvals --------------------------------------------------------------------------
-    def record_approval(self, job_id: str, user: str, decision: str) -> bool:
-        """Record a user's decision once. Returns False if that user already decided."""
+    def record_approval(self, job_id: str, user: str, decision: str, *,
+                        approved_by: str | None = None) -> bool:
+        """Record a user's decision once. Returns False if that user already decided. With
+        `approved_by` (a decision value), the job's result key `approved_by` is set to the users
+        who made that decision, in the same transaction (two approvers at once both count)."""
         try:
             with self._tx():
                 self.db["approvals"].insert({"job_id": job_id, "user": user, "decision": decision,
                                              "at": iso(self.clock.now())})
+                if approved_by is not None:
+                    users = [r[0] for r in self.db.execute(
+                        "select user from approvals where job_id = ? and decision = ? order by at, rowid",
+                        [job_id, approved_by])]
+                    self.merge_result(job_id, approved_by=users)
         except sqlite3.IntegrityError:
             return False
         return True
@@ -259,15 +323,22 @@ class Store:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection (nesting-safe)."""
+    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection (nesting-safe). Records
+    on the store whether writing works (Store.write_error)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, store: "Store | None" = None) -> None:
         self.conn = conn
+        self.store = store
         self.outer = False
 
     def __enter__(self) -> "_Transaction":
         if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if self.store is not None:
+                    self.store._write_failed(exc)
+                raise
             self.outer = True
         return self
 
@@ -275,9 +346,27 @@ class _Transaction:
         if not self.outer:
             return
         if exc_type is None:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc2:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                if self.store is not None:
+                    self.store._write_failed(exc2)
+                raise
+            if self.store is not None:
+                self.store._write_ok()
         else:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if self.store is not None and exc is not None:
+                self.store._write_failed(exc)
+
+
+def _busy(exc: BaseException) -> bool:
+    """A lock held by another process (busy_timeout ran out): contention, not a broken store."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _job(r: dict[str, Any]) -> Job:

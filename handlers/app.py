@@ -31,8 +31,10 @@ EVENTS_PATH = "/slack/events"
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
 
 
-def make_client(settings: Settings) -> AsyncWebClient:
-    """The Web API client: bot token, SLACK_API_URL if set, retries on 429 and 5xx."""
+def make_client(settings: Settings, *, retries: bool = True) -> AsyncWebClient:
+    """The Web API client: bot token, SLACK_API_URL if set, retries on 429 and 5xx (not for the
+    outbox sender's client, `retries=False`: the outbox retries, honouring Retry-After itself,
+    and never gives a message up)."""
     base = settings.slack.api_url or DEFAULT_SLACK_API_URL
     if not base.endswith("/"):
         base += "/"
@@ -42,7 +44,7 @@ def make_client(settings: Settings) -> AsyncWebClient:
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
+        ] if retries else [],
     )
 
 

@@ -1,19 +1,22 @@
 """`bot.notifier.Notifier` over the Slack Web API.
 
-The client's retry handlers absorb 429s (honouring Retry-After) and transient 5xx; what is left
-is logged and raised as SnapbotError. Slack's error code goes into the message, the token never
+Failures are raised as `bot.outbox.DeliveryFailed`, saying what the outbox sender should do:
+429 carries Slack's Retry-After; 5xx, timeouts, unreachable and auth problems are worth retrying
+(the message stays queued); errors about the message itself (channel_not_found, invalid_blocks,
+msg_too_long, ...) are permanent. Slack's error code goes into the message, the token never
 does (slack_sdk errors carry the response, not the request headers, and we do not echo either).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import SnapbotError
 from bot.notifier import Message, MessageRef
+from bot.outbox import DeliveryFailed
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +52,38 @@ class SlackNotifier:
         except SlackApiError as exc:
             self.on_error(method)
             code = _error_code(exc)
+            status = getattr(exc.response, "status_code", None) or 0
             log.warning("Slack %s failed: %s", method, code)
-            raise SnapbotError(f"Slack {method} failed: {code}") from None
+            retry_after = _retry_after(exc) if status == 429 or code == "ratelimited" else None
+            permanent = retry_after is None and status < 500 and code not in TRANSIENT
+            raise DeliveryFailed(f"Slack {method} failed: {code}", retry_after=retry_after,
+                                 permanent=permanent) from None
         except SlackClientError as exc:
             self.on_error(method)
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
-            raise SnapbotError(f"Slack {method} failed: {type(exc).__name__}") from None
-        except OSError as exc:
+            raise DeliveryFailed(f"Slack {method} failed: {type(exc).__name__}") from None
+        except (OSError, asyncio.TimeoutError) as exc:
             self.on_error(method)
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
-            raise SnapbotError(f"Slack {method} unreachable") from None
+            raise DeliveryFailed(f"Slack {method} unreachable") from None
+
+
+#: Slack error codes worth retrying: Slack's own trouble, or the app's credentials (fixed by an
+#: operator while the messages wait). Anything else is about the message and will not change.
+TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                       "request_timeout", "invalid_auth", "not_authed", "account_inactive",
+                       "token_revoked", "token_expired", "team_added_to_org", "unknown_error"})
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _error_code(exc: SlackApiError) -> str:

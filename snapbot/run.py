@@ -48,8 +48,12 @@ async def serve(settings: Settings, *, host: str, port: int, ready: Callable[[st
     client = make_client(settings)
     metrics = Metrics()
     notifier = SlackNotifier(client, on_error=metrics.slack_error)
+    # Every message goes through the outbox, whose sender retries by itself (honouring
+    # Retry-After, never giving a message up): its client has no retry handlers of its own.
+    delivery = SlackNotifier(make_client(settings, retries=False), on_error=metrics.slack_error)
     services = await bootstrap.build_services(settings, notifier=notifier, metrics=metrics,
-                                              group_resolver=notifier.usergroup_members)
+                                              group_resolver=notifier.usergroup_members,
+                                              delivery=delivery)
     probe = ManagerProbe(metrics, services.clients, services.clock)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

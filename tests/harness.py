@@ -225,8 +225,10 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
             settings = settings_overrides(settings)
         client = make_client(settings)
         notifier = SlackNotifier(client)
-        services = await bootstrap.build_services(settings, notifier=notifier, clock=clock,
-                                                  group_resolver=notifier.usergroup_members)
+        # The outbox sender retries by itself (Retry-After, backoff): its client does not.
+        services = await bootstrap.build_services(
+            settings, notifier=notifier, clock=clock, group_resolver=notifier.usergroup_members,
+            delivery=SlackNotifier(make_client(settings, retries=False)))
         if start_services:
             await bootstrap.start(services)
         running = await start_slack_app(services, client,

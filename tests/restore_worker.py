@@ -1,10 +1,13 @@
 """A real snapbot process for the kill tests: builds the services like `snapbot run` does
 (bootstrap.build_services + start, so unfinished jobs resume), requests/approves a restore when
-asked, and exits when the restore has finished. With `--pause-at STATE` it stops doing anything
-the moment the job's STATE is saved (before that state's side effect), so the test can SIGKILL it
-exactly there.
+asked, and exits when the restore has finished and its outbox is delivered. With `--pause-at
+STATE` it stops doing anything the moment the job's STATE is saved (before that state's side
+effect), so the test can SIGKILL it exactly there. With `--slack API_URL` it talks to the Slack
+stand-in through the outbox, like `snapbot run` (the test can then kill it from the stand-in, when
+a given Slack call arrives); without, it prints to worker.log.
 
     python -m tests.restore_worker --sim URL --workdir DIR [--request] [--pause-at STATE]
+                                   [--slack API_URL [--slack-speed S]]
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot import bootstrap
 from bot.commands.model import SnapshotsRestore
@@ -24,9 +28,14 @@ RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.
                         restore_timeout_seconds=60)
 
 
-def settings(sim_url: str, workdir: Path) -> Settings:
+BOT_TOKEN = "xoxb-kill-test"
+
+
+def settings(sim_url: str, workdir: Path, slack_url: str | None = None) -> Settings:
+    slack = SlackConfig(channel="C_OPS", bot_token=BOT_TOKEN, api_url=slack_url) if slack_url \
+        else SlackConfig(channel="C_OPS")
     return Settings(managers=(ManagerConfig(name="default", url=sim_url, password="admin"),),
-                    slack=SlackConfig(channel="C_OPS"),
+                    slack=slack,
                     approvals=ApprovalPolicy(approvers=frozenset({"U_LEAD1", "U_LEAD2"})),
                     runbook=RUNBOOK, db_path=str(workdir / "snapbot.db"),
                     archive_dir=str(workdir / "archives"))
@@ -38,10 +47,21 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--workdir", required=True, type=Path)
     ap.add_argument("--request", action="store_true")
     ap.add_argument("--pause-at", default=None)
+    ap.add_argument("--slack", default=None)
+    ap.add_argument("--slack-speed", type=float, default=1.0)
     args = ap.parse_args(argv)
     out = open(args.workdir / "worker.log", "a", buffering=1)
-    services = await bootstrap.build_services(settings(args.sim, args.workdir),
-                                              notifier=ConsoleNotifier(lambda s: out.write(s + "\n")))
+    config = settings(args.sim, args.workdir, args.slack)
+    if args.slack:
+        from handlers.app import make_client
+        from handlers.notifier import SlackNotifier
+        notifier: Any = SlackNotifier(make_client(config, retries=False))
+    else:
+        notifier = ConsoleNotifier(lambda s: out.write(s + "\n"))
+    services = await bootstrap.build_services(config, notifier=notifier)
+    if services.sender is not None:
+        services.sender.speed = args.slack_speed
+        services.sender.poll_interval = 0.05
     paused = asyncio.Event()
 
     async def pause(job, detail: str) -> None:
@@ -67,8 +87,11 @@ async def main(argv: list[str]) -> int:
     while not store.get_job(job.id).finished:
         await asyncio.sleep(0.02)
     out.write(f"finished: {store.get_job(job.id).state}\n")
+    left = await services.sender.deliver_own(60.0, everything=True) if services.sender else []
+    for row in left:
+        out.write(f"not delivered: {row.describe()}\n")
     await bootstrap.stop(services)
-    return 0
+    return 3 if left else 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from bot.cloudify.client import CloudifyClient
 from bot.errors import Unauthorized
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import render_text
-from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from handlers.app import make_client
 from handlers.notifier import SlackNotifier
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, make_rig
@@ -49,12 +48,8 @@ def no_retry_waits(rig: Any) -> None:
 
 
 def quick_slack_retries(rig: Any) -> None:
-    """The Slack client still retries 5xx and 429 as configured, without its backoff waits; and
-    the runner re-tries a card Slack refused every few tens of milliseconds."""
-    for handler in rig.services.notifier.client.retry_handlers:
-        handler.interval_calculator = FixedValueRetryIntervalCalculator(0.01)
-    runner = rig.services.runner
-    runner.card_retry_interval, runner.card_retry_max_interval = 0.05, 0.3
+    """The outbox sender still backs off as configured, fifty times faster."""
+    rig.services.sender.speed = 50.0
 
 
 async def cfy(rig: Any, text: str, user: str = "U_OPS") -> dict[str, Any]:
@@ -307,14 +302,18 @@ async def test_slack_down_while_a_job_runs_the_job_still_completes_and_the_card_
         job = await rig.wait_job(job.id, timeout=60)
         assert job.state == "done", job.error  # in SQLite
         assert rig.sim.state.snapshots["slack-down-1"]["status"] == "created"  # on the manager
-        assert any(not c.ok for c in rig.slack.calls_to("chat.update"))
-        assert f"could not update the card of job {job.id}" in caplog.text
+        assert any(not c.ok for c in rig.slack.calls_to("chat.update") + rig.slack.calls_to("chat.postMessage"))
+        assert f"of job {job.id} to C_OPS" in caplog.text  # the sender says what it is holding
         assert "done" not in await card_text(rig, job.id)  # the card is behind meanwhile
+        assert rig.services.outbox.rows(job_id=job.id, status="pending")  # ... and kept
         rig.slack._failures.clear()  # Slack is back (the stand-in has no public "heal" knob)
         text = await card_text(rig, job.id, "done")
         assert "slack-down-1" in text and "created" in text
-        # the stand-in shows the update before the runner has its answer: wait for the log line
-        await rig.wait_for(lambda: f"card of job {job.id} is up to date in Slack again" in caplog.text)
+        # the stand-in shows the update before the sender has its answer: wait for the outbox
+        await rig.wait_for(lambda: not rig.services.outbox.rows(job_id=job.id, status="pending"))
+        replies = [render_text(m) for m in rig.slack.messages("C_OPS", thread_ts=job.message_ts)]
+        assert any("→ *done*" in r or "→ done" in r for r in replies), replies
+        assert len(replies) == len(set(replies)), replies  # every reply once, none lost
         assert_no_secrets(rig, caplog)
 
 
@@ -466,12 +465,15 @@ async def test_slack_down_from_the_start_the_card_is_posted_once_slack_is_back(t
         assert "Started job" in render_text(post)
         job = await rig.wait_job(rig.jobs(limit=1)[0].id, timeout=60)
         assert job.state == "done" and job.message_ts is None  # done, but no card yet
-        assert f"could not post the card of job {job.id}" in caplog.text
+        assert f"Slack did not take card of job {job.id}" in caplog.text
         rig.slack._failures.clear()  # Slack is back
         text = await card_text(rig, job.id, "done")
         assert "slack-down-2" in text
         cards = [c for c in rig.slack.calls_to("chat.postMessage") if c.ok and not c.args.get("thread_ts")]
         assert len(cards) == 1  # one card, not one per retry
+        await rig.wait_for(lambda: not rig.services.outbox.rows(job_id=job.id, status="pending"))
+        replies = [render_text(m) for m in rig.slack.messages("C_OPS", thread_ts=cards[0].response["ts"])]
+        assert any("*done*" in r for r in replies) and len(replies) == len(set(replies)), replies
         assert "Slack chat.postMessage failed: HTTP 503" in caplog.text  # a non-JSON 503 page
         assert "AttributeError" not in caplog.text
 

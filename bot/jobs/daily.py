@@ -677,10 +677,9 @@ class DailyService:
                                           "retention_errors") if res.get(k)}
         if not ok:
             detail.update(step=failed_step, error=error, left_behind=list(left_behind))
-        self.runs.update(job.manager, slot, status="ok" if ok else "failed", job_id=job.id,
-                         size=res.get("size"), duration_s=duration,
-                         archive_path=res.get("archive_path", ""), sha256=res.get("sha256", ""),
-                         detail=detail, ended_at=now)
+        record = dict(status="ok" if ok else "failed", job_id=job.id, size=res.get("size"),
+                      duration_s=duration, archive_path=res.get("archive_path", ""),
+                      sha256=res.get("sha256", ""), detail=detail, ended_at=now)
         history = list(reversed(self.runs.recent(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
         tz = self.settings.schedule.timezone
         outcome = DailyOutcome(
@@ -694,13 +693,35 @@ class DailyService:
             retention_errors=tuple(res.get("retention_errors") or ()),
             failed_step=failed_step, error=error, left_behind=tuple(left_behind),
             history=tuple(history))
-        await self._post(msg.daily_report(outcome), channel=job.channel)
+        # The run's record and its report in one transaction; the key keeps a step resumed
+        # after a crash from reporting twice.
+        report = msg.daily_report(outcome)
+        with self.services.store.transaction():
+            self.runs.update(job.manager, slot, **record)
+            queued = self._enqueue(report, job.channel, key=f"daily-report:{job.id}", job_id=job.id)
+        await self._deliver(report, queued, job_id=job.id)
+
+    def _enqueue(self, message: dict[str, Any], channel: str = "", *, key: str | None = None,
+                 job_id: str = "") -> str:
+        """Queue a message for the channel (in the caller's transaction); returns its lane, or
+        "" when there is no channel to post to."""
+        channel = channel or self.channel
+        if not channel:
+            return ""
+        self.services.outbox.post(channel, message, key=key, job_id=job_id)
+        return f"job:{job_id}" if job_id else f"channel:{channel}"
+
+    async def _deliver(self, message: dict[str, Any], lane: str, *, job_id: str = "") -> None:
+        """Deliver now if Slack answers (else the outbox keeps it); with no channel, a terminal
+        still prints the message."""
+        if lane:
+            if self.services.sender is not None:
+                await self.services.sender.kick(lane)
+        elif getattr(self.services.notifier, "local", False):
+            await self.services.notifier.post("", message)
 
     async def _post(self, message: dict[str, Any], channel: str = "") -> None:
-        try:
-            await self.services.notifier.post(channel or self.channel, message)
-        except Exception:
-            log.exception("could not post the daily report")
+        await self._deliver(message, self._enqueue(message, channel))
 
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
         if missed_slot is not None:

@@ -197,12 +197,8 @@ class RestoreService:
             if existing:
                 return Reply(messages.already_requested(existing))
             return Reply(messages.refusal(str(exc)), refused=True)
+        # The card is queued with the request (the outbox posts it as soon as Slack answers).
         job = await self.services.approvals.open(job)
-        if job.channel and not job.message_ts:
-            return Reply(messages.refusal(
-                f"restore request `{job.id}` was recorded but its card could not be posted to Slack; "
-                f"it cannot be approved without it and will expire at {messages.when(job.params.get('expires_at'))}"),
-                refused=True)
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: Any) -> dict[str, Any]:
@@ -699,8 +695,8 @@ class RestoreDriver:
             except MaintenanceActive:
                 ctx.merge_result(report_after_deactivation=True)
             else:
-                ctx.merge_result(report=report)
-                await ctx.say(messages.overdue_report_text(report))
+                await ctx.record_and_say(messages.overdue_report_text(report),
+                                         key=f"overdue-report:{ctx.job.id}", report=report)
         p = ctx.job.params
         snap_v = p.get("snapshot_version")
         mgr_v = ctx.job.result.get("manager_version_after") or ctx.job.result.get("manager_version") \
@@ -750,8 +746,8 @@ class RestoreDriver:
         await self._poll(ctx, off, timeout, what="maintenance mode to deactivate")
         if ctx.job.result.get("report_after_deactivation") and "report" not in ctx.job.result:
             report = await self._collect_report(ctx)
-            ctx.merge_result(report=report)
-            await ctx.say(messages.overdue_report_text(report))
+            await ctx.record_and_say(messages.overdue_report_text(report),
+                                     key=f"overdue-report:{ctx.job.id}", report=report)
         report = ctx.job.result.get("report") or {}
         await ctx.move("done", f"restore of {ctx.job.params['snapshot_id']} complete: "
                                f"{len(report.get('overdue', []))} overdue execution(s) marked failed, "

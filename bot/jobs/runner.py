@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -15,7 +16,8 @@ from bot.clock import Clock
 from bot.errors import InvalidTransition, JobConflict, SnapbotError
 from bot.jobs.machine import StateMachine
 from bot.messages.common import error_text
-from bot.notifier import Message, MessageRef, Notifier
+from bot.notifier import Message, Notifier
+from bot.outbox import Outbox, OutboxSender, job_lane
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class JobDriver(Protocol):
 class JobContext:
     job: Job
     runner: "JobRunner"
+    store_failure: "StoreUnavailable | None" = None
 
     @property
     def store(self) -> Store:
@@ -56,53 +59,103 @@ class JobContext:
 
     async def move(self, target: str, detail: str = "", *, actor: str = "snapbot",
                    error: str | None = None, result: dict[str, Any] | None = None) -> Job:
-        """Validate against the machine, persist (CAS), then report. Persist comes first: if the
-        process dies after this line, resume sees the new state and checks before acting."""
+        """Validate against the machine, then persist the state change together with the card
+        update and thread reply it causes (one transaction: the outbox), then report. Persist
+        comes first: if the process dies after this line, resume sees the new state and checks
+        before acting, and the outbox still delivers the messages."""
         driver = self.runner.driver(self.job.kind)
         driver.machine.check(self.job.state, target)
-        self.job = self.store.transition(self.job.id, self.job.state, target, actor=actor,
-                                         detail=detail, finished=driver.machine.is_terminal(target),
-                                         error=error, result=result)
+        self._check_store()
+        store, job_id, expected = self.store, self.job.id, self.job.state
+        try:
+            with store.transaction():
+                job = store.transition(job_id, expected, target, actor=actor, detail=detail,
+                                       finished=driver.machine.is_terminal(target), error=error,
+                                       result=result)
+                self.runner.enqueue_progress(job, detail, key=f"state:{job_id}:{store.version(job_id)}")
+        except sqlite3.Error as exc:
+            raise self._store_failed(exc, f"record {job_id} -> {target}") from None
+        self.job = job
         if self.job.finished:
             self.runner.volatile.pop(self.job.id, None)
-        await self.runner.report(self.job, detail)
+        await self.runner.notify_listeners(self.job, detail)
+        await self.runner.deliver(self.job)
         return self.job
 
     def merge_result(self, **values: Any) -> Job:
-        self.job = self.store.merge_result(self.job.id, **values)
+        self._check_store()
+        try:
+            self.job = self.store.merge_result(self.job.id, **values)
+        except sqlite3.Error as exc:
+            raise self._store_failed(exc, f"record results of {self.job.id}") from None
         return self.job
 
-    async def say(self, text: str) -> None:
-        """A thread reply under the job's card (progress detail that is not a state change)."""
-        await self.runner.say(self.job, text)
+    async def say(self, text: str, *, key: str | None = None) -> None:
+        """A thread reply under the job's card (progress detail that is not a state change).
+        `key` makes it once-only across resumes (the overdue report)."""
+        self._check_store()
+        try:
+            await self.runner.say(self.job, text, key=key)
+        except sqlite3.Error as exc:
+            raise self._store_failed(exc, f"queue a message of {self.job.id}") from None
+
+    async def record_and_say(self, text: str, *, key: str, **values: Any) -> Job:
+        """Merge `values` into the result and queue `text` as a thread reply, in one transaction:
+        a step that finds its values recorded on resume knows its message is on its way too."""
+        self._check_store()
+        try:
+            with self.store.transaction():
+                self.job = self.store.merge_result(self.job.id, **values)
+                if self.job.channel:
+                    self.runner.enqueue_reply(self.job, text, key=key)
+        except sqlite3.Error as exc:
+            raise self._store_failed(exc, f"record results of {self.job.id}") from None
+        if not self.job.channel:
+            await self.runner.notify_listeners(self.job, text)
+        await self.runner.deliver(self.job)
+        return self.job
+
+    def _store_failed(self, exc: sqlite3.Error, what: str) -> "StoreUnavailable":
+        self.store_failure = StoreUnavailable(f"could not {what}: {exc}")
+        return self.store_failure
+
+    def _check_store(self) -> None:
+        """After a failed write, this run records nothing more (not even the job's failure, which
+        would be a lie): the runner waits for the database and resumes from the recorded state."""
+        if self.store_failure is not None:
+            raise self.store_failure
+
+
+class StoreUnavailable(SnapbotError):
+    """The database did not take a write (read-only, full, I/O error)."""
 
 
 class JobRunner:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *, services: Any = None,
-                 min_update_interval: float = 1.0, card_retry_interval: float = 2.0,
-                 card_retry_max_interval: float = 60.0, card_retry_attempts: int = 20) -> None:
-        """`card_retry_*`: when Slack refuses a card post or update (down, rate limited), the
-        card is brought up to date again later: first after `card_retry_interval` seconds
-        (real time), doubling up to `card_retry_max_interval`, at most `card_retry_attempts`
-        times. The job itself never waits for Slack."""
+                 outbox: Outbox | None = None, sender: OutboxSender | None = None,
+                 store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0,
+                 **_ignored: Any) -> None:
+        """Progress goes to Slack through the outbox: `outbox` (made here if not given) and the
+        `sender` delivering it (made here unless the notifier is a local one, e.g. a terminal's
+        console, which only echoes). `store_retry_*`: while the database refuses writes, a job
+        waits (first `store_retry_interval` s, doubling up to the max, real time) and resumes
+        from its recorded state once a write works again."""
         self.store = store
         self.clock = clock
         self.notifier = notifier
         self.services = services
+        self.outbox = outbox or Outbox(store)
+        if sender is None and not getattr(notifier, "local", False):
+            sender = OutboxSender(store, self.outbox, notifier)
+        self.sender = sender
+        self.store_retry_interval = store_retry_interval
+        self.store_retry_max_interval = store_retry_max_interval
         self._drivers: dict[str, JobDriver] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._min_update_interval = min_update_interval
-        self._last_update: dict[str, float] = {}
-        self._pending_update: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Callable[[Job, str], Awaitable[None]]] = []
         #: Per-job values kept in memory only, never in SQLite (e.g. a presigned upload URL,
         #: whose query string is a credential). A job resumed in a new process finds none.
         self.volatile: dict[str, dict[str, Any]] = {}
-        self.card_retry_interval = card_retry_interval
-        self.card_retry_max_interval = card_retry_max_interval
-        self.card_retry_attempts = card_retry_attempts
-        self._card_retries: dict[str, asyncio.Task[None]] = {}
-        self._card_locks: dict[str, asyncio.Lock] = {}
 
     # -- registry ---------------------------------------------------------------------------
     def register(self, driver: JobDriver) -> None:
@@ -169,8 +222,7 @@ class JobRunner:
         return await ctx.move("cancelled", f"cancelled by <@{actor}>", actor=actor)
 
     async def shutdown(self) -> None:
-        tasks = (list(self._tasks.values()) + list(self._pending_update.values())
-                 + list(self._card_retries.values()))
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -201,19 +253,30 @@ class JobRunner:
     async def _run(self, job_id: str) -> None:
         ctx = JobContext(self.store.get_job(job_id), self)
         driver = self.driver(ctx.job.kind)
-        try:
-            await self.report(ctx.job, "")
-            await driver.run(ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the job fails loudly; the process goes on
-            log.exception("job %s failed in state %s", job_id, ctx.job.state)
+        while True:
             try:
-                await self._fail(ctx, exc)
-            except Exception:  # e.g. the database is gone: say so rather than lose it silently
-                log.exception("job %s: could not record its failure", job_id)
-        finally:
-            await self._flush(job_id)
+                await self.report(ctx.job, "")
+                await driver.run(ctx)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if ctx.store_failure is not None or _is_store_error(exc):
+                    # Nothing more is done on a state the database did not take: wait until it
+                    # takes writes, then carry on from what it recorded (as after a restart).
+                    await self._wait_for_store(ctx.job, ctx.store_failure or exc)
+                    ctx = JobContext(self.store.get_job(job_id), self)
+                    continue
+                log.exception("job %s failed in state %s", job_id, ctx.job.state)
+                try:
+                    await self._fail(ctx, exc)
+                except Exception as exc2:
+                    if ctx.store_failure is not None or _is_store_error(exc2):
+                        await self._wait_for_store(ctx.job, ctx.store_failure or exc2)
+                        ctx = JobContext(self.store.get_job(job_id), self)
+                        continue
+                    log.exception("job %s: could not record its failure", job_id)
+                return
 
     async def _fail(self, ctx: JobContext, exc: Exception) -> None:
         job = ctx.refresh()
@@ -227,140 +290,93 @@ class JobRunner:
         except InvalidTransition:
             log.error("job %s: no failed transition from %s", job.id, job.state)
 
+    # -- the database failing ----------------------------------------------------------------
+    async def _wait_for_store(self, job: Job, exc: BaseException) -> None:
+        """An incident, not a log line: say it (log, /healthz through Store.write_error, the
+        job's thread when Slack works), probe until a write works, then say that too."""
+        reason = self.store.write_error or str(exc)
+        log.error("job %s: the database does not take writes (%s); holding in %s until it does",
+                  job.id, reason, job.state)
+        await self._say_directly(job, f":warning: snapbot cannot record progress of `{job.id}` "
+                                      f"({reason}). It holds in *{job.state}* and takes no further "
+                                      "step until the database takes writes again; then it carries on.")
+        delay = self.store_retry_interval
+        while not self.store.probe_write():
+            await asyncio.sleep(delay)  # real time: the operator fixing a disk, not domain time
+            delay = min(delay * 2, self.store_retry_max_interval)
+        log.info("job %s: the database takes writes again; carrying on from %s", job.id,
+                 self.store.get_job(job.id).state)
+        try:
+            fresh = self.store.get_job(job.id)
+            with self.store.transaction():
+                self.enqueue_reply(fresh, "the database takes writes again; carrying on")
+            await self.deliver(fresh)
+        except Exception:
+            log.exception("job %s: could not queue the recovery note", job.id)
+
+    async def _say_directly(self, job: Job, text: str) -> None:
+        """Bypass the outbox (it lives in the database that is failing): best effort."""
+        if self.sender is None or not job.channel:
+            return
+        try:
+            await self.notifier.post(job.channel, _plain(text), thread_ts=job.thread_ts)
+        except Exception:
+            log.exception("job %s: could not tell Slack that the database is failing", job.id)
+
     # -- progress ---------------------------------------------------------------------------
-    async def report(self, job: Job, detail: str) -> None:
-        """Post the card on first report, then update it in place (throttled) and thread-reply
-        each state change. Slack failures are logged, never fatal to the job."""
+    def enqueue_progress(self, job: Job, detail: str, *, key: str | None = None) -> None:
+        """Queue the job's card (rendered now, at its state version) and, with `detail`, a thread
+        reply. Call inside the transaction of the change that causes them."""
+        if not job.channel:
+            return
+        driver = self.driver(job.kind)
+        self.outbox.card(job, driver.render(job, self.store.transitions(job.id)))
+        if detail:
+            self.enqueue_reply(job, detail, key=key)
+
+    def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:
+        if job.channel:
+            self.outbox.reply(job, _thread_text(job, detail), key=key)
+
+    async def notify_listeners(self, job: Job, detail: str) -> None:
         for listener in self._listeners:
             try:
                 await listener(job, detail)
-            except Exception:
+            except Exception:  # a broken progress printer must not fail the job
                 log.exception("progress listener failed")
-        if not job.channel:
-            return
-        try:
-            job = self.store.get_job(job.id)
-            if job.message_ts is None:
-                job = await self._post_card(job)
-            else:
-                await self._update_card(job)
-        except Exception:
-            log.exception("could not post the card of job %s (%s) to Slack; retrying later",
-                          job.id, job.state)
-            self._retry_card_later(job.id)
-            return
-        if detail and job.thread_ts:
-            try:
-                await self.notifier.post(job.channel, _thread_text(job, detail), thread_ts=job.thread_ts)
-            except Exception:
-                log.exception("could not post progress of job %s to its thread in Slack "
-                              "(the card keeps every step)", job.id)
 
-    async def _post_card(self, job: Job) -> Job:
-        """Post the job's card once (under the job's card lock, so a retry and a report never
-        post two cards); returns the job with its message_ts."""
-        async with self._card_locks.setdefault(job.id, asyncio.Lock()):
-            job = self.store.get_job(job.id)
-            if job.message_ts is not None:
-                return job
-            driver = self.driver(job.kind)
-            ref = await self.notifier.post(job.channel, driver.render(job, self.store.transitions(job.id)))
-            job = self.store.update_job(job.id, message_ts=ref.ts, thread_ts=ref.ts)
-            self._last_update[job.id] = asyncio.get_running_loop().time()
-            return job
+    async def deliver(self, job: Job) -> None:
+        """Deliver the job's lane now if this process delivers (never raises, never waits out
+        a Slack outage: the sender keeps the messages)."""
+        if self.sender is not None and job.channel:
+            await self.sender.kick(job_lane(job.id))
 
-    def _retry_card_later(self, job_id: str) -> None:
-        task = self._card_retries.get(job_id)
-        if task is not None and not task.done():
-            return
-        self._card_retries[job_id] = asyncio.create_task(self._retry_card(job_id),
-                                                         name=f"card-retry:{job_id}")
-
-    async def _retry_card(self, job_id: str) -> None:
-        """Bring the card up to date once Slack answers again (see __init__)."""
-        delay = self.card_retry_interval
-        try:
-            for attempt in range(1, self.card_retry_attempts + 1):
-                await asyncio.sleep(delay)  # Slack's real clock, like the update throttle
-                delay = min(delay * 2, self.card_retry_max_interval)
-                job = self.store.get_job(job_id)
-                try:
-                    if job.message_ts is None:
-                        await self._post_card(job)
-                    else:
-                        await self._send_update(job)
-                except Exception as exc:
-                    why = exc.user_message if isinstance(exc, SnapbotError) else type(exc).__name__
-                    log.warning("card of job %s still not updated in Slack (attempt %d): %s",
-                                job_id, attempt, why)
-                    continue
-                log.info("card of job %s is up to date in Slack again (%s)", job_id, job.state)
-                return
-            log.error("gave up updating the card of job %s in Slack after %d attempts; "
-                      "`/cfy jobs show %s` shows its state", job_id, self.card_retry_attempts, job_id)
-        finally:
-            if self._card_retries.get(job_id) is asyncio.current_task():
-                self._card_retries.pop(job_id, None)
-
-    async def say(self, job: Job, text: str) -> None:
+    async def report(self, job: Job, detail: str, *, key: str | None = None) -> None:
+        """Queue the card (posted on first report, then updated in place) and, with `detail`, a
+        thread reply, then deliver. Slack failures never reach the job: the outbox retries."""
         job = self.store.get_job(job.id)
-        if not job.channel or not job.thread_ts:
-            for listener in self._listeners:
-                try:
-                    await listener(job, text)
-                except Exception:  # a broken progress printer must not fail the job
-                    log.exception("progress listener failed")
+        with self.store.transaction():
+            self.enqueue_progress(job, detail, key=key)
+        await self.notify_listeners(job, detail)
+        await self.deliver(job)
+
+    async def say(self, job: Job, text: str, *, key: str | None = None) -> None:
+        job = self.store.get_job(job.id)
+        if not job.channel:
+            await self.notify_listeners(job, text)
             return
-        try:
-            await self.notifier.post(job.channel, _thread_text(job, text), thread_ts=job.thread_ts)
-        except Exception:
-            log.exception("could not post to the thread of job %s", job.id)
+        with self.store.transaction():
+            self.enqueue_reply(job, text, key=key)
+        await self.deliver(job)
 
-    async def _update_card(self, job: Job) -> None:
-        loop = asyncio.get_running_loop()
-        last = self._last_update.get(job.id, 0.0)
-        wait = self._min_update_interval - (loop.time() - last)
-        terminal = self.driver(job.kind).machine.is_terminal(job.state)
-        if wait <= 0 or terminal:
-            pending = self._pending_update.pop(job.id, None)
-            if pending is not None:
-                pending.cancel()
-            await self._do_update(job.id)
-        elif job.id not in self._pending_update:
-            self._pending_update[job.id] = asyncio.create_task(self._deferred_update(job.id, wait))
 
-    async def _deferred_update(self, job_id: str, wait: float) -> None:
-        await asyncio.sleep(wait)  # rate limiting against Slack's real clock, not domain time
-        self._pending_update.pop(job_id, None)
-        await self._do_update(job_id)
+def _is_store_error(exc: BaseException) -> bool:
+    return isinstance(exc, (StoreUnavailable, sqlite3.OperationalError))
 
-    async def _do_update(self, job_id: str) -> None:
-        job = self.store.get_job(job_id)
-        if job.message_ts is None:
-            return
-        try:
-            await self._send_update(job)
-        except Exception:
-            log.exception("could not update the card of job %s (%s) in Slack; retrying later",
-                          job_id, job.state)
-            self._retry_card_later(job_id)
 
-    async def _send_update(self, job: Job) -> None:
-        """chat.update the card with the job's current state (re-read under the card lock)."""
-        async with self._card_locks.setdefault(job.id, asyncio.Lock()):
-            job = self.store.get_job(job.id)
-            driver = self.driver(job.kind)
-            self._last_update[job.id] = asyncio.get_running_loop().time()
-            await self.notifier.update(MessageRef(job.channel, job.message_ts or ""),
-                                       driver.render(job, self.store.transitions(job.id)))
-
-    async def _flush(self, job_id: str) -> None:
-        pending = self._pending_update.pop(job_id, None)
-        if pending is not None:
-            pending.cancel()
-            await self._do_update(job_id)
+def _plain(text: str) -> Message:
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
 def _thread_text(job: Job, detail: str) -> Message:
-    text = f"`{job.id}` → *{job.state}*" + (f": {detail}" if detail else "")
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return _plain(f"`{job.id}` → *{job.state}*" + (f": {detail}" if detail else ""))

@@ -12,7 +12,11 @@ It plays both sides of Slack:
   strictness: a reply to a thread_ts the stand-in never saw gets `thread_not_found` (a reply to an
   unknown card is a bug in tests).
   Every call is recorded in `calls`; `fail_next(method, n, status=429|5xx)` makes the next n
-  calls of a method fail (429 with `Retry-After`).
+  calls of a method fail (429 with `Retry-After`); `fault_window([(status, seconds,
+  retry_after), ...], speed=S)` makes Slack misbehave for a while, phase after phase, on a
+  clock running S times faster than real time (a 60 s outage in 60/S real seconds);
+  `on_call(method, action, nth=N)` runs `action` when the Nth call of a method arrives, before
+  it is answered or takes effect (`kill_on` SIGKILLs a process there: the kill tests).
 * **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
   (`POST {url}/_standin/response_url` hands one out to a client in another process).
 * **Slack calling the app**: `send_command` (form-encoded slash command) and `click`
@@ -106,6 +110,28 @@ class AppResponse:
 
 
 @dataclass
+class _FaultWindow:
+    phases: list[tuple[int, float, float]]
+    speed: float
+    methods: frozenset[str]
+    start: float
+    answered: int = 0  # calls answered with a fault
+
+    @property
+    def over(self) -> bool:
+        total = sum(p[1] for p in self.phases)
+        return (time.monotonic() - self.start) * self.speed >= total
+
+
+@dataclass
+class _CallHook:
+    method: str
+    action: Callable[[Call], Any]
+    remaining: int
+    match: Callable[[Call], bool] | None = None
+
+
+@dataclass
 class _ResponseTarget:
     channel: str
     user: str
@@ -142,6 +168,8 @@ class SlackStandin:
         self.listeners: list[Callable[[Event], None]] = []
 
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._windows: list[_FaultWindow] = []
+        self._hooks: list[_CallHook] = []
         self._responses: dict[str, _ResponseTarget] = {}
         self._ts_counter = itertools.count(1)
         self._ts_base = int(time.time())
@@ -192,10 +220,55 @@ class SlackStandin:
         """The next `n` calls of `method` answer `status` (429 carries `Retry-After`)."""
         self._failures.setdefault(method, []).extend([(status, retry_after)] * n)
 
+    def fault_window(self, phases: list[tuple[int, float, float]], *, speed: float = 1.0,
+                     methods: tuple[str, ...] = ("chat.postMessage", "chat.update", "chat.postEphemeral"),
+                     ) -> "_FaultWindow":
+        """From now on, `methods` answer each phase's status for its duration: `(429, 30, 2)` is
+        30 s of 429 with `Retry-After: 2`, `(503, 30, 0)` 30 s of 503. Durations run on a clock
+        `speed` times faster than real time (Retry-After is given in that clock's seconds, as
+        the sender's own speed knob reads it). Returns the window (its `.answered` counts)."""
+        window = _FaultWindow(phases=list(phases), speed=speed, methods=frozenset(methods),
+                              start=time.monotonic())
+        self._windows.append(window)
+        return window
+
+    def on_call(self, method: str, action: Callable[[Call], Any], *, nth: int = 1,
+                match: Callable[[Call], bool] | None = None) -> None:
+        """Run `action(call)` when the `nth` call of `method` (counted from now; only calls for
+        which `match(call)` is true, if given) arrives, before it is answered; the call then
+        takes no effect and is answered 503 (if anyone still listens)."""
+        self._hooks.append(_CallHook(method=method, action=action, remaining=nth, match=match))
+
+    def kill_on(self, method: str, pid: int, *, nth: int = 1,
+                match: Callable[[Call], bool] | None = None) -> None:
+        """SIGKILL process `pid` when the `nth` (matching) call of `method` arrives, before it is
+        answered or takes effect."""
+        import os
+        import signal
+
+        def kill(call: Call) -> None:
+            log.info("stand-in: killing pid %s on %s", pid, call.method)
+            os.kill(pid, signal.SIGKILL)
+
+        self.on_call(method, kill, nth=nth, match=match)
+
     def add_user(self, user_id: str, name: str, *, real_name: str = "", is_bot: bool = False,
                  tz: str = "UTC") -> None:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name,
                                "is_bot": is_bot, "tz": tz}
+
+    def _fault(self, method: str) -> tuple[int, float] | None:
+        now = time.monotonic()
+        for window in self._windows:
+            if method not in window.methods:
+                continue
+            elapsed = (now - window.start) * window.speed
+            for status, seconds, retry_after in window.phases:
+                if elapsed < seconds:
+                    window.answered += 1
+                    return status, retry_after
+                elapsed -= seconds
+        return None
 
     # ------------------------------------------------------------------ queries
     def calls_to(self, method: str) -> list[Call]:
@@ -265,6 +338,28 @@ class SlackStandin:
             token = auth[len("Bearer "):]
         call = Call(method, _redact(args), time.time())
         self.calls.append(call)
+        for hook in list(self._hooks):
+            if hook.method != method or (hook.match is not None and not hook.match(call)):
+                continue
+            hook.remaining -= 1
+            if hook.remaining == 0:
+                self._hooks.remove(hook)
+                call.status = 503
+                call.response = {"ok": False, "error": "hooked"}
+                result = hook.action(call)
+                if asyncio.iscoroutine(result):
+                    await result
+                return web.Response(status=503, text="hooked")
+        fault = self._fault(method)
+        if fault is not None:
+            status, retry_after = fault
+            call.status = status
+            if status == 429:
+                call.response = {"ok": False, "error": "ratelimited"}
+                return web.json_response(call.response, status=429,
+                                         headers={"Retry-After": str(max(0, round(retry_after)))})
+            call.response = {"ok": False, "error": "service_unavailable"}
+            return web.Response(status=status, text="upstream error")
         failures = self._failures.get(method)
         if failures:
             status, retry_after = failures.pop(0)
