@@ -75,6 +75,8 @@ class OutboxRow:
     def describe(self) -> str:
         what = {"card": "card", "reply": "thread reply", "post": "message",
                 "ephemeral": "ephemeral message"}.get(self.kind, self.kind)
+        named = (self.key or "").split(":", 1)[0]
+        what = {"daily-report": "daily report", "overdue-report": "overdue report"}.get(named, what)
         text = str(self.message.get("text") or "")[:60]
         of = f" of job {self.job_id}" if self.job_id else ""
         return f"{what}{of} to {self.channel or '?'} ({text!r})"

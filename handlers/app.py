@@ -72,15 +72,19 @@ def build_web_app(app: AsyncApp, services: Services, *, events: bool = True) -> 
         return await to_aiohttp_response(bolt_resp)
 
     async def healthz(request: web.Request) -> web.Response:
-        db_ok = True
+        # Unhealthy when the database cannot be read, or when the last write failed (jobs hold
+        # until it takes writes again: Store.write_error says why).
+        reason = services.store.write_error
         try:
             services.store.list_jobs(limit=1)
-        except Exception:
+        except Exception as exc:
             log.exception("health check: database not usable")
-            db_ok = False
-        body = {"ok": db_ok, "db": "ok" if db_ok else "error",
+            reason = f"database not readable: {type(exc).__name__}"
+        body = {"ok": reason is None, "db": "ok" if reason is None else "error",
                 "managers": [m.name for m in services.settings.managers]}
-        return web.json_response(body, status=200 if db_ok else 503)
+        if reason is not None:
+            body["reason"] = reason
+        return web.json_response(body, status=200 if reason is None else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         body = services.metrics.render()

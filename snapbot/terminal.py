@@ -164,7 +164,8 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
 def daily_once(manager: str | None, *, env: dict[str, str],
                write: Callable[[str], None] | None = None) -> int:
     """`snapbot daily --once [--manager M]`: run the daily job once, print the report; exit 1 if
-    any run failed, 2 on a configuration error."""
+    any run failed, 2 on a configuration error, 3 if Slack is configured (SLACK_BOT_TOKEN and
+    SNAPBOT_CHANNEL) and did not take the report in time (it stays queued for `snapbot run`)."""
     out = write or (lambda text: print(text, flush=True))
     logging.basicConfig(level=env.get("SNAPBOT_LOG_LEVEL", "WARNING"))
     try:
@@ -177,7 +178,12 @@ def daily_once(manager: str | None, *, env: dict[str, str],
 async def _daily_once(manager: str | None, *, env: dict[str, str], out: Callable[[str], None]) -> int:
     settings = load_settings(env, env.get("SNAPBOT_CONFIG"), require_slack=False)
     notifier = ConsoleNotifier(lambda text: out(to_terminal(text)))
-    services = await bootstrap.build_services(settings, notifier=notifier)
+    delivery = None
+    if settings.slack.bot_token and settings.slack.channel:  # cron with Slack: post the report
+        from handlers.app import make_client
+        from handlers.notifier import SlackNotifier
+        delivery = SlackNotifier(make_client(settings, retries=False))
+    services = await bootstrap.build_services(settings, notifier=notifier, delivery=delivery)
     try:
         names = [settings.manager(manager).name] if manager else [mc.name for mc in settings.managers]
         failed = 0
@@ -185,6 +191,37 @@ async def _daily_once(manager: str | None, *, env: dict[str, str], out: Callable
             job = await services.daily.run_once(name)
             if job.state != "done":
                 failed += 1
-        return 1 if failed else 0
+        undelivered = await _deliver_before_exit(services, env)
+        return 1 if failed else (UNDELIVERED if undelivered else 0)
     finally:
         await bootstrap.stop(services)
+
+
+#: `snapbot daily --once` exit code when the run went fine but Slack did not take its messages
+#: (they stay queued; `snapbot run` posts them).
+UNDELIVERED = 3
+
+
+async def _deliver_before_exit(services: Services, env: dict[str, str]) -> int:
+    """Running alone (cron), deliver this run's messages, waiting at most
+    SNAPBOT_SLACK_DELIVERY_TIMEOUT seconds (default 30); name what could not be delivered (it
+    stays queued for `snapbot run`; a running app holding the outbox delivers it anyway).
+    Returns how many were not delivered."""
+    if services.sender is None:
+        return 0
+    try:
+        timeout = float(env.get("SNAPBOT_SLACK_DELIVERY_TIMEOUT", "30"))
+    except ValueError:
+        timeout = 30.0
+    left = await services.sender.deliver_own(timeout)
+    reports = [r for r in left if r.kind in ("post", "ephemeral")]
+    for row in reports:
+        print(f"snapbot daily: could not post the {row.describe()} to Slack"
+              + (f" ({row.last_error})" if row.last_error else ""), file=sys.stderr)
+    if len(left) > len(reports):
+        print(f"snapbot daily: {'and ' if reports else ''}{len(left) - len(reports)} progress "
+              "message(s) (card, thread replies) not posted either", file=sys.stderr)
+    if left:
+        print("snapbot daily: they stay queued; `snapbot run` posts them when it runs",
+              file=sys.stderr)
+    return len(left)

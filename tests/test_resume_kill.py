@@ -1,55 +1,109 @@
-"""Kill a real snapbot process (SIGKILL) at every state of the restore table, restart it, and
-check that every run ends `done` with exactly one restore execution on the simulator."""
+"""Kill a real snapbot process (SIGKILL) at every state of the restore table, and at every kind of
+Slack call it makes, restart it, and check what the restore did and what people saw: every run
+ends `done` with exactly one restore execution on the simulator, one card in the channel showing
+the final state, every state change's thread reply and the overdue report exactly once, nothing
+left undelivered, and no partial download left behind.
+
+The worker talks to the Slack stand-in through the outbox, like `snapbot run`; the stand-in kills
+it when a chosen Slack call arrives, before answering (`SlackStandin.kill_on`). The Slack-call
+kills are parametrized by call kind (the card's post, a card update, a state-change reply, the
+overdue report, the final reply), not by every (state x call) pair: the state kills already cover
+each state, and a call kind is handled by the same code whatever the state."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import httpx
 import pytest
 
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore import RESTORE
+from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions, start_simulator
+from devtools.standin.slack import Call, SlackStandin
+from tests.restore_worker import BOT_TOKEN
 from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",
            "maintenance_active", "restoring", "restored", "reporting", "maintenance_deactivating"]
 assert set(RUNNING) == RESTORE.states - RESTORE.terminal
+CHANNEL = "C_OPS"
 
 
-async def _spawn(sim_url: str, workdir: Path, *extra: str) -> asyncio.subprocess.Process:
+async def _spawn(sim_url: str, slack: SlackStandin, workdir: Path, *extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.restore_worker", "--sim", sim_url, "--workdir", str(workdir), *extra,
+        sys.executable, "-m", "tests.restore_worker", "--sim", sim_url, "--workdir", str(workdir),
+        "--slack", slack.api_url, "--slack-speed", "20", *extra,
         cwd=str(ROOT), stdout=asyncio.subprocess.DEVNULL, stderr=open(workdir / "stderr.log", "ab"),
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def _state(db: Path) -> str | None:
+def _query(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if not db.exists():
-        return None
+        return []
     try:
         conn = sqlite3.connect(str(db), timeout=5)
         try:
-            row = conn.execute("select state from jobs where kind = 'restore'").fetchone()
+            return conn.execute(sql, args).fetchall()
         finally:
             conn.close()
     except sqlite3.Error:
-        return None
-    return row[0] if row else None
+        return []
 
 
-async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
+def _state(db: Path) -> str | None:
+    rows = _query(db, "select state from jobs where kind = 'restore'")
+    return rows[0][0] if rows else None
+
+
+def _text(message: dict[str, Any]) -> str:
+    return str(message.get("text") or "")
+
+
+def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> None:
+    """One card showing the final state; each state change's reply and the overdue report once;
+    nothing pending or dead in the outbox; no partial download anywhere."""
+    (job_id, result_json), = _query(db, "select id, result from jobs where kind = 'restore'")
+    cards = slack.messages(CHANNEL, top_level=True)
+    assert len(cards) == 1, [_text(c) for c in cards]
+    card = cards[0]
+    final_version = _query(db, "select max(seq) from transitions where job_id = ?", (job_id,))[0][0]
+    sent = _query(db, "select version, message from outbox where job_id = ? and kind = 'card'"
+                      " and status = 'sent' order by version desc, id desc limit 1", (job_id,))
+    assert sent and sent[0][0] == final_version  # the last card sent is the final state's
+    assert card["blocks"] == json.loads(sent[0][1]).get("blocks")  # ... and Slack shows it
+    replies = [_text(m) for m in slack.messages(CHANNEL, thread_ts=card["ts"])]
+    moves = _query(db, "select to_state, detail from transitions where job_id = ? and seq > 1"
+                       " and detail != '' order by seq", (job_id,))
+    for to_state, detail in moves:
+        expected = f"`{job_id}` → *{to_state}*: {detail}"
+        assert replies.count(expected) == 1, (expected, replies)
+    report = json.loads(result_json)["report"]
+    assert sum(overdue_report_text(report) in r for r in replies) == 1, replies
+    state_replies = [r for r in replies if r.startswith(f"`{job_id}` → ")]
+    assert [r.split("*")[1] for r in state_replies][-1] == "done"  # order kept: done comes last
+    left = _query(db, "select kind, status, last_error from outbox where status in ('pending', 'dead')")
+    assert left == [], left
+    assert not list(work.rglob("*.part")), list(work.rglob("*.part"))
+
+
+async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
+                    kill: tuple[str, int, Callable[[Call], bool] | None] | None = None) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
-    options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")) if pause else \
+    options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")) if pause or kill else \
         SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"))
     sim = await start_simulator("127.0.0.1", 0, options)
+    slack = SlackStandin(bot_token=BOT_TOKEN)
+    await slack.start()
     try:
         async with CloudifyClient(sim.url, password="admin") as c:
             await c.create_snapshot("snap-1")
@@ -60,33 +114,59 @@ async def _kill_and_resume(tmp_path: Path, state: str, *, pause: bool) -> None:
                                  json={"deployment_id": "dep-1", "workflow_id": "install", "duration": 40})
         work = tmp_path / "work"
         work.mkdir()
-        args = ["--request"] + (["--pause-at", state] if pause else [])
-        proc = await _spawn(sim.url, work, *args)
+        args = ["--request"] + (["--pause-at", state] if pause and state else [])
+        proc = await _spawn(sim.url, slack, work, *args)
         db = work / "snapbot.db"
-        if pause:
+        if kill is not None:
+            method, nth, match = kill
+            slack.kill_on(method, proc.pid, nth=nth, match=match)
+        elif pause:
             await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}")
         else:
             await until(lambda: _state(db) == state, timeout=30, what=f"state {state}")  # each step lasts ~1 s here
-        proc.send_signal(signal.SIGKILL)
-        assert await proc.wait() == -signal.SIGKILL
-        proc = await _spawn(sim.url, work)
+        if kill is None:
+            proc.send_signal(signal.SIGKILL)
         rc = await asyncio.wait_for(proc.wait(), 60)
+        assert rc == -signal.SIGKILL, (rc, (work / "stderr.log").read_text()[-2000:])
+        proc = await _spawn(sim.url, slack, work)
+        rc = await asyncio.wait_for(proc.wait(), 90)
         log = (work / "stderr.log").read_text()[-3000:]
         assert rc == 0, log
         assert _state(db) == "done", log
         assert len(sim.state.restores) == 1, sim.state.restores
         assert sim.state.maintenance["status"] == "deactivated"
+        _assert_people_saw_it_once(slack, db, work)
     finally:
+        await slack.close()
         await sim.close()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("state", RUNNING)
 async def test_restore_killed_right_after_saving_each_state_resumes_to_done_with_one_restore(tmp_path: Path, state: str) -> None:
-    await _kill_and_resume(tmp_path, state, pause=True)
+    await _scenario(tmp_path, pause=True, state=state)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("state", ["safety_snapshot", "maintenance_activating", "restoring"])
 async def test_restore_killed_in_the_middle_of_a_long_step_resumes_to_done_with_one_restore(tmp_path: Path, state: str) -> None:
-    await _kill_and_resume(tmp_path, state, pause=False)
+    await _scenario(tmp_path, pause=False, state=state)
+
+
+def _reply(fragment: str) -> Callable[[Call], bool]:
+    return lambda call: bool(call.args.get("thread_ts")) and fragment in str(call.args.get("text"))
+
+
+SLACK_CALLS = {
+    "card post": ("chat.postMessage", 1, lambda call: not call.args.get("thread_ts")),
+    "card update": ("chat.update", 2, None),
+    "state reply": ("chat.postMessage", 1, _reply("→ *maintenance_active*")),
+    "overdue report": ("chat.postMessage", 1, _reply("Overdue executions report")),
+    "final reply": ("chat.postMessage", 1, _reply("→ *done*")),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("call", list(SLACK_CALLS))
+async def test_restore_killed_when_a_slack_call_arrives_resumes_and_every_message_lands_once(tmp_path: Path, call: str) -> None:
+    await _scenario(tmp_path, pause=False, kill=SLACK_CALLS[call])
