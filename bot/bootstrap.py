@@ -19,7 +19,8 @@ from bot.errors import ConfigError
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
-from bot.outbox import Outbox, OutboxSender
+from bot.delivery import OutboxSender
+from bot.outbox import Outbox
 from bot.services import Services
 from bot.store import Store
 

@@ -14,7 +14,8 @@ from bot.config import Settings
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
-from bot.outbox import Outbox, OutboxSender
+from bot.delivery import OutboxSender
+from bot.outbox import Outbox
 from bot.store import Store
 
 if TYPE_CHECKING:  # built in bot.bootstrap after Services exists (they take it as an argument)

@@ -13,7 +13,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.notifier import Message, MessageRef
-from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxSender
+from bot.delivery import OutboxSender
+from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
 from bot.store import Store
 
 
@@ -190,7 +191,7 @@ async def test_deliver_own_names_what_it_could_not_deliver(store: Store) -> None
     slack.fail = [DeliveryFailed("HTTP 503")] * 100
     left = await _sender(store, outbox, slack, speed=100.0).deliver_own(5.0)
     assert [r.message["text"] for r in left] == ["daily report"]
-    assert "message to C_OPS" in left[0].describe()
+    assert "daily report to C_OPS" in left[0].describe()
     assert outbox.backlog() == 1  # still queued for `snapbot run`
 
 

@@ -17,7 +17,8 @@ from bot.errors import InvalidTransition, JobConflict, SnapbotError
 from bot.jobs.machine import StateMachine
 from bot.messages.common import error_text
 from bot.notifier import Message, Notifier
-from bot.outbox import Outbox, OutboxSender, job_lane
+from bot.delivery import OutboxSender
+from bot.outbox import Outbox, job_lane
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)

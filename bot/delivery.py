@@ -1,0 +1,307 @@
+"""The outbox's sender: delivers `bot.outbox` rows through a `bot.notifier.Notifier`, in order
+per lane, one process per database at a time (a lease row), honouring Retry-After and backing off
+on 5xx; see `bot.outbox` for the rules. `speed` scales every wait (tests run a 60-second Slack
+outage in a couple of real seconds)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sqlite3
+import time
+from typing import Callable
+
+from bot.notifier import MessageRef, Notifier
+from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class OutboxSender:
+    """Delivers the outbox through a Notifier (see the module docstring)."""
+
+    LEASE = "sender"
+
+    def __init__(self, store: Store, outbox: Outbox, notifier: Notifier, *, speed: float = 1.0,
+                 poll_interval: float = 0.5, lease_seconds: float = 15.0,
+                 first_backoff: float = 1.0, max_backoff: float = 30.0,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.notifier = notifier
+        self.speed = speed
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self._wall = wall
+        self.owner = outbox.origin
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._hold_until = 0.0  # loop time before which nothing is sent (429 / backoff)
+        self._backoff = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._leased = False
+        self._renewed_at = 0.0
+        #: rows Slack took whose success could not be recorded (database not writable): never
+        #: sent again, recorded as soon as the database takes writes
+        self._unrecorded: dict[int, str] = {}
+        self.delivered = 0
+        outbox.listeners.append(lambda row: self._wake.set())
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._release()
+
+    # -- the lease ----------------------------------------------------------------------------
+    def acquire(self) -> bool:
+        """Take or renew the delivery lease; False while another live process holds it."""
+        now = self._wall()
+        try:
+            with self.store.transaction():
+                row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
+                                            [self.LEASE]).fetchone()
+                if row is not None and row[0] != self.owner and row[1] > now \
+                        and not _dead_here(str(row[0])):
+                    self._leased = False
+                    return False
+                self.store.db.execute(
+                    "insert into outbox_lease (name, owner, expires_at) values (?, ?, ?)"
+                    " on conflict(name) do update set owner = excluded.owner,"
+                    " expires_at = excluded.expires_at",
+                    [self.LEASE, self.owner, now + self.lease_seconds])
+        except sqlite3.Error:
+            log.warning("outbox: could not renew the delivery lease (database not writable)")
+            return self._leased  # keep delivering what we hold; nobody else can take it either
+        self._leased = True
+        self._renewed_at = now
+        return True
+
+    def _lease_fresh(self) -> bool:
+        """Hold the lease, renewing it when a third of it has gone (kick without the loop)."""
+        if self._leased and self._wall() < self._renewed_at + self.lease_seconds / 3:
+            return True
+        return self.acquire()
+
+    def lease_holder(self) -> str | None:
+        row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
+                                    [self.LEASE]).fetchone()
+        if row is None or row[1] <= self._wall():
+            return None
+        return str(row[0])
+
+    def _release(self) -> None:
+        if not self._leased:
+            return
+        self._leased = False
+        try:
+            with self.store.transaction():
+                self.store.db.execute("update outbox_lease set expires_at = 0 where name = ? and owner = ?",
+                                      [self.LEASE, self.owner])
+        except sqlite3.Error:
+            pass
+
+    # -- delivering ---------------------------------------------------------------------------
+    async def kick(self, lane: str) -> None:
+        """Deliver a lane now, if this process delivers and Slack is not on hold. Never raises."""
+        if self._on_hold() or not self._lease_fresh():
+            self._wake.set()
+            return
+        try:
+            await self._drain(lane)
+        except Exception:
+            log.exception("outbox: delivering %s failed", lane)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.acquire():
+                    for lane in self.outbox.pending_lanes():
+                        if self._on_hold():
+                            break
+                        await self._drain(lane)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox: delivery pass failed")
+            wait = self.poll_interval
+            if self._on_hold():
+                wait = max(0.0, self._hold_until - self._now())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
+            except asyncio.TimeoutError:
+                pass
+
+    async def deliver_own(self, timeout: float, *, everything: bool = False) -> list[OutboxRow]:
+        """For a process running alone: deliver every pending message (its own among them)
+        within `timeout` seconds (real time, scaled by speed). Returns this process's rows (with
+        `everything`, all rows) still not delivered: empty when all went, or when a running app
+        holds the lease and will deliver them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout / self.speed
+
+        def left() -> list[OutboxRow]:
+            return [r for r in self.outbox.rows(status=PENDING) if everything or r.origin == self.owner]
+
+        while True:
+            if not left():
+                return []
+            if not self.acquire():
+                log.info("outbox: %d message(s) left for %s to deliver", len(left()), self.lease_holder())
+                return []
+            for lane in self.outbox.pending_lanes():
+                if self._on_hold():
+                    break
+                await self._drain(lane)
+            rest = left()
+            if not rest:
+                return []
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return rest
+            await asyncio.sleep(min(max(self._hold_until - self._now(), 0.01), remaining))
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _on_hold(self) -> bool:
+        return self._now() < self._hold_until
+
+    def _hold(self, seconds: float) -> None:
+        self._hold_until = max(self._hold_until, self._now() + seconds / self.speed)
+
+    async def _drain(self, lane: str) -> None:
+        async with self._locks.setdefault(lane, asyncio.Lock()):
+            while not self._on_hold():
+                row = self.outbox.head(lane)
+                if row is None:
+                    return
+                if not await self._deliver(row):
+                    return
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        """Send one row (a card: the newest card of its lane). False: stop this lane for now."""
+        rows = [row]
+        if row.kind == "reply" and self.outbox.newest_card(row.lane) is not None \
+                and not self.store.get_job(row.job_id).thread_ts:
+            row = self.outbox.newest_card(row.lane) or row  # the card comes first: the thread's parent
+        if row.kind == "card":
+            newest = self.outbox.newest_card(row.lane) or row
+            older = [r.id for r in self.outbox.rows(lane=row.lane, status=PENDING)
+                     if r.kind == "card" and r.id != newest.id and r.version <= newest.version]
+            if newest.version < self.outbox.sent_card_version(row.lane):
+                self.outbox.mark([newest.id, *older], SUPERSEDED)
+                return True
+            self.outbox.mark(older, SUPERSEDED)
+            row = newest
+            rows = [newest]
+        if row.id in self._unrecorded:  # Slack has it; only our record of it is missing
+            return self._record(row, self._unrecorded[row.id])
+        try:
+            ts = await self._send(row)
+        except DeliveryFailed as exc:
+            return self._failed(row, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected answer: keep it, try later
+            log.exception("outbox: sending %s failed", row.describe())
+            return self._failed(row, DeliveryFailed(type(exc).__name__))
+        self._backoff = 0.0
+        self.delivered += 1
+        return self._record(rows[0], ts)
+
+    def _record(self, row: OutboxRow, ts: str) -> bool:
+        try:
+            with self.store.transaction():
+                if row.kind == "card" and ts:
+                    job = self.store.get_job(row.job_id)
+                    if job.message_ts is None:
+                        self.store.update_job(row.job_id, message_ts=ts, thread_ts=ts)
+                self.outbox.mark([row.id], SENT, ts=ts)
+        except sqlite3.Error:
+            self._unrecorded[row.id] = ts
+            log.error("outbox: %s was delivered but the database did not record it; recording "
+                      "it again before anything else on that card", row.describe())
+            self._hold(self.first_backoff * self.speed)
+            return False
+        self._unrecorded.pop(row.id, None)
+        return True
+
+    async def _send(self, row: OutboxRow) -> str:
+        if row.kind == "card":
+            job = self.store.get_job(row.job_id)
+            if job.message_ts is None:
+                ref = await self.notifier.post(row.channel, row.message)
+                return ref.ts
+            await self.notifier.update(MessageRef(job.channel or row.channel, job.message_ts), row.message)
+            return job.message_ts
+        if row.kind == "reply":
+            job = self.store.get_job(row.job_id)
+            if not job.thread_ts:
+                raise DeliveryFailed("the job has no card to reply under", permanent=True)
+            ref = await self.notifier.post(job.channel or row.channel, row.message, thread_ts=job.thread_ts)
+            return ref.ts
+        if row.kind == "post":
+            ref = await self.notifier.post(row.channel, row.message)
+            return ref.ts
+        if row.kind == "ephemeral":
+            await self.notifier.ephemeral(row.channel, row.user, row.message)
+            return ""
+        raise DeliveryFailed(f"unknown outbox kind {row.kind!r}", permanent=True)
+
+    def _failed(self, row: OutboxRow, exc: DeliveryFailed) -> bool:
+        why = exc.user_message
+        try:
+            if exc.permanent:
+                log.error("outbox: Slack refused %s for good: %s (not retried)", row.describe(), why)
+                self.outbox.mark([row.id], DEAD, error=why)
+                return True
+            self.outbox.note_failure(row.id, why)
+        except sqlite3.Error:
+            log.warning("outbox: could not record a failed delivery (database not writable)")
+        if exc.retry_after is not None:
+            log.warning("outbox: Slack asks to wait %.0f s (%s) with %s; holding every delivery",
+                        exc.retry_after, why, row.describe())
+            self._hold(max(exc.retry_after, 0.0))
+        else:
+            self._backoff = min(self.max_backoff, self._backoff * 2 if self._backoff else self.first_backoff)
+            log.warning("outbox: Slack did not take %s (%s); trying again in %.0f s",
+                        row.describe(), why, self._backoff)
+            self._hold(self._backoff)
+        return False
+
+
+def _dead_here(owner: str) -> bool:
+    """Is `owner` (host:pid:nonce) a process of this host that no longer runs? Then its lease
+    is void at once: a restarted app delivers without waiting for the old lease to run out."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+__all__ = ["OutboxSender"]
