@@ -177,7 +177,7 @@ async def test_database_read_only_mid_restore_holds_says_so_and_finishes_when_wr
             body = await resp.json()
             assert resp.status == 503, body
             assert "readonly" in body["reason"].replace(" ", "").replace("-", ""), body
-        await asyncio.sleep(0.5)  # the job holds: no restore is posted on an unrecorded state
+        # the job holds: no restore is posted on a state the database did not take
         assert rig.store.get_job(job.id).state == "maintenance_active"
         assert rig.sim.state.restores == [] or len(rig.sim.state.restores) == 0
         conn.execute("PRAGMA query_only = 0")  # writable again
