@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.delivery import OutboxSender
 from bot.outbox import Outbox
+from bot.partials import sweep_stale
 from bot.services import Services
 from bot.store import Store
 
@@ -61,6 +62,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     else:
         sender = OutboxSender(store, outbox, delivery or notifier)
     runner = JobRunner(store, clock, notifier, outbox=outbox, sender=sender)
+    runner.scratch_roots = [Path(settings.archive_dir)]
     try:
         archives = open_archive_store(settings.archive_location, dict(settings.archive_env))
     except Exception:
@@ -97,6 +99,9 @@ async def start(services: Services) -> list[str]:
     start the approval expiry loop and the daily scheduler."""
     if services.sender is not None:
         services.sender.start()
+    unfinished = {j.id: j.created_at or services.clock.now()
+                  for j in services.store.list_jobs(unfinished=True, limit=10_000)}
+    sweep_stale(services.runner.scratch_roots, unfinished)  # partial files nobody will finish
     resumed = await services.runner.resume_all()
     for name in ("approvals", "daily"):
         svc = getattr(services, name)

@@ -64,6 +64,21 @@ def _state(db: Path) -> str | None:
     return rows[0][0] if rows else None
 
 
+def _leave_partials(work: Path, db: Path) -> None:
+    """Partial files as a process killed mid-download leaves them: one of the restore job (its
+    resume removes it), one of a job that no longer exists and an untagged old one (start-up
+    removes both)."""
+    rows = _query(db, "select id from jobs where kind = 'restore'")
+    folder = work / "archives" / "default"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [".safety-x.zip.part-j-000000-1234", ".old.zip.part-5678"]
+    if rows:
+        names.append(f".safety-x.zip.part-{rows[0][0]}-abcd")
+    for name in names:
+        (folder / name).write_bytes(b"PK partial")
+        os.utime(folder / name, (1_000_000_000, 1_000_000_000))  # from long before any job
+
+
 def _text(message: dict[str, Any]) -> str:
     return str(message.get("text") or "")
 
@@ -92,7 +107,8 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
     assert [r.split("*")[1] for r in state_replies][-1] == "done"  # order kept: done comes last
     left = _query(db, "select kind, status, last_error from outbox where status in ('pending', 'dead')")
     assert left == [], left
-    assert not list(work.rglob("*.part")), list(work.rglob("*.part"))
+    partials = [p for p in work.rglob("*") if ".part" in p.name]
+    assert partials == [], partials
 
 
 async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
@@ -128,6 +144,7 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
             proc.send_signal(signal.SIGKILL)
         rc = await asyncio.wait_for(proc.wait(), 60)
         assert rc == -signal.SIGKILL, (rc, (work / "stderr.log").read_text()[-2000:])
+        _leave_partials(work, db)  # what a process killed mid-download leaves behind
         proc = await _spawn(sim.url, slack, work)
         rc = await asyncio.wait_for(proc.wait(), 90)
         log = (work / "stderr.log").read_text()[-3000:]

@@ -28,6 +28,7 @@ from bot.archive_store.base import (
 )
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
+from bot.partials import partial_name
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file size limit
 
@@ -147,7 +148,7 @@ class DirectoryArchiveStore:
         except OSError as exc:
             raise ArchiveError(f"cannot create the archive directory {dest.parent}: "
                                f"{exc.strerror or exc}") from None
-        tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
+        tmp = dest.with_name(partial_name(dest.name))
 
         def failed(exc: OSError) -> ArchiveError:
             return ArchiveError(_write_failed(exc, dest.parent))

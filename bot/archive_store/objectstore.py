@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -47,6 +46,7 @@ from bot.archive_store.base import (
 from bot.archive_store.zipstream import ZipStreamCheck
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError, ConfigError
+from bot.partials import partial_name
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class ObjectArchiveStore:
                     expected_size: int | None = None, check: ZipCheck | None = None) -> ArchiveInfo:
         key = self.key(manager, snapshot_id)
         name = f"{snapshot_id}{SUFFIX}"
-        tmp = f"{manager}/.{name}.part-{secrets.token_hex(6)}"
+        tmp = f"{manager}/{partial_name(name)}"
         hasher = Hasher()
         zcheck = ZipStreamCheck(name)
         source_error: list[BaseException] = []

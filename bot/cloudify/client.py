@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -47,6 +46,7 @@ from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, Exec
 from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError,
                         Conflict, Forbidden, IllegalAction, ManagerUnavailable, NotFound,
                         ServerError, Unauthorized)
+from bot.partials import partial_name
 
 logger = logging.getLogger("bot.cloudify")
 T = TypeVar("T")
@@ -504,7 +504,7 @@ class CloudifyClient:
         except OSError as exc:
             raise self._tag(ArchiveError(f"cannot create the archive directory {dest.parent}: "
                                          f"{exc.strerror or exc}")) from None
-        tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(6)}")
+        tmp = dest.with_name(partial_name(dest.name))
         path = f"/snapshots/{snapshot_id}/archive"
         try:
             info = await self._download_to(path, tmp)

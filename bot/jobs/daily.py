@@ -32,6 +32,7 @@ from bot.messages import daily as msg
 from bot.messages.daily import DailyOutcome, RunRecord, ScheduleView
 from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot, zone
 from bot.store import Job, Store, Transition
+from bot.partials import partial_name
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +442,7 @@ async def download_verified(client: Any, snapshot_id: str, dest: Path) -> Any:
     file, checks the zip and hashes it), check the manager's metadata.json is inside, write the
     sidecar for the final name, then rename. On failure nothing is left under either name."""
     dest = Path(dest)
-    staging = dest.with_name(f".{dest.name}.part-staging")
+    staging = dest.with_name(partial_name(dest.name, "staging"))
     final_side = archive.sidecar_path(dest)
     moved = False
     try:

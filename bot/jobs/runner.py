@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from bot.clock import Clock
@@ -19,6 +20,7 @@ from bot.messages.common import error_text
 from bot.notifier import Message, Notifier
 from bot.delivery import OutboxSender
 from bot.outbox import Outbox, job_lane
+from bot.partials import CURRENT_JOB, remove_job_partials
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,9 @@ class JobRunner:
         if sender is None and not getattr(notifier, "local", False):
             sender = OutboxSender(store, self.outbox, notifier)
         self.sender = sender
+        #: directories where jobs keep partial files (bot.partials): a job removes its own
+        #: when it (re)starts and when it ends
+        self.scratch_roots: list[Path] = []
         self.store_retry_interval = store_retry_interval
         self.store_retry_max_interval = store_retry_max_interval
         self._drivers: dict[str, JobDriver] = {}
@@ -252,6 +257,25 @@ class JobRunner:
             raise JobConflict(f"manager {manager!r} is busy with job {j.id} ({j.kind}, {j.state})")
 
     async def _run(self, job_id: str) -> None:
+        CURRENT_JOB.set(job_id)  # this task's context: partial files are named after the job
+        self._remove_partials(job_id)  # a resumed job's leftovers from the attempt that died
+        try:
+            await self._drive(job_id)
+        finally:
+            try:
+                finished = self.store.get_job(job_id).finished
+            except Exception:
+                finished = False
+            if finished:
+                self._remove_partials(job_id)
+
+    def _remove_partials(self, job_id: str) -> None:
+        try:
+            remove_job_partials(self.scratch_roots, job_id)
+        except OSError:
+            log.exception("job %s: could not look for its partial files", job_id)
+
+    async def _drive(self, job_id: str) -> None:
         ctx = JobContext(self.store.get_job(job_id), self)
         driver = self.driver(ctx.job.kind)
         while True:
