@@ -141,3 +141,7 @@ ERROR_CODES: dict[str, type[CloudifyError]] = {
     for cls in (BadParameters, Unauthorized, Forbidden, NotFound, Conflict, IllegalAction,
                 ExistingRunningExecution, MaintenanceActive, EnteringMaintenance, ServerError)
 }
+
+
+class StoreUnavailable(SnapbotError):
+    """The database did not take a write (read-only, full, I/O error): jobs hold until it does."""

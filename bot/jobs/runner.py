@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from bot.clock import Clock
-from bot.errors import InvalidTransition, JobConflict, SnapbotError
+from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavailable
+from bot.messages import jobs as messages
 from bot.jobs.machine import StateMachine
 from bot.messages.common import error_text
 from bot.notifier import Message, Notifier
@@ -127,10 +128,6 @@ class JobContext:
         would be a lie): the runner waits for the database and resumes from the recorded state."""
         if self.store_failure is not None:
             raise self.store_failure
-
-
-class StoreUnavailable(SnapbotError):
-    """The database did not take a write (read-only, full, I/O error)."""
 
 
 class JobRunner:
@@ -344,7 +341,7 @@ class JobRunner:
         if self.sender is None or not job.channel:
             return
         try:
-            await self.notifier.post(job.channel, _plain(text), thread_ts=job.thread_ts)
+            await self.notifier.post(job.channel, messages.text_message(text), thread_ts=job.thread_ts)
         except Exception:
             log.exception("job %s: could not tell Slack that the database is failing", job.id)
 
@@ -361,7 +358,7 @@ class JobRunner:
 
     def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:
         if job.channel:
-            self.outbox.reply(job, _thread_text(job, detail), key=key)
+            self.outbox.reply(job, messages.thread_reply(job, detail), key=key)
 
     async def notify_listeners(self, job: Job, detail: str) -> None:
         for listener in self._listeners:
@@ -397,11 +394,3 @@ class JobRunner:
 
 def _is_store_error(exc: BaseException) -> bool:
     return isinstance(exc, (StoreUnavailable, sqlite3.OperationalError))
-
-
-def _plain(text: str) -> Message:
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-
-
-def _thread_text(job: Job, detail: str) -> Message:
-    return _plain(f"`{job.id}` → *{job.state}*" + (f": {detail}" if detail else ""))

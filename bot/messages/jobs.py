@@ -66,6 +66,11 @@ def text_message(text: str) -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
+def thread_reply(job: Job, detail: str) -> Message:
+    """The reply in a job's thread for a state change (or a progress note in that state)."""
+    return text_message(f"`{job.id}` → *{job.state}*" + (f": {detail}" if detail else ""))
+
+
 def who(user: str) -> str:
     """Slack users as mentions, terminal users (local:<login>) and snapbot as plain text."""
     if _SLACK_USER.fullmatch(user or ""):
