@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from bot.commands import model as m
-from bot.commands.help import ALWAYS, SPECS, group_usage, readme_command_table, spec, topic_specs
-from bot.commands.registry import COMMANDS, GATEABLE, spec_for
+from bot.commands.help import group_usage, readme_command_table, topic_specs
+from bot.commands.registry import ALWAYS, COMMANDS, GATEABLE, spec, spec_for
 
 
 def test_one_spec_per_command_class_of_the_model():
@@ -56,7 +56,7 @@ def test_topic_by_two_words():
 
 
 def test_no_topic_is_everything():
-    assert len(topic_specs(None)) == len(SPECS)
+    assert len(topic_specs(None)) == len(COMMANDS)
 
 
 def test_unknown_topic_is_empty():
@@ -69,7 +69,7 @@ def test_group_usage_lists_subcommands():
 
 def test_readme_table_has_a_row_per_command_with_escaped_pipes():
     table = readme_command_table()
-    assert table.count("\n") == len(SPECS) + 2
+    assert table.count("\n") == len(COMMANDS) + 2
     assert "`/cfy maintenance-mode activate [--manager M]`" in table
     assert "BLUEPRINT_ID\\|--all" in table
 

@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
-from bot.commands.help import SPECS
+from bot.commands.registry import COMMANDS
 from bot.errors import (ConfigError, ManagerUnavailable, NotAuthorized, NotFound, SnapbotError,
                         UsageError)
 from bot.messages import blocks
@@ -35,7 +35,7 @@ def rendered(msg: dict) -> str:
 def test_help_lists_every_command_and_the_managers():
     msg = c.help_message(None, ["prod", "dr"])
     text = rendered(msg)
-    assert all(s.line in text for s in SPECS)
+    assert all(s.line in text for s in COMMANDS)
     assert "`prod` (default)" in text and "`dr`" in text
     assert_within_limits(msg)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.commands import model as m
-from bot.commands.help import SPECS, spec
+from bot.commands.registry import COMMANDS, spec
 from bot.commands.grammar import SNAPSHOT_ID_MAX, validate_snapshot_id
 from bot.commands.parser import normalize, parse
 from bot.errors import UsageError
@@ -18,7 +18,7 @@ def usage_error(text: str) -> UsageError:
 
 # --- every command -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("s", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("s", COMMANDS, ids=lambda s: s.name)
 def test_every_help_example_parses_to_its_own_command(s):
     assert parse(s.example).name == s.name
 

@@ -4,18 +4,12 @@ README equal to `readme_command_table()`).
 """
 from __future__ import annotations
 
-from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, NEVER, PREFIX, CommandSpec, spec
-
-#: The rows of help and of the command table, in order (the registry's).
-SPECS: tuple[CommandSpec, ...] = COMMANDS
-
-__all__ = ["ALWAYS", "CONFIGURABLE", "NEVER", "SPECS", "CommandSpec", "spec", "group_usage", "topics",
-           "topic_specs", "readme_command_table"]
+from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, PREFIX, CommandSpec
 
 
 def group_usage(group: str) -> str:
     """`/cfy snapshots create|list|...` for an unknown or missing subcommand of `group`."""
-    subs = [s.name.split(".")[1] for s in SPECS if s.group == group and "." in s.name]
+    subs = [s.name.split(".")[1] for s in COMMANDS if s.group == group and "." in s.name]
     subs = list(dict.fromkeys(subs))
     return f"{PREFIX} {group} {'|'.join(subs)} ..."
 
@@ -23,7 +17,7 @@ def group_usage(group: str) -> str:
 def topics() -> list[str]:
     """Words `help TOPIC` understands: groups, subcommands and dotted names."""
     words: dict[str, None] = {}
-    for s in SPECS:
+    for s in COMMANDS:
         words[s.group] = None
         words.update({p: None for p in s.name.split(".")[1:]})
         words[s.name] = None
@@ -35,9 +29,9 @@ def topic_specs(topic: str | None) -> list[CommandSpec]:
     dotted name is the topic (`snapshots`, `restore`, `snapshots.restore`, `snapshots restore`).
     Empty for an unknown topic."""
     if not topic:
-        return list(SPECS)
+        return list(COMMANDS)
     t = topic.strip().lower().replace(" ", ".")
-    return [s for s in SPECS
+    return [s for s in COMMANDS
             if t in (s.group, s.name) or t in s.name.split(".")[1:]]
 
 
@@ -46,9 +40,9 @@ def _md_cell(text: str) -> str:
 
 
 def readme_command_table() -> str:
-    """The README's command table, rendered from SPECS (Markdown, ends with a newline)."""
+    """The README's command table, rendered from COMMANDS (Markdown, ends with a newline)."""
     rows = ["| Command | What it does | Example | Approval |", "|---|---|---|---|"]
-    for s in SPECS:
+    for s in COMMANDS:
         approval = {ALWAYS: "**always**", CONFIGURABLE: "configurable"}.get(s.approval, "–")
         rows.append(f"| `{_md_cell(s.line)}` | {_md_cell(s.summary)} | "
                     f"`{_md_cell(s.example_line)}` | {approval} |")

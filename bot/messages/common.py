@@ -13,7 +13,8 @@ from typing import Any, Iterable, Sequence
 from bot import runbooks
 from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
-from bot.commands.help import ALWAYS, CONFIGURABLE, SPECS, CommandSpec, topic_specs
+from bot.commands.help import topic_specs
+from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, CommandSpec
 from bot.errors import (CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
                         Unauthorized, UsageError)
 from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
@@ -85,7 +86,7 @@ def _approval_note(s: CommandSpec) -> str:
 
 
 def help_message(topic: str | None = None, managers: Sequence[str] = (),
-                 specs: Sequence[CommandSpec] = SPECS) -> Message:
+                 specs: Sequence[CommandSpec] = COMMANDS) -> Message:
     """`/cfy help [topic]`: the commands (all, or the topic's) with examples, and the managers.
 
     `managers` are the configured manager names, the first being the default."""
