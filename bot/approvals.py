@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
-from bot.clock import iso, parse_time
+from bot.clock import Clock, iso, parse_time
+from bot.config import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
+from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
-from bot.store import Job
+from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +39,20 @@ def _states(job: Job) -> tuple[str, str]:
 
 
 class ApprovalService:
-    def __init__(self, services: Any, *, group_resolver: GroupResolver | None = None,
+    def __init__(self, store: Store, runner: JobRunner, clock: Clock,
+                 policy: ApprovalPolicy, *, channel: str, group_resolver: GroupResolver | None = None,
                  tick_seconds: float = 5.0, group_cache_seconds: float = 300.0) -> None:
-        self.services = services
+        self.store = store
+        self.runner = runner
+        self.clock = clock
+        self.policy = policy
+        self.channel = channel  # where cards go when a job has no channel of its own
         self.group_resolver = group_resolver
         self.tick_seconds = tick_seconds
         self.group_cache_seconds = group_cache_seconds
         self._group_members: dict[str, set[str]] = {}
         self._groups_loaded_at: float | None = None
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def policy(self) -> Any:
-        return self.services.settings.approvals
 
     # -- policy ------------------------------------------------------------------------------
     def is_approver(self, user: str) -> bool:
@@ -90,34 +93,34 @@ class ApprovalService:
 
     # -- opening -----------------------------------------------------------------------------
     def expires_at(self) -> str:
-        return iso(self.services.clock.now() + timedelta(seconds=self.policy.ttl_seconds))
+        return iso(self.clock.now() + timedelta(seconds=self.policy.ttl_seconds))
 
     async def open(self, job: Job) -> Job:
         """Post the request card (with Approve/Reject) for a job waiting for approval."""
-        store = self.services.store
+        store = self.store
         if "expires_at" not in job.params or "required_approvals" not in job.params:
             params = {"expires_at": self.expires_at(), "required_approvals": max(1, int(self.policy.required)),
                       **job.params}
             job = store.update_job(job.id, params=params)
         if job.kind in PENDING:
-            await self.services.runner.report(job, "")  # the driver renders the request card
+            await self.runner.report(job, "")  # the driver renders the request card
             return store.get_job(job.id)
-        channel = job.channel or self.services.settings.slack.channel
+        channel = job.channel or self.channel
         if not channel:
             return job
         # The card goes through the outbox: from a terminal it waits there for the Slack app
         # (no message ts is invented); in the app it is delivered now if Slack answers.
         with store.transaction():
             job = store.update_job(job.id, channel=channel)
-            self.services.runner.outbox.card(job, messages.approval_card(job))
-        await self.services.runner.deliver(job)
+            self.runner.outbox.card(job, messages.approval_card(job))
+        await self.runner.deliver(job)
         return store.get_job(job.id)
 
     # -- deciding ----------------------------------------------------------------------------
     async def decide(self, job_id: str, user: str, approve: bool, *, idem_key: str | None = None) -> Reply:
         """One click. Returns the reply for the clicker (ephemeral); the card is updated for
         a decision. Exactly one click moves the job, whatever the concurrency."""
-        store = self.services.store
+        store = self.store
         try:
             job = store.get_job(job_id)
         except JobNotFound:
@@ -149,7 +152,7 @@ class ApprovalService:
                                        detail=f"rejected by <@{user}>", finished=True)
             except StaleState:
                 return Reply(messages.refusal(self._already(store.get_job(job_id))))
-            self.services.runner.volatile.pop(job.id, None)
+            self.runner.volatile.pop(job.id, None)
             await self._report(store_job, f"rejected by <@{user}>", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
         job = store.get_job(job.id)  # record_approval merged approved_by in its transaction
@@ -166,21 +169,21 @@ class ApprovalService:
         except StaleState:
             return Reply(messages.refusal(self._already(store.get_job(job_id))))
         await self._report(moved, detail, user)
-        self.services.runner.start(moved.id)
+        self.runner.start(moved.id)
         return Reply(messages.decision_reply(f"you approved `{job.id}`; it starts now"))
 
     def _check(self, job: Job, current: str, target: str) -> None:
         """The job's own table must allow the move (raises InvalidTransition otherwise)."""
-        self.services.runner.driver(job.kind).machine.check(current, target)
+        self.runner.driver(job.kind).machine.check(current, target)
 
     def _decision_of(self, job: Job, user: str) -> str:
-        for a in self.services.store.approvals(job.id):
+        for a in self.store.approvals(job.id):
             if a.user == user:
                 return a.decision
         return ""
 
     def _already(self, job: Job) -> str:
-        transitions = self.services.store.transitions(job.id)
+        transitions = self.store.transitions(job.id)
         waiting, _ = _states(job)
         decided = next((t for t in transitions if t.from_state == waiting), None)
         if job.state == "expired":
@@ -195,45 +198,45 @@ class ApprovalService:
     def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:
         log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id, user, reason)
         refused = list(job.result.get("refused_clicks") or [])
-        refused.append({"user": user, "at": iso(self.services.clock.now()),
+        refused.append({"user": user, "at": iso(self.clock.now()),
                         "action": "approve" if approve else "reject", "reason": reason})
-        self.services.store.merge_result(job.id, refused_clicks=refused[-50:])
+        self.store.merge_result(job.id, refused_clicks=refused[-50:])
 
     def _move(self, job: Job, current: str, target: str, *, actor: str, detail: str,
               finished: bool = False) -> Job:
         """The decision's state change; a restore's card update and thread reply are queued in
         the same transaction (a gated job's card is refreshed by _report)."""
-        store = self.services.store
+        store = self.store
         with store.transaction():
             moved = store.transition(job.id, current, target, actor=actor, detail=detail,
                                      finished=finished)
             if job.kind in PENDING:
-                self.services.runner.enqueue_progress(
+                self.runner.enqueue_progress(
                     moved, detail, key=f"state:{moved.id}:{store.version(moved.id)}")
         return moved
 
     async def _report(self, job: Job, detail: str, actor: str) -> None:
         if job.kind in PENDING:  # queued with the state change (_move)
-            await self.services.runner.notify_listeners(job, detail)
-            await self.services.runner.deliver(job)
+            await self.runner.notify_listeners(job, detail)
+            await self.runner.deliver(job)
             return
         await self._refresh_card(job, outcome=job.state, actor=actor)
 
     async def _refresh_card(self, job: Job, *, outcome: str | None = None, actor: str = "") -> None:
         if job.kind in PENDING:
-            await self.services.runner.report(job, "")
+            await self.runner.report(job, "")
             return
         if not job.channel:
             return
         msg = messages.approval_card(job) if outcome is None else \
-            messages.job_decided_card(job, outcome, actor, self.services.clock.now())
-        self.services.runner.outbox.card(job, msg)
-        await self.services.runner.deliver(job)
+            messages.job_decided_card(job, outcome, actor, self.clock.now())
+        self.runner.outbox.card(job, msg)
+        await self.runner.deliver(job)
 
     # -- expiry ------------------------------------------------------------------------------
     def _expired(self, job: Job) -> bool:
         at = parse_time(job.params.get("expires_at"))
-        return at is not None and self.services.clock.now() >= at
+        return at is not None and self.clock.now() >= at
 
     async def _expire(self, job: Job) -> bool:
         waiting, _ = _states(job)
@@ -244,14 +247,14 @@ class ApprovalService:
             moved = self._move(job, waiting, "expired", actor="snapbot", detail=detail, finished=True)
         except (StaleState, InvalidTransition):
             return False
-        self.services.runner.volatile.pop(job.id, None)
+        self.runner.volatile.pop(job.id, None)
         await self._report(moved, detail, "snapbot")
         return True
 
     async def expire_due(self) -> list[str]:
         """Expire every pending request whose time is up (by the injected clock)."""
         expired = []
-        for job in self.services.store.list_jobs(unfinished=True, limit=1000):
+        for job in self.store.list_jobs(unfinished=True, limit=1000):
             waiting, _ = _states(job)
             if job.state == waiting and self._expired(job) and await self._expire(job):
                 expired.append(job.id)
@@ -260,17 +263,17 @@ class ApprovalService:
     async def announce_unposted(self) -> list[str]:
         """Post the cards of pending requests that have none yet (requested from the terminal,
         where nobody can click): they go to the configured channel, where approvers decide."""
-        channel = self.services.settings.slack.channel
+        channel = self.channel
         if not channel:
             return []
         posted = []
-        for job in self.services.store.list_jobs(unfinished=True, limit=1000):
+        for job in self.store.list_jobs(unfinished=True, limit=1000):
             waiting, _ = _states(job)
             if job.state != waiting or job.message_ts is not None or self._expired(job):
                 continue
-            if self.services.runner.outbox.rows(lane=f"job:{job.id}"):
+            if self.runner.outbox.rows(lane=f"job:{job.id}"):
                 continue  # its card is queued (or was refused for good: logged there)
-            job = self.services.store.update_job(job.id, channel=job.channel or channel)
+            job = self.store.update_job(job.id, channel=job.channel or channel)
             job = await self.open(job)
             if job.message_ts is not None:
                 posted.append(job.id)
@@ -297,9 +300,3 @@ class ApprovalService:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-
-
-def install(services: Any, *, group_resolver: GroupResolver | None = None) -> ApprovalService:
-    """Create the approval service and set `services.approvals`."""
-    services.approvals = ApprovalService(services, group_resolver=group_resolver)
-    return services.approvals

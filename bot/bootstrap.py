@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bot.approvals import GroupResolver
+from bot.approvals import ApprovalService, GroupResolver
 from bot.archive_store import open_archive_store
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -42,7 +42,6 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                          delivery: Notifier | None = None) -> Services:
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
-    from bot import approvals
     from bot.dispatch import Dispatcher
     from bot.jobs import daily, restore
     from bot.jobs.simple import register_simple_drivers
@@ -85,12 +84,14 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     except Exception:
         store.close()
         raise
-    services.dispatcher = Dispatcher(services)
     register_simple_drivers(runner)
-    # each registers its drivers and sets its service on `services`
-    approvals.install(services, group_resolver=group_resolver)
+    services.approvals = ApprovalService(store, runner, clock, settings.approvals,
+                                         channel=settings.slack.channel, group_resolver=group_resolver)
+    # each registers its driver and sets its service on `services`
     restore.install(services)
     daily.install(services)
+    services.dispatcher = Dispatcher(settings, store, runner, services.clients, clock, services.approvals,
+                                     services.restores, services.daily, archives)
     return services
 
 

@@ -12,20 +12,25 @@ import asyncio
 import dataclasses
 import logging
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from bot.archive_store import StoredArchive
+from bot.approvals import ApprovalService
+from bot.archive_store import ArchiveStore, StoredArchive
+from bot.clock import Clock
+from bot.cloudify.client import CloudifyClient
 from bot.cloudify.cluster import assess
 from bot.commands import model as m
 from bot.commands.registry import COMMANDS, spec_for
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
                         ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
                         UsageError)
+from bot.config import Settings
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_manager_executions
 from bot.messages import common
 from bot.messages import jobs as jm
-from bot.store import Job
+from bot.jobs.runner import JobRunner
+from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +46,33 @@ def generate_snapshot_id(now: datetime) -> str:
     return now.strftime("snap-%Y%m%d-%H%M%S")
 
 
+class Restores(Protocol):
+    """The restore runbook's entry (bot.jobs.restore's RestoreService)."""
+
+    async def request(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply: ...
+
+
+class Daily(Protocol):
+    """The daily job's commands (bot.jobs.daily's DailyService)."""
+
+    async def describe(self, manager: str) -> Reply: ...
+
+    async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
+
+
 class Dispatcher:
-    def __init__(self, services: Any) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, store: Store, runner: JobRunner,
+                 clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
+                 restores: Restores, daily: Daily, archives: ArchiveStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.runner = runner
+        self.clients = clients
+        self.clock = clock
+        self.approvals = approvals
+        self.restores = restores
+        self.daily = daily
+        self.archives = archives
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
         own: dict[type[m.Command], Handler] = {
@@ -63,10 +92,6 @@ class Dispatcher:
         }
         self._handlers: dict[type[m.Command], Handler] = {
             s.cls: own.get(s.cls, self._long) for s in COMMANDS if s.cls in own or s.job_kind}
-
-    @property
-    def settings(self) -> Any:
-        return self.services.settings
 
     async def execute(self, cmd: m.Command, inv: Invocation) -> Reply:
         """Run `cmd` for `inv`. Never raises: errors become an ephemeral reply written for the
@@ -92,7 +117,7 @@ class Dispatcher:
         return self.settings.manager(getattr(cmd, "manager", None)).name
 
     def _client(self, manager: str) -> Any:
-        return self.services.clients[manager]
+        return self.clients[manager]
 
     def _channel(self, inv: Invocation) -> str:
         return inv.job_channel(self.settings.slack.channel)
@@ -106,7 +131,7 @@ class Dispatcher:
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
-        everything = await self.services.archives.list()
+        everything = await self.archives.list()
         archived = await self._with_checksums([a for a in everything if a.manager == manager])
         try:
             snapshots = await self._client(manager).list_snapshots()
@@ -132,7 +157,7 @@ class Dispatcher:
 
     async def _with_checksums(self, copies: list[StoredArchive]) -> list[StoredArchive]:
         """The copies shown, with the sha256 their sidecars record."""
-        store = self.services.archives
+        store = self.archives
         shown = copies[:common.LIST_MAX]
         sums = await asyncio.gather(*(store.checksum(a.manager, a.snapshot_id) for a in shown))
         return [dataclasses.replace(a, sha256=h) for a, h in zip(shown, sums)] + copies[len(shown):]
@@ -155,7 +180,7 @@ class Dispatcher:
     async def _snapshots_status(self, cmd: m.SnapshotsStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
         status = await self._client(manager).snapshot_status()
-        jobs = self.services.store.list_jobs(unfinished=True, manager=manager, limit=100)
+        jobs = self.store.list_jobs(unfinished=True, manager=manager, limit=100)
         return Reply(common.snapshot_status(manager, status, jobs), ephemeral=True)
 
     async def _maintenance_status(self, cmd: m.MaintenanceStatus, inv: Invocation) -> Reply:
@@ -180,31 +205,31 @@ class Dispatcher:
             version = None
         return Reply(common.cluster_status(manager, status, nodes, cluster, health=health,
                                            version=version,
-                                           runbook_base_url=self.services.settings.runbook_base_url),
+                                           runbook_base_url=self.settings.runbook_base_url),
                      ephemeral=True)
 
     async def _jobs_list(self, cmd: m.JobsList, inv: Invocation) -> Reply:
-        return Reply(jm.jobs_list(self.services.store.list_jobs(limit=20)), ephemeral=True)
+        return Reply(jm.jobs_list(self.store.list_jobs(limit=20)), ephemeral=True)
 
     async def _jobs_show(self, cmd: m.JobsShow, inv: Invocation) -> Reply:
-        store = self.services.store
+        store = self.store
         job = store.get_job(cmd.job_id)
         return Reply(jm.job_detail(job, store.transitions(job.id), store.approvals(job.id)),
                      ephemeral=True)
 
     async def _jobs_cancel(self, cmd: m.JobsCancel, inv: Invocation) -> Reply:
-        job = self.services.store.get_job(cmd.job_id)
+        job = self.store.get_job(cmd.job_id)
         self.check_may_cancel(job, inv.user)
         if job.finished:
             raise SnapbotError(f"job {job.id} is already {job.state}")
         try:
-            job = await self.services.runner.cancel(job.id, inv.user)
+            job = await self.runner.cancel(job.id, inv.user)
         except StaleState:
-            job = self.services.store.get_job(job.id)
+            job = self.store.get_job(job.id)
             raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
                                "it can no longer be cancelled") from None
         except InvalidTransition:
-            job = self.services.store.get_job(job.id)
+            job = self.store.get_job(job.id)
             if job.finished:
                 raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
@@ -214,35 +239,37 @@ class Dispatcher:
 
     def check_may_cancel(self, job: Job, user: str) -> None:
         """The requester or an approver may cancel a job; nobody else."""
-        if user == job.requester:
+        if user == job.requester or self.approvals.is_approver(user):
             return
-        if user in self.settings.approvals.approvers:
-            return
-        approvals = self.services.approvals
-        is_approver = getattr(approvals, "is_approver", None)
-        if is_approver is not None:
-            try:
-                if is_approver(user):
-                    return
-            except Exception:
-                log.exception("approver check failed")
         raise NotAuthorized(f"only the requester or an approver may cancel job {job.id}")
+
+    def followup(self, job_id: str, which: str) -> m.Command:
+        """The command a restore card's follow-up button stands for, on the job's manager:
+        `deactivate` (maintenance mode), `agents` (install new agents), `plugins` (update all)."""
+        manager = self.store.get_job(job_id).manager
+        if which == "deactivate":
+            return m.MaintenanceDeactivate(manager=manager)
+        if which == "agents":
+            return m.AgentsInstall(manager=manager)
+        if which == "plugins":
+            return m.PluginsUpdate(all_blueprints=True, manager=manager)
+        raise UsageError(f"no follow-up {which!r}")
 
     # -- delegated --------------------------------------------------------------------------
     async def _restore(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply:
         self._manager(cmd)
-        return await self.services.restores.request(cmd, inv)
+        return await self.restores.request(cmd, inv)
 
     async def _schedule(self, cmd: m.SnapshotsSchedule, inv: Invocation) -> Reply:
-        return await self.services.daily.describe(self._manager(cmd))
+        return await self.daily.describe(self._manager(cmd))
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
-        return await self.services.daily.run_now(self._manager(cmd), inv)
+        return await self.daily.run_now(self._manager(cmd), inv)
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
-        store = self.services.archives
+        store = self.archives
         if await store.stat(manager, cmd.snapshot_id) is not None:
             try:
                 info = await store.verify(manager, cmd.snapshot_id)
@@ -262,7 +289,7 @@ class Dispatcher:
         if cmd.from_archive:
             # M may be a manager that is no longer configured (a lost one): its archive stays.
             return cmd.from_archive
-        store = self.services.archives
+        store = self.archives
         if await store.stat(manager, cmd.snapshot_id) is not None:
             return manager
         for copy in await store.list():
@@ -284,7 +311,7 @@ class Dispatcher:
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.
             source = await self.resolve_archive(cmd, manager)
-            info = await self.services.archives.verify(source, cmd.snapshot_id)
+            info = await self.archives.verify(source, cmd.snapshot_id)
             extra = {"archive_path": info.path, "archive_manager": source, "sha256": info.sha256,
                      "size": info.size}
         await self.refuse_existing(manager, cmd.snapshot_id)
@@ -303,7 +330,7 @@ class Dispatcher:
     def job_params(self, cmd: m.Command, manager: str) -> dict[str, Any]:
         params = {k: v for k, v in vars(cmd).items() if k != "manager"}
         if isinstance(cmd, m.SnapshotsCreate) and not cmd.snapshot_id:
-            params["snapshot_id"] = generate_snapshot_id(self.services.clock.now())
+            params["snapshot_id"] = generate_snapshot_id(self.clock.now())
         return params
 
     async def _long(self, cmd: m.Command, inv: Invocation, *, extra: dict[str, Any] | None = None,
@@ -314,7 +341,7 @@ class Dispatcher:
         kind = spec_for(cmd).job_kind
         if kind is None:  # the handler map sends only commands with a job kind here
             raise SnapbotError(f"`{cmd.name}` does not run as a job")
-        store, runner = self.services.store, self.services.runner
+        store, runner = self.store, self.runner
         if inv.idem_key:
             existing = store.find_by_idem_key(inv.idem_key)
             if existing is not None:
@@ -336,7 +363,7 @@ class Dispatcher:
         if volatile:
             runner.volatile[job.id] = volatile
         if gated:
-            await self.services.approvals.open(job)
+            await self.approvals.open(job)
             return Reply(jm.job_awaiting_approval(job), ephemeral=False)
         runner.start(job.id)
         return Reply(jm.job_started(job), ephemeral=False)

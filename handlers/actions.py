@@ -6,8 +6,10 @@ the job runner.
     daily_retry                     `/cfy snapshots schedule run-now --manager M` (value: manager)
     restore_approve/_reject,
     job_approve/_reject             the approval service's decision (value: job id)
-    restore_retry/_deactivate/
-    _rollback/_agents/_plugins      the restore runbook's next step (value: job id)
+    restore_retry, _rollback        the restore runbook's next step (value: job id)
+    restore_deactivate/_agents/
+    _plugins                        the command the card offers, on the job's manager, through
+                                    the dispatcher (value: job id)
 
 Buttons that stand for a command go through the dispatcher, so the same authorization and
 approval rules apply as for the typed command.
@@ -15,6 +17,7 @@ approval rules apply as for the typed command.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
 from slack_bolt.app.async_app import AsyncApp
@@ -70,7 +73,14 @@ def register(app: AsyncApp, services: Services) -> None:
                                ("restore_reject", False), ("job_reject", False)):
         button(action_id, lambda u, j, inv, approve=approve: approvals.decide(j, u, approve, idem_key=inv.idem_key))
     button("restore_retry", lambda u, j, inv: restores.retry(j, inv))
-    button("restore_deactivate", lambda u, j, inv: restores.deactivate(j, inv))
     button("restore_rollback", lambda u, j, inv: restores.rollback(j, inv))
-    button("restore_agents", lambda u, j, inv: restores.post_upgrade(j, "agents", inv))
-    button("restore_plugins", lambda u, j, inv: restores.post_upgrade(j, "plugins", inv))
+
+    def followup(which: str) -> Handle:
+        """A restore card's follow-up: the command it stands for, once per job and button."""
+        async def handle(user: str, job_id: str, inv: Invocation) -> Reply:
+            cmd = dispatcher.followup(job_id, which)
+            return await dispatcher.execute(cmd, replace(inv, idem_key=f"restore_{which}:{job_id}"))
+        return handle
+
+    for which in ("deactivate", "agents", "plugins"):
+        button(f"restore_{which}", followup(which))

@@ -13,6 +13,7 @@ import httpx
 from bot.bootstrap import build_services, stop
 from bot.commands.parser import parse
 from bot.config import ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
 from bot.notifier import RecordingNotifier, plain_text
 from bot.services import Services
@@ -51,6 +52,12 @@ class Domain:
 
     async def run(self, text: str, user: str = "U_OPS", *, key: str | None = None) -> Reply:
         return await self.services.dispatcher.execute(parse(text), self.inv(user, key=key))
+
+    def dispatcher_with(self, *, restores: Any) -> Dispatcher:
+        """A dispatcher over these services whose restore service is `restores` (a fake)."""
+        s = self.services
+        return Dispatcher(s.settings, s.store, s.runner, s.clients, s.clock, s.approvals, restores, s.daily,
+                          s.archives)
 
     def text(self, reply: Reply) -> str:
         return plain_text(reply.message)

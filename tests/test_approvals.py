@@ -17,7 +17,6 @@ from bot.jobs.restore import RESTORE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages import restore as messages
 from bot.notifier import RecordingNotifier, plain_text
-from bot.services import Services
 from bot.store import Store
 from tests.waiting import until
 
@@ -35,7 +34,18 @@ class Recorder:
         return messages.render(job, transitions) if self.kind == "restore" else {"text": job.state, "blocks": []}
 
 
-def build(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> tuple[Services, dict[str, Recorder]]:
+@dataclasses.dataclass
+class Parts:
+    """The approval service and the collaborators it was built with."""
+    settings: Settings
+    store: Store
+    clock: FakeClock
+    notifier: RecordingNotifier
+    runner: JobRunner
+    approvals: ApprovalService
+
+
+def build(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> tuple[Parts, dict[str, Recorder]]:
     clock = clock or FakeClock()
     policy.setdefault("approvers", frozenset({"U_LEAD1", "U_LEAD2", "U_OPS"}))
     settings = Settings(managers=(ManagerConfig(name="default", url="http://127.0.0.1:1"),),
@@ -44,16 +54,14 @@ def build(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> tupl
     store = Store(settings.db_path, clock)
     notifier = RecordingNotifier()
     runner = JobRunner(store, clock, notifier, min_update_interval=0)
-    services = Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner)
-    runner.services = services
     drivers = {"restore": Recorder("restore", RESTORE), "snapshot_delete": Recorder("snapshot_delete", SIMPLE)}
     for d in drivers.values():
         runner.register(d)
-    services.approvals = ApprovalService(services)
-    return services, drivers
+    approvals = ApprovalService(store, runner, clock, settings.approvals, channel=settings.slack.channel)
+    return Parts(settings, store, clock, notifier, runner, approvals), drivers
 
 
-async def open_restore(services: Services, requester: str = "U_OPS") -> Any:
+async def open_restore(services: Parts, requester: str = "U_OPS") -> Any:
     job = services.store.create_job("restore", "default", "requested", params={"snapshot_id": "s1"},
                                     requester=requester, channel="C_OPS")
     return await services.approvals.open(job)

@@ -1,7 +1,7 @@
 """Approval of gated simple jobs through Slack: the job_approve / job_reject card, end to end."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.clock import FakeClock
@@ -47,9 +47,10 @@ async def test_gated_job_reject_never_touches_the_manager(tmp_path: Path) -> Non
 
 
 async def test_gated_job_expires_and_its_card_says_so(tmp_path: Path) -> None:
-    async with make_rig(tmp_path, env_overrides=GATED) as rig:
+    clock = FakeClock(datetime.now(timezone.utc))
+    async with make_rig(tmp_path, env_overrides=GATED, clock=clock) as rig:
         job = await _gated_job(rig)
-        rig.services.clock = FakeClock(rig.services.clock.now() + timedelta(minutes=31))
+        clock.advance(timedelta(minutes=31).total_seconds())
         assert await rig.services.approvals.expire_due() == [job.id]
         assert rig.store.get_job(job.id).state == "expired"
         await rig.wait_for(lambda: "Expired" in plain_text(rig.slack.message("C_OPS", job.message_ts)))

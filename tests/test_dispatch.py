@@ -305,18 +305,13 @@ async def test_a_gated_command_waits_for_approval_instead_of_starting(tmp_path: 
     from bot.config import ApprovalPolicy
     from tests.jobs_support import APPROVERS
 
-    opened = []
-
-    class Approvals:
-        async def open(self, job):
-            opened.append(job)
-
     async with domain(tmp_path, approvals=ApprovalPolicy(approvers=APPROVERS,
                                                          gated=frozenset({"snapshots.delete"}))) as d:
-        d.services.approvals = Approvals()
         reply = await d.run("snapshots delete snap-a")
         job = d.last_job()
-        assert job.state == "awaiting_approval" and opened == [job]
+        assert job.state == "awaiting_approval"
+        # the approval service opened the request: its card, with the approve button, is posted
+        assert [c for c in d.notifier.calls if c[0] == "post" and "job_approve" in str(c[2])]
         assert not d.services.runner.is_running(job.id)
         assert "approval" in d.text(reply)
 
@@ -330,8 +325,8 @@ async def test_restore_is_handed_to_the_restore_service(tmp_path: Path) -> None:
             return Reply({"text": "restore requested"}, ephemeral=False)
 
     async with domain(tmp_path) as d:
-        d.services.restores = Restores()
-        reply = await d.run("snapshots restore snap-a --force")
+        dispatcher = d.dispatcher_with(restores=Restores())
+        reply = await dispatcher.execute(m.SnapshotsRestore(snapshot_id="snap-a", force=True), d.inv())
         assert reply.message["text"] == "restore requested"
         assert seen[0][0] == m.SnapshotsRestore(snapshot_id="snap-a", force=True)
 
@@ -342,8 +337,8 @@ async def test_an_unexpected_error_is_logged_and_answered_without_details(tmp_pa
             raise RuntimeError("secret-token-xyz")
 
     async with domain(tmp_path) as d:
-        d.services.restores = Broken()
-        reply = await d.run("snapshots restore snap-a")
+        dispatcher = d.dispatcher_with(restores=Broken())
+        reply = await dispatcher.execute(m.SnapshotsRestore(snapshot_id="snap-a"), d.inv())
         assert "secret-token-xyz" not in d.text(reply)
         assert "went wrong" in d.text(reply)
         assert any(r.exc_info for r in caplog.records)

@@ -230,9 +230,9 @@ async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_p
 
 async def test_maintenance_activation_that_times_out_says_what_state_the_manager_is_in(tmp_path: Path) -> None:
     import dataclasses as dc
-    async with domain(tmp_path) as d:
-        d.services.settings = dc.replace(d.services.settings, runbook=dc.replace(
-            d.services.settings.runbook, maintenance_timeout_seconds=0.3))
+
+    from tests.jobs_support import FAST_RUNBOOK
+    async with domain(tmp_path, runbook=dc.replace(FAST_RUNBOOK, maintenance_timeout_seconds=0.3)) as d:
         ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                    "duration": None})
         await d.run("maintenance-mode activate")

@@ -263,8 +263,7 @@ KNOWN_CYCLES: list[list[str]] = [
 KNOWN_OVERSIZED = {"bot/cloudify/client.py", "bot/config.py", "bot/jobs/daily.py", "bot/jobs/restore.py",
                    "bot/jobs/simple.py"}
 KNOWN_ANY = {
-    "bot/approvals.py install(services: Any)", "bot/approvals.py __init__(services: Any)",
-    "bot/dispatch.py __init__(services: Any)", "bot/jobs/daily.py download_verified(client: Any)",
+    "bot/jobs/daily.py download_verified(client: Any)",
     "bot/jobs/daily.py install(services: Any)", "bot/jobs/daily.py _create(client: Any)",
     "bot/jobs/daily.py _download(client: Any)", "bot/jobs/daily.py _retention(client: Any)",
     "bot/jobs/daily.py _left_behind(client: Any)", "bot/jobs/daily.py __init__(services: Any)",

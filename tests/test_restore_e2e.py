@@ -80,10 +80,13 @@ async def test_restore_reject_ends_request_without_touching_the_manager(tmp_path
 async def test_restore_request_expires_after_the_ttl(tmp_path: Path) -> None:
     from datetime import timedelta
 
+    from datetime import datetime, timezone
+
     from bot.clock import FakeClock
-    async with make_rig(tmp_path) as rig:
+    clock = FakeClock(datetime.now(timezone.utc))
+    async with make_rig(tmp_path, clock=clock) as rig:
         job = await _requested(rig)
-        rig.services.clock = FakeClock(rig.services.clock.now() + timedelta(minutes=31))
+        clock.advance(timedelta(minutes=31).total_seconds())
         assert await rig.services.approvals.expire_due() == [job.id]
         job = rig.store.get_job(job.id)
         assert job.state == "expired"
