@@ -1,2 +1,3 @@
-"""Async client for Cloudify Manager's REST API v3.1."""
-from bot.cloudify.client import CloudifyClient  # noqa: F401
+"""Cloudify Manager REST API v3.1: the async client (`client`), its models, version facts.
+
+Import the submodules themselves; this package module imports nothing (no cycle through it)."""
