@@ -2,6 +2,7 @@
 HTTP, the Slack stand-in recording what the bot said, the simulator as the manager."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot import archive
+from bot.commands.model import SnapshotsList
 from devtools.simulator import SimulatorOptions
 from devtools.standin.slack import render_text
 from tests.harness import CHANNEL, make_rig
@@ -59,6 +61,7 @@ async def test_help_answers_privately_with_the_commands_and_managers(tmp_path: P
         assert post["response_type"] == "ephemeral"
         text = reply_text(post)
         assert "snapshots create" in text and "default" in text
+        assert rig.slack.messages(CHANNEL) == []  # nothing in the channel
 
 
 async def test_snapshots_create_posts_a_card_that_ends_created(tmp_path: Path) -> None:
@@ -69,9 +72,11 @@ async def test_snapshots_create_posts_a_card_that_ends_created(tmp_path: Path) -
         assert job.state == "done"
         text = await card(rig, job.id, "done")
         assert "created" in text and "e2e-1" in text
+        assert rig.slack.calls_to("chat.update"), "the card was updated in place"
         thread = rig.slack.messages(CHANNEL, thread_ts=job.message_ts)
         assert any("running" in render_text(m) for m in thread)
         assert any("done" in render_text(m) for m in thread)
+        assert "e2e-1" in rig.sim.state.snapshots
 
 
 async def test_snapshots_create_failure_ends_the_card_with_the_managers_error(tmp_path: Path) -> None:
@@ -91,6 +96,8 @@ async def test_snapshots_download_leaves_a_verified_archive(tmp_path: Path) -> N
         path = archive.archive_path(rig.settings.archive_dir, "default", "e2e-1")
         info = archive.verify_archived(path)
         assert archive.sidecar_path(path).read_text().startswith(info.sha256)
+        assert info.sha256 == job.result["sha256"]
+        assert str(tmp_path / "archives") in job.result["archive_path"]
         text = await card(rig, job.id, "done")
         assert info.sha256 in text
 
@@ -244,6 +251,25 @@ async def test_a_usage_error_is_answered_privately_and_sends_nothing(tmp_path: P
         assert rig.sim_requests() == before and rig.jobs() == []
 
 
+async def test_an_unknown_subcommand_is_answered_in_the_ack_and_nothing_reaches_the_manager(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        before = rig.sim_requests()
+        resp = await rig.command("/cfy snapshots frobnicate")
+        assert resp.status == 200
+        body = resp.json()
+        assert body["response_type"] == "ephemeral" and "frobnicate" in body["text"]
+        assert rig.sim_requests() == before
+        assert rig.jobs() == []
+
+
+async def test_an_invalid_snapshot_id_is_refused_in_the_ack(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        before = rig.sim_requests()
+        resp = await rig.command("/cfy snapshots download ../etc/passwd")
+        assert resp.json()["response_type"] == "ephemeral"
+        assert rig.sim_requests() == before
+
+
 async def test_snapshots_restore_asks_the_approvers_first(tmp_path: Path) -> None:
     async with make_rig(tmp_path) as rig:
         await run_job(rig, "/cfy snapshots create e2e-1")
@@ -295,3 +321,69 @@ async def test_snapshots_upload_from_a_url_lets_the_manager_fetch_it(tmp_path: P
         up = await run_job(rig, f"/cfy snapshots upload e2e-copy --url {base}/e2e-1.zip")
         assert up.state == "done", up.error
         assert rig.sim.state.snapshots["e2e-copy"]["status"] == "uploaded"
+
+
+# -- the Slack surface: errors, buttons, health, secrets ------------------------------------------
+
+async def test_domain_error_is_an_ephemeral_message(tmp_path):
+    async with make_rig(tmp_path) as rig:
+        await rig.command("/cfy jobs show j-000000")
+        posts = await rig.wait_response(1)
+        assert posts[0]["response_type"] == "ephemeral"
+        assert "j-000000" in posts[0]["text"] + str(posts[0].get("blocks"))
+
+
+async def test_unexpected_error_is_logged_with_traceback_and_told_without_details(tmp_path, caplog):
+    async with make_rig(tmp_path) as rig:
+        async def boom(cmd, inv):
+            raise RuntimeError("internal detail xoxb-should-not-leak")
+        rig.services.dispatcher._handlers[SnapshotsList] = boom  # a bug deep in a command
+        with caplog.at_level(logging.ERROR, logger="bot.dispatch"):
+            await rig.command("/cfy snapshots list")
+            posts = await rig.wait_response(1)
+        assert posts[0]["response_type"] == "ephemeral"
+        assert "xoxb-should-not-leak" not in str(posts[0])
+        assert any(r.exc_info for r in caplog.records if r.name == "bot.dispatch")
+
+
+async def test_cancel_button_by_a_bystander_is_refused(tmp_path):
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+        await rig.command("/cfy snapshots create slow-1")
+        job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
+        await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))
+        resp = await rig.click("job_cancel", job.id, user="U_RANDOM")
+        assert resp.status == 200
+        await rig.wait_for(lambda: rig.slack.ephemerals("U_RANDOM"))
+        assert rig.store.get_job(job.id).state == "running"
+
+
+async def test_cancel_button_by_the_requester_cancels_the_job(tmp_path):
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+        await rig.command("/cfy snapshots create slow-2")
+        job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
+        await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))
+        await rig.click("job_cancel", job.id, user="U_OPS")
+        cancelled = await rig.wait_job(job.id)
+        assert cancelled.state == "cancelled"
+
+
+async def test_healthz_reports_the_database(tmp_path):
+    async with make_rig(tmp_path) as rig:
+        async with rig.http.get(rig.base_url + "/healthz") as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        assert body["ok"] is True and body["db"] == "ok" and body["managers"] == ["default"]
+
+
+async def test_tokens_and_signing_secret_never_reach_the_logs(tmp_path, caplog):
+    from tests.harness import BOT_TOKEN, SIGNING_SECRET
+    with caplog.at_level(logging.DEBUG):
+        async with make_rig(tmp_path) as rig:
+            rig.slack.fail_next("chat.postMessage", 1, status=429, retry_after=0)
+            await rig.command("/cfy snapshots create quiet-1")
+            await rig.wait_job((await rig.wait_for(rig.jobs))[0].id)
+            await rig.command("/cfy snapshots list")
+            await rig.wait_response(2)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert text, "expected some debug logging"
+    assert BOT_TOKEN not in text and SIGNING_SECRET not in text
