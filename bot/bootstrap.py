@@ -104,28 +104,18 @@ async def start(services: Services) -> list[str]:
                   for j in services.store.list_jobs(unfinished=True, limit=10_000)}
     sweep_stale(services.runner.scratch_roots, unfinished)  # partial files nobody will finish
     resumed = await services.runner.resume_all()
-    for name in ("approvals", "daily"):
-        svc = getattr(services, name)
-        starter = getattr(svc, "start", None)
-        if starter is not None:
-            result = starter()
-            if hasattr(result, "__await__"):
-                await result
+    services.approvals.start()
+    await services.daily.start()
     return resumed
 
 
 async def stop(services: Services) -> None:
     """Stop background loops and jobs (they resume on the next start), close clients and the store."""
-    for name in ("daily", "approvals"):
-        svc = getattr(services, name)
-        stopper = getattr(svc, "stop", None)
-        if stopper is not None:
-            try:
-                result = stopper()
-                if hasattr(result, "__await__"):
-                    await result
-            except Exception:
-                log.exception("could not stop %s", name)
+    for name, stopping in (("daily", services.daily.stop), ("approvals", services.approvals.stop)):
+        try:
+            await stopping()
+        except Exception:
+            log.exception("could not stop %s", name)
     await services.runner.shutdown()
     if services.sender is not None:
         await services.sender.stop()

@@ -17,7 +17,10 @@ async def test_build_services_wires_one_client_per_manager_and_every_service(tmp
     services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
     try:
         assert set(services.clients) == {"prod", "dr"}
-        assert services.dispatcher.services is services
+        d = services.dispatcher  # built with the services' own collaborators
+        assert (d.store, d.runner, d.clients, d.approvals, d.restores, d.daily) == (
+            services.store, services.runner, services.clients, services.approvals, services.restores,
+            services.daily)
         assert services.runner.services is services
         for kind in (*SIMPLE_KINDS, "restore", "daily"):
             services.runner.driver(kind)
