@@ -48,22 +48,45 @@ async def test_downloaded_archive_is_the_managers_file_byte_for_byte(client, sim
         assert "metadata.json" in zf.namelist()
 
 
-async def test_download_cut_mid_stream_leaves_no_file(client, sim, tmp_path):
+async def test_download_cut_every_time_fails_after_its_retries_and_leaves_no_file(client, sim, tmp_path):
     await created(client, sim, size=4 * MB)
     await sim_post(sim, "/_sim/faults", {"path": "/snapshots/snap-1/archive$",
-                                         "cut_after_bytes": 1_500_000})
+                                         "cut_after_bytes": 1_500_000, "count": 100})
+    await sim_post(sim, "/_sim/config", {"range_downloads": False})  # each attempt from the start
     dest = tmp_path / "out" / "snap-1.zip"
     with pytest.raises(errors.ManagerUnavailable) as info:
         await client.download_snapshot("snap-1", dest)
     assert "cut after" in str(info.value)
     assert leftovers(dest.parent) == []
+    assert sim.state.request_counts["/api/v3.1/snapshots/snap-1/archive"] == 1 + client.download_retries
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+async def test_a_cut_download_is_taken_up_again_from_the_cut_or_from_the_start(client, sim, tmp_path,
+                                                                              caplog, ranges):
+    await created(client, sim, size=4 * MB)
+    await sim_post(sim, "/_sim/config", {"range_downloads": ranges})
+    await sim_post(sim, "/_sim/faults", {"path": "/snapshots/snap-1/archive$",
+                                         "cut_after_bytes": 1_500_000, "count": 2})
+    info = await client.download_snapshot("snap-1", tmp_path / "snap-1.zip")
+    assert info.sha256 == archive.sha256_file(sim.archive_path("snap-1"))  # byte for byte
+    assert info.size == Path(sim.archive_path("snap-1")).stat().st_size
+    taken_up = [r.getMessage() for r in caplog.records if "taking it up again" in r.getMessage()]
+    assert len(taken_up) == 2
+    if ranges:  # the second attempt asks from where the first was cut, the third further on
+        offsets = [int(t.split("from byte ")[1].split(" ")[0]) for t in taken_up]
+        assert 0 < offsets[0] < offsets[1] < info.size, offsets
+    else:
+        assert all("from the start" in t for t in taken_up)
+    assert leftovers(tmp_path) == ["sim", "snap-1.zip", "snap-1.zip.sha256"]
 
 
 async def test_failed_download_keeps_an_existing_copy_untouched(client, sim, tmp_path):
     await created(client, sim, size=2 * MB)
     dest = tmp_path / "snap-1.zip"
     dest.write_bytes(b"the previous good copy")
-    await sim_post(sim, "/_sim/faults", {"path": "/archive$", "cut_after_bytes": 100_000})
+    await sim_post(sim, "/_sim/faults", {"path": "/archive$", "cut_after_bytes": 100_000, "count": 100})
+    await sim_post(sim, "/_sim/config", {"range_downloads": False})
     with pytest.raises(errors.ManagerUnavailable):
         await client.download_snapshot("snap-1", dest)
     assert dest.read_bytes() == b"the previous good copy"

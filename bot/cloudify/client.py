@@ -259,6 +259,8 @@ class CloudifyClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.chunk_size = chunk_size
+        #: how many times a download cut half-way is taken up again before the job fails
+        self.download_retries = 3
         self._sleep: Sleep = sleep or asyncio.sleep
         self._username = username
         self._password_file = password_file
@@ -531,25 +533,37 @@ class CloudifyClient:
         return ArchiveInfo(path=str(dest), size=info.size, sha256=info.sha256)
 
     async def _download_to(self, path: str, tmp: Path) -> ArchiveInfo:
-        for attempt in range(1 + self.retries):
+        """Opening is retried like a GET; a stream cut half-way is taken up again up to
+        `download_retries` times: from where it was cut (`Range`) when the manager said it
+        accepts ranges, else from the start."""
+        part = _Partial()
+        opened = cuts = 0
+        while True:
             try:
-                return await self._stream_once(path, tmp)
+                return await self._stream_once(path, tmp, part)
             except _NotStarted as exc:
-                if attempt >= self.retries:
+                if opened >= self.retries:
                     raise exc.error from None
-                await self._backoff(attempt)
-        raise AssertionError("unreachable")
+                await self._backoff(opened)
+                opened += 1
+            except _Cut as exc:
+                if cuts >= self.download_retries:
+                    raise exc.error from None
+                cuts += 1
+                how = f"from byte {part.size}" if part.ranges else "from the start"
+                logger.warning("manager %s: %s; taking it up again %s (%d of %d)", self.name,
+                               exc.error.manager_message, how, cuts, self.download_retries)
+                await self._backoff(cuts - 1)
 
-    async def _stream_once(self, path: str, tmp: Path) -> ArchiveInfo:
+    async def _stream_once(self, path: str, tmp: Path, part: "_Partial") -> ArchiveInfo:
         method = "GET"
         started = time.monotonic()
-        digest = hashlib.sha256()
-        size = 0
         answered = False
+        headers = {"Range": f"bytes={part.size}-"} if part.size and part.ranges else {}
         try:
-            async with self._http.stream(method, path) as resp:
+            async with self._http.stream(method, path, headers=headers) as resp:
                 answered = True
-                if resp.status_code != 200:
+                if resp.status_code not in (200, 206):
                     body = await resp.aread()
                     logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                                  time.monotonic() - started)
@@ -557,33 +571,37 @@ class CloudifyClient:
                     if isinstance(err, ManagerUnavailable):
                         raise _NotStarted(err)
                     raise err
-                expected_len = resp.headers.get("content-length")
-                with open(tmp, "wb") as f:
+                mode = part.answer(resp.status_code, resp.headers)
+                if mode is None:
+                    raise _Cut(self._tag(ManagerUnavailable(
+                        "the manager answered another range than the one asked for",
+                        method=method, path=path)))
+                with open(tmp, mode) as f:
                     async for chunk in resp.aiter_bytes(self.chunk_size):
-                        digest.update(chunk)
+                        part.digest.update(chunk)
                         await asyncio.to_thread(f.write, chunk)
-                        size += len(chunk)
+                        part.size += len(chunk)
                     await asyncio.to_thread(f.flush)
                     await asyncio.to_thread(os.fsync, f.fileno())
         except httpx.TransportError as exc:
             logger.debug("%s %s -> %s after %.3fs, %d bytes", method, path,
-                         type(exc).__name__, time.monotonic() - started, size)
+                         type(exc).__name__, time.monotonic() - started, part.size)
             if not answered:  # nothing received yet: as safe to retry as any GET
                 raise _NotStarted(self._tag(ManagerUnavailable(
                     _unreachable(exc), method=method, path=path))) from None
-            raise self._tag(ManagerUnavailable(
-                f"the download was cut after {size} bytes ({type(exc).__name__})",
-                method=method, path=path)) from None
+            raise _Cut(self._tag(ManagerUnavailable(
+                f"the download was cut after {part.size} bytes ({type(exc).__name__})",
+                method=method, path=path))) from None
         except OSError as exc:
-            logger.warning("writing %s failed after %d bytes: %s", tmp.name, size,
+            logger.warning("writing %s failed after %d bytes: %s", tmp.name, part.size,
                            exc.strerror or type(exc).__name__)
             raise self._tag(ArchiveError(_write_failed(exc, tmp.parent))) from None
-        logger.debug("%s %s -> 200 in %.3fs, %d bytes", method, path,
-                     time.monotonic() - started, size)
-        if expected_len is not None and expected_len.isdigit() and int(expected_len) != size:
-            raise self._tag(ArchiveError(f"the download is incomplete: got {size} of "
-                                         f"{expected_len} bytes"))
-        return ArchiveInfo(path=str(tmp), size=size, sha256=digest.hexdigest())
+        logger.debug("%s %s -> %s in %.3fs, %d bytes", method, path, resp.status_code,
+                     time.monotonic() - started, part.size)
+        if part.total is not None and part.total != part.size:
+            raise self._tag(ArchiveError(f"the download is incomplete: got {part.size} of "
+                                         f"{part.total} bytes"))
+        return ArchiveInfo(path=str(tmp), size=part.size, sha256=part.digest.hexdigest())
 
     async def stream_archive(self, snapshot_id: str,
                              sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
@@ -818,6 +836,40 @@ class CloudifyClient:
 
     async def get_plugins_update(self, update_id: str) -> PluginsUpdate:
         return PluginsUpdate.from_api(await self._get_json(f"/plugins-updates/{update_id}"))
+
+
+class _Cut(Exception):
+    """A download stream cut after the manager answered (worth taking up again, bounded)."""
+
+    def __init__(self, error: ManagerUnavailable) -> None:
+        self.error = error
+
+
+class _Partial:
+    """A download in progress across attempts: bytes on disk, their running sha256, the full
+    size, and whether the manager takes `Range` requests (it said `Accept-Ranges: bytes`)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.total: int | None = None
+        self.ranges = False
+        self.digest = hashlib.sha256()
+
+    def answer(self, status: int, headers: Any) -> str | None:
+        """The file mode for this answer: append to what we have (a 206 from our offset) or
+        start over (a 200); None for a range we did not ask for (then: again, without Range)."""
+        length = headers.get("content-length")
+        if status == 206:
+            m = re.match(r"bytes (\d+)-\d+/(\d+)", headers.get("content-range", ""))
+            if m and int(m.group(1)) == self.size:
+                self.total = int(m.group(2))
+                return "ab"
+            self.size, self.digest, self.ranges = 0, hashlib.sha256(), False
+            return None
+        self.size, self.digest = 0, hashlib.sha256()
+        self.ranges = headers.get("accept-ranges", "").lower() == "bytes"
+        self.total = int(length) if status == 200 and length and length.isdigit() else None
+        return "wb"
 
 
 class _NotStarted(Exception):

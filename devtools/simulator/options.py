@@ -20,6 +20,7 @@ class SimulatorOptions:
     snapshot_status_linger_seconds: float = 1.0  # /snapshot-status still "running" after the end
     workflow_seconds: float = 2.0  # ordinary executions: pending -> started -> terminated
     archive_size: int = 0  # pad new snapshot archives to about this many bytes
+    range_downloads: bool = True  # archive downloads honour `Range: bytes=N-` (206), as nginx does
     outage_mode: str = "refuse"  # how the restore outage looks: "refuse" | "502" | "503"
     # what a restore does with the snapshot's scheduled executions:
     # "5.1": overdue -> failed + "Execution <id> scheduled for <t> is overdue. Marking as FAILED.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from string import ascii_letters
 from typing import Any
 from urllib.parse import quote
@@ -372,13 +373,21 @@ def register(app: web.Application, sim: Simulator) -> None:
             raise ApiError(404, "not_found_error", f"Snapshot archive of `{snapshot_id}` not found")
         size = os.path.getsize(path)
         cut = request.get(CUT_KEY)
-        resp = web.StreamResponse(headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'attachment; filename="{snapshot_id}.zip"'})
-        resp.content_length = size
+        headers = {"Content-Type": "application/octet-stream",
+                   "Content-Disposition": f'attachment; filename="{snapshot_id}.zip"'}
+        start = 0
+        if s.options.range_downloads:  # as nginx serves the archive: `Range: bytes=N-` honoured
+            headers["Accept-Ranges"] = "bytes"
+            m = re.fullmatch(r"bytes=(\d+)-", request.headers.get("Range", ""))
+            if m and int(m.group(1)) < size:
+                start = int(m.group(1))
+                headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+        resp = web.StreamResponse(status=206 if start else 200, headers=headers)
+        resp.content_length = size - start
         await resp.prepare(request)
         sent = 0
         with open(path, "rb") as fh:
+            fh.seek(start)
             while True:
                 want = _CHUNK if cut is None else min(_CHUNK, cut - sent)
                 if want <= 0:
