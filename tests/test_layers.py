@@ -269,7 +269,6 @@ KNOWN_ANY = {
     "bot/jobs/restore.py install(services: Any)", "bot/jobs/restore.py __init__(services: Any)",
     "bot/jobs/restore.py _validate(client: Any)", "bot/jobs/restore.py _restore_executions(client: Any)",
     "bot/jobs/runner.py __init__(services: Any)", "bot/jobs/simple.py _follow_executions(client: Any)",
-    "bot/archive_store/objectstore.py __init__(store: Any)",  # an obstore ObjectStore
 }
 
 

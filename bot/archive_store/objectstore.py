@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import NotFoundError
+from obstore.store import ObjectStore
 
 from bot.archive_store.base import (
     CHUNK,
@@ -153,7 +154,7 @@ class _Reader(io.RawIOBase):
 class ObjectArchiveStore:
     """Archived copies in a bucket: `<prefix>/<manager>/<id>.zip` + `.zip.sha256`."""
 
-    def __init__(self, store: Any, url: str) -> None:
+    def __init__(self, store: ObjectStore, url: str) -> None:
         self.store = store
         self.url = url.rstrip("/")
 
