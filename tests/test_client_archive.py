@@ -81,6 +81,28 @@ async def test_a_cut_download_is_taken_up_again_from_the_cut_or_from_the_start(c
     assert leftovers(tmp_path) == ["sim", "snap-1.zip", "snap-1.zip.sha256"]
 
 
+@pytest.mark.parametrize("ranges", [True, False])
+async def test_a_cut_stream_into_a_sink_is_taken_up_again(client, sim, tmp_path, caplog, ranges):
+    await created(client, sim, size=3 * MB)
+    await sim_post(sim, "/_sim/config", {"range_downloads": ranges})
+    await sim_post(sim, "/_sim/faults", {"path": "/snapshots/snap-1/archive$",
+                                         "cut_after_bytes": 1_200_000, "count": 1})
+    calls: list[int] = []
+
+    async def sink(chunks, size):  # a store's write: reads every chunk, hashes them
+        calls.append(size)
+        digest = hashlib.sha256()
+        async for chunk in chunks:
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    sha = await client.stream_archive("snap-1", sink)
+    assert sha == archive.sha256_file(sim.archive_path("snap-1"))
+    # with ranges the same sink sees one seamless stream; without, it is called again
+    assert len(calls) == (1 if ranges else 2)
+    assert "taking it up again from " + ("byte" if ranges else "the start") in caplog.text
+
+
 async def test_failed_download_keeps_an_existing_copy_untouched(client, sim, tmp_path):
     await created(client, sim, size=2 * MB)
     dest = tmp_path / "snap-1.zip"

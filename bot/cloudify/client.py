@@ -23,6 +23,7 @@ message, so no password, token or header can leak through them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import json
@@ -607,31 +608,44 @@ class CloudifyClient:
                              sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
         """Stream the snapshot's archive into `sink(chunks, expected_size)` (e.g. an archive
         store's write) and return what it returns. Opening is retried like a GET until the
-        manager answers; a stream cut half-way raises `ManagerUnavailable` out of the chunks
-        (call again to start over). Memory stays bounded by one chunk."""
+        manager answers; a stream cut half-way is taken up again up to `download_retries` times:
+        inside the same chunks with `Range` when the manager accepts ranges, else by calling the
+        sink again from the start. Past that, `ManagerUnavailable` comes out of the chunks.
+        Memory stays bounded by one chunk."""
         path = f"/snapshots/{snapshot_id}/archive"
-        for attempt in range(1 + self.retries):
+        opened = 0
+        cuts = [0]
+        while True:
             try:
-                return await self._stream_into(path, sink)
+                return await self._stream_into(path, sink, cuts)
             except _NotStarted as exc:
-                if attempt >= self.retries:
+                if opened >= self.retries:
                     raise exc.error from None
-                await self._backoff(attempt)
-        raise AssertionError("unreachable")
+                await self._backoff(opened)
+                opened += 1
+            except _Cut as exc:
+                if cuts[0] >= self.download_retries:
+                    raise exc.error from None
+                cuts[0] += 1
+                logger.warning("manager %s: %s; taking it up again from the start (%d of %d)",
+                               self.name, exc.error.manager_message, cuts[0], self.download_retries)
+                await self._backoff(cuts[0] - 1)
 
     async def _stream_into(self, path: str,
-                           sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
+                           sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]],
+                           cuts: list[int]) -> T:
         method = "GET"
         started = time.monotonic()
         size = 0
         answered = False
 
-        def cut(exc: BaseException) -> Exception:
-            return self._tag(ManagerUnavailable(
-                f"the download was cut after {size} bytes ({type(exc).__name__})",
-                method=method, path=path))
+        def cut(exc: BaseException | str) -> _Cut:
+            why = exc if isinstance(exc, str) else type(exc).__name__
+            return _Cut(self._tag(ManagerUnavailable(
+                f"the download was cut after {size} bytes ({why})", method=method, path=path)))
         try:
-            async with self._http.stream(method, path) as resp:
+            async with contextlib.AsyncExitStack() as stack:
+                resp = await stack.enter_async_context(self._http.stream(method, path))
                 answered = True
                 if resp.status_code != 200:
                     body = await resp.aread()
@@ -640,15 +654,32 @@ class CloudifyClient:
                         raise _NotStarted(err)
                     raise err
                 length = resp.headers.get("content-length")
+                ranges = resp.headers.get("accept-ranges", "").lower() == "bytes"
 
                 async def chunks() -> AsyncIterator[bytes]:
-                    nonlocal size
-                    try:
-                        async for chunk in resp.aiter_bytes(self.chunk_size):
-                            size += len(chunk)
-                            yield chunk
-                    except httpx.TransportError as exc:
-                        raise cut(exc) from None
+                    nonlocal size, resp
+                    while True:
+                        try:
+                            async for chunk in resp.aiter_bytes(self.chunk_size):
+                                size += len(chunk)
+                                yield chunk
+                            return
+                        except httpx.TransportError as exc:
+                            if not ranges or cuts[0] >= self.download_retries:
+                                raise cut(exc) from None
+                            cuts[0] += 1
+                            logger.warning("manager %s: the download was cut after %d bytes; taking "
+                                           "it up again from byte %d (%d of %d)", self.name, size,
+                                           size, cuts[0], self.download_retries)
+                        await self._backoff(cuts[0] - 1)
+                        try:
+                            resp = await stack.enter_async_context(self._http.stream(
+                                method, path, headers={"Range": f"bytes={size}-"}))
+                        except httpx.TransportError as exc:
+                            raise cut(exc) from None
+                        m = re.match(r"bytes (\d+)-", resp.headers.get("content-range", ""))
+                        if resp.status_code != 206 or not m or int(m.group(1)) != size:
+                            raise cut(f"the manager answered {resp.status_code} to a range request")
                 result = await sink(chunks(), int(length) if length and length.isdigit() else None)
         except httpx.TransportError as exc:
             if not answered:  # nothing received yet: as safe to retry as any GET
