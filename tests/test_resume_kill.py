@@ -4,6 +4,9 @@ ends `done` with exactly one restore execution on the simulator, one card in the
 the final state, every state change's thread reply and the overdue report exactly once, nothing
 left undelivered, and no partial download left behind.
 
+One more kill lands in the middle of the safety snapshot's download (a large archive): the
+partial file the killed process leaves is removed by the resumed job.
+
 The worker talks to the Slack stand-in through the outbox, like `snapbot run`; the stand-in kills
 it when a chosen Slack call arrives, before answering (`SlackStandin.kill_on`). The Slack-call
 kills are parametrized by call kind (the card's post, a card update, a state-change reply, the
@@ -112,11 +115,14 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
 
 
 async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
-                    kill: tuple[str, int, Callable[[Call], bool] | None] | None = None) -> None:
+                    kill: tuple[str, int, Callable[[Call], bool] | None] | None = None,
+                    mid_download: bool = False) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
     options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")) if pause or kill else \
         SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"))
+    if mid_download:  # a safety snapshot big enough that its download is seen on disk
+        options = SimulatorOptions(speed=100.0, archive_size=96 * 1024 * 1024, data_dir=str(tmp_path / "sim"))
     sim = await start_simulator("127.0.0.1", 0, options)
     slack = SlackStandin(bot_token=BOT_TOKEN)
     await slack.start()
@@ -136,6 +142,9 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
         if kill is not None:
             method, nth, match = kill
             slack.kill_on(method, proc.pid, nth=nth, match=match)
+        elif mid_download:
+            await until(lambda: [p for p in work.rglob("*") if ".part-" in p.name], timeout=60,
+                        interval=0.005, what="the safety snapshot's download on disk")
         elif pause:
             await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}")
         else:
@@ -144,6 +153,8 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
             proc.send_signal(signal.SIGKILL)
         rc = await asyncio.wait_for(proc.wait(), 60)
         assert rc == -signal.SIGKILL, (rc, (work / "stderr.log").read_text()[-2000:])
+        if mid_download:  # the killed process did leave its partial download behind
+            assert [p for p in work.rglob("*") if ".part-" in p.name]
         _leave_partials(work, db)  # what a process killed mid-download leaves behind
         proc = await _spawn(sim.url, slack, work)
         rc = await asyncio.wait_for(proc.wait(), 90)
@@ -187,3 +198,8 @@ SLACK_CALLS = {
 @pytest.mark.parametrize("call", list(SLACK_CALLS))
 async def test_restore_killed_when_a_slack_call_arrives_resumes_and_every_message_lands_once(tmp_path: Path, call: str) -> None:
     await _scenario(tmp_path, pause=False, kill=SLACK_CALLS[call])
+
+
+@pytest.mark.slow
+async def test_restore_killed_in_the_middle_of_its_safety_download_leaves_no_partial_file(tmp_path: Path) -> None:
+    await _scenario(tmp_path, pause=False, mid_download=True)
