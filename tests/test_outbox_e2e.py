@@ -113,6 +113,10 @@ async def test_daily_once_with_slack_down_names_the_report_and_snapbot_run_posts
         assert "to C_OPS ('Daily snapshot of default: ok" in err, err
         assert "they stay queued; `snapbot run` posts them" in err
         assert _reports(rig) == []
+        queued = rig.services.outbox.backlog()
+        assert queued > 0
+        async with rig.http.get(rig.base_url + "/metrics") as resp:  # what ops alerts on
+            assert f"snapbot_outbox_backlog {float(queued)}" in await resp.text()
         rig.slack._failures.clear()  # Slack is back; the app starts on the same database
         from bot import bootstrap
         await bootstrap.start(rig.services)
