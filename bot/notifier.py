@@ -3,6 +3,8 @@
 Messages are Block Kit-shaped dicts built by `bot.messages` (`{"text": fallback, "blocks": [...]}`).
 `handlers.notifier.SlackNotifier` implements this with the Slack Web API; `ConsoleNotifier`
 prints to a terminal (`snapbot cfy`, `snapbot daily --once`); `RecordingNotifier` is for tests.
+Jobs, approvals and the daily report do not call a notifier directly: they queue messages in the
+outbox (`bot.outbox`), whose sender (`bot.delivery`) delivers them through one.
 """
 from __future__ import annotations
 

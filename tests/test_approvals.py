@@ -53,7 +53,7 @@ def build(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> tupl
                         db_path=str(tmp_path / "db.sqlite"))
     store = Store(settings.db_path, clock)
     notifier = RecordingNotifier()
-    runner = JobRunner(store, clock, notifier, min_update_interval=0)
+    runner = JobRunner(store, clock, notifier)
     drivers = {"restore": Recorder("restore", RESTORE), "snapshot_delete": Recorder("snapshot_delete", SIMPLE)}
     for d in drivers.values():
         runner.register(d)

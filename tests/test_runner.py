@@ -55,7 +55,7 @@ def store(tmp_path: Path):
 
 
 def make_runner(store: Store, notifier=None, **drivers: Any) -> JobRunner:
-    runner = JobRunner(store, store.clock, notifier or RecordingNotifier(), min_update_interval=0)
+    runner = JobRunner(store, store.clock, notifier or RecordingNotifier())
     for d in drivers.values():
         runner.register(d)
     return runner

@@ -1,5 +1,7 @@
-"""The job runner: owns background tasks, persists every state change before acting on it,
-reports progress through the notifier, and resumes unfinished jobs after a restart.
+"""The job runner: owns background tasks, persists every state change before acting on it
+(together with the card update and thread reply it causes: the outbox, `bot.outbox`), has the
+outbox sender deliver them, resumes unfinished jobs after a restart, and holds a job while the
+database refuses writes (resuming it from what was recorded once writes work again).
 
 A job kind is a `JobDriver`: its state machine, a `run(ctx)` coroutine that drives the job from
 whatever state it is in now (so the same code resumes after a crash), and `render` for its card.
@@ -133,8 +135,7 @@ class JobContext:
 class JobRunner:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *, services: Any = None,
                  outbox: Outbox | None = None, sender: OutboxSender | None = None,
-                 store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0,
-                 **_ignored: Any) -> None:
+                 store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0) -> None:
         """Progress goes to Slack through the outbox: `outbox` (made here if not given) and the
         `sender` delivering it (made here unless the notifier is a local one, e.g. a terminal's
         console, which only echoes). `store_retry_*`: while the database refuses writes, a job
