@@ -9,7 +9,9 @@ Same grammar, same dispatcher, same store and rules as the Slack app; configurat
 environment (`CLOUDIFY_URL`, …) and optionally `SNAPBOT_CONFIG` / `--config`, without Slack.
 Commands that change a manager need `--yes`; they are audited as `local:<login>`.
 
-Exit codes: 0 done, 1 the command or its job failed, 2 usage error or missing `--yes`.
+Exit codes: 0 done, 1 the command or its job failed, 2 usage error or missing `--yes`;
+`snapbot daily --once` with Slack configured: 3 when Slack did not take the report in time (it
+stays queued in the database for `snapbot run`).
 """
 from __future__ import annotations
 

@@ -223,3 +223,23 @@ def test_backlog_counts_what_is_not_delivered(store: Store) -> None:
     assert outbox.backlog() == 2
     assert [r.status for r in outbox.rows()] == [PENDING, PENDING]
     assert _job(store, channel="").channel == "" and outbox.card(_job(store, channel=""), _msg("x")) is None
+
+
+async def test_the_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(store: Store) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(done.stdout)  # that process has exited (and was reaped)
+    with store.transaction():
+        store.db.execute("insert into outbox_lease (name, owner, expires_at) values ('sender', ?, ?)",
+                         [f"{socket.gethostname()}:{dead_pid}:abc123", time.time() + 3600])
+    outbox, slack = Outbox(store), ScriptedSlack()
+    assert _sender(store, outbox, slack).acquire()  # no waiting out the hour
+    with store.transaction():  # a live owner's lease is respected
+        store.db.execute("update outbox_lease set owner = ?, expires_at = ? where name = 'sender'",
+                         [f"{socket.gethostname()}:1:abc123", time.time() + 3600])
+    assert not _sender(store, Outbox(store), ScriptedSlack()).acquire()
