@@ -74,47 +74,6 @@ async def wait_execution(client: CloudifyClient, execution_id: str, **kw):
     return await until(check, timeout=20.0)
 
 
-# --- fixtures (imported by the test_client*.py modules) ---------------------------------------
-
-import pytest  # noqa: E402
-
-from devtools.simulator import SimulatorOptions, start_simulator  # noqa: E402
-
-FAST = dict(speed=100.0)
-
-
-@pytest.fixture
-async def sim(tmp_path):
-    """A running simulator at high speed over loopback, archives under tmp_path."""
-    s = await start_simulator(port=0, options=SimulatorOptions(data_dir=str(tmp_path / "sim"),
-                                                               **FAST))
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-def recorder():
-    return RecordingTransport()
-
-
-@pytest.fixture
-def fake_sleep():
-    return FakeSleep()
-
-
-@pytest.fixture
-async def client(sim, recorder, fake_sleep):
-    """admin/admin client on the simulator; records requests; backoff sleeps are recorded."""
-    c = CloudifyClient(sim.url, username="admin", password="admin", transport=recorder,
-                       retries=3, backoff=0.5, sleep=fake_sleep)
-    try:
-        yield c
-    finally:
-        await c.aclose()
-
-
 async def sim_post(sim, path: str, body: dict | None = None) -> dict:
     """Call the simulator's /_sim/ control surface (not Cloudify's API)."""
     async with httpx.AsyncClient(base_url=sim.url) as http:

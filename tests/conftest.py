@@ -8,8 +8,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from bot.cloudify.client import CloudifyClient
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from handlers.server import start_http
+from tests.client_support import FakeSleep, RecordingTransport
 
 # Fast enough that simulated minutes pass in fractions of a second, slow enough that each
 # phase of a workflow stays observable over loopback.
@@ -17,9 +19,11 @@ SIM_SPEED = 40.0
 
 
 @pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    """A fresh simulator on a free loopback port; archives under tmp_path."""
-    s = await start_simulator(port=0, options=SimulatorOptions(speed=SIM_SPEED,
+async def sim(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
+    """A fresh simulator on a free loopback port; archives under tmp_path. A test module may set
+    its own `SIM_SPEED`."""
+    speed = getattr(request.module, "SIM_SPEED", SIM_SPEED)
+    s = await start_simulator(port=0, options=SimulatorOptions(speed=speed,
                                                                data_dir=str(tmp_path / "sim")))
     try:
         yield s
@@ -72,3 +76,27 @@ def s3_env(s3_endpoint: str) -> dict[str, str]:
     bucket = new_bucket(s3_endpoint)
     return {**env_for(s3_endpoint), "SNAPBOT_ARCHIVE_URL": f"s3://{bucket}/snapbot",
             "TEST_BUCKET": bucket}
+
+
+# -- the Cloudify client on the simulator (tests/test_client*.py) -------------------------------
+
+@pytest.fixture
+def recorder() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+def fake_sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+async def client(sim: Simulator, recorder: RecordingTransport,
+                 fake_sleep: FakeSleep) -> AsyncIterator[CloudifyClient]:
+    """admin/admin client on the simulator; records requests; backoff sleeps are recorded."""
+    c = CloudifyClient(sim.url, username="admin", password="admin", transport=recorder,
+                       retries=3, backoff=0.5, sleep=fake_sleep)
+    try:
+        yield c
+    finally:
+        await c.aclose()

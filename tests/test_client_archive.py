@@ -9,8 +9,10 @@ import pytest
 
 from bot import archive, errors
 from bot.cloudify.client import CloudifyClient
-from tests.client_support import (client, fake_sleep, recorder, sim,  # noqa: F401
-                                  sim_post, sim_state, wait_execution, wait_snapshot)
+from tests.client_support import sim_post, wait_execution, wait_snapshot
+
+#: the simulator's speed for the `sim` fixture (conftest): simulated minutes in fractions of a second
+SIM_SPEED = 100.0
 
 MB = 1024 * 1024
 

@@ -6,7 +6,10 @@ import pytest
 
 from bot import errors
 from bot.cloudify.client import CloudifyClient
-from tests.client_support import recorder, sim, sim_post  # noqa: F401
+from tests.client_support import sim_post
+
+#: the simulator's speed for the `sim` fixture (conftest): simulated minutes in fractions of a second
+SIM_SPEED = 100.0
 
 
 def _create_body(recorder) -> dict:
