@@ -244,24 +244,51 @@ class OutboxSender:
     async def _send(self, row: OutboxRow) -> str:
         if row.kind == "card":
             job = self.store.get_job(row.job_id)
-            if job.message_ts is None:
-                ref = await self.notifier.post(row.channel, row.message)
-                return ref.ts
+            if job.message_ts is None:  # one card per job, whichever render goes first
+                since = job.created_at.timestamp() if job.created_at else row.created_epoch
+                return await self._post_once(row, row.channel, None, f"card/{job.id}", since)
             await self.notifier.update(MessageRef(job.channel or row.channel, job.message_ts), row.message)
             return job.message_ts
         if row.kind == "reply":
             job = self.store.get_job(row.job_id)
             if not job.thread_ts:
                 raise DeliveryFailed("the job has no card to reply under", permanent=True)
-            ref = await self.notifier.post(job.channel or row.channel, row.message, thread_ts=job.thread_ts)
-            return ref.ts
+            return await self._post_once(row, job.channel or row.channel, job.thread_ts,
+                                         f"{row.origin}/{row.id}")
         if row.kind == "post":
-            ref = await self.notifier.post(row.channel, row.message)
-            return ref.ts
+            return await self._post_once(row, row.channel, None, f"{row.origin}/{row.id}")
         if row.kind == "ephemeral":
             await self.notifier.ephemeral(row.channel, row.user, row.message)
             return ""
         raise DeliveryFailed(f"unknown outbox kind {row.kind!r}", permanent=True)
+
+    async def _post_once(self, row: OutboxRow, channel: str, thread_ts: str | None, key: str,
+                         since: float | None = None) -> str:
+        """chat.postMessage, at most once per key even across a crash between Slack taking the
+        post and the database recording it: the attempt is marked in flight first, and a later
+        attempt on a row found in flight asks Slack for the post by its key (metadata) before
+        posting again. Needs a notifier with `find_posted`; without one, a plain post."""
+        finder = getattr(self.notifier, "find_posted", None)
+        if finder is None:
+            ref = await self.notifier.post(channel, row.message, thread_ts=thread_ts)
+            return ref.ts
+        if self.outbox.was_in_flight(row):
+            try:
+                oldest = (row.created_epoch if since is None else since) - 60
+                ts = await finder(channel, key, thread_ts=thread_ts, oldest=oldest)
+            except DeliveryFailed as exc:
+                if not exc.permanent:
+                    raise
+                log.warning("outbox: cannot look %s up in Slack (%s); posting it again",
+                            row.describe(), exc.user_message)
+                ts = None
+            if ts:
+                log.warning("outbox: %s had reached Slack before the restart; not posted again",
+                         row.describe())
+                return ts
+        self.outbox.mark_in_flight(row)
+        ref = await self.notifier.post(channel, row.message, thread_ts=thread_ts, key=key)
+        return ref.ts
 
     def _failed(self, row: OutboxRow, exc: DeliveryFailed) -> bool:
         why = exc.user_message
@@ -270,7 +297,7 @@ class OutboxSender:
                 log.error("outbox: Slack refused %s for good: %s (not retried)", row.describe(), why)
                 self.outbox.mark([row.id], DEAD, error=why)
                 return True
-            self.outbox.note_failure(row.id, why)
+            self.outbox.note_failure(row.id, why, outcome_unknown=exc.unknown)
         except sqlite3.Error:
             log.warning("outbox: could not record a failed delivery (database not writable)")
         if exc.retry_after is not None:

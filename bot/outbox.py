@@ -33,7 +33,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from bot.clock import iso
+from bot.clock import iso, parse_time
 from bot.errors import SnapbotError
 from bot.notifier import Message
 from bot.store import Job, Store
@@ -41,6 +41,8 @@ from bot.store import Job, Store
 log = logging.getLogger(__name__)
 
 PENDING, SENT, SUPERSEDED, DEAD = "pending", "sent", "superseded", "dead"
+#: `last_error` of a row while its post is on its way (still there after a crash)
+IN_FLIGHT = "in flight"
 
 
 class DeliveryFailed(SnapbotError):
@@ -48,10 +50,12 @@ class DeliveryFailed(SnapbotError):
     `permanent`: retrying cannot help (the row is marked dead)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, unknown: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        #: no answer came (timeout, connection lost): Slack may have taken it all the same
+        self.unknown = unknown
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class OutboxRow:
     attempts: int
     last_error: str
     origin: str
+    created_epoch: float = 0.0
 
     def describe(self) -> str:
         what = {"card": "card", "reply": "thread reply", "post": "message",
@@ -192,14 +197,39 @@ class Outbox:
         now = iso(self.store.clock.now())
         with self.store.transaction():
             for row_id in row_ids:
+                # a superseded card keeps its in-flight mark: it may be the job's card in Slack
                 self.store.db.execute(
-                    "update outbox set status = ?, sent_at = ?, ts = ?, last_error = ?"
-                    " where id = ? and status = ?", [status, now, ts, error, row_id, PENDING])
+                    "update outbox set status = ?, sent_at = ?, ts = ?,"
+                    " last_error = case when ? then last_error else ? end"
+                    " where id = ? and status = ?",
+                    [status, now, ts, 1 if status == SUPERSEDED else 0, error, row_id, PENDING])
 
-    def note_failure(self, row_id: int, error: str) -> None:
+    def mark_in_flight(self, row: OutboxRow) -> None:
+        """Before posting: if the process dies before the answer is recorded, the next sender
+        knows to ask Slack whether the post arrived (a card: any of the job's card rows)."""
         with self.store.transaction():
-            self.store.db.execute("update outbox set attempts = attempts + 1, last_error = ?"
-                                  " where id = ?", [error, row_id])
+            self.store.db.execute("update outbox set last_error = ? where id = ?", [IN_FLIGHT, row.id])
+
+    def was_in_flight(self, row: OutboxRow) -> bool:
+        if row.kind == "card":
+            return self.store.db.execute(
+                "select 1 from outbox where lane = ? and kind = 'card' and last_error = ? limit 1",
+                [row.lane, IN_FLIGHT]).fetchone() is not None
+        return row.last_error == IN_FLIGHT
+
+    def note_failure(self, row_id: int, error: str, *, outcome_unknown: bool = False) -> None:
+        """Count a failed attempt. When no answer came, the row stays marked in flight (the post
+        may have arrived: the next attempt asks Slack first)."""
+        with self.store.transaction():
+            self.store.db.execute(
+                "update outbox set attempts = attempts + 1,"
+                " last_error = case when ? and last_error = ? then last_error else ? end"
+                " where id = ?", [1 if outcome_unknown else 0, IN_FLIGHT, error, row_id])
+
+
+def _epoch(value: str | None) -> float:
+    when = parse_time(value)
+    return when.timestamp() if when else 0.0
 
 
 def _row(r: dict[str, Any]) -> OutboxRow:
@@ -207,7 +237,8 @@ def _row(r: dict[str, Any]) -> OutboxRow:
                      job_id=r["job_id"] or "", channel=r["channel"] or "", user=r["user"] or "",
                      version=r["version"] or 0, message=json.loads(r["message"]),
                      status=r["status"], attempts=r["attempts"] or 0,
-                     last_error=r["last_error"] or "", origin=r["origin"] or "")
+                     last_error=r["last_error"] or "", origin=r["origin"] or "",
+                     created_epoch=_epoch(r["created_at"]))
 
 
 __all__ = ["Outbox", "OutboxRow", "DeliveryFailed", "job_lane", "PENDING", "SENT", "SUPERSEDED",

@@ -27,12 +27,35 @@ class SlackNotifier:
         self.client = client
         self.on_error = on_error or (lambda method: None)  # e.g. the Slack API error counter
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
+        """`key` rides along as message metadata, so `find_posted` can tell later whether a
+        post whose answer was lost (the process died) reached Slack."""
         kwargs: dict[str, Any] = _fields(message)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+        if key:
+            kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
         resp = await self._call("chat.postMessage", self.client.chat_postMessage(channel=channel, **kwargs))
         return MessageRef(resp.get("channel") or channel, resp["ts"])
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        """The ts of the message this app posted with `key` (in `thread_ts`'s thread, or at the
+        top of the channel since `oldest`), None if there is none."""
+        if thread_ts:
+            call = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200,
+                                                     include_all_metadata=True)
+            resp = await self._call("conversations.replies", call)
+        else:
+            call = self.client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", limit=200,
+                                                     include_all_metadata=True)
+            resp = await self._call("conversations.history", call)
+        for m in resp.get("messages") or []:
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(m.get("ts"))
+        return None
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         await self._call("chat.update", self.client.chat_update(channel=ref.channel, ts=ref.ts, **_fields(message)))
@@ -61,12 +84,15 @@ class SlackNotifier:
         except SlackClientError as exc:
             self.on_error(method)
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
-            raise DeliveryFailed(f"Slack {method} failed: {type(exc).__name__}") from None
+            raise DeliveryFailed(f"Slack {method} failed: {type(exc).__name__}", unknown=True) from None
         except (OSError, asyncio.TimeoutError) as exc:
             self.on_error(method)
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
-            raise DeliveryFailed(f"Slack {method} unreachable") from None
+            raise DeliveryFailed(f"Slack {method} unreachable", unknown=True) from None
 
+
+#: The metadata event type of snapbot's posts (carrying the outbox key).
+METADATA_EVENT = "snapbot_outbox"
 
 #: Slack error codes worth retrying: Slack's own trouble, or the app's credentials (fixed by an
 #: operator while the messages wait). Anything else is about the message and will not change.

@@ -27,6 +27,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "users.info": "users:read",
     "usergroups.users.list": "usergroups:read",
     "conversations.info": "channels:read",
+    "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
     "reactions.add": "reactions:write",
     "files.uploadV2": "files:write",
 }

@@ -243,3 +243,58 @@ async def test_the_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(st
         store.db.execute("update outbox_lease set owner = ?, expires_at = ? where name = 'sender'",
                          [f"{socket.gethostname()}:1:abc123", time.time() + 3600])
     assert not _sender(store, Outbox(store), ScriptedSlack()).acquire()
+
+
+class SlackWithLookup(ScriptedSlack):
+    """Keeps each post's key (Slack's message metadata) and can look posts up by it. `lose_answer`
+    makes the next post reach Slack and then fail as a timeout would (no answer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[str, str] = {}
+        self.lose_answer = False
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
+        ref = await super().post(channel, message, thread_ts=thread_ts)
+        if key:
+            self.keys[key] = ref.ts
+        if self.lose_answer:
+            self.lose_answer = False
+            raise DeliveryFailed("Slack chat.postMessage failed: ReadTimeout", unknown=True)
+        return ref
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        self.calls.append(("lookup", key))
+        return self.keys.get(key)
+
+
+async def test_a_post_whose_answer_was_lost_is_looked_up_not_posted_again(store: Store) -> None:
+    outbox, slack = Outbox(store), SlackWithLookup()
+    job = _job(store)
+    outbox.card(job, _msg("card"))
+    sender = _sender(store, outbox, slack)
+    await sender.kick(f"job:{job.id}")
+    outbox.reply(job, _msg("restore started"))
+    slack.lose_answer = True
+    await sender.kick(f"job:{job.id}")  # Slack has it; we do not know
+    sender._hold_until = 0.0
+    await sender.kick(f"job:{job.id}")
+    ts = store.get_job(job.id).message_ts
+    assert slack.thread(ts) == ["restore started"]  # once
+    assert [c[0] for c in slack.calls] == ["post", "post", "lookup"]
+    assert outbox.backlog() == 0
+
+
+async def test_a_post_slack_refused_is_posted_again_without_a_lookup(store: Store) -> None:
+    outbox, slack = Outbox(store), SlackWithLookup()
+    job = _job(store)
+    outbox.card(job, _msg("card"))
+    sender = _sender(store, outbox, slack)
+    slack.fail = [DeliveryFailed("HTTP 503")]  # an answer: Slack did not take it
+    await sender.kick(f"job:{job.id}")
+    sender._hold_until = 0.0
+    await sender.kick(f"job:{job.id}")
+    assert [c[0] for c in slack.calls] == ["post", "post"]
+    assert len(slack.messages) == 1

@@ -11,7 +11,8 @@ The worker talks to the Slack stand-in through the outbox, like `snapbot run`; t
 it when a chosen Slack call arrives, before answering (`SlackStandin.kill_on`). The Slack-call
 kills are parametrized by call kind (the card's post, a card update, a state-change reply, the
 overdue report, the final reply), not by every (state x call) pair: the state kills already cover
-each state, and a call kind is handled by the same code whatever the state."""
+each state, and a call kind is handled by the same code whatever the state. Three of the posts are
+also killed *after* Slack took them (before the answer reached the worker): still once."""
 from __future__ import annotations
 
 import asyncio
@@ -116,7 +117,7 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
 
 async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
                     kill: tuple[str, int, Callable[[Call], bool] | None] | None = None,
-                    mid_download: bool = False) -> None:
+                    mid_download: bool = False, after_answer: bool = False) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
     options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")) if pause or kill else \
@@ -141,7 +142,7 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
         db = work / "snapbot.db"
         if kill is not None:
             method, nth, match = kill
-            slack.kill_on(method, proc.pid, nth=nth, match=match)
+            slack.kill_on(method, proc.pid, nth=nth, match=match, after=after_answer)
         elif mid_download:
             await until(lambda: [p for p in work.rglob("*") if ".part-" in p.name], timeout=60,
                         interval=0.005, what="the safety snapshot's download on disk")
@@ -203,3 +204,11 @@ async def test_restore_killed_when_a_slack_call_arrives_resumes_and_every_messag
 @pytest.mark.slow
 async def test_restore_killed_in_the_middle_of_its_safety_download_leaves_no_partial_file(tmp_path: Path) -> None:
     await _scenario(tmp_path, pause=False, mid_download=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("call", ["card post", "state reply", "overdue report"])
+async def test_restore_killed_after_slack_took_a_post_does_not_post_it_twice(tmp_path: Path, call: str) -> None:
+    """The post reached Slack, its answer never reached the database: the resumed process asks
+    Slack for it (by the outbox key in its metadata) instead of posting it again."""
+    await _scenario(tmp_path, pause=False, kill=SLACK_CALLS[call], after_answer=True)

@@ -56,7 +56,8 @@ MAX_BLOCKS = 50
 
 #: Web API method -> handler name. Also the list of methods the stand-in implements.
 METHODS = ("auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral", "users.info",
-           "usergroups.users.list", "apps.connections.open")
+           "usergroups.users.list", "apps.connections.open", "conversations.history",
+           "conversations.replies")
 
 
 def sign(secret: str, body: str | bytes, timestamp: str | int) -> str:
@@ -129,6 +130,7 @@ class _CallHook:
     action: Callable[[Call], Any]
     remaining: int
     match: Callable[[Call], bool] | None = None
+    after: bool = False
 
 
 @dataclass
@@ -233,16 +235,18 @@ class SlackStandin:
         return window
 
     def on_call(self, method: str, action: Callable[[Call], Any], *, nth: int = 1,
-                match: Callable[[Call], bool] | None = None) -> None:
+                match: Callable[[Call], bool] | None = None, after: bool = False) -> None:
         """Run `action(call)` when the `nth` call of `method` (counted from now; only calls for
         which `match(call)` is true, if given) arrives, before it is answered; the call then
-        takes no effect and is answered 503 (if anyone still listens)."""
-        self._hooks.append(_CallHook(method=method, action=action, remaining=nth, match=match))
+        takes no effect and is answered 503 (if anyone still listens). With `after`, the call
+        takes effect first and `action` runs just before the answer is sent."""
+        self._hooks.append(_CallHook(method=method, action=action, remaining=nth, match=match,
+                                     after=after))
 
     def kill_on(self, method: str, pid: int, *, nth: int = 1,
-                match: Callable[[Call], bool] | None = None) -> None:
+                match: Callable[[Call], bool] | None = None, after: bool = False) -> None:
         """SIGKILL process `pid` when the `nth` (matching) call of `method` arrives, before it is
-        answered or takes effect."""
+        answered or takes effect (`after`: once it took effect, before the answer)."""
         import os
         import signal
 
@@ -250,7 +254,7 @@ class SlackStandin:
             log.info("stand-in: killing pid %s on %s", pid, call.method)
             os.kill(pid, signal.SIGKILL)
 
-        self.on_call(method, kill, nth=nth, match=match)
+        self.on_call(method, kill, nth=nth, match=match, after=after)
 
     def add_user(self, user_id: str, name: str, *, real_name: str = "", is_bot: bool = False,
                  tz: str = "UTC") -> None:
@@ -338,10 +342,15 @@ class SlackStandin:
             token = auth[len("Bearer "):]
         call = Call(method, _redact(args), time.time())
         self.calls.append(call)
+        after_hook: _CallHook | None = None
         for hook in list(self._hooks):
             if hook.method != method or (hook.match is not None and not hook.match(call)):
                 continue
             hook.remaining -= 1
+            if hook.remaining == 0 and hook.after:
+                self._hooks.remove(hook)
+                after_hook = hook
+                break
             if hook.remaining == 0:
                 self._hooks.remove(hook)
                 call.status = 503
@@ -386,6 +395,10 @@ class SlackStandin:
             call.response = {"ok": False, "error": "invalid_auth"}
         else:
             call.response = handler(args)
+        if after_hook is not None:
+            result = after_hook.action(call)
+            if asyncio.iscoroutine(result):
+                await result
         return web.json_response(call.response)
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -442,6 +455,14 @@ class SlackStandin:
             return {"ok": False, "error": "thread_not_found"}
         ts = self._next_ts()
         msg = self._store(channel, ts, content, thread_ts)  # type: ignore[arg-type]
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return {"ok": False, "error": "invalid_metadata_format"}
+        if metadata:
+            msg["metadata"] = metadata
         self._emit(Event("reply" if thread_ts else "post", channel, text=msg["text"],
                          message=content, ts=ts, thread_ts=thread_ts, via="api"))  # type: ignore[arg-type]
         return {"ok": True, "channel": channel, "ts": ts, "message": _public(msg)}
@@ -492,6 +513,39 @@ class SlackStandin:
         self._emit(Event("ephemeral", channel, user=user, text=content["text"], message=content,  # type: ignore[index,arg-type]
                          ts=ts, via="api"))
         return {"ok": True, "message_ts": ts}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first (`oldest` bounds them; metadata only when
+        `include_all_metadata` is set, as Slack does)."""
+        channel = args.get("channel")
+        err = self._check_channel(channel)
+        if err:
+            return {"ok": False, "error": err}
+        oldest = float(args.get("oldest") or 0)
+        msgs = [m for m in self.messages(channel, top_level=True) if float(m["ts"]) >= oldest]  # type: ignore[arg-type]
+        limit = int(args.get("limit") or 100)
+        return {"ok": True, "messages": [self._shown(m, args) for m in reversed(msgs)][:limit],
+                "has_more": False}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then the replies oldest first."""
+        channel = args.get("channel")
+        err = self._check_channel(channel)
+        if err:
+            return {"ok": False, "error": err}
+        parent = self.message(channel, args.get("ts") or "")  # type: ignore[arg-type]
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        replies = self.messages(channel, thread_ts=parent["ts"])  # type: ignore[arg-type]
+        return {"ok": True, "messages": [self._shown(m, args) for m in [parent, *replies]],
+                "has_more": False}
+
+    @staticmethod
+    def _shown(msg: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        out = _public(msg)
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            out.pop("metadata", None)
+        return out
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         uid = args.get("user") or ""
