@@ -29,13 +29,8 @@ log = logging.getLogger(__name__)
 #: (`SlackNotifier.usergroup_members`) when the services are built.
 GroupResolver = Callable[[str], Awaitable[Iterable[str]]]
 
-#: kind -> (waiting state, state after approval)
-PENDING = {"restore": ("requested", "approved")}
-GATED = ("awaiting_approval", "queued")
-
-
-def _states(job: Job) -> tuple[str, str]:
-    return PENDING.get(job.kind, GATED)
+#: kinds whose driver renders the request card itself (the others get the generic approval card)
+PENDING = frozenset({"restore"})
 
 
 class ApprovalService:
@@ -125,7 +120,7 @@ class ApprovalService:
             job = store.get_job(job_id)
         except JobNotFound:
             return Reply(messages.refusal(f"no request {job_id!r}"))
-        waiting, target = _states(job)
+        waiting, target = self._states(job)
         if job.state != waiting:
             return Reply(messages.refusal(self._already(job)))
         if self._expired(job):
@@ -172,6 +167,11 @@ class ApprovalService:
         self.runner.start(moved.id)
         return Reply(messages.decision_reply(f"you approved `{job.id}`; it starts now"))
 
+    def _states(self, job: Job) -> tuple[str, str]:
+        """(the state the job waits in, the state approval moves it to), from its machine."""
+        machine = self.runner.driver(job.kind).machine
+        return machine.awaiting, machine.approved or machine.initial
+
     def _check(self, job: Job, current: str, target: str) -> None:
         """The job's own table must allow the move (raises InvalidTransition otherwise)."""
         self.runner.driver(job.kind).machine.check(current, target)
@@ -184,7 +184,7 @@ class ApprovalService:
 
     def _already(self, job: Job) -> str:
         transitions = self.store.transitions(job.id)
-        waiting, _ = _states(job)
+        waiting, _ = self._states(job)
         decided = next((t for t in transitions if t.from_state == waiting), None)
         if job.state == "expired":
             return f"`{job.id}` expired at {messages.when(job.params.get('expires_at'))} without a decision"
@@ -239,7 +239,7 @@ class ApprovalService:
         return at is not None and self.clock.now() >= at
 
     async def _expire(self, job: Job) -> bool:
-        waiting, _ = _states(job)
+        waiting, _ = self._states(job)
         ttl = self.policy.ttl_seconds
         detail = f"no decision within {ttl // 60} min" if ttl >= 60 else f"no decision within {ttl} s"
         try:
@@ -255,7 +255,7 @@ class ApprovalService:
         """Expire every pending request whose time is up (by the injected clock)."""
         expired = []
         for job in self.store.list_jobs(unfinished=True, limit=1000):
-            waiting, _ = _states(job)
+            waiting, _ = self._states(job)
             if job.state == waiting and self._expired(job) and await self._expire(job):
                 expired.append(job.id)
         return expired
@@ -268,7 +268,7 @@ class ApprovalService:
             return []
         posted = []
         for job in self.store.list_jobs(unfinished=True, limit=1000):
-            waiting, _ = _states(job)
+            waiting, _ = self._states(job)
             if job.state != waiting or job.message_ts is not None or self._expired(job):
                 continue
             if self.runner.outbox.rows(lane=f"job:{job.id}"):

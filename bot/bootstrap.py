@@ -43,7 +43,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
     from bot.dispatch import Dispatcher
-    from bot.jobs import daily, restore
+    from bot.jobs.daily import service as daily
+    from bot.jobs.restore import service as restore
     from bot.jobs.simple import register_simple_drivers
 
     clock = clock or SystemClock()
@@ -84,7 +85,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     except Exception:
         store.close()
         raise
-    register_simple_drivers(runner)
+    register_simple_drivers(runner, services.clients, settings, archives)
     services.approvals = ApprovalService(store, runner, clock, settings.approvals,
                                          channel=settings.slack.channel, group_resolver=group_resolver)
     # each registers its driver and sets its service on `services`

@@ -21,12 +21,13 @@ from bot.cloudify.client import CloudifyClient
 from bot.cloudify.cluster import assess
 from bot.commands import model as m
 from bot.commands.registry import COMMANDS, spec_for
-from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, JobConflict,
+from bot.errors import (ArchiveError, CloudifyError, InvalidTransition,
                         ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
                         UsageError)
 from bot.config import Settings
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_manager_executions
+from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.jobs.runner import JobRunner
@@ -349,17 +350,12 @@ class Dispatcher:
         gated = cmd.name in self.settings.approvals.gated
         runner.ensure_free(manager)
         params = {**self.job_params(cmd, manager), **(extra or {})}
-        try:
-            job = store.create_job(kind, manager, "awaiting_approval" if gated else "queued",
-                                   params=params, requester=inv.user,
-                                   channel=self._channel(inv),
-                                   idem_key=inv.idem_key, actor=inv.user,
-                                   detail=f"requested from {inv.source}")
-        except JobConflict as exc:
-            existing = getattr(exc, "job", None)
-            if existing is None:
-                raise
-            return Reply(jm.job_duplicate(existing), ephemeral=True)
+        job, created = store.create_job_once(
+            kind, manager, SIMPLE.awaiting if gated else SIMPLE.initial, params=params,
+            requester=inv.user, channel=self._channel(inv), idem_key=inv.idem_key, actor=inv.user,
+            detail=f"requested from {inv.source}")
+        if not created:
+            return Reply(jm.job_duplicate(job), ephemeral=True)
         if volatile:
             runner.volatile[job.id] = volatile
         if gated:

@@ -145,3 +145,16 @@ ERROR_CODES: dict[str, type[CloudifyError]] = {
 
 class StoreUnavailable(SnapbotError):
     """The database did not take a write (read-only, full, I/O error): jobs hold until it does."""
+
+
+class StepFailed(SnapbotError):
+    """A job step could not complete; the message says why, for the channel. `manager_message`
+    is the manager's own error when the manager gave one (kept for the job's record)."""
+
+    def __init__(self, message: str, *, manager_message: str = "") -> None:
+        self.manager_message = manager_message
+        super().__init__(message)
+
+
+class WaitTimeout(StepFailed):
+    """A job waited for the manager longer than the runbook allows."""

@@ -21,8 +21,8 @@ from bot.store import Store
 if TYPE_CHECKING:  # built in bot.bootstrap after Services exists (they take it as an argument)
     from bot.approvals import ApprovalService
     from bot.dispatch import Dispatcher
-    from bot.jobs.daily import DailyService
-    from bot.jobs.restore import RestoreService
+    from bot.jobs.daily.service import DailyService
+    from bot.jobs.restore.service import RestoreService
 
 
 @dataclass

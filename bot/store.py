@@ -133,7 +133,7 @@ class Store:
         for version, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
             if version in done:
                 continue
-            with self._tx():
+            with self.transaction():
                 fn(self.db)
                 self.db["migrations"].insert({"version": version, "applied_at": iso(self.clock.now())},
                                              replace=True)
@@ -172,11 +172,29 @@ class Store:
                    requester: str = "", channel: str = "", idem_key: str | None = None,
                    actor: str = "", detail: str = "") -> Job:
         """Insert a job and its first transition ('' -> state). A duplicate `idem_key` raises
-        JobConflict carrying the existing job, so a retried request finds the first one."""
+        JobConflict naming the existing job (use `create_job_once` to get that job instead)."""
+        job, created = self.create_job_once(kind, manager, state, params=params, requester=requester,
+                                            channel=channel, idem_key=idem_key, actor=actor,
+                                            detail=detail)
+        if not created:
+            raise JobConflict(f"this request was already received as job {job.id}")
+        return job
+
+    def create_job_once(self, kind: str, manager: str, state: str, *,
+                        params: dict[str, Any] | None = None, requester: str = "", channel: str = "",
+                        idem_key: str | None = None, actor: str = "",
+                        detail: str = "") -> tuple[Job, bool]:
+        """The job of `idem_key`, created now if there is none: `(job, True)` when this call
+        created it, `(existing, False)` when the same request was already received (also when
+        another process inserted it a moment ago)."""
+        if idem_key:
+            existing = self.find_by_idem_key(idem_key)
+            if existing is not None:
+                return existing, False
         now = iso(self.clock.now())
         job_id = self.new_job_id(kind)
         try:
-            with self._tx():
+            with self.transaction():
                 self.db["jobs"].insert({
                     "id": job_id, "kind": kind, "manager": manager, "state": state,
                     "params": _dumps(params or {}), "requester": requester, "channel": channel,
@@ -190,10 +208,8 @@ class Store:
             existing = self.find_by_idem_key(idem_key) if idem_key else None
             if existing is None:
                 raise
-            err = JobConflict(f"this request was already received as job {existing.id}")
-            err.job = existing  # type: ignore[attr-defined]
-            raise err from None
-        return self.get_job(job_id)
+            return existing, False
+        return self.get_job(job_id), True
 
     def get_job(self, job_id: str) -> Job:
         rows = list(self.db.query("select * from jobs where id = ?", [job_id]))
@@ -228,7 +244,7 @@ class Store:
         in one transaction. Raises StaleState if the job is no longer in `expected`.
         Callers validate `target` against their machine's table first."""
         now = iso(self.clock.now())
-        with self._tx():
+        with self.transaction():
             cur = self.db.execute(
                 "update jobs set state = ?, updated_at = ?, finished = ?,"
                 " error = coalesce(?, error), result = coalesce(?, result)"
@@ -266,7 +282,7 @@ class Store:
             changes["result"] = _dumps(result)
         if params is not None:
             changes["params"] = _dumps(params)
-        with self._tx():
+        with self.transaction():
             self.db["jobs"].update(job_id, changes)
         return self.get_job(job_id)
 
@@ -303,7 +319,7 @@ class Store:
         `approved_by` (a decision value), the job's result key `approved_by` is set to the users
         who made that decision, in the same transaction (two approvers at once both count)."""
         try:
-            with self._tx():
+            with self.transaction():
                 self.db["approvals"].insert({"job_id": job_id, "user": user, "decision": decision,
                                              "at": iso(self.clock.now())})
                 if approved_by is not None:

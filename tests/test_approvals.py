@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from bot.errors import NotAuthorized
 from bot.jobs.machine import SIMPLE
-from bot.jobs.restore import RESTORE
+from bot.jobs.restore.machine import RESTORE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages import restore as messages
 from bot.notifier import RecordingNotifier, plain_text

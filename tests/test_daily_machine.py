@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InvalidTransition
-from bot.jobs.daily import DAILY, snapshot_id_for
+from bot.jobs.daily.machine import DAILY
+from bot.jobs.daily.retention import snapshot_id_for
 
 README = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.jobs.daily import ArchivedCopy, ManagerCopy, plan_retention
+from bot.jobs.daily.retention import ArchivedCopy, ManagerCopy, plan_retention, scan_archive
 
 T0 = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
 
@@ -133,21 +133,19 @@ def _write(dir_, sid_, good=True):
 
 def test_scan_verifies_only_what_retention_depends_on(tmp_path, monkeypatch):
     from bot import archive
-    from bot.jobs import daily
     for d in (1, 2, 3, 4):
         _write(tmp_path, sid(d))
     checked = []
     real = archive.verify_archived
     monkeypatch.setattr(archive, "verify_archived", lambda p: checked.append(p.name) or real(p))
-    copies = daily.scan_archive(tmp_path, "default", "UTC", check={sid(2)})
+    copies = scan_archive(tmp_path, "default", "UTC", check={sid(2)})
     assert sorted(checked) == [f"{sid(2)}.zip", f"{sid(4)}.zip"]
     assert {c.id: c.verified for c in copies} == {sid(1): False, sid(2): True, sid(3): False, sid(4): True}
 
 
 def test_scan_finds_the_newest_copy_that_verifies(tmp_path):
-    from bot.jobs import daily
     _write(tmp_path, sid(1))
     _write(tmp_path, sid(2), good=False)
-    copies = daily.scan_archive(tmp_path, "default", "UTC", check=())
+    copies = scan_archive(tmp_path, "default", "UTC", check=())
     assert {c.id: c.verified for c in copies} == {sid(1): True, sid(2): False}
     assert plan([], copies, k=0).delete_archives == (sid(2),)

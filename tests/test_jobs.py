@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,11 +12,13 @@ from bot import archive
 from bot.clock import FakeClock
 from bot.config import RunbookConfig
 from bot.jobs.runner import JobContext, JobRunner
-from bot.jobs.simple import SIMPLE_KINDS, JobTimeout, poll, register_simple_drivers
+from bot.errors import ManagerUnavailable, WaitTimeout
+from bot.jobs.poll import poll
+from bot.jobs.simple import SIMPLE_KINDS
 from bot.messages.jobs import job_card
 from bot.notifier import RecordingNotifier, plain_text
 from bot.store import Store
-from tests.jobs_support import domain
+from tests.jobs_support import FAST_RUNBOOK, domain
 
 
 def crashed_job(d, kind: str, params: dict, state: str = "running", **result):
@@ -159,38 +160,61 @@ async def test_a_job_that_cannot_reach_the_manager_fails_with_a_readable_error(t
 
 # -- polling on a fake clock --------------------------------------------------------------------
 
-def fake_ctx(tmp_path: Path, runbook: RunbookConfig) -> JobContext:
+def fake_ctx(tmp_path: Path) -> JobContext:
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
     store = Store(tmp_path / "db.sqlite", clock)
     runner = JobRunner(store, clock, RecordingNotifier())
-    runner.services = SimpleNamespace(settings=SimpleNamespace(runbook=runbook))
-    register_simple_drivers(runner)
     job = store.create_job("snapshot_create", "default", "running", params={"snapshot_id": "x"})
     return JobContext(job, runner)
 
 
 async def test_poll_backs_off_doubling_up_to_the_maximum(tmp_path: Path) -> None:
-    ctx = fake_ctx(tmp_path, RunbookConfig(poll_interval_seconds=2, poll_max_interval_seconds=15))
+    ctx = fake_ctx(tmp_path)
+    pacing = RunbookConfig(poll_interval_seconds=2, poll_max_interval_seconds=15)
     seen = []
 
     async def check():
         seen.append(ctx.clock.now())
         return "ok" if len(seen) == 7 else None
 
-    assert await poll(ctx, check, timeout=600, what="x") == "ok"
+    assert await poll(ctx, check, pacing=pacing, timeout=600, what="x") == "ok"
     gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
     assert gaps == [2, 4, 8, 15, 15, 15]
     ctx.store.close()
 
 
 async def test_poll_gives_up_at_the_timeout(tmp_path: Path) -> None:
-    ctx = fake_ctx(tmp_path, RunbookConfig(poll_interval_seconds=1, poll_max_interval_seconds=10))
+    ctx = fake_ctx(tmp_path)
+    pacing = RunbookConfig(poll_interval_seconds=1, poll_max_interval_seconds=10)
 
     async def never():
         return None
 
-    with pytest.raises(JobTimeout, match="gave up waiting for the thing"):
-        await poll(ctx, never, timeout=60, what="the thing")
+    with pytest.raises(WaitTimeout, match="gave up waiting for the thing"):
+        await poll(ctx, never, pacing=pacing, timeout=60, what="the thing")
+    ctx.store.close()
+
+
+async def test_poll_says_once_that_the_manager_stopped_answering_and_once_that_it_is_back(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path)
+    said: list[str] = []
+
+    async def say(text: str) -> None:
+        said.append(text)
+
+    ctx.say = say  # type: ignore[method-assign]
+    answers = iter([ManagerUnavailable("connection refused"), ManagerUnavailable("connection refused"),
+                    None, "ok"])
+
+    async def check():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    pacing = RunbookConfig(poll_interval_seconds=1, poll_max_interval_seconds=1)
+    assert await poll(ctx, check, pacing=pacing, timeout=60, what="x") == "ok"
+    assert said == ["manager not answering (connection refused); still polling", "the manager answers again"]
     ctx.store.close()
 
 
@@ -230,8 +254,6 @@ async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_p
 
 async def test_maintenance_activation_that_times_out_says_what_state_the_manager_is_in(tmp_path: Path) -> None:
     import dataclasses as dc
-
-    from tests.jobs_support import FAST_RUNBOOK
     async with domain(tmp_path, runbook=dc.replace(FAST_RUNBOOK, maintenance_timeout_seconds=0.3)) as d:
         ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                    "duration": None})

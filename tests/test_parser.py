@@ -367,7 +367,7 @@ def test_ids_snapbot_generates_pass_the_managers_rule():
     from datetime import datetime, timezone
 
     from bot.dispatch import generate_snapshot_id
-    from bot.jobs.daily import snapshot_id_for
+    from bot.jobs.daily.retention import snapshot_id_for
     now = datetime(2026, 1, 1, 3, 0, 7, tzinfo=timezone.utc)
     longest_manager = "m" * 64
     for sid in (generate_snapshot_id(now), snapshot_id_for(longest_manager, now, "UTC")):

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from bot.cloudify.client import CloudifyClient
-from bot.jobs.restore import RESTORE
+from bot.jobs.restore.machine import RESTORE
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import Call, SlackStandin

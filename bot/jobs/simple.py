@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Mapping
 
+from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store, upload_from_store
-from bot.errors import ArchiveError, CloudifyError, ManagerUnavailable, NotFound, SnapbotError
+from bot.cloudify.client import CloudifyClient
+from bot.config import RunbookConfig, Settings
+from bot.errors import ArchiveError, CloudifyError, NotFound, SnapbotError, WaitTimeout
 from bot.jobs.machine import SIMPLE, StateMachine
+from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.jobs import display_url, job_card
@@ -22,47 +26,9 @@ from bot.store import Job, Transition
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: Plugins-update states after which nothing more happens (cloudify's PluginsUpdateStates).
 PLUGINS_UPDATE_FINAL = frozenset({"successful", "failed", "no_changes_required", "rolledback"})
 PLUGINS_UPDATE_OK = frozenset({"successful", "no_changes_required"})
-
-#: How often (domain seconds) a waiting job posts a "still waiting" line in its thread.
-PROGRESS_EVERY = 60.0
-
-
-class JobTimeout(SnapbotError):
-    """A job waited longer than the runbook allows."""
-
-
-async def poll(ctx: JobContext, check: Callable[[], Awaitable[T | None]], *, timeout: float,
-               what: str, progress: Callable[[float], str] | None = None) -> T:
-    """Call `check` until it returns something other than None, sleeping with backoff
-    (runbook.poll_interval_seconds, doubling up to poll_max_interval_seconds) between calls.
-    Raises JobTimeout after `timeout` domain seconds. `progress(elapsed)` feeds a thread line
-    every PROGRESS_EVERY seconds."""
-    runbook = ctx.services.settings.runbook
-    interval = runbook.poll_interval_seconds
-    start = ctx.clock.now()
-    last_said = 0.0
-    while True:
-        try:
-            value = await check()
-        except ManagerUnavailable as exc:  # a restarting manager: keep polling until the timeout
-            log.info("%s: manager unavailable while waiting for %s (%s)", ctx.job.id, what,
-                     exc.user_message)
-            value = None
-        if value is not None:
-            return value
-        elapsed = (ctx.clock.now() - start).total_seconds()
-        if elapsed >= timeout:
-            raise JobTimeout(f"gave up waiting for {what} after {human_duration(elapsed)}")
-        if progress is not None and elapsed - last_said >= PROGRESS_EVERY:
-            last_said = elapsed
-            await ctx.say(progress(elapsed))
-        await ctx.clock.sleep(interval)
-        interval = min(interval * 2, runbook.poll_max_interval_seconds)
 
 
 class SimpleDriver:
@@ -70,6 +36,13 @@ class SimpleDriver:
 
     kind = ""
     machine: StateMachine = SIMPLE
+
+    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
+                 archives: ArchiveStore) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.archives = archives
+        self.runbook = settings.runbook
 
     def render(self, job: Job, transitions: list[Transition]) -> Message:
         return job_card(job, transitions)
@@ -106,9 +79,8 @@ class SimpleDriver:
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         raise NotImplementedError
 
-    @staticmethod
-    def client(ctx: JobContext) -> Any:
-        return ctx.services.client(ctx.job.manager)
+    def client(self, ctx: JobContext) -> CloudifyClient:
+        return self.clients[ctx.job.manager]
 
 
 class SnapshotCreate(SimpleDriver):
@@ -144,7 +116,7 @@ class SnapshotCreate(SimpleDriver):
             snap = await client.get_snapshot(sid)
             return snap if snap.status in ("created", "failed", "uploaded") else None
 
-        snap = await poll(ctx, check, timeout=ctx.services.settings.runbook.snapshot_timeout_seconds,
+        snap = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
                           what=f"snapshot {sid}",
                           progress=lambda s: f"creating… {human_duration(s)}")
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
@@ -167,7 +139,7 @@ class SnapshotDownload(SimpleDriver):
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         client = self.client(ctx)
         sid = ctx.job.params["snapshot_id"]
-        archives = ctx.services.archives
+        archives = self.archives
         if resumed:  # a download cut by a restart starts over into a fresh temporary name
             await archives.discard_partials(ctx.job.manager, sid)
         snap = await client.get_snapshot(sid)
@@ -229,7 +201,7 @@ class SnapshotUpload(SimpleDriver):
         # jobs from before the archive store name the copy by its path: <dir>/<manager>/<id>.zip
         source = p.get("archive_manager") or Path(path).parent.name
         source_id = p.get("archive_snapshot_id") or sid
-        archives = ctx.services.archives
+        archives = self.archives
         # The archive is checked again right before streaming: it may have changed since the
         # command was accepted (or since before a restart).
         info = await archives.verify(source, source_id)
@@ -290,12 +262,12 @@ class MaintenanceActivate(SimpleDriver):
         if state.status != "activated":
             try:
                 state = await poll(ctx, check,
-                                   timeout=ctx.services.settings.runbook.maintenance_timeout_seconds,
+                                   pacing=self.runbook, timeout=self.runbook.maintenance_timeout_seconds,
                                    what="maintenance mode to be activated",
                                    progress=lambda s: f"still activating… {human_duration(s)}")
-            except JobTimeout as exc:
+            except WaitTimeout as exc:
                 # Say what the manager was left in and what to do next, not just "timed out".
-                raise JobTimeout(f"{exc}; the manager is left in maintenance mode *activating* "
+                raise WaitTimeout(f"{exc}; the manager is left in maintenance mode *activating* "
                                  f"({last_remaining[0] or 0} execution(s) still running). Wait for "
                                  "them or run `/cfy maintenance-mode deactivate`.") from None
         return {"maintenance": "activated",
@@ -319,7 +291,7 @@ class MaintenanceDeactivate(SimpleDriver):
 
 
 async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
-                             client: Any) -> dict[str, dict[str, Any]]:
+                             client: CloudifyClient, runbook: RunbookConfig) -> dict[str, dict[str, Any]]:
     """Poll executions {name: execution_id} until all are finished; returns per-name outcome."""
     outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get(key) or {})
     pending = {n: e for n, e in started.items() if not outcome.get(n, {}).get("final")}
@@ -335,7 +307,7 @@ async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
                 await ctx.say(f"`{name}`: {ex.status}" + (f" – {ex.error}" if ex.error else ""))
         return True if not pending else None
 
-    await poll(ctx, check, timeout=ctx.services.settings.runbook.snapshot_timeout_seconds,
+    await poll(ctx, check, pacing=runbook, timeout=runbook.snapshot_timeout_seconds,
                what=f"{len(pending)} execution(s)",
                progress=lambda s: f"{len(pending)} still running… {human_duration(s)}")
     return outcome
@@ -375,7 +347,7 @@ class AgentsInstall(SimpleDriver):
             ctx.merge_result(deployments=outcome)
         await ctx.say(f"install_new_agents started on {len(started)} deployment(s)")
         if started:
-            outcome = await _follow_executions(ctx, "deployments", started, client)
+            outcome = await _follow_executions(ctx, "deployments", started, client, self.runbook)
         return _per_item_result(outcome, "deployments", "deployment")
 
 
@@ -423,7 +395,7 @@ class PluginsUpdate(SimpleDriver):
                 upd = await client.get_plugins_update(update_id)
                 return upd if upd.state in PLUGINS_UPDATE_FINAL else None
 
-            upd = await poll(ctx, check, timeout=ctx.services.settings.runbook.snapshot_timeout_seconds,
+            upd = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
                              what=f"plugins update of {bp}",
                              progress=lambda s, bp=bp: f"`{bp}`: updating… {human_duration(s)}")
             outcome[bp] = {"update_id": update_id, "status": upd.state,
@@ -447,6 +419,7 @@ SIMPLE_DRIVERS = (SnapshotCreate, SnapshotDownload, SnapshotUpload, SnapshotDele
 SIMPLE_KINDS = tuple(d.kind for d in SIMPLE_DRIVERS)
 
 
-def register_simple_drivers(runner: JobRunner) -> None:
+def register_simple_drivers(runner: JobRunner, clients: Mapping[str, CloudifyClient],
+                            settings: Settings, archives: ArchiveStore) -> None:
     for driver in SIMPLE_DRIVERS:
-        runner.register(driver())
+        runner.register(driver(clients, settings, archives))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
+from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section
 
 Message = dict[str, Any]
@@ -181,16 +182,10 @@ def scheduler_problem(manager: str, text: str) -> Message:
             "blocks": [section(f":warning: *Daily snapshot scheduler*: {text}"), retry_button(manager)]}
 
 
-STEP_LABELS = {"queued": "queued", "creating": "creating the snapshot",
-               "downloading": "downloading to the archive", "retention": "applying retention",
-               "reporting": "recording the run", "done": "done", "failed": "failed",
-               "cancelled": "cancelled"}
-
-
 def daily_card(job: Any, transitions: Sequence[Any]) -> Message:
     """The status card of a daily job (updated in place by the runner)."""
     sid = job.params.get("snapshot_id", "")
-    state = STEP_LABELS.get(job.state, job.state)
+    state = DAILY.label(job.state)
     icon = {"done": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}.get(
         job.state, ":hourglass_flowing_sand:")
     text = f"{icon} Daily snapshot of *{job.manager}* `{sid}`: {state}"

@@ -40,9 +40,6 @@ KIND_TITLES = {
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
-ACTIVE_STATES = frozenset({"queued", "running", "awaiting_approval"})
-
-
 def display_url(value: Any) -> str:
     """A URL as it may be shown in Slack or printed: without user:password@ and without the
     query string (presigned URLs carry their signature there). Other values unchanged."""

@@ -4,23 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.jobs.restore.machine import RESTORE
 from bot.messages.blocks import button, context, hhmmss, human_size, message, section, when
 from bot.messages.jobs import who
 from bot.store import Job, Transition
 
 Message = dict[str, Any]
 
-STEP_LABELS = {
-    "preflight": "Preflight checks",
-    "safety_snapshot": "Safety snapshot (created, downloaded, verified)",
-    "maintenance_activating": "Maintenance mode activating",
-    "maintenance_active": "Maintenance mode verified",
-    "restoring": "Restoring",
-    "restored": "Manager back after restore",
-    "reporting": "Overdue executions report",
-    "maintenance_deactivating": "Maintenance mode off",
-}
-STEPS = tuple(STEP_LABELS)
 
 OUTCOMES = {
     "rejected": ":no_entry: Rejected",
@@ -122,7 +112,7 @@ def _entered(transitions: list[Transition]) -> dict[str, Transition]:
 
 def checklist(job: Job, transitions: list[Transition]) -> list[str]:
     entered = _entered(transitions)
-    steps = [s for s in STEPS if s != "safety_snapshot" or job.params.get("safety_snapshot", True)
+    steps = [s for s in RESTORE.steps if s != "safety_snapshot" or job.params.get("safety_snapshot", True)
              or "safety_snapshot" in entered]
     failed_step = job.result.get("failed_step") if job.state == "failed" else None
     current = job.state if job.state in steps else None
@@ -131,17 +121,17 @@ def checklist(job: Job, transitions: list[Transition]) -> list[str]:
     for s in steps:
         t = entered.get(s)
         if failed_step == s:
-            lines.append(f":x: {STEP_LABELS[s]} — failed at {hhmmss(entered.get('failed').at if entered.get('failed') else None)}")
+            lines.append(f":x: {RESTORE.label(s)} — failed at {hhmmss(entered.get('failed').at if entered.get('failed') else None)}")
             reached = False
             continue
         if s == current:
-            lines.append(f":hourglass_flowing_sand: {STEP_LABELS[s]} — since {hhmmss(t.at if t else None)}")
+            lines.append(f":hourglass_flowing_sand: {RESTORE.label(s)} — since {hhmmss(t.at if t else None)}")
             reached = False
             continue
         if t is not None and reached and job.state != "approved":
-            lines.append(f":white_check_mark: {STEP_LABELS[s]} — {hhmmss(t.at)}")
+            lines.append(f":white_check_mark: {RESTORE.label(s)} — {hhmmss(t.at)}")
         else:
-            lines.append(f":white_small_square: {STEP_LABELS[s]}")
+            lines.append(f":white_small_square: {RESTORE.label(s)}")
     return lines
 
 
@@ -188,7 +178,7 @@ def progress_card(job: Job, transitions: list[Transition]) -> Message:
     if got:
         people += f", approved by {', '.join(who(u) for u in got)}"
     if p.get("retry_of"):
-        people += f"; retry of `{p['retry_of']}` from {STEP_LABELS.get(p.get('retry_from', ''), p.get('retry_from'))}"
+        people += f"; retry of `{p['retry_of']}` from {RESTORE.label(p.get('retry_from', ''))}"
     blocks.append(context(people))
     blocks.append(section("\n".join(checklist(job, transitions))))
     r = job.result
@@ -209,7 +199,7 @@ def progress_card(job: Job, transitions: list[Transition]) -> Message:
         ]})
     if job.state == "failed":
         step = r.get("failed_step", "")
-        blocks.append(section(f"*{STEP_LABELS.get(step, step)} failed:* {job.error or 'unknown error'}\n"
+        blocks.append(section(f"*{RESTORE.label(step)} failed:* {job.error or 'unknown error'}\n"
                                f"The manager was left *{r.get('manager_state') or 'in an unknown state'}*."))
         buttons = [button("Retry from this step", "restore_retry", job.id, "primary")]
         if r.get("manager_state", "").startswith("still"):

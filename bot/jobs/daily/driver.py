@@ -1,0 +1,233 @@
+"""The daily job's driver: create `daily-<manager>-<YYYYMMDD-HHMM>` → wait until it is `created`
+→ download it to the archive (verified, atomic) → retention → record the run and post the
+report. Each step checks what an interrupted run already did, so a restart resumes it."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from bot import archive
+from bot.clock import parse_time
+from bot.cloudify.client import CloudifyClient
+from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
+from bot.config import Settings
+from bot.errors import ArchiveError, ManagerUnavailable, NotFound, SnapbotError, StepFailed
+from bot.jobs.daily.machine import DAILY, KIND
+from bot.jobs.daily.report import DailyReporter
+from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, plan_retention,
+                                      scan_archive, snapshot_prefix, time_from_id)
+from bot.jobs.daily.runlog import RunLog
+from bot.jobs.runner import JobContext
+from bot.partials import partial_name
+from bot.messages import daily as msg
+from bot.store import Job, Transition
+
+log = logging.getLogger(__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ManagerUnavailable):
+        return exc.manager_message  # "cannot reach the manager (ConnectError)", not the raw call
+    if isinstance(exc, SnapbotError):
+        return exc.user_message
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    return f"unexpected error: {type(exc).__name__}"
+
+
+class DailyDriver:
+    kind = KIND
+    machine = DAILY
+
+    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings, runs: RunLog,
+                 reporter: DailyReporter) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.runs = runs
+        self.reporter = reporter
+
+    def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
+        return msg.daily_card(job, transitions)
+
+    async def run(self, ctx: JobContext) -> None:
+        job = ctx.job
+        slot = parse_time(job.params["slot"])
+        sid = job.params["snapshot_id"]
+        client = self.clients[job.manager]
+        step = job.state
+        try:
+            if job.state == "queued":
+                busy = ctx.runner.busy_on(job.manager, exclude=job.id)
+                if busy:
+                    raise StepFailed(f"manager {job.manager} is busy with job {busy[0].id} "
+                                     f"({busy[0].kind}, {busy[0].state})")
+                self.runs.update(job.manager, slot, status="running", started_at=ctx.clock.now())
+                await ctx.move("creating", f"creating snapshot {sid}")
+            step = ctx.job.state
+            if ctx.job.state == "creating":
+                await self._create(ctx, client, sid)
+                await ctx.move("downloading", f"snapshot {sid} created; downloading")
+            step = ctx.job.state
+            if ctx.job.state == "downloading":
+                info = await self._download(ctx, client, sid)
+                ctx.merge_result(archive_path=info.path, size=info.size, sha256=info.sha256)
+                await ctx.move("retention", f"archived {info.path}")
+            step = ctx.job.state
+            if ctx.job.state == "retention":
+                await self._retention(ctx, client, sid)
+                await ctx.move("reporting", "retention applied")
+            step = ctx.job.state
+            if ctx.job.state == "reporting":
+                await self.reporter.finish(ctx.job, ok=True)
+                await ctx.move("done", "daily snapshot archived")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, StepFailed):
+                log.warning("daily job %s failed at %s: %s", job.id, step, exc)
+            else:
+                log.exception("daily job %s failed at %s", job.id, step)
+            error = _describe(exc)
+            left = await self._left_behind(ctx, client, sid, step)
+            ctx.merge_result(failed_step=step, left_behind=left)
+            # record and report first, then the terminal state: whoever waits for the job to
+            # finish finds the run recorded and the report posted
+            await self.reporter.finish(ctx.refresh(), ok=False, failed_step=step, error=error, left_behind=left)
+            if not DAILY.is_terminal(ctx.refresh().state):
+                await ctx.move("failed", f"{step}: {error}", error=error)
+
+    async def _create(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
+        rb = self.settings.runbook
+        try:
+            snap = await client.get_snapshot(sid)  # resumed: it may exist already
+        except NotFound:
+            await client.create_snapshot(sid)
+            snap = None
+        deadline = ctx.clock.now() + timedelta(seconds=rb.snapshot_timeout_seconds)
+        interval = rb.poll_interval_seconds
+        while True:
+            if snap is not None:
+                if snap.status in USABLE_SNAPSHOT_STATUSES:
+                    return
+                if snap.status == "failed":
+                    raise StepFailed(f"the manager failed to create {sid}: {snap.error or 'no reason given'}")
+            if ctx.clock.now() >= deadline:
+                raise StepFailed(f"snapshot {sid} was not created within "
+                                 f"{int(rb.snapshot_timeout_seconds)}s (status {snap.status if snap else '?'})")
+            await ctx.clock.sleep(interval)
+            interval = min(interval * 2, rb.poll_max_interval_seconds)
+            snap = await client.get_snapshot(sid)
+
+    async def _download(self, ctx: JobContext, client: CloudifyClient, sid: str) -> Any:
+        dest = archive.archive_path(self.settings.archive_dir, ctx.job.manager, sid)
+        if dest.exists():  # resumed after the rename: keep it if it checks out
+            try:
+                return await asyncio.to_thread(archive.verify_archived, dest)
+            except ArchiveError:
+                pass
+        return await download_verified(client, sid, dest)
+
+    async def _retention(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
+        manager = ctx.job.manager
+        ret = self.settings.retention
+        tz = self.settings.schedule.timezone
+        prefix = snapshot_prefix(manager)
+        snaps = await client.list_snapshots()
+        on_manager = [ManagerCopy(s.id, s.status, time_from_id(s.id, manager, tz) or s.created_at,
+                                  s.id.startswith(prefix)) for s in snaps]
+        check = manager_deletion_candidates(on_manager, ret.keep_on_manager, ret.delete_foreign)
+        archived = await asyncio.to_thread(scan_archive, self.settings.archive_dir, manager, tz,
+                                           check | {sid})
+        plan = plan_retention(on_manager, archived, keep_on_manager=ret.keep_on_manager,
+                              keep_archived=ret.keep_archived, delete_foreign=ret.delete_foreign,
+                              protect=[sid])
+        removed_m, removed_a, errors = [], [], []
+        for snap_id in plan.delete_on_manager:
+            try:
+                await client.delete_snapshot(snap_id)
+                removed_m.append(snap_id)
+            except NotFound:
+                removed_m.append(snap_id)
+            except Exception as exc:
+                log.warning("retention: could not delete %s on %s: %s", snap_id, manager, exc)
+                errors.append(f"could not delete `{snap_id}` on the manager: {_describe(exc)}")
+        for snap_id in plan.delete_archives:
+            path = archive.archive_path(self.settings.archive_dir, manager, snap_id)
+            try:
+                path.unlink(missing_ok=True)
+                archive.sidecar_path(path).unlink(missing_ok=True)
+                removed_a.append(snap_id)
+            except OSError as exc:
+                errors.append(f"could not delete archive `{path.name}`: {_describe(exc)}")
+        ctx.merge_result(removed_on_manager=removed_m, removed_archives=removed_a,
+                         kept_notes=list(plan.kept), retention_errors=errors)
+
+    async def _left_behind(self, ctx: JobContext, client: CloudifyClient, sid: str, step: str) -> list[str]:
+        """What a failed run leaves on the manager and on disk, for the report."""
+        out: list[str] = []
+        if step in ("queued",):
+            return out
+        unknown = False
+        try:
+            snap = await client.get_snapshot(sid)
+        except NotFound:
+            snap = None
+        except Exception:
+            out.append(f"could not check whether `{sid}` exists on the manager")
+            snap, unknown = None, True
+        dest = archive.archive_path(self.settings.archive_dir, ctx.job.manager, sid)
+        archived = dest.exists()
+        if snap is not None:
+            if snap.status in USABLE_SNAPSHOT_STATUSES and not archived:
+                out.append(f"snapshot `{sid}` created on the manager but not archived")
+            elif snap.status in USABLE_SNAPSHOT_STATUSES:
+                out.append(f"snapshot `{sid}` is on the manager and archived at `{dest}`")
+            else:
+                out.append(f"snapshot `{sid}` is on the manager in status {snap.status}")
+        elif step == "creating" and not unknown:  # unchecked: claiming nothing would be a guess
+            out.append("nothing was created on the manager")
+        if not archived and step in ("creating", "downloading"):
+            out.append("no archive file was written (no partial file left)")
+        return out
+
+
+
+async def download_verified(client: CloudifyClient, snapshot_id: str, dest: Path) -> Any:
+    """Download to a hidden staging name beside `dest` (the client streams to its own temp
+    file, checks the zip and hashes it), check the manager's metadata.json is inside, write the
+    sidecar for the final name, then rename. On failure nothing is left under either name."""
+    dest = Path(dest)
+    staging = dest.with_name(partial_name(dest.name, "staging"))
+    final_side = archive.sidecar_path(dest)
+    moved = False
+    try:
+        info = await client.download_snapshot(snapshot_id, staging)
+        await asyncio.to_thread(_check_metadata, staging, snapshot_id)
+        archive.write_sidecar(dest, info.sha256)
+        os.replace(staging, dest)
+        moved = True
+        return type(info)(path=str(dest), size=info.size, sha256=info.sha256)
+    except OSError as exc:
+        raise ArchiveError(f"could not write the archive {dest}: {exc.strerror or exc}") from None
+    finally:
+        if not moved:
+            for p in (staging, archive.sidecar_path(staging), final_side):
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError:
+                    pass
+        else:
+            archive.sidecar_path(staging).unlink(missing_ok=True)
+
+
+def _check_metadata(path: Path, snapshot_id: str) -> None:
+    with zipfile.ZipFile(path) as zf:
+        if "metadata.json" not in zf.namelist():
+            raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "
+                               f"Cloudify snapshot")

@@ -1,0 +1,98 @@
+"""Recording a finished daily run in `daily_runs` and posting the daily report (with the trend
+over recent days), shared by the driver (runs that ran) and the service (missed slots)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from bot.clock import Clock, parse_time
+from bot.jobs.daily.runlog import RunLog
+from bot.messages import daily as msg
+from bot.messages.daily import DailyOutcome
+from bot.notifier import Notifier
+from bot.scheduler import zone
+from bot.delivery import OutboxSender
+from bot.outbox import Outbox
+from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 14
+
+
+def local_time(when: datetime, tz_name: str) -> str:
+    return when.astimezone(zone(tz_name)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+class DailyReporter:
+    """Records a finished run and queues its report in the outbox, in one transaction."""
+
+    def __init__(self, runs: RunLog, store: Store, outbox: Outbox, sender: OutboxSender | None,
+                 notifier: Notifier, clock: Clock, *, channel: str, timezone: str) -> None:
+        self.runs = runs
+        self.store = store
+        self.outbox = outbox
+        self.sender = sender
+        self.notifier = notifier
+        self.clock = clock
+        self.channel = channel
+        self.timezone = timezone
+
+    async def finish(self, job: Job, *, ok: bool, failed_step: str = "", error: str = "",
+                     left_behind: Sequence[str] = ()) -> None:
+        """Record the run in daily_runs and post the report."""
+        now = self.clock.now()
+        slot = parse_time(job.params["slot"])
+        row = self.runs.get(job.manager, slot)
+        started = (row.started_at if row and row.started_at else job.created_at) or now
+        duration = max((now - started).total_seconds(), 0.0)
+        res = job.result
+        detail = {k: res.get(k) for k in ("removed_on_manager", "removed_archives", "kept_notes",
+                                          "retention_errors") if res.get(k)}
+        if not ok:
+            detail.update(step=failed_step, error=error, left_behind=list(left_behind))
+        record = dict(status="ok" if ok else "failed", job_id=job.id, size=res.get("size"),
+                      duration_s=duration, archive_path=res.get("archive_path", ""),
+                      sha256=res.get("sha256", ""), detail=detail, ended_at=now)
+        history = list(reversed(self.runs.recent(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
+        outcome = DailyOutcome(
+            manager=job.manager, ok=ok, snapshot_id=job.params.get("snapshot_id", ""),
+            slot_label=local_time(slot, self.timezone), trigger=job.params.get("trigger", ""),
+            job_id=job.id, size=res.get("size"), duration_s=duration,
+            archive_path=res.get("archive_path", ""), sha256=res.get("sha256", ""),
+            removed_on_manager=tuple(res.get("removed_on_manager") or ()),
+            removed_archives=tuple(res.get("removed_archives") or ()),
+            kept_notes=tuple(res.get("kept_notes") or ()),
+            retention_errors=tuple(res.get("retention_errors") or ()),
+            failed_step=failed_step, error=error, left_behind=tuple(left_behind),
+            history=tuple(history))
+        # The run's record and its report in one transaction; the key keeps a step resumed
+        # after a crash from reporting twice.
+        report = msg.daily_report(outcome)
+        with self.store.transaction():
+            self.runs.update(job.manager, slot, **record)
+            queued = self._enqueue(report, job.channel, key=f"daily-report:{job.id}", job_id=job.id)
+        await self._deliver(report, queued, job_id=job.id)
+
+    def _enqueue(self, message: dict[str, Any], channel: str = "", *, key: str | None = None,
+                 job_id: str = "") -> str:
+        """Queue a message for the channel (in the caller's transaction); returns its lane, or
+        "" when there is no channel to post to."""
+        channel = channel or self.channel
+        if not channel:
+            return ""
+        self.outbox.post(channel, message, key=key, job_id=job_id)
+        return f"job:{job_id}" if job_id else f"channel:{channel}"
+
+    async def _deliver(self, message: dict[str, Any], lane: str, *, job_id: str = "") -> None:
+        """Deliver now if Slack answers (else the outbox keeps it); with no channel, a terminal
+        still prints the message."""
+        if lane:
+            if self.sender is not None:
+                await self.sender.kick(lane)
+        elif getattr(self.notifier, "local", False):
+            await self.notifier.post("", message)
+
+    async def post(self, message: dict[str, Any], channel: str = "") -> None:
+        await self._deliver(message, self._enqueue(message, channel))

@@ -1,0 +1,88 @@
+"""The one way a job waits for the manager: call a check until it says done, sleeping with
+backoff on the job's clock.
+
+One rule for an unreachable manager, whichever job waits: a manager that does not answer
+(connection refused or reset, a gateway 502/503/504, or a 5xx while it restarts) is not an error
+until the overall timeout. The job's thread says so once when it stops answering, and again when
+it answers.
+"""
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Protocol, TypeVar
+
+from bot.clock import Clock
+from bot.errors import ManagerUnavailable, ServerError, SnapbotError, WaitTimeout
+from bot.messages.blocks import human_duration
+
+T = TypeVar("T")
+
+#: How often (domain seconds) a waiting job posts a "still waiting" line in its thread.
+PROGRESS_EVERY = 60.0
+
+
+class Pacing(Protocol):
+    """The runbook's poll intervals: the first one, doubled up to the max between calls."""
+
+    poll_interval_seconds: float
+    poll_max_interval_seconds: float
+
+
+class Waiter(Protocol):
+    """What a waiting job needs of its context: the clock and its thread."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    async def say(self, text: str) -> None: ...
+
+
+async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing: Pacing,
+               timeout: float, what: str, progress: Callable[[float], str] | None = None,
+               on_timeout: Callable[[], Awaitable[SnapbotError]] | None = None) -> T:
+    """Call `check` until it returns something other than None or False, and return that.
+
+    Raises WaitTimeout (or what `on_timeout` builds) after `timeout` domain seconds; errors other
+    than an unreachable manager propagate at once. `progress(elapsed)` feeds a thread line every
+    PROGRESS_EVERY seconds."""
+    clock = ctx.clock
+    interval = pacing.poll_interval_seconds
+    start = clock.now()
+    last_said = 0.0
+    outage = False
+    while True:
+        try:
+            value = await check()
+        except (ManagerUnavailable, ServerError) as exc:
+            value = None
+            if not outage:
+                outage = True
+                await ctx.say(f"manager not answering ({exc.manager_message}); still polling")
+        else:
+            if outage:
+                outage = False
+                await ctx.say("the manager answers again")
+            if value is not None and value is not False:
+                return value
+        elapsed = (clock.now() - start).total_seconds()
+        if elapsed >= timeout:
+            if on_timeout is not None:
+                raise await on_timeout()
+            raise WaitTimeout(f"gave up waiting for {what} after {human_duration(elapsed)}")
+        if progress is not None and elapsed - last_said >= PROGRESS_EVERY:
+            last_said = elapsed
+            await ctx.say(progress(elapsed))
+        await clock.sleep(interval)
+        interval = min(interval * 2, pacing.poll_max_interval_seconds)
+
+
+async def retrying(ctx: Waiter, call: Callable[[], Awaitable[T]], *, pacing: Pacing,
+                   timeout: float) -> T:
+    """`call()` once the manager answers (same rule and timeout as `poll`)."""
+    box: list[T] = []
+
+    async def answered() -> bool:
+        box.append(await call())
+        return True
+
+    await poll(ctx, answered, pacing=pacing, timeout=timeout, what="the manager to answer")
+    return box[-1]

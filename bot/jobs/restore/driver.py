@@ -1,0 +1,317 @@
+"""The restore driver: walks the vendor guide's steps, resumable from whatever state SQLite last
+recorded.
+
+Each state names the step being done *in* it: `ctx.move(state)` is persisted first, then the
+step's side effect runs. If the process dies, `run()` is called again in that state and every step
+checks the manager before acting (an existing safety snapshot is not created twice, maintenance
+mode already on is not activated twice, a restore already posted is followed, never re-posted).
+
+Reading executions and events while maintenance mode is on: the report is computed in
+`reporting`, *before* deactivation, with the `X-BYPASS-MAINTENANCE` header, so nothing new can run
+between the restore and the report. Managers that refuse the bypass (503 maintenance_mode_active)
+get their report read right after deactivation instead.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
+
+from bot.archive import archive_path, verify_archived, write_sidecar
+from bot.clock import Clock, iso
+from bot.cloudify.client import CloudifyClient
+from bot.config import RunbookConfig
+from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, MaintenanceActive,
+                        ManagerUnavailable, NotFound, ServerError, SnapbotError, StepFailed)
+from bot.jobs.poll import poll, retrying
+from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
+from bot.jobs.restore.report import execution_line, is_upgrade
+from bot.jobs.runner import JobContext
+from bot.messages import restore as messages
+from bot.messages.common import error_text
+from bot.store import Job, Transition
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RestoreDriver:
+    kind = KIND
+    machine = RESTORE
+
+    def __init__(self, clients: Mapping[str, CloudifyClient], runbook: RunbookConfig,
+                 archive_dir: str | Path, clock: Clock) -> None:
+        self.clients = clients
+        self.runbook = runbook
+        self.archive_dir = archive_dir
+        self.clock = clock
+
+    def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
+        return messages.render(job, transitions, now=self.clock.now())
+
+    # Each handler does the work of the state the job is in, then moves it on.
+    async def run(self, ctx: JobContext) -> None:
+        steps: dict[str, Callable[[JobContext], Awaitable[None]]] = {
+            "approved": self._approved, "preflight": self._preflight,
+            "safety_snapshot": self._safety_snapshot,
+            "maintenance_activating": self._maintenance_activating,
+            "maintenance_active": self._maintenance_active, "restoring": self._restoring,
+            "restored": self._restored, "reporting": self._reporting,
+            "maintenance_deactivating": self._maintenance_deactivating,
+        }
+        while not RESTORE.is_terminal(ctx.job.state):
+            step = steps.get(ctx.job.state)
+            if step is None:  # `requested`: waits for a person, never driven
+                return
+            try:
+                await step(ctx)
+            except SnapbotError as exc:
+                await self._fail(ctx, exc)
+                return
+            except Exception as exc:
+                log.exception("restore %s: unexpected error in %s", ctx.job.id, ctx.job.state)
+                await self._fail(ctx, exc)
+                return
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _client(self, ctx: JobContext) -> CloudifyClient:
+        return self.clients[ctx.job.manager]
+
+    async def _poll(self, ctx: JobContext, probe: Callable[[], Awaitable[bool]], timeout: float,
+                    on_timeout: Callable[[], Awaitable[SnapbotError]] | None = None,
+                    what: str = "") -> None:
+        await poll(ctx, probe, pacing=self.runbook, timeout=timeout, what=what, on_timeout=on_timeout)
+
+    async def _retrying(self, ctx: JobContext, call: Callable[[], Awaitable[T]], timeout: float) -> T:
+        return await retrying(ctx, call, pacing=self.runbook, timeout=timeout)
+
+    async def _fail(self, ctx: JobContext, exc: BaseException) -> None:
+        job = ctx.refresh()
+        if RESTORE.is_terminal(job.state):
+            return
+        step = job.state
+        message = error_text(exc, manager=job.manager)
+        left = await self._manager_state(ctx)
+        ctx.merge_result(failed_step=step, manager_state=left,
+                         manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
+        try:
+            await ctx.move("failed", f"{RESTORE.label(step)} failed: {message}"
+                           + (f" — manager left {left}" if left else ""), error=message)
+        except InvalidTransition:
+            log.error("restore %s: cannot fail from %s", job.id, step)
+
+    async def _manager_state(self, ctx: JobContext) -> str:
+        try:
+            m = await self._client(ctx).maintenance()
+        except SnapbotError:
+            return "in an unknown state (not answering)"
+        if m.status == "activated":
+            return "still in maintenance mode"
+        if m.status == "activating":
+            return "still activating maintenance mode"
+        return "out of maintenance mode"
+
+    # -- steps -------------------------------------------------------------------------------
+    async def _approved(self, ctx: JobContext) -> None:
+        await ctx.move("preflight", "checking the manager and the snapshot")
+
+    async def _preflight(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        p = ctx.job.params
+        ctx.runner.ensure_free(ctx.job.manager, exclude=ctx.job.id)
+        # reachable now, or soon: a manager down for minutes fails the preflight, nothing changed
+        version = await self._retrying(ctx, client.version, min(60.0, self.runbook.maintenance_timeout_seconds))
+        ctx.merge_result(manager_version=version.version)
+        if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
+            try:
+                snap = await client.get_snapshot(p["snapshot_id"])
+            except NotFound:
+                raise StepFailed(f"snapshot {p['snapshot_id']!r} is no longer on the manager") from None
+            if not snap.usable:
+                raise StepFailed(f"snapshot {p['snapshot_id']!r} is {snap.status}; cannot restore it")
+            if await client.snapshot_status() == "running":
+                raise StepFailed("a restore is already running on the manager")
+        if p.get("safety_snapshot", True):
+            await ctx.move("safety_snapshot", f"manager {version.version} reachable, snapshot usable; "
+                                              f"taking safety snapshot {self.safety_id(ctx.job)}")
+        else:
+            await ctx.move("maintenance_activating", f"manager {version.version} reachable, snapshot usable "
+                                                     "(safety snapshot disabled); activating maintenance mode")
+
+    @staticmethod
+    def safety_id(job: Job) -> str:
+        return job.result.get("safety_snapshot_id") or f"safety-{job.id}"
+
+    async def _safety_snapshot(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        sid = self.safety_id(ctx.job)
+        dest = archive_path(self.archive_dir, ctx.job.manager, sid)
+        ctx.merge_result(safety_snapshot_id=sid)
+        archived = None
+        if dest.is_file():
+            try:
+                archived = verify_archived(dest)
+            except ArchiveError:
+                archived = None
+        if archived is None:
+            try:
+                snap = await client.get_snapshot(sid)
+            except NotFound:
+                snap = None
+            if snap is None:
+                try:
+                    await client.create_snapshot(sid)
+                except Conflict:
+                    pass  # created by the attempt that died before we recorded it
+            status: dict[str, str] = {}
+
+            async def created() -> bool:
+                s = await client.get_snapshot(sid)
+                status["s"], status["e"] = s.status, s.error
+                if s.status == "failed":
+                    raise StepFailed(f"safety snapshot {sid} failed on the manager: {s.error or 'no error given'}")
+                return s.usable
+
+            await self._poll(ctx, created, self.runbook.snapshot_timeout_seconds,
+                             what=f"safety snapshot {sid} to be created")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            info = await client.download_snapshot(sid, dest)
+            write_sidecar(dest, info.sha256)
+            archived = verify_archived(dest)
+        ctx.merge_result(safety_archive_path=archived.path, safety_sha256=archived.sha256,
+                         safety_size=archived.size)
+        await ctx.move("maintenance_activating",
+                       f"safety snapshot {sid} archived off the manager ({archived.size} bytes, "
+                       f"sha256 {archived.sha256[:12]}…); activating maintenance mode")
+
+    async def _maintenance_activating(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        state = await self._retrying(ctx, client.activate_maintenance, self.runbook.maintenance_timeout_seconds)
+        seen: dict[str, Any] = {"remaining": None, "state": state}
+
+        async def activated() -> bool:
+            m = seen.pop("state", None) or await client.maintenance()
+            seen["last"] = m
+            if m.status == "activated":
+                return True
+            if m.status == "deactivated":  # someone turned it off meanwhile: ask again
+                await client.activate_maintenance()
+                return False
+            ids = tuple(sorted(str(r.get("id", "")) for r in m.remaining_executions))
+            if ids != seen["remaining"]:
+                seen["remaining"] = ids
+                ctx.merge_result(maintenance_remaining=[execution_line(r) for r in m.remaining_executions])
+                await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
+                if ids:
+                    await ctx.say(f"maintenance mode activating; waiting for {len(ids)} execution"
+                                  f"{'s' if len(ids) != 1 else ''}: " +
+                                  ", ".join(execution_line(r) for r in m.remaining_executions))
+            return False
+
+        async def stuck() -> SnapbotError:
+            m = seen.get("last")
+            rem = list(m.remaining_executions) if m else []
+            lines = ", ".join(execution_line(r) for r in rem)
+            return StepFailed(f"maintenance mode stuck in activating after "
+                                f"{int(self.runbook.maintenance_timeout_seconds)} s "
+                                f"({len(rem)} execution{'s' if len(rem) != 1 else ''} still running"
+                                f"{': ' + lines if lines else ''})")
+
+        await self._poll(ctx, activated, self.runbook.maintenance_timeout_seconds, on_timeout=stuck)
+        ctx.merge_result(maintenance_remaining=[])
+        await ctx.move("maintenance_active", "maintenance mode activated; verifying")
+
+    async def _maintenance_active(self, ctx: JobContext) -> None:
+        m = await self._retrying(ctx, self._client(ctx).maintenance, self.runbook.maintenance_timeout_seconds)
+        if m.status != "activated":
+            raise StepFailed(f"maintenance mode is {m.status}, not activated; not restoring")
+        p = ctx.job.params
+        flags = ", ".join(f for f, on in (("force", p.get("force")),
+                                           ("restore-certificates", p.get("restore_certificates")),
+                                           ("no-reboot", p.get("no_reboot"))) if on) or "no flags"
+        await ctx.move("restoring", f"maintenance mode verified; restoring {p['snapshot_id']} ({flags})")
+
+    async def _restoring(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        timeout = self.runbook.restore_timeout_seconds
+        result = ctx.job.result
+        exec_id = result.get("restore_execution_id")
+        if exec_id is None and "restore_known_ids" in result:
+            # A POST may have reached the manager before the process died: find it first.
+            exec_id = await find_posted(ctx, client, self.runbook)
+        if exec_id is None:
+            listed = await self._retrying(ctx, lambda: restore_executions(client), timeout)
+            known = None if listed is None else [e.id for e in listed]
+            ctx.merge_result(restore_known_ids=known, restore_posted_at=iso(ctx.clock.now()))
+            p = ctx.job.params
+            try:
+                ex = await client.restore_snapshot(p["snapshot_id"], force=bool(p.get("force")),
+                                                   restore_certificates=bool(p.get("restore_certificates")),
+                                                   no_reboot=bool(p.get("no_reboot")),
+                                                   tenant_name=p.get("tenant_name"))
+            except (ManagerUnavailable, ServerError):
+                # The answer was lost: whether the manager started it is checked, not guessed.
+                exec_id = await find_posted(ctx, client, self.runbook)
+                if exec_id is None:
+                    raise
+            else:
+                exec_id = ex.id
+            ctx.merge_result(restore_execution_id=exec_id)
+            await ctx.say(f"restore execution `{exec_id}` started")
+        await follow(ctx, client, self.runbook, exec_id)
+
+    async def _restored(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        timeout = self.runbook.restore_timeout_seconds
+        version = await self._retrying(ctx, client.version, timeout)
+        snap_status = await self._retrying(ctx, client.snapshot_status, timeout)
+        if snap_status == "running":
+            await self._poll(ctx, lambda: _eq(client.snapshot_status(), "not-running"), timeout,
+                             what="snapshot-status to settle")
+        ctx.merge_result(manager_version_after=version.version)
+        await ctx.move("reporting", f"manager {version.version} answers after the restore; "
+                                    "collecting overdue and re-queued executions")
+
+    async def _reporting(self, ctx: JobContext) -> None:
+        if "report" not in ctx.job.result:
+            try:
+                report = await collect_report(ctx, self._client(ctx), self.runbook)
+            except MaintenanceActive:
+                ctx.merge_result(report_after_deactivation=True)
+            else:
+                await ctx.record_and_say(messages.overdue_report_text(report),
+                                         key=f"overdue-report:{ctx.job.id}", report=report)
+        p = ctx.job.params
+        snap_v = p.get("snapshot_version")
+        mgr_v = ctx.job.result.get("manager_version_after") or ctx.job.result.get("manager_version") \
+            or p.get("manager_version")
+        ctx.merge_result(upgrade=is_upgrade(snap_v, mgr_v))
+        await ctx.move("maintenance_deactivating", "report posted; deactivating maintenance mode")
+
+    async def _maintenance_deactivating(self, ctx: JobContext) -> None:
+        client = self._client(ctx)
+        timeout = self.runbook.maintenance_timeout_seconds
+        await self._retrying(ctx, client.deactivate_maintenance, timeout)
+
+        async def off() -> bool:
+            m = await client.maintenance()
+            if m.status != "deactivated":
+                await client.deactivate_maintenance()
+            return m.status == "deactivated"
+
+        await self._poll(ctx, off, timeout, what="maintenance mode to deactivate")
+        if ctx.job.result.get("report_after_deactivation") and "report" not in ctx.job.result:
+            report = await collect_report(ctx, self._client(ctx), self.runbook)
+            await ctx.record_and_say(messages.overdue_report_text(report),
+                                     key=f"overdue-report:{ctx.job.id}", report=report)
+        report = ctx.job.result.get("report") or {}
+        await ctx.move("done", f"restore of {ctx.job.params['snapshot_id']} complete: "
+                               f"{len(report.get('overdue', []))} overdue execution(s) marked failed, "
+                               f"{len(report.get('requeued', []))} re-queued; maintenance mode off")
+
+
+async def _eq(coro: Awaitable[str], value: str) -> bool:
+    return (await coro) == value
+

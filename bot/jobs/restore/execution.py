@@ -1,0 +1,124 @@
+"""The manager's restore execution: starting it exactly once, finding one whose POST answer was
+lost, following it to the end, and reading the overdue report from it afterwards."""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.clock import iso, parse_time
+from bot.cloudify.client import CloudifyClient
+from bot.cloudify.models import Execution
+from bot.config import RunbookConfig
+from bot.errors import CloudifyError, MaintenanceActive, NotFound, StepFailed
+from bot.jobs.poll import poll, retrying
+from bot.jobs.restore.report import OVERDUE_RE, overdue_report
+from bot.jobs.runner import JobContext
+
+
+async def restore_executions(client: CloudifyClient) -> list[Execution] | None:
+    """The manager's restore executions, or None if it hides executions in maintenance mode
+    (no X-BYPASS-MAINTENANCE support)."""
+    try:
+        return await client.list_executions(workflow_id="restore_snapshot", bypass_maintenance=True)
+    except MaintenanceActive:
+        return None
+
+async def find_posted(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> str | None:
+    """The restore execution a POST whose answer was lost (or a process that died) started, or
+    None when the manager shows that none started."""
+    recorded = ctx.job.result.get("restore_known_ids")
+    timeout = runbook.restore_timeout_seconds
+    execs = await retrying(ctx, lambda: restore_executions(client), pacing=runbook, timeout=timeout)
+    if execs is None or recorded is None:
+        # Without a view of the executions, posting again could start a second restore.
+        raise StepFailed("cannot tell whether the restore already started (the manager hides "
+                           "executions in maintenance mode); check `/cfy snapshots status` and the "
+                           "manager before retrying")
+    known = set(recorded)
+    mine = [e for e in execs if e.id not in known
+            and (e.parameters.get("snapshot_id") in (None, ctx.job.params["snapshot_id"]))]
+    if mine:
+        ctx.merge_result(restore_execution_id=mine[0].id)
+        return mine[0].id
+    if await retrying(ctx, client.snapshot_status, pacing=runbook, timeout=timeout) == "running":
+        # A restore we cannot see yet is running; wait for it to show up rather than post.
+        box: dict[str, str] = {}
+
+        async def visible() -> bool:
+            for e in await restore_executions(client) or []:
+                if e.id not in known:
+                    box["id"] = e.id
+                    return True
+            return await client.snapshot_status() != "running"
+
+        await poll(ctx, visible, pacing=runbook, timeout=timeout, what="the running restore to appear")
+        if "id" in box:
+            ctx.merge_result(restore_execution_id=box["id"])
+            return box["id"]
+        raise StepFailed("a restore ran on the manager but its execution cannot be found; "
+                           "check the manager before retrying")
+    return None
+
+async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig, exec_id: str) -> None:
+    """Wait for the restore execution to end (the manager may drop connections or restart
+    meanwhile), then move the job to `restored` or fail it with the manager's error."""
+    timeout = runbook.restore_timeout_seconds
+    seen: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        status = await client.snapshot_status()
+        if status == "running":
+            seen["running"] = True
+            return False
+        try:
+            ex = await client.get_execution(exec_id, bypass_maintenance=True)
+        except NotFound:
+            seen["missing"] = seen.get("missing", 0) + 1
+            return seen["missing"] >= 3  # gone with the old database: over, judged below
+        except MaintenanceActive:
+            seen["no_bypass"] = True
+            return True  # the manager will not show executions now; snapshot-status says over
+        seen["execution"] = ex
+        if ex.created_at and "restore_started_at" not in ctx.job.result:
+            ctx.merge_result(restore_started_at=iso(ex.created_at))
+        return ex.finished
+
+    await poll(ctx, finished, pacing=runbook, timeout=timeout, what=f"restore execution {exec_id} to finish")
+    ex: Execution | None = seen.get("execution")
+    if ex is not None and ex.status == "failed":
+        raise StepFailed(f"the restore execution {exec_id} failed on the manager: {ex.error or 'no error given'}",
+                         manager_message=ex.error or "")
+    if ex is not None and ex.status == "cancelled":
+        raise StepFailed(f"the restore execution {exec_id} was cancelled on the manager")
+    ctx.merge_result(restore_status=ex.status if ex else "finished (execution not visible)")
+    if ex is not None and ex.created_at and "restore_started_at" not in ctx.job.result:
+        ctx.merge_result(restore_started_at=iso(ex.created_at))
+    await ctx.move("restored", f"restore execution {exec_id} "
+                               f"{ex.status if ex else 'finished'}")
+
+async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> dict[str, Any]:
+    """The overdue/re-queued report, read from the restore's events and the executions."""
+    result = ctx.job.result
+    exec_id = result.get("restore_execution_id")
+    started = parse_time(result.get("restore_started_at")) or parse_time(result.get("restore_posted_at")) \
+        or ctx.clock.now()
+    timeout = runbook.restore_timeout_seconds
+    lines: list[str] = []
+    if exec_id:
+        try:
+            events = await retrying(ctx, lambda: client.list_events(exec_id, bypass_maintenance=True), pacing=runbook, timeout=timeout)
+            lines = [e.message for e in events]
+        except NotFound:
+            lines = []
+    failed = await retrying(ctx, lambda: client.list_executions(status="failed", bypass_maintenance=True), pacing=runbook, timeout=timeout)
+    scheduled = await retrying(ctx, lambda: client.list_executions(status="scheduled", bypass_maintenance=True), pacing=runbook, timeout=timeout)
+    lookup: dict[str, Execution] = {}
+    for line in lines:
+        m = OVERDUE_RE.search(line)
+        if m and m["id"] not in {e.id for e in failed}:
+            try:
+                lookup[m["id"]] = await client.get_execution(m["id"], bypass_maintenance=True)
+            except CloudifyError:
+                pass
+    report = overdue_report(started, lines, failed, scheduled, lookup)
+    report["restore_started_at"] = iso(started)
+    return report

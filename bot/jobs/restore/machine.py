@@ -1,0 +1,74 @@
+"""The restore runbook's states and their one literal transition table.
+
+`preflight -> maintenance_activating` is the path taken when the safety snapshot is disabled
+(settings.runbook.safety_snapshot = false); a pending request can be cancelled, a running
+restore can only end done or failed.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.jobs.machine import StateMachine
+
+KIND = "restore"
+
+
+class RestoreState(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    PREFLIGHT = "preflight"
+    SAFETY_SNAPSHOT = "safety_snapshot"
+    MAINTENANCE_ACTIVATING = "maintenance_activating"
+    MAINTENANCE_ACTIVE = "maintenance_active"
+    RESTORING = "restoring"
+    RESTORED = "restored"
+    REPORTING = "reporting"
+    MAINTENANCE_DEACTIVATING = "maintenance_deactivating"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+S = RestoreState
+
+RESTORE = StateMachine(
+    name="restore",
+    initial=S.REQUESTED,
+    waiting=frozenset({S.REQUESTED}),
+    approved=S.APPROVED,
+    # The runbook's steps in order (the card's checklist).
+    steps=(S.PREFLIGHT, S.SAFETY_SNAPSHOT, S.MAINTENANCE_ACTIVATING, S.MAINTENANCE_ACTIVE,
+           S.RESTORING, S.RESTORED, S.REPORTING, S.MAINTENANCE_DEACTIVATING),
+    labels={
+        S.PREFLIGHT: "Preflight checks",
+        S.SAFETY_SNAPSHOT: "Safety snapshot (created, downloaded, verified)",
+        S.MAINTENANCE_ACTIVATING: "Maintenance mode activating",
+        S.MAINTENANCE_ACTIVE: "Maintenance mode verified",
+        S.RESTORING: "Restoring",
+        S.RESTORED: "Manager back after restore",
+        S.REPORTING: "Overdue executions report",
+        S.MAINTENANCE_DEACTIVATING: "Maintenance mode off",
+    },
+    table={
+        S.REQUESTED: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
+        S.APPROVED: frozenset({S.PREFLIGHT, S.CANCELLED, S.FAILED}),
+        S.PREFLIGHT: frozenset({S.SAFETY_SNAPSHOT, S.MAINTENANCE_ACTIVATING, S.FAILED}),
+        S.SAFETY_SNAPSHOT: frozenset({S.MAINTENANCE_ACTIVATING, S.FAILED}),
+        S.MAINTENANCE_ACTIVATING: frozenset({S.MAINTENANCE_ACTIVE, S.FAILED}),
+        S.MAINTENANCE_ACTIVE: frozenset({S.RESTORING, S.FAILED}),
+        S.RESTORING: frozenset({S.RESTORED, S.FAILED}),
+        S.RESTORED: frozenset({S.REPORTING, S.FAILED}),
+        S.REPORTING: frozenset({S.MAINTENANCE_DEACTIVATING, S.FAILED}),
+        S.MAINTENANCE_DEACTIVATING: frozenset({S.DONE, S.FAILED}),
+        S.DONE: frozenset(),
+        S.FAILED: frozenset(),
+        S.REJECTED: frozenset(),
+        S.EXPIRED: frozenset(),
+        S.CANCELLED: frozenset(),
+    },
+)
+
+#: The checklist (kept as a name: tests and the card read it).
+STEPS = RESTORE.steps

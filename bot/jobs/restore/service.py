@@ -1,0 +1,217 @@
+"""Restore requests and the follow-up actions a restore card offers: validation before anything
+changes, the approval request, retry from the failed step, maintenance off, rollback to the safety
+snapshot and the post-upgrade steps."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+from bot.archive import archive_path, find_archived, verify_archived
+from bot.clock import Clock, iso
+from bot.cloudify.client import CloudifyClient
+from bot.commands.model import SnapshotsRestore
+from bot.config import Settings
+from bot.errors import JobConflict, MaintenanceActive, ManagerUnavailable, NotFound, SnapbotError, StepFailed, UsageError
+from bot.invocation import Invocation, Reply
+from bot.jobs.restore.driver import RestoreDriver
+from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
+from bot.jobs.restore.report import snapshot_version_of
+from bot.jobs.runner import JobRunner
+from bot.messages import restore as messages
+from bot.store import Job, Store
+
+
+class Approvals(Protocol):
+    """What a restore request needs of the approval service."""
+
+    async def open(self, job: Job) -> Job: ...
+
+    def can_approve(self, user: str, job: Job) -> None: ...
+
+
+class RestoreService:
+    """Validates restore requests, opens them for approval, and offers the follow-up actions
+    (retry, deactivate maintenance, rollback, post-upgrade steps) the card's buttons call."""
+
+    def __init__(self, settings: Settings, store: Store, clients: Mapping[str, CloudifyClient],
+                 clock: Clock, runner: JobRunner, approvals: Approvals) -> None:
+        self.settings = settings
+        self.store = store
+        self.clients = clients
+        self.clock = clock
+        self.runner = runner
+        self.approvals = approvals
+
+    def _channel(self, inv: Invocation) -> str:
+        return inv.job_channel(self.settings.slack.channel)
+
+    async def request(self, cmd: SnapshotsRestore, inv: Invocation, *, extra: dict[str, Any] | None = None) -> Reply:
+        """Check everything the restore needs before anything changes, then post the request
+        card for approval. The same `inv.idem_key` twice is one request."""
+        store = self.store
+        if inv.idem_key:
+            existing = store.find_by_idem_key(inv.idem_key)
+            if existing is not None:
+                return Reply(messages.already_requested(existing))
+        try:
+            manager = self.settings.manager(cmd.manager)
+        except UsageError as exc:
+            return Reply(messages.refusal(exc.user_message), refused=True)
+        client = self.clients[manager.name]
+        try:
+            facts = await self._validate(cmd, manager.name, client)
+        except SnapbotError as exc:
+            return Reply(messages.refusal(exc.user_message), refused=True)
+        now = self.clock.now()
+        ttl = self.settings.approvals.ttl_seconds
+        params = {
+            "snapshot_id": cmd.snapshot_id, "tenant_name": cmd.tenant_name, "force": cmd.force,
+            "restore_certificates": cmd.restore_certificates, "no_reboot": cmd.no_reboot,
+            "safety_snapshot": bool(self.settings.runbook.safety_snapshot),
+            "expires_at": iso(now + timedelta(seconds=ttl)),
+            "required_approvals": max(1, int(self.settings.approvals.required)),
+            **facts, **(extra or {}),
+        }
+        job, created = store.create_job_once(
+            KIND, manager.name, RESTORE.initial, params=params, requester=inv.user,
+            channel=self._channel(inv), idem_key=inv.idem_key, actor=inv.user,
+            detail=f"restore of {cmd.snapshot_id} on {manager.name} requested by <@{inv.user}>")
+        if not created:
+            return Reply(messages.already_requested(job))
+        # The card is queued with the request (the outbox posts it as soon as Slack answers).
+        job = await self.approvals.open(job)
+        return Reply(messages.request_ack(job))
+
+    async def _validate(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient) -> dict[str, Any]:
+        if cmd.no_reboot and not cmd.restore_certificates:
+            raise StepFailed("--no-reboot only applies together with --restore-certificates "
+                               "(the manager refuses it alone); nothing was changed")
+        try:
+            version = await client.version()
+        except ManagerUnavailable as exc:
+            raise StepFailed(f"cannot reach manager {manager!r} ({exc.manager_message}); nothing was changed") from None
+        try:
+            snap = await client.get_snapshot(cmd.snapshot_id)
+        except NotFound:
+            raise StepFailed(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}."
+                               f"{self._upload_hint(cmd.snapshot_id, manager)}") from None
+        if not snap.usable:
+            raise StepFailed(f"snapshot {cmd.snapshot_id!r} is {snap.status or 'not ready'}"
+                               f"{': ' + snap.error if snap.error else ''}; only created or uploaded snapshots can be restored")
+        if await client.snapshot_status() == "running":
+            raise StepFailed(f"a restore is already running on manager {manager!r}")
+        busy = self.runner.busy_on(manager)
+        if busy:
+            raise JobConflict(f"manager {manager!r} is busy with job {busy[0].id} ({busy[0].kind}, {busy[0].state})")
+        deployments: int | None
+        blueprints: int | None
+        try:
+            deployments = len(await client.list_deployments())
+            blueprints = len(await client.list_blueprints())
+        except MaintenanceActive:
+            deployments = blueprints = None  # in maintenance mode the manager will not say; --force decides
+        if deployments and not cmd.force:
+            raise StepFailed(f"the manager {manager!r} has {deployments} deployment"
+                               f"{'s' if deployments != 1 else ''}; add --force to overwrite them (nothing was changed)")
+        if blueprints and not cmd.force:  # the manager refuses a restore over any blueprint too
+            raise StepFailed(f"the manager {manager!r} has no deployments but {blueprints} blueprint"
+                               f"{'s' if blueprints != 1 else ''}; add --force to overwrite them (nothing was changed)")
+        facts: dict[str, Any] = {
+            "manager_version": version.version, "deployments": deployments,
+            "snapshot_created_at": iso(snap.created_at) if snap.created_at else "",
+            "snapshot_status": snap.status,
+        }
+        archived = self._archived_copy(cmd.snapshot_id, manager)
+        if archived is not None:
+            facts["snapshot_size"] = archived.stat().st_size
+            facts["snapshot_version"] = snapshot_version_of(archived)
+            facts["archive_path"] = str(archived)
+        return facts
+
+    def _upload_hint(self, snapshot_id: str, manager: str) -> str:
+        """How to get an archived copy of the id onto the manager: the manager's own copy, else
+        another manager's (after a disaster, the lost manager's archive is the one that has it)."""
+        copies = find_archived(self.settings.archive_dir, snapshot_id, prefer=manager)
+        if not copies:
+            return ""
+        source = copies[0].parent.name
+        where = "An archived copy exists" if source == manager else f"An archived copy from `{source}` exists"
+        return (f" {where}: upload it first with "
+                f"`/cfy snapshots upload {snapshot_id} --from-archive {source} --manager {manager}`.")
+
+    def _archived_copy(self, snapshot_id: str, manager: str) -> Path | None:
+        """The archived copy the snapshot on `manager` came from, for its version and size: the
+        manager's own copy, else the one the latest finished snapbot upload of that id to the
+        manager pushed (e.g. `--from-archive prod` onto `dr`)."""
+        own = archive_path(self.settings.archive_dir, manager, snapshot_id)
+        if own.is_file():
+            return own
+        for job in self.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
+            if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
+                # the newest upload decides (one from a --url has no archived copy to read)
+                path = Path(job.params.get("archive_path") or "")
+                return path if job.params.get("archive_path") and path.is_file() else None
+        return None
+
+    # -- follow-up actions (buttons on the card) ---------------------------------------------
+
+    async def retry(self, job_id: str, inv: Invocation) -> Reply:
+        """A new restore job that starts approved and carries over the steps that succeeded
+        before the failed one (the clicker must be an approver who is not the requester)."""
+        store = self.store
+        old = store.get_job(job_id)
+        if old.state != S.FAILED:
+            return Reply(messages.refusal(f"job {old.id} is {old.state}; only a failed restore can be retried"))
+        self.approvals.can_approve(inv.user, old)
+        step = old.result.get("failed_step") or S.PREFLIGHT
+        carried: dict[str, Any] = {}
+        if RESTORE.after(step, S.SAFETY_SNAPSHOT):
+            carried.update({k: v for k, v in old.result.items() if k.startswith("safety_")})
+        if RESTORE.after(step, S.RESTORING):
+            carried.update({k: v for k, v in old.result.items() if k.startswith("restore_")})
+        params = {**old.params, "retry_of": old.id, "retry_from": step}
+        job, created = store.create_job_once(
+            KIND, old.manager, S.APPROVED, params=params, requester=old.requester,
+            channel=old.channel or self._channel(inv), idem_key=f"restore_retry:{old.id}",
+            actor=inv.user, detail=f"retry of {old.id} from {step}, approved by <@{inv.user}>")
+        if not created:
+            return Reply(messages.already_requested(job))
+        if carried:
+            job = store.merge_result(job.id, **carried)
+        self.runner.start(job.id)
+        return Reply(messages.info(f"retrying restore {old.id} from {RESTORE.label(step)} as job {job.id}"))
+
+    async def rollback(self, job_id: str, inv: Invocation) -> Reply:
+        """Open a new approval-gated restore of the job's safety snapshot, uploading it from
+        the archive first if the manager no longer has it."""
+        job = self.store.get_job(job_id)
+        safety_id = job.result.get("safety_snapshot_id")
+        if not safety_id:
+            return Reply(messages.refusal(f"job {job.id} took no safety snapshot; nothing to roll back to"))
+        client = self.clients[job.manager]
+        try:
+            await client.get_snapshot(safety_id)
+        except NotFound:
+            path = job.result.get("safety_archive_path") or str(
+                archive_path(self.settings.archive_dir, job.manager, safety_id))
+            try:
+                verify_archived(path)
+                await client.upload_snapshot(safety_id, path=path)
+            except SnapbotError as exc:
+                return Reply(messages.refusal(f"cannot upload the safety snapshot {safety_id}: {exc.user_message}"))
+        cmd = SnapshotsRestore(snapshot_id=safety_id, force=True, manager=job.manager)
+        return await self.request(cmd, replace(inv, idem_key=f"restore_rollback:{job.id}"),
+                                  extra={"rollback_of": job.id})
+
+
+def install(services: Any) -> RestoreService:
+    """Register the restore driver and set `services.restores` (until the composition root
+    builds them itself)."""
+    settings = services.settings
+    services.runner.register(RestoreDriver(services.clients, settings.runbook, settings.archive_dir,
+                                           services.clock))
+    services.restores = RestoreService(settings, services.store, services.clients, services.clock,
+                                       services.runner, services.approvals)
+    return services.restores
