@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.archive_store import ArchiveStore
 from bot.clock import Clock
-from bot.cloudify.client import CloudifyClient
+from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import Settings
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
@@ -32,7 +32,7 @@ class Services:
     clock: Clock
     notifier: Notifier
     runner: JobRunner
-    clients: dict[str, CloudifyClient] = field(default_factory=dict)  # by manager name
+    clients: ManagerClients = field(default_factory=ManagerClients)  # by manager name
     archives: ArchiveStore = None  # type: ignore[assignment]  # set by bot.bootstrap
     metrics: Metrics = None  # type: ignore[assignment]  # set by bot.bootstrap
     outbox: Outbox = None  # type: ignore[assignment]  # every Slack message, durable

@@ -44,7 +44,7 @@ from bot.cloudify import versions
 from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import (ArchiveInfo, Deployment, Event, Execution, ExecutionSchedule,
                                  MaintenanceState, ManagerNode, PluginsUpdate, Snapshot, Version)
-from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError,
+from bot.errors import (ERROR_CODES, ArchiveError, BadParameters, CloudifyError, ConfigError, UsageError,
                         Conflict, Forbidden, IllegalAction, ManagerUnavailable, NotFound,
                         ServerError, Unauthorized)
 from bot.partials import partial_name
@@ -228,6 +228,15 @@ def _resendable(content: Any) -> bool:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
+
+
+class ManagerClients(dict[str, "CloudifyClient"]):
+    """The clients by configured manager name; an unknown name (e.g. a job of a manager since
+    removed from the config) is a UsageError naming the configured ones, not a KeyError."""
+
+    def __missing__(self, name: str) -> "CloudifyClient":
+        known = ", ".join(self)
+        raise UsageError(f"unknown manager {name!r} (configured: {known})")
 
 
 class CloudifyClient:
