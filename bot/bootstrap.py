@@ -43,8 +43,12 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     """Create the store, one client per manager, the runner and the dispatcher; register the
     simple job drivers; then let approvals, restores and the daily job install themselves."""
     from bot.dispatch import Dispatcher
-    from bot.jobs.daily import service as daily
-    from bot.jobs.restore import service as restore
+    from bot.jobs.daily.driver import DailyDriver
+    from bot.jobs.daily.report import DailyReporter
+    from bot.jobs.daily.runlog import RunLog
+    from bot.jobs.daily.service import DailyService
+    from bot.jobs.restore.driver import RestoreDriver
+    from bot.jobs.restore.service import RestoreService
     from bot.jobs.simple import register_simple_drivers
 
     clock = clock or SystemClock()
@@ -88,9 +92,14 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     register_simple_drivers(runner, services.clients, settings, archives)
     services.approvals = ApprovalService(store, runner, clock, settings.approvals,
                                          channel=settings.slack.channel, group_resolver=group_resolver)
-    # each registers its driver and sets its service on `services`
-    restore.install(services)
-    daily.install(services)
+    clients = services.clients
+    runner.register(RestoreDriver(clients, settings.runbook, settings.archive_dir, clock))
+    services.restores = RestoreService(settings, store, clients, clock, runner, services.approvals)
+    runs = RunLog(store)
+    reporter = DailyReporter(runs, store, outbox, sender, notifier, clock,
+                             channel=settings.slack.channel, timezone=settings.schedule.timezone)
+    runner.register(DailyDriver(clients, settings, runs, reporter))
+    services.daily = DailyService(settings, store, clock, runner, services.approvals, runs, reporter)
     services.dispatcher = Dispatcher(settings, store, runner, services.clients, clock, services.approvals,
                                      services.restores, services.daily, archives)
     return services

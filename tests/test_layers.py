@@ -259,16 +259,10 @@ KNOWN_CYCLES: list[list[str]] = [
     ["devtools.simulator", "devtools.simulator.app", "devtools.simulator.cli", "devtools.simulator.routes",
      "devtools.simulator.sim_routes"],
 ]
-KNOWN_OVERSIZED = {"bot/cloudify/client.py", "bot/config.py", "bot/jobs/daily.py", "bot/jobs/restore.py",
+KNOWN_OVERSIZED = {"bot/cloudify/client.py", "bot/config.py",
                    "bot/jobs/simple.py"}
 KNOWN_ANY = {
-    "bot/jobs/daily.py download_verified(client: Any)",
-    "bot/jobs/daily.py install(services: Any)", "bot/jobs/daily.py _create(client: Any)",
-    "bot/jobs/daily.py _download(client: Any)", "bot/jobs/daily.py _retention(client: Any)",
-    "bot/jobs/daily.py _left_behind(client: Any)", "bot/jobs/daily.py __init__(services: Any)",
-    "bot/jobs/restore.py install(services: Any)", "bot/jobs/restore.py __init__(services: Any)",
-    "bot/jobs/restore.py _validate(client: Any)", "bot/jobs/restore.py _restore_executions(client: Any)",
-    "bot/jobs/runner.py __init__(services: Any)", "bot/jobs/simple.py _follow_executions(client: Any)",
+    "bot/jobs/runner.py __init__(services: Any)",
 }
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.clock import Clock, iso
 from bot.config import Settings
 from bot.errors import JobConflict, SnapbotError
 from bot.invocation import Invocation, Reply
-from bot.jobs.daily.driver import DailyDriver
 from bot.jobs.daily.machine import DAILY, GATE, KIND
 from bot.jobs.daily.report import DailyReporter, local_time
 from bot.jobs.daily.retention import snapshot_id_for
@@ -238,17 +237,3 @@ class DailyService:
                 await self.record_missed(manager, slot, "the bot was stalled past the grace time")
             return
         await self.reporter.post(msg.scheduler_problem(manager, text))
-
-
-def install(services: Any) -> DailyService:
-    """Register the daily driver and set `services.daily` (until the composition root builds
-    them itself)."""
-    settings = services.settings
-    runs = RunLog(services.store)
-    reporter = DailyReporter(runs, services.store, services.outbox, services.sender,
-                             services.notifier, services.clock, channel=settings.slack.channel,
-                             timezone=settings.schedule.timezone)
-    services.runner.register(DailyDriver(services.clients, settings, runs, reporter))
-    services.daily = DailyService(settings, services.store, services.clock, services.runner,
-                                  services.approvals, runs, reporter)
-    return services.daily

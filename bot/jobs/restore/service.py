@@ -15,7 +15,6 @@ from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
 from bot.errors import JobConflict, MaintenanceActive, ManagerUnavailable, NotFound, SnapbotError, StepFailed, UsageError
 from bot.invocation import Invocation, Reply
-from bot.jobs.restore.driver import RestoreDriver
 from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
 from bot.jobs.restore.report import snapshot_version_of
 from bot.jobs.runner import JobRunner
@@ -204,14 +203,3 @@ class RestoreService:
         cmd = SnapshotsRestore(snapshot_id=safety_id, force=True, manager=job.manager)
         return await self.request(cmd, replace(inv, idem_key=f"restore_rollback:{job.id}"),
                                   extra={"rollback_of": job.id})
-
-
-def install(services: Any) -> RestoreService:
-    """Register the restore driver and set `services.restores` (until the composition root
-    builds them itself)."""
-    settings = services.settings
-    services.runner.register(RestoreDriver(services.clients, settings.runbook, settings.archive_dir,
-                                           services.clock))
-    services.restores = RestoreService(settings, services.store, services.clients, services.clock,
-                                       services.runner, services.approvals)
-    return services.restores
