@@ -77,7 +77,6 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
                         runner=runner, archives=archives, metrics=metrics, outbox=outbox,
                         sender=sender)
-    runner.services = services
     try:
         for i, mc in enumerate(settings.managers):
             try:

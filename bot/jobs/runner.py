@@ -55,10 +55,6 @@ class JobContext:
     def clock(self) -> Clock:
         return self.runner.clock
 
-    @property
-    def services(self) -> Any:
-        return self.runner.services
-
     def refresh(self) -> Job:
         self.job = self.store.get_job(self.job.id)
         return self.job
@@ -133,7 +129,7 @@ class JobContext:
 
 
 class JobRunner:
-    def __init__(self, store: Store, clock: Clock, notifier: Notifier, *, services: Any = None,
+    def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
                  outbox: Outbox | None = None, sender: OutboxSender | None = None,
                  store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0) -> None:
         """Progress goes to Slack through the outbox: `outbox` (made here if not given) and the
@@ -144,7 +140,6 @@ class JobRunner:
         self.store = store
         self.clock = clock
         self.notifier = notifier
-        self.services = services
         self.outbox = outbox or Outbox(store)
         if sender is None and not getattr(notifier, "local", False):
             sender = OutboxSender(store, self.outbox, notifier)
