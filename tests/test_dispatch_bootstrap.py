@@ -21,7 +21,6 @@ async def test_build_services_wires_one_client_per_manager_and_every_service(tmp
         assert (d.store, d.runner, d.clients, d.approvals, d.restores, d.daily) == (
             services.store, services.runner, services.clients, services.approvals, services.restores,
             services.daily)
-        assert services.runner.services is services
         for kind in (*SIMPLE_KINDS, "restore", "daily"):
             services.runner.driver(kind)
         assert services.approvals is not None and services.restores is not None

@@ -261,9 +261,7 @@ KNOWN_CYCLES: list[list[str]] = [
 ]
 KNOWN_OVERSIZED = {"bot/cloudify/client.py", "bot/config.py",
                    "bot/jobs/simple.py"}
-KNOWN_ANY = {
-    "bot/jobs/runner.py __init__(services: Any)",
-}
+KNOWN_ANY: set[str] = set()
 
 
 def _only_known(found: list, known: list | set) -> None:
