@@ -63,10 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8100, help="0 picks a free port")
     sim.add_argument("--speed", type=float, default=1.0, help="divide simulated durations by this")
-    sim.add_argument("--version", default="7.0.0", help="manager version to report")
+    sim.add_argument("--manager-version", default="7.0.5",
+                     help="which Cloudify Manager to behave like: 7.0.5 (default), 6.4.2 or 5.1.4")
+    sim.add_argument("--version", default=None,
+                     help="manager version to report (default: the --manager-version)")
+    sim.add_argument("--compat", action="append", default=[], metavar="FLAG",
+                     help="switch one pre-issue-13 behaviour back on, for tests (repeatable; "
+                          "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
-    sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default="refuse")
+    sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default=None,
+                     help="how a legacy restore's outage looks (default: nginx's 502 page)")
     return ap
 
 
@@ -131,6 +138,12 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
         from devtools.demo import main as demo_main
         return demo_main(speed=args.speed, verbose=args.verbose)
     from devtools.simulator import SimulatorOptions, run_simulator
-    options = SimulatorOptions(speed=args.speed, version=args.version, archive_size=args.archive_size,
-                               data_dir=args.data_dir, outage_mode=args.outage_mode)
-    return run_simulator(options, host=args.host, port=args.port)
+    options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
+                               version=args.version, compat=tuple(args.compat),
+                               archive_size=args.archive_size, data_dir=args.data_dir,
+                               outage_mode=args.outage_mode)
+    try:
+        return run_simulator(options, host=args.host, port=args.port)
+    except ValueError as exc:  # an unknown --manager-version or --compat flag
+        print(f"snapbot simulator: {exc}", file=sys.stderr)
+        return 2

@@ -25,10 +25,12 @@ from aiohttp import web
 
 from bot.clock import iso, parse_time
 from handlers.server import bound_port
-from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
+from devtools.simulator import profiles
 from devtools.simulator.options import SimulatorOptions
+from devtools.simulator.profiles import VersionProfile, profile_for
 from devtools.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
-                                 display_status, manager_node)
+                                      display_status, manager_node)
+from devtools.simulator.workflows import Workflows
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +42,6 @@ MAINTENANCE_ALLOWED = {"brokers", "managers", "db-nodes", "cluster", "config", "
                        "snapshots", "snapshot-status"}
 MAINTENANCE_MESSAGE = ("Your request was rejected since Cloudify manager is currently in "
                        "maintenance mode")
-NOT_EMPTY_MESSAGE = ("Snapshot restoration on a non-empty manager is not permitted. Pass the "
-                     "--force flag to force the restore and delete existing data from the manager")
-# 5.1.0 workflows/cloudify_system_workflows/snapshots/snapshot_restore.py
-OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FAILED."
-# 7.0.0 mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py
-ORIGINAL_FAILED_MESSAGE = "Marking original execution {id} scheduled for {time} as FAILED."
 # per-request storage keys (typed keys where aiohttp has them)
 _RequestKey = getattr(web, "RequestKey", None)
 USER_KEY: Any = _RequestKey("user", str) if _RequestKey else "user"
@@ -90,10 +86,17 @@ def _as_bool(value: Any) -> bool:
     return str(value).lower() in ("true", "1", "yes")
 
 
-class Simulator:
+class Simulator(Workflows):
     """A stateful Cloudify Manager. Create with `start_simulator`."""
 
     def __init__(self, host: str, port: int, options: SimulatorOptions) -> None:
+        options = SimulatorOptions(**asdict(options))
+        profile_for(options.manager_version)  # unknown versions fail here
+        options.version = options.version or options.manager_version
+        options.compat = tuple(options.compat)
+        unknown = set(options.compat) - profiles.ALL_COMPAT
+        if unknown:
+            raise ValueError(f"unknown compat flags: {sorted(unknown)}")
         self.host, self.port, self.options = host, port, options
         self.clock = SimClock()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -114,6 +117,7 @@ class Simulator:
         self._outage_mode = "refuse"
         self._restore_running = 0
         self._restore_linger_until = 0.0
+        self._restore_stuck = False  # a broken archive left the restore flag file behind
         self._ticker: asyncio.Task[None] | None = None
         self._queue: list[str] = []
         self._session: aiohttp.ClientSession | None = None
@@ -125,10 +129,28 @@ class Simulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def profile(self) -> VersionProfile:
+        return profile_for(self.options.manager_version)
+
+    def compat(self, flag: str) -> bool:
+        """Is this pre-issue-13 behaviour switched on (devtools.simulator.profiles COMPAT_*)?"""
+        return flag in self.options.compat
+
+    def node_ip(self) -> str | None:
+        """The address cluster nodes advertise: our own host (None = 10.0.0.x, compat)."""
+        return None if self.compat(profiles.COMPAT_OFF_LOOPBACK_NODES) else self.host
+
+    def make_managers(self, count: int, active: int = 1) -> list[dict[str, Any]]:
+        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip())
+                for i in range(1, count + 1)]
+
     def _fresh_state(self) -> SimState:
         st = SimState(tenant=self.options.tenant, username=self.options.username)
         st.seed(self.options.seed_deployments, self.clock.now())
-        st.managers = [manager_node(1, self.options.version)]
+        st.users = {self.options.username: {"password": self.options.password,
+                                            "role": "sys_admin", "created_at": iso(self.now())}}
+        st.managers = self.make_managers(1)
         return st
 
     async def start(self) -> None:
@@ -176,7 +198,8 @@ class Simulator:
 
     async def outage(self, sim_seconds: float, mode: str | None = None) -> None:
         """Make the REST API unavailable for `sim_seconds` (scaled by speed)."""
-        mode = mode or self.options.outage_mode
+        mode = mode or self.options.outage_mode or (
+            "refuse" if self.compat(profiles.COMPAT_OUTAGE_REFUSE) else "502")
         real = max(0.0, sim_seconds) / max(self.options.speed, 1e-9)
         self._outage_until = max(self._outage_until, time.monotonic() + real)
         self._outage_mode = mode
@@ -225,6 +248,7 @@ class Simulator:
                     self._spawn(self._run_workflow(ex["id"]))
         self._release_queue()
         self._update_maintenance()
+        self._tick_schedules()
 
     def _update_maintenance(self) -> None:
         m = self.state.maintenance
@@ -236,8 +260,13 @@ class Simulator:
                 m["activated_at"] = iso(self.now())
 
     def _remaining_executions(self) -> list[dict[str, Any]]:
+        """maintenance.py get_running_executions: every execution not in END_STATES (queued and
+        scheduled included)."""
+        counted = LIVE_STATUSES if self.compat(profiles.COMPAT_MAINTENANCE_IGNORES_SCHEDULED) \
+            else LIVE_STATUSES + ("scheduled",)
         return [{"id": e["id"], "status": e["status"], "deployment_id": e["deployment_id"],
-                 "workflow_id": e["workflow_id"]} for e in self.state.live_executions()]
+                 "workflow_id": e["workflow_id"]} for e in self.state.executions.values()
+                if e["status"] in counted]
 
     # --- the execution queue (resource_manager.py check_for_executions: while a system-wide
     # execution is active, every new execution is `queued` and started when it is over) ---------
@@ -252,10 +281,20 @@ class Simulator:
             self._queue.append(ex["id"])
 
     def _release_queue(self) -> None:
-        while self._queue and not self._system_busy():
-            ex = self.state.executions.get(self._queue.pop(0))
-            if ex is not None and ex["status"] == "queued":
-                ex["status"] = ex["status_display"] = "pending"
+        """start_queued_executions: a queued system workflow waits for every active execution
+        to end, an ordinary one for the system-wide ones."""
+        while self._queue:
+            ex = self.state.executions.get(self._queue[0])
+            if ex is None or ex["status"] != "queued":
+                self._queue.pop(0)
+                continue
+            if ex["is_system_workflow"]:
+                if any(e["status"] in ACTIVE_STATUSES for e in self.state.executions.values()):
+                    return
+            elif self._system_busy():
+                return
+            self._queue.pop(0)
+            ex["status"] = ex["status_display"] = "pending"
 
     async def _wait_turn(self, execution_id: str) -> None:
         while True:
@@ -265,9 +304,10 @@ class Simulator:
             await asyncio.sleep(0.01)
 
     def snapshot_restore_running(self) -> bool:
-        return self._restore_running > 0 or time.monotonic() < self._restore_linger_until
+        return (self._restore_running > 0 or self._restore_stuck
+                or time.monotonic() < self._restore_linger_until)
 
-    # --- workflows ------------------------------------------------------------------------
+    # --- execution records ---------------------------------------------------------------------
     def _set_status(self, ex: dict[str, Any], status: str, error: str = "") -> None:
         ex["status"] = status
         ex["status_display"] = display_status(status)
@@ -291,163 +331,6 @@ class Simulator:
             "logger": ex["id"], "error_causes": None, "tenant_name": self.state.tenant,
             "visibility": "tenant", "manager_name": None, "agent_name": None,
         })
-
-    async def _run_workflow(self, execution_id: str, duration: float | None = None,
-                            manual: bool = False) -> None:
-        total = self.options.workflow_seconds if duration is None else duration
-        await self._wait_turn(execution_id)
-        await self._sleep(total * 0.1)
-        ex = self.state.executions.get(execution_id)
-        if ex is None or ex["status"] != "pending":
-            return
-        self._set_status(ex, "started")
-        self.log_event(ex, f"Starting '{ex['workflow_id']}' workflow execution")
-        if manual:
-            return
-        await self._sleep(total * 0.9)
-        ex = self.state.executions.get(execution_id)
-        if ex is None or ex["status"] not in LIVE_STATUSES:
-            return
-        if ex["status"] in ("cancelling", "force_cancelling", "kill_cancelling"):
-            self._set_status(ex, "cancelled")
-            return
-        self._set_status(ex, "terminated")
-        self.log_event(ex, f"'{ex['workflow_id']}' workflow execution succeeded")
-        pu = ex["parameters"].get("plugins_update_id")
-        if pu and pu in self.state.plugins_updates:
-            self.state.plugins_updates[pu]["state"] = "successful"
-
-    async def _run_create(self, execution_id: str, snapshot_id: str) -> None:
-        total = self.options.create_seconds
-        await self._wait_turn(execution_id)
-        await self._sleep(total * 0.1)
-        ex = self.state.executions.get(execution_id)
-        if ex is None:
-            return
-        self._set_status(ex, "started")
-        self.log_event(ex, "Starting 'create_snapshot' workflow execution")
-        await self._sleep(total * 0.9)
-        ex = self.state.executions.get(execution_id)
-        snap = self.state.snapshots.get(snapshot_id)
-        if ex is None:
-            return
-        if self.create_fails:
-            self._set_status(ex, "failed", self.create_fails)
-            if snap is not None:
-                snap["status"], snap["error"] = "failed", self.create_fails
-            return
-        captured = self.state.capture()
-        # the archive's own view of itself and of the execution writing it: finished
-        for s in captured["snapshots"]:
-            if s["id"] == snapshot_id:
-                s["status"] = "created"
-        for e in captured["executions"]:
-            if e["id"] == execution_id:
-                e["status"], e["status_display"], e["ended_at"] = "terminated", "completed", iso(self.now())
-        metadata = {"snapshot_version": self.options.version, "execution_id": execution_id,
-                    "created_at": iso(self.now())}
-        path = self.archive_path(snapshot_id)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            await asyncio.to_thread(write_archive, path, metadata, captured,
-                                    self.options.archive_size)
-        except OSError as exc:
-            self._set_status(ex, "failed", f"Failed writing snapshot archive: {exc}")
-            if snap is not None:
-                snap["status"], snap["error"] = "failed", str(exc)
-            return
-        if snap is not None:
-            snap["status"] = "created"
-        self._set_status(ex, "terminated")
-        self.log_event(ex, "'create_snapshot' workflow execution succeeded")
-
-    async def _run_restore(self, execution_id: str, snapshot_id: str,
-                           params: dict[str, Any]) -> None:
-        await self._wait_turn(execution_id)
-        self._restore_running += 1
-        try:
-            await self._restore_steps(execution_id, snapshot_id, params)
-        finally:
-            self._restore_running -= 1
-            self._restore_linger_until = (time.monotonic() + self.options.snapshot_status_linger_seconds
-                                          / max(self.options.speed, 1e-9))
-
-    async def _restore_steps(self, execution_id: str, snapshot_id: str,
-                             params: dict[str, Any]) -> None:
-        total = self.options.restore_seconds
-        await self._sleep(total * 0.1)
-        ex = self.state.executions[execution_id]
-        self._set_status(ex, "started")
-        self.log_event(ex, "Starting 'restore_snapshot' workflow execution")
-        try:
-            metadata, captured = await asyncio.to_thread(read_archive, self.archive_path(snapshot_id))
-        except (InvalidArchive, OSError) as exc:
-            self._set_status(ex, "failed", str(exc))
-            self.log_event(ex, f"'restore_snapshot' workflow execution failed: {exc}", "error")
-            return
-        non_empty = bool(self.state.blueprints or self.state.deployments)
-        if non_empty and not params["force"]:
-            self._set_status(ex, "failed", NOT_EMPTY_MESSAGE)
-            self.log_event(ex, NOT_EMPTY_MESSAGE, "error")
-            return
-        if self.restore_fails:
-            self._set_status(ex, "failed", self.restore_fails)
-            self.log_event(ex, self.restore_fails, "error")
-            return
-        if non_empty:
-            self.log_event(ex, "Forcing snapshot restoration on a non-empty manager. "
-                               "Existing data will be deleted", "warning")
-        reboot = params["restore_certificates"] and not params["no_reboot"]
-        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
-        started = time.monotonic()
-        await self.outage(outage)
-        await self._sleep(total * 0.8)
-        # a restore is not over while the REST service is still down
-        while self.in_outage():
-            await asyncio.sleep(0.01)
-        self._apply_snapshot(ex, metadata, captured, started)
-        self._set_status(ex, "terminated")
-        self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
-
-    def _apply_snapshot(self, ex: dict[str, Any], metadata: dict[str, Any],
-                        captured: dict[str, Any], started: float) -> None:
-        st = self.state
-        st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
-        st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
-        # After a restore the manager's snapshot list is the snapshot's own (RD-3294).
-        st.snapshots = {s["id"]: s for s in captured.get("snapshots", [])}
-        executions = {e["id"]: e for e in captured.get("executions", [])}
-        executions[ex["id"]] = ex
-        st.executions = executions
-        now = self.now()
-        for e in list(executions.values()):
-            if e is ex:
-                continue
-            if e["status"] == "scheduled":
-                due = parse_time(e.get("scheduled_for"))
-                overdue = due is None or due <= now
-                if self.options.scheduled_restore_style == "7.0":
-                    if not overdue:
-                        again = self.state.execution(e["workflow_id"], now,
-                                                     deployment_id=e.get("deployment_id"),
-                                                     parameters=dict(e.get("parameters") or {}),
-                                                     status="scheduled",
-                                                     scheduled_for=e["scheduled_for"])
-                        again["status_display"] = "scheduled"
-                        executions[again["id"]] = again
-                    self._set_status(e, "failed")
-                    self.log_event(ex, ORIGINAL_FAILED_MESSAGE.format(
-                        id=e["id"], time=e["scheduled_for"]), "warning")
-                elif overdue:
-                    self._set_status(e, "failed")
-                    self.log_event(ex, OVERDUE_MESSAGE.format(id=e["id"], time=e["scheduled_for"]),
-                                   "warning")
-            elif e["status"] in LIVE_STATUSES:
-                e["status"] = "pending"
-                self._spawn(self._run_workflow(e["id"]))
-
-    def archive_path(self, snapshot_id: str) -> str:
-        return os.path.join(self.data_dir, "snapshots", snapshot_id, f"{snapshot_id}.zip")
 
     # --- app --------------------------------------------------------------------------
     def _build_app(self) -> web.Application:
@@ -527,7 +410,8 @@ class Simulator:
             username, _, password = base64.b64decode(auth[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError(401, "unauthorized_error", "User unauthorized: No authentication info provided")
-        if username != self.options.username or password != self.options.password:
+        user = self.state.users.get(username)
+        if user is None or password != user["password"]:
             raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "
                            f"<User username=`{username}`>. Wrong credentials or locked account")
         return username
@@ -588,6 +472,7 @@ class Simulator:
         self._outage_until = 0.0
         self._restore_linger_until = 0.0
         self._restore_running = 0
+        self._restore_stuck = False
         self._queue.clear()
         shutil.rmtree(os.path.join(self.data_dir, "snapshots"), ignore_errors=True)
         self.state = self._fresh_state()

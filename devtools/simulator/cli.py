@@ -11,6 +11,7 @@ from devtools.simulator.options import SimulatorOptions
 
 async def serve_simulator(options: SimulatorOptions, *, host: str, port: int) -> None:
     sim = await start_simulator(host, port, options)
+    options = sim.options  # the reported version defaults to the profile's
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from bot.clock import iso
 from devtools.simulator.app import Fault
+from devtools.simulator import profiles
 from devtools.simulator.options import SimulatorOptions
-from devtools.simulator.state import FINAL_STATUSES, manager_node
+from devtools.simulator.state import FINAL_STATUSES
 
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
@@ -41,6 +42,14 @@ def register(app: web.Application, sim: "Simulator") -> None:
         data["outage"] = {"remaining_seconds": max(0.0, s._outage_until - time.monotonic()),
                           "mode": s._outage_mode}
         data["options"] = {k: getattr(s.options, k) for k in sorted(_CONFIG_FIELDS)}
+        data["options"]["compat"] = list(s.options.compat)
+        data["profile"] = vars(s.profile)
+        data["users"] = {u: {"password_set": bool(v.get("password")), "role": v.get("role")}
+                         for u, v in s.state.users.items()}
+        data["tokens"] = [{"id": t["id"], "username": t["username"]} for t in s.state.tokens.values()]
+        data["execution_schedules"] = [
+            {**s.schedule_view(x), "skipped_occurrences": x.get("skipped_occurrences", [])}
+            for x in s.state.execution_schedules.values()]
         return web.json_response(data)
 
     async def faults_add(request: web.Request) -> web.Response:
@@ -81,15 +90,32 @@ def register(app: web.Application, sim: "Simulator") -> None:
                 s.restore_fails = value
             elif key == "create_fails":
                 s.create_fails = value
+            elif key == "manager_version":
+                try:
+                    profiles.profile_for(str(value))
+                except ValueError as exc:
+                    return _bad(str(exc))
+                s.options.manager_version = str(value)
+                if "version" not in data:
+                    s.options.version = str(value)
+                    for m in s.state.managers:
+                        m["version"] = str(value)
+            elif key == "compat":
+                flags = tuple(value or ())
+                if set(flags) - profiles.ALL_COMPAT:
+                    return _bad(f"unknown compat flags {sorted(set(flags) - profiles.ALL_COMPAT)}")
+                s.options.compat = flags
             elif key in _CONFIG_FIELDS:
                 current = getattr(s.options, key)
-                setattr(s.options, key, type(current)(value) if current is not None else value)
+                setattr(s.options, key, type(current)(value)
+                        if current is not None and value is not None else value)
                 if key == "version":
                     for m in s.state.managers:
                         m["version"] = value
             else:
                 return _bad(f"unknown config key {key}")
         out = {k: getattr(s.options, k) for k in sorted(_CONFIG_FIELDS)}
+        out["compat"] = list(s.options.compat)
         out.update(restore_fails=s.restore_fails, create_fails=s.create_fails)
         return web.json_response(out)
 
@@ -135,9 +161,7 @@ def register(app: web.Application, sim: "Simulator") -> None:
     async def managers(request: web.Request) -> web.Response:
         data = await _json(request)
         count = int(data.get("count", len(s.state.managers)))
-        nodes = [manager_node(i, s.options.version, active=(i == 1)) for i in range(1, count + 1)]
-        if data.get("split_brain") and len(nodes) > 1:
-            nodes[1]["active"] = True
+        nodes = s.make_managers(count, active=2 if data.get("split_brain") else 1)
         down = set(data.get("down") or [])
         for n in nodes:
             n["down"] = n["hostname"] in down

@@ -14,6 +14,9 @@ LIVE_STATUSES = ("pending", "queued", "started", "cancelling", "force_cancelling
 # cloudify.models_states.ExecutionState.ACTIVE_STATES (queued and scheduled are not active)
 ACTIVE_STATUSES = ("pending", "started", "cancelling", "force_cancelling", "kill_cancelling")
 FINAL_STATUSES = ("terminated", "failed", "cancelled")
+# workflows every seeded deployment has (types.yaml's cloudify.nodes.Root workflows, in part)
+SEED_WORKFLOWS = ("install", "uninstall", "update", "scale", "heal", "execute_operation",
+                  "install_new_agents", "start", "stop", "restart", "validate_agents")
 SYSTEM_WORKFLOWS = ("create_snapshot", "restore_snapshot", "upload_blueprint", "update_plugin")
 
 
@@ -47,6 +50,8 @@ class SimState:
     managers: list[dict[str, Any]] = field(default_factory=list)
     plugins_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
+    execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
     restores: list[str] = field(default_factory=list)
     request_counts: Counter = field(default_factory=Counter)
     unknown_requests: list[str] = field(default_factory=list)
@@ -95,7 +100,10 @@ class SimState:
                 "updated_at": iso(now), "created_by": self.username, "tenant_name": self.tenant,
                 "visibility": "tenant", "private_resource": False, "site_name": None,
                 "installation_status": "active", "deployment_status": "good",
-                "latest_execution_status": "completed", "labels": [], "workflows": [],
+                "latest_execution_status": "completed", "labels": [],
+                "workflows": [{"name": w, "created_at": None, "plugin": "", "operation": "",
+                               "parameters": {}, "is_cascading": False, "is_available": True,
+                               "availability_rules": None} for w in SEED_WORKFLOWS],
                 "inputs": {}, "outputs": {}, "description": None,
             }
 
@@ -103,12 +111,15 @@ class SimState:
         return [e for e in self.executions.values() if e["status"] in LIVE_STATUSES]
 
     def capture(self) -> dict[str, Any]:
-        """The state a snapshot archive holds."""
+        """The state a snapshot archive holds (the snapshot list rides along for the
+        COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE behaviour; a real dump leaves that table out)."""
         return copy.deepcopy({
             "deployments": list(self.deployments.values()),
             "blueprints": list(self.blueprints.values()),
             "executions": list(self.executions.values()),
             "snapshots": list(self.snapshots.values()),
+            "execution_schedules": list(self.execution_schedules.values()),
+            "users": self.users, "tokens": self.tokens,
         })
 
     def public(self, now: datetime, version: str) -> dict[str, Any]:
@@ -119,6 +130,7 @@ class SimState:
             "deployments": list(self.deployments.values()),
             "blueprints": list(self.blueprints.values()),
             "maintenance": self.maintenance, "managers": self.managers,
+            "execution_schedules": list(self.execution_schedules.values()),
             "plugins_updates": list(self.plugins_updates.values()),
             "restores": list(self.restores), "events": len(self.events),
             "request_counts": dict(self.request_counts),
@@ -131,8 +143,11 @@ def display_status(status: str) -> str:
     return "completed" if status == "terminated" else status
 
 
-def manager_node(index: int, version: str, *, active: bool = True) -> dict[str, Any]:
-    ip = f"10.0.0.{10 + index}"
+def manager_node(index: int, version: str, *, active: bool = True,
+                 ip: str | None = None) -> dict[str, Any]:
+    """A /managers item. `ip`: the address it advertises (the simulator's own host, so a real
+    CLI that fails over to it stays on loopback); None = 10.0.0.x (COMPAT_OFF_LOOPBACK_NODES)."""
+    ip = ip or f"10.0.0.{10 + index}"
     return {
         "id": index, "hostname": f"manager-{index}", "private_ip": ip, "public_ip": ip,
         "version": version, "edition": "premium", "distribution": "rhel",

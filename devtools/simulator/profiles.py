@@ -1,0 +1,112 @@
+"""Version profiles: every behaviour of the simulator that differs by Cloudify Manager version.
+
+One frozen `VersionProfile` per supported version; the simulator reads `sim.profile` (chosen by
+`SimulatorOptions.manager_version`) and nothing else decides a version difference. The source
+each field follows is named next to it (cloudify-cosmo/cloudify-manager at branch `<V>-build`,
+cloudify-cosmo/cloudify-common at the same branch); tests/test_simulator_profiles.py checks each.
+
+`COMPAT_*` flags restore the simulator's behaviour from before issue 13 for tests of snapbot
+code that does not yet handle the faithful one (`SimulatorOptions(compat=PRE13)`). They are
+not Cloudify behaviour; each flag undoes exactly one faithful behaviour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- compatibility flags (pre-issue-13 behaviour, for snapbot tests not yet updated) ----------
+# POST /maintenance/activate answers `remaining_executions` as a flat list
+COMPAT_FLAT_MAINTENANCE_ANSWER = "flat_maintenance_answer"
+# every restore is a legacy (database-replacing) one, whatever format the archive has
+COMPAT_RESTORE_ALWAYS_LEGACY = "restore_always_legacy"
+# after a legacy restore the snapshot list is the archive's own list (not empty)
+COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE = "snapshot_list_from_archive"
+# a legacy restore keeps the current users' passwords and tokens
+COMPAT_CREDENTIALS_SURVIVE_RESTORE = "credentials_survive_restore"
+# a restore handles `scheduled` executions the 5.1 way (overdue -> failed, future re-queued)
+COMPAT_SCHEDULED_5X = "scheduled_5x"
+# /managers items carry `is_active` (lets tests stage a split brain on any version)
+COMPAT_MANAGERS_IS_ACTIVE = "managers_is_active"
+# maintenance mode ignores `scheduled` executions when deciding activating -> activated
+COMPAT_MAINTENANCE_IGNORES_SCHEDULED = "maintenance_ignores_scheduled"
+# cluster nodes advertise 10.0.0.x addresses (not loopback)
+COMPAT_OFF_LOOPBACK_NODES = "off_loopback_nodes"
+# the restore outage closes the port (connection refused) instead of nginx's 502 page
+COMPAT_OUTAGE_REFUSE = "outage_refuse"
+
+ALL_COMPAT = frozenset({
+    COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY,
+    COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE, COMPAT_CREDENTIALS_SURVIVE_RESTORE, COMPAT_SCHEDULED_5X,
+    COMPAT_MANAGERS_IS_ACTIVE, COMPAT_OFF_LOOPBACK_NODES, COMPAT_OUTAGE_REFUSE,
+    COMPAT_MAINTENANCE_IGNORES_SCHEDULED,
+})
+# everything the simulator did before issue 13
+PRE13: tuple[str, ...] = tuple(sorted(ALL_COMPAT))
+
+
+@dataclass(frozen=True)
+class VersionProfile:
+    version: str
+    branch: str  # cloudify-manager branch the facts were read from
+    # rest-service/manager_rest/rest/resources_v2_1/maintenance_mode.py MaintenanceModeAction.post:
+    # `state['remaining_executions'] = remaining_executions,` (stray comma) -> [[...]] in the
+    # answer to POST /maintenance/activate (also [[]] when nothing runs); GET gives a plain list
+    activate_answer_nested: bool
+    # snapshots: 7.0.x has `legacy` on PUT /snapshots/<id> (server default false,
+    # resources_v2/snapshots.py) and two archive formats; earlier versions one (DB dump) format
+    snapshot_formats: bool
+    # cloudify_rest_client/snapshots.py create(legacy=...) / cfy `--legacy/--no-legacy` default
+    client_legacy_default: bool
+    # POST /executions with scheduled_time creates an execution schedule (6.x on,
+    # resources_v1/executions.py); 5.x stores a `scheduled` execution
+    execution_schedules: bool
+    # a legacy restore's handling of `scheduled` executions
+    # (snapshot_restore.py _restore_scheduled_executions): "5.x" overdue -> FAILED + warning
+    # "Execution <id> scheduled for <t> is overdue. Marking as FAILED.", future requeued;
+    # "6.x": every one FAILED + "Marking original execution <id> scheduled for <t> as FAILED.",
+    # future ones re-created as execution schedules `<workflow>_restored_<hex>`
+    scheduled_restore: str
+    # POST /snapshots/<id>/restore requires `recreate_deployments_envs` (5.1 resources_v2)
+    restore_needs_recreate_envs: bool
+    # tokens live in a `tokens` table dumped with the database (management_models.py Token, 6.x
+    # on); 5.x tokens are derived from the user's api key and survive a restore
+    tokens_table: bool
+    # /managers items carry `is_active`. Not in any of the three versions' Manager model
+    # (storage/management_models.py); kept on 5.1.4 because the vendor guide's split brain
+    # ("two active managers") is defined with it
+    managers_is_active: bool
+
+
+PROFILES: dict[str, VersionProfile] = {
+    "7.0.5": VersionProfile(
+        version="7.0.5", branch="7.0.5-build", activate_answer_nested=True,
+        snapshot_formats=True, client_legacy_default=True, execution_schedules=True,
+        scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
+        managers_is_active=False),
+    "6.4.2": VersionProfile(
+        version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
+        snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
+        scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
+        managers_is_active=False),
+    "5.1.4": VersionProfile(
+        version="5.1.4", branch="5.1.4-build", activate_answer_nested=True,
+        snapshot_formats=False, client_legacy_default=True, execution_schedules=False,
+        scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
+        managers_is_active=True),
+}
+DEFAULT_VERSION = "7.0.5"
+
+
+def profile_for(version: str) -> VersionProfile:
+    try:
+        return PROFILES[version]
+    except KeyError:
+        raise ValueError(f"unknown manager version {version!r}; known: "
+                         f"{', '.join(sorted(PROFILES))}") from None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for p in version.split("."):
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
