@@ -6,12 +6,15 @@ import asyncio
 from pathlib import Path
 
 from bot.archive import verify_archived
-from tests.harness import make_rig
+from devtools.simulator import SimulatorOptions
+from devtools.simulator.profiles import PRE13
+from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job, restore_job, stage_overdue
 
 
 async def test_restore_happy_path_reports_the_overdue_execution_and_not_the_future_one(tmp_path: Path) -> None:
-    async with make_rig(tmp_path) as rig:
+    pinned = SimulatorOptions(speed=FAST_SPEED, compat=PRE13)  # issue 13: pinned until restore13
+    async with make_rig(tmp_path, sim_options=pinned) as rig:
         overdue, future = await stage_overdue(rig)
         await rig.command("/cfy snapshots restore snap-1 --force")
         job = await posted_restore_job(rig)

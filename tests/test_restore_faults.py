@@ -9,6 +9,7 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from devtools.simulator import SimulatorOptions
+from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
@@ -27,7 +28,8 @@ def _card(rig, job) -> str:
 
 @pytest.mark.parametrize("mode", ["refuse", "502", "503"])
 async def test_restore_follows_a_20s_rest_outage_to_done(tmp_path: Path, mode: str) -> None:
-    options = SimulatorOptions(speed=FAST_SPEED, restore_outage_seconds=20, outage_mode=mode)
+    options = SimulatorOptions(speed=FAST_SPEED, restore_outage_seconds=20, outage_mode=mode,
+                               compat=(COMPAT_RESTORE_ALWAYS_LEGACY,))  # issue 13: pinned until restore13
     async with make_rig(tmp_path, sim_options=options) as rig:
         # no client-level retries: the runbook's own polling must ride out the outage
         old = rig.services.clients["default"]
@@ -94,7 +96,8 @@ async def test_maintenance_stuck_in_activating_fails_naming_the_running_executio
     def short(settings):
         return dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook,
                                                                          maintenance_timeout_seconds=0.5))
-    async with make_rig(tmp_path, settings_overrides=short) as rig:
+    pinned = SimulatorOptions(speed=FAST_SPEED, compat=(COMPAT_FLAT_MAINTENANCE_ANSWER,))  # issue 13: pinned until restore13
+    async with make_rig(tmp_path, settings_overrides=short, sim_options=pinned) as rig:
         await create_snapshot(rig, "snap-1")
         live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                        "duration": None})

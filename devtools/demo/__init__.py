@@ -227,13 +227,17 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
     from bot import bootstrap
     from bot.config import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
+    from devtools.simulator.profiles import PRE13
     from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier
 
     steps = steps if steps is not None else all_steps()
     with tempfile.TemporaryDirectory(prefix="snapbot-demo-") as tmp:
         workdir = Path(tmp)
-        sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim")))
+        # issue 13: the demo keeps the simulator's pre-issue-13 behaviour until snapbot's restore
+        # handles the faithful 7.0.5 manager (nested maintenance answer, new-format merges, ...)
+        sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim"),
+                                                                     compat=PRE13))
         slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         services = None
         app = None

@@ -7,25 +7,55 @@ Python API::
     sim.state   # SimState: snapshots, executions, deployments, maintenance, ... (inspectable)
     await sim.close()
 
-`run_simulator(options, host=, port=)` serves it until SIGTERM (`snapbot simulator --port P --speed X`,
-or `python -m devtools.simulator …`).
+`run_simulator(options, host=, port=)` serves it until SIGTERM (`snapbot simulator --port P --speed X
+--manager-version 7.0.5|6.4.2|5.1.4`, or `python -m devtools.simulator …`).
 
-Behaviour in brief (details and the Cloudify sources they follow: tests/test_simulator.py):
-3 seeded blueprints/deployments (`bp-N`/`dep-N`); executions go pending -> started -> terminated
-and are `queued` while a system workflow (snapshot create/restore) is active; a restore without
-force on a non-empty manager answers 200 and its *execution* fails (7.x); a restore closes the
-port for `restore_outage_seconds` (`reboot_outage_seconds` with restore_certificates and no
-no_reboot), then swaps in the snapshot's state (snapshot list included), fails overdue scheduled
-executions with a warning log on the restore execution (`scheduled_restore_style` "5.1", or
-"7.0"), and keeps /snapshot-status "running" `snapshot_status_linger_seconds` longer.
+Version profiles (`SimulatorOptions(manager_version=V)`, `snapbot simulator --manager-version V`;
+devtools/simulator/profiles.py is the one place a version difference is decided; facts and their
+Cloudify source files: tests/test_simulator_profiles.py):
+
+| behaviour | 7.0.5 (default) | 6.4.2 | 5.1.4 |
+|---|---|---|---|
+| `POST /maintenance/activate` answer | `remaining_executions: [[...]]` (a list in a list, `[[]]` when nothing runs) | same | same |
+| `GET /maintenance` | plain list; `null` when deactivated; queued and scheduled executions count, so `activating` lasts until they end | same | same |
+| snapshot formats | `legacy` on `PUT /snapshots/<id>` (server default false; the CLI sends true): legacy archives carry schema revisions in metadata.json, new ones do not | one (legacy) format, `legacy` ignored | same as 6.4.2 |
+| legacy restore | version check (newer snapshot fails), force check (blueprints), services stop: nginx 502 HTML for `restore_outage_seconds` (connection refused only when rebooting: `restore_certificates` without `no_reboot`, `reboot_outage_seconds`); DB replaced: deployments, blueprints, executions, execution schedules, users (passwords) and tokens become the snapshot's; snapshot list empty and the restored archive deleted; `/snapshot-status` lingers `snapshot_status_linger_seconds` | same | same, but tokens survive (no tokens table) |
+| new-format restore (7.0.5 only) | merge: items missing are added, existing ones logged `error` "Error restoring <kind> <id>: 409: ... already exists ...", in-progress executions from the archive come back `cancelled` ("Marked as cancelled by snapshot restore"); no force/version check, no outage, no credentials change, snapshot list unchanged; ends `terminated`; `/snapshot-status` not-running when it ends | - | - |
+| scheduled executions in a legacy restore | every `scheduled` one FAILED + warning "Marking original execution <id> scheduled for <t> as FAILED."; future ones re-created as execution schedules `<workflow>_restored_<32 hex>` (rule `{"count": 1}`) | same | overdue ones FAILED + warning "Execution <id> scheduled for <t> is overdue. Marking as FAILED."; future ones stay `scheduled` |
+| `POST /executions` with `scheduled_time` | creates an execution schedule `<workflow>_<32 hex>`; answers 201 with an execution whose `id` is null and `status` scheduled | same | a `scheduled` execution (started when due) |
+| `/execution-schedules` (list, `GET/PUT/PATCH/DELETE /<id>?deployment_id=`) | yes; runs due while maintenance is activated or the REST service is down, or more than `slip` min + 60 s late, are skipped silently (`/_sim/state` lists them as `skipped_occurrences`) | same | 404 |
+| restore request body | `force` required (500 without) | same | also `recreate_deployments_envs` (400 without) |
+| `/managers` | no `is_active` | same | `is_active` (the vendor guide's model; not in 5.1.4's source) |
+
+On every version: a restore, and a legacy create with `queue` false, is refused with 400
+`existing_running_execution_error` ("Cannot start execution because there are other executions
+running e.g.: <ids>") while an execution is `pending`/`started`/cancelling; a legacy create with
+`queue` true is `queued`; a new-format create is never checked. The restore answer is the
+execution marshalled as a Snapshot (no `workflow_id`, no `parameters`). A restore of an archive
+that is not a zip or lacks metadata.json fails and leaves `/snapshot-status` `running` for good.
+`GET /cluster-status?summary=true` answers HTTP 500 when the status is Fail. Cluster nodes
+(`/managers`, `/brokers`, `/db-nodes`, cluster-status) advertise the simulator's own host, so a real
+CLI failing over to them stays on loopback. `POST /users/<name>` `{"password"}` changes a password
+(`cfy users set-password`); `GET /users/<name>` answers. Uploads create the snapshot record only
+once the archive is stored, as `uploaded` (no `uploading` state).
+
+Compatibility flags (`SimulatorOptions(compat=(...))`, `--compat F`, `/_sim/config {"compat": [...]}`)
+switch single pre-issue-13 behaviours back on for snapbot tests not yet updated; `PRE13` is all of
+them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
+
+Other behaviour: 3 seeded blueprints/deployments (`bp-N`/`dep-N`, each with the usual workflows);
+executions go pending -> started -> terminated and are `queued` while a system workflow (snapshot
+create/restore) is active; a legacy restore without force on a non-empty manager answers 200 and
+its *execution* fails. Details and sources: tests/test_simulator.py.
 
 Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simulated seconds
 (real time = seconds / speed):
 
-- `GET /_sim/state`: snapshots, executions, deployments, blueprints, maintenance, managers,
-  plugins_updates, restores (restore execution ids ever started), request_counts per path,
-  unknown_requests (paths the simulator does not implement), snapshot_status, faults, options,
-  outage ({"remaining_seconds" (real), "mode"}), version, now.
+- `GET /_sim/state`: snapshots, executions, deployments, blueprints, execution_schedules (with
+  skipped_occurrences), maintenance, managers, plugins_updates, restores (restore execution ids
+  ever started), request_counts per path, unknown_requests (paths the simulator does not
+  implement), snapshot_status, faults, options (compat included), profile, users (no passwords),
+  tokens (ids and users), outage ({"remaining_seconds" (real), "mode"}), version, now.
 - `POST /_sim/faults` `{"path": regex, "method": "GET"|null, "status": 503|null,
   "error_code": str|null, "message": str|null, "drop": false, "cut_after_bytes": null,
   "count": 1}`: the next `count` matching requests get that error body (default 500
@@ -36,7 +66,8 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   `/_sim/` is unreachable meanwhile too; 502/503 answer every non-`/_sim/` request with an HTML
   error page like a proxy in front of a restarting REST service.
 - `POST /_sim/config` `{any SimulatorOptions field but data_dir/credentials (durations, speed,
-  archive_size, "version": "7.1.0", "outage_mode", "scheduled_restore_style"),
+  archive_size, "manager_version": "6.4.2" (switches the profile; also the reported version
+  unless "version" is given), "version": "7.1.0" (reported only), "outage_mode", "compat": [...]),
   "restore_fails": "msg"|null, "create_fails": "msg"|null}` -> the effective values.
 - `POST /_sim/clock` `{"advance": seconds}` -> `{"now": iso}` (the manager's clock = real time +
   offset; scheduled executions start when due on it, overdue marking uses it).
@@ -45,11 +76,15 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   runs until `POST /_sim/executions/<id>/finish` `{"status": "terminated"|"failed"|"cancelled"}`),
   or a scheduled one (no time check, so overdue ones can be staged).
 - `POST /_sim/managers` `{"count": N, "split_brain": bool, "down": ["manager-2"]}`: nodes are
-  `manager-1..N`; node 1 is active; split_brain makes node 2 claim active too.
+  `manager-1..N`; node 1 is active; split_brain makes node 2 claim active too (visible as
+  `is_active` only on 5.1.4 or with the managers_is_active compat flag; the cluster status is
+  Degraded either way).
 - `POST /_sim/reset`: back to the start state and options.
 """
 from devtools.simulator.app import Simulator, start_simulator
 from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
+from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
 
-__all__ = ["Simulator", "SimulatorOptions", "start_simulator", "run_simulator"]
+__all__ = ["Simulator", "SimulatorOptions", "VersionProfile", "PROFILES", "PRE13",
+           "start_simulator", "run_simulator"]

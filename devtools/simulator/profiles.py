@@ -28,6 +28,12 @@ COMPAT_SCHEDULED_5X = "scheduled_5x"
 COMPAT_MANAGERS_IS_ACTIVE = "managers_is_active"
 # maintenance mode ignores `scheduled` executions when deciding activating -> activated
 COMPAT_MAINTENANCE_IGNORES_SCHEDULED = "maintenance_ignores_scheduled"
+# POST /executions with scheduled_time stores a `scheduled` execution on any version
+COMPAT_SCHEDULED_AS_EXECUTION = "scheduled_as_execution"
+# the restore answer carries workflow_id "restore_snapshot" (the real one has no workflow_id)
+COMPAT_RESTORE_ANSWER_WORKFLOW_ID = "restore_answer_workflow_id"
+# a restore (or legacy create) while an execution is active is queued, not refused with 400
+COMPAT_QUEUE_INSTEAD_OF_REFUSING = "queue_instead_of_refusing"
 # cluster nodes advertise 10.0.0.x addresses (not loopback)
 COMPAT_OFF_LOOPBACK_NODES = "off_loopback_nodes"
 # the restore outage closes the port (connection refused) instead of nginx's 502 page
@@ -37,7 +43,8 @@ ALL_COMPAT = frozenset({
     COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY,
     COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE, COMPAT_CREDENTIALS_SURVIVE_RESTORE, COMPAT_SCHEDULED_5X,
     COMPAT_MANAGERS_IS_ACTIVE, COMPAT_OFF_LOOPBACK_NODES, COMPAT_OUTAGE_REFUSE,
-    COMPAT_MAINTENANCE_IGNORES_SCHEDULED,
+    COMPAT_MAINTENANCE_IGNORES_SCHEDULED, COMPAT_SCHEDULED_AS_EXECUTION,
+    COMPAT_RESTORE_ANSWER_WORKFLOW_ID, COMPAT_QUEUE_INSTEAD_OF_REFUSING,
 })
 # everything the simulator did before issue 13
 PRE13: tuple[str, ...] = tuple(sorted(ALL_COMPAT))

@@ -1,12 +1,14 @@
 """Helpers shared by the simulator's REST route modules (listing, bodies, validation)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from string import ascii_letters
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.clock import parse_time
 from devtools.simulator.app import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,6 +65,20 @@ def filtered(request: web.Request, items: list[dict[str, Any]],
         if wanted:
             items = [i for i in items if i.get(key) in wanted]
     return items
+
+
+def parse_when(text: Any) -> datetime | None:
+    """A time as the manager reads it: ISO 8601 (naive = UTC) or the CLI's YYYYMMDDHHMM+HHMM
+    (rest_utils.parse_datetime_string / parse_datetime_multiple_formats); None if neither."""
+    value = str(text).strip()
+    try:  # before ISO: Python's fromisoformat misreads this compact form
+        return datetime.strptime(value, "%Y%m%d%H%M%z").astimezone(timezone.utc)
+    except ValueError:
+        pass
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
 
 
 def validate_id(name: str, value: str) -> None:

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.clock import iso, parse_time
+from devtools.simulator import profiles
 from devtools.simulator.app import USER_KEY, ApiError, not_found
-from devtools.simulator.routes_common import Route, body_json, bool_param, filtered, listing, one, validate_id
+from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
+                                              parse_when, validate_id)
 from devtools.simulator.state import LIVE_STATUSES
 from devtools.simulator.workflows import recurrence_seconds
 
@@ -114,10 +116,16 @@ class ResourceRoutes:
         scheduled = data.get("scheduled_time")
         when = None
         if scheduled:
-            when = parse_time(str(scheduled))
+            when = parse_when(scheduled)
             if when is None:
                 raise ApiError(400, "bad_parameters_error", f"Invalid scheduled_time {scheduled}")
-        if when is not None and s.profile.execution_schedules:
+            if when <= s.now():  # resources_v1/executions.py _parse_scheduled_time
+                raise ApiError(400, "bad_parameters_error",
+                               f"Date `{scheduled}` has already passed, please provide valid date. "
+                               "\nExpected format: YYYYMMDDHHMM+HHMM or YYYYMMDDHHMM-HHMM i.e: "
+                               "201801012230-0500 (Jan-01-18 10:30pm EST)")
+        if (when is not None and s.profile.execution_schedules
+                and not s.compat(profiles.COMPAT_SCHEDULED_AS_EXECUTION)):
             # resources_v1/executions.py (6.x on): an execution schedule `<workflow>_<hex>`
             # with rule {"count": 1}; the answer is an unsaved Execution: status only, no id
             s.add_schedule(f"{workflow_id}_{uuid.uuid4().hex}", dep_id, workflow_id, since=when,
@@ -199,8 +207,8 @@ class ResourceRoutes:
         if data["workflow_id"] not in {w["name"] for w in dep.get("workflows") or []}:
             raise ApiError(400, "nonexistent_workflow_error",
                            f"Workflow {data['workflow_id']} does not exist in deployment {dep_id}")
-        since = parse_time(str(data["since"])) if data.get("since") else s.now()
-        until = parse_time(str(data["until"])) if data.get("until") else None
+        since = parse_when(data["since"]) if data.get("since") else s.now()
+        until = parse_when(data["until"]) if data.get("until") else None
         if since is None:
             raise ApiError(400, "bad_parameters_error", f"Invalid since: {data['since']}")
         rule = {k: data[k] for k in ("recurrence", "count", "weekdays", "rrule") if data.get(k)}
@@ -228,7 +236,7 @@ class ResourceRoutes:
         data = await body_json(request)
         for key in ("since", "until"):
             if data.get(key):
-                sched[key] = iso(parse_time(str(data[key])) or self.s.now())
+                sched[key] = iso(parse_when(data[key]) or self.s.now())
         for key in ("workflow_id", "slip"):
             if data.get(key) is not None:
                 sched[key] = data[key]

@@ -87,7 +87,7 @@ class SnapshotRoutes:
         blocking = params.get("legacy", True)
         busy = (blocking or queue) and any(e["status"] in ACTIVE_STATUSES
                                            for e in s.state.executions.values())
-        if busy and not queue:
+        if busy and not queue and not s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING):
             self.refuse_if_active()
         now = s.now()
         s.state.snapshots[snapshot_id] = s.state.snapshot(snapshot_id, "creating", now)
@@ -223,7 +223,9 @@ class SnapshotRoutes:
         item = self.snap(snapshot_id)
         if item["status"] == "failed":
             raise ApiError(400, "snapshot_action_error", "Failed snapshot cannot be restored")
-        self.refuse_if_active()
+        queue = s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING)
+        if not queue:
+            self.refuse_if_active()
         params = {"snapshot_id": snapshot_id, "config": {}, "force": force,
                   "timeout": data.get("timeout", 300), "restore_certificates": restore_certificates,
                   "no_reboot": no_reboot, "premium_enabled": True, "user_is_bootstrap_admin": True}
@@ -233,11 +235,17 @@ class SnapshotRoutes:
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
+        if queue and any(e["status"] in ACTIVE_STATUSES for e in s.state.executions.values()
+                         if e is not ex):
+            ex["status"] = ex["status_display"] = "queued"
+            s._queue.append(ex["id"])
         s._spawn(s._run_restore(ex["id"], snapshot_id, params))
         # marshalled with the Snapshot model's fields (resources_v2/snapshots.py): no workflow_id
         trimmed = {k: ex.get(k) for k in ("id", "created_at", "status", "error", "created_by",
                                            "visibility", "tenant_name", "private_resource",
                                            "resource_availability")}
+        if s.compat(profiles.COMPAT_RESTORE_ANSWER_WORKFLOW_ID):
+            trimmed["workflow_id"] = "restore_snapshot"
         return web.json_response(trimmed, status=200)
 
     async def snapshot_status(self, request: web.Request) -> web.Response:
