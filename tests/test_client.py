@@ -11,7 +11,7 @@ from bot import errors
 from bot.clock import iso
 from bot.cloudify.client import CloudifyClient
 from devtools.simulator.profiles import (COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY,
-                                         COMPAT_RESTORE_ANSWER_WORKFLOW_ID,
+                                         COMPAT_QUEUE_INSTEAD_OF_REFUSING, COMPAT_RESTORE_ANSWER_WORKFLOW_ID,
                                          COMPAT_SCHEDULED_AS_EXECUTION, PRE13)
 from tests.client_support import sim_post, wait_execution, wait_snapshot
 from tests.waiting import until
@@ -149,6 +149,7 @@ async def test_creating_an_existing_snapshot_is_a_conflict(client):
     assert info.value.status == 409
 
 
+@pytest.mark.sim_options(compat=(COMPAT_QUEUE_INSTEAD_OF_REFUSING,))  # issue 13: pinned until restore13
 async def test_list_snapshots_shows_created_ones(client):
     await client.create_snapshot("snap-a")
     await client.create_snapshot("snap-b")

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from bot.clock import iso
+from tests.waiting import until
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PRE13, PROFILES
 
@@ -33,13 +34,8 @@ class Rig:
     def __init__(self, sim: Simulator, api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
         self.sim, self.api, self.control = sim, api, control
 
-    async def eventually(self, check: Any, attempts: int = 1500) -> Any:
-        for _ in range(attempts):
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.01)
-        raise AssertionError("condition never became true")
+    async def eventually(self, check: Any) -> Any:
+        return await until(check, timeout=30.0)
 
     async def wait_execution(self, execution_id: str) -> dict[str, Any]:
         async def done() -> dict[str, Any] | None:
@@ -359,7 +355,12 @@ async def test_schedule_runs_that_fell_due_during_a_legacy_restore_are_skipped(
         await m.create("s1", legacy=True)
         await m.control.post("/clock", json={"advance": 3600})  # the run is now 30 min late
         await m.restore("s1")
-        state = (await m.control.get("/state")).json()
+
+        async def scheduler_passed() -> dict[str, Any] | None:
+            state = (await m.control.get("/state")).json()
+            [sched] = state["execution_schedules"]
+            return state if sched["skipped_occurrences"] else None
+        state = await m.eventually(scheduler_passed)
         [sched] = state["execution_schedules"]
         assert sched["skipped_occurrences"] == [iso(since)]
         assert sched["next_occurrence"] == iso(since + timedelta(days=1))
