@@ -22,11 +22,13 @@ PASSWORDS = {"prod": "prod-pw-7f3a", "dr": "dr-pw-91c2"}
 @asynccontextmanager
 async def prod_and_dr(tmp_path: Path, *, env_overrides: Mapping[str, str] | None = None,
                       start_services: bool = True, clock: Clock | None = None,
-                      **prod_options: Any) -> AsyncIterator[Rig]:
-    """A rig with two managers, `prod` (the default, 5 deployments) and `dr` (1 deployment)."""
+                      dr_compat: tuple[str, ...] = (), **prod_options: Any) -> AsyncIterator[Rig]:
+    """A rig with two managers, `prod` (the default, 5 deployments) and `dr` (1 deployment).
+    `dr_compat`: simulator compat flags for `dr` (devtools/simulator/profiles.py)."""
     prod = SimulatorOptions(speed=FAST_SPEED, seed_deployments=PROD_DEPLOYMENTS,
                             password=PASSWORDS["prod"], **prod_options)
-    dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"])
+    dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"],
+                          compat=dr_compat)
     async with make_rig(tmp_path, env_overrides=env_overrides, start_services=start_services,
                         managers={"prod": prod, "dr": dr}, clock=clock) as rig:
         yield rig

@@ -9,7 +9,8 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from devtools.simulator import SimulatorOptions
-from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY
+from devtools.simulator.profiles import (COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_QUEUE_INSTEAD_OF_REFUSING,
+                                         COMPAT_RESTORE_ALWAYS_LEGACY)
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
@@ -96,7 +97,8 @@ async def test_maintenance_stuck_in_activating_fails_naming_the_running_executio
     def short(settings):
         return dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook,
                                                                          maintenance_timeout_seconds=0.5))
-    pinned = SimulatorOptions(speed=FAST_SPEED, compat=(COMPAT_FLAT_MAINTENANCE_ANSWER,))  # issue 13: pinned until restore13
+    pinned = SimulatorOptions(speed=FAST_SPEED, compat=(COMPAT_FLAT_MAINTENANCE_ANSWER,  # issue 13: pinned
+                                                        COMPAT_QUEUE_INSTEAD_OF_REFUSING))  # until restore13
     async with make_rig(tmp_path, settings_overrides=short, sim_options=pinned) as rig:
         await create_snapshot(rig, "snap-1")
         live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",

@@ -31,6 +31,7 @@ from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore.machine import RESTORE
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions, start_simulator
+from devtools.simulator.profiles import COMPAT_QUEUE_INSTEAD_OF_REFUSING
 from devtools.standin.slack import Call, SlackStandin
 from tests.restore_worker import BOT_TOKEN
 from tests.waiting import until
@@ -120,10 +121,14 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
                     mid_download: bool = False, after_answer: bool = False) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
-    options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim")) if pause or kill else \
-        SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"))
+    # issue 13: pinned until restore13 (a legacy safety snapshot is refused while an execution runs)
+    compat = (COMPAT_QUEUE_INSTEAD_OF_REFUSING,)
+    options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim"), compat=compat) if pause or kill else \
+        SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"),
+                         compat=compat)
     if mid_download:  # a safety snapshot big enough that its download is seen on disk
-        options = SimulatorOptions(speed=100.0, archive_size=96 * 1024 * 1024, data_dir=str(tmp_path / "sim"))
+        options = SimulatorOptions(speed=100.0, archive_size=96 * 1024 * 1024, data_dir=str(tmp_path / "sim"),
+                                   compat=compat)
     sim = await start_simulator("127.0.0.1", 0, options)
     slack = SlackStandin(bot_token=BOT_TOKEN)
     await slack.start()

@@ -139,10 +139,15 @@ async def test_maintenance_waits_for_queued_and_scheduled_executions(tmp_path: P
             [(scheduled, "scheduled")]
 
 
-async def test_maintenance_deactivated_has_null_remaining_executions(tmp_path: Path) -> None:
-    # MaintenanceMode.get with no stored state: 'remaining_executions': None
+async def test_maintenance_get_has_null_remaining_executions_unless_activating(
+        tmp_path: Path) -> None:
+    # MaintenanceMode.get: no stored state -> None; activated -> the stored state's to_dict()
+    # (storage/management_models.py MaintenanceMode), which has no remaining_executions
     async with manager(tmp_path, "7.0.5") as m:
         assert (await m.api.get("/maintenance")).json()["remaining_executions"] is None
+        await m.api.post("/maintenance/activate")
+        polled = (await m.api.get("/maintenance")).json()
+        assert (polled["status"], polled["remaining_executions"]) == ("activated", None)
 
 
 # --- snapshot formats ---------------------------------------------------------------------
@@ -384,18 +389,24 @@ async def test_is_active_on_managers_only_in_the_guides_5_1_model(tmp_path: Path
 
 
 # --- refusals and stuck states ------------------------------------------------------------------
-async def test_restore_is_refused_while_an_execution_is_active(tmp_path: Path) -> None:
-    # resource_manager.py prepare_executions -> _check_for_running_executions(queue=False)
-    async with manager(tmp_path, "7.0.5") as m:
+@pytest.mark.parametrize("version,message", (
+    ("7.0.5", "Cannot start execution because there are other executions running e.g.: {0}"),
+    ("6.4.2", "Cannot start execution because there are other executions running: {0}"),
+    ("5.1.4", "You cannot start a system-wide execution if there are other executions running. "
+              "Currently running executions: ['{0}']")))
+async def test_restore_is_refused_while_an_execution_is_active(tmp_path: Path, version: str,
+                                                               message: str) -> None:
+    # resource_manager.py: 7.0.5/6.4.2 prepare_executions -> _check_for_running_executions
+    # (queue=False); 5.1.4 _execute_system_workflow -> _check_for_any_active_executions
+    async with manager(tmp_path, version) as m:
         await m.create("s1", legacy=True)
         ex = (await m.control.post("/executions", json={"deployment_id": "dep-1",
                                                         "workflow_id": "install"})).json()
-        resp = await m.api.post("/snapshots/s1/restore", json={"force": True})
+        body = {"force": True, "recreate_deployments_envs": True}
+        resp = await m.api.post("/snapshots/s1/restore", json=body)
         assert resp.status_code == 400
-        body = resp.json()
-        assert body["error_code"] == "existing_running_execution_error"
-        assert body["message"] == ("Cannot start execution because there are other executions "
-                                   f"running e.g.: {ex['id']}")
+        assert resp.json()["error_code"] == "existing_running_execution_error"
+        assert resp.json()["message"] == message.format(ex["id"])
 
 
 async def test_legacy_create_without_queue_is_refused_and_new_format_is_not(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ def write_archive(path: str, metadata: dict[str, Any], state: dict[str, Any], si
     tmp = path + ".part"
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(METADATA, json.dumps(metadata))
-        zf.writestr(STATE, json.dumps(state))
+        # stored, not deflated: a flipped byte shows as a CRC mismatch of this member
+        zf.writestr(STATE, json.dumps(state), compress_type=zipfile.ZIP_STORED)
         zf.fp.flush()  # type: ignore[union-attr]
         remaining = size - os.path.getsize(tmp) - 400  # headers, central directory, zip64 records
         if remaining > 0:

@@ -32,7 +32,8 @@ COMPAT_MAINTENANCE_IGNORES_SCHEDULED = "maintenance_ignores_scheduled"
 COMPAT_SCHEDULED_AS_EXECUTION = "scheduled_as_execution"
 # the restore answer carries workflow_id "restore_snapshot" (the real one has no workflow_id)
 COMPAT_RESTORE_ANSWER_WORKFLOW_ID = "restore_answer_workflow_id"
-# a restore (or legacy create) while an execution is active is queued, not refused with 400
+# a restore or legacy create while an execution is active is not refused with 400: as before,
+# it is queued only behind an active system workflow
 COMPAT_QUEUE_INSTEAD_OF_REFUSING = "queue_instead_of_refusing"
 # cluster nodes advertise 10.0.0.x addresses (not loopback)
 COMPAT_OFF_LOOPBACK_NODES = "off_loopback_nodes"
@@ -81,6 +82,13 @@ class VersionProfile:
     # (storage/management_models.py); kept on 5.1.4 because the vendor guide's split brain
     # ("two active managers") is defined with it
     managers_is_active: bool
+    # the 400 existing_running_execution_error text for a blocked system workflow
+    # (resource_manager.py: 7.0.5/6.4.2 _check_for_running_executions, 5.1.4
+    # _check_for_any_active_executions); {ids} = ", ".join(ids), {ids_repr} = repr(list(ids))
+    busy_message: str
+
+    def busy_refusal(self, ids: list[str]) -> str:
+        return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
 
 
 PROFILES: dict[str, VersionProfile] = {
@@ -88,17 +96,22 @@ PROFILES: dict[str, VersionProfile] = {
         version="7.0.5", branch="7.0.5-build", activate_answer_nested=True,
         snapshot_formats=True, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False),
+        managers_is_active=False,
+        busy_message="Cannot start execution because there are other executions running e.g.: "
+                     "{ids}"),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False),
+        managers_is_active=False,
+        busy_message="Cannot start execution because there are other executions running: {ids}"),
     "5.1.4": VersionProfile(
         version="5.1.4", branch="5.1.4-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=False,
         scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
-        managers_is_active=True),
+        managers_is_active=True,
+        busy_message="You cannot start a system-wide execution if there are other executions "
+                     "running. Currently running executions: {ids_repr}"),
 }
 DEFAULT_VERSION = "7.0.5"
 

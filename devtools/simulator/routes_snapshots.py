@@ -51,8 +51,7 @@ class SnapshotRoutes:
                   if e["status"] in ACTIVE_STATUSES and e["id"] != exclude]
         if active:
             raise ApiError(400, "existing_running_execution_error",
-                           "Cannot start execution because there are other executions running "
-                           f"e.g.: {', '.join(active)}")
+                           self.s.profile.busy_refusal(active))
 
     # --- snapshots -------------------------------------------------------------------------
     async def snapshots(self, request: web.Request) -> web.Response:
@@ -85,9 +84,10 @@ class SnapshotRoutes:
         # refused while an execution is active (queued instead with queue=true); a new-format
         # create without queue is not checked at all and runs alongside
         blocking = params.get("legacy", True)
-        busy = (blocking or queue) and any(e["status"] in ACTIVE_STATUSES
-                                           for e in s.state.executions.values())
-        if busy and not queue and not s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING):
+        old_queueing = s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING)
+        busy = (blocking or queue) and not old_queueing and any(
+            e["status"] in ACTIVE_STATUSES for e in s.state.executions.values())
+        if busy and not queue:
             self.refuse_if_active()
         now = s.now()
         s.state.snapshots[snapshot_id] = s.state.snapshot(snapshot_id, "creating", now)
@@ -96,6 +96,8 @@ class SnapshotRoutes:
         if busy:
             ex["status"] = ex["status_display"] = "queued"
             s._queue.append(ex["id"])
+        elif old_queueing:
+            s.enqueue_if_busy(ex)  # queued behind system workflows only
         s._spawn(s._run_create(ex["id"], snapshot_id))
         return web.json_response(ex, status=201)
 
@@ -235,10 +237,8 @@ class SnapshotRoutes:
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
-        if queue and any(e["status"] in ACTIVE_STATUSES for e in s.state.executions.values()
-                         if e is not ex):
-            ex["status"] = ex["status_display"] = "queued"
-            s._queue.append(ex["id"])
+        if queue:
+            s.enqueue_if_busy(ex)  # queued behind system workflows only
         s._spawn(s._run_restore(ex["id"], snapshot_id, params))
         # marshalled with the Snapshot model's fields (resources_v2/snapshots.py): no workflow_id
         trimmed = {k: ex.get(k) for k in ("id", "created_at", "status", "error", "created_by",
@@ -263,8 +263,10 @@ class SnapshotRoutes:
     async def maintenance(self, request: web.Request) -> web.Response:
         self.s._update_maintenance()
         view = self._maint_view()
-        if view["status"] == "deactivated":
-            view["remaining_executions"] = None  # MaintenanceMode.get with no state
+        if view["status"] != "activating":
+            # MaintenanceMode.get: no state -> None; activated -> the stored state, whose
+            # to_dict() (storage/management_models.py MaintenanceMode) has no such key
+            view["remaining_executions"] = None
         return web.json_response(view)
 
     async def maintenance_activate(self, request: web.Request) -> web.Response:
