@@ -198,7 +198,7 @@ def _pct(values: list[float], p: float) -> float:
     return values[k] * 1000
 
 
-async def bench(requests: int, concurrencies: list[int]) -> None:
+async def bench(requests: int, concurrencies: list[int], rounds: int = 4) -> None:
     procs = []
     try:
         deps_proc, deps = _spawn("deps")
@@ -212,19 +212,28 @@ async def bench(requests: int, concurrencies: list[int]) -> None:
                 "snapbot": psutil.Process(snap_proc.pid).memory_info().rss}
         cases = [("bare Bolt /noop", bare, "/noop", ""), ("snapbot /cfy help", snapbot, "/cfy", "help"),
                  ("snapbot /cfy snapshots list", snapbot, "/cfy", "snapshots list")]
-        print(f"ack latency, {requests} signed requests per row, python {sys.version.split()[0]}, "
+        print(f"ack latency, {requests} signed requests per row in {rounds} interleaved rounds, python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         print(f"{'target':30} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'acks/s':>8} "
               f"{'all answered s':>15} {'p50 x':>6} {'p99 x':>6}")
         for conc in concurrencies:
             ref = None
-            for label, target, command, text in cases:
-                lat, acked, answered = await _measure(target, deps, command, text, requests, conc)
+            # the rows run interleaved in `rounds` slices, so a change in the machine's load
+            # during the run weighs on every row alike
+            got: dict[str, tuple[list[float], float, float]] = {c[0]: ([], 0.0, 0.0) for c in cases}
+            per_round = max(1, requests // rounds)
+            for _ in range(rounds):
+                for label, target, command, text in cases:
+                    lat, acked, answered = await _measure(target, deps, command, text, per_round, conc)
+                    old = got[label]
+                    got[label] = (old[0] + lat, old[1] + acked, old[2] + answered)
+            for label, _target, _command, _text in cases:
+                lat, acked, answered = got[label]
                 p50, p99 = _pct(lat, 50), _pct(lat, 99)
                 if ref is None:
                     ref = (p50, p99)
                 print(f"{label:30} {conc:>4} {p50:8.2f} {p99:8.2f} {max(lat) * 1000:8.2f} "
-                      f"{requests / acked:8.0f} "
+                      f"{len(lat) / acked:8.0f} "
                       f"{answered if answered else float('nan'):15.2f} {p50 / ref[0]:6.2f} "
                       f"{p99 / ref[1]:6.2f}", flush=True)
         print()
@@ -245,6 +254,7 @@ async def archive_throughput(size_mb: int) -> None:
     import shutil
 
     from bot.archive_store import DirectoryArchiveStore
+    from bot.archive_store.transfer import download_to_store, upload_from_store
     from bot.cloudify.client import CloudifyClient
 
     if shutil.which("curl") is None:
@@ -272,15 +282,15 @@ async def archive_throughput(size_mb: int) -> None:
             rows.append(("download", "curl", time.perf_counter() - t0))
             store = DirectoryArchiveStore(tmp / "archives")
             t0 = time.perf_counter()
-            info = await client.download_snapshot("tp", store.path("bench", "tp"))
-            rows.append(("download", "snapbot (zip + sha256 checked)", time.perf_counter() - t0))
+            info = await download_to_store(client, store, "bench", "tp")
+            rows.append(("download", "snapbot (zip, sha256, sidecar)", time.perf_counter() - t0))
 
             t0 = time.perf_counter()
             subprocess.run(["curl", *auth, "-o", os.devnull, "-X", "PUT", "-T", str(tmp / "curl.zip"),
                             f"{api}/tp-curl/archive"], check=True)
             rows.append(("upload", "curl", time.perf_counter() - t0))
             t0 = time.perf_counter()
-            await client.upload_snapshot("tp-snapbot", path=info.path)
+            await upload_from_store(client, store, "bench", "tp", "tp-snapbot")
             rows.append(("upload", "snapbot", time.perf_counter() - t0))
         print(f"archive throughput, {info.size / MB:.0f} MB over loopback:")
         for what, who, secs in rows:
@@ -294,6 +304,7 @@ async def archive_throughput(size_mb: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved slices per row")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     ap.add_argument("--archive-mb", type=int, default=ARCHIVE_MB, help="archive size for the "
                     "throughput figures (0 skips them)")
@@ -303,11 +314,22 @@ def main() -> int:
     if args.serve == "deps":
         asyncio.run(serve_deps())
     elif args.serve == "snapbot":
+        if os.environ.get("BENCH_PROFILE"):  # where the app's time goes: a cProfile dump at exit
+            import cProfile
+            import signal
+            prof = cProfile.Profile()
+            prof.enable()
+
+            def dump(*_a: object) -> None:
+                prof.disable()
+                prof.dump_stats(os.environ["BENCH_PROFILE"])
+                os._exit(0)
+            signal.signal(signal.SIGTERM, dump)
         asyncio.run(serve_snapbot(json.loads(args.deps)))
     elif args.serve == "bare":
         asyncio.run(serve_bare(json.loads(args.deps)))
     else:
-        asyncio.run(bench(args.requests, args.concurrency))
+        asyncio.run(bench(args.requests, args.concurrency, args.rounds))
         if args.archive_mb:
             print()
             asyncio.run(archive_throughput(args.archive_mb))

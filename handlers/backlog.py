@@ -2,7 +2,9 @@
 
 A listener acks first and hands the rest (the dispatcher call, the `respond`) to the backlog.
 Under a burst of commands the acks then never queue behind earlier commands' work on the event
-loop: at most `workers` of them run at once, however many were acked.
+loop: at most `workers` of them run at once, however many were acked, and a worker starts the
+next piece of work only when no request is being acked (or after `max_defer` seconds, so work
+always progresses under sustained load).
 """
 from __future__ import annotations
 
@@ -16,11 +18,35 @@ Work = Callable[[], Awaitable[None]]
 
 
 class Backlog:
-    def __init__(self, *, workers: int = 1, limit: int = 2000) -> None:
+    def __init__(self, *, workers: int = 1, limit: int = 2000, max_defer: float = 1.0) -> None:
         self.workers = workers
         self.limit = limit
+        self.max_defer = max_defer
         self._queue: asyncio.Queue[Work] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._acking = 0
+        self._quiet: asyncio.Event | None = None
+
+    # requests being acked (a Bolt middleware calls these around each request)
+    def request_started(self) -> None:
+        self._acking += 1
+        if self._quiet is not None:
+            self._quiet.clear()
+
+    def request_acked(self) -> None:
+        self._acking = max(0, self._acking - 1)
+        if self._acking == 0 and self._quiet is not None:
+            self._quiet.set()
+
+    async def _wait_quiet(self) -> None:
+        if self._acking == 0:
+            return
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._quiet.wait(), self.max_defer)
+        except asyncio.TimeoutError:
+            pass  # sustained load: run it anyway
 
     def has_room(self) -> bool:
         return self._queue is None or self._queue.qsize() < self.limit
@@ -41,6 +67,7 @@ class Backlog:
         while True:
             work = await self._queue.get()
             try:
+                await self._wait_quiet()
                 await work()
             except Exception:
                 log.exception("background work after an ack failed")

@@ -48,6 +48,16 @@ def register(app: AsyncApp, services: Services) -> None:
     seen: dict[str, None] = {}
     backlog = Backlog()
 
+    @app.middleware
+    async def acking(next: Any) -> Any:  # noqa: A002 - Bolt injects `next` by name
+        # every request (commands, buttons) counts while it is being acked: the backlog's
+        # workers wait for a quiet moment before starting the next piece of work
+        backlog.request_started()
+        try:
+            return await next()
+        finally:
+            backlog.request_acked()
+
     @app.command(COMMAND)
     async def cfy(ack: Any, body: dict, respond: Any, request: Any) -> None:
         text = _strip_command(body.get("text", ""))
