@@ -92,12 +92,13 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     services.approvals = ApprovalService(store, runner, clock, settings.approvals,
                                          channel=settings.slack.channel, group_resolver=group_resolver)
     clients = services.clients
-    runner.register(RestoreDriver(clients, settings.runbook, settings.archive_dir, clock))
-    services.restores = RestoreService(settings, store, clients, clock, runner, services.approvals)
+    runner.register(RestoreDriver(clients, settings.runbook, archives, clock))
+    services.restores = RestoreService(settings, store, clients, clock, runner, services.approvals,
+                                       archives)
     runs = RunLog(store)
     reporter = DailyReporter(runs, store, outbox, sender, notifier, clock,
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
-    runner.register(DailyDriver(clients, settings, runs, reporter))
+    runner.register(DailyDriver(clients, settings, runs, reporter, archives))
     services.daily = DailyService(settings, store, clock, runner, services.approvals, runs, reporter)
     services.dispatcher = Dispatcher(settings, store, runner, services.clients, clock, services.approvals,
                                      services.restores, services.daily, archives)
@@ -133,4 +134,8 @@ async def stop(services: Services) -> None:
             await client.aclose()
         except Exception:
             log.exception("could not close the client of manager %s", name)
+    try:
+        await services.archives.aclose()
+    except Exception:
+        log.exception("could not close the archive store")
     services.store.close()

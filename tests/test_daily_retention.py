@@ -131,21 +131,25 @@ def _write(dir_, sid_, good=True):
     return path
 
 
-def test_scan_verifies_only_what_retention_depends_on(tmp_path, monkeypatch):
-    from bot import archive
+async def test_scan_verifies_only_what_retention_depends_on(tmp_path):
+    from bot.archive_store import DirectoryArchiveStore
     for d in (1, 2, 3, 4):
         _write(tmp_path, sid(d))
     checked = []
-    real = archive.verify_archived
-    monkeypatch.setattr(archive, "verify_archived", lambda p: checked.append(p.name) or real(p))
-    copies = scan_archive(tmp_path, "default", "UTC", check={sid(2)})
+
+    class Counting(DirectoryArchiveStore):
+        async def verify(self, manager, snapshot_id):  # noqa: ANN001, ANN201
+            checked.append(f"{snapshot_id}.zip")
+            return await super().verify(manager, snapshot_id)
+    copies = await scan_archive(Counting(tmp_path), "default", "UTC", check={sid(2)})
     assert sorted(checked) == [f"{sid(2)}.zip", f"{sid(4)}.zip"]
     assert {c.id: c.verified for c in copies} == {sid(1): False, sid(2): True, sid(3): False, sid(4): True}
 
 
-def test_scan_finds_the_newest_copy_that_verifies(tmp_path):
+async def test_scan_finds_the_newest_copy_that_verifies(tmp_path):
+    from bot.archive_store import DirectoryArchiveStore
     _write(tmp_path, sid(1))
     _write(tmp_path, sid(2), good=False)
-    copies = scan_archive(tmp_path, "default", "UTC", check=())
+    copies = await scan_archive(DirectoryArchiveStore(tmp_path), "default", "UTC", check=())
     assert {c.id: c.verified for c in copies} == {sid(1): True, sid(2): False}
     assert plan([], copies, k=0).delete_archives == (sid(2),)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime, timezone
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 #: multipart part size (S3's minimum) and parts in flight: memory ≈ PART × (CONCURRENCY + 1)
 PART = 5 * 1024 * 1024
 _MISSING = (NotFoundError, FileNotFoundError)
-CONCURRENCY = 2
+CONCURRENCY = 1
 
 
 def _why(exc: BaseException) -> str:
@@ -157,6 +158,12 @@ class ObjectArchiveStore:
     def __init__(self, store: ObjectStore, url: str) -> None:
         self.store = store
         self.url = url.rstrip("/")
+        # one thread hashes and zip-checks every stream: hashlib and zlib release the GIL, and
+        # a single thread keeps malloc's per-thread arenas (and so RSS) from multiplying
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-digest")
+
+    async def _digest(self, hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._hashing, _digest, hasher, zcheck, chunk)
 
     # -- naming -----------------------------------------------------------------------------
     def key(self, manager: str, snapshot_id: str) -> str:
@@ -226,7 +233,7 @@ class ObjectArchiveStore:
         expected = parse_sidecar(bytes(side), name + SIDECAR)
         hasher, zcheck = Hasher(), ZipStreamCheck(name)
         async for chunk in self._stream(key):
-            await asyncio.to_thread(_digest, hasher, zcheck, chunk)
+            await self._digest(hasher, zcheck, chunk)
         zcheck.finish()
         actual = hasher.hexdigest
         if actual != expected:
@@ -290,7 +297,7 @@ class ObjectArchiveStore:
             try:
                 async for chunk in chunks:
                     if chunk:
-                        await asyncio.to_thread(_digest, hasher, zcheck, chunk)
+                        await self._digest(hasher, zcheck, chunk)
                         yield chunk
             except BaseException as exc:
                 source_error.append(exc)
@@ -393,4 +400,4 @@ class ObjectArchiveStore:
                 raise ArchiveError(f"could not delete {self.url}/{k}: {_why(exc)}") from None
 
     async def aclose(self) -> None:
-        return None
+        self._hashing.shutdown(wait=False)

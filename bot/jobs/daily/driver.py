@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import zipfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Mapping
 
-from bot import archive
+from bot.archive_store import ArchiveStore
+from bot.archive_store.transfer import download_to_store
 from bot.clock import parse_time
 from bot.cloudify.client import CloudifyClient
-from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
+from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
 from bot.config import Settings
 from bot.errors import ArchiveError, ManagerUnavailable, NotFound, SnapbotError, StepFailed
 from bot.jobs.daily.machine import DAILY, KIND
@@ -23,7 +21,7 @@ from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, 
                                       scan_archive, snapshot_prefix, time_from_id)
 from bot.jobs.daily.runlog import RunLog
 from bot.jobs.runner import JobContext
-from bot.partials import partial_name
+from bot.dbbackup import backup_database
 from bot.messages import daily as msg
 from bot.store import Job, Transition
 
@@ -46,11 +44,12 @@ class DailyDriver:
     machine = DAILY
 
     def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings, runs: RunLog,
-                 reporter: DailyReporter) -> None:
+                 reporter: DailyReporter, archives: ArchiveStore) -> None:
         self.clients = clients
         self.settings = settings
         self.runs = runs
         self.reporter = reporter
+        self.archives = archives
 
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
         return msg.daily_card(job, transitions)
@@ -84,6 +83,7 @@ class DailyDriver:
                 await ctx.move("reporting", "retention applied")
             step = ctx.job.state
             if ctx.job.state == "reporting":
+                await self._backup_database(ctx)
                 await self.reporter.finish(ctx.job, ok=True)
                 await ctx.move("done", "daily snapshot archived")
         except asyncio.CancelledError:
@@ -124,14 +124,16 @@ class DailyDriver:
             interval = min(interval * 2, rb.poll_max_interval_seconds)
             snap = await client.get_snapshot(sid)
 
-    async def _download(self, ctx: JobContext, client: CloudifyClient, sid: str) -> Any:
-        dest = archive.archive_path(self.settings.archive_dir, ctx.job.manager, sid)
-        if dest.exists():  # resumed after the rename: keep it if it checks out
+    async def _download(self, ctx: JobContext, client: CloudifyClient, sid: str) -> ArchiveInfo:
+        store = self.archives
+        manager = ctx.job.manager
+        if await store.stat(manager, sid) is not None:  # resumed after publishing: keep it if it checks out
             try:
-                return await asyncio.to_thread(archive.verify_archived, dest)
+                return await store.verify(manager, sid)
             except ArchiveError:
                 pass
-        return await download_verified(client, sid, dest)
+        await store.discard_partials(manager, sid)
+        return await download_to_store(client, store, manager, sid)
 
     async def _retention(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
         manager = ctx.job.manager
@@ -142,8 +144,8 @@ class DailyDriver:
         on_manager = [ManagerCopy(s.id, s.status, time_from_id(s.id, manager, tz) or s.created_at,
                                   s.id.startswith(prefix)) for s in snaps]
         check = manager_deletion_candidates(on_manager, ret.keep_on_manager, ret.delete_foreign)
-        archived = await asyncio.to_thread(scan_archive, self.settings.archive_dir, manager, tz,
-                                           check | {sid})
+        store = self.archives
+        archived = await scan_archive(store, manager, tz, check | {sid})
         plan = plan_retention(on_manager, archived, keep_on_manager=ret.keep_on_manager,
                               keep_archived=ret.keep_archived, delete_foreign=ret.delete_foreign,
                               protect=[sid])
@@ -158,15 +160,29 @@ class DailyDriver:
                 log.warning("retention: could not delete %s on %s: %s", snap_id, manager, exc)
                 errors.append(f"could not delete `{snap_id}` on the manager: {_describe(exc)}")
         for snap_id in plan.delete_archives:
-            path = archive.archive_path(self.settings.archive_dir, manager, snap_id)
             try:
-                path.unlink(missing_ok=True)
-                archive.sidecar_path(path).unlink(missing_ok=True)
+                await store.delete(manager, snap_id)
                 removed_a.append(snap_id)
-            except OSError as exc:
-                errors.append(f"could not delete archive `{path.name}`: {_describe(exc)}")
+            except (ArchiveError, OSError) as exc:
+                errors.append(f"could not delete archive `{snap_id}.zip`: {_describe(exc)}")
         ctx.merge_result(removed_on_manager=removed_m, removed_archives=removed_a,
                          kept_notes=list(plan.kept), retention_errors=errors)
+
+    async def _backup_database(self, ctx: JobContext) -> None:
+        """snapbot's own database into the archive store, once a day (bot.dbbackup). A failure
+        is named in the report; the snapshot run still succeeded."""
+        if self.settings.db_path == ":memory:":
+            return
+        try:
+            blob = await backup_database(self.settings.db_path, self.archives, ctx.clock.now(),
+                                         keep=self.settings.retention.keep_archived)
+        except Exception as exc:
+            log.warning("could not back up snapbot's database", exc_info=True)
+            errors = list(ctx.job.result.get("retention_errors") or [])
+            errors.append(f"could not back up snapbot's database: {_describe(exc)}")
+            ctx.merge_result(retention_errors=errors)
+            return
+        ctx.merge_result(db_backup=blob.location)
 
     async def _left_behind(self, ctx: JobContext, client: CloudifyClient, sid: str, step: str) -> list[str]:
         """What a failed run leaves on the manager and on disk, for the report."""
@@ -181,8 +197,11 @@ class DailyDriver:
         except Exception:
             out.append(f"could not check whether `{sid}` exists on the manager")
             snap, unknown = None, True
-        dest = archive.archive_path(self.settings.archive_dir, ctx.job.manager, sid)
-        archived = dest.exists()
+        dest = self.archives.location(ctx.job.manager, sid)
+        try:
+            archived = await self.archives.stat(ctx.job.manager, sid) is not None
+        except ArchiveError:
+            archived = False
         if snap is not None:
             if snap.status in USABLE_SNAPSHOT_STATUSES and not archived:
                 out.append(f"snapshot `{sid}` created on the manager but not archived")
@@ -195,39 +214,3 @@ class DailyDriver:
         if not archived and step in ("creating", "downloading"):
             out.append("no archive file was written (no partial file left)")
         return out
-
-
-
-async def download_verified(client: CloudifyClient, snapshot_id: str, dest: Path) -> Any:
-    """Download to a hidden staging name beside `dest` (the client streams to its own temp
-    file, checks the zip and hashes it), check the manager's metadata.json is inside, write the
-    sidecar for the final name, then rename. On failure nothing is left under either name."""
-    dest = Path(dest)
-    staging = dest.with_name(partial_name(dest.name, "staging"))
-    final_side = archive.sidecar_path(dest)
-    moved = False
-    try:
-        info = await client.download_snapshot(snapshot_id, staging)
-        await asyncio.to_thread(_check_metadata, staging, snapshot_id)
-        archive.write_sidecar(dest, info.sha256)
-        os.replace(staging, dest)
-        moved = True
-        return type(info)(path=str(dest), size=info.size, sha256=info.sha256)
-    except OSError as exc:
-        raise ArchiveError(f"could not write the archive {dest}: {exc.strerror or exc}") from None
-    finally:
-        if not moved:
-            for p in (staging, archive.sidecar_path(staging), final_side):
-                try:
-                    p.unlink(missing_ok=True)
-                except OSError:
-                    pass
-        else:
-            archive.sidecar_path(staging).unlink(missing_ok=True)
-
-
-def _check_metadata(path: Path, snapshot_id: str) -> None:
-    with zipfile.ZipFile(path) as zf:
-        if "metadata.json" not in zf.namelist():
-            raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "
-                               f"Cloudify snapshot")

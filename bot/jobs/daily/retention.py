@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterable, Sequence, TypeVar
 
-from bot import archive
+from bot.archive_store import ArchiveStore
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
 from bot.errors import ArchiveError
 from bot.scheduler import zone
@@ -118,19 +117,17 @@ def plan_retention(on_manager: Sequence[ManagerCopy], archived: Sequence[Archive
 
 
 
-def scan_archive(archive_dir: str | Path, manager: str, tz_name: str,
-                 check: Iterable[str] | None = None) -> list[ArchivedCopy]:
+async def scan_archive(store: ArchiveStore, manager: str, tz_name: str,
+                       check: Iterable[str] | None = None) -> list[ArchivedCopy]:
     """The manager's archived copies. Verifying (zip CRCs, sha256 against the sidecar) reads the
     whole file, so only the copies retention's decisions depend on are verified: the ids in
     `check`, and the newest ones until one passes (the newest verified copy). The others are
     reported unverified, which only ever makes retention keep more. `check=None` verifies all."""
     prefix = snapshot_prefix(manager)
     copies = []
-    for path in archive.list_archived(archive_dir, manager):
-        sid = path.name[:-len(".zip")]
-        when = time_from_id(sid, manager, tz_name)
-        if when is None:
-            when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    for stored in await store.list(manager):
+        sid = stored.snapshot_id
+        when = time_from_id(sid, manager, tz_name) or stored.modified
         copies.append(ArchivedCopy(sid, when, False, sid.startswith(prefix)))
     wanted = None if check is None else set(check)
     found_newest = False
@@ -139,7 +136,7 @@ def scan_archive(archive_dir: str | Path, manager: str, tz_name: str,
         ok = False
         if wanted is None or c.id in wanted or not found_newest:
             try:
-                archive.verify_archived(archive.archive_path(archive_dir, manager, c.id))
+                await store.verify(manager, c.id)
                 ok = True
             except ArchiveError:
                 ok = False

@@ -226,7 +226,8 @@ class DailyService:
         return ScheduleView(manager=manager, enabled=sch.enabled, cron=sch.cron, timezone=sch.timezone,
                             next_run=nxt, next_run_local=local_time(nxt, sch.timezone),
                             keep_on_manager=ret.keep_on_manager, keep_archived=ret.keep_archived,
-                            archive_dir=str(Path(self.settings.archive_dir) / manager),
+                            archive_dir=(f"{self.settings.archive_url}/{manager}" if self.settings.archive_url
+                                         else str(Path(self.settings.archive_dir) / manager)),
                             last_runs=tuple(self.runs.recent(manager, limit=5)))
 
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:

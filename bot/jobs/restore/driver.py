@@ -14,10 +14,10 @@ get their report read right after deactivation instead.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
-from bot.archive import archive_path, verify_archived, write_sidecar
+from bot.archive_store import ArchiveStore
+from bot.archive_store.transfer import download_to_store
 from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
@@ -42,10 +42,10 @@ class RestoreDriver:
     machine = RESTORE
 
     def __init__(self, clients: Mapping[str, CloudifyClient], runbook: RunbookConfig,
-                 archive_dir: str | Path, clock: Clock) -> None:
+                 archives: ArchiveStore, clock: Clock) -> None:
         self.clients = clients
         self.runbook = runbook
-        self.archive_dir = archive_dir
+        self.archives = archives
         self.clock = clock
 
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
@@ -147,12 +147,13 @@ class RestoreDriver:
     async def _safety_snapshot(self, ctx: JobContext) -> None:
         client = self._client(ctx)
         sid = self.safety_id(ctx.job)
-        dest = archive_path(self.archive_dir, ctx.job.manager, sid)
+        archives = self.archives
+        manager = ctx.job.manager
         ctx.merge_result(safety_snapshot_id=sid)
         archived = None
-        if dest.is_file():
+        if await archives.stat(manager, sid) is not None:
             try:
-                archived = verify_archived(dest)
+                archived = await archives.verify(manager, sid)
             except ArchiveError:
                 archived = None
         if archived is None:
@@ -176,10 +177,8 @@ class RestoreDriver:
 
             await self._poll(ctx, created, self.runbook.snapshot_timeout_seconds,
                              what=f"safety snapshot {sid} to be created")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            info = await client.download_snapshot(sid, dest)
-            write_sidecar(dest, info.sha256)
-            archived = verify_archived(dest)
+            await archives.discard_partials(manager, sid)
+            archived = await download_to_store(client, archives, manager, sid)
         ctx.merge_result(safety_archive_path=archived.path, safety_sha256=archived.sha256,
                          safety_size=archived.size)
         await ctx.move("maintenance_activating",

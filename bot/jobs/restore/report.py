@@ -64,8 +64,16 @@ def snapshot_version_of(path: str | Path) -> str | None:
     """`snapshot_version` from an archive's metadata.json, or None."""
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
+            return version_in_metadata(zf.read("metadata.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def version_in_metadata(data: bytes | None) -> str | None:
+    """`snapshot_version` from the bytes of a snapshot's metadata.json, or None."""
+    try:
+        meta = json.loads(data) if data else None
+    except ValueError:
         return None
     version = meta.get("snapshot_version") if isinstance(meta, dict) else None
     return str(version) if version else None

@@ -8,15 +8,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
-from bot.archive import archive_path, find_archived, verify_archived
+from bot.archive_store import ArchiveStore, StoredArchive
+from bot.archive_store.transfer import upload_from_store
 from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
 from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
-from bot.errors import JobConflict, MaintenanceActive, ManagerUnavailable, NotFound, SnapbotError, StepFailed, UsageError
+from bot.errors import ArchiveError, JobConflict, MaintenanceActive, ManagerUnavailable, NotFound, SnapbotError, StepFailed, UsageError
 from bot.invocation import Invocation, Reply
 from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
-from bot.jobs.restore.report import snapshot_version_of
+from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
@@ -35,13 +36,14 @@ class RestoreService:
     (retry, deactivate maintenance, rollback, post-upgrade steps) the card's buttons call."""
 
     def __init__(self, settings: Settings, store: Store, clients: Mapping[str, CloudifyClient],
-                 clock: Clock, runner: JobRunner, approvals: Approvals) -> None:
+                 clock: Clock, runner: JobRunner, approvals: Approvals, archives: ArchiveStore) -> None:
         self.settings = settings
         self.store = store
         self.clients = clients
         self.clock = clock
         self.runner = runner
         self.approvals = approvals
+        self.archives = archives
 
     def _channel(self, inv: Invocation) -> str:
         return inv.job_channel(self.settings.slack.channel)
@@ -95,7 +97,7 @@ class RestoreService:
             snap = await client.get_snapshot(cmd.snapshot_id)
         except NotFound:
             raise StepFailed(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}."
-                               f"{self._upload_hint(cmd.snapshot_id, manager)}") from None
+                               f"{await self._upload_hint(cmd.snapshot_id, manager)}") from None
         if not snap.usable:
             raise StepFailed(f"snapshot {cmd.snapshot_id!r} is {snap.status or 'not ready'}"
                                f"{': ' + snap.error if snap.error else ''}; only created or uploaded snapshots can be restored")
@@ -122,36 +124,46 @@ class RestoreService:
             "snapshot_created_at": iso(snap.created_at) if snap.created_at else "",
             "snapshot_status": snap.status,
         }
-        archived = self._archived_copy(cmd.snapshot_id, manager)
+        archived = await self._archived_copy(cmd.snapshot_id, manager)
         if archived is not None:
-            facts["snapshot_size"] = archived.stat().st_size
-            facts["snapshot_version"] = snapshot_version_of(archived)
-            facts["archive_path"] = str(archived)
+            facts["snapshot_size"] = archived.size
+            facts["snapshot_version"] = version_in_metadata(await self.archives.read_member(
+                archived.manager, archived.snapshot_id, "metadata.json"))
+            facts["archive_path"] = archived.location
         return facts
 
-    def _upload_hint(self, snapshot_id: str, manager: str) -> str:
+    async def _upload_hint(self, snapshot_id: str, manager: str) -> str:
         """How to get an archived copy of the id onto the manager: the manager's own copy, else
         another manager's (after a disaster, the lost manager's archive is the one that has it)."""
-        copies = find_archived(self.settings.archive_dir, snapshot_id, prefer=manager)
+        try:
+            copies = [a for a in await self.archives.list() if a.snapshot_id == snapshot_id]
+        except ArchiveError:
+            return ""
+        copies.sort(key=lambda a: a.manager != manager)  # stable: keeps newest first
         if not copies:
             return ""
-        source = copies[0].parent.name
+        source = copies[0].manager
         where = "An archived copy exists" if source == manager else f"An archived copy from `{source}` exists"
         return (f" {where}: upload it first with "
                 f"`/cfy snapshots upload {snapshot_id} --from-archive {source} --manager {manager}`.")
 
-    def _archived_copy(self, snapshot_id: str, manager: str) -> Path | None:
+    async def _archived_copy(self, snapshot_id: str, manager: str) -> StoredArchive | None:
         """The archived copy the snapshot on `manager` came from, for its version and size: the
         manager's own copy, else the one the latest finished snapbot upload of that id to the
         manager pushed (e.g. `--from-archive prod` onto `dr`)."""
-        own = archive_path(self.settings.archive_dir, manager, snapshot_id)
-        if own.is_file():
-            return own
-        for job in self.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
-            if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
-                # the newest upload decides (one from a --url has no archived copy to read)
-                path = Path(job.params.get("archive_path") or "")
-                return path if job.params.get("archive_path") and path.is_file() else None
+        try:
+            own = await self.archives.stat(manager, snapshot_id)
+            if own is not None:
+                return own
+            for job in self.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
+                if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
+                    # the newest upload decides (one from a --url has no archived copy to read)
+                    if not job.params.get("archive_path"):
+                        return None
+                    source = job.params.get("archive_manager") or Path(job.params["archive_path"]).parent.name
+                    return await self.archives.stat(source, snapshot_id)
+        except ArchiveError:
+            return None
         return None
 
     # -- follow-up actions (buttons on the card) ---------------------------------------------
@@ -193,11 +205,9 @@ class RestoreService:
         try:
             await client.get_snapshot(safety_id)
         except NotFound:
-            path = job.result.get("safety_archive_path") or str(
-                archive_path(self.settings.archive_dir, job.manager, safety_id))
             try:
-                verify_archived(path)
-                await client.upload_snapshot(safety_id, path=path)
+                await self.archives.verify(job.manager, safety_id)
+                await upload_from_store(client, self.archives, job.manager, safety_id)
             except SnapbotError as exc:
                 return Reply(messages.refusal(f"cannot upload the safety snapshot {safety_id}: {exc.user_message}"))
         cmd = SnapshotsRestore(snapshot_id=safety_id, force=True, manager=job.manager)
