@@ -22,7 +22,8 @@ def open_archive_store(location: str, env: Mapping[str, str], *,
     """The store for `location`: `s3://bucket/prefix` (or gs://, az://) or a directory path
     (a `file://` URL is taken as its path)."""
     if is_object_url(location):
-        from bot.archive_store.objectstore import ObjectArchiveStore, build_store
+        from bot.archive_store.connect import build_store
+        from bot.archive_store.objectstore import ObjectArchiveStore
         return ObjectArchiveStore(build_store(location, env, retry=retry), location)
     if location.startswith("file://"):
         location = location[len("file://"):]

@@ -24,7 +24,6 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import NotFoundError
@@ -45,9 +44,10 @@ from bot.archive_store.base import (
     sidecar_text,
     split_key,
 )
+from bot.archive_store.connect import why as _why
 from bot.archive_store.zipstream import ZipStreamCheck
 from bot.cloudify.models import ArchiveInfo
-from bot.errors import ArchiveError, ConfigError
+from bot.errors import ArchiveError
 from bot.partials import partial_name
 
 log = logging.getLogger(__name__)
@@ -56,60 +56,6 @@ log = logging.getLogger(__name__)
 PART = 5 * 1024 * 1024
 _MISSING = (NotFoundError, FileNotFoundError)
 CONCURRENCY = 1
-
-
-def _why(exc: BaseException) -> str:
-    """A short reason without URLs' query strings or anything credential-like."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    text = text.split("?")[0][:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def build_store(url: str, env: Mapping[str, str], *, retry: Mapping[str, Any] | None = None) -> Any:
-    """An obstore store for `url` (s3://, gs://, az://) configured from `env`."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    bucket = parts.netloc
-    prefix = parts.path.strip("/") or None
-    if not bucket:
-        raise ConfigError("archive.url", f"{url!r} names no bucket")
-    retry_config = dict(retry) if retry else {"max_retries": 3, "retry_timeout": timedelta_s(120)}
-    if scheme == "s3":
-        from obstore.store import S3Store
-        config: dict[str, Any] = {}
-        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        if endpoint:
-            config["endpoint"] = endpoint
-        if region:
-            config["region"] = region
-        for key, name in (("access_key_id", "AWS_ACCESS_KEY_ID"),
-                          ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                          ("session_token", "AWS_SESSION_TOKEN")):
-            if env.get(name):
-                config[key] = env[name]
-        if endpoint and not endpoint.startswith("https://"):
-            # path-style addressing for local S3-compatible stores (MinIO, moto, …)
-            config["virtual_hosted_style_request"] = False
-        client_options = {"allow_http": bool(endpoint and endpoint.startswith("http://")),
-                          "connect_timeout": timedelta_s(10), "timeout": timedelta_s(300)}
-        try:
-            return S3Store(bucket, prefix=prefix, config=config, client_options=client_options,
-                           retry_config=retry_config)
-        except Exception as exc:
-            raise ConfigError("archive.url", f"cannot use {url}: {_why(exc)}") from None
-    if scheme in ("gs", "az", "azure", "abfs", "abfss"):
-        from obstore.store import from_url
-        try:
-            return from_url(url, retry_config=retry_config)
-        except Exception as exc:
-            raise ConfigError("archive.url", f"cannot use {url}: {_why(exc)}") from None
-    raise ConfigError("archive.url", f"unsupported scheme {scheme!r} (s3://, gs://, az:// or a directory)")
-
-
-def timedelta_s(seconds: float) -> Any:
-    from datetime import timedelta
-    return timedelta(seconds=seconds)
 
 
 def _digest(hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:

@@ -1,0 +1,66 @@
+"""Connecting to object storage: an obstore store for an `s3://` (or `gs://`, `az://`) URL,
+configured from the standard AWS_* variables (or the instance's role when no keys are set)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from obstore.store import ObjectStore
+
+from bot.errors import ConfigError
+
+
+def why(exc: BaseException) -> str:
+    """A short reason without URLs' query strings or anything credential-like."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = text.split("?")[0][:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def build_store(url: str, env: Mapping[str, str], *,
+                retry: Mapping[str, Any] | None = None) -> ObjectStore:
+    """An obstore store for `url` (s3://, gs://, az://) configured from `env`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    bucket = parts.netloc
+    prefix = parts.path.strip("/") or None
+    if not bucket:
+        raise ConfigError("archive.url", f"{url!r} names no bucket")
+    retry_config = dict(retry) if retry else {"max_retries": 3, "retry_timeout": timedelta_s(120)}
+    if scheme == "s3":
+        from obstore.store import S3Store
+        config: dict[str, Any] = {}
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if endpoint:
+            config["endpoint"] = endpoint
+        if region:
+            config["region"] = region
+        for key, name in (("access_key_id", "AWS_ACCESS_KEY_ID"),
+                          ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                          ("session_token", "AWS_SESSION_TOKEN")):
+            if env.get(name):
+                config[key] = env[name]
+        if endpoint and not endpoint.startswith("https://"):
+            # path-style addressing for local S3-compatible stores (MinIO, moto, …)
+            config["virtual_hosted_style_request"] = False
+        client_options = {"allow_http": bool(endpoint and endpoint.startswith("http://")),
+                          "connect_timeout": timedelta_s(10), "timeout": timedelta_s(300)}
+        try:
+            return S3Store(bucket, prefix=prefix, config=config, client_options=client_options,
+                           retry_config=retry_config)
+        except Exception as exc:
+            raise ConfigError("archive.url", f"cannot use {url}: {why(exc)}") from None
+    if scheme in ("gs", "az", "azure", "abfs", "abfss"):
+        from obstore.store import from_url
+        try:
+            return from_url(url, retry_config=retry_config)
+        except Exception as exc:
+            raise ConfigError("archive.url", f"cannot use {url}: {why(exc)}") from None
+    raise ConfigError("archive.url", f"unsupported scheme {scheme!r} (s3://, gs://, az:// or a directory)")
+
+
+def timedelta_s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
