@@ -28,13 +28,9 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
   status, error, ...); 7.x checks emptiness in the workflow, so without force on a non-empty
   manager the restore *execution* fails with "Snapshot restoration on a non-empty manager is not
   permitted. Pass the --force flag ..." (snapshot_restore.py _assert_clean_db), not the POST.
-- Overdue scheduled executions (tag 5.1.0, workflows/cloudify_system_workflows/snapshots/
-  snapshot_restore.py _restore_scheduled_executions): overdue ones are set FAILED (no error text)
-  and logged as a warning "Execution <id> scheduled for <time> is overdue. Marking as FAILED.";
-  future ones are requeued (stay scheduled). That is the simulator's default
-  (scheduled_restore_style "5.1"). Tag 7.0.0 (mgmtworker/.../snapshot_restore.py) instead marks
-  every restored scheduled execution FAILED, logging "Marking original execution <id> scheduled
-  for <time> as FAILED.", and re-creates the future ones through execution schedules (style "7.0").
+- Scheduled executions in a restore differ by version: tests/test_simulator_profiles.py (5.1.4
+  overdue -> FAILED + "... is overdue. Marking as FAILED.", future requeued; 6.4.2/7.0.5 every one
+  FAILED + "Marking original execution ... as FAILED.", future ones re-created as schedules).
 - The non-empty-manager refusal is in the restore workflow on both 5.1.0 and 7.0.0 (same text).
 - Queueing (resource_manager.py check_for_executions): while a system-wide execution is active,
   new executions are queued and started afterwards.
@@ -56,7 +52,7 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
   503 maintenance_mode_active, message "Your request was rejected since Cloudify manager is
   currently in maintenance mode"; an `X-BYPASS-MAINTENANCE` header with any non-empty value from
   an admin skips the check (utils.py is_bypass_maintenance_mode).
-  (Deviation: the simulator does not count `scheduled` executions as running.)
+  Every execution outside END_STATES counts as running (queued and scheduled too).
 """
 from __future__ import annotations
 
