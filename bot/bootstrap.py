@@ -7,19 +7,27 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from bot.approvals import ApprovalService, GroupResolver
 from bot.archive_store import open_archive_store
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.cloudify.client import CloudifyClient, ManagerClients
+from bot.config import ManagerConfig, Settings
+from bot.delivery import OutboxSender
+from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
+from bot.jobs.daily.driver import DailyDriver
+from bot.jobs.daily.report import DailyReporter
+from bot.jobs.daily.runlog import RunLog
+from bot.jobs.daily.service import DailyService
+from bot.jobs.restore.driver import RestoreDriver
+from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
+from bot.jobs.simple import register_simple_drivers
 from bot.metrics import Metrics
 from bot.notifier import Notifier
-from bot.delivery import OutboxSender
 from bot.outbox import Outbox
 from bot.partials import sweep_stale
 from bot.services import Services
@@ -27,8 +35,8 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-def _make_client(mc: Any, transport: httpx.AsyncBaseTransport | None) -> Any:
-    from bot.cloudify.client import CloudifyClient
+
+def _make_client(mc: ManagerConfig, transport: httpx.AsyncBaseTransport | None) -> CloudifyClient:
     return CloudifyClient(mc.url, name=mc.name, username=mc.username, password=mc.password, token=mc.token,
                           tenant=mc.tenant, ca_bundle=mc.ca_bundle, verify_tls=mc.verify_tls,
                           transport=transport, password_file=mc.password_file,
@@ -40,16 +48,9 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                          metrics: Metrics | None = None,
                          group_resolver: GroupResolver | None = None,
                          delivery: Notifier | None = None) -> Services:
-    """Create the store, one client per manager, the runner and the dispatcher; register the
-    simple job drivers; then let approvals, restores and the daily job install themselves."""
-    from bot.dispatch import Dispatcher
-    from bot.jobs.daily.driver import DailyDriver
-    from bot.jobs.daily.report import DailyReporter
-    from bot.jobs.daily.runlog import RunLog
-    from bot.jobs.daily.service import DailyService
-    from bot.jobs.restore.driver import RestoreDriver
-    from bot.jobs.restore.service import RestoreService
-    from bot.jobs.simple import register_simple_drivers
+    """Build every long-lived object once, each from the collaborators built before it: the
+    store and its outbox, the runner, the archive store, one client per manager, the job drivers,
+    approvals, restores, the daily job, the dispatcher; then the Services record, last."""
 
     clock = clock or SystemClock()
     if settings.db_path != ":memory:":
@@ -74,13 +75,11 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         raise
     metrics = metrics or Metrics()
     metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog)
-    services = Services(settings=settings, store=store, clock=clock, notifier=notifier,
-                        runner=runner, archives=archives, metrics=metrics, outbox=outbox,
-                        sender=sender)
+    clients = ManagerClients()  # by manager name
     try:
         for i, mc in enumerate(settings.managers):
             try:
-                services.clients[mc.name] = _make_client(mc, transport)
+                clients[mc.name] = _make_client(mc, transport)
             except ConfigError as exc:  # name the setting the operator wrote
                 key = f"managers[{i}].{exc.key} (CLOUDIFY_CA_BUNDLE for an env-only setup)" \
                     if exc.key == "ca_bundle" else f"managers[{i}].{exc.key}"
@@ -88,21 +87,20 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     except Exception:
         store.close()
         raise
-    register_simple_drivers(runner, services.clients, settings, archives)
-    services.approvals = ApprovalService(store, runner, clock, settings.approvals,
-                                         channel=settings.slack.channel, group_resolver=group_resolver)
-    clients = services.clients
+    register_simple_drivers(runner, clients, settings, archives)
+    approvals = ApprovalService(store, runner, clock, settings.approvals,
+                                channel=settings.slack.channel, group_resolver=group_resolver)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock))
-    services.restores = RestoreService(settings, store, clients, clock, runner, services.approvals,
-                                       archives)
+    restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
     runs = RunLog(store)
     reporter = DailyReporter(runs, store, outbox, sender, notifier, clock,
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
     runner.register(DailyDriver(clients, settings, runs, reporter, archives))
-    services.daily = DailyService(settings, store, clock, runner, services.approvals, runs, reporter)
-    services.dispatcher = Dispatcher(settings, store, runner, services.clients, clock, services.approvals,
-                                     services.restores, services.daily, archives)
-    return services
+    daily = DailyService(settings, store, clock, runner, approvals, runs, reporter)
+    dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily, archives)
+    return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
+                    clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,
+                    approvals=approvals, restores=restores, daily=daily, dispatcher=dispatcher)
 
 
 async def start(services: Services) -> list[str]:

@@ -50,3 +50,16 @@ async def test_stop_closes_the_store(tmp_path: Path) -> None:
     await bootstrap.stop(services)
     with pytest.raises(sqlite3.ProgrammingError):
         services.store.list_jobs()
+
+
+async def test_the_services_are_a_frozen_record(tmp_path: Path) -> None:
+    import dataclasses
+
+    import pytest
+    settings = make_settings(tmp_path, {"default": "http://127.0.0.1:9"})
+    services = await bootstrap.build_services(settings, notifier=RecordingNotifier())
+    try:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            services.daily = None  # type: ignore[misc]
+    finally:
+        await bootstrap.stop(services)

@@ -11,7 +11,8 @@ imports inside functions (and under TYPE_CHECKING) counted like any other.
 
 Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
 no module over 400 lines outside devtools/ and tests/, no importlib in product code, no
-`Any`-annotated service or collaborator parameter.
+`Any`-annotated service or collaborator parameter, and no module setting a field of the services
+(the record is built once, last, by bot.bootstrap).
 """
 from __future__ import annotations
 
@@ -248,6 +249,23 @@ def any_typed_collaborators(modules: dict[str, Module]) -> list[str]:
     return out
 
 
+def services_mutations(modules: dict[str, Module]) -> list[str]:
+    """Assignments to a field of `services` (or `self.services`): the record is built once, last."""
+    out = []
+    for m in modules.values():
+        if not in_package(m, *PRODUCT):
+            continue
+        for node in ast.walk(m.tree):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+            for t in targets:
+                if isinstance(t, ast.Attribute) and (
+                        (isinstance(t.value, ast.Name) and t.value.id == "services")
+                        or (isinstance(t.value, ast.Attribute) and t.value.attr == "services")):
+                    out.append(f"{m.rel}:{node.lineno} sets services.{t.attr}")
+    return out
+
+
 # -- the tests ---------------------------------------------------------------------------------
 
 MODULES = load()
@@ -305,6 +323,10 @@ def test_no_importlib_in_product_code():
     assert importlib_uses(MODULES) == []
 
 
+def test_no_module_sets_a_field_of_the_services():
+    assert services_mutations(MODULES) == []
+
+
 def test_no_any_typed_service_parameters():
     _only_known(any_typed_collaborators(MODULES), KNOWN_ANY)
 
@@ -344,6 +366,7 @@ def test_the_scan_sees_forbidden_imports(tmp_path):
         "snapbot/run.py": "import importlib\nfrom devtools.demo import main\n",
         "snapbot/main.py": "def demo():\n    from devtools.demo import main\n",
         "bot/z.py": "from typing import Any\ndef f(services: Any, n: Any) -> None: ...\n" + "#\n" * 400,
+        "bot/w.py": "def install(services):\n    services.daily = 1\n",
     })
     assert [s.split(" imports ")[1] for s in domain_leaks(mods)] == ["slack_sdk.web", "handlers.app"]
     assert len(handlers_reaching_the_client(mods)) == 2
@@ -351,3 +374,4 @@ def test_the_scan_sees_forbidden_imports(tmp_path):
     assert importlib_uses(mods) == ["snapbot/run.py:1 imports importlib"]
     assert any_typed_collaborators(mods) == ["bot/z.py f(services: Any)"]
     assert oversized(mods) == ["bot/z.py: 402 lines"]
+    assert services_mutations(mods) == ["bot/w.py:2 sets services.daily"]
