@@ -10,13 +10,12 @@ import base64
 import binascii
 import logging
 import os
-import re
 import secrets
 import shutil
 import string
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
@@ -25,7 +24,8 @@ from aiohttp import web
 
 from bot.clock import iso, parse_time
 from handlers.server import bound_port
-from devtools.simulator import profiles
+import devtools.simulator.profiles as profiles
+from devtools.simulator.base import API, CUT_KEY, USER_KEY, ApiError, Fault, error_response
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.profiles import VersionProfile, profile_for
 from devtools.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
@@ -34,7 +34,6 @@ from devtools.simulator.workflows import Workflows
 
 logger = logging.getLogger(__name__)
 
-API = "/api/v3.1"
 # Endpoints (first path segment) that answer while maintenance mode is activated
 # (manager_rest/constants.py ALLOWED_ENDPOINTS + ALLOWED_MAINTENANCE_ENDPOINTS).
 MAINTENANCE_ALLOWED = {"brokers", "managers", "db-nodes", "cluster", "config", "status", "version",
@@ -42,42 +41,6 @@ MAINTENANCE_ALLOWED = {"brokers", "managers", "db-nodes", "cluster", "config", "
                        "snapshots", "snapshot-status"}
 MAINTENANCE_MESSAGE = ("Your request was rejected since Cloudify manager is currently in "
                        "maintenance mode")
-# per-request storage keys (typed keys where aiohttp has them)
-_RequestKey = getattr(web, "RequestKey", None)
-USER_KEY: Any = _RequestKey("user", str) if _RequestKey else "user"
-CUT_KEY: Any = _RequestKey("cut_after_bytes", int) if _RequestKey else "cut_after_bytes"
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error_code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error_code, self.message = status, error_code, message
-
-
-def error_response(status: int, error_code: str, message: str) -> web.Response:
-    return web.json_response({"message": message, "error_code": error_code,
-                              "server_traceback": None}, status=status)
-
-
-def not_found(kind: str, ident: str) -> ApiError:
-    return ApiError(404, "not_found_error", f"Requested `{kind}` with ID `{ident}` was not found")
-
-
-@dataclass
-class Fault:
-    path: str
-    method: str | None = None
-    status: int | None = None
-    error_code: str | None = None
-    message: str | None = None
-    drop: bool = False
-    cut_after_bytes: int | None = None
-    count: int = 1
-
-    def matches(self, request: web.Request) -> bool:
-        if self.method and self.method.upper() != request.method:
-            return False
-        return re.search(self.path, request.path) is not None
 
 
 def _as_bool(value: Any) -> bool:
@@ -336,9 +299,10 @@ class Simulator(Workflows):
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._mw_sim, self._mw_faults, self._mw_auth,
                                            self._mw_maintenance], client_max_size=0)
-        from devtools.simulator import routes, sim_routes
-        routes.register(app, self)
-        sim_routes.register(app, self)
+        from devtools.simulator.routes import register as register_routes
+        from devtools.simulator.sim_routes import register as register_sim_routes
+        register_routes(app, self)
+        register_sim_routes(app, self)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
 

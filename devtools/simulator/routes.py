@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from devtools.simulator.app import API
+from devtools.simulator.base import API
 from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
                                               validate_id)
 from devtools.simulator.routes_manager import ManagerRoutes

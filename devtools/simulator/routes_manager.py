@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from devtools.simulator import profiles
-from devtools.simulator.app import USER_KEY, ApiError, not_found
+import devtools.simulator.profiles as profiles
+from devtools.simulator.base import USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import Route, body_json, listing
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.clock import iso, parse_time
-from devtools.simulator import profiles
-from devtools.simulator.app import USER_KEY, ApiError, not_found
+import devtools.simulator.profiles as profiles
+from devtools.simulator.base import USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
                                               parse_when, validate_id)
 from devtools.simulator.state import LIVE_STATUSES

@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import iso
-from devtools.simulator import profiles
-from devtools.simulator.app import CUT_KEY, USER_KEY, ApiError, not_found
+import devtools.simulator.profiles as profiles
+from devtools.simulator.base import CUT_KEY, USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import CHUNK, Route, body_json, bool_param, listing, one, validate_id
 from devtools.simulator.state import ACTIVE_STATUSES, LIVE_STATUSES
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.clock import iso
-from devtools.simulator.app import Fault
-from devtools.simulator import profiles
+from devtools.simulator.base import Fault
+import devtools.simulator.profiles as profiles
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.state import FINAL_STATUSES
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import iso, parse_time
-from devtools.simulator import profiles
+import devtools.simulator.profiles as profiles
 from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
 from devtools.simulator.state import LIVE_STATUSES, SimState, new_id
 
