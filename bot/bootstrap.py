@@ -27,7 +27,7 @@ from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
 from bot.jobs.simple import register_simple_drivers
 from bot.metrics import Metrics
-from bot.notifier import Notifier
+from bot.notifier import ConsoleNotifier, Notifier
 from bot.outbox import Outbox
 from bot.partials import sweep_stale
 from bot.services import Services
@@ -61,8 +61,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     # the outbox for whoever delivers to Slack (`snapbot run`, or `deliver_own` with Slack set).
     # `delivery` (a Slack notifier without retry handlers: the sender retries) delivers them;
     # without it, the notifier does unless it is local.
-    if getattr(notifier, "local", False):
-        outbox.listeners.append(getattr(notifier, "echo"))
+    if isinstance(notifier, ConsoleNotifier):
+        outbox.listeners.append(notifier.echo)
         sender = OutboxSender(store, outbox, delivery) if delivery is not None else None
     else:
         sender = OutboxSender(store, outbox, delivery or notifier)

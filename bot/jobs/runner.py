@@ -20,7 +20,7 @@ from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavai
 from bot.messages import jobs as messages
 from bot.jobs.machine import StateMachine
 from bot.messages.common import error_text
-from bot.notifier import Message, Notifier
+from bot.notifier import ConsoleNotifier, Message, Notifier
 from bot.delivery import OutboxSender
 from bot.outbox import Outbox, job_lane
 from bot.partials import CURRENT_JOB, remove_job_partials
@@ -141,7 +141,7 @@ class JobRunner:
         self.clock = clock
         self.notifier = notifier
         self.outbox = outbox or Outbox(store)
-        if sender is None and not getattr(notifier, "local", False):
+        if sender is None and not isinstance(notifier, ConsoleNotifier):
             sender = OutboxSender(store, self.outbox, notifier)
         self.sender = sender
         #: directories where jobs keep partial files (bot.partials): a job removes its own
