@@ -62,7 +62,8 @@ class VersionProfile:
     # snapshots: 7.0.x has `legacy` on PUT /snapshots/<id> (server default false,
     # resources_v2/snapshots.py) and two archive formats; earlier versions one (DB dump) format
     snapshot_formats: bool
-    # cloudify_rest_client/snapshots.py create(legacy=...) / cfy `--legacy/--no-legacy` default
+    # the CLI makes legacy (database dump) snapshots: 7.0.5 cloudify_rest_client/snapshots.py
+    # create(legacy=True) and cfy `--legacy/--no-legacy` default; earlier, the only format
     client_legacy_default: bool
     # POST /executions with scheduled_time creates an execution schedule (6.x on,
     # resources_v1/executions.py); 5.x stores a `scheduled` execution
