@@ -25,7 +25,7 @@ import sys
 import uuid
 from typing import Callable
 
-from bot import bootstrap
+from bot import bootstrap, logs
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.commands.registry import spec_for
@@ -169,7 +169,9 @@ def daily_once(manager: str | None, *, env: dict[str, str],
     any run failed, 2 on a configuration error, 3 if Slack is configured (SLACK_BOT_TOKEN and
     SNAPBOT_CHANNEL) and did not take the report in time (it stays queued for `snapbot run`)."""
     out = write or (lambda text: print(text, flush=True))
-    logging.basicConfig(level=env.get("SNAPBOT_LOG_LEVEL", "WARNING"))
+    # run from cron or a Kubernetes CronJob: the same log format as `snapbot run`
+    logs.configure(env.get("SNAPBOT_LOG_LEVEL", "WARNING"),
+                   "json" if env.get("SNAPBOT_LOG_FORMAT", "").lower() == "json" else "text")
     try:
         return asyncio.run(_daily_once(manager, env=env, out=out))
     except SnapbotError as exc:
