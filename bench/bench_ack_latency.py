@@ -84,8 +84,11 @@ async def serve_snapbot(deps: dict) -> None:
     client = make_client(settings)
     services = await bootstrap.build_services(settings, notifier=SlackNotifier(client))
     await bootstrap.start(services)
+    cfy = services.clients["default"]
     for i in range(5):  # a few snapshots, so that `list` has something to show
-        await services.clients["default"].create_snapshot(f"bench-{i}")
+        await cfy.create_snapshot(f"bench-{i}")  # one at a time: the manager runs one execution
+        while (await cfy.get_snapshot(f"bench-{i}")).status != "created":
+            await asyncio.sleep(0.05)
     app = build_app(services, client)
     await _serve(build_web_app(app, services), deps["standin"])
 
