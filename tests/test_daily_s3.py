@@ -125,6 +125,7 @@ async def test_a_512mb_daily_archive_to_s3_and_back_keeps_rss_growth_under_32mb(
             upload = await services.runner.wait(upload.id, timeout=600)
         finally:
             peak = sampler.stop()
+    print(f"512 MB daily to S3 and upload back: RSS {before / MB:.1f} MB -> peak {peak / MB:.1f} MB")
     assert upload.state == "done", upload.error
     assert job.result["size"] >= 512 * MB - MB
     assert peak - before < 32 * MB, f"RSS grew {(peak - before) / MB:.1f} MB"
