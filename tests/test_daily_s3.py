@@ -133,3 +133,26 @@ async def test_a_512mb_daily_archive_to_s3_and_back_keeps_rss_growth_under_32mb(
 
 async def _chunks(data: bytes):
     yield data
+
+
+async def test_a_restore_keeps_its_safety_snapshot_in_the_bucket(tmp_path, s3_endpoint):
+    from devtools.simulator import SimulatorOptions
+    from devtools.simulator.profiles import PRE13
+    from tests.harness import FAST_SPEED, make_rig
+    from tests.restore_support import create_snapshot, posted_restore_job
+
+    bucket = new_bucket(s3_endpoint)
+    env = {**env_for(s3_endpoint), "SNAPBOT_ARCHIVE_URL": f"s3://{bucket}/snapbot"}
+    async with make_rig(tmp_path, env_overrides=env,
+                        sim_options=SimulatorOptions(speed=FAST_SPEED, compat=PRE13)) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", (job.state, job.error)
+        safety = job.result["safety_snapshot_id"]
+        assert job.result["safety_archive_path"] == f"s3://{bucket}/snapbot/default/{safety}.zip"
+        assert (await rig.services.archives.verify("default", safety)).sha256 == job.result["safety_sha256"]
+    assert f"snapbot/default/{safety}.zip.sha256" in keys(s3_endpoint, bucket)
+    assert not (tmp_path / "archives").exists() or not any((tmp_path / "archives").rglob("*.zip"))
