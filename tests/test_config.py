@@ -305,3 +305,44 @@ def test_yaml_manager_name_with_double_dot_is_refused(tmp_path):
           - {name: "a..b", url: "https://a.example.com"}
         """)
     assert config_error({}, path).key == "managers[0].name"
+
+
+# --- the settings table ---------------------------------------------------------------------------
+
+#: A valid non-default value for each section setting that has an environment variable.
+SAMPLE_ENV_VALUES = {
+    "SNAPBOT_APPROVERS": ("U0AAA1,U0AAA2", frozenset({"U0AAA1", "U0AAA2"})),
+    "SNAPBOT_APPROVER_GROUPS": ("S0GRP1", frozenset({"S0GRP1"})),
+    "SNAPBOT_APPROVALS_REQUIRED": ("2", 2),
+    "SNAPBOT_APPROVAL_TTL": ("60", 60),
+    "SNAPBOT_GATED": ("snapshots.delete", frozenset({"snapshots.delete"})),
+    "SNAPBOT_SCHEDULE": ("5 4 * * *", "5 4 * * *"),
+    "SNAPBOT_TIMEZONE": ("Europe/Paris", "Europe/Paris"),
+    "SNAPBOT_KEEP_ON_MANAGER": ("5", 5),
+    "SNAPBOT_KEEP_ARCHIVED": ("30", 30),
+}
+
+
+def test_every_section_setting_with_an_environment_variable_is_read_from_it():
+    from bot.settings import SETTINGS
+    section_vars = {s.env: s.key for s in SETTINGS
+                    if s.env and s.key.split(".")[0] in ("approvals", "schedule", "retention")}
+    assert set(section_vars) == set(SAMPLE_ENV_VALUES)
+    for var, key in section_vars.items():
+        raw, expected = SAMPLE_ENV_VALUES[var]
+        extra = {"SNAPBOT_APPROVERS": "U0AAA1,U0AAA2"} if var == "SNAPBOT_APPROVALS_REQUIRED" else {}
+        settings = load_settings(env(**{var: raw}, **extra))
+        section, field = key.split(".")
+        assert getattr(getattr(settings, section), field) == expected, var
+
+
+def test_defaults_of_an_empty_configuration_are_the_tables():
+    from bot.settings import SETTINGS
+    settings = load_settings(env())
+    for s in SETTINGS:
+        section, _, field = s.key.partition(".")
+        if section in ("approvals", "schedule", "retention", "runbook"):
+            assert getattr(getattr(settings, section), field) == s.default, s.key
+    assert (settings.db_path, settings.archive_dir, settings.log_format) == ("snapbot.db", "archives", "text")
+    mgr = settings.managers[0]
+    assert (mgr.username, mgr.tenant, mgr.snapshot_format) == ("admin", "default_tenant", "auto")

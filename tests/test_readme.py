@@ -12,7 +12,8 @@ import yaml
 
 from bot import config
 from bot.commands.help import readme_command_table
-from bot.config import ENV_VARS, YAML_KEYS, load_settings, readme_config_table
+from bot.config import load_settings
+from bot.settings import SETTINGS, configuration_markdown
 from bot.runbooks import ALL as RUNBOOKS
 from bot.runbooks import readme_runbooks
 
@@ -23,7 +24,7 @@ CONFIGURATION = DOCS / "configuration.md"
 RUNBOOKS_DOC = DOCS / "runbooks.md"
 #: marker name -> (the file holding it, its renderer)
 GENERATED = {"commands": (README, readme_command_table),
-             "config": (CONFIGURATION, readme_config_table),
+             "config": (CONFIGURATION, configuration_markdown),
              "runbooks": (RUNBOOKS_DOC, readme_runbooks)}
 
 
@@ -61,15 +62,15 @@ def test_command_table_is_the_generated_one():
 
 
 def test_config_table_is_the_generated_one():
-    assert between(doc(CONFIGURATION), "config") == readme_config_table(), \
+    assert between(doc(CONFIGURATION), "config") == configuration_markdown(), \
         "run `python -m tests.test_readme` to regenerate"
 
 
 def test_every_env_var_load_settings_reads_is_documented():
     source = Path(config.__file__).read_text(encoding="utf-8")
-    read = set(re.findall(r'(?:_env\(env, |env\.get\()"([A-Z][A-Z0-9_]+)"', source))
+    read = set(re.findall(r'"((?:CLOUDIFY|SLACK|SNAPBOT)_[A-Z0-9_]+)"', source))
     assert read, "the scan found nothing: update the pattern"
-    assert read <= set(ENV_VARS)
+    assert read <= {s.env for s in SETTINGS}
     section = between(doc(CONFIGURATION), "config")
     assert all(f"`{name}`" in section for name in read)
 
@@ -79,10 +80,12 @@ def test_every_yaml_field_is_documented():
                 "retention": config.RetentionConfig, "runbook": config.RunbookConfig}
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}
-    expected |= {f"managers[].{k}" for k in config._MANAGER_KEYS}
-    expected |= config._TOP_KEYS - {"managers", "archive", *sections}
-    expected |= {"archive.url"}
-    assert expected == set(YAML_KEYS)
+    expected |= {f"managers[].{f.name}" for f in dataclasses.fields(config.ManagerConfig)
+                 if f.name not in ("name", "url", "password", "token")}
+    expected |= {"managers[].name", "managers[].url", "managers[].password_env",
+                 "managers[].token_env", "channel", "db_path", "archive_dir", "runbook_base_url",
+                 "archive.url"}
+    assert expected == {s.key for s in SETTINGS if s.key}
 
 
 def test_yaml_example_loads(tmp_path):

@@ -1,0 +1,165 @@
+"""Parsing and checking one configuration value; every error is a ConfigError naming the key
+(the YAML key or the environment variable) and never echoing a secret."""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.errors import ConfigError
+from bot.settings import GATEABLE_ACTIONS
+
+SLACK_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
+SNAPSHOT_FORMATS = ("auto", "legacy", "new")
+
+
+def check_url(key: str, value: Any, what: str = "URL") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, f"must be a {what} (http:// or https://)")
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(key, f"is not a valid {what}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"must be an http:// or https:// {what} with a host")
+    if parts.username or parts.password:
+        # never echo it: it carries credentials
+        raise ConfigError(key, "must not contain credentials; use username and password_env "
+                               "(or CLOUDIFY_USERNAME / CLOUDIFY_PASSWORD)")
+    return value.strip().rstrip("/")
+
+
+def whole_number(key: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, "must be a whole number")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ConfigError(key, f"must be a whole number, got {value.strip()[:20]!r}") from None
+    if not isinstance(value, int):
+        raise ConfigError(key, "must be a whole number")
+    if value < minimum:
+        raise ConfigError(key, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def positive_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, "must be a number")
+    try:
+        f = float(value)
+    except ValueError:
+        raise ConfigError(key, "must be a number") from None
+    if not f > 0 or f != f or f == float("inf"):
+        raise ConfigError(key, "must be a positive number")
+    return f
+
+
+def boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(key, "must be true or false")
+
+
+def text(key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    return value.strip()
+
+
+def id_list(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key, "must be a list (or a comma-separated string)")
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(key, "must list Slack ids as strings")
+        if not item:
+            continue
+        if not SLACK_ID_RE.fullmatch(item):
+            raise ConfigError(key, f"{item[:30]!r} is not a Slack id (like U0123ABCD or S0123ABCD)")
+        out.append(item)
+    return frozenset(out)
+
+
+def gated(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key, "must be a list (or a comma-separated string)")
+    out = set()
+    for item in items:
+        if not item:
+            continue
+        if item == "snapshots.restore":  # always gated; naming it is harmless
+            continue
+        if item not in GATEABLE_ACTIONS:
+            raise ConfigError(key, f"unknown action {str(item)[:40]!r}; choose from "
+                                   + ", ".join(sorted(GATEABLE_ACTIONS)))
+        out.add(item)
+    return frozenset(out)
+
+
+def cron(key: str, expression: str, zone: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+    try:
+        CronTrigger.from_crontab(expression, timezone=zone)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(key, f"is not a valid crontab expression ({exc})") from None
+
+
+def timezone(key: str, value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    name = text(key, value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"unknown time zone {name[:40]!r} (use an IANA name like Europe/Paris)") from None
+    return name
+
+
+def mapping(key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a mapping")
+    return value
+
+
+def unknown_keys(key: str, data: dict[str, Any], allowed: set[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            prefix = f"{key}." if key else ""
+            raise ConfigError(f"{prefix}{k}", "unknown key; known keys: " + ", ".join(sorted(allowed)))
+
+
+def snapshot_format(key: str, value: Any) -> str:
+    if value is None:
+        return "auto"
+    fmt = text(key, value).lower()
+    if fmt not in SNAPSHOT_FORMATS:
+        raise ConfigError(key, f"must be one of {', '.join(SNAPSHOT_FORMATS)}, got {fmt[:20]!r}")
+    return fmt
+
+
+def read_secret_file(key: str, path: str) -> str:
+    """The secret held in `path` (surrounding whitespace stripped). Raises ConfigError naming
+    `key`, never showing the file's content."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except FileNotFoundError:
+        raise ConfigError(key, f"file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    if not value:
+        raise ConfigError(key, f"file {path} is empty")
+    return value
