@@ -36,11 +36,14 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
-def _make_client(mc: ManagerConfig, transport: httpx.AsyncBaseTransport | None) -> CloudifyClient:
+def _make_client(mc: ManagerConfig, transport: httpx.AsyncBaseTransport | None,
+                 clock: Clock | None = None) -> CloudifyClient:
+    """One manager's client; its retry waits sleep on `clock` (the injected one)."""
     return CloudifyClient(mc.url, name=mc.name, username=mc.username, password=mc.password, token=mc.token,
                           tenant=mc.tenant, ca_bundle=mc.ca_bundle, verify_tls=mc.verify_tls,
                           transport=transport, password_file=mc.password_file,
-                          token_file=mc.token_file, snapshot_format=mc.snapshot_format)
+                          token_file=mc.token_file, snapshot_format=mc.snapshot_format,
+                          sleep=clock.sleep if clock is not None else None)
 
 
 async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock | None = None,
@@ -79,7 +82,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     try:
         for i, mc in enumerate(settings.managers):
             try:
-                clients[mc.name] = _make_client(mc, transport)
+                clients[mc.name] = _make_client(mc, transport, clock)
             except ConfigError as exc:  # name the setting the operator wrote
                 key = f"managers[{i}].{exc.key} (CLOUDIFY_CA_BUNDLE for an env-only setup)" \
                     if exc.key == "ca_bundle" else f"managers[{i}].{exc.key}"

@@ -59,21 +59,28 @@ class JobNotFound(SnapbotError):
 
 
 class ArchiveError(SnapbotError):
-    """A snapshot archive is missing, truncated, not a zip, or fails its checksum."""
+    """A snapshot archive is missing, truncated, not a zip, or fails its checksum. `manager`
+    names the manager it came from or was going to, when there is one."""
+
+    def __init__(self, message: str, *, manager: str = "") -> None:
+        self.manager = manager
+        super().__init__(message)
 
 
 class CloudifyError(SnapbotError):
     """The manager answered with an error (or could not be reached).
 
     `error_code` is the manager's own code (e.g. ``not_found_error``); subclasses are chosen
-    by that code, not by the HTTP status alone.
+    by that code, not by the HTTP status alone. `manager` is the configured name of the manager
+    that answered (or did not), `method` and `path` the request (never its query string).
     """
 
     error_code: str = ""
 
     def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None,
-                 method: str = "", path: str = "") -> None:
+                 method: str = "", path: str = "", manager: str = "") -> None:
         self.status = status
+        self.manager = manager
         if error_code is not None:
             self.error_code = error_code
         self.manager_message = message

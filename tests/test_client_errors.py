@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bot import errors
-from bot.cloudify.client import EXTRA_ERROR_CODES, error_from_response
+from bot.cloudify.errors import EXTRA_ERROR_CODES, error_from_response
 
 
 def body(code: str | None, message: str = "boom") -> bytes:

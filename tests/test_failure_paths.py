@@ -486,7 +486,7 @@ def test_client_errors_name_the_manager_and_default_to_the_url_host() -> None:
 
 
 def test_scrub_urls_drops_credentials_and_query_but_keeps_the_rest() -> None:
-    from bot.cloudify.client import scrub_urls
+    from bot.cloudify.errors import scrub_urls
     text = "Cannot download https://u:pw@h:8443/a/s.zip?sig=abc: refused (see http://doc/x.)"
     assert scrub_urls(text) == "Cannot download https://…@h:8443/a/s.zip?…: refused (see http://doc/x.)"
 

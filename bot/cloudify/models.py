@@ -225,3 +225,16 @@ class ArchiveInfo:
     path: str
     size: int
     sha256: str
+
+
+def items_of(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        return list(data.get("items") or [])
+    return list(data or [])
+
+
+def pagination_total(page: Any) -> int | None:
+    if not isinstance(page, dict):
+        return None
+    total = ((page.get("metadata") or {}).get("pagination") or {}).get("total")
+    return int(total) if total is not None else None

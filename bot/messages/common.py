@@ -15,7 +15,7 @@ from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
 from bot.commands.help import topic_specs
 from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, CommandSpec
-from bot.errors import (CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
+from bot.errors import (ArchiveError, CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
                         Unauthorized, UsageError)
 from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
                                  section, truncate, when)
@@ -140,7 +140,8 @@ def not_authorized(reason: str | NotAuthorized = "", action: str | None = None) 
 
 
 def _manager_label(err: BaseException, manager: str | None) -> str:
-    name = manager or getattr(err, "manager", None) or ""
+    own = err.manager if isinstance(err, (CloudifyError, ArchiveError)) else ""
+    name = manager or own
     return f"manager `{name}`" if name else "the manager"
 
 
