@@ -1,0 +1,201 @@
+"""Simple jobs on the manager: maintenance mode on and off, agents install, plugins update."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.cloudify.client import CloudifyClient
+from bot.config import RunbookConfig
+from bot.errors import CloudifyError, SnapbotError, WaitTimeout
+from bot.jobs.poll import poll
+from bot.jobs.runner import JobContext
+from bot.jobs.simple_base import SimpleDriver
+from bot.messages.blocks import human_duration
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+#: Plugins-update states after which nothing more happens (cloudify's PluginsUpdateStates).
+PLUGINS_UPDATE_FINAL = frozenset({"successful", "failed", "no_changes_required", "rolledback"})
+PLUGINS_UPDATE_OK = frozenset({"successful", "no_changes_required"})
+
+
+class MaintenanceActivate(SimpleDriver):
+    kind = "maintenance_activate"
+
+    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+        return "maintenance mode is activated"
+
+    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+        client = self.client(ctx)
+        started = ctx.clock.now()
+        state = await client.activate_maintenance()  # idempotent: also right after a restart
+        last_remaining: list[int | None] = [None]
+
+        async def check() -> Any:
+            st = await client.maintenance()
+            if st.status == "activated":
+                return st
+            if st.status == "deactivated":
+                raise SnapbotError("maintenance mode went back to deactivated while activating "
+                                   "(someone deactivated it)")
+            n = len(st.remaining_executions)
+            if n != last_remaining[0]:
+                last_remaining[0] = n
+                ids = ", ".join(f"`{e.get('id', '?')}`" for e in st.remaining_executions[:5])
+                await ctx.say(f"activating: waiting for {n} running execution(s)" + (f": {ids}" if ids else ""))
+            return None
+
+        if state.status != "activated":
+            try:
+                state = await poll(ctx, check,
+                                   pacing=self.runbook, timeout=self.runbook.maintenance_timeout_seconds,
+                                   what="maintenance mode to be activated",
+                                   progress=lambda s: f"still activating… {human_duration(s)}")
+            except WaitTimeout as exc:
+                # Say what the manager was left in and what to do next, not just "timed out".
+                raise WaitTimeout(f"{exc}; the manager is left in maintenance mode *activating* "
+                                 f"({last_remaining[0] or 0} execution(s) still running). Wait for "
+                                 "them or run `/cfy maintenance-mode deactivate`.") from None
+        return {"maintenance": "activated",
+                "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
+
+
+class MaintenanceDeactivate(SimpleDriver):
+    kind = "maintenance_deactivate"
+
+    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+        return "maintenance mode is deactivated"
+
+    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+        client = self.client(ctx)
+        state = await client.deactivate_maintenance()
+        if state.status != "deactivated":
+            state = await client.maintenance()
+        if state.status != "deactivated":
+            raise SnapbotError(f"maintenance mode is still {state.status} after deactivating")
+        return {"maintenance": "deactivated"}
+
+
+async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
+                             client: CloudifyClient, runbook: RunbookConfig) -> dict[str, dict[str, Any]]:
+    """Poll executions {name: execution_id} until all are finished; returns per-name outcome."""
+    outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get(key) or {})
+    pending = {n: e for n, e in started.items() if not outcome.get(n, {}).get("final")}
+
+    async def check() -> Any:
+        for name, exec_id in list(pending.items()):
+            ex = await client.get_execution(exec_id)
+            if ex.finished:
+                outcome[name] = {"execution_id": exec_id, "status": ex.status, "error": ex.error,
+                                 "ok": ex.status == "terminated", "final": True}
+                del pending[name]
+                ctx.merge_result(**{key: outcome})
+                await ctx.say(f"`{name}`: {ex.status}" + (f" – {ex.error}" if ex.error else ""))
+        return True if not pending else None
+
+    await poll(ctx, check, pacing=runbook, timeout=runbook.snapshot_timeout_seconds,
+               what=f"{len(pending)} execution(s)",
+               progress=lambda s: f"{len(pending)} still running… {human_duration(s)}")
+    return outcome
+
+
+class AgentsInstall(SimpleDriver):
+    kind = "agents_install"
+
+    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+        deps = result.get("deployments") or {}
+        return f"install_new_agents finished on {len(deps)} deployment(s)"
+
+    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+        client = self.client(ctx)
+        outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get("deployments") or {})
+        deployments = ctx.job.result.get("deployment_ids")
+        if deployments is None:
+            deployments = [d.id for d in await client.list_deployments()]
+            ctx.merge_result(deployment_ids=deployments)
+        if not deployments:
+            await ctx.say("no deployments on the manager: nothing to do")
+            return {"deployments": {}}
+        started: dict[str, str] = {}
+        for dep in deployments:
+            if dep in outcome and outcome[dep].get("execution_id"):
+                started[dep] = outcome[dep]["execution_id"]  # started before a restart
+                continue
+            try:
+                ex = await client.start_execution(dep, "install_new_agents")
+            except CloudifyError as exc:
+                outcome[dep] = {"status": "not started", "error": exc.user_message, "ok": False,
+                                "final": True}
+                ctx.merge_result(deployments=outcome)
+                continue
+            outcome[dep] = {"execution_id": ex.id, "status": ex.status, "ok": False}
+            started[dep] = ex.id
+            ctx.merge_result(deployments=outcome)
+        await ctx.say(f"install_new_agents started on {len(started)} deployment(s)")
+        if started:
+            outcome = await _follow_executions(ctx, "deployments", started, client, self.runbook)
+        return _per_item_result(outcome, "deployments", "deployment")
+
+
+class PluginsUpdate(SimpleDriver):
+    kind = "plugins_update"
+
+    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+        return f"plugins updated for {len(result.get('blueprints') or {})} blueprint(s)"
+
+    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+        client = self.client(ctx)
+        p = ctx.job.params
+        outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get("blueprints") or {})
+        blueprints = ctx.job.result.get("blueprint_ids")
+        if blueprints is None:
+            if p.get("all_blueprints"):
+                blueprints = [b["id"] for b in await client.list_blueprints()]
+            else:
+                blueprints = [p["blueprint_id"]]
+            ctx.merge_result(blueprint_ids=blueprints)
+        if not blueprints:
+            await ctx.say("no blueprints on the manager: nothing to do")
+            return {"blueprints": {}}
+        for bp in blueprints:
+            entry = outcome.get(bp) or {}
+            if entry.get("final"):
+                continue
+            if not entry.get("update_id"):
+                try:
+                    upd = await client.update_plugins(bp)
+                except CloudifyError as exc:
+                    if not p.get("all_blueprints"):
+                        raise
+                    outcome[bp] = {"status": "not started", "error": exc.user_message,
+                                   "ok": False, "final": True}
+                    ctx.merge_result(blueprints=outcome)
+                    continue
+                entry = {"update_id": upd.id, "status": upd.state, "ok": False}
+                outcome[bp] = entry
+                ctx.merge_result(blueprints=outcome)
+                await ctx.say(f"`{bp}`: plugins update `{upd.id}` {upd.state}")
+            update_id = entry["update_id"]
+
+            async def check(update_id: str = update_id) -> Any:
+                upd = await client.get_plugins_update(update_id)
+                return upd if upd.state in PLUGINS_UPDATE_FINAL else None
+
+            upd = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
+                             what=f"plugins update of {bp}",
+                             progress=lambda s, bp=bp: f"`{bp}`: updating… {human_duration(s)}")
+            outcome[bp] = {"update_id": update_id, "status": upd.state,
+                           "ok": upd.state in PLUGINS_UPDATE_OK, "final": True}
+            ctx.merge_result(blueprints=outcome)
+            await ctx.say(f"`{bp}`: {upd.state}")
+        return _per_item_result(outcome, "blueprints", "blueprint")
+
+
+def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) -> dict[str, Any]:
+    failed = sorted(n for n, v in outcome.items() if not v.get("ok"))
+    result: dict[str, Any] = {key: outcome}
+    if failed:
+        result["_failure"] = (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
+                              + ", ".join(f"{n} ({outcome[n].get('status')})" for n in failed))
+    return result

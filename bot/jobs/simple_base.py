@@ -1,0 +1,68 @@
+"""The base of the simple one-shot jobs (SIMPLE machine: queued -> running -> done | failed)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from bot.archive_store import ArchiveStore
+from bot.cloudify.client import CloudifyClient
+from bot.config import Settings
+from bot.jobs.machine import SIMPLE, StateMachine
+from bot.jobs.runner import JobContext
+from bot.messages.jobs import job_card
+from bot.notifier import Message
+from bot.store import Job, Transition
+
+log = logging.getLogger(__name__)
+
+
+class SimpleDriver:
+    """Base of the simple drivers: the machine, the card, and queued -> running -> done."""
+
+    kind = ""
+    machine: StateMachine = SIMPLE
+
+    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
+                 archives: ArchiveStore) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.archives = archives
+        self.runbook = settings.runbook
+
+    def render(self, job: Job, transitions: list[Transition]) -> Message:
+        return job_card(job, transitions)
+
+    async def run(self, ctx: JobContext) -> None:
+        job = ctx.refresh()
+        if self.machine.is_terminal(job.state) or job.state in self.machine.waiting:
+            return
+        resumed = job.state == "running"
+        if job.state == "queued":
+            # A job approved after a wait may find another job on its manager by now. Only jobs
+            # that already started count: of two queued ones, the first to start wins (the check
+            # and the move to running happen with no await in between).
+            ctx.runner.ensure_free(job.manager, exclude=job.id, allow=lambda j: j.state == "queued")
+            await ctx.move("running", self.starting_detail(job))
+        started = ctx.clock.now()
+        result = await self.work(ctx, resumed=resumed)
+        result = dict(result or {})
+        result.setdefault("duration_s", round((ctx.clock.now() - started).total_seconds(), 3))
+        merged = {**ctx.job.result, **result}
+        failure = merged.pop("_failure", None)
+        if failure:
+            await ctx.move("failed", failure, error=failure, result=merged)
+        else:
+            await ctx.move("done", self.done_detail(ctx.job, merged), result=merged)
+
+    # -- for subclasses --------------------------------------------------------------------
+    def starting_detail(self, job: Job) -> str:
+        return ""
+
+    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+        return ""
+
+    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def client(self, ctx: JobContext) -> CloudifyClient:
+        return self.clients[ctx.job.manager]
