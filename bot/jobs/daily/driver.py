@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any, Mapping
 
 from bot.archive_store import ArchiveStore
@@ -20,6 +19,7 @@ from bot.jobs.daily.report import DailyReporter
 from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, plan_retention,
                                       scan_archive, snapshot_prefix, time_from_id)
 from bot.jobs.daily.runlog import RunLog
+from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
 from bot.dbbackup import backup_database
 from bot.messages import daily as msg
@@ -105,24 +105,24 @@ class DailyDriver:
     async def _create(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
         rb = self.settings.runbook
         try:
-            snap = await client.get_snapshot(sid)  # resumed: it may exist already
+            await client.get_snapshot(sid)  # resumed: it may exist already
         except NotFound:
             await client.create_snapshot(sid)
-            snap = None
-        deadline = ctx.clock.now() + timedelta(seconds=rb.snapshot_timeout_seconds)
-        interval = rb.poll_interval_seconds
-        while True:
-            if snap is not None:
-                if snap.status in USABLE_SNAPSHOT_STATUSES:
-                    return
-                if snap.status == "failed":
-                    raise StepFailed(f"the manager failed to create {sid}: {snap.error or 'no reason given'}")
-            if ctx.clock.now() >= deadline:
-                raise StepFailed(f"snapshot {sid} was not created within "
-                                 f"{int(rb.snapshot_timeout_seconds)}s (status {snap.status if snap else '?'})")
-            await ctx.clock.sleep(interval)
-            interval = min(interval * 2, rb.poll_max_interval_seconds)
+        last: list[str] = []
+
+        async def created() -> bool:
             snap = await client.get_snapshot(sid)
+            last[:] = [snap.status]
+            if snap.status == "failed":
+                raise StepFailed(f"the manager failed to create {sid}: {snap.error or 'no reason given'}")
+            return snap.status in USABLE_SNAPSHOT_STATUSES
+
+        async def timed_out() -> SnapbotError:
+            return StepFailed(f"snapshot {sid} was not created within "
+                              f"{int(rb.snapshot_timeout_seconds)}s (status {last[0] if last else '?'})")
+
+        await poll(ctx, created, pacing=rb, timeout=rb.snapshot_timeout_seconds,
+                   what=f"snapshot {sid} to be created", on_timeout=timed_out)
 
     async def _download(self, ctx: JobContext, client: CloudifyClient, sid: str) -> ArchiveInfo:
         store = self.archives
