@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section
+from bot.store import Job, Transition
 
 Message = dict[str, Any]
 
@@ -182,7 +183,7 @@ def scheduler_problem(manager: str, text: str) -> Message:
             "blocks": [section(f":warning: *Daily snapshot scheduler*: {text}"), retry_button(manager)]}
 
 
-def daily_card(job: Any, transitions: Sequence[Any]) -> Message:
+def daily_card(job: Job, transitions: Sequence[Transition]) -> Message:
     """The status card of a daily job (updated in place by the runner)."""
     sid = job.params.get("snapshot_id", "")
     state = DAILY.label(job.state)
