@@ -121,8 +121,8 @@ def help_message(topic: str | None = None, managers: Sequence[str] = (),
 
 def usage_error(err: UsageError) -> Message:
     """What was wrong with the command, and its usage line."""
-    problem = getattr(err, "problem", None) or str(err)
-    usage = getattr(err, "usage", "")
+    problem = err.problem or str(err)
+    usage = err.usage
     blocks = [section(f":warning: {problem}")]
     if usage:
         blocks.append(section(f"Usage: `{usage}`"))
