@@ -20,7 +20,6 @@ from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.jobs.daily.driver import DailyDriver
 from bot.jobs.daily.report import DailyReporter
-from bot.jobs.daily.runlog import RunLog
 from bot.jobs.daily.service import DailyService
 from bot.jobs.restore.driver import RestoreDriver
 from bot.jobs.restore.service import RestoreService
@@ -95,11 +94,10 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                                 channel=settings.slack.channel, group_resolver=group_resolver)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock))
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
-    runs = RunLog(store)
-    reporter = DailyReporter(runs, store, outbox, sender, notifier, clock,
+    reporter = DailyReporter(store, outbox, sender, notifier, clock,
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
-    runner.register(DailyDriver(clients, settings, runs, reporter, archives))
-    daily = DailyService(settings, store, clock, runner, approvals, runs, reporter)
+    runner.register(DailyDriver(clients, settings, store, reporter, archives))
+    daily = DailyService(settings, store, clock, runner, approvals, reporter)
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily, archives)
     return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
                     clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,

@@ -57,6 +57,23 @@ class Approval:
     at: datetime
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `daily_runs`."""
+    manager: str
+    slot: datetime
+    status: str  # queued | running | ok | failed | missed
+    job_id: str = ""
+    snapshot_id: str = ""
+    size: int | None = None
+    duration_s: float | None = None
+    archive_path: str = ""
+    sha256: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
 def _m1(db: sqlite_utils.Database) -> None:
     db["jobs"].create({
         "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
@@ -338,6 +355,39 @@ class Store:
                                        [job_id])]
 
 
+    # -- daily runs -------------------------------------------------------------------------
+    def claim_daily_run(self, manager: str, slot: datetime, **values: Any) -> bool:
+        """Insert the (manager, slot) row; False if it exists already (someone has the slot)."""
+        try:
+            self.db["daily_runs"].insert({"manager": manager, "slot": iso(slot),
+                                          **_run_values(values)})
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def update_daily_run(self, manager: str, slot: datetime, **values: Any) -> None:
+        try:
+            self.db["daily_runs"].update((manager, iso(slot)), _run_values(values))
+        except sqlite_utils.db.NotFoundError:
+            pass
+
+    def daily_run(self, manager: str, slot: datetime) -> RunRecord | None:
+        try:
+            return _run(self.db["daily_runs"].get((manager, iso(slot))))
+        except sqlite_utils.db.NotFoundError:
+            return None
+
+    def daily_runs(self, manager: str, *, since: datetime | None = None,
+                   limit: int = 100) -> list[RunRecord]:
+        """The manager's runs, newest first."""
+        where, args = "manager = ?", [manager]
+        if since is not None:
+            where += " and slot >= ?"
+            args.append(iso(since))
+        rows = self.db["daily_runs"].rows_where(where, args, order_by="slot desc", limit=limit)
+        return [_run(r) for r in rows]
+
+
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection (nesting-safe). Records
     on the store whether writing works (Store.write_error)."""
@@ -395,3 +445,34 @@ def _job(r: dict[str, Any]) -> Job:
 
 
 __all__ = ["Job", "Transition", "Approval", "Store", "MIGRATIONS"]
+
+
+RUN_FIELDS = ("job_id", "status", "snapshot_id", "size", "duration_s", "archive_path", "sha256",
+              "detail", "started_at", "ended_at")
+
+
+def _run_values(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in values.items():
+        if k not in RUN_FIELDS:
+            raise ValueError(f"daily_runs has no column {k}")
+        if isinstance(v, datetime):
+            v = iso(v)
+        elif k == "detail" and not isinstance(v, str):
+            v = _dumps(v)
+        out[k] = v
+    return out
+
+
+def _run(r: dict[str, Any]) -> RunRecord:
+    try:
+        detail = json.loads(r["detail"]) if r.get("detail") else {}
+    except ValueError:
+        detail = {"text": r["detail"]}
+    slot = parse_time(r["slot"])
+    assert slot is not None
+    return RunRecord(manager=r["manager"], slot=slot, status=r["status"] or "",
+                     job_id=r["job_id"] or "", snapshot_id=r["snapshot_id"] or "", size=r["size"],
+                     duration_s=r["duration_s"], archive_path=r["archive_path"] or "",
+                     sha256=r["sha256"] or "", detail=detail if isinstance(detail, dict) else {},
+                     started_at=parse_time(r["started_at"]), ended_at=parse_time(r["ended_at"]))

@@ -42,7 +42,7 @@ async def test_a_run_is_recorded_in_daily_runs(sim, tmp_path):
     async with daily_services(settings) as services:
         job = await services.daily.fire("default")
         await services.runner.wait(job.id, timeout=30)
-        row = services.daily.runs.get("default", SLOT)
+        row = services.store.daily_run("default", SLOT)
         assert row.status == "ok" and row.snapshot_id == SID and row.job_id == job.id
         assert row.size and row.size > 0 and len(row.sha256) == 64
         assert row.archive_path.endswith(f"default/{SID}.zip")
@@ -66,7 +66,7 @@ async def test_catch_up_runs_a_slot_missed_within_the_grace_time(sim, tmp_path):
     async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=40))) as services:
         assert await services.daily.catch_up() == {"default": f"started {services.store.list_jobs()[0].id}"}
         await wait_jobs(services)
-        assert services.daily.runs.get("default", SLOT).status == "ok"
+        assert services.store.daily_run("default", SLOT).status == "ok"
         assert verified_archives(settings.archive_dir) == [SID]
 
 
@@ -74,9 +74,9 @@ async def test_catch_up_reports_a_slot_missed_beyond_the_grace_time(sim, tmp_pat
     notifier = RecordingNotifier()
     settings = daily_settings(sim.url, tmp_path)
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
-        services.daily.runs.insert("default", SLOT - timedelta(days=1), status="ok")  # ran before
+        services.store.claim_daily_run("default", SLOT - timedelta(days=1), status="ok")  # ran before
         assert await services.daily.catch_up() == {"default": "missed"}
-        assert services.daily.runs.get("default", SLOT).status == "missed"
+        assert services.store.daily_run("default", SLOT).status == "missed"
         assert services.store.list_jobs() == []
         assert any("missed" in t for t in notifier.texts("post"))
         assert sim.state.snapshots == {}
@@ -120,7 +120,7 @@ async def test_a_failed_create_gives_a_loud_report_with_a_retry_button(sim, tmp_
         assert "creating" in text and "disk quota exceeded" in text
         buttons = [e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"]]
         assert [(b["action_id"], b["value"]) for b in buttons] == [("daily_retry", "default")]
-        assert services.daily.runs.get("default", SLOT).status == "failed"
+        assert services.store.daily_run("default", SLOT).status == "failed"
         assert archive_files(settings.archive_dir) == []
 
 
@@ -189,7 +189,7 @@ async def test_a_first_start_after_the_grace_time_reports_nothing_missed(sim, tm
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
         assert await services.daily.catch_up() == {}
         assert notifier.calls == []
-        assert services.daily.runs.get("default", SLOT) is None
+        assert services.store.daily_run("default", SLOT) is None
 
 
 async def test_start_runs_the_scheduler_and_catches_up(sim, tmp_path):
@@ -198,7 +198,7 @@ async def test_start_runs_the_scheduler_and_catches_up(sim, tmp_path):
         await services.daily.start()
         assert services.daily.scheduler.apscheduler.get_job("daily:default") is not None
         await wait_jobs(services)
-        assert services.daily.runs.get("default", SLOT).status == "ok"
+        assert services.store.daily_run("default", SLOT).status == "ok"
         await services.daily.stop()
         assert services.daily.scheduler.apscheduler is None
 
@@ -218,7 +218,7 @@ async def test_a_resumed_job_does_not_create_the_snapshot_twice(sim, tmp_path):
     # a second process finds the job interrupted in `creating` and resumes it
     async with daily_services(settings) as services:
         services.store.db.execute("update jobs set state = 'creating', finished = 0 where id = ?", [job.id])
-        services.daily.runs.update("default", SLOT, status="running")
+        services.store.update_daily_run("default", SLOT, status="running")
         await services.runner.resume_all()
         resumed = await services.runner.wait(job.id, timeout=30)
         assert resumed.state == "done"
@@ -233,7 +233,7 @@ async def test_a_slot_the_scheduler_missed_is_recorded_and_reported_once(sim, tm
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=2)), notifier) as services:
         await services.daily._problem("default", "missed", SLOT)
         await services.daily._problem("default", "missed", SLOT)
-        assert services.daily.runs.get("default", SLOT).status == "missed"
+        assert services.store.daily_run("default", SLOT).status == "missed"
         assert len([t for t in notifier.texts("post") if "missed" in t]) == 1
 
 
@@ -242,19 +242,19 @@ async def test_run_once_first_finishes_a_daily_run_left_half_done(sim, tmp_path)
     async with daily_services(settings) as services:
         job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
         services.store.db.execute("update jobs set state = 'downloading', finished = 0 where id = ?", [job.id])
-        services.daily.runs.update("default", SLOT, status="running")
+        services.store.update_daily_run("default", SLOT, status="running")
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=1))) as services:
         fresh = await services.daily.run_once("default")
         assert fresh.state == "done"
         assert services.store.get_job(job.id).state == "done"
-        assert services.daily.runs.get("default", SLOT).status == "ok"
+        assert services.store.daily_run("default", SLOT).status == "ok"
 
 
 async def test_the_registered_cron_job_runs_the_slot_of_the_injected_time(sim, tmp_path):
     settings = daily_settings(sim.url, tmp_path)
     clock = FakeClock(SLOT - timedelta(days=1, minutes=1))
     async with daily_services(settings, clock) as services:
-        services.daily.runs.insert("default", SLOT - timedelta(days=2), status="ok")  # not a first start
+        services.store.claim_daily_run("default", SLOT - timedelta(days=2), status="ok")  # not a first start
         await services.daily.start()
         aps_job = services.daily.scheduler.apscheduler.get_job("daily:default")
         # what APScheduler would compute from the injected now: 03:00 Paris = 02:00 UTC

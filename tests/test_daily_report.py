@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.messages.daily import (DailyOutcome, RunRecord, ScheduleView, daily_report, human_duration,
+from bot.messages.daily import (DailyOutcome, ScheduleView, daily_report, human_duration,
                                 human_size, missed_report, schedule_message, sparkline, trend)
 from bot.notifier import plain_text
+from bot.store import RunRecord
 
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
 

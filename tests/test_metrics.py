@@ -34,7 +34,7 @@ async def test_daily_figures_come_from_the_store_and_survive_a_restart(sim, tmp_
     async with daily_services(settings) as services:
         job = await services.daily.run_once("default")
         assert job.state == "done"
-        row = services.daily.runs.recent("default", limit=1)[0]
+        row = services.store.daily_runs("default", limit=1)[0]
         first = samples(services.metrics.render())
     m = (("manager", "default"),)
     assert first[("snapbot_last_successful_snapshot_timestamp_seconds", m)] == row.ended_at.timestamp()

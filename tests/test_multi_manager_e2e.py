@@ -276,7 +276,7 @@ async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each
         for job in jobs:
             assert job.params["trigger"] == "schedule"
             archive.verify_archived(Path(rig.settings.archive_dir) / job.manager / f"{job.params['snapshot_id']}.zip")
-            runs = rig.services.daily.runs.recent(job.manager)
+            runs = rig.services.store.daily_runs(job.manager)
             assert [(r.status, r.job_id) for r in runs] == [("ok", job.id)]
         await rig.wait_for(lambda: _reports(rig, "prod") and _reports(rig, "dr"))
 

@@ -4,11 +4,12 @@ and the `/cfy snapshots schedule` answer. Pure functions of their data; no I/O.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
 from bot.jobs.daily.machine import DAILY
+from bot.store import RunRecord
 from bot.messages.blocks import context, human_duration, human_size, section
 from bot.store import Job, Transition
 
@@ -18,23 +19,6 @@ RETRY_ACTION = "daily_retry"
 SPARK = "▁▂▃▄▅▆▇█"
 SIZE_DROP = 0.30  # a size drop of more than this vs the previous good run is suspicious
 SLOW_FACTOR = 2.0  # a duration of at least this times the median is suspicious
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of `daily_runs`."""
-    manager: str
-    slot: datetime
-    status: str  # queued | running | ok | failed | missed
-    job_id: str = ""
-    snapshot_id: str = ""
-    size: int | None = None
-    duration_s: float | None = None
-    archive_path: str = ""
-    sha256: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)

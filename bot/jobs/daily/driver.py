@@ -18,12 +18,11 @@ from bot.jobs.daily.machine import DAILY, KIND
 from bot.jobs.daily.report import DailyReporter
 from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, plan_retention,
                                       scan_archive, snapshot_prefix, time_from_id)
-from bot.jobs.daily.runlog import RunLog
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
 from bot.dbbackup import backup_database
 from bot.messages import daily as msg
-from bot.store import Job, Transition
+from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +42,11 @@ class DailyDriver:
     kind = KIND
     machine = DAILY
 
-    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings, runs: RunLog,
+    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings, store: Store,
                  reporter: DailyReporter, archives: ArchiveStore) -> None:
         self.clients = clients
         self.settings = settings
-        self.runs = runs
+        self.store = store
         self.reporter = reporter
         self.archives = archives
 
@@ -66,7 +65,7 @@ class DailyDriver:
                 if busy:
                     raise StepFailed(f"manager {job.manager} is busy with job {busy[0].id} "
                                      f"({busy[0].kind}, {busy[0].state})")
-                self.runs.update(job.manager, slot, status="running", started_at=ctx.clock.now())
+                self.store.update_daily_run(job.manager, slot, status="running", started_at=ctx.clock.now())
                 await ctx.move("creating", f"creating snapshot {sid}")
             step = ctx.job.state
             if ctx.job.state == "creating":

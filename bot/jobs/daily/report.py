@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from bot.clock import Clock, parse_time
-from bot.jobs.daily.runlog import RunLog
 from bot.messages import daily as msg
 from bot.messages.daily import DailyOutcome
 from bot.notifier import Notifier
@@ -28,9 +27,8 @@ def local_time(when: datetime, tz_name: str) -> str:
 class DailyReporter:
     """Records a finished run and queues its report in the outbox, in one transaction."""
 
-    def __init__(self, runs: RunLog, store: Store, outbox: Outbox, sender: OutboxSender | None,
+    def __init__(self, store: Store, outbox: Outbox, sender: OutboxSender | None,
                  notifier: Notifier, clock: Clock, *, channel: str, timezone: str) -> None:
-        self.runs = runs
         self.store = store
         self.outbox = outbox
         self.sender = sender
@@ -44,7 +42,7 @@ class DailyReporter:
         """Record the run in daily_runs and post the report."""
         now = self.clock.now()
         slot = parse_time(job.params["slot"])
-        row = self.runs.get(job.manager, slot)
+        row = self.store.daily_run(job.manager, slot)
         started = (row.started_at if row and row.started_at else job.created_at) or now
         duration = max((now - started).total_seconds(), 0.0)
         res = job.result
@@ -55,7 +53,7 @@ class DailyReporter:
         record = dict(status="ok" if ok else "failed", job_id=job.id, size=res.get("size"),
                       duration_s=duration, archive_path=res.get("archive_path", ""),
                       sha256=res.get("sha256", ""), detail=detail, ended_at=now)
-        history = list(reversed(self.runs.recent(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
+        history = list(reversed(self.store.daily_runs(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
         outcome = DailyOutcome(
             manager=job.manager, ok=ok, snapshot_id=job.params.get("snapshot_id", ""),
             slot_label=local_time(slot, self.timezone), trigger=job.params.get("trigger", ""),
@@ -71,7 +69,7 @@ class DailyReporter:
         # after a crash from reporting twice.
         report = msg.daily_report(outcome)
         with self.store.transaction():
-            self.runs.update(job.manager, slot, **record)
+            self.store.update_daily_run(job.manager, slot, **record)
             queued = self._enqueue(report, job.channel, key=f"daily-report:{job.id}", job_id=job.id)
         await self._deliver(report, queued, job_id=job.id)
 

@@ -19,7 +19,6 @@ from bot.invocation import Invocation, Reply
 from bot.jobs.daily.machine import DAILY, GATE, KIND
 from bot.jobs.daily.report import DailyReporter, local_time
 from bot.jobs.daily.retention import snapshot_id_for
-from bot.jobs.daily.runlog import RunLog
 from bot.jobs.runner import JobRunner
 from bot.messages import daily as msg
 from bot.messages.daily import ScheduleView
@@ -40,13 +39,12 @@ class DailyService:
     `/cfy snapshots schedule`."""
 
     def __init__(self, settings: Settings, store: Store, clock: Clock, runner: JobRunner,
-                 approvals: Approvals, runs: RunLog, reporter: DailyReporter) -> None:
+                 approvals: Approvals, reporter: DailyReporter) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.runner = runner
         self.approvals = approvals
-        self.runs = runs
         self.reporter = reporter
         self.scheduler = DailyScheduler(self.settings.schedule,
                                         [m.name for m in self.settings.managers], clock,
@@ -85,12 +83,12 @@ class DailyService:
         out: dict[str, str] = {}
         for m in self.settings.managers:
             slot = latest_slot(self.settings.schedule, now)
-            if slot is None or self.runs.get(m.name, slot) is not None:
+            if slot is None or self.store.daily_run(m.name, slot) is not None:
                 continue
             if is_due(self.settings.schedule, slot, now):
                 job = await self.start_slot(m.name, slot, trigger="catch-up")
                 out[m.name] = f"started {job.id}" if job else "taken"
-            elif not self.runs.recent(m.name, limit=1):
+            elif not self.store.daily_runs(m.name, limit=1):
                 # a first start: the bot was not down, it did not exist yet; nothing was missed
                 log.info("daily snapshots of %s: first start, next run %s", m.name,
                          next_slot(self.settings.schedule, now))
@@ -101,7 +99,7 @@ class DailyService:
 
     async def record_missed(self, manager: str, slot: datetime, reason: str = "") -> bool:
         tz = self.settings.schedule.timezone
-        if not self.runs.insert(manager, slot, status="missed", ended_at=self.clock.now(),
+        if not self.store.claim_daily_run(manager, slot, status="missed", ended_at=self.clock.now(),
                                 snapshot_id=snapshot_id_for(manager, slot, tz),
                                 detail={"reason": reason or "not run within the grace time"}):
             return False
@@ -120,7 +118,7 @@ class DailyService:
         params = {"slot": iso(slot), "snapshot_id": sid, "trigger": trigger}
         try:
             with store.transaction():
-                if not self.runs.insert(manager, slot, status="queued", snapshot_id=sid):
+                if not self.store.claim_daily_run(manager, slot, status="queued", snapshot_id=sid):
                     return None
                 job = store.create_job(KIND, manager, "awaiting_approval" if gated else DAILY.initial,
                                        params=params,
@@ -128,7 +126,7 @@ class DailyService:
                                        channel=channel or self.channel, idem_key=idem_key,
                                        actor=requester or "scheduler",
                                        detail=f"daily snapshot ({trigger})")
-                self.runs.update(manager, slot, job_id=job.id)
+                self.store.update_daily_run(manager, slot, job_id=job.id)
         except JobConflict:
             return None
         if gated:
@@ -209,7 +207,7 @@ class DailyService:
     def reconcile(self, manager: str) -> None:
         """Rows whose job ended without the driver running to the end (a gated run rejected or
         expired, a job cancelled before it started) take the job's final state."""
-        for row in self.runs.recent(manager, limit=50):
+        for row in self.store.daily_runs(manager, limit=50):
             if row.status not in ("queued", "running") or not row.job_id:
                 continue
             try:
@@ -217,7 +215,7 @@ class DailyService:
             except SnapbotError:
                 continue
             if job.finished and job.state in ("rejected", "expired", "cancelled"):
-                self.runs.update(manager, row.slot, status=job.state, ended_at=job.updated_at)
+                self.store.update_daily_run(manager, row.slot, status=job.state, ended_at=job.updated_at)
 
     def view(self, manager: str) -> ScheduleView:
         self.reconcile(manager)
@@ -228,13 +226,13 @@ class DailyService:
                             keep_on_manager=ret.keep_on_manager, keep_archived=ret.keep_archived,
                             archive_dir=(f"{self.settings.archive_url}/{manager}" if self.settings.archive_url
                                          else str(Path(self.settings.archive_dir) / manager)),
-                            last_runs=tuple(self.runs.recent(manager, limit=5)))
+                            last_runs=tuple(self.store.daily_runs(manager, limit=5)))
 
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
         if missed_slot is not None:
             # APScheduler saw the slot pass beyond the grace time (the process was stalled)
             slot = missed_slot.astimezone(timezone.utc)
-            if self.runs.get(manager, slot) is None:
+            if self.store.daily_run(manager, slot) is None:
                 await self.record_missed(manager, slot, "the bot was stalled past the grace time")
             return
         await self.reporter.post(msg.scheduler_problem(manager, text))
