@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from bot.jobs.daily.machine import DAILY
-from bot.store import RunRecord
 from bot.messages.blocks import context, human_duration, human_size, section
-from bot.store import Job, Transition
+from bot.store import Job, RunRecord, Transition
 
 Message = dict[str, Any]
 
