@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,9 +45,6 @@ class StoreCollector(Collector):
         self.store = store
         self.managers = tuple(managers)
 
-    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.store.db.query(sql, list(args)))
-
     def collect(self) -> Iterator[Any]:
         last_ts = GaugeMetricFamily(
             "snapbot_last_successful_snapshot_timestamp_seconds",
@@ -56,23 +53,20 @@ class StoreCollector(Collector):
         last_size = GaugeMetricFamily(
             "snapbot_last_successful_snapshot_size_bytes",
             "Size of the last successful daily snapshot's archive", labels=["manager"])
-        marks = ",".join("?" for _ in DAILY_OUTCOMES)
-        for row in self._rows("select manager, size, max(ended_at) as ended_at from daily_runs "
-                              "where status = 'ok' and ended_at is not null group by manager"):
-            ts = _ts(row["ended_at"])
+        for run in self.store.last_daily_runs("ok"):
+            ts = _ts(run.ended_at)
             if ts is not None:
-                last_ts.add_metric([row["manager"]], ts)
-                last_size.add_metric([row["manager"]], float(row["size"] or 0))
+                last_ts.add_metric([run.manager], ts)
+                last_size.add_metric([run.manager], float(run.size or 0))
         yield last_ts
         yield last_size
 
         runs = CounterMetricFamily("snapbot_daily_runs", "Daily snapshot runs by outcome",
                                    labels=["manager", "outcome"])
         seen = set()
-        for row in self._rows(f"select manager, status, count(*) as n from daily_runs "
-                              f"where status in ({marks}) group by manager, status", DAILY_OUTCOMES):
-            runs.add_metric([row["manager"], row["status"]], row["n"])
-            seen.add((row["manager"], row["status"]))
+        for (manager, status), n in self.store.daily_run_counts(DAILY_OUTCOMES).items():
+            runs.add_metric([manager, status], n)
+            seen.add((manager, status))
         for m in self.managers:  # present from the start, so rate() and alerts see a zero
             for outcome in ("ok", "failed"):
                 if (m, outcome) not in seen:
@@ -81,9 +75,8 @@ class StoreCollector(Collector):
 
         jobs = CounterMetricFamily("snapbot_jobs", "Jobs that reached a final state, by kind "
                                    "and state", labels=["kind", "state"])
-        for row in self._rows("select kind, state, count(*) as n from jobs where finished = 1 "
-                              "group by kind, state"):
-            jobs.add_metric([row["kind"], row["state"]], row["n"])
+        for (kind, state), n in self.store.finished_job_counts().items():
+            jobs.add_metric([kind, state], n)
         yield jobs
 
         yield self._restore_durations()
@@ -91,17 +84,10 @@ class StoreCollector(Collector):
     def _restore_durations(self) -> HistogramMetricFamily:
         """From leaving `approved` (the runbook starts) to the final state, for every finished
         restore that started."""
-        rows = self._rows(
-            "select j.updated_at as ended, min(t.at) as started from jobs j join transitions t "
-            "on t.job_id = j.id and t.from_state = 'approved' "
-            "where j.kind = 'restore' and j.finished = 1 group by j.id")
         counts = [0] * len(RESTORE_BUCKETS)
         total, n = 0.0, 0
-        for row in rows:
-            start, end = _ts(row["started"]), _ts(row["ended"])
-            if start is None or end is None:
-                continue
-            d = max(end - start, 0.0)
+        for started, ended in self.store.restore_spans():
+            d = max((ended - started).total_seconds(), 0.0)
             n += 1
             total += d
             for i, bound in enumerate(RESTORE_BUCKETS):

@@ -8,118 +8,16 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
 from bot.clock import Clock, iso, parse_time
 from bot.errors import JobConflict, JobNotFound, StaleState
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    kind: str  # restore | snapshot_create | snapshot_download | ... | daily
-    manager: str
-    state: str
-    params: dict[str, Any] = field(default_factory=dict)
-    requester: str = ""
-    channel: str = ""
-    message_ts: str | None = None  # the status message updated in place
-    thread_ts: str | None = None
-    idem_key: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    error: str = ""
-    result: dict[str, Any] = field(default_factory=dict)
-    finished: bool = False
-
-
-@dataclass(frozen=True)
-class Transition:
-    job_id: str
-    seq: int
-    from_state: str
-    to_state: str
-    at: datetime
-    actor: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Approval:
-    job_id: str
-    user: str
-    decision: str  # approve | reject
-    at: datetime
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of `daily_runs`."""
-    manager: str
-    slot: datetime
-    status: str  # queued | running | ok | failed | missed
-    job_id: str = ""
-    snapshot_id: str = ""
-    size: int | None = None
-    duration_s: float | None = None
-    archive_path: str = ""
-    sha256: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-
-
-def _m1(db: sqlite_utils.Database) -> None:
-    db["jobs"].create({
-        "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
-        "channel": str, "message_ts": str, "thread_ts": str, "idem_key": str, "created_at": str,
-        "updated_at": str, "error": str, "result": str, "finished": int,
-    }, pk="id", not_null={"kind", "manager", "state"}, if_not_exists=True)
-    db["jobs"].create_index(["idem_key"], unique=True, if_not_exists=True)
-    db["jobs"].create_index(["manager", "finished"], if_not_exists=True)
-    db["transitions"].create({
-        "job_id": str, "seq": int, "from_state": str, "to_state": str, "at": str, "actor": str,
-        "detail": str,
-    }, pk=("job_id", "seq"), foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True)
-    db["approvals"].create({"job_id": str, "user": str, "decision": str, "at": str},
-                           pk=("job_id", "user"), foreign_keys=[("job_id", "jobs", "id")],
-                           if_not_exists=True)
-    # Daily snapshot runs: one row per manager per scheduled slot. The unique key is the lock
-    # that keeps two instances from running the same day's job twice.
-    db["daily_runs"].create({
-        "manager": str, "slot": str, "job_id": str, "status": str, "snapshot_id": str,
-        "size": int, "duration_s": float, "archive_path": str, "sha256": str, "detail": str,
-        "started_at": str, "ended_at": str,
-    }, pk=("manager", "slot"), if_not_exists=True)
-
-
-def _m2(db: sqlite_utils.Database) -> None:
-    # The outbox (bot.outbox): every Slack message snapbot means to send, written in the same
-    # transaction as the change that causes it. `lane` orders delivery (one card and its thread
-    # per lane); `key` makes enqueueing the same message twice a no-op.
-    db["outbox"].create({
-        "id": int, "key": str, "lane": str, "kind": str, "job_id": str, "channel": str,
-        "user": str, "version": int, "message": str, "status": str, "attempts": int,
-        "last_error": str, "origin": str, "created_at": str, "sent_at": str, "ts": str,
-    }, pk="id", not_null={"lane", "kind", "message", "status"}, if_not_exists=True)
-    db["outbox"].create_index(["key"], unique=True, if_not_exists=True)
-    db["outbox"].create_index(["status", "lane", "id"], if_not_exists=True)
-    # Who delivers: one process at a time holds the lease (renewed while it runs).
-    db["outbox_lease"].create({"name": str, "owner": str, "expires_at": float}, pk="name",
-                              if_not_exists=True)
-
-
-#: Numbered, idempotent migrations. Append only; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1), (2, _m2)]
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+from bot.store_rows import (MIGRATIONS, Approval, Job, RunRecord, Transition, dumps, job_from_row,
+                            run_from_row, run_values)
 
 
 class Store:
@@ -214,7 +112,7 @@ class Store:
             with self.transaction():
                 self.db["jobs"].insert({
                     "id": job_id, "kind": kind, "manager": manager, "state": state,
-                    "params": _dumps(params or {}), "requester": requester, "channel": channel,
+                    "params": dumps(params or {}), "requester": requester, "channel": channel,
                     "message_ts": None, "thread_ts": None, "idem_key": idem_key, "created_at": now,
                     "updated_at": now, "error": "", "result": "{}", "finished": 0,
                 })
@@ -232,11 +130,11 @@ class Store:
         rows = list(self.db.query("select * from jobs where id = ?", [job_id]))
         if not rows:
             raise JobNotFound(f"no job {job_id!r}")
-        return _job(rows[0])
+        return job_from_row(rows[0])
 
     def find_by_idem_key(self, idem_key: str) -> Job | None:
         rows = list(self.db.query("select * from jobs where idem_key = ?", [idem_key]))
-        return _job(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     def list_jobs(self, *, unfinished: bool | None = None, manager: str | None = None,
                   kind: str | None = None, limit: int = 50) -> list[Job]:
@@ -252,7 +150,7 @@ class Store:
             args.append(kind)
         sql = "select * from jobs" + (" where " + " and ".join(where) if where else "")
         sql += " order by created_at desc, rowid desc limit ?"
-        return [_job(r) for r in self.db.query(sql, [*args, limit])]
+        return [job_from_row(r) for r in self.db.query(sql, [*args, limit])]
 
     def transition(self, job_id: str, expected: str, target: str, *, actor: str = "snapbot",
                    detail: str = "", finished: bool = False, error: str | None = None,
@@ -267,7 +165,7 @@ class Store:
                 " error = coalesce(?, error), result = coalesce(?, result)"
                 " where id = ? and state = ?",
                 [target, now, 1 if finished else 0, error,
-                 _dumps(result) if result is not None else None, job_id, expected])
+                 dumps(result) if result is not None else None, job_id, expected])
             if cur.rowcount != 1:
                 current = self._current_state(job_id)
                 raise StaleState("job " + job_id, current, target)
@@ -296,9 +194,9 @@ class Store:
         if channel is not None:
             changes["channel"] = channel
         if result is not None:
-            changes["result"] = _dumps(result)
+            changes["result"] = dumps(result)
         if params is not None:
-            changes["params"] = _dumps(params)
+            changes["params"] = dumps(params)
         with self.transaction():
             self.db["jobs"].update(job_id, changes)
         return self.get_job(job_id)
@@ -312,7 +210,7 @@ class Store:
                 raise JobNotFound(f"no job {job_id!r}")
             merged = {**json.loads(row[0] or "{}"), **values}
             self.db.execute("update jobs set result = ?, updated_at = ? where id = ?",
-                            [_dumps(merged), iso(self.clock.now()), job_id])
+                            [dumps(merged), iso(self.clock.now()), job_id])
         return self.get_job(job_id)
 
     def version(self, job_id: str) -> int:
@@ -360,20 +258,20 @@ class Store:
         """Insert the (manager, slot) row; False if it exists already (someone has the slot)."""
         try:
             self.db["daily_runs"].insert({"manager": manager, "slot": iso(slot),
-                                          **_run_values(values)})
+                                          **run_values(values)})
         except sqlite3.IntegrityError:
             return False
         return True
 
     def update_daily_run(self, manager: str, slot: datetime, **values: Any) -> None:
         try:
-            self.db["daily_runs"].update((manager, iso(slot)), _run_values(values))
+            self.db["daily_runs"].update((manager, iso(slot)), run_values(values))
         except sqlite_utils.db.NotFoundError:
             pass
 
     def daily_run(self, manager: str, slot: datetime) -> RunRecord | None:
         try:
-            return _run(self.db["daily_runs"].get((manager, iso(slot))))
+            return run_from_row(self.db["daily_runs"].get((manager, iso(slot))))
         except sqlite_utils.db.NotFoundError:
             return None
 
@@ -385,7 +283,42 @@ class Store:
             where += " and slot >= ?"
             args.append(iso(since))
         rows = self.db["daily_runs"].rows_where(where, args, order_by="slot desc", limit=limit)
-        return [_run(r) for r in rows]
+        return [run_from_row(r) for r in rows]
+
+
+    # -- figures (metrics) ------------------------------------------------------------------
+    def last_daily_runs(self, status: str = "ok") -> list[RunRecord]:
+        """Each manager's latest finished run with `status`."""
+        rows = self.db.query("select * from daily_runs d where status = ? and ended_at is not null"
+                             " and ended_at = (select max(ended_at) from daily_runs e where"
+                             " e.manager = d.manager and e.status = d.status)", [status])
+        return [run_from_row(r) for r in rows]
+
+    def daily_run_counts(self, statuses: tuple[str, ...]) -> dict[tuple[str, str], int]:
+        """(manager, status) -> how many runs ended that way."""
+        marks = ",".join("?" for _ in statuses)
+        rows = self.db.query(f"select manager, status, count(*) as n from daily_runs"
+                             f" where status in ({marks}) group by manager, status", list(statuses))
+        return {(r["manager"], r["status"]): r["n"] for r in rows}
+
+    def finished_job_counts(self) -> dict[tuple[str, str], int]:
+        """(kind, final state) -> how many jobs ended there."""
+        rows = self.db.query("select kind, state, count(*) as n from jobs where finished = 1"
+                             " group by kind, state")
+        return {(r["kind"], r["state"]): r["n"] for r in rows}
+
+    def restore_spans(self) -> list[tuple[datetime, datetime]]:
+        """(left `approved`, ended) of every finished restore that started."""
+        rows = self.db.query(
+            "select j.updated_at as ended, min(t.at) as started from jobs j join transitions t"
+            " on t.job_id = j.id and t.from_state = 'approved'"
+            " where j.kind = 'restore' and j.finished = 1 group by j.id")
+        spans = []
+        for r in rows:
+            started, ended = parse_time(r["started"]), parse_time(r["ended"])
+            if started is not None and ended is not None:
+                spans.append((started, ended))
+        return spans
 
 
 class _Transaction:
@@ -435,44 +368,4 @@ def _busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _job(r: dict[str, Any]) -> Job:
-    return Job(id=r["id"], kind=r["kind"], manager=r["manager"], state=r["state"],
-               params=json.loads(r["params"] or "{}"), requester=r["requester"] or "",
-               channel=r["channel"] or "", message_ts=r["message_ts"], thread_ts=r["thread_ts"],
-               idem_key=r["idem_key"], created_at=parse_time(r["created_at"]),
-               updated_at=parse_time(r["updated_at"]), error=r["error"] or "",
-               result=json.loads(r["result"] or "{}"), finished=bool(r["finished"]))
-
-
-__all__ = ["Job", "Transition", "Approval", "Store", "MIGRATIONS"]
-
-
-RUN_FIELDS = ("job_id", "status", "snapshot_id", "size", "duration_s", "archive_path", "sha256",
-              "detail", "started_at", "ended_at")
-
-
-def _run_values(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in values.items():
-        if k not in RUN_FIELDS:
-            raise ValueError(f"daily_runs has no column {k}")
-        if isinstance(v, datetime):
-            v = iso(v)
-        elif k == "detail" and not isinstance(v, str):
-            v = _dumps(v)
-        out[k] = v
-    return out
-
-
-def _run(r: dict[str, Any]) -> RunRecord:
-    try:
-        detail = json.loads(r["detail"]) if r.get("detail") else {}
-    except ValueError:
-        detail = {"text": r["detail"]}
-    slot = parse_time(r["slot"])
-    assert slot is not None
-    return RunRecord(manager=r["manager"], slot=slot, status=r["status"] or "",
-                     job_id=r["job_id"] or "", snapshot_id=r["snapshot_id"] or "", size=r["size"],
-                     duration_s=r["duration_s"], archive_path=r["archive_path"] or "",
-                     sha256=r["sha256"] or "", detail=detail if isinstance(detail, dict) else {},
-                     started_at=parse_time(r["started_at"]), ended_at=parse_time(r["ended_at"]))
+__all__ = ["Job", "Transition", "Approval", "RunRecord", "Store", "MIGRATIONS"]
