@@ -144,11 +144,11 @@ class ApprovalService:
             try:
                 self._check(job, waiting, "rejected")
                 store_job = self._move(job, waiting, "rejected", actor=user,
-                                       detail=f"rejected by <@{user}>", finished=True)
+                                       detail=f"rejected by {user}", finished=True)
             except StaleState:
                 return Reply(messages.refusal(self._already(store.get_job(job_id))))
             self.runner.volatile.pop(job.id, None)
-            await self._report(store_job, f"rejected by <@{user}>", user)
+            await self._report(store_job, f"rejected by {user}", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
         job = store.get_job(job.id)  # record_approval merged approved_by in its transaction
         approvers = list(job.result.get("approved_by") or [])
@@ -157,7 +157,7 @@ class ApprovalService:
             await self._refresh_card(job)
             return Reply(messages.decision_reply(
                 f"you approved `{job.id}` ({len(approvers)} of {need}); waiting for {need - len(approvers)} more"))
-        detail = "approved by " + ", ".join(f"<@{u}>" for u in approvers)
+        detail = "approved by " + ", ".join(approvers)
         try:
             self._check(job, waiting, target)
             moved = self._move(job, waiting, target, actor=user, detail=detail)

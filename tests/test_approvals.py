@@ -107,6 +107,16 @@ async def test_approval_moves_to_approved_and_starts_the_job(tmp_path: Path) -> 
     assert (t.from_state, t.to_state, t.actor) == ("requested", "approved", "U_LEAD1")
 
 
+async def test_the_audit_log_stores_user_ids_and_the_thread_mentions_them(tmp_path: Path) -> None:
+    services, _ = build(tmp_path)
+    job = await open_restore(services)
+    await services.approvals.decide(job.id, "U_LEAD2", False)
+    assert services.store.transitions(job.id)[-1].detail == "rejected by U_LEAD2"
+    replies = [plain_text(r.message) for r in services.runner.outbox.rows() if r.kind == "reply"
+               and r.job_id == job.id]
+    assert any("rejected by <@U_LEAD2>" in r for r in replies), replies
+
+
 async def test_reject_ends_the_request_and_updates_the_card(tmp_path: Path) -> None:
     services, drivers = build(tmp_path)
     job = await open_restore(services)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bot.messages.blocks import human_duration, human_size
-from bot.messages.jobs import job_card, job_detail, jobs_list, who
+from bot.messages.jobs import job_card, job_detail, jobs_list, who, with_mentions
 from bot.notifier import plain_text
 from bot.store import Approval, Job, Transition
 
@@ -26,6 +26,13 @@ def test_slack_users_are_mentions_and_terminal_users_plain_text() -> None:
     assert who("") == "snapbot"
 
 
+def test_stored_user_ids_become_mentions_only_for_the_people_named() -> None:
+    text = "approved by U_LEAD1, U_LEAD2 (UTC, local:ops)"
+    assert with_mentions(text, ["U_LEAD1", "U_LEAD2", "local:ops"]) == \
+        "approved by <@U_LEAD1>, <@U_LEAD2> (UTC, local:ops)"
+    assert with_mentions("approved by <@U999>", ["U999"]) == "approved by <@U999>"
+
+
 def test_sizes_and_durations_read_like_a_person_wrote_them() -> None:
     assert human_size(1288490189) == "1.2 GB"
     assert human_size(512) == "512 B"
@@ -40,7 +47,7 @@ def test_a_done_download_card_shows_where_the_archive_is_and_its_checksum() -> N
 
 def test_job_detail_lists_approvals_and_every_transition_with_actor_and_detail() -> None:
     transitions = [Transition("j-abc123", 1, "", "awaiting_approval", T0, "U123", "requested"),
-                   Transition("j-abc123", 2, "awaiting_approval", "queued", T0, "U999", "approved by <@U999>"),
+                   Transition("j-abc123", 2, "awaiting_approval", "queued", T0, "U999", "approved by U999"),
                    Transition("j-abc123", 3, "queued", "running", T0, "snapbot", "")]
     text = plain_text(job_detail(job(state="running", result={}), transitions,
                                  [Approval("j-abc123", "U999", "approve", T0)]))

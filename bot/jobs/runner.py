@@ -218,7 +218,7 @@ class JobRunner:
                 log.exception("job %s ended with an error while being cancelled", job_id)
         job = self.store.get_job(job_id)
         ctx = JobContext(job, self)
-        return await ctx.move("cancelled", f"cancelled by <@{actor}>", actor=actor)
+        return await ctx.move("cancelled", f"cancelled by {actor}", actor=actor)
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())
@@ -353,8 +353,12 @@ class JobRunner:
             self.enqueue_reply(job, detail, key=key)
 
     def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:
+        """A thread reply; the user ids the stored text names become mentions."""
         if job.channel:
-            self.outbox.reply(job, messages.thread_reply(job, detail), key=key)
+            transitions = self.store.transitions(job.id)
+            actor = transitions[-1].actor if transitions else ""
+            text = messages.with_mentions(detail, messages.people(job, actor))
+            self.outbox.reply(job, messages.thread_reply(job, text), key=key)
 
     async def notify_listeners(self, job: Job, detail: str) -> None:
         for listener in self._listeners:

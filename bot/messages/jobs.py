@@ -75,6 +75,19 @@ def who(user: str) -> str:
     return user or "snapbot"
 
 
+def with_mentions(text: str, users: Iterable[str]) -> str:
+    """Stored text names people by their ids ("approved by U0123ABC"); in Slack each known
+    Slack user id becomes a mention. Terminal users (local:<login>) stay as they are."""
+    for user in sorted({u for u in users if _SLACK_USER.fullmatch(u or "")}, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w@<]){re.escape(user)}(?![\w>])", f"<@{user}>", text)
+    return text
+
+
+def people(job: Job, *actors: str) -> set[str]:
+    """The users a job's stored texts can name: its requester, approvers and the actors given."""
+    return {job.requester, *(job.result.get("approved_by") or ()), *actors}
+
+
 def job_title(job: Job) -> str:
     title = KIND_TITLES.get(job.kind, job.kind)
     target = job.params.get("snapshot_id") or job.params.get("blueprint_id")
@@ -112,13 +125,13 @@ def result_lines(job: Job) -> list[str]:
     return out
 
 
-def transition_line(t: Transition) -> str:
+def transition_line(t: Transition, job: Job) -> str:
     emoji = STATE_EMOJI.get(t.to_state, ":small_blue_diamond:")
     line = f"{emoji} `{hhmmss(t.at)}` {t.to_state}"
     if t.actor and t.actor != "snapbot":
         line += f" by {who(t.actor)}"
     if t.detail:
-        line += f" – {t.detail}"
+        line += f" – {with_mentions(t.detail, people(job, t.actor))}"
     return line
 
 
@@ -128,7 +141,7 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
     emoji = STATE_EMOJI.get(job.state, ":small_blue_diamond:")
     head = f"{emoji} *{job_title(job)}* on `{job.manager}` – *{job.state}*"
     blocks: list[dict[str, Any]] = [section(head)]
-    checklist = "\n".join(transition_line(t) for t in transitions)
+    checklist = "\n".join(transition_line(t, job) for t in transitions)
     if checklist:
         blocks.append(section(checklist))
     if job.state == "done":
@@ -211,7 +224,8 @@ def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[
     if transitions:
         history = "\n".join(
             f"• {when(t.at)} {t.from_state or '∅'} → *{t.to_state}* by {who(t.actor)}"
-            + (f": {t.detail}" if t.detail else "") for t in transitions)
+            + (f": {with_mentions(t.detail, people(job, t.actor))}" if t.detail else "")
+            for t in transitions)
         blocks.append(section("*History:*\n" + history))
     lines = result_lines(job)
     if lines:

@@ -78,7 +78,7 @@ class RestoreService:
         job, created = store.create_job_once(
             KIND, manager.name, RESTORE.initial, params=params, requester=inv.user,
             channel=self._channel(inv), idem_key=inv.idem_key, actor=inv.user,
-            detail=f"restore of {cmd.snapshot_id} on {manager.name} requested by <@{inv.user}>")
+            detail=f"restore of {cmd.snapshot_id} on {manager.name} requested by {inv.user}")
         if not created:
             return Reply(messages.already_requested(job))
         # The card is queued with the request (the outbox posts it as soon as Slack answers).
@@ -186,7 +186,7 @@ class RestoreService:
         job, created = store.create_job_once(
             KIND, old.manager, S.APPROVED, params=params, requester=old.requester,
             channel=old.channel or self._channel(inv), idem_key=f"restore_retry:{old.id}",
-            actor=inv.user, detail=f"retry of {old.id} from {step}, approved by <@{inv.user}>")
+            actor=inv.user, detail=f"retry of {old.id} from {step}, approved by {inv.user}")
         if not created:
             return Reply(messages.already_requested(job))
         if carried:
