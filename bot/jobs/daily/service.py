@@ -120,7 +120,7 @@ class DailyService:
             with store.transaction():
                 if not self.store.claim_daily_run(manager, slot, status="queued", snapshot_id=sid):
                     return None
-                job = store.create_job(KIND, manager, "awaiting_approval" if gated else DAILY.initial,
+                job = store.create_job(KIND, manager, DAILY.awaiting if gated else DAILY.initial,
                                        params=params,
                                        requester=requester or "snapbot",
                                        channel=channel or self.channel, idem_key=idem_key,
