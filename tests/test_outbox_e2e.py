@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot.messages.jobs import people, with_mentions
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions
 from tests.harness import BOT_TOKEN, make_rig
@@ -37,8 +38,9 @@ def _state_replies(rig: Any, job: Any) -> list[str]:
 
 
 def _expected_replies(rig: Any, job: Any) -> list[str]:
-    return [f"`{job.id}` → *{t.to_state}*: {t.detail}" for t in rig.store.transitions(job.id)
-            if t.seq > 1 and t.detail]
+    """The state-change replies the stored transitions call for (user ids shown as mentions)."""
+    return [f"`{job.id}` → *{t.to_state}*: {with_mentions(t.detail, people(job, t.actor))}"
+            for t in rig.store.transitions(job.id) if t.seq > 1 and t.detail]
 
 
 @pytest.mark.slow
