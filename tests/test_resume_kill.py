@@ -29,6 +29,7 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore.machine import RESTORE
+from bot.messages.jobs import with_mentions
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.simulator.profiles import COMPAT_QUEUE_INSTEAD_OF_REFUSING
@@ -101,10 +102,10 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
     assert sent and sent[0][0] == final_version  # the last card sent is the final state's
     assert card["blocks"] == json.loads(sent[0][1]).get("blocks")  # ... and Slack shows it
     replies = [_text(m) for m in slack.messages(CHANNEL, thread_ts=card["ts"])]
-    moves = _query(db, "select to_state, detail from transitions where job_id = ? and seq > 1"
+    moves = _query(db, "select to_state, detail, actor from transitions where job_id = ? and seq > 1"
                        " and detail != '' order by seq", (job_id,))
-    for to_state, detail in moves:
-        expected = f"`{job_id}` → *{to_state}*: {detail}"
+    for to_state, detail, actor in moves:  # stored user ids appear in Slack as mentions
+        expected = f"`{job_id}` → *{to_state}*: {with_mentions(detail, [actor])}"
         assert replies.count(expected) == 1, (expected, replies)
     report = json.loads(result_json)["report"]
     assert sum(overdue_report_text(report) in r for r in replies) == 1, replies
