@@ -92,7 +92,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     register_simple_drivers(runner, clients, settings, archives)
     approvals = ApprovalService(store, runner, clock, settings.approvals,
                                 channel=settings.slack.channel, group_resolver=group_resolver)
-    runner.register(RestoreDriver(clients, settings.runbook, archives, clock))
+    runner.register(RestoreDriver(clients, settings.runbook, archives, clock,
+                                  runbook_base_url=settings.runbook_base_url))
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
     reporter = DailyReporter(store, outbox, sender, notifier, clock,
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)

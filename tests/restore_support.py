@@ -12,9 +12,13 @@ async def sim_now(rig: Any):
     return parse_time((await rig.sim_state())["now"])
 
 
-async def stage_overdue(rig: Any, snapshot_id: str = "snap-1") -> tuple[str, str]:
+async def stage_overdue(rig: Any, snapshot_id: str = "snap-1", *, clear_live: bool = False) -> tuple[str, str]:
     """A scheduled execution due soon and one due tomorrow, captured in a snapshot; then the
-    simulator's clock moves past the first one's time. Returns (overdue id, future id)."""
+    simulator's clock moves past the first one's time. Returns (overdue id, future id).
+
+    `clear_live`: cancel both on the live manager after the snapshot (the restore brings them
+    back from it). A real manager counts `scheduled` executions as running: maintenance mode
+    stays `activating` while one exists (rest-service maintenance.py get_running_executions)."""
     now = await sim_now(rig)
     soon = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                    "status": "scheduled",
@@ -23,6 +27,9 @@ async def stage_overdue(rig: Any, snapshot_id: str = "snap-1") -> tuple[str, str
                                                     "status": "scheduled",
                                                     "scheduled_for": iso(now + timedelta(days=1))})
     await create_snapshot(rig, snapshot_id)
+    if clear_live:
+        for ex in (soon, later):
+            await rig.services.clients["default"].cancel_execution(ex["id"])
     await rig.sim_post("/_sim/clock", {"advance": 300})
     return soon["id"], later["id"]
 

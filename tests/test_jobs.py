@@ -168,7 +168,7 @@ def fake_ctx(tmp_path: Path) -> JobContext:
     return JobContext(job, runner)
 
 
-async def test_poll_backs_off_doubling_up_to_the_maximum(tmp_path: Path) -> None:
+async def test_poll_keeps_the_first_interval_while_the_manager_answers(tmp_path: Path) -> None:
     ctx = fake_ctx(tmp_path)
     pacing = RunbookConfig(poll_interval_seconds=2, poll_max_interval_seconds=15)
     seen = []
@@ -179,7 +179,45 @@ async def test_poll_backs_off_doubling_up_to_the_maximum(tmp_path: Path) -> None
 
     assert await poll(ctx, check, pacing=pacing, timeout=600, what="x") == "ok"
     gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
-    assert gaps == [2, 4, 8, 15, 15, 15]
+    assert gaps == [2, 2, 2, 2, 2, 2]  # a change on the manager is seen within one interval
+    ctx.store.close()
+
+
+async def test_poll_backs_off_doubling_up_to_the_maximum_only_while_unreachable(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path)
+    pacing = RunbookConfig(poll_interval_seconds=2, poll_max_interval_seconds=15)
+    seen = []
+
+    async def check():
+        seen.append(ctx.clock.now())
+        if len(seen) <= 5:
+            raise ManagerUnavailable("connection refused")
+        return "ok" if len(seen) == 8 else None
+
+    assert await poll(ctx, check, pacing=pacing, timeout=600, what="x") == "ok"
+    gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
+    assert gaps == [2, 4, 8, 15, 15, 2, 2]
+    ctx.store.close()
+
+
+async def test_a_long_wait_refreshes_the_card_at_least_every_minute(tmp_path: Path) -> None:
+    ctx = fake_ctx(tmp_path)
+    touched = []
+
+    async def touch_card() -> None:
+        touched.append(ctx.clock.now())
+
+    ctx.touch_card = touch_card  # type: ignore[method-assign]
+    pacing = RunbookConfig(poll_interval_seconds=7, poll_max_interval_seconds=15)
+    calls = []
+
+    async def check():
+        calls.append(1)
+        return "ok" if len(calls) == 60 else None  # about 7 minutes
+
+    await poll(ctx, check, pacing=pacing, timeout=3600, what="x")
+    gaps = [(b - a).total_seconds() for a, b in zip(touched, touched[1:])]
+    assert len(touched) >= 6 and all(g <= 60 for g in gaps)
     ctx.store.close()
 
 

@@ -23,6 +23,10 @@ HAPPY = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_a
 ALLOWED = {(a, b) for a, b in zip(HAPPY, HAPPY[1:])} | {
     ("requested", "rejected"), ("requested", "expired"), ("requested", "cancelled"),
     ("approved", "cancelled"), ("preflight", "maintenance_activating"),
+    # a 401 after the restore waits for working credentials, then resumes the step that got it
+    *{(s, "awaiting_credentials") for s in ("restored", "reporting", "maintenance_deactivating")},
+    *{("awaiting_credentials", s) for s in ("restored", "reporting", "maintenance_deactivating")},
+    ("awaiting_credentials", "failed"),
 } | {(s, "failed") for s in HAPPY[1:-1]}
 ALL_PAIRS = [(a, b) for a in sorted(RESTORE.states) for b in sorted(RESTORE.states)]
 
@@ -96,7 +100,8 @@ def _job(state: str, **kw) -> Job:
     params = {"snapshot_id": "snap-1", "force": True, "restore_certificates": True, "no_reboot": False,
               "safety_snapshot": True, "deployments": 3, "manager_version": "7.0.0",
               "expires_at": "2026-03-13T06:30:00.000Z", "required_approvals": 1,
-              "snapshot_version": "6.4.0", "snapshot_size": 2048, "snapshot_created_at": "2026-03-12T03:00:00.000Z"}
+              "snapshot_version": "6.4.0", "snapshot_size": 2048, "snapshot_created_at": "2026-03-12T03:00:00.000Z",
+              "restore_format": "legacy"}
     return Job(id="r-abc", kind="restore", manager="default", state=state, params=params,
                requester="U_OPS", channel="C_OPS", **kw)
 
@@ -105,7 +110,7 @@ def test_request_card_names_consequences_buttons_and_expiry() -> None:
     msg = messages.render(_job("requested"), [])
     text = plain_text(msg)
     assert "the manager will reboot" in text
-    assert "overwrites 3 deployments" in text
+    assert "the 3 deployments there now are deleted" in text and "replaces everything" in text
     assert "safety-r-abc" in text
     assert "version 6.4.0" in text and "runs 7.0.0" in text
     assert "Expires at 2026-03-13 06:30:00 UTC" in text and "expired" in text
@@ -120,6 +125,23 @@ def _tr(states: list[str]) -> list[Transition]:
         out.append(Transition("r-abc", i + 1, prev, s, T0 + timedelta(seconds=i), "snapbot", ""))
         prev = s
     return out
+
+
+def test_a_long_step_shows_its_elapsed_time_on_the_card() -> None:
+    job = _job("maintenance_activating")
+    text = plain_text(messages.render(job, _tr(HAPPY[:5]), now=T0 + timedelta(seconds=4 + 125)))
+    assert "Maintenance mode activating — since 06:00:04 (2m05s so far)" in text
+
+
+def test_while_credentials_do_not_work_the_card_says_the_restore_finished_and_maintenance_is_on() -> None:
+    job = _job("awaiting_credentials", result={"credentials_resume_state": "restored",
+                                               "restore_execution_id": "ex-r"})
+    text = plain_text(messages.render(job, _tr(HAPPY[:8] + ["awaiting_credentials"]),
+                                      now=T0 + timedelta(seconds=68)))
+    assert "The restore finished (execution `ex-r`)" in text and "no longer work" in text
+    assert "still in maintenance mode" in text
+    assert ":key: Manager back after restore — waiting for working credentials since 06:00:08 (1m00s so far)" in text
+    assert "1. A legacy restore gives the manager" in text  # the runbook inline, no base URL
 
 
 def test_progress_card_is_a_checklist_with_times() -> None:

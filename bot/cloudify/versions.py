@@ -88,8 +88,16 @@ def archive_format(path: str | Path) -> str | None:
     when the archive cannot be read."""
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return metadata_format(zf.read("metadata.json"))
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def metadata_format(data: bytes | None) -> str | None:
+    """`legacy` or `new` from the bytes of a metadata.json (None when unreadable)."""
+    try:
+        meta = json.loads(data) if data else None
+    except ValueError:
         return None
     if not isinstance(meta, dict):
         return None

@@ -67,6 +67,8 @@ class SnapshotsRestore(Command, name="snapshots.restore"):
     restore_certificates: bool = False
     no_reboot: bool = False
     manager: str | None = None
+    #: an approver's override of the split-brain / cluster-Fail refusal
+    ignore_cluster_health: bool = False
 
 
 @dataclass(frozen=True)

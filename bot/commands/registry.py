@@ -100,7 +100,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 CONFIGURABLE, changes_manager=True, job_kind="snapshot_upload"),
     CommandSpec(m.SnapshotsRestore,
                 "snapshots restore ID [--tenant-name T] [--force] [--restore-certificates] "
-                f"[--no-reboot] {_M}",
+                f"[--no-reboot] [--ignore-cluster-health] {_M}",
                 "Run the restore runbook: approval, preflight, safety snapshot, maintenance mode, "
                 "restore, report.",
                 "snapshots restore snap-20260101-0300 --force",
@@ -109,6 +109,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
                          Flag(("-f", "--force"), "force", TRUE),
                          Flag(("--restore-certificates",), "restore_certificates", TRUE),
                          Flag(("--no-reboot",), "no_reboot", TRUE),
+                         Flag(("--ignore-cluster-health",), "ignore_cluster_health", TRUE),
                          MANAGER)),
                 ALWAYS, changes_manager=True, job_kind="restore"),
     CommandSpec(m.SnapshotsDelete, f"snapshots delete ID {_M}",

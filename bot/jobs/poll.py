@@ -5,6 +5,12 @@ One rule for an unreachable manager, whichever job waits: a manager that does no
 (connection refused or reset, a gateway 502/503/504, or a 5xx while it restarts) is not an error
 until the overall timeout. The job's thread says so once when it stops answering, and again when
 it answers.
+
+Pacing: while the manager answers, every check is `poll_interval_seconds` after the last one, so
+a state change on the manager reaches the card within one interval (plus the runner's one-second
+card throttle); the interval doubles, up to `poll_max_interval_seconds`, only while the manager
+does not answer. The job's card is refreshed at least every CARD_EVERY seconds of a long wait, so
+its "so far" time stays true.
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ T = TypeVar("T")
 
 #: How often (domain seconds) a waiting job posts a "still waiting" line in its thread.
 PROGRESS_EVERY = 60.0
+#: How often (domain seconds) a waiting job's card is re-rendered (its elapsed time).
+CARD_EVERY = 45.0  # + one poll interval (at most the 15 s default max) stays within a minute
 
 
 class Pacing(Protocol):
@@ -35,6 +43,9 @@ class Waiter(Protocol):
 
     async def say(self, text: str) -> None: ...
 
+    async def touch_card(self) -> None:
+        """Re-render the job's card (no thread line)."""
+
 
 async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing: Pacing,
                timeout: float, what: str, progress: Callable[[float], str] | None = None,
@@ -48,6 +59,7 @@ async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing:
     interval = pacing.poll_interval_seconds
     start = clock.now()
     last_said = 0.0
+    last_card = 0.0
     outage = False
     while True:
         try:
@@ -58,6 +70,7 @@ async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing:
                 outage = True
                 await ctx.say(f"manager not answering ({exc.manager_message}); still polling")
         else:
+            interval = pacing.poll_interval_seconds  # it answers: no backoff
             if outage:
                 outage = False
                 await ctx.say("the manager answers again")
@@ -71,8 +84,14 @@ async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing:
         if progress is not None and elapsed - last_said >= PROGRESS_EVERY:
             last_said = elapsed
             await ctx.say(progress(elapsed))
+        if elapsed - last_card >= CARD_EVERY:
+            last_card = elapsed
+            touch = getattr(ctx, "touch_card", None)
+            if touch is not None:
+                await touch()
         await clock.sleep(interval)
-        interval = min(interval * 2, pacing.poll_max_interval_seconds)
+        if outage:
+            interval = min(interval * 2, pacing.poll_max_interval_seconds)
 
 
 async def retrying(ctx: Waiter, call: Callable[[], Awaitable[T]], *, pacing: Pacing,

@@ -101,6 +101,14 @@ class JobContext:
         except sqlite3.Error as exc:
             raise self._store_failed(exc, f"queue a message of {self.job.id}") from None
 
+    async def touch_card(self) -> None:
+        """Bring the card up to date (e.g. a long step's elapsed time); no thread reply."""
+        self._check_store()
+        try:
+            await self.runner.report(self.job, "")
+        except sqlite3.Error as exc:
+            raise self._store_failed(exc, f"queue the card of {self.job.id}") from None
+
     async def record_and_say(self, text: str, *, key: str, **values: Any) -> Job:
         """Merge `values` into the result and queue `text` as a thread reply, in one transaction:
         a step that finds its values recorded on resume knows its message is on its way too."""

@@ -5,7 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.jobs.restore.machine import RESTORE
-from bot.messages.blocks import button, context, hhmmss, human_size, message, section, when
+from bot import runbooks
+from bot.messages import restore_effects as effects
+from bot.messages.blocks import (SECTION_MAX, button, context, hhmmss, human_duration, human_size,
+                                 message, section, truncate, when)
 from bot.messages.jobs import who
 from bot.store import Job, Transition
 
@@ -42,24 +45,25 @@ def request_ack(job: Job) -> Message:
 
 # -- the restore card -------------------------------------------------------------------------
 
-def consequences(p: dict[str, Any], job_id: str) -> list[str]:
-    out = []
-    deployments = p.get("deployments")
-    if p.get("force"):
-        if deployments:
-            out.append(f"overwrites {deployments} deployment{'s' if deployments != 1 else ''} (--force)")
-        else:
-            out.append("--force: existing deployments on the manager are overwritten")
-    if p.get("restore_certificates"):
-        out.append("restores certificates; the manager will *not* reboot (--no-reboot): restart its services yourself"
-                   if p.get("no_reboot") else "restores certificates: *the manager will reboot*")
+def consequences(p: dict[str, Any], job_id: str, runbook_base_url: str | None = None) -> list[str]:
+    """The request card's "What happens": what the restore does on this manager (by format and
+    version, restore_effects.effects), the safety snapshot, maintenance mode, a forced cluster."""
+    out = list(effects.effects(p))
     if p.get("safety_snapshot", True):
         out.append(f"a safety snapshot `safety-{job_id}` will be taken and archived off the manager first")
     else:
         out.append("no safety snapshot will be taken (disabled in config)")
-    out.append("maintenance mode is on during the restore; snapshots newer than this one vanish from the manager")
+    out.append("maintenance mode is on during the restore")
     if p.get("tenant_name"):
         out.append(f"tenant: {p['tenant_name']}")
+    if p.get("cluster_down"):
+        out.append("cluster nodes not OK: " + ", ".join(f"`{d}`" for d in p["cluster_down"]))
+    override = p.get("cluster_override")
+    if override:
+        rb = next((r for r in runbooks.ALL if r.anchor == override.get("runbook")), runbooks.SPLIT_BRAIN)
+        out.append(f":rotating_light: requested despite a {override.get('why')} "
+                   f"(--ignore-cluster-health by approver {who(override.get('by'))}); "
+                   + runbooks.reference(rb, runbook_base_url))
     return out
 
 
@@ -82,14 +86,15 @@ def _approved_by(job: Job) -> list[str]:
     return list(job.result.get("approved_by") or [])
 
 
-def request_card(job: Job, now: datetime | None = None) -> Message:
+def request_card(job: Job, now: datetime | None = None, runbook_base_url: str | None = None) -> Message:
     p = job.params
     title = f"Restore request `{job.id}`"
     if p.get("rollback_of"):
         title += f" (rollback of `{p['rollback_of']}`)"
     text = f":rotating_light: {title}: {who(job.requester)} asks to restore `{p.get('snapshot_id')}` on `{job.manager}`"
     blocks = [section(text), *_facts(job),
-              section("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id)))]
+              section(truncate("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id, runbook_base_url)),
+                               SECTION_MAX))]
     need = int(p.get("required_approvals", 1))
     got = _approved_by(job)
     approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than {who(job.requester)}"
@@ -110,12 +115,22 @@ def _entered(transitions: list[Transition]) -> dict[str, Transition]:
     return first
 
 
-def checklist(job: Job, transitions: list[Transition]) -> list[str]:
+def checklist(job: Job, transitions: list[Transition], now: datetime | None = None) -> list[str]:
+    """The steps with their times; the current one with how long it has run (the card is
+    refreshed at least every minute while a step waits, so this stays true)."""
     entered = _entered(transitions)
     steps = [s for s in RESTORE.steps if s != "safety_snapshot" or job.params.get("safety_snapshot", True)
              or "safety_snapshot" in entered]
     failed_step = job.result.get("failed_step") if job.state == "failed" else None
-    current = job.state if job.state in steps else None
+    waiting_creds = job.state == "awaiting_credentials"
+    current = (job.result.get("credentials_resume_state") or "restored") if waiting_creds else \
+        (job.state if job.state in steps else None)
+    latest = transitions[-1] if transitions else None
+    since = latest.at if latest is not None and latest.to_state == job.state else \
+        (entered[current].at if current in entered else None)
+    elapsed = ""
+    if now is not None and since is not None and current is not None:
+        elapsed = f" ({human_duration(max(0.0, (now - since).total_seconds()))} so far)"
     lines = []
     reached = True
     for s in steps:
@@ -125,7 +140,11 @@ def checklist(job: Job, transitions: list[Transition]) -> list[str]:
             reached = False
             continue
         if s == current:
-            lines.append(f":hourglass_flowing_sand: {RESTORE.label(s)} — since {hhmmss(t.at if t else None)}")
+            if waiting_creds:
+                lines.append(f":key: {RESTORE.label(s)} — waiting for working credentials since "
+                             f"{hhmmss(since)}{elapsed}")
+            else:
+                lines.append(f":hourglass_flowing_sand: {RESTORE.label(s)} — since {hhmmss(since)}{elapsed}")
             reached = False
             continue
         if t is not None and reached and job.state != "approved":
@@ -135,40 +154,21 @@ def checklist(job: Job, transitions: list[Transition]) -> list[str]:
     return lines
 
 
-def report_summary(report: dict[str, Any]) -> str:
-    overdue = report.get("overdue") or []
-    requeued = report.get("requeued") or []
-    if not overdue and not requeued:
-        return "No scheduled executions were affected by the restore."
-    parts = []
-    if overdue:
-        parts.append(f"{len(overdue)} overdue execution{'s' if len(overdue) != 1 else ''} marked FAILED: "
-                     + ", ".join(f"`{e['id']}`" for e in overdue))
-    if requeued:
-        parts.append(f"{len(requeued)} re-queued: " + ", ".join(f"`{e['id']}`" for e in requeued))
-    return "; ".join(parts)
+report_summary = effects.report_summary
+overdue_report_text = effects.report_text  # the scheduled-work report (the name the driver uses)
 
 
-def overdue_report_text(report: dict[str, Any]) -> str:
-    """The thread reply: every overdue (marked FAILED) and re-queued execution, one per line."""
-    overdue = report.get("overdue") or []
-    requeued = report.get("requeued") or []
-    lines = [f"*Overdue executions report* (restore began {when(report.get('restore_started_at'))})"]
-    if overdue:
-        lines.append(f"Marked FAILED by the restore because overdue ({len(overdue)}):")
-        lines += [f"• `{e['id']}` — deployment `{e['deployment_id'] or '?'}`, workflow `{e['workflow_id'] or '?'}`, "
-                  f"scheduled for {when(e['scheduled_for'])}" for e in overdue]
-        lines.append("Re-run them by hand if they are still needed.")
-    else:
-        lines.append("No execution was marked FAILED as overdue.")
-    if requeued:
-        lines.append(f"Re-queued, will run at their time ({len(requeued)}):")
-        lines += [f"• `{e['id']}` — deployment `{e['deployment_id'] or '?'}`, workflow `{e['workflow_id'] or '?'}`, "
-                  f"scheduled for {when(e['scheduled_for'])}" for e in requeued]
-    return "\n".join(lines)
+def credentials_lost(job: Job, runbook_base_url: str | None, interval: float) -> str:
+    return effects.credentials_lost(job.manager, job.result.get("restore_execution_id"),
+                                    runbook_base_url, interval)
 
 
-def progress_card(job: Job, transitions: list[Transition]) -> Message:
+def credentials_back(manager: str) -> str:
+    return effects.credentials_back(manager)
+
+
+def progress_card(job: Job, transitions: list[Transition], now: datetime | None = None,
+                  runbook_base_url: str | None = None, poll_interval: float = 2.0) -> Message:
     p = job.params
     state_word = {"done": ":white_check_mark: done", "failed": ":x: failed"}.get(job.state, job.state.replace("_", " "))
     text = f"Restore `{job.id}` of `{p.get('snapshot_id')}` on `{job.manager}`: {state_word}"
@@ -180,15 +180,17 @@ def progress_card(job: Job, transitions: list[Transition]) -> Message:
     if p.get("retry_of"):
         people += f"; retry of `{p['retry_of']}` from {RESTORE.label(p.get('retry_from', ''))}"
     blocks.append(context(people))
-    blocks.append(section("\n".join(checklist(job, transitions))))
+    blocks.append(section("\n".join(checklist(job, transitions, now))))
     r = job.result
+    if job.state == "awaiting_credentials":
+        blocks.append(section(truncate(credentials_lost(job, runbook_base_url, poll_interval), SECTION_MAX)))
     if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
         blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{r['safety_archive_path']}` "
                                f"(sha256 {str(r.get('safety_sha256', ''))[:12]}…)"))
     if job.state == "maintenance_activating" and r.get("maintenance_remaining"):
         blocks.append(context("Waiting for: " + ", ".join(r["maintenance_remaining"])))
     if r.get("report"):
-        blocks.append(section("*Scheduled executions:* " + report_summary(r["report"])))
+        blocks.append(section(truncate("*Scheduled work:* " + report_summary(r["report"]), SECTION_MAX)))
     if job.state == "done" and r.get("upgrade"):
         blocks.append(section(f"The snapshot ({p.get('snapshot_version')}) is older than the manager "
                                f"({r.get('manager_version_after') or p.get('manager_version')}): this restore was an upgrade. "
@@ -224,13 +226,14 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
     return message(text, [section(text), *_facts(job)])
 
 
-def render(job: Job, transitions: list[Transition], now: datetime | None = None) -> Message:
+def render(job: Job, transitions: list[Transition], now: datetime | None = None, *,
+           runbook_base_url: str | None = None, poll_interval: float = 2.0) -> Message:
     """The one card of a restore, whatever its state."""
     if job.state == "requested":
-        return request_card(job, now)
+        return request_card(job, now, runbook_base_url)
     if job.state in OUTCOMES:
         return decided_card(job, transitions)
-    return progress_card(job, transitions)
+    return progress_card(job, transitions, now, runbook_base_url, poll_interval)
 
 
 # -- approvals of gated simple jobs -----------------------------------------------------------

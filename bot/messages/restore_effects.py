@@ -153,6 +153,8 @@ def report_text(report: dict[str, Any]) -> str:
             lines.append("Run them by hand if those runs are still needed.")
         elif report.get("schedules_checked"):
             lines.append("No execution schedule fell due during the restore.")
+    for what in report.get("unread") or []:
+        lines.append(f":warning: could not read {what}; check it on the manager")
     errors = report.get("merge_errors") or []
     if errors:
         lines.append(f"Not merged, already on the manager ({len(errors)}; the manager logged each as an error):")

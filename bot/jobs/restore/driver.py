@@ -10,6 +10,8 @@ Reading executions and events while maintenance mode is on: the report is comput
 `reporting`, *before* deactivation, with the `X-BYPASS-MAINTENANCE` header, so nothing new can run
 between the restore and the report. Managers that refuse the bypass (503 maintenance_mode_active)
 get their report read right after deactivation instead.
+
+Credentials after the restore: see `bot.jobs.restore.credentials`.
 """
 from __future__ import annotations
 
@@ -18,13 +20,17 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
+from bot import runbooks
+from bot.cloudify import versions
 from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
 from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, MaintenanceActive,
-                        ManagerUnavailable, NotFound, ServerError, SnapbotError, StepFailed)
+                        ManagerUnavailable, NotFound, ServerError, SnapbotError, StepFailed,
+                        Unauthorized)
 from bot.jobs.poll import poll, retrying
-from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore import credentials
+from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
 from bot.jobs.restore.report import execution_line, is_upgrade
 from bot.jobs.runner import JobContext
@@ -42,14 +48,19 @@ class RestoreDriver:
     machine = RESTORE
 
     def __init__(self, clients: Mapping[str, CloudifyClient], runbook: RunbookConfig,
-                 archives: ArchiveStore, clock: Clock) -> None:
+                 archives: ArchiveStore, clock: Clock, *, runbook_base_url: str | None = None) -> None:
         self.clients = clients
         self.runbook = runbook
         self.archives = archives
         self.clock = clock
+        self.runbook_base_url = runbook_base_url
+        #: jobs whose credentials failed in this process (no second try with the same secret)
+        self._refused: set[str] = set()
 
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
-        return messages.render(job, transitions, now=self.clock.now())
+        return messages.render(job, transitions, now=self.clock.now(),
+                               runbook_base_url=self.runbook_base_url,
+                               poll_interval=self.runbook.poll_interval_seconds)
 
     # Each handler does the work of the state the job is in, then moves it on.
     async def run(self, ctx: JobContext) -> None:
@@ -60,6 +71,7 @@ class RestoreDriver:
             "maintenance_active": self._maintenance_active, "restoring": self._restoring,
             "restored": self._restored, "reporting": self._reporting,
             "maintenance_deactivating": self._maintenance_deactivating,
+            "awaiting_credentials": self._awaiting_credentials,
         }
         while not RESTORE.is_terminal(ctx.job.state):
             step = steps.get(ctx.job.state)
@@ -67,6 +79,11 @@ class RestoreDriver:
                 return
             try:
                 await step(ctx)
+            except Unauthorized as exc:
+                if ctx.job.state not in RESTORE.table.get(S.AWAITING_CREDENTIALS, ()):
+                    await self._fail(ctx, exc)
+                    return
+                await self._credentials_lost(ctx)
             except SnapbotError as exc:
                 await self._fail(ctx, exc)
                 return
@@ -105,6 +122,10 @@ class RestoreDriver:
     async def _manager_state(self, ctx: JobContext) -> str:
         try:
             m = await self._client(ctx).maintenance()
+        except Unauthorized:
+            return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
+                    "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
+                    else "in an unknown state: snapbot's credentials no longer work")
         except SnapbotError:
             return "in an unknown state (not answering)"
         if m.status == "activated":
@@ -133,12 +154,25 @@ class RestoreDriver:
                 raise StepFailed(f"snapshot {p['snapshot_id']!r} is {snap.status}; cannot restore it")
             if await client.snapshot_status() == "running":
                 raise StepFailed("a restore is already running on the manager")
+            await self._cluster_still_fit(ctx, client)
         if p.get("safety_snapshot", True):
             await ctx.move("safety_snapshot", f"manager {version.version} reachable, snapshot usable; "
                                               f"taking safety snapshot {self.safety_id(ctx.job)}")
         else:
             await ctx.move("maintenance_activating", f"manager {version.version} reachable, snapshot usable "
                                                      "(safety snapshot disabled); activating maintenance mode")
+
+    async def _cluster_still_fit(self, ctx: JobContext, client: CloudifyClient) -> None:
+        """The cluster may have split or failed since the request was approved."""
+        try:
+            health = await client.cluster_health()
+        except CloudifyError:
+            return
+        why = health.blocks_restore
+        if why and not ctx.job.params.get("cluster_override"):
+            rb = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
+            raise StepFailed(f"not restoring: {why} (since the request); nothing was changed; "
+                             + runbooks.reference(rb, self.runbook_base_url))
 
     @staticmethod
     def safety_id(job: Job) -> str:
@@ -163,7 +197,9 @@ class RestoreDriver:
                 snap = None
             if snap is None:
                 try:
-                    await client.create_snapshot(sid)
+                    # queued behind what runs now: a legacy create with queue=false is refused
+                    # (400 existing_running_execution_error) while any execution is active
+                    await client.create_snapshot(sid, queue=True)
                 except Conflict:
                     pass  # created by the attempt that died before we recorded it
             status: dict[str, str] = {}
@@ -245,11 +281,16 @@ class RestoreDriver:
             known = None if listed is None else [e.id for e in listed]
             ctx.merge_result(restore_known_ids=known, restore_posted_at=iso(ctx.clock.now()))
             p = ctx.job.params
+            version = ctx.job.result.get("manager_version") or p.get("manager_version")
+            # 5.x requires recreate_deployments_envs (the 5.1.4 CLI sends True unless
+            # --without-deployment-envs); 6.0 on dropped it
+            recreate = True if versions.traits(version).restore_needs_recreate_envs else None
             try:
                 ex = await client.restore_snapshot(p["snapshot_id"], force=bool(p.get("force")),
                                                    restore_certificates=bool(p.get("restore_certificates")),
                                                    no_reboot=bool(p.get("no_reboot")),
-                                                   tenant_name=p.get("tenant_name"))
+                                                   tenant_name=p.get("tenant_name"),
+                                                   recreate_deployments_envs=recreate)
             except (ManagerUnavailable, ServerError):
                 # The answer was lost: whether the manager started it is checked, not guessed.
                 exec_id = await find_posted(ctx, client, self.runbook)
@@ -261,17 +302,37 @@ class RestoreDriver:
             await ctx.say(f"restore execution `{exec_id}` started")
         await follow(ctx, client, self.runbook, exec_id)
 
+    # -- credentials after the restore (bot.jobs.restore.credentials) ----------------------
+    async def _credentials_lost(self, ctx: JobContext) -> None:
+        self._refused.add(ctx.job.id)
+        await credentials.lost(ctx, self.runbook_base_url, self.runbook.poll_interval_seconds)
+
+    async def _awaiting_credentials(self, ctx: JobContext) -> None:
+        first = ctx.job.id not in self._refused  # a new process may have a new secret: try once
+        self._refused.discard(ctx.job.id)
+        await credentials.wait(ctx, self._client(ctx), self.runbook, try_first=first)
+
     async def _restored(self, ctx: JobContext) -> None:
         client = self._client(ctx)
         timeout = self.runbook.restore_timeout_seconds
         version = await self._retrying(ctx, client.version, timeout)
+        exec_id = ctx.job.result.get("restore_execution_id")
+        if exec_id and ctx.job.result.get("restore_status_unknown"):
+            # followed without credentials: now that they work, read how it really ended
+            ex = await self._retrying(ctx, lambda: client.get_execution(exec_id, bypass_maintenance=True),
+                                      timeout)
+            ctx.merge_result(restore_status=ex.status, restore_status_unknown=False,
+                             restore_ended_at=iso(ex.ended_at) if ex.ended_at else None)
+            if ex.status == "failed":
+                raise StepFailed(f"the restore execution {exec_id} failed on the manager: "
+                                 f"{ex.error or 'no error given'}", manager_message=ex.error or "")
         snap_status = await self._retrying(ctx, client.snapshot_status, timeout)
         if snap_status == "running":
             await self._poll(ctx, lambda: _eq(client.snapshot_status(), "not-running"), timeout,
                              what="snapshot-status to settle")
         ctx.merge_result(manager_version_after=version.version)
         await ctx.move("reporting", f"manager {version.version} answers after the restore; "
-                                    "collecting overdue and re-queued executions")
+                                    "collecting what it did to scheduled work")
 
     async def _reporting(self, ctx: JobContext) -> None:
         if "report" not in ctx.job.result:
@@ -307,8 +368,7 @@ class RestoreDriver:
                                      key=f"overdue-report:{ctx.job.id}", report=report)
         report = ctx.job.result.get("report") or {}
         await ctx.move("done", f"restore of {ctx.job.params['snapshot_id']} complete: "
-                               f"{len(report.get('overdue', []))} overdue execution(s) marked failed, "
-                               f"{len(report.get('requeued', []))} re-queued; maintenance mode off")
+                               f"{messages.report_summary(report).rstrip('.')}; maintenance mode off")
 
 
 async def _eq(coro: Awaitable[str], value: str) -> bool:

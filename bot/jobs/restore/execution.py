@@ -8,9 +8,12 @@ from bot.clock import iso, parse_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
-from bot.errors import CloudifyError, MaintenanceActive, NotFound, StepFailed
+from bot.errors import (BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed,
+                        Unauthorized)
 from bot.jobs.poll import poll, retrying
+from bot.cloudify import versions
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report
+from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
 from bot.jobs.runner import JobContext
 
 
@@ -74,6 +77,11 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
         except NotFound:
             seen["missing"] = seen.get("missing", 0) + 1
             return seen["missing"] >= 3  # gone with the old database: over, judged below
+        except Unauthorized:
+            # /snapshot-status (no auth) says the workflow is over; snapbot's credentials are
+            # not the restored database's: how it ended is read once they work again
+            seen["unauthorized"] = True
+            return True
         except MaintenanceActive:
             seen["no_bypass"] = True
             return True  # the manager will not show executions now; snapshot-status says over
@@ -89,36 +97,81 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
                          manager_message=ex.error or "")
     if ex is not None and ex.status == "cancelled":
         raise StepFailed(f"the restore execution {exec_id} was cancelled on the manager")
-    ctx.merge_result(restore_status=ex.status if ex else "finished (execution not visible)")
+    if seen.get("unauthorized"):
+        ctx.merge_result(restore_status="finished (snapbot's credentials no longer work)",
+                         restore_status_unknown=True)
+    else:
+        ctx.merge_result(restore_status=ex.status if ex else "finished (execution not visible)")
+    if ex is not None and ex.ended_at:
+        ctx.merge_result(restore_ended_at=iso(ex.ended_at))
     if ex is not None and ex.created_at and "restore_started_at" not in ctx.job.result:
         ctx.merge_result(restore_started_at=iso(ex.created_at))
     await ctx.move("restored", f"restore execution {exec_id} "
                                f"{ex.status if ex else 'finished'}")
 
 async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> dict[str, Any]:
-    """The overdue/re-queued report, read from the restore's events and the executions."""
+    """What the restore did to scheduled work, the way this manager's version does it (see
+    bot.jobs.scheduled_work), the items a new-format restore could not merge, and the snapshot
+    list it left. Read with X-BYPASS-MAINTENANCE while maintenance mode is still on."""
     result = ctx.job.result
+    p = ctx.job.params
     exec_id = result.get("restore_execution_id")
     started = parse_time(result.get("restore_started_at")) or parse_time(result.get("restore_posted_at")) \
         or ctx.clock.now()
     timeout = runbook.restore_timeout_seconds
-    lines: list[str] = []
+    version = result.get("manager_version_after") or result.get("manager_version") or p.get("manager_version")
+    fmt = p.get("restore_format")
+    traits = versions.traits(version)
+
+    def again(call: Any) -> Any:
+        return retrying(ctx, call, pacing=runbook, timeout=timeout)
+
+    events = []
     if exec_id:
         try:
-            events = await retrying(ctx, lambda: client.list_events(exec_id, bypass_maintenance=True), pacing=runbook, timeout=timeout)
-            lines = [e.message for e in events]
+            events = await again(lambda: client.list_events(exec_id, bypass_maintenance=True))
         except NotFound:
-            lines = []
-    failed = await retrying(ctx, lambda: client.list_executions(status="failed", bypass_maintenance=True), pacing=runbook, timeout=timeout)
-    scheduled = await retrying(ctx, lambda: client.list_executions(status="scheduled", bypass_maintenance=True), pacing=runbook, timeout=timeout)
+            events = []
+    lines = [e.message for e in events]
+    failed = await again(lambda: client.list_executions(status="failed", bypass_maintenance=True))
+    report: dict[str, Any] = {"style": traits.scheduled_report, "format": fmt, "version": version}
+    if traits.scheduled_report == "overdue":
+        scheduled = await again(lambda: client.list_executions(status="scheduled", bypass_maintenance=True))
+        lookup = await _lookup(client, lines, failed, OVERDUE_RE)
+        report.update(overdue_report(started, lines, failed, scheduled, lookup))
+    else:
+        try:
+            schedules = await again(lambda: client.list_execution_schedules(bypass_maintenance=True))
+        except (NotFound, BadParameters) as exc:  # not there after all: say so, report the rest
+            schedules = []
+            report["unread"] = [f"execution schedules ({exc.user_message})"]
+        lookup = await _lookup(client, lines, failed, ORIGINAL_FAILED_RE)
+        ended = parse_time(result.get("restore_ended_at")) or ctx.clock.now()
+        report["failed_originals"] = failed_originals(lines, failed, lookup, schedules, started)
+        report["skipped_schedules"] = skipped_schedules(
+            schedules, snapshot_at=parse_time(p.get("snapshot_created_at")), restore_ended=ended)
+        report["schedules_checked"] = "unread" not in report
+        report["overdue"], report["requeued"] = [], []
+    if fmt == versions.NEW:
+        report["merge_errors"] = [e.message for e in events if e.level == "error"][:200]
+    try:
+        report["snapshots_after"] = len(await again(client.list_snapshots))
+    except CloudifyError:
+        report["snapshots_after"] = None
+    report["restore_started_at"] = iso(started)
+    return report
+
+
+async def _lookup(client: CloudifyClient, lines: list[str], failed: list[Execution],
+                  pattern: Any) -> dict[str, Execution]:
+    """Executions the log names that the failed list does not hold (fetched one by one)."""
     lookup: dict[str, Execution] = {}
+    known = {e.id for e in failed}
     for line in lines:
-        m = OVERDUE_RE.search(line)
-        if m and m["id"] not in {e.id for e in failed}:
+        m = pattern.search(line)
+        if m and m["id"] not in known and m["id"] not in lookup:
             try:
                 lookup[m["id"]] = await client.get_execution(m["id"], bypass_maintenance=True)
             except CloudifyError:
                 pass
-    report = overdue_report(started, lines, failed, scheduled, lookup)
-    report["restore_started_at"] = iso(started)
-    return report
+    return lookup

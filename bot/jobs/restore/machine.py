@@ -22,6 +22,10 @@ class RestoreState(StrEnum):
     MAINTENANCE_ACTIVE = "maintenance_active"
     RESTORING = "restoring"
     RESTORED = "restored"
+    #: the restore is over but snapbot's credentials stopped working (a legacy restore gives the
+    #: manager the snapshot's users and tokens): polls until they work, then goes back to the step
+    #: that got the 401; resumed after a restart like any running step
+    AWAITING_CREDENTIALS = "awaiting_credentials"
     REPORTING = "reporting"
     MAINTENANCE_DEACTIVATING = "maintenance_deactivating"
     DONE = "done"
@@ -48,7 +52,8 @@ RESTORE = StateMachine(
         S.MAINTENANCE_ACTIVE: "Maintenance mode verified",
         S.RESTORING: "Restoring",
         S.RESTORED: "Manager back after restore",
-        S.REPORTING: "Overdue executions report",
+        S.AWAITING_CREDENTIALS: "Waiting for working credentials",
+        S.REPORTING: "Scheduled work report",
         S.MAINTENANCE_DEACTIVATING: "Maintenance mode off",
     },
     table={
@@ -59,9 +64,11 @@ RESTORE = StateMachine(
         S.MAINTENANCE_ACTIVATING: frozenset({S.MAINTENANCE_ACTIVE, S.FAILED}),
         S.MAINTENANCE_ACTIVE: frozenset({S.RESTORING, S.FAILED}),
         S.RESTORING: frozenset({S.RESTORED, S.FAILED}),
-        S.RESTORED: frozenset({S.REPORTING, S.FAILED}),
-        S.REPORTING: frozenset({S.MAINTENANCE_DEACTIVATING, S.FAILED}),
-        S.MAINTENANCE_DEACTIVATING: frozenset({S.DONE, S.FAILED}),
+        S.RESTORED: frozenset({S.REPORTING, S.AWAITING_CREDENTIALS, S.FAILED}),
+        S.AWAITING_CREDENTIALS: frozenset({S.RESTORED, S.REPORTING, S.MAINTENANCE_DEACTIVATING,
+                                           S.FAILED}),
+        S.REPORTING: frozenset({S.MAINTENANCE_DEACTIVATING, S.AWAITING_CREDENTIALS, S.FAILED}),
+        S.MAINTENANCE_DEACTIVATING: frozenset({S.DONE, S.AWAITING_CREDENTIALS, S.FAILED}),
         S.DONE: frozenset(),
         S.FAILED: frozenset(),
         S.REJECTED: frozenset(),

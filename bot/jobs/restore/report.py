@@ -90,4 +90,9 @@ def execution_line(r: dict[str, Any]) -> str:
     eid = str(r.get("id", "?"))
     wf = r.get("workflow_id") or ""
     dep = r.get("deployment_id") or ""
-    return f"{eid}" + (f" ({wf}" + (f" on {dep}" if dep else "") + ")" if wf else "")
+    line = f"{eid}" + (f" ({wf}" + (f" on {dep}" if dep else "") + ")" if wf else "")
+    if r.get("status") in ("scheduled", "queued"):
+        # maintenance.py get_running_executions counts every execution not in an end state
+        line += (f" [{r['status']}: maintenance mode cannot activate until it has run or is cancelled,"
+                 f" `cfy executions cancel {eid}`]")
+    return line

@@ -3,6 +3,7 @@ changes, the approval request, retry from the failed step, maintenance off, roll
 snapshot and the post-upgrade steps."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +15,18 @@ from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
 from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
-from bot.errors import ArchiveError, JobConflict, MaintenanceActive, ManagerUnavailable, NotFound, SnapbotError, StepFailed, UsageError
+from bot import runbooks
+from bot.cloudify import versions
+from bot.errors import (ArchiveError, CloudifyError, JobConflict, MaintenanceActive, ManagerUnavailable,
+                        NotFound, SnapbotError, StepFailed, UsageError)
 from bot.invocation import Invocation, Reply
 from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
 from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
 
 
 class Approvals(Protocol):
@@ -29,6 +35,8 @@ class Approvals(Protocol):
     async def open(self, job: Job) -> Job: ...
 
     def can_approve(self, user: str, job: Job) -> None: ...
+
+    def is_approver(self, user: str) -> bool: ...
 
 
 class RestoreService:
@@ -63,6 +71,7 @@ class RestoreService:
         client = self.clients[manager.name]
         try:
             facts = await self._validate(cmd, manager.name, client)
+            facts.update(await self._cluster_check(cmd, inv, manager.name, client))
         except SnapbotError as exc:
             return Reply(messages.refusal(exc.user_message), refused=True)
         now = self.clock.now()
@@ -125,12 +134,54 @@ class RestoreService:
             "snapshot_status": snap.status,
         }
         archived = await self._archived_copy(cmd.snapshot_id, manager)
+        archived_format = None
         if archived is not None:
+            meta = await self.archives.read_member(archived.manager, archived.snapshot_id, "metadata.json")
             facts["snapshot_size"] = archived.size
-            facts["snapshot_version"] = version_in_metadata(await self.archives.read_member(
-                archived.manager, archived.snapshot_id, "metadata.json"))
+            facts["snapshot_version"] = version_in_metadata(meta)
             facts["archive_path"] = archived.location
+            archived_format = versions.metadata_format(meta)
+        recorded = None
+        if archived_format is None and versions.NEW in versions.traits(version.version).formats:
+            recorded = await self._created_format(client, cmd.snapshot_id)
+        facts["restore_format"] = versions.restore_format(version.version, archived_format, recorded)
         return facts
+
+    @staticmethod
+    async def _created_format(client: CloudifyClient, snapshot_id: str) -> str | None:
+        """The format the manager's own create execution of the snapshot asked for (7.0 records
+        `legacy` in its parameters), or None (an uploaded snapshot has no create execution)."""
+        try:
+            execs = await client.list_executions(workflow_id="create_snapshot")
+        except CloudifyError:
+            return None
+        for ex in execs:
+            if ex.parameters.get("snapshot_id") == snapshot_id and "legacy" in ex.parameters:
+                return versions.LEGACY if ex.parameters.get("legacy") else versions.NEW
+        return None
+
+    async def _cluster_check(self, cmd: SnapshotsRestore, inv: Invocation, manager: str,
+                             client: CloudifyClient) -> dict[str, Any]:
+        """Refuse a restore during a split brain or with the cluster in Fail, with the runbook,
+        unless an approver asked with --ignore-cluster-health (the card then says so)."""
+        try:
+            health = await client.cluster_health()
+        except CloudifyError as exc:
+            log.info("cluster health of %s unavailable: %s", manager, exc.user_message)
+            return {}
+        facts: dict[str, Any] = {"cluster_down": list(health.down)} if health.down else {}
+        why = health.blocks_restore
+        if not why:
+            return facts
+        runbook = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
+        ref = runbooks.reference(runbook, self.settings.runbook_base_url)
+        if not cmd.ignore_cluster_health:
+            raise StepFailed(f"not restoring on {manager!r}: {why}. Nothing was changed; {ref}\n"
+                             "(an approver can override this with --ignore-cluster-health)")
+        if not self.approvals.is_approver(inv.user):
+            raise StepFailed(f"not restoring on {manager!r}: {why}. Only an approver may override "
+                             "that with --ignore-cluster-health; nothing was changed")
+        return {**facts, "cluster_override": {"why": why, "by": inv.user, "runbook": runbook.anchor}}
 
     async def _upload_hint(self, snapshot_id: str, manager: str) -> str:
         """How to get an archived copy of the id onto the manager: the manager's own copy, else
