@@ -147,3 +147,16 @@ async def test_resume_without_a_view_of_executions_fails_safe_instead_of_restori
         job = await _run(d, _job_in(d, "restoring", restore_known_ids=None, restore_posted_at="2026-01-01T00:00:00.000Z"))
         assert job.state == "failed" and "cannot tell whether the restore already started" in job.error
         assert (await d.sim_state())["restores"] == []
+
+
+async def test_resume_in_awaiting_credentials_tries_the_new_secret_once_and_finishes(tmp_path: Path) -> None:
+    # the previous process lost its credentials after the restore and died waiting; this one
+    # starts with the right secret (the operator's restart): one try, then the rest of the runbook
+    async with domain(tmp_path) as d:
+        await d.services.clients["default"].activate_maintenance()
+        job = _job_in(d, "awaiting_credentials", credentials_resume_state="maintenance_deactivating",
+                      restore_execution_id="ex-restore")
+        job = await _run(d, job)
+        assert job.state == "done", job.error
+        assert (await d.sim_state())["maintenance"]["status"] == "deactivated"
+        assert [t.to_state for t in d.services.store.transitions(job.id)][-2:] == ["maintenance_deactivating", "done"]
