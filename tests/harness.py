@@ -52,6 +52,9 @@ CHANNEL = "C_OPS"
 REQUESTER = "U_OPS"
 APPROVERS = ("U_LEAD1", "U_LEAD2")
 FAST_SPEED = 200.0
+#: the simulator profile every rig uses when set (None: each test's own options); see make_rig
+MANAGER_VERSION: str | None = None
+PROFILES = ("7.0.5", "6.4.2", "5.1.4")
 
 
 def rig_env(*, sim_url: str, slack_api_url: str, tmp_path: Path) -> dict[str, str]:
@@ -79,18 +82,31 @@ def password_env_name(manager: str) -> str:
     return "SNAPBOT_TEST_" + re.sub(r"[^A-Za-z0-9]", "_", manager).upper() + "_PASSWORD"
 
 
+def password_file_path(config: Path, manager: str) -> Path:
+    """Where a rig with `password_files=True` keeps `manager`'s password (beside the YAML file)."""
+    return config.parent / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', manager)}.password"
+
+
 def write_managers_yaml(path: Path, sims: Mapping[str, Any],
-                        options: Mapping[str, SimulatorOptions]) -> dict[str, str]:
+                        options: Mapping[str, SimulatorOptions], *,
+                        password_files: bool = False) -> dict[str, str]:
     """Write a SNAPBOT_CONFIG file listing one manager per simulator; return the env it needs
-    (SNAPBOT_CONFIG and each password_env variable)."""
+    (SNAPBOT_CONFIG and each password_env variable). `password_files`: each password in a file
+    (`password_file`, re-read on 401; `password_file_path`) instead."""
     env = {"SNAPBOT_CONFIG": str(path)}
     managers = []
     for name, sim in sims.items():
         opts = options[name]
-        var = password_env_name(name)
-        env[var] = opts.password
-        managers.append({"name": name, "url": sim.url, "username": opts.username,
-                         "tenant": opts.tenant, "password_env": var})
+        entry = {"name": name, "url": sim.url, "username": opts.username, "tenant": opts.tenant}
+        if password_files:
+            secret = password_file_path(path, name)
+            secret.write_text(opts.password)
+            entry["password_file"] = str(secret)
+        else:
+            var = password_env_name(name)
+            env[var] = opts.password
+            entry["password_env"] = var
+        managers.append(entry)
     path.write_text(yaml.safe_dump({"managers": managers}, sort_keys=False))
     return env
 
@@ -179,7 +195,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
                    settings_overrides: Callable[[Settings], Settings] | None = None,
                    start_services: bool = True, socket_mode: bool = False,
                    managers: Mapping[str, SimulatorOptions | None] | None = None,
-                   clock: Clock | None = None) -> AsyncIterator[Rig]:
+                   clock: Clock | None = None, password_files: bool = False) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
     `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
@@ -190,13 +206,18 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     must then be left out.
 
     `clock` (e.g. a FakeClock) is the bot's clock: schedules, expiry and daily slots without
-    sleeping."""
+    sleeping. `password_files=True` (with `managers`): passwords in files, `password_file_path`.
+
+    `MANAGER_VERSION` (module global, set by a test module's fixture) makes every simulator that
+    profile (tests that run on every version)."""
     tmp_path = Path(tmp_path)
     if managers is not None and (not managers or sim_options is not None):
         raise ValueError("give either sim_options or a non-empty managers mapping")
     named: dict[str, SimulatorOptions] = {}
     for name, opts in (managers or {"default": sim_options}).items():
         opts = opts or SimulatorOptions(speed=FAST_SPEED)
+        if MANAGER_VERSION is not None:
+            opts = dataclasses.replace(opts, manager_version=MANAGER_VERSION)
         if opts.data_dir is None:
             data = "sim-data" if managers is None else f"sim-data-{name}"
             opts = dataclasses.replace(opts, data_dir=str(tmp_path / data))
@@ -216,7 +237,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         if managers is not None:
             for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):
                 env.pop(key, None)
-            env.update(write_managers_yaml(tmp_path / "snapbot.yaml", sims, named))
+            env.update(write_managers_yaml(tmp_path / "snapbot.yaml", sims, named,
+                                           password_files=password_files))
         if socket_mode:
             env["SLACK_APP_TOKEN"] = APP_TOKEN
         env.update(env_overrides or {})

@@ -22,15 +22,16 @@ PASSWORDS = {"prod": "prod-pw-7f3a", "dr": "dr-pw-91c2"}
 @asynccontextmanager
 async def prod_and_dr(tmp_path: Path, *, env_overrides: Mapping[str, str] | None = None,
                       start_services: bool = True, clock: Clock | None = None,
-                      dr_compat: tuple[str, ...] = (), **prod_options: Any) -> AsyncIterator[Rig]:
+                      password_files: bool = False, **prod_options: Any) -> AsyncIterator[Rig]:
     """A rig with two managers, `prod` (the default, 5 deployments) and `dr` (1 deployment).
-    `dr_compat`: simulator compat flags for `dr` (devtools/simulator/profiles.py)."""
+    Their admin passwords differ (PASSWORDS); `password_files`: kept in files (harness)."""
     prod = SimulatorOptions(speed=FAST_SPEED, seed_deployments=PROD_DEPLOYMENTS,
                             password=PASSWORDS["prod"], **prod_options)
     dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"],
-                          compat=dr_compat)
+                          )
     async with make_rig(tmp_path, env_overrides=env_overrides, start_services=start_services,
-                        managers={"prod": prod, "dr": dr}, clock=clock) as rig:
+                        managers={"prod": prod, "dr": dr}, clock=clock,
+                        password_files=password_files) as rig:
         yield rig
 
 

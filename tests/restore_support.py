@@ -35,8 +35,10 @@ async def stage_overdue(rig: Any, snapshot_id: str = "snap-1", *, clear_live: bo
 
 
 async def create_snapshot(rig: Any, snapshot_id: str) -> None:
+    """Create the snapshot (unless it exists already) and wait until it is `created`."""
     client = rig.services.clients["default"]
-    await client.create_snapshot(snapshot_id)
+    if snapshot_id not in {s.id for s in await client.list_snapshots()}:
+        await client.create_snapshot(snapshot_id)
     for _ in range(1000):
         if (await client.get_snapshot(snapshot_id)).status == "created":
             return

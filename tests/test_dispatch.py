@@ -11,7 +11,6 @@ from bot import archive
 from bot.commands import model as m
 from bot.invocation import Reply
 from devtools.simulator import SimulatorOptions
-from devtools.simulator.profiles import COMPAT_MANAGERS_IS_ACTIVE
 from tests.jobs_support import domain
 
 
@@ -216,8 +215,8 @@ async def test_plugins_update_of_an_unknown_blueprint_fails_with_the_managers_er
 
 
 async def test_cluster_status_warns_of_a_split_brain(tmp_path: Path) -> None:
-    pinned = SimulatorOptions(speed=200, compat=(COMPAT_MANAGERS_IS_ACTIVE,))  # issue 13: pinned until restore13
-    async with domain(tmp_path, sim_options=pinned) as d:
+    # the 5.1.4 profile's /managers sends is_active: two nodes claiming it is the guide's split brain
+    async with domain(tmp_path, sim_options=SimulatorOptions(speed=200, manager_version="5.1.4")) as d:
         await d.sim_post("/_sim/managers", {"count": 2, "split_brain": True})
         text = d.text(await d.run("cluster status"))
         assert "manager-1" in text and "manager-2" in text

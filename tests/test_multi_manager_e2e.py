@@ -13,8 +13,6 @@ from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
 from devtools.simulator import SimulatorOptions
-from devtools.simulator.profiles import (COMPAT_CREDENTIALS_SURVIVE_RESTORE, COMPAT_MANAGERS_IS_ACTIVE,
-                                         COMPAT_SCHEDULED_5X)
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
                                  approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
@@ -69,9 +67,7 @@ async def test_a_daily_run_of_each_manager_archives_into_its_own_dir_and_reports
 
 
 async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restores_it_there(tmp_path: Path) -> None:
-    # issue 13: pinned until restore13 (a legacy restore gives dr prod's admin password and
-    # turns the scheduled execution into a FAILED one plus an execution schedule)
-    async with prod_and_dr(tmp_path, dr_compat=(COMPAT_CREDENTIALS_SURVIVE_RESTORE, COMPAT_SCHEDULED_5X)) as rig:
+    async with prod_and_dr(tmp_path, password_files=True) as rig:
         scheduled = await stage_prod_state(rig)
         daily = await daily_run(rig, "prod")
         assert daily.state == "done", daily.error
@@ -97,7 +93,13 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         assert job.manager == "dr" and job.state == "requested"
         card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
         assert f"`{sid}` on `dr`" in card and "*Manager* `dr`" in card, card
+        assert "users, passwords and API tokens become the snapshot's" in card
         await rig.click("restore_approve", job.id, user="U_LEAD1")
+        # the legacy restore gave dr prod's users: dr's own password no longer works there
+        job = await rig.wait_job(job.id, states=("awaiting_credentials", "done", "failed"), timeout=30)
+        assert job.state == "awaiting_credentials", (job.state, job.error)
+        assert (await rig.sim_state("dr"))["maintenance"]["status"] == "activated"
+        Path(rig.settings.manager("dr").password_file or "").write_text(PASSWORDS["prod"])  # runbook step 2
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
 
@@ -105,13 +107,14 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         assert len(dr["restores"]) == 1
         assert sorted(d["id"] for d in dr["deployments"]) == sorted(d["id"] for d in prod_state["deployments"])
         assert len(dr["deployments"]) == PROD_DEPLOYMENTS != DR_DEPLOYMENTS
-        assert scheduled in {e["id"] for e in dr["executions"] if e["status"] == "scheduled"}
         assert dr["maintenance"]["status"] == "deactivated"
         # the safety snapshot is dr's own state, archived under dr
         assert Path(job.result["safety_archive_path"]).parent == Path(rig.settings.archive_dir) / "dr"
         archive.verify_archived(job.result["safety_archive_path"])
 
-        assert scheduled in {e["id"] for e in job.result["report"]["requeued"]}
+        # 7.0.5: the scheduled execution is marked FAILED and re-created as a schedule
+        originals = {e["id"]: e["schedule_id"] for e in job.result["report"]["failed_originals"]}
+        assert originals[scheduled].startswith("heal_restored_")
 
         final_card = plain_text(rig.slack.message(CHANNEL, job.message_ts))
         assert f"`{sid}` on `dr`" in final_card and "done" in final_card, final_card
@@ -299,9 +302,8 @@ async def test_the_archive_of_a_manager_no_longer_configured_rebuilds_a_new_one(
     async with prod_and_dr(tmp_path / "before", env_overrides=shared) as rig:
         sid = (await daily_run(rig, "prod")).params["snapshot_id"]
     # the config now lists only the freshly installed manager; prod's archive is still on disk
-    async with make_rig(tmp_path / "after", env_overrides=shared,
-                        managers={"new": SimulatorOptions(  # issue 13: pinned until restore13
-                            speed=FAST_SPEED, compat=(COMPAT_CREDENTIALS_SURVIVE_RESTORE,))}) as rig:
+    async with make_rig(tmp_path / "after", env_overrides=shared, password_files=True,
+                        managers={"new": SimulatorOptions(speed=FAST_SPEED)}) as rig:
         assert [m.name for m in rig.settings.managers] == ["new"]
         listing = text_of(await ask(rig, "/cfy snapshots list"))
         assert f"`prod`: 1 (newest `{sid}`)" in listing, listing
@@ -313,6 +315,10 @@ async def test_the_archive_of_a_manager_no_longer_configured_rebuilds_a_new_one(
         await ask(rig, f"/cfy snapshots restore {sid} --force")
         job = await rig.wait_for(lambda: next((j for j in rig.jobs(kind="restore") if j.message_ts), None))
         await rig.click("restore_approve", job.id, user="U_LEAD2")
+        # prod's users came with its snapshot: the new manager's admin password is prod's now
+        job = await rig.wait_job(job.id, states=("awaiting_credentials", "done", "failed"), timeout=30)
+        assert job.state == "awaiting_credentials", (job.state, job.error)
+        Path(rig.settings.managers[0].password_file or "").write_text(PASSWORDS["prod"])
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
         assert len((await rig.sim_state())["deployments"]) == PROD_DEPLOYMENTS
@@ -391,7 +397,8 @@ async def test_a_gated_upload_to_dr_waits_for_an_approver_then_pushes_prods_copy
 
 
 async def test_a_split_brain_on_prod_is_reported_for_prod_only(tmp_path: Path) -> None:
-    async with prod_and_dr(tmp_path, compat=(COMPAT_MANAGERS_IS_ACTIVE,)) as rig:  # issue 13: pinned until restore13
+    # two managers claiming is_active: the 5.1.4 profile sends is_active (the guide's split brain)
+    async with prod_and_dr(tmp_path, manager_version="5.1.4") as rig:
         await rig.sim_post("/_sim/managers", {"count": 2, "split_brain": True}, "prod")
         await rig.sim_post("/_sim/managers", {"count": 2}, "dr")
         prod = text_of(await ask(rig, "/cfy cluster status --manager prod"))

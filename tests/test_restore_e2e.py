@@ -1,39 +1,61 @@
 """The restore runbook end to end: signed Slack requests into Bolt, the Slack stand-in, the
-simulator over loopback, SQLite in tmp_path."""
+simulator over loopback, SQLite in tmp_path. Every test runs on each manager version's profile
+(7.0.5, 6.4.2, 5.1.4)."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
 from bot.archive import verify_archived
+import pytest
+
 from devtools.simulator import SimulatorOptions
-from devtools.simulator.profiles import PRE13
+from tests import harness
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job, restore_job, stage_overdue
 
 
-async def test_restore_happy_path_reports_the_overdue_execution_and_not_the_future_one(tmp_path: Path) -> None:
-    pinned = SimulatorOptions(speed=FAST_SPEED, compat=PRE13)  # issue 13: pinned until restore13
-    async with make_rig(tmp_path, sim_options=pinned) as rig:
-        overdue, future = await stage_overdue(rig)
+@pytest.fixture(autouse=True, params=harness.PROFILES)
+def manager_version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every rig of this module is that manager version."""
+    monkeypatch.setattr(harness, "MANAGER_VERSION", request.param)
+    return request.param
+
+
+async def test_restore_happy_path_reports_what_the_restore_did_to_scheduled_work(tmp_path: Path,
+                                                                               manager_version: str) -> None:
+    async with make_rig(tmp_path) as rig:
+        # the snapshot holds a scheduled execution due soon and one due tomorrow; the live ones are
+        # cancelled (a scheduled execution keeps maintenance mode activating), the restore brings
+        # them back
+        overdue, future = await stage_overdue(rig, clear_live=True)
         await rig.command("/cfy snapshots restore snap-1 --force")
         job = await posted_restore_job(rig)
         assert job.state == "requested"
+        assert "replaces everything" in str(rig.slack.message("C_OPS", job.message_ts))
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
         state = await rig.sim_state()
         assert len(state["restores"]) == 1
         report = job.result["report"]
-        assert [e["id"] for e in report["overdue"]] == [overdue]
-        assert report["overdue"][0]["deployment_id"] == "dep-1"
-        assert future in [e["id"] for e in report["requeued"]]
         thread = [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job.thread_ts)]
-        report_text = next(t for t in thread if "Overdue executions report" in t)
-        before_requeued = report_text.split("Re-queued")[0]
-        assert overdue in before_requeued and future not in before_requeued
-        card = rig.slack.message("C_OPS", job.message_ts)
-        assert "1 overdue execution marked FAILED" in str(card)
+        report_text = next(t for t in thread if "Scheduled work report" in t)
+        card = str(rig.slack.message("C_OPS", job.message_ts))
+        if manager_version.startswith("5."):  # the vendor guide's report
+            assert [e["id"] for e in report["overdue"]] == [overdue]
+            assert report["overdue"][0]["deployment_id"] == "dep-1"
+            assert [e["id"] for e in report["requeued"]] == [future]
+            before_requeued = report_text.split("Re-queued")[0]
+            assert overdue in before_requeued and future not in before_requeued
+            assert "1 overdue execution marked FAILED" in card
+        else:  # 6.x/7.x: every original FAILED, the future one re-created as a schedule
+            originals = {e["id"]: e["schedule_id"] for e in report["failed_originals"]}
+            assert originals[overdue] is None
+            assert originals[future].startswith("scale_restored_")
+            assert f"`{future}`" in report_text and f"`{originals[future]}`" in report_text
+            assert "2 scheduled executions marked FAILED (1 re-created as schedules)" in card
+        assert report["snapshots_after"] == 0 and "snapshot list is now empty" in report_text
         verify_archived(job.result["safety_archive_path"])
         assert state["maintenance"]["status"] == "deactivated"
         history = [(t.from_state, t.to_state) for t in rig.store.transitions(job.id)]
@@ -158,19 +180,24 @@ async def test_a_retried_restore_command_opens_one_request(tmp_path: Path) -> No
         assert len(rig.store.list_jobs(kind="restore")) == 1 and len(rig.slack.responses()) == 1
 
 
-async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons_that_run_jobs(tmp_path: Path) -> None:
+OLDER = {"7.0.5": "6.4.2", "6.4.2": "5.1.4", "5.1.4": "5.0.5"}
+
+
+async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons_that_run_jobs(
+        tmp_path: Path, manager_version: str) -> None:
     from bot.archive import archive_path, write_sidecar
     async with make_rig(tmp_path) as rig:
-        await rig.sim_post("/_sim/config", {"version": "6.4.0"})
+        await rig.sim_post("/_sim/config", {"version": OLDER[manager_version]})  # what it reports
+        await rig.services.clients["default"].create_snapshot("snap-old", legacy=True)
         await create_snapshot(rig, "snap-old")
         dest = archive_path(rig.settings.archive_dir, "default", "snap-old")
         dest.parent.mkdir(parents=True, exist_ok=True)
         info = await rig.services.clients["default"].download_snapshot("snap-old", dest)
         write_sidecar(dest, info.sha256)
-        await rig.sim_post("/_sim/config", {"version": "7.0.0"})
+        await rig.sim_post("/_sim/config", {"version": manager_version})
         await rig.command("/cfy snapshots restore snap-old --force")
         job = await posted_restore_job(rig)
-        assert job.params["snapshot_version"] == "6.4.0"
+        assert job.params["snapshot_version"] == OLDER[manager_version]
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done" and job.result["upgrade"] is True

@@ -9,8 +9,6 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from devtools.simulator import SimulatorOptions
-from devtools.simulator.profiles import (COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_QUEUE_INSTEAD_OF_REFUSING,
-                                         COMPAT_RESTORE_ALWAYS_LEGACY)
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
@@ -29,8 +27,7 @@ def _card(rig, job) -> str:
 
 @pytest.mark.parametrize("mode", ["refuse", "502", "503"])
 async def test_restore_follows_a_20s_rest_outage_to_done(tmp_path: Path, mode: str) -> None:
-    options = SimulatorOptions(speed=FAST_SPEED, restore_outage_seconds=20, outage_mode=mode,
-                               compat=(COMPAT_RESTORE_ALWAYS_LEGACY,))  # issue 13: pinned until restore13
+    options = SimulatorOptions(speed=FAST_SPEED, restore_outage_seconds=20, outage_mode=mode)
     async with make_rig(tmp_path, sim_options=options) as rig:
         # no client-level retries: the runbook's own polling must ride out the outage
         old = rig.services.clients["default"]
@@ -95,11 +92,12 @@ async def test_rollback_opens_an_approval_gated_restore_of_the_safety_snapshot(t
 
 async def test_maintenance_stuck_in_activating_fails_naming_the_running_execution(tmp_path: Path) -> None:
     def short(settings):
+        # no safety snapshot: it would be queued behind the running execution (a legacy create
+        # without queue is refused while one runs)
         return dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook,
-                                                                         maintenance_timeout_seconds=0.5))
-    pinned = SimulatorOptions(speed=FAST_SPEED, compat=(COMPAT_FLAT_MAINTENANCE_ANSWER,  # issue 13: pinned
-                                                        COMPAT_QUEUE_INSTEAD_OF_REFUSING))  # until restore13
-    async with make_rig(tmp_path, settings_overrides=short, sim_options=pinned) as rig:
+                                                                         maintenance_timeout_seconds=0.5,
+                                                                         safety_snapshot=False))
+    async with make_rig(tmp_path, settings_overrides=short) as rig:
         await create_snapshot(rig, "snap-1")
         live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                        "duration": None})
