@@ -27,8 +27,7 @@ async def prod_and_dr(tmp_path: Path, *, env_overrides: Mapping[str, str] | None
     Their admin passwords differ (PASSWORDS); `password_files`: kept in files (harness)."""
     prod = SimulatorOptions(speed=FAST_SPEED, seed_deployments=PROD_DEPLOYMENTS,
                             password=PASSWORDS["prod"], **prod_options)
-    dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"],
-                          )
+    dr = SimulatorOptions(speed=FAST_SPEED, seed_deployments=DR_DEPLOYMENTS, password=PASSWORDS["dr"])
     async with make_rig(tmp_path, env_overrides=env_overrides, start_services=start_services,
                         managers={"prod": prod, "dr": dr}, clock=clock,
                         password_files=password_files) as rig:

@@ -10,9 +10,6 @@ import pytest
 from bot import errors
 from bot.clock import iso
 from bot.cloudify.client import CloudifyClient
-from devtools.simulator.profiles import (COMPAT_FLAT_MAINTENANCE_ANSWER, COMPAT_RESTORE_ALWAYS_LEGACY,
-                                         COMPAT_QUEUE_INSTEAD_OF_REFUSING, COMPAT_RESTORE_ANSWER_WORKFLOW_ID,
-                                         COMPAT_SCHEDULED_AS_EXECUTION, PRE13)
 from tests.client_support import sim_post, wait_execution, wait_snapshot
 from tests.waiting import until
 
@@ -149,10 +146,10 @@ async def test_creating_an_existing_snapshot_is_a_conflict(client):
     assert info.value.status == 409
 
 
-@pytest.mark.sim_options(compat=(COMPAT_QUEUE_INSTEAD_OF_REFUSING,))  # issue 13: pinned until restore13
 async def test_list_snapshots_shows_created_ones(client):
     await client.create_snapshot("snap-a")
-    await client.create_snapshot("snap-b")
+    # a second legacy create is refused while the first runs, unless queued (resource_manager.py)
+    await client.create_snapshot("snap-b", queue=True)
     await wait_snapshot(client, "snap-b")
     assert {s.id for s in await client.list_snapshots()} >= {"snap-a", "snap-b"}
 
@@ -207,13 +204,13 @@ async def test_restore_sends_tenant_name_and_recreate_envs_only_when_given(clien
     assert body["tenant_name"] == "t1" and body["recreate_deployments_envs"] is False
 
 
-@pytest.mark.sim_options(compat=(COMPAT_RESTORE_ALWAYS_LEGACY, COMPAT_RESTORE_ANSWER_WORKFLOW_ID))  # issue 13: pinned until restore13
 async def test_restore_without_force_on_a_manager_with_deployments_fails(client):
-    await client.create_snapshot("snap-1")
+    await client.create_snapshot("snap-1")  # legacy (7.0.5's CLI default): the restore checks
     await wait_snapshot(client, "snap-1")
     ex = await client.restore_snapshot("snap-1", force=False)
-    assert ex.workflow_id == "restore_snapshot"
+    assert ex.id and ex.workflow_id == ""  # the restore answer is trimmed (no workflow_id)
     done = await wait_execution(client, ex.id)
+    assert done.workflow_id == "restore_snapshot"
     assert done.status == "failed" and "--force" in done.error
 
 
@@ -255,7 +252,6 @@ async def follow_restore(client: CloudifyClient, restore_id: str) -> list[str]:
     return seen
 
 
-@pytest.mark.sim_options(compat=(COMPAT_RESTORE_ALWAYS_LEGACY,))  # issue 13: pinned until restore13
 async def test_outage_during_restore_is_unavailable_then_recovers(sim, client):
     await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 150})  # 1.5 s real
     await client.create_snapshot("snap-1")
@@ -269,7 +265,6 @@ async def test_outage_during_restore_is_unavailable_then_recovers(sim, client):
     assert done.status == "terminated"
 
 
-@pytest.mark.sim_options(compat=(COMPAT_RESTORE_ALWAYS_LEGACY,))  # issue 13: pinned until restore13
 @pytest.mark.parametrize("mode", ["502", "503"])
 async def test_proxy_errors_during_restore_are_unavailable(sim, mode):
     await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 100, "outage_mode": mode})
@@ -392,7 +387,6 @@ async def test_deactivate_turns_maintenance_off(client):
     assert (await client.maintenance()).status == "deactivated"
 
 
-@pytest.mark.sim_options(compat=(COMPAT_FLAT_MAINTENANCE_ANSWER,))  # issue 13: pinned until restore13
 async def test_activating_waits_for_running_executions_and_refuses_new_snapshots(client, sim):
     ex = await sim_post(sim, "/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install"})
     state = await client.activate_maintenance()
@@ -461,8 +455,18 @@ async def test_start_execution_runs_a_workflow_to_terminated(client):
     assert (await wait_execution(client, ex.id)).status == "terminated"
 
 
-@pytest.mark.sim_options(compat=(COMPAT_SCHEDULED_AS_EXECUTION,))  # issue 13: pinned until restore13
-async def test_start_execution_with_a_schedule_is_scheduled(client, sim):
+async def test_start_execution_with_a_schedule_makes_an_execution_schedule_on_7x(client, sim):
+    when = sim.now() + timedelta(hours=1)
+    ex = await client.start_execution("dep-1", "install", scheduled_time=iso(when))
+    assert (ex.id, ex.status) == ("", "scheduled")  # no execution: a schedule instead
+    assert await client.list_executions(status="scheduled") == []
+    (sched,) = await client.list_execution_schedules()
+    assert sched.workflow_id == "install" and sched.deployment_id == "dep-1"
+    assert abs((sched.next_occurrence - when).total_seconds()) < 1
+
+
+@pytest.mark.sim_options(manager_version="5.1.4")
+async def test_start_execution_with_a_schedule_is_a_scheduled_execution_on_5x(client, sim):
     when = sim.now() + timedelta(hours=1)
     ex = await client.start_execution("dep-1", "install", scheduled_time=iso(when))
     assert ex.status == "scheduled"
@@ -488,9 +492,14 @@ async def test_list_events_returns_the_workflows_log_lines(client):
     assert all(e.execution_id == ex.id and e.type == "cloudify_log" for e in events)
 
 
-@pytest.mark.sim_options(compat=PRE13)  # issue 13: pinned until restore13
+async def _ended(client, execution_id: str) -> bool:
+    return (await client.get_execution(execution_id)).status not in ("scheduled", "pending", "started")
+
+
+@pytest.mark.sim_options(manager_version="5.1.4")
 async def test_restore_marks_overdue_scheduled_executions_failed(client, sim):
-    """The vendor guide's overdue marking, seen through the client: executions + restore logs."""
+    """The vendor guide's overdue marking (5.x), seen through the client: executions + restore
+    logs. (6.x/7.x: tests/test_restore_e2e.py, bot/jobs/scheduled_work.py.)"""
     soon = sim.now() + timedelta(minutes=10)
     later = sim.now() + timedelta(days=1)
     overdue = await client.start_execution("dep-1", "install", scheduled_time=iso(soon))
@@ -498,10 +507,11 @@ async def test_restore_marks_overdue_scheduled_executions_failed(client, sim):
     await client.create_snapshot("snap-1")
     await wait_snapshot(client, "snap-1")
     await sim_post(sim, "/_sim/clock", {"advance": 3600})  # the overdue one runs on this manager
-    restore = await client.restore_snapshot("snap-1", force=True)
+    await until(lambda: _ended(client, overdue.id), timeout=20)  # a restore waits for no one
+    restore = await client.restore_snapshot("snap-1", force=True, recreate_deployments_envs=True)
     async with follower(sim) as f:
         await follow_restore(f, restore.id)
-    await wait_execution(client, restore.id)
+    restore = await wait_execution(client, restore.id)
 
     failed = await client.list_executions(status="failed")
     marked = next(e for e in failed if e.id == overdue.id)
@@ -555,7 +565,6 @@ async def test_a_manager_that_never_answers_is_unavailable_after_the_timeout():
     assert "did not answer in time" in str(info.value)
 
 
-@pytest.mark.sim_options(compat=PRE13)  # issue 13: pinned until restore13
 async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, client, fake_sleep):
     """The runbook's loop: the client's own defaults stay, each poll is one short attempt."""
     await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 100})
@@ -568,7 +577,7 @@ async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, cl
         try:
             status = await client.snapshot_status(retries=0, timeout=1.0)
             finished = (await client.get_execution(ex.id, retries=0, timeout=1.0)).finished
-            await client.get_snapshot("snap-1", retries=0, timeout=1.0)
+            await client.list_snapshots()  # (empty after a legacy restore)
         except errors.ManagerUnavailable:
             seen.append("unavailable")
             return False

@@ -67,13 +67,13 @@ async def test_705_after_a_legacy_restore_the_snapshot_list_is_empty_and_the_rep
     async with make_rig(tmp_path, sim_options=opts("7.0.5")) as rig:
         await create_snapshot(rig, "snap-1")
         job = await approved(rig)
-        assert "replaces everything" in card(rig, job)
+        await rig.wait_for(lambda: "replaces everything" in card(rig, job))
         job = await rig.wait_job(job.id, timeout=60)
         assert job.state == "done", (job.state, job.error)
         assert (await rig.sim_state())["snapshots"] == []
         assert job.result["report"]["snapshots_after"] == 0
-        assert "snapshot list is now empty" in thread(rig, job)
-        assert "snapshot list is now empty" in card(rig, job)
+        await rig.wait_for(lambda: "snapshot list is now empty" in thread(rig, job))
+        await rig.wait_for(lambda: "snapshot list is now empty" in card(rig, job))
 
 
 async def test_705_a_restore_after_set_password_waits_for_credentials_and_finishes_once_they_work(tmp_path: Path) -> None:
@@ -87,17 +87,17 @@ async def test_705_a_restore_after_set_password_waits_for_credentials_and_finish
         assert resp.status_code == 200
         secret.write_text("n3w-pass\n")
         job = await approved(rig)
-        assert "users, passwords and API tokens become the snapshot's" in card(rig, job)
+        await rig.wait_for(lambda: "users, passwords and API tokens become the snapshot's" in card(rig, job))
         job = await rig.wait_job(job.id, states=("awaiting_credentials", "failed", "done"), timeout=60)
         assert job.state == "awaiting_credentials", (job.state, job.error)
         await rig.wait_for(lambda: "credentials" in card(rig, job) and "no longer work" in card(rig, job))
-        assert "still in maintenance mode" in card(rig, job)
+        await rig.wait_for(lambda: "still in maintenance mode" in card(rig, job))
         assert (await rig.sim_state())["maintenance"]["status"] == "activated"
         secret.write_text("admin")  # the snapshot's password
         job = await rig.wait_job(job.id, timeout=60)
         assert job.state == "done", (job.state, job.error)
         assert (await rig.sim_state())["maintenance"]["status"] == "deactivated"
-        assert "work again" in thread(rig, job)
+        await rig.wait_for(lambda: "work again" in thread(rig, job))
 
 
 async def test_705_a_schedule_whose_run_fell_inside_the_restore_window_is_named_in_the_report(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_705_a_schedule_whose_run_fell_inside_the_restore_window_is_named_
         assert skipped["id"] == "nightly-heal" and skipped["skipped"] is True
         text = thread(rig, job)
         assert "`nightly-heal`" in text and "skips these runs" in text
-        assert "`nightly-heal`" in card(rig, job)
+        await rig.wait_for(lambda: "`nightly-heal`" in card(rig, job))
 
 
 async def test_705_managers_have_no_is_active_and_a_down_node_is_named(tmp_path: Path) -> None:

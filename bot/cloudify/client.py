@@ -227,6 +227,9 @@ class CloudifyClient(ArchiveTransfers):
     async def start_execution(self, deployment_id: str, workflow_id: str, *,
                               parameters: dict[str, Any] | None = None,
                               scheduled_time: str | None = None) -> Execution:
+        """`POST /executions`. With `scheduled_time`, a 5.x manager stores a `scheduled`
+        execution; 6.x/7.x make an execution schedule instead and answer an execution with no id
+        (id "" here; `list_execution_schedules` shows the schedule)."""
         body: dict[str, Any] = {"deployment_id": deployment_id, "workflow_id": workflow_id,
                                 "parameters": parameters or {}}
         if scheduled_time is not None:

@@ -76,7 +76,9 @@ class Execution:
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> "Execution":
-        return cls(id=d["id"], workflow_id=d.get("workflow_id") or "", status=d.get("status") or "",
+        # id is null in the answer to a scheduled POST /executions on 6.x/7.x (an execution
+        # schedule was made instead: resources_v1/executions.py)
+        return cls(id=str(d.get("id") or ""), workflow_id=d.get("workflow_id") or "", status=d.get("status") or "",
                    error=d.get("error") or "", deployment_id=d.get("deployment_id"),
                    blueprint_id=d.get("blueprint_id"), created_at=parse_time(d.get("created_at")),
                    started_at=parse_time(d.get("started_at")), ended_at=parse_time(d.get("ended_at")),
