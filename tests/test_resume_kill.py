@@ -32,7 +32,6 @@ from bot.jobs.restore.machine import RESTORE
 from bot.messages.jobs import with_mentions
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions, start_simulator
-from devtools.simulator.profiles import COMPAT_QUEUE_INSTEAD_OF_REFUSING
 from devtools.standin.slack import Call, SlackStandin
 from tests.restore_worker import BOT_TOKEN
 from tests.waiting import until
@@ -40,7 +39,8 @@ from tests.waiting import until
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",
            "maintenance_active", "restoring", "restored", "reporting", "maintenance_deactivating"]
-assert set(RUNNING) == RESTORE.states - RESTORE.terminal
+# awaiting_credentials follows a 401 after the restore: its resume is tested in test_resume_restore
+assert set(RUNNING) | {"awaiting_credentials"} == RESTORE.states - RESTORE.terminal
 CHANNEL = "C_OPS"
 
 
@@ -122,8 +122,8 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
                     mid_download: bool = False, after_answer: bool = False) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
-    # issue 13: pinned until restore13 (a legacy safety snapshot is refused while an execution runs)
-    compat = (COMPAT_QUEUE_INSTEAD_OF_REFUSING,)
+    # (the safety snapshot is queued behind that execution, as a legacy create must be)
+    compat: tuple[str, ...] = ()
     options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim"), compat=compat) if pause or kill else \
         SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"),
                          compat=compat)
