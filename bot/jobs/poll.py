@@ -14,6 +14,7 @@ its "so far" time stays true.
 """
 from __future__ import annotations
 
+import logging
 from typing import Awaitable, Callable, Protocol, TypeVar
 
 from bot.clock import Clock
@@ -21,6 +22,7 @@ from bot.errors import ManagerUnavailable, ServerError, SnapbotError, WaitTimeou
 from bot.messages.blocks import human_duration
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: How often (domain seconds) a waiting job posts a "still waiting" line in its thread.
 PROGRESS_EVERY = 60.0
@@ -88,7 +90,10 @@ async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing:
             last_card = elapsed
             touch = getattr(ctx, "touch_card", None)
             if touch is not None:
-                await touch()
+                try:
+                    await touch()
+                except Exception:  # cosmetic: the elapsed time; the wait itself goes on
+                    log.warning("could not refresh the card during a wait", exc_info=True)
         await clock.sleep(interval)
         if outage:
             interval = min(interval * 2, pacing.poll_max_interval_seconds)

@@ -102,12 +102,8 @@ class JobContext:
             raise self._store_failed(exc, f"queue a message of {self.job.id}") from None
 
     async def touch_card(self) -> None:
-        """Bring the card up to date (e.g. a long step's elapsed time); no thread reply."""
-        self._check_store()
-        try:
-            await self.runner.report(self.job, "")
-        except sqlite3.Error as exc:
-            raise self._store_failed(exc, f"queue the card of {self.job.id}") from None
+        """Re-render the card (a long step's elapsed time); no thread reply."""
+        await self.runner.report(self.job, "")
 
     async def record_and_say(self, text: str, *, key: str, **values: Any) -> Job:
         """Merge `values` into the result and queue `text` as a thread reply, in one transaction:
