@@ -12,13 +12,7 @@ from devtools.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
-VERSIONS = [
-    "7.0.5",
-    "6.4.2",
-    pytest.param("5.1.4", marks=pytest.mark.xfail(
-        strict=True, reason="issue 13 (restore13): a 5.1 manager answers 400 without "
-                            "recreate_deployments_envs, which snapbot's restore does not send")),
-]
+VERSIONS = ["7.0.5", "6.4.2", "5.1.4"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
