@@ -25,9 +25,12 @@ def opts(version: str, **kw) -> SimulatorOptions:
     return SimulatorOptions(speed=FAST_SPEED, manager_version=version, **kw)
 
 
-async def approved(rig, text: str = "/cfy snapshots restore snap-1 --force"):
+async def approved(rig, text: str = "/cfy snapshots restore snap-1 --force", *, card_says: str = ""):
+    """Request, check the request card says `card_says` (before approval replaces it), approve."""
     await rig.command(text)
     job = await posted_restore_job(rig)
+    if card_says:
+        await rig.wait_for(lambda: card_says in card(rig, job))
     await rig.click("restore_approve", job.id, user="U_LEAD1")
     return job
 
@@ -66,8 +69,7 @@ async def test_705_a_restore_with_an_execution_running_at_activation_finishes(tm
 async def test_705_after_a_legacy_restore_the_snapshot_list_is_empty_and_the_report_says_so(tmp_path: Path) -> None:
     async with make_rig(tmp_path, sim_options=opts("7.0.5")) as rig:
         await create_snapshot(rig, "snap-1")
-        job = await approved(rig)
-        await rig.wait_for(lambda: "replaces everything" in card(rig, job))
+        job = await approved(rig, card_says="replaces everything")
         job = await rig.wait_job(job.id, timeout=60)
         assert job.state == "done", (job.state, job.error)
         assert (await rig.sim_state())["snapshots"] == []
@@ -86,8 +88,7 @@ async def test_705_a_restore_after_set_password_waits_for_credentials_and_finish
         resp = await api(rig, "POST", "/users/admin", json={"password": "n3w-pass"})
         assert resp.status_code == 200
         secret.write_text("n3w-pass\n")
-        job = await approved(rig)
-        await rig.wait_for(lambda: "users, passwords and API tokens become the snapshot's" in card(rig, job))
+        job = await approved(rig, card_says="users, passwords and API tokens become the snapshot's")
         job = await rig.wait_job(job.id, states=("awaiting_credentials", "failed", "done"), timeout=60)
         assert job.state == "awaiting_credentials", (job.state, job.error)
         await rig.wait_for(lambda: "credentials" in card(rig, job) and "no longer work" in card(rig, job))
