@@ -3,6 +3,8 @@ composition root, a RecordingNotifier in place of Slack."""
 from __future__ import annotations
 
 import re
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -107,12 +109,22 @@ async def test_upload_from_archive_pushes_a_copy_to_another_manager(tmp_path: Pa
         assert [s["id"] for s in state["snapshots"]] == ["snap-a"]
 
 
+def _flip_a_byte_of_member(path: Path, member: str) -> None:
+    """Corrupt one byte inside `member`'s stored data, so its CRC-32 no longer matches."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    data = bytearray(path.read_bytes())
+    off = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", data[off + 26:off + 30])
+    start = off + 30 + name_len + extra_len
+    data[start + info.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 async def test_upload_of_a_tampered_archive_is_refused_before_any_request(tmp_path: Path) -> None:
     async with domain(tmp_path, managers=("prod", "dr")) as d:
         path = await _archived_copy(d, manager="prod")
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
+        _flip_a_byte_of_member(path, "state.json")
         before = (await d.sim_state("dr"))["request_counts"]
         jobs_before = len(d.services.store.list_jobs())
         reply = await d.run("snapshots upload snap-a --from-archive prod --manager dr")
