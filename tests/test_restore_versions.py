@@ -175,3 +175,21 @@ async def test_514_the_guides_overdue_and_requeued_report_holds(tmp_path: Path) 
         assert [e["id"] for e in report["requeued"]] == [future]
         text = thread(rig, job)
         assert "Marked FAILED by the restore because overdue (1)" in text and "Re-queued" in text
+
+
+async def test_705_a_new_format_restore_merges_and_lists_what_it_could_not_merge(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, sim_options=opts("7.0.5"),
+                        env_overrides={"CLOUDIFY_SNAPSHOT_FORMAT": "new"}) as rig:
+        await create_snapshot(rig, "snap-1")  # PUT with legacy: false
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        request = await rig.wait_for(lambda: "merges" in card(rig, job) and card(rig, job))
+        assert "users, passwords and API tokens become" not in request and "will reboot" not in request
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", (job.state, job.error)
+        assert job.params["restore_format"] == "new"
+        errors = job.result["report"]["merge_errors"]
+        assert errors and all("already exists" in e for e in errors)
+        await rig.wait_for(lambda: "Not merged, already on the manager" in thread(rig, job))
+        assert "snap-1" in {s["id"] for s in (await rig.sim_state())["snapshots"]}  # list kept
