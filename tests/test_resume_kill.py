@@ -196,7 +196,7 @@ SLACK_CALLS = {
     "card post": ("chat.postMessage", 1, lambda call: not call.args.get("thread_ts")),
     "card update": ("chat.update", 2, None),
     "state reply": ("chat.postMessage", 1, _reply("→ *maintenance_active*")),
-    "overdue report": ("chat.postMessage", 1, _reply("Overdue executions report")),
+    "overdue report": ("chat.postMessage", 1, _reply("Scheduled work report")),
     "final reply": ("chat.postMessage", 1, _reply("→ *done*")),
 }
 
