@@ -234,9 +234,11 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
     steps = steps if steps is not None else all_steps()
     with tempfile.TemporaryDirectory(prefix="snapbot-demo-") as tmp:
         workdir = Path(tmp)
-        # issue 13: the demo keeps the simulator's pre-issue-13 behaviour until snapbot's restore
-        # handles the faithful 7.0.5 manager (nested maintenance answer, new-format merges, ...)
+        # the demo plays the vendor guide's 5.1 runbook (overdue and re-queued executions); its
+        # staging keeps live scheduled executions, which the pre-issue-13 behaviour lets
+        # maintenance mode ignore
         sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim"),
+                                                                     manager_version="5.1.4",
                                                                      compat=PRE13))
         slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         services = None
