@@ -22,6 +22,7 @@ from bot.invocation import Reply
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
+from bot.messages.text import group_mention, mention
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ class ApprovalService:
                                 f"({self._approver_names() or 'none are configured'})")
 
     def _approver_names(self) -> str:
-        names = [f"<@{u}>" for u in sorted(self.policy.approvers)]
-        names += [f"<!subteam^{g}>" for g in sorted(self.policy.approver_groups)]
+        names = [mention(u) for u in sorted(self.policy.approvers)]
+        names += [group_mention(g) for g in sorted(self.policy.approver_groups)]
         return ", ".join(names)
 
     async def refresh_groups(self, *, force: bool = False) -> None:
@@ -191,8 +192,8 @@ class ApprovalService:
         if decided is None:
             return f"`{job.id}` is {job.state}"
         word = {"rejected": "rejected", "cancelled": "cancelled"}.get(decided.to_state, "approved")
-        who = ", ".join(f"<@{u}>" for u in (job.result.get("approved_by") or [decided.actor])) \
-            if word == "approved" else f"<@{decided.actor}>"
+        who = ", ".join(mention(u) for u in (job.result.get("approved_by") or [decided.actor])) \
+            if word == "approved" else mention(decided.actor)
         return f"`{job.id}` was already {word} by {who} (now {job.state})"
 
     def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:

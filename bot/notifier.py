@@ -50,7 +50,8 @@ def plain_text(message: Message) -> str:
             lines.append("[" + "] [".join(labels) + "]")
         elif btype == "rich_text":
             continue
-    return "\n".join(lines) if lines else str(message.get("text", ""))
+    from bot.messages.text import unwrap
+    return unwrap("\n".join(lines) if lines else str(message.get("text", "")))
 
 
 class ConsoleNotifier:

@@ -69,7 +69,8 @@ ALL = (SPLIT_BRAIN, CLUSTER_FAIL, CREDENTIALS)
 def reference(runbook: Runbook, base_url: str | None) -> str:
     """Slack mrkdwn pointing to the runbook: an absolute link, or its steps inline."""
     if base_url:
-        return f"runbook: <{base_url.rstrip('/')}#{runbook.anchor}|{runbook.title}>"
+        from bot.messages.text import link  # made by the builder: the edge escapes the rest
+        return f"runbook: {link(base_url.rstrip('/') + '#' + runbook.anchor, runbook.title)}"
     steps = "\n".join(f"{i}. {s}" for i, s in enumerate(runbook.steps, 1))
     return f"runbook, *{runbook.title}*:\n{steps}"
 

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.services import Services
+from handlers.guard import MAX_BODY, quiet_bolt, request_guard
 from handlers import actions, commands
 from handlers.server import HttpServer, start_http
 
@@ -58,6 +59,7 @@ def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
     """A Bolt AsyncApp with every surface registered; `client` carries the bot token (AsyncApp
     calls auth.test lazily, on the first request, then caches)."""
     app = AsyncApp(signing_secret=services.settings.slack.signing_secret, client=client)
+    quiet_bolt()
     register_all(app, services)
     return app
 
@@ -80,17 +82,19 @@ def build_web_app(app: AsyncApp, services: Services, *, events: bool = True) -> 
         except Exception as exc:
             log.exception("health check: database not usable")
             reason = f"database not readable: {type(exc).__name__}"
-        body = {"ok": reason is None, "db": "ok" if reason is None else "error",
-                "managers": [m.name for m in services.settings.managers]}
+        # unauthenticated: a status only, nothing about the managers
+        ok = reason is None
+        body = {"ok": ok, "status": "ok" if ok else "error", "db": "ok" if ok else "error"}
         if reason is not None:
             body["reason"] = reason
-        return web.json_response(body, status=200 if reason is None else 503)
+        return web.json_response(body, status=200 if ok else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         body = services.metrics.render()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
-    web_app = web.Application()
+    guard = [request_guard(services.settings.slack.signing_secret)] if events else []
+    web_app = web.Application(middlewares=guard, client_max_size=MAX_BODY + 1)
     if events:
         web_app.router.add_post(EVENTS_PATH, events_handler)
     web_app.router.add_get("/healthz", healthz)

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.messages.text import for_slack
 from bot.notifier import Message, MessageRef
 from bot.outbox import DeliveryFailed
 
@@ -124,6 +125,7 @@ def _error_code(exc: SlackApiError) -> str:
 
 
 def _fields(message: Message) -> dict[str, Any]:
+    message = for_slack(message)  # escaped, snapbot's own mentions kept, cut to Slack's limits
     out: dict[str, Any] = {"text": message.get("text") or " "}
     if message.get("blocks"):
         out["blocks"] = message["blocks"]

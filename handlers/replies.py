@@ -4,10 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.messages.common import usage_error
+from bot.messages.text import for_slack
 
 
 def fields(message: dict[str, Any]) -> dict[str, Any]:
-    """The keys ack()/respond() accept from a Block Kit message dict."""
+    """The keys ack()/respond() accept from a Block Kit message dict, escaped and cut to
+    Slack's limits (bot.messages.text.for_slack)."""
+    message = for_slack(message)
     return {k: v for k, v in message.items() if k in ("text", "blocks", "attachments")}
 
 

@@ -34,6 +34,7 @@ from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.store import Job
 from bot.messages.common import error_text, help_message
+from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
 from bot.services import Services
 
@@ -53,7 +54,7 @@ def to_terminal(text: str) -> str:
     """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1.
 
     Text inside `code` spans is kept as is (a cron `0 3 * * *` keeps its asterisks)."""
-    parts = text.split("`")
+    parts = to_plain(text).split("`")
     for i in range(0, len(parts), 2):  # outside code spans
         part = _EMOJI.sub("", parts[i])
         part = re.sub(r"<@([^>|\s]+)>", r"@\1", part)

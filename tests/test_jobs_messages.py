@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from bot.messages.text import to_mrkdwn
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.jobs import job_card, job_detail, jobs_list, who, with_mentions
 from bot.notifier import plain_text
@@ -21,8 +22,8 @@ def job(**kw) -> Job:
 
 
 def test_slack_users_are_mentions_and_terminal_users_plain_text() -> None:
-    assert who("U0123ABC") == "<@U0123ABC>"
-    assert who("local:ops") == "local:ops"
+    assert to_mrkdwn(who("U0123ABC")) == "<@U0123ABC>"
+    assert to_mrkdwn(who("local:ops")) == "local:ops"
     assert who("") == "snapbot"
 
 

@@ -77,7 +77,7 @@ async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_
             assert env["CLOUDIFY_PASSWORD"] not in log
             async with aiohttp.ClientSession() as http:
                 async with http.get(url + "/healthz") as resp:
-                    assert resp.status == 200 and (await resp.json())["db"] == "ok"
+                    assert resp.status == 200 and (await resp.json())["status"] == "ok"
             resp = await slack.send_command(url + "/slack/events", "help", user="U_OPS")
             assert resp.status == 200
             responses = await until(slack.responses, what="the answer to /cfy help")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -158,6 +159,7 @@ class ManagerSession:
                                                path=path, manager=self.name) from None
         logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                      time.monotonic() - started)
+        resp = _without_markers(resp)
         if resp.status_code in expected:
             return resp
         if resp.status_code == 401 and _resendable(content) and self.reload_credentials():
@@ -209,3 +211,18 @@ class ManagerSession:
             current += len(got)
             if not got or total is None or current >= total:
                 return items
+
+
+_MARKER_BYTES = re.compile(rb"\xee\x80[\x80\x81]|\\u[eE]00[01]")
+
+
+def _without_markers(resp: httpx.Response) -> httpx.Response:
+    """The manager's answer without the two characters snapbot wraps its own Slack markup in
+    (bot.messages.text), raw or JSON-escaped, so nothing it says can pose as a mention."""
+    body = resp.content
+    if not _MARKER_BYTES.search(body):
+        return resp
+    headers = [(k, v) for k, v in resp.headers.items()
+               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    return httpx.Response(resp.status_code, headers=headers,
+                          content=_MARKER_BYTES.sub(b"", body), request=resp.request)

@@ -77,7 +77,8 @@ def validate_url(value: str, usage: str = "") -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc \
-            or any(c.isspace() for c in value):
+            or any(c.isspace() or c in '<>"\\^`{|}' for c in value):
+        # (no Slack markup characters: an escape typed into a URL never comes back out as markup)
         # the URL itself is not echoed: it may carry credentials
         raise UsageError("--url must be an http:// or https:// URL", usage)
     if parts.username is not None or parts.password is not None:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
                                  when)
+from bot.messages.text import mention
 from bot.store import Approval, Job, Transition
 
 Message = dict[str, Any]
@@ -71,7 +72,7 @@ def thread_reply(job: Job, detail: str) -> Message:
 def who(user: str) -> str:
     """Slack users as mentions, terminal users (local:<login>) and snapbot as plain text."""
     if _SLACK_USER.fullmatch(user or ""):
-        return f"<@{user}>"
+        return mention(user)
     return user or "snapbot"
 
 
@@ -79,7 +80,8 @@ def with_mentions(text: str, users: Iterable[str]) -> str:
     """Stored text names people by their ids ("approved by U0123ABC"); in Slack each known
     Slack user id becomes a mention. Terminal users (local:<login>) stay as they are."""
     for user in sorted({u for u in users if _SLACK_USER.fullmatch(u or "")}, key=len, reverse=True):
-        text = re.sub(rf"(?<![\w@<]){re.escape(user)}(?![\w>])", f"<@{user}>", text)
+        # a mention made by the builder (bot.messages.text): the Slack edge escapes the rest
+        text = re.sub(rf"(?<![\w@<]){re.escape(user)}(?![\w>])", lambda _, u=user: mention(u), text)
     return text
 
 

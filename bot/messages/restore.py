@@ -10,6 +10,7 @@ from bot.messages import restore_effects as effects
 from bot.messages.blocks import (SECTION_MAX, button, context, hhmmss, human_duration, human_size,
                                  message, section, truncate, when)
 from bot.messages.jobs import who
+from bot.messages.text import mention
 from bot.store import Job, Transition
 
 Message = dict[str, Any]
@@ -259,7 +260,7 @@ def approval_card(job: Job) -> Message:
 
 
 def job_decided_card(job: Job, outcome: str, actor: str, at: datetime | None) -> Message:
-    text = f"{OUTCOMES.get(outcome, outcome)}{(' by <@' + actor + '>') if actor and actor != 'snapbot' else ''}" \
+    text = f"{OUTCOMES.get(outcome, outcome)}{(' by ' + mention(actor)) if actor and actor != 'snapbot' else ''}" \
            f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by {who(job.requester)}"
     return message(text, [section(text)])
 

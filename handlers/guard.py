@@ -1,0 +1,131 @@
+"""What a request to POST /slack/events must pass before Bolt (or anything else) reads it.
+
+An aiohttp middleware, self-contained: size first (1 MB, 413, from Content-Length before
+reading), then Slack's v0 signature over the raw body with a numeric timestamp no older than
+five minutes (401), then the body's shape (a form; a `payload` that is a JSON object, 400 for
+anything else, including JSON nested too deep to decode), then the slash command's length (an
+ephemeral answer saying so, before the parser sees it). Each refusal is one log line with a
+fixed reason and the body's size: never the body, a header's value or a traceback, so an
+unsigned request cannot grow the log or forge a line of it.
+
+Bolt checks the signature again (harmless); its own INFO logging of bad requests, which
+includes the body, no longer sees any, and `quiet_bolt` keeps the rest of its chatter out of
+the log.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # bytes
+MAX_COMMAND = 2000  # characters of /cfy text; every real command is far shorter
+MAX_AGE = 300  # seconds a signed request stays valid
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def verify(secret: str, body: bytes, timestamp: str | None, signature: str | None,
+           now: float) -> None:
+    """Raise Refused(401) unless `signature` is Slack's v0 HMAC of `body` at `timestamp`."""
+    if not timestamp or not signature:
+        raise Refused(401, "missing signature headers")
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        raise Refused(401, "malformed timestamp")
+    if abs(now - int(timestamp)) > MAX_AGE:
+        raise Refused(401, "stale timestamp")
+    if not secret:
+        raise Refused(401, "no signing secret configured")
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise Refused(401, "bad signature")
+
+
+def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
+    """Raise Refused(400) unless the body is what Slack sends; return a message for the user
+    when a slash command's text is too long (None otherwise)."""
+    try:
+        text = body.decode("utf-8")
+        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                              max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "body is not a form") from None
+    if "payload" in form:
+        try:
+            payload = json.loads(form["payload"])
+        except RecursionError:
+            raise Refused(400, "payload nested too deep") from None
+        except ValueError:
+            raise Refused(400, "payload is not JSON") from None
+        if not isinstance(payload, dict):
+            raise Refused(400, "payload is not an object")
+        return None
+    if "command" in form:
+        n = len(form.get("text", ""))
+        if n > max_command:
+            return (f":warning: That command is {n:,} characters long; snapbot reads at most "
+                    f"{max_command:,}. Nothing was done. `/cfy help` lists the commands.")
+    return None
+
+
+def request_guard(signing_secret: str, *, paths: tuple[str, ...] = ("/slack/events",),
+                  max_body: int = MAX_BODY, max_command: int = MAX_COMMAND,
+                  clock: Callable[[], float] = time.time) -> Any:
+    """The middleware for `web.Application(middlewares=[...])`; other paths pass untouched."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != "POST" or request.path not in paths:
+            return await handler(request)
+        size = request.content_length
+        try:
+            if size is not None and size > max_body:
+                raise Refused(413, "body too large")
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise Refused(413, "body too large") from None
+            size = len(body)
+            if size > max_body:
+                raise Refused(413, "body too large")
+            verify(signing_secret, body, request.headers.get("X-Slack-Request-Timestamp"),
+                   request.headers.get("X-Slack-Signature"), clock())
+            too_long = check_shape(body, max_command=max_command)
+        except Refused as exc:
+            # fixed words and numbers only: nothing the sender chose reaches the log
+            log.warning("refused %s %s: %s (%s bytes)", request.method, request.path,
+                        exc.reason, size if size is not None else "?")
+            resp = web.json_response({"ok": False, "error": exc.reason}, status=exc.status)
+            if exc.status == 413:
+                resp.force_close()  # the unread rest of the body is not drained
+            return resp
+        if too_long is not None:
+            log.info("refused a /cfy command of %d bytes: too long", size)
+            return web.json_response({"response_type": "ephemeral", "text": too_long})
+        return await handler(request)
+
+    return guard
+
+
+def quiet_bolt() -> None:
+    """Bolt logs a badly signed request's whole body at INFO: keep its loggers at WARNING."""
+    for name in ("slack_bolt", "slack_bolt.App", "slack_bolt.AsyncApp"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
