@@ -11,6 +11,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
@@ -20,6 +21,33 @@ CHUNK = 1024 * 1024
 
 def archive_path(archive_dir: str | Path, manager: str, snapshot_id: str) -> Path:
     return Path(archive_dir) / manager / f"{snapshot_id}.zip"
+
+
+#: Archives hold the manager's secrets and password hashes: only snapbot's user may read them.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create `path` (and missing parents) readable by snapbot's user only; an existing
+    directory of snapbot's archive is narrowed to that too."""
+    path = Path(path)
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+def manager_dir(archive_dir: str | Path, manager: str) -> Path:
+    """`<archive_dir>/<manager>/`, both private (0700)."""
+    private_dir(archive_dir)
+    return private_dir(Path(archive_dir) / manager)
+
+
+def open_private(path: str | Path, mode: str = "wb") -> Any:
+    """Open a new file for writing with mode 0600 from its first byte (never the umask's)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, mode)
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -49,7 +77,8 @@ def check_zip(path: str | Path) -> None:
 def write_sidecar(path: str | Path, sha256: str) -> Path:
     side = sidecar_path(path)
     tmp = side.with_name(f".{side.name}.tmp")
-    tmp.write_text(f"{sha256}  {Path(path).name}\n")
+    with open_private(tmp, "w") as f:
+        f.write(f"{sha256}  {Path(path).name}\n")
     os.replace(tmp, side)
     return side
 

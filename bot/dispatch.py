@@ -32,6 +32,7 @@ from bot.messages import common
 from bot.messages import jobs as jm
 from bot.jobs.runner import JobRunner
 from bot.store import Job, Store
+from bot.messages.text import archive_name
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,7 @@ class Dispatcher:
             else:
                 return Reply(jm.text_message(
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
-                    f"and verified: `{info.path}` ({jm.human_size(info.size)}, sha256 "
+                    f"and verified: `{archive_name(info.path)}` ({jm.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
         return await self._long(cmd, inv)
 

@@ -20,14 +20,16 @@ import json
 import logging
 import time
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from aiohttp import web
+
+from bot.commands.parser import MAX_TEXT
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # bytes
-MAX_COMMAND = 2000  # characters of /cfy text; every real command is far shorter
+MAX_COMMAND = MAX_TEXT  # characters of /cfy text (the parser's own cap)
 MAX_AGE = 300  # seconds a signed request stays valid
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,9 +64,14 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
     when a slash command's text is too long (None otherwise)."""
     try:
         text = body.decode("utf-8")
-        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not a form") from None
+    if not text.startswith("payload=") and "&payload=" not in text:
+        return _command_text_check(text, max_command)
+    try:
+        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True,
                               max_num_fields=200))
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:
         raise Refused(400, "body is not a form") from None
     if "payload" in form:
         try:
@@ -76,12 +83,24 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
         if not isinstance(payload, dict):
             raise Refused(400, "payload is not an object")
         return None
-    if "command" in form:
-        n = len(form.get("text", ""))
-        if n > max_command:
-            return (f":warning: That command is {n:,} characters long; snapbot reads at most "
-                    f"{max_command:,}. Nothing was done. `/cfy help` lists the commands.")
     return None
+
+
+def _command_text_check(text: str, max_command: int) -> str | None:
+    """A slash command's form: only its `text` field is decoded, and only when its encoded
+    length leaves doubt (a character is at most 12 encoded bytes: 4 UTF-8 bytes as %XX)."""
+    fields = text.split("&") if text else []
+    if len(fields) > 200 or any("=" not in f for f in fields):
+        raise Refused(400, "body is not a form")
+    raw = next((f[5:] for f in fields if f.startswith("text=")), "")
+    if len(raw) <= max_command:
+        return None
+    n = len(unquote_plus(raw)) if len(raw) <= 12 * max_command else None
+    if n is not None and n <= max_command:
+        return None
+    size = f"{n:,} characters" if n is not None else f"over {max_command:,} characters"
+    return (f":warning: That command is {size} long; snapbot reads at most "
+            f"{max_command:,}. Nothing was done. `/cfy help` lists the commands.")
 
 
 def request_guard(signing_secret: str, *, paths: tuple[str, ...] = ("/slack/events",),

@@ -49,7 +49,7 @@ def test_ok_report_names_snapshot_size_duration_archive_and_checksum_prefix():
     text = plain_text(daily_report(ok_outcome([run(0, size=2 * 1024 * 1024, duration=90)])))
     assert "daily-default-20260101-0300" in text
     assert "2.0 MB" in text and "1m30s" in text
-    assert "/a/default/x.zip" in text and "abababababab" in text
+    assert "`default/x.zip`" in text and "/a/default" not in text and "abababababab" in text
 
 
 def test_ok_report_has_no_retry_button():

@@ -43,7 +43,7 @@ def test_sizes_and_durations_read_like_a_person_wrote_them() -> None:
 
 def test_a_done_download_card_shows_where_the_archive_is_and_its_checksum() -> None:
     text = plain_text(job_card(job(), []))
-    assert "/a/prod/snap-1.zip" in text and "ab" * 32 in text and "1.2 GB" in text and "1m15s" in text
+    assert "`prod/snap-1.zip`" in text and "/a/prod" not in text and "ab" * 32 in text and "1.2 GB" in text and "1m15s" in text
 
 
 def test_job_detail_lists_approvals_and_every_transition_with_actor_and_detail() -> None:

@@ -27,6 +27,9 @@ from bot.errors import UsageError
 from bot.messages.text import strip_markers
 
 GENERAL_USAGE = f"{PREFIX} help"
+#: The longest command text read (characters). Every real command is far shorter; longer text
+#: is refused before normalizing or tokenizing, whatever it holds.
+MAX_TEXT = 2000
 
 
 # --- text normalization and tokenizing ------------------------------------------------------------
@@ -35,12 +38,11 @@ _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": 
                          "\u00ab": '"', "\u00bb": '"', "\u2033": '"',
                          "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
                          "\u2032": "'"})
+_QUOTE_CHARS = re.compile("[" + "".join(chr(c) for c in _QUOTES) + "]")
 _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\s]+")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 # `<` is excluded inside, so each try stops at the next `<`: linear even on "<http:" * 10**5
 _LINK = re.compile(r"<((?:https?|ftp|mailto):[^|<>\s]*)(?:\|([^<>]*))?>")
-_ENTITY = re.compile(r"&(amp|lt|gt);")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 _DASH_FLAG = re.compile(r"(^| )[\u2014\u2013\u2212](?=[A-Za-z])")
 
 
@@ -50,10 +52,12 @@ def normalize(text: str) -> str:
     # <http://x|x>: keep the label when there is one, it is what the user typed (Slack links
     # bare domain-like words too, e.g. an id "nightly.io" arrives as <http://nightly.io|nightly.io>)
     text = _LINK.sub(lambda mo: mo.group(2) if mo.group(2) else mo.group(1), text)
-    text = _ENTITY.sub(lambda mo: _ENTITIES[mo.group(1)], text) if "&" in text else text
-    text = text.translate(_QUOTES)
-    text = _SPACES.sub(" ", text).strip()
-    return _DASH_FLAG.sub(lambda mo: mo.group(1) + "--", text)
+    if "&" in text:  # `&amp;` last, so `&amp;lt;` stays the `&lt;` that was typed
+        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    if not text.isascii():
+        text = _QUOTE_CHARS.sub(lambda mo: _QUOTES[ord(mo.group())], text)
+    text = " ".join(text.split())  # every Unicode space run -> one space (as _SPACES), in C
+    return _DASH_FLAG.sub(r"\1--", text)
 
 
 def tokenize(text: str) -> list[str]:
@@ -78,8 +82,16 @@ def _is_flag(tok: str) -> bool:
     return tok.startswith("-") and len(tok) > 1
 
 
+def check_length(text: str) -> None:
+    """Refuse a command longer than MAX_TEXT before any work is done on it."""
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"that command is {len(text):,} characters long; snapbot reads at most "
+                         f"{MAX_TEXT:,}, and nothing was done", GENERAL_USAGE)
+
+
 def parse(text: str) -> m.Command:
     """Parse the text after `/cfy` into a Command. Raises UsageError."""
+    check_length(text)
     words = tokenize(text)
     if words and words[0].lower() in ("cfy", "/cfy"):  # `/cfy cfy snapshots list`
         words = words[1:]

@@ -12,6 +12,7 @@ from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.jobs import display_url
+from bot.messages.text import archive_name
 from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class SnapshotUpload(SimpleDriver):
     kind = "snapshot_upload"
 
     def starting_detail(self, job: Job) -> str:
-        src = job.params.get("url") or job.params.get("archive_path") or ""
+        src = job.params.get("url") or archive_name(job.params.get("archive_path"))
         return f"uploading snapshot `{job.params['snapshot_id']}` from `{display_url(src)}`"
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:

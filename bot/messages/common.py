@@ -20,6 +20,7 @@ from bot.errors import (ArchiveError, CloudifyError, ManagerUnavailable, NotAuth
 from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
                                  section, truncate, when)
 from bot.messages.jobs import manager_jobs_lines
+from bot.messages.text import archive_name
 
 
 Message = dict[str, Any]
@@ -288,7 +289,7 @@ def archive_saved(info: ArchiveInfo, manager: str | None = None) -> Message:
     where = f" from `{manager}`" if manager else ""
     text = (f":floppy_disk: Saved `{name}`{where}: {human_size(info.size)}, "
             f"sha256 `{info.sha256[:12]}…` (verified)")
-    return message(text, [section(text), context(f"`{info.path}` · sha256 `{info.sha256}`")])
+    return message(text, [section(text), context(f"`{archive_name(info.path)}` · sha256 `{info.sha256}`")])
 
 
 # --- maintenance and cluster ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section
+from bot.messages.text import archive_name
 from bot.store import Job, RunRecord, Transition
 
 Message = dict[str, Any]
@@ -119,7 +120,7 @@ def daily_report(outcome: DailyOutcome) -> Message:
         head = f":white_check_mark: *Daily snapshot of {m}: ok*{when}"
         body = [f"snapshot `{outcome.snapshot_id}` · {human_size(outcome.size)} · "
                 f"{human_duration(outcome.duration_s)}",
-                f"archived at `{outcome.archive_path}` · sha256 `{outcome.sha256[:12]}`"]
+                f"archived at `{archive_name(outcome.archive_path)}` · sha256 `{outcome.sha256[:12]}`"]
         fallback = (f"Daily snapshot of {m}: ok, {outcome.snapshot_id}, {human_size(outcome.size)}, "
                     f"{human_duration(outcome.duration_s)}")
     else:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
                                  when)
-from bot.messages.text import mention
+from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
 
 Message = dict[str, Any]
@@ -105,7 +105,7 @@ def result_lines(job: Job) -> list[str]:
     if r.get("snapshot_id") and job.kind not in ("snapshot_delete",):
         out.append(f"snapshot `{r['snapshot_id']}`" + (f" ({r['status']})" if r.get("status") else ""))
     if r.get("archive_path"):
-        out.append(f"archive `{r['archive_path']}`")
+        out.append(f"archive `{archive_name(r['archive_path'])}`")
     if r.get("size") is not None and (r.get("archive_path") or r.get("sha256")):
         out.append(f"size {human_size(r['size'])}")
     if r.get("sha256"):

@@ -10,7 +10,7 @@ from bot.messages import restore_effects as effects
 from bot.messages.blocks import (SECTION_MAX, button, context, hhmmss, human_duration, human_size,
                                  message, section, truncate, when)
 from bot.messages.jobs import who
-from bot.messages.text import mention
+from bot.messages.text import archive_name, mention
 from bot.store import Job, Transition
 
 Message = dict[str, Any]
@@ -186,7 +186,7 @@ def progress_card(job: Job, transitions: list[Transition], now: datetime | None 
     if job.state == "awaiting_credentials":
         blocks.append(section(truncate(credentials_lost(job, runbook_base_url, poll_interval), SECTION_MAX)))
     if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
-        blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{r['safety_archive_path']}` "
+        blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{archive_name(r['safety_archive_path'])}` "
                                f"(sha256 {str(r.get('safety_sha256', ''))[:12]}…)"))
     if job.state == "maintenance_activating" and r.get("maintenance_remaining"):
         blocks.append(context("Waiting for: " + ", ".join(r["maintenance_remaining"])))

@@ -124,6 +124,13 @@ def unwrap(text: Any) -> str:
     return strip_markers(_SPAN.sub(lambda mo: f"<{mo.group(1)}>", text))
 
 
+def archive_name(path: Any) -> str:
+    """An archived copy as Slack shows it: relative to the archive directory
+    (`<manager>/<id>.zip`), never the server's absolute path."""
+    parts = [p for p in str(path or "").replace("\\", "/").split("/") if p]
+    return "/".join(parts[-2:])
+
+
 def cut(text: str, limit: int) -> str:
     """At most `limit` characters, ending in a visible "…" when cut; never inside an entity
     (`&amp;`) or a markup span (`<@U1>`), which would break what Slack shows."""
