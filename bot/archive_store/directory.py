@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bot import archive
 from bot.archive_store.base import (
     CHUNK,
     SIDECAR,
@@ -144,7 +145,9 @@ class DirectoryArchiveStore:
     # -- writing ----------------------------------------------------------------------------
     async def _stage(self, dest: Path, chunks: AsyncIterable[bytes], hasher: Hasher) -> Path:
         try:
-            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            # private: archives hold the manager's secrets and password hashes
+            await asyncio.to_thread(archive.private_dir, dest.parent.parent)
+            await asyncio.to_thread(archive.private_dir, dest.parent)
         except OSError as exc:
             raise ArchiveError(f"cannot create the archive directory {dest.parent}: "
                                f"{exc.strerror or exc}") from None
@@ -154,7 +157,7 @@ class DirectoryArchiveStore:
             return ArchiveError(_write_failed(exc, dest.parent))
         try:
             try:
-                f = await asyncio.to_thread(open, tmp, "wb")
+                f = await asyncio.to_thread(archive.open_private, tmp, "wb")  # 0600
             except OSError as exc:
                 raise failed(exc) from None
             try:
@@ -181,7 +184,8 @@ class DirectoryArchiveStore:
         side = Path(str(dest) + SIDECAR)
         side_tmp = side.with_name(f".{side.name}.tmp-{secrets.token_hex(4)}")
         try:
-            side_tmp.write_bytes(sidecar_text(sha256, dest.name))
+            with archive.open_private(side_tmp, "wb") as f:
+                f.write(sidecar_text(sha256, dest.name))
             os.replace(side_tmp, side)
             os.replace(tmp, dest)
         except OSError as exc:
