@@ -160,9 +160,10 @@ def _nested_repeats(pattern: re.Pattern[str]) -> list[str]:
 
 
 def test_parser_patterns_have_no_nested_repeats_and_links_stop_at_the_next_bracket():
-    from bot.commands import parser
-    patterns = [v for v in vars(parser).values() if isinstance(v, re.Pattern)]
-    assert len(patterns) >= 6
+    from bot.commands import grammar, parser
+    patterns = [v for mod in (parser, grammar) for v in vars(mod).values()
+                if isinstance(v, re.Pattern)]
+    assert len(patterns) >= 8
     for p in patterns:
         assert _nested_repeats(p) == [], p.pattern
     # every repeated class inside a link excludes `<`: a try that starts at one `<` ends before

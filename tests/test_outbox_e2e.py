@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bot.messages.jobs import people, with_mentions
+from bot.messages.text import for_slack
 from bot.messages.restore import overdue_report_text
 from devtools.simulator import SimulatorOptions
 from tests.harness import BOT_TOKEN, make_rig
@@ -38,8 +39,9 @@ def _state_replies(rig: Any, job: Any) -> list[str]:
 
 
 def _expected_replies(rig: Any, job: Any) -> list[str]:
-    """The state-change replies the stored transitions call for (user ids shown as mentions)."""
-    return [f"`{job.id}` → *{t.to_state}*: {with_mentions(t.detail, people(job, t.actor))}"
+    """The state-change replies the stored transitions call for (user ids shown as mentions),
+    as the Slack edge sends them (escaped; snapbot's own mentions made live)."""
+    return [for_slack({"text": f"`{job.id}` → *{t.to_state}*: {with_mentions(t.detail, people(job, t.actor))}"})["text"]
             for t in rig.store.transitions(job.id) if t.seq > 1 and t.detail]
 
 
