@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
+from bot.messages.text import unwrap  # snapbot's own mentions, for reading
 
 Message = dict[str, Any]
 
@@ -50,7 +51,6 @@ def plain_text(message: Message) -> str:
             lines.append("[" + "] [".join(labels) + "]")
         elif btype == "rich_text":
             continue
-    from bot.messages.text import unwrap
     return unwrap("\n".join(lines) if lines else str(message.get("text", "")))
 
 

@@ -7,6 +7,7 @@ without it the message carries the steps themselves, never a path that means not
 from __future__ import annotations
 
 from dataclasses import dataclass
+from bot.messages.text import link  # snapbot's own links: the Slack edge escapes the rest
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,6 @@ ALL = (SPLIT_BRAIN, CLUSTER_FAIL, CREDENTIALS)
 def reference(runbook: Runbook, base_url: str | None) -> str:
     """Slack mrkdwn pointing to the runbook: an absolute link, or its steps inline."""
     if base_url:
-        from bot.messages.text import link  # made by the builder: the edge escapes the rest
         return f"runbook: {link(base_url.rstrip('/') + '#' + runbook.anchor, runbook.title)}"
     steps = "\n".join(f"{i}. {s}" for i, s in enumerate(runbook.steps, 1))
     return f"runbook, *{runbook.title}*:\n{steps}"

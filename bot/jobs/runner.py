@@ -24,7 +24,6 @@ from bot.notifier import ConsoleNotifier, Message, Notifier
 from bot.delivery import OutboxSender
 from bot.outbox import Outbox, job_lane
 from bot.partials import CURRENT_JOB, remove_job_partials
-from bot.messages.text import mention
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
 from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
-from bot.messages.text import mention
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
