@@ -29,7 +29,7 @@ def test_slack_users_are_mentions_and_terminal_users_plain_text() -> None:
 
 def test_stored_user_ids_become_mentions_only_for_the_people_named() -> None:
     text = "approved by U_LEAD1, U_LEAD2 (UTC, local:ops)"
-    assert with_mentions(text, ["U_LEAD1", "U_LEAD2", "local:ops"]) == \
+    assert to_mrkdwn(with_mentions(text, ["U_LEAD1", "U_LEAD2", "local:ops"])) == \
         "approved by <@U_LEAD1>, <@U_LEAD2> (UTC, local:ops)"
     assert with_mentions("approved by <@U999>", ["U999"]) == "approved by <@U999>"
 
