@@ -97,7 +97,8 @@ async def serve_bare(deps: dict) -> None:
     from slack_bolt.app.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from handlers.app import build_web_app
+    from aiohttp import web
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
     app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=deps["standin"] + "/api/"))
 
@@ -105,16 +106,13 @@ async def serve_bare(deps: dict) -> None:
     async def noop(ack):  # noqa: ANN001 - Bolt injects by name
         await ack()
 
-    class _NoServices:
-        class settings:  # noqa: N801
-            managers = ()
+    # A bare Bolt app: no snapbot routes, no request guard, only Bolt's own aiohttp adapter.
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
 
-        class store:  # noqa: N801
-            @staticmethod
-            def list_jobs(**_kw):
-                return []
-
-    await _serve(build_web_app(app, _NoServices), deps["standin"])
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", events)
+    await _serve(web_app, deps["standin"])
 
 
 async def _serve(web_app, standin_url: str) -> None:
