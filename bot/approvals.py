@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 from typing import Awaitable, Callable, Iterable
 
+from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
@@ -290,14 +291,8 @@ class ApprovalService:
             await asyncio.sleep(self.tick_seconds)  # cadence in real time; expiry by the clock
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="approvals-expiry")
+        self._task = ensure_running(self._task, self._loop, "approvals-expiry")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(task)

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from typing import Callable
 
+from bot.tasks import cancel_and_wait, ensure_running
 from bot.notifier import MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store
@@ -53,17 +54,11 @@ class OutboxSender:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="outbox-sender")
+        self._task = ensure_running(self._task, self._loop, "outbox-sender")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(task)
         self._release()
 
     # -- the lease ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, parse_time
 from bot.cloudify.client import CloudifyClient
 from bot.store import Store
@@ -167,14 +168,8 @@ class ManagerProbe:
             await self.clock.sleep(self.interval)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="manager-probe")
+        self._task = ensure_running(self._task, self._loop, "manager-probe")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
