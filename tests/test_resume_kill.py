@@ -124,7 +124,6 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
                     mid_download: bool = False, after_answer: bool = False) -> None:
     # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
     # and an execution that keeps maintenance mode `activating` for a while.
-    # (the safety snapshot is queued behind that execution, as a legacy create must be)
     compat: tuple[str, ...] = ()
     options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim"), compat=compat) if pause or kill else \
         SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"),
@@ -139,10 +138,6 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
         async with CloudifyClient(sim.url, password="admin") as c:
             await c.create_snapshot("snap-1")
             await until(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", timeout=10, what="snapshot")
-            if not pause and state == "maintenance_activating":
-                async with httpx.AsyncClient() as h:
-                    await h.post(sim.url + "/_sim/executions",
-                                 json={"deployment_id": "dep-1", "workflow_id": "install", "duration": 40})
         work = tmp_path / "work"
         work.mkdir()
         args = ["--request"] + (["--pause-at", state] if pause and state else [])
@@ -157,6 +152,14 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
         elif pause:
             await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}")
         else:
+            if state == "maintenance_activating":
+                # Started once the safety snapshot is under way (a legacy create would queue behind
+                # it otherwise, and the execution be over before activation): it keeps maintenance
+                # mode `activating` for a while after the safety snapshot.
+                await until(lambda: _state(db) == "safety_snapshot", timeout=30, what="state safety_snapshot")
+                async with httpx.AsyncClient() as h:
+                    await h.post(sim.url + "/_sim/executions",
+                                 json={"deployment_id": "dep-1", "workflow_id": "install", "duration": 60})
             await until(lambda: _state(db) == state, timeout=30, what=f"state {state}")  # each step lasts ~1 s here
         if kill is None:
             proc.send_signal(signal.SIGKILL)
