@@ -8,35 +8,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 
 import psutil
 import pytest
 
 from bot.cloudify.client import CloudifyClient
 from tests.client_support import wait_snapshot
+from tests.rss_support import PeakRss
 
 MB = 1024 * 1024
 ARCHIVE = 200 * MB
 LIMIT = 32 * MB
-
-
-class PeakRss(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self.halt.wait(0.005)
-
-    def stop(self) -> int:
-        self.halt.set()
-        self.join()
-        return self.peak
 
 
 @pytest.fixture

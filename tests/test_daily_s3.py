@@ -7,7 +7,6 @@ import dataclasses
 import re
 import subprocess
 import sys
-import threading
 
 import psutil
 import pytest
@@ -16,6 +15,7 @@ from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
 from tests.s3_support import env_for, keys, new_bucket
+from tests.rss_support import PeakRss
 
 MB = 1024 * 1024
 
@@ -58,24 +58,6 @@ async def test_daily_runs_archive_retain_and_back_up_into_the_bucket(sim, tmp_pa
         upload = await services.runner.wait(upload.id, timeout=60)
         assert upload.state == "done", upload.error
         assert (await services.clients["default"].get_snapshot(ids[-1])).status == "uploaded"
-
-
-class PeakRss(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self.halt.wait(0.005)
-
-    def stop(self) -> int:
-        self.halt.set()
-        self.join()
-        return self.peak
 
 
 @pytest.fixture
