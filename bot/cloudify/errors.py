@@ -45,7 +45,9 @@ _BY_STATUS: dict[int, type[CloudifyError]] = {
 }
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+#: the scheme is bounded (32 characters, far more than any real one): unbounded, a try from each
+#: letter of a long word rescanned the rest of it, quadratic in a manager's 100 kB message
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s'\"<>]+")
 
 
 def scrub_urls(text: str) -> str:
@@ -68,6 +70,8 @@ def scrub_urls(text: str) -> str:
             netloc = "…@" + netloc
         query = "?…" if parts.query else ""
         return f"{parts.scheme}://{netloc}{parts.path}{query}{tail}"
+    if "://" not in text:  # most messages: no pattern run at all
+        return text
     return _URL_IN_TEXT.sub(one, text)
 
 

@@ -43,7 +43,9 @@ _SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\s]+")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 # `<` is excluded inside, so each try stops at the next `<`: linear even on "<http:" * 10**5
 _LINK = re.compile(r"<((?:https?|ftp|mailto):[^|<>\s]*)(?:\|([^<>]*))?>")
-_DASH_FLAG = re.compile(r"(^| )[\u2014\u2013\u2212](?=[A-Za-z])")
+# a dash at the start of a word (after a space or at the very start), before a letter: a
+# lookbehind rather than a `(^| )` group, so each replacement is a plain string (no template)
+_DASH_FLAG = re.compile(r"(?<![^ ])[\u2014\u2013\u2212](?=[A-Za-z])")
 
 
 def normalize(text: str) -> str:
@@ -54,13 +56,15 @@ def normalize(text: str) -> str:
     text = _LINK.sub(lambda mo: mo.group(2) if mo.group(2) else mo.group(1), text)
     if "&" in text:  # `&amp;` last, so `&amp;lt;` stays the `&lt;` that was typed
         text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    if not text.isascii():
-        text = _QUOTE_CHARS.sub(lambda mo: _QUOTES[ord(mo.group())], text)
+    if not text.isascii() and _QUOTE_CHARS.search(text):
+        text = text.translate(_QUOTES)  # in C, whatever the number of quotes
     text = " ".join(text.split())  # every Unicode space run -> one space (as _SPACES), in C
-    return _DASH_FLAG.sub(r"\1--", text)
+    return _DASH_FLAG.sub("--", text)
 
 
 def tokenize(text: str) -> list[str]:
+    """The words of a command (refused over MAX_TEXT: shlex reads a character at a time)."""
+    check_length(text)
     try:
         return shlex.split(normalize(text))
     except ValueError as exc:  # unbalanced quote
