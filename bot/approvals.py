@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 from typing import Awaitable, Callable, Iterable
 
+from bot.audit import REFUSED, AuditLog
 from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
@@ -38,7 +39,8 @@ PENDING = frozenset({"restore"})
 class ApprovalService:
     def __init__(self, store: Store, runner: JobRunner, clock: Clock,
                  policy: ApprovalPolicy, *, channel: str, group_resolver: GroupResolver | None = None,
-                 tick_seconds: float = 5.0, group_cache_seconds: float = 300.0) -> None:
+                 tick_seconds: float = 5.0, group_cache_seconds: float = 300.0,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
         self.runner = runner
         self.clock = clock
@@ -47,6 +49,7 @@ class ApprovalService:
         self.group_resolver = group_resolver
         self.tick_seconds = tick_seconds
         self.group_cache_seconds = group_cache_seconds
+        self.audit = audit  # refused decisions go to the audit log too
         self._group_members: dict[str, set[str]] = {}
         self._groups_loaded_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -203,6 +206,10 @@ class ApprovalService:
         refused.append({"user": user, "at": iso(self.clock.now()),
                         "action": "approve" if approve else "reject", "reason": reason})
         self.store.merge_result(job.id, refused_clicks=refused[-50:])
+        if self.audit is not None:
+            self.audit.record(user=user, source="slack", channel=job.channel,
+                              what=f"{'approve' if approve else 'reject'} {job.id}",
+                              outcome=REFUSED, detail=reason)
 
     def _move(self, job: Job, current: str, target: str, *, actor: str, detail: str,
               finished: bool = False) -> Job:

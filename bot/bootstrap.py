@@ -12,6 +12,7 @@ import httpx
 
 from bot.approvals import ApprovalService, GroupResolver
 from bot.archive_store import open_archive_store
+from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import ManagerConfig, Settings
@@ -58,6 +59,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     if settings.db_path != ":memory:":
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, clock)
+    audit = AuditLog(store)
     outbox = Outbox(store)
     # A local notifier (a terminal's console) only echoes what is queued; the messages stay in
     # the outbox for whoever delivers to Slack (`snapbot run`, or `deliver_own` with Slack set).
@@ -91,7 +93,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         raise
     register_simple_drivers(runner, clients, settings, archives)
     approvals = ApprovalService(store, runner, clock, settings.approvals,
-                                channel=settings.slack.channel, group_resolver=group_resolver)
+                                channel=settings.slack.channel, group_resolver=group_resolver,
+                                audit=audit)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock,
                                   runbook_base_url=settings.runbook_base_url))
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
@@ -99,7 +102,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
     runner.register(DailyDriver(clients, settings, store, reporter, archives))
     daily = DailyService(settings, store, clock, runner, approvals, reporter)
-    dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily, archives)
+    dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
+                            archives, audit)
     return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
                     clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,
                     approvals=approvals, restores=restores, daily=daily, dispatcher=dispatcher)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from bot.approvals import ApprovalService
+from bot.audit import AuditLog
 from bot.archive_store import ArchiveStore, StoredArchive
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
@@ -65,7 +66,7 @@ class Daily(Protocol):
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
-                 restores: Restores, daily: Daily, archives: ArchiveStore) -> None:
+                 restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -75,6 +76,7 @@ class Dispatcher:
         self.restores = restores
         self.daily = daily
         self.archives = archives
+        self.audit = audit
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
         own: dict[type[m.Command], Handler] = {
@@ -91,6 +93,7 @@ class Dispatcher:
             m.JobsList: self._jobs_list,
             m.JobsShow: self._jobs_show,
             m.JobsCancel: self._jobs_cancel,
+            m.Audit: self._audit_log,
         }
         self._handlers: dict[type[m.Command], Handler] = {
             s.cls: own.get(s.cls, self._long) for s in COMMANDS if s.cls in own or s.job_kind}
@@ -108,7 +111,16 @@ class Dispatcher:
             return Reply(common.error_message(RuntimeError()), ephemeral=True)
 
     async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
-        """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes)."""
+        """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes).
+        Every run is recorded in the audit log with its outcome (bot.audit)."""
+        return await self.audit.recorded(cmd, inv, self._run)
+
+    def record(self, inv: Invocation, what: str, outcome: str, detail: str = "") -> None:
+        """An audit entry for what `inv` did outside `run` (a click, a command that did not
+        parse); `outcome` is ok, refused or failed. Secrets are redacted; never raises."""
+        self.audit.record_for(inv, what, outcome, detail)
+
+    async def _run(self, cmd: m.Command, inv: Invocation) -> Reply:
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise UsageError(f"`{cmd.name}` is not supported")
@@ -238,6 +250,9 @@ class Dispatcher:
                                "stopped at this step") from None
         outcomes = await cancel_manager_executions(self._client(job.manager), job)
         return Reply(jm.job_cancelled(job, outcomes), ephemeral=False)
+
+    async def _audit_log(self, cmd: m.Audit, inv: Invocation) -> Reply:
+        return self.audit.answer(cmd, self.clock.now())
 
     def check_may_cancel(self, job: Job, user: str) -> None:
         """The requester or an approver may cancel a job; nobody else."""

@@ -67,6 +67,18 @@ class RunRecord:
     ended_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of `audit` (bot.audit): a command or click, accepted or refused."""
+    at: datetime
+    user: str  # Slack user id, or `local:<login>` from the terminal
+    source: str  # slack | terminal | schedule
+    channel: str
+    what: str  # the command with its arguments, secrets redacted
+    outcome: str  # ok | refused | failed
+    detail: str = ""  # why (refused, failed), or the job it started
+
+
 def _m1(db: sqlite_utils.Database) -> None:
     db["jobs"].create({
         "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
@@ -107,8 +119,19 @@ def _m2(db: sqlite_utils.Database) -> None:
                               if_not_exists=True)
 
 
+def _m3(db: sqlite_utils.Database) -> None:
+    # The audit log (bot.audit): every command and click, who, where, what, outcome. Read
+    # newest first, by time or by one user's time.
+    db["audit"].create({"id": int, "at": str, "user": str, "source": str, "channel": str,
+                        "what": str, "outcome": str, "detail": str},
+                       pk="id", not_null={"at", "user", "what", "outcome"}, if_not_exists=True)
+    db["audit"].create_index(["at"], if_not_exists=True)
+    db["audit"].create_index(["user", "at"], if_not_exists=True)
+
+
 #: Numbered, idempotent migrations. Append only; never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1), (2, _m2)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1), (2, _m2),
+                                                                          (3, _m3)]
 
 
 def dumps(value: Any) -> str:

@@ -68,6 +68,9 @@ def register(app: AsyncApp, services: Services) -> None:
             cmd = parse(text)
         except UsageError as exc:
             await ack(response_type="ephemeral", **usage_reply(exc))
+            # audited like any refusal (the dispatcher redacts and cuts the text)
+            services.dispatcher.record(Invocation(user=user, channel=channel, source="slack"),
+                                       text or "(empty)", "refused", exc.problem)
             return
         if trigger_id and trigger_id in seen:
             log.info("dropping retry %s of /cfy from %s", _retry_num(request), user)

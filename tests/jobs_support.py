@@ -57,7 +57,7 @@ class Domain:
         """A dispatcher over these services whose restore service is `restores` (a fake)."""
         s = self.services
         return Dispatcher(s.settings, s.store, s.runner, s.clients, s.clock, s.approvals, restores, s.daily,
-                          s.archives)
+                          s.archives, s.dispatcher.audit)
 
     def text(self, reply: Reply) -> str:
         return plain_text(reply.message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -22,6 +23,14 @@ _ID_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
 _JOB_ID = re.compile(r"[rdj]-[0-9a-f]{6}")
 _MANAGER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")  # tenants, blueprints
+
+#: `--since` as a time span back from now: 30m, 24h, 7d, 2w (bot.audit.parse_since reads it)
+SINCE_SPAN = re.compile(r"(\d{1,5})([mhdw])")
+#: who `audit --user` means: a Slack mention as Slack sends it (`<@U1>`, `<@U1|name>`), a user
+#: id, or a terminal login as the audit log records it (`local:alice`)
+_USER = re.compile(r"<@([UW][A-Z0-9_]{1,40})(?:\|[^<>]{0,100})?>|@?([UW][A-Z0-9_]{1,40})"
+                   r"|(local:[A-Za-z0-9_.@-]{1,64})")
+
 
 def show(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "…")
@@ -86,6 +95,30 @@ def validate_url(value: str, usage: str = "") -> str:
         raise UsageError("--url must not carry credentials (user:password@); use a URL the "
                          "manager can fetch without them, or upload --from-archive", usage)
     return value
+
+
+def validate_since(value: str, usage: str = "") -> str:
+    """A span back from now (`30m`, `24h`, `7d`, `2w`) or an ISO date or time (UTC)."""
+    v = value.strip().lower()
+    if SINCE_SPAN.fullmatch(v):
+        return v
+    if len(v) <= 40:
+        try:
+            (datetime if "t" in v or " " in v else date).fromisoformat(value.strip())
+            return value.strip()
+        except ValueError:
+            pass
+    raise UsageError(f"--since {show(value)} is not a time: use 30m, 24h, 7d, 2w or a date "
+                     "like 2026-11-01", usage)
+
+
+def validate_user(value: str, usage: str = "") -> str:
+    """A Slack user (`<@U123>`, `U123`) or a terminal login (`local:alice`): its id."""
+    mo = _USER.fullmatch(value.strip())
+    if mo is None:
+        raise UsageError(f"--user {show(value)} is not a Slack user: mention them (@name) or "
+                         "give their id (U…), or a terminal login (local:name)", usage)
+    return next(g for g in mo.groups() if g)
 
 
 # --- grammar ---------------------------------------------------------------------------------------

@@ -132,3 +132,9 @@ class JobsShow(Command, name="jobs.show"):
 @dataclass(frozen=True)
 class JobsCancel(Command, name="jobs.cancel"):
     job_id: str
+
+
+@dataclass(frozen=True)
+class Audit(Command, name="audit"):
+    user: str | None = None  # a Slack user id (U…) or a terminal login (local:…)
+    since: str | None = None  # 30m, 24h, 7d, 2w or an ISO date (bot.audit.parse_since)

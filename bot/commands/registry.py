@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from bot.commands import model as m
 from bot.commands.grammar import (JOB_ARG, MANAGER, OPTIONAL, SNAPSHOT_ARG, TRUE, VALUE, Arg, Flag,
                                   Grammar, include_exclude, name_validator, validate_manager_name,
-                                  validate_snapshot_id, validate_url)
+                                  validate_since, validate_snapshot_id, validate_url,
+                                  validate_user)
 
 PREFIX = "/cfy"
 
@@ -157,6 +158,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(m.JobsCancel, "jobs cancel JOB_ID",
                 "Cancel a job (its requester or an approver).",
                 "jobs cancel r-1a2b3c", Grammar((JOB_ARG,))),
+    CommandSpec(m.Audit, "audit [--user U] [--since 24h]",
+                "Who ran what, from where, and the outcome (commands and buttons, refusals "
+                "too), newest first.",
+                "audit --user U0123ABCD --since 7d",
+                Grammar(flags=(Flag(("--user",), "user", VALUE, validate_user),
+                               Flag(("--since",), "since", VALUE, validate_since)))),
 )
 
 _BY_NAME = {s.name: s for s in COMMANDS}
