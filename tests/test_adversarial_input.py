@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 import pytest
 
+from bot import audit
 from bot.cloudify import errors as cloudify_errors
 from bot.cloudify.errors import error_from_response, scrub_urls
 from bot.commands import grammar, parser
@@ -29,7 +30,7 @@ SIZE = 100_000
 
 #: modules whose patterns read text someone else wrote: typed commands, manager messages and logs
 OUTSIDE_TEXT_MODULES = (parser, grammar, slack_text, cloudify_errors, report, scheduled_work,
-                        job_messages)
+                        job_messages, audit)
 
 _PROBE = [chr(c) for c in range(0x3100)] + ["\ue000", "\ue001", "\ufeff", "\u202f", "\u205f"]
 _CATEGORIES = {

@@ -111,6 +111,18 @@ def test_redact_leaves_no_credential_and_one_line(raw: str, gone: list[str], kep
     assert kept in out
 
 
+def test_redact_cuts_long_secrets_whole() -> None:
+    token, secret = "xoxb-" + "a1" * 1000, "p" * 3000
+    out = redact(f"{token} password={secret} https://u:{secret}@h.example/x?{secret} u:{secret}@h")
+    assert "a1a1" not in out and "pp" not in out
+
+
+def test_redact_reads_a_bounded_prefix_of_100kb_input() -> None:
+    out = redact("https://u:pw@h.example/?" + "x" * 100_000)
+    assert out == "https://…@h.example/?…"
+    assert len(redact("word " * 20_000)) < 4000
+
+
 def test_redact_keeps_ordinary_words_about_passwords() -> None:
     text = "restore failed: the password hashes were restored; tokens rotate nightly"
     assert redact(text) == text
