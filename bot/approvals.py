@@ -40,7 +40,8 @@ class ApprovalService:
     def __init__(self, store: Store, runner: JobRunner, clock: Clock,
                  policy: ApprovalPolicy, *, channel: str, group_resolver: GroupResolver | None = None,
                  tick_seconds: float = 5.0, group_cache_seconds: float = 300.0,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None,
+                 other_groups: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.runner = runner
         self.clock = clock
@@ -50,6 +51,8 @@ class ApprovalService:
         self.tick_seconds = tick_seconds
         self.group_cache_seconds = group_cache_seconds
         self.audit = audit  # refused decisions go to the audit log too
+        #: user groups resolved besides the approvers' (operators', viewers')
+        self.other_groups = other_groups
         self._group_members: dict[str, set[str]] = {}
         self._groups_loaded_at: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -65,28 +68,35 @@ class ApprovalService:
         if user == job.requester:
             raise NotAuthorized("you requested this, so someone else must approve it")
         if not self.is_approver(user):
-            raise NotAuthorized("only configured approvers can approve or reject this "
-                                f"({self._approver_names() or 'none are configured'})")
+            # who the approvers are is not told here (`/cfy help` tells viewers)
+            raise NotAuthorized("not an approver: only configured approvers can approve or "
+                                "reject this")
 
-    def _approver_names(self) -> str:
+    def group_members(self, group: str) -> frozenset[str]:
+        """A user group's members as last resolved (none until then)."""
+        return frozenset(self._group_members.get(group, ()))
+
+    def approver_names(self) -> str:
         names = [mention(u) for u in sorted(self.policy.approvers)]
         names += [group_mention(g) for g in sorted(self.policy.approver_groups)]
         return ", ".join(names)
 
     async def refresh_groups(self, *, force: bool = False) -> None:
-        """Load approver groups' members through the injected resolver (cached for a while)."""
-        if not self.policy.approver_groups or self.group_resolver is None:
+        """Load the user groups' members (approvers', operators', viewers') through the injected
+        resolver (cached for a while)."""
+        groups = sorted(set(self.policy.approver_groups) | self.other_groups)
+        if not groups or self.group_resolver is None:
             return
         loop = asyncio.get_running_loop()
         if not force and self._groups_loaded_at is not None \
                 and loop.time() - self._groups_loaded_at < self.group_cache_seconds:
             return
         members: dict[str, set[str]] = {}
-        for group in self.policy.approver_groups:
+        for group in groups:
             try:
                 members[group] = set(await self.group_resolver(group))
             except Exception:
-                log.exception("could not resolve approver group %s", group)
+                log.exception("could not resolve user group %s", group)
                 members[group] = self._group_members.get(group, set())
         self._group_members = members
         self._groups_loaded_at = loop.time()

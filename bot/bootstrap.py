@@ -10,12 +10,14 @@ from pathlib import Path
 
 import httpx
 
+from bot.access import AccessPolicy
 from bot.approvals import ApprovalService, GroupResolver
 from bot.archive_store import open_archive_store
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import ManagerConfig, Settings
+from bot.clicks import Buttons
 from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
@@ -92,9 +94,12 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         store.close()
         raise
     register_simple_drivers(runner, clients, settings, archives)
+    groups = frozenset(i for i in settings.access.operators | settings.access.viewers
+                       if i.startswith("S"))
     approvals = ApprovalService(store, runner, clock, settings.approvals,
                                 channel=settings.slack.channel, group_resolver=group_resolver,
-                                audit=audit)
+                                audit=audit, other_groups=groups)
+    access = AccessPolicy(settings, approvals.group_members)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock,
                                   runbook_base_url=settings.runbook_base_url))
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
@@ -103,10 +108,12 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     runner.register(DailyDriver(clients, settings, store, reporter, archives))
     daily = DailyService(settings, store, clock, runner, approvals, reporter)
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
-                            archives, audit)
+                            archives, audit, access)
+    buttons = Buttons(dispatcher, approvals, restores, store)
     return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
                     clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,
-                    approvals=approvals, restores=restores, daily=daily, dispatcher=dispatcher)
+                    approvals=approvals, restores=restores, daily=daily, dispatcher=dispatcher,
+                    buttons=buttons)
 
 
 async def start(services: Services) -> list[str]:

@@ -12,11 +12,12 @@ from typing import Any
 
 from bot import config_values as check
 from bot.errors import ConfigError
-from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, ApprovalPolicy,
+from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, AccessConfig,
+                          ApprovalPolicy,
                           ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
                           SlackConfig, configuration_markdown, describe_settings)
 
-__all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "ApprovalPolicy",
+__all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
            "SlackConfig", "configuration_markdown", "describe_settings", "load_settings"]
 
@@ -31,7 +32,8 @@ _MANAGER_KEYS = {k.removeprefix("managers[].") for k in _YAML_KEYS if k.startswi
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ARCHIVE_SCHEMES = ("s3://", "gs://", "az://", "azure://", "abfs://", "abfss://")
-_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "schedule": ScheduleConfig,
+_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "access": AccessConfig,
+                              "schedule": ScheduleConfig,
                               "retention": RetentionConfig, "runbook": RunbookConfig}
 
 
@@ -140,7 +142,7 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
 
 
 def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Validated YAML values for one of approvals/schedule/retention/runbook (field -> value)."""
+    """Validated YAML values for one of the sections (field -> value)."""
     cls = _SECTIONS[name]
     fields = {f for f in cls.__dataclass_fields__}
     check.unknown_keys(name, raw, fields)
@@ -151,8 +153,14 @@ def _field(section: str, field_name: str, key: str, value: Any) -> Any:
     """One section field's value, parsed by the type of its default; `key` names it in errors
     (the YAML key or the environment variable)."""
     default = getattr(_SECTIONS[section](), field_name)
-    if field_name in ("approvers", "approver_groups"):
+    if field_name in ("approvers", "approver_groups", "operators", "viewers"):
         return check.id_list(key, value)
+    if field_name == "channels":
+        return check.channel_list(key, value)
+    if field_name == "terminal_users":
+        return check.terminal_users(key, value)
+    if field_name in ("team_id", "app_id", "enterprise_id"):
+        return check.one_id(key, field_name, value)
     if field_name == "gated":
         return check.gated(key, value)
     if isinstance(default, bool):
@@ -210,6 +218,7 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
             sec[section][field_name] = _field(section, field_name, var, value)
     a, s, r = sec["approvals"], sec["schedule"], sec["retention"]
     approvals = ApprovalPolicy(**a)
+    access = AccessConfig(**sec["access"])
     if approvals.approvers and not approvals.approver_groups \
             and approvals.required > len(approvals.approvers):
         key = "SNAPBOT_APPROVALS_REQUIRED" if _env(env, "SNAPBOT_APPROVALS_REQUIRED") \
@@ -272,7 +281,8 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     if log_format not in ("text", "json"):
         raise ConfigError("SNAPBOT_LOG_FORMAT", f"must be text or json, not {log_format!r}")
     archive_env = tuple((k, env[k]) for k in ARCHIVE_ENV if env.get(k))
-    return Settings(managers=managers, slack=slack, approvals=approvals, schedule=schedule,
+    return Settings(managers=managers, slack=slack, approvals=approvals, access=access,
+                    schedule=schedule,
                     retention=retention, runbook=runbook, archive_url=archive_url,
                     archive_env=archive_env, log_format=log_format,
                     runbook_base_url=runbook_base_url, **paths)

@@ -89,6 +89,69 @@ def id_list(key: str, value: Any) -> frozenset[str]:
     return frozenset(out)
 
 
+_CHANNEL_RE = re.compile(r"[CGD][A-Z0-9_]{2,40}")
+_LOGIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
+_USER_RE = re.compile(r"[UW][A-Z0-9_]{2,40}")
+#: the Slack id kinds a single-id setting takes: first letters and how they are described
+_ONE_ID = {"team_id": ("T", "workspace (team) id like T0123ABCD"),
+           "app_id": ("A", "app id like A0123ABCD"),
+           "enterprise_id": ("E", "Enterprise Grid id like E0123ABCD")}
+
+
+def _items(key: str, value: Any) -> list[Any]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(key, "must be a list (or a comma-separated string)")
+    return [i.strip() if isinstance(i, str) else i for i in items if i != ""]
+
+
+def channel_list(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    out = []
+    for item in _items(key, value):
+        if not isinstance(item, str) or not _CHANNEL_RE.fullmatch(item):
+            raise ConfigError(key, f"{str(item)[:30]!r} is not a channel id (like C0123ABCD)")
+        out.append(item)
+    return frozenset(out)
+
+
+def terminal_users(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """`login=U…` pairs (comma-separated), or a YAML mapping login: U…"""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, str):
+        pairs = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            login, sep, user = part.partition("=")
+            if not sep:
+                raise ConfigError(key, "must be login=USERID pairs, comma-separated")
+            pairs.append((login.strip(), user.strip()))
+    else:
+        raise ConfigError(key, "must map terminal logins to Slack user ids")
+    out: dict[str, str] = {}
+    for login, user in pairs:
+        if not _LOGIN_RE.fullmatch(login):
+            raise ConfigError(key, f"{login[:30]!r} is not a login name")
+        if not isinstance(user, str) or not _USER_RE.fullmatch(user):
+            raise ConfigError(key, f"{login}: {str(user)[:30]!r} is not a Slack user id "
+                                   "(like U0123ABCD)")
+        out[login] = user
+    return tuple(sorted(out.items()))
+
+
+def one_id(key: str, field_name: str, value: Any) -> str:
+    first, what = _ONE_ID[field_name]
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not value.strip().startswith(first) \
+            or not SLACK_ID_RE.fullmatch(value.strip()):
+        raise ConfigError(key, f"must be a Slack {what}")
+    return value.strip()
+
+
 def gated(key: str, value: Any) -> frozenset[str]:
     if value is None:
         return frozenset()

@@ -8,23 +8,20 @@ who may cancel) live here once.
 """
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
+from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
 from bot.audit import AuditLog
-from bot.archive_store import ArchiveStore, StoredArchive
+from bot.archive_store import ArchiveStore
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
-from bot.cloudify.cluster import assess
 from bot.commands import model as m
-from bot.commands.registry import COMMANDS, spec_for
-from bot.errors import (ArchiveError, CloudifyError, InvalidTransition,
-                        ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, StaleState,
-                        UsageError)
+from bot.commands.registry import ALWAYS, COMMANDS, spec_for
+from bot.errors import (ArchiveError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
+                        StaleState, UsageError)
 from bot.config import Settings
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_manager_executions
@@ -32,6 +29,7 @@ from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.jobs.runner import JobRunner
+from bot.reads import Reads
 from bot.store import Job, Store
 from bot.messages.text import archive_name
 
@@ -42,7 +40,7 @@ Handler = Callable[[Any, Invocation], Awaitable[Reply]]
 
 
 def error_reply(exc: SnapbotError) -> Reply:
-    return Reply(common.error_message(exc), ephemeral=True)
+    return Reply(common.error_message(exc), ephemeral=True, refused=True)
 
 
 def generate_snapshot_id(now: datetime) -> str:
@@ -66,7 +64,8 @@ class Daily(Protocol):
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
-                 restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog) -> None:
+                 restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog,
+                 access: AccessPolicy) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -77,6 +76,8 @@ class Dispatcher:
         self.daily = daily
         self.archives = archives
         self.audit = audit
+        self.access = access
+        self.reads = Reads(settings, clients, archives)
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
         own: dict[type[m.Command], Handler] = {
@@ -112,8 +113,9 @@ class Dispatcher:
 
     async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
         """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes).
-        Every run is recorded in the audit log with its outcome (bot.audit)."""
-        return await self.audit.recorded(cmd, inv, self._run)
+        The caller is identified first (a mapped terminal login acts as its Slack user), then
+        authorized (bot.access); every run is recorded in the audit log with its outcome."""
+        return await self.audit.recorded(cmd, self.access.identify(inv), self._run)
 
     def record(self, inv: Invocation, what: str, outcome: str, detail: str = "") -> None:
         """An audit entry for what `inv` did outside `run` (a click, a command that did not
@@ -124,7 +126,20 @@ class Dispatcher:
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise UsageError(f"`{cmd.name}` is not supported")
+        await self.authorize(cmd, inv)
         return await handler(cmd, inv)
+
+    def needs_approval(self, cmd: m.Command) -> bool:
+        return spec_for(cmd).approval == ALWAYS or cmd.name in self.settings.approvals.gated
+
+    async def authorize(self, cmd: m.Command, inv: Invocation) -> None:
+        """Raise NotAuthorized unless `inv` (identified) may run `cmd`: the channel, the role the
+        command needs, and a Slack identity for what needs approval (bot.access)."""
+        spec = spec_for(cmd)
+        await self.approvals.refresh_groups()
+        need = required_role(cmd.name, changes_manager=spec.changes_manager,
+                             starts_job=spec.job_kind is not None)
+        self.access.authorize(cmd.name, need, inv, gated=self.needs_approval(cmd))
 
     # -- helpers ----------------------------------------------------------------------------
     def _manager(self, cmd: Any) -> str:
@@ -134,62 +149,28 @@ class Dispatcher:
         return self.clients[manager]
 
     def _channel(self, inv: Invocation) -> str:
-        return inv.job_channel(self.settings.slack.channel)
+        """Job cards always go to a configured channel."""
+        return self.access.card_channel(inv.channel)
 
     def _manager_names(self) -> list[str]:
         return [mc.name for mc in self.settings.managers]
 
     # -- quick reads ------------------------------------------------------------------------
     async def _help(self, cmd: m.Help, inv: Invocation) -> Reply:
-        return Reply(common.help_message(cmd.topic, self._manager_names()), ephemeral=True)
+        message = common.help_message(cmd.topic, self._manager_names())
+        notes = [self.access.channels_note()]
+        if self.access.read_only:
+            notes.insert(0, ":lock: snapbot is *read-only*: no operators are configured "
+                            "(access.operators / SNAPBOT_OPERATORS), so only approvers may change "
+                            "a manager.")
+        if self.access.role(inv) >= Role.VIEWER:  # who approves is told to readers only
+            notes.append(f"Approvers: {self.approvals.approver_names() or 'none configured'}.")
+        blocks = message["blocks"][:common.MAX_BLOCKS - 1]
+        return Reply({**message, "blocks": [*blocks, common.context(" ".join(notes))]},
+                     ephemeral=True)
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
-        manager = self._manager(cmd)
-        everything = await self.archives.list()
-        archived = await self._with_checksums([a for a in everything if a.manager == manager])
-        try:
-            snapshots = await self._client(manager).list_snapshots()
-        except ManagerUnavailable as exc:
-            if not archived:
-                raise
-            # A lost manager's archived copies are what a rebuild needs: show them anyway.
-            message = common.snapshot_table(manager, [], archived)
-            warning = common.section(f":electric_plug: `{manager}` cannot be reached "
-                                     f"({exc.manager_message}); its archived copies are below.")
-            blocks = [b for b in message["blocks"] if "No snapshots on the manager" not in str(b)]
-            message = {"text": f"{manager} cannot be reached; {len(archived)} archived copies",
-                       "blocks": [blocks[0], warning, *blocks[1:]]}
-        else:
-            snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
-                                                         or datetime.min), reverse=True)
-            message = common.snapshot_table(manager, snapshots, archived)
-        note = self.other_archives_note(manager, everything)
-        if note:
-            blocks = message["blocks"][:common.MAX_BLOCKS - 1]
-            message = {**message, "blocks": [*blocks, common.context(note)]}
-        return Reply(message, ephemeral=True)
-
-    async def _with_checksums(self, copies: list[StoredArchive]) -> list[StoredArchive]:
-        """The copies shown, with the sha256 their sidecars record."""
-        store = self.archives
-        shown = copies[:common.LIST_MAX]
-        sums = await asyncio.gather(*(store.checksum(a.manager, a.snapshot_id) for a in shown))
-        return [dataclasses.replace(a, sha256=h) for a, h in zip(shown, sums)] + copies[len(shown):]
-
-    def other_archives_note(self, manager: str, everything: list[StoredArchive]) -> str:
-        """The list shows a manager's own archived copies (`<archive>/<manager>/`). Copies kept
-        under other managers' names (a lost manager's among them, configured or not) are
-        only named here, with the upload that pushes one to this manager."""
-        by_manager: dict[str, list[StoredArchive]] = {}
-        for a in everything:  # newest first
-            if a.manager != manager:
-                by_manager.setdefault(a.manager, []).append(a)
-        parts = [f"`{name}`: {len(copies)} (newest `{copies[0].snapshot_id}`)"
-                 for name, copies in sorted(by_manager.items())]
-        if not parts:
-            return ""
-        return ("Other managers' archived copies: " + ", ".join(parts) + ". Push one here with "
-                f"`/cfy snapshots upload ID --from-archive MANAGER --manager {manager}`.")
+        return Reply(await self.reads.snapshots_list(self._manager(cmd)), ephemeral=True)
 
     async def _snapshots_status(self, cmd: m.SnapshotsStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
@@ -203,24 +184,7 @@ class Dispatcher:
         return Reply(common.maintenance_status(manager, state), ephemeral=True)
 
     async def _cluster_status(self, cmd: m.ClusterStatus, inv: Invocation) -> Reply:
-        manager = self._manager(cmd)
-        client = self._client(manager)
-        status = await client.status()
-        nodes = await client.managers()
-        try:
-            cluster = await client.cluster_status()
-        except CloudifyError as exc:  # single managers and older versions may not have it
-            log.info("cluster-status unavailable on %s: %s", manager, exc.user_message)
-            cluster = None
-        health = await client.cluster_health() if cluster is None else assess(nodes, cluster)
-        try:
-            version = (await client.version()).version
-        except CloudifyError:
-            version = None
-        return Reply(common.cluster_status(manager, status, nodes, cluster, health=health,
-                                           version=version,
-                                           runbook_base_url=self.settings.runbook_base_url),
-                     ephemeral=True)
+        return Reply(await self.reads.cluster_status(self._manager(cmd)), ephemeral=True)
 
     async def _jobs_list(self, cmd: m.JobsList, inv: Invocation) -> Reply:
         return Reply(jm.jobs_list(self.store.list_jobs(limit=20)), ephemeral=True)
@@ -256,21 +220,9 @@ class Dispatcher:
 
     def check_may_cancel(self, job: Job, user: str) -> None:
         """The requester or an approver may cancel a job; nobody else."""
-        if user == job.requester or self.approvals.is_approver(user):
+        if user == job.requester or self.access.is_approver(user):
             return
         raise NotAuthorized(f"only the requester or an approver may cancel job {job.id}")
-
-    def followup(self, job_id: str, which: str) -> m.Command:
-        """The command a restore card's follow-up button stands for, on the job's manager:
-        `deactivate` (maintenance mode), `agents` (install new agents), `plugins` (update all)."""
-        manager = self.store.get_job(job_id).manager
-        if which == "deactivate":
-            return m.MaintenanceDeactivate(manager=manager)
-        if which == "agents":
-            return m.AgentsInstall(manager=manager)
-        if which == "plugins":
-            return m.PluginsUpdate(all_blueprints=True, manager=manager)
-        raise UsageError(f"no follow-up {which!r}")
 
     # -- delegated --------------------------------------------------------------------------
     async def _restore(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply:

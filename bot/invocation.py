@@ -11,12 +11,15 @@ from bot.notifier import Message
 class Invocation:
     user: str  # Slack user id (U...), or "local:<login>" from the terminal
     channel: str  # where jobs post their cards
-    source: str = "slack"  # slack | terminal
+    source: str = "slack"  # slack | terminal | schedule
     #: stable per request (Slack: the command's trigger_id). The same key twice is one request,
     #: so a Slack retry or a double submit never starts a second job.
     idem_key: str | None = None
     user_name: str = ""
     confirmed: bool = False  # terminal `--yes` for destructive commands
+    #: a click: the message its button was on (Slack's container.message_ts); a click is taken
+    #: only on the card of the job its button names
+    message_ts: str | None = None
 
     def job_channel(self, default: str) -> str:
         """Where a job started by this request posts its card: the channel it came from, else

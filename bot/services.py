@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.approvals import ApprovalService
 from bot.archive_store import ArchiveStore
+from bot.clicks import Buttons
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import Settings
@@ -40,6 +41,7 @@ class Services:
     restores: RestoreService
     daily: DailyService
     dispatcher: Dispatcher
+    buttons: Buttons  # every button, authorized as the command it stands for
 
     def client(self, manager: str | None) -> CloudifyClient:
         return self.clients[self.settings.manager(manager).name]

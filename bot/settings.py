@@ -105,6 +105,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("approvals.gated", "SNAPBOT_GATED", frozenset(),
             "Actions that also need approval (restore always does): "
             + ", ".join(sorted(GATEABLE_ACTIONS))),
+    Setting("access.operators", "SNAPBOT_OPERATORS", frozenset(),
+            "Slack user ids and user-group ids (S…) who may run what changes a manager (approvers "
+            "may too). None configured: snapbot is read-only for everyone but approvers"),
+    Setting("access.viewers", "SNAPBOT_VIEWERS", frozenset(),
+            "Slack user ids and user-group ids who may read (help, list, status, jobs); none "
+            "configured: everyone in the configured channels may read"),
+    Setting("access.channels", "SNAPBOT_CHANNELS", frozenset(),
+            "Channel ids where commands are taken (elsewhere, DMs included, they are refused)",
+            shown="`SNAPBOT_CHANNEL`"),
+    Setting("access.terminal_users", "SNAPBOT_TERMINAL_USERS", None,
+            "Terminal logins mapped to Slack user ids (`login=U…` pairs, comma-separated in the "
+            "environment): `snapbot cfy` acts as that user. An unmapped login may read and run "
+            "ungated commands only"),
+    Setting("access.team_id", "SNAPBOT_TEAM_ID", None,
+            "The workspace (T…) whose requests are taken", shown="from `auth.test`"),
+    Setting("access.app_id", "SNAPBOT_APP_ID", None,
+            "The Slack app (A…) whose requests are taken", shown="from `bots.info`"),
+    Setting("access.enterprise_id", "SNAPBOT_ENTERPRISE_ID", None,
+            "The Enterprise Grid org (E…) whose requests are taken", shown="from `auth.test`"),
     Setting("schedule.enabled", "", True, "Run the daily snapshot job"),
     Setting("schedule.cron", "SNAPBOT_SCHEDULE", "0 3 * * *",
             "Daily snapshot time, crontab syntax; `off` in the environment disables it"),
@@ -201,6 +220,19 @@ class ApprovalPolicy:
 
 
 @dataclass(frozen=True)
+class AccessConfig:
+    """Who may do what, from where (bot.access applies it)."""
+    operators: frozenset[str] = frozenset()  # Slack user ids and user-group ids (S...)
+    viewers: frozenset[str] = frozenset()  # likewise; empty: everyone in the channels reads
+    channels: frozenset[str] = frozenset()  # empty: SNAPBOT_CHANNEL
+    #: terminal login -> Slack user id
+    terminal_users: tuple[tuple[str, str], ...] = ()
+    team_id: str = ""  # empty: from auth.test
+    app_id: str = ""  # empty: from bots.info
+    enterprise_id: str = ""  # empty: from auth.test
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     enabled: bool = default("schedule.enabled")
     cron: str = default("schedule.cron")
@@ -230,6 +262,7 @@ class Settings:
     managers: tuple[ManagerConfig, ...]
     slack: SlackConfig = SlackConfig()
     approvals: ApprovalPolicy = ApprovalPolicy()
+    access: AccessConfig = AccessConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     retention: RetentionConfig = RetentionConfig()
     runbook: RunbookConfig = RunbookConfig()
@@ -290,6 +323,17 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             ("approvals.required", str(ap.required)),
             ("approvals.ttl_seconds", str(ap.ttl_seconds)),
             ("approvals.gated", ", ".join(sorted(ap.gated | {"snapshots.restore"})))]
+    ac = settings.access
+    out += [("access.operators", ", ".join(sorted(ac.operators))
+             or "none (read-only for all but approvers)"),
+            ("access.viewers", ", ".join(sorted(ac.viewers)) or "everyone in the channels"),
+            ("access.channels", ", ".join(sorted(ac.channels)) or settings.slack.channel
+             or "none"),
+            ("access.terminal_users", ", ".join(f"{k}={v}" for k, v in ac.terminal_users)
+             or "none"),
+            ("access.workspace", " ".join(f"{k}={v}" for k, v in (
+                ("team", ac.team_id), ("app", ac.app_id), ("enterprise", ac.enterprise_id)) if v)
+             or "from auth.test")]
     sc = settings.schedule
     out.append(("schedule", f"{sc.cron} {sc.timezone}" if sc.enabled else "off"))
     rt = settings.retention

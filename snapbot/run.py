@@ -9,6 +9,7 @@ import sys
 from typing import Callable
 
 from bot import bootstrap, logs
+from bot.access import AccessPolicy
 from bot.config import Settings, describe_settings, load_settings
 from bot.errors import ConfigError
 from bot.metrics import ManagerProbe, Metrics
@@ -31,6 +32,7 @@ def run(*, config: str | None, host: str, port: int, log_level: str) -> int:
     logs.configure(log_level, settings.log_format, secrets=logs.settings_secrets(settings))
     for key, value in describe_settings(settings):  # secrets masked
         log.info("config %s: %s", key, value)
+    log_access(settings)
     try:
         asyncio.run(serve(settings, host=host, port=port))
     except KeyboardInterrupt:
@@ -39,6 +41,12 @@ def run(*, config: str | None, host: str, port: int, log_level: str) -> int:
         print(f"snapbot: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def log_access(settings: Settings) -> None:
+    """Where commands are taken and the defaults in force; read-only is a warning."""
+    for line in AccessPolicy(settings, lambda group: ()).describe():
+        (log.warning if line.startswith("read-only") else log.info)("access: %s", line)
 
 
 async def serve(settings: Settings, *, host: str, port: int, ready: Callable[[str], None] | None = None,

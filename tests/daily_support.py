@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 
 from bot import archive, bootstrap
 from bot.clock import FakeClock
-from bot.config import (ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
+from bot.config import (AccessConfig, ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
                         SlackConfig)
 from bot.notifier import RecordingNotifier
 
@@ -22,7 +22,7 @@ def daily_settings(sim_url: str, tmp_path: Path, *, keep_on_manager: int = 2, ke
                    archive_dir: str | None = None, **schedule: Any) -> Settings:
     return Settings(
         managers=(ManagerConfig(name="default", url=sim_url, username="admin", password="admin"),),
-        slack=SlackConfig(channel=CHANNEL),
+        slack=SlackConfig(channel=CHANNEL), access=AccessConfig(operators=frozenset({"U1"})),
         schedule=ScheduleConfig(**{"cron": "0 3 * * *", "timezone": "Europe/Paris",
                                    "misfire_grace_seconds": 3600, **schedule}),
         retention=RetentionConfig(keep_on_manager=keep_on_manager, keep_archived=keep_archived),

@@ -12,7 +12,8 @@ import httpx
 
 from bot.bootstrap import build_services, stop
 from bot.commands.parser import parse
-from bot.config import ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.config import (AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings,
+                        SlackConfig)
 from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
 from bot.notifier import RecordingNotifier, plain_text
@@ -23,13 +24,16 @@ FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_secon
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
                              restore_timeout_seconds=30)
 APPROVERS = frozenset({"U_LEAD1", "U_LEAD2"})
+#: who may change a manager in these tests (snapbot is read-only without operators)
+OPERATORS = frozenset({"U_OPS", "U1", "U2", "U3"})
 
 
 def make_settings(tmp_path: Path, urls: dict[str, str], **overrides: Any) -> Settings:
     managers = tuple(ManagerConfig(name=name, url=url, username="admin", password="admin")
                      for name, url in urls.items())
     base = Settings(managers=managers, slack=SlackConfig(channel="C_OPS"),
-                    approvals=ApprovalPolicy(approvers=APPROVERS), runbook=FAST_RUNBOOK,
+                    approvals=ApprovalPolicy(approvers=APPROVERS),
+                    access=AccessConfig(operators=OPERATORS), runbook=FAST_RUNBOOK,
                     db_path=str(tmp_path / "snapbot.db"), archive_dir=str(tmp_path / "archives"))
     return dataclasses.replace(base, **overrides)
 
@@ -57,7 +61,7 @@ class Domain:
         """A dispatcher over these services whose restore service is `restores` (a fake)."""
         s = self.services
         return Dispatcher(s.settings, s.store, s.runner, s.clients, s.clock, s.approvals, restores, s.daily,
-                          s.archives, s.dispatcher.audit)
+                          s.archives, s.dispatcher.audit, s.dispatcher.access)
 
     def text(self, reply: Reply) -> str:
         return plain_text(reply.message)

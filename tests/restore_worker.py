@@ -19,7 +19,8 @@ from typing import Any
 
 from bot import bootstrap
 from bot.commands.model import SnapshotsRestore
-from bot.config import ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.config import (AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings,
+                        SlackConfig)
 from bot.invocation import Invocation
 from bot.notifier import ConsoleNotifier
 
@@ -37,6 +38,7 @@ def settings(sim_url: str, workdir: Path, slack_url: str | None = None) -> Setti
     return Settings(managers=(ManagerConfig(name="default", url=sim_url, password="admin"),),
                     slack=slack,
                     approvals=ApprovalPolicy(approvers=frozenset({"U_LEAD1", "U_LEAD2"})),
+                    access=AccessConfig(operators=frozenset({"U_OPS"})),
                     runbook=RUNBOOK, db_path=str(workdir / "snapbot.db"),
                     archive_dir=str(workdir / "archives"))
 

@@ -40,7 +40,8 @@ def cli_env(tmp_path: Path, url: str) -> dict[str, str]:
            if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
     env.update(CLOUDIFY_URL=url, CLOUDIFY_USERNAME="admin", CLOUDIFY_PASSWORD="admin",
                CLOUDIFY_TENANT="default_tenant", SNAPBOT_DB=str(tmp_path / "snapbot.db"),
-               SNAPBOT_ARCHIVE_DIR=str(tmp_path / "archives"))
+               SNAPBOT_ARCHIVE_DIR=str(tmp_path / "archives"),
+               SNAPBOT_TERMINAL_USERS=f"{getpass.getuser()}=U_OPS")
     return env
 
 
@@ -82,6 +83,7 @@ def test_a_destructive_command_without_yes_exits_2_and_sends_nothing(tmp_path: P
 def test_a_destructive_command_with_yes_runs_and_is_audited_as_the_local_user(tmp_path: Path,
                                                                              sim_url: str) -> None:
     env = cli_env(tmp_path, sim_url)
+    del env["SNAPBOT_TERMINAL_USERS"]  # an unmapped login runs ungated commands as itself
     assert cfy_main(["snapshots", "create", "cli-del"], env=env, write=lambda _: None) == 0
     assert cfy_main(["--yes", "snapshots", "delete", "cli-del"], env=env, write=lambda _: None) == 0
     db = sqlite3.connect(tmp_path / "snapbot.db")
@@ -143,17 +145,22 @@ def test_unknown_subcommand_exits_2() -> None:
 async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp_path: Path) -> None:
     from snapbot.terminal import run_command
     from bot.commands.parser import parse
-    from bot.config import ApprovalPolicy
+    from bot.config import AccessConfig, ApprovalPolicy
     from tests.jobs_support import APPROVERS, domain
 
     gated = ApprovalPolicy(approvers=APPROVERS, gated=frozenset({"snapshots.delete"}))
-    async with domain(tmp_path, approvals=gated) as d:
+    mapped = AccessConfig(operators=frozenset({"U_OPS"}), terminal_users=(("ops", "U_OPS"),))
+    async with domain(tmp_path, approvals=gated, access=mapped) as d:
         out: list[str] = []
         code = await run_command(d.services, parse("snapshots delete snap-x"), confirmed=True,
                                  out=out.append, user="local:ops")
         job = d.last_job()
-        assert code == 0 and job.state == "awaiting_approval" and job.requester == "local:ops"
+        assert code == 0 and job.state == "awaiting_approval" and job.requester == "U_OPS"
         assert any("approved in Slack" in line for line in out)
+        # an unmapped login may not request what needs approval
+        code = await run_command(d.services, parse("snapshots delete snap-y"), confirmed=True,
+                                 out=out.append, user="local:stranger")
+        assert code == 1 and d.last_job().id == job.id
 
 
 def test_terminal_text_drops_emoji_and_markup_but_keeps_times_and_local_users() -> None:

@@ -46,13 +46,13 @@ async def test_daily_runs_archive_retain_and_back_up_into_the_bucket(sim, tmp_pa
         job = services.store.get_job(services.store.list_jobs(kind="daily", limit=1)[0].id)
         assert job.result["archive_path"] == f"s3://{bucket}/snapbot/default/{ids[-1]}.zip"
         # snapshots list shows the bucket's copies
-        reply = await services.dispatcher.execute(SnapshotsList(), Invocation(user="U1", channel="C1"))
+        reply = await services.dispatcher.execute(SnapshotsList(), Invocation(user="U1", channel="C_OPS"))
         assert ids[-1] in str(reply.message)
         # upload --from-archive streams the bucket's copy back to the manager
         await services.clients["default"].delete_snapshot(ids[-1])
         reply = await services.dispatcher.execute(
             SnapshotsUpload(snapshot_id=ids[-1], from_archive="default"),
-            Invocation(user="U1", channel="C1"))
+            Invocation(user="U1", channel="C_OPS"))
         assert not reply.refused, reply.message
         upload = services.store.list_jobs(kind="snapshot_upload", limit=1)[0]
         upload = await services.runner.wait(upload.id, timeout=60)
@@ -101,7 +101,7 @@ async def test_a_512mb_daily_archive_to_s3_and_back_keeps_rss_growth_under_32mb(
             await services.clients["default"].delete_snapshot(sid)
             reply = await services.dispatcher.execute(
                 SnapshotsUpload(snapshot_id=sid, from_archive="default"),
-                Invocation(user="U1", channel="C1"))
+                Invocation(user="U1", channel="C_OPS"))
             assert not reply.refused, reply.message
             upload = services.store.list_jobs(kind="snapshot_upload", limit=1)[0]
             upload = await services.runner.wait(upload.id, timeout=600)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -140,7 +141,8 @@ async def test_a_gated_job_requested_from_the_terminal_gets_its_card_from_the_ru
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
         env.update(CLOUDIFY_URL=rig.sim.url, CLOUDIFY_USERNAME="admin", CLOUDIFY_PASSWORD="admin",
                    SNAPBOT_DB=rig.settings.db_path, SNAPBOT_ARCHIVE_DIR=rig.settings.archive_dir,
-                   SNAPBOT_SCHEDULE="off", SNAPBOT_CHANNEL="C_OPS", **env_gate)
+                   SNAPBOT_SCHEDULE="off", SNAPBOT_CHANNEL="C_OPS", **env_gate,
+                   SNAPBOT_TERMINAL_USERS=f"{getpass.getuser()}=U_OPS")
         snapbot = str(Path(sys.executable).with_name("snapbot"))
         proc = await asyncio.create_subprocess_exec(snapbot, "cfy", "--yes", "snapshots", "delete", "old-1",
                                                     env=env, stdout=asyncio.subprocess.PIPE,

@@ -76,7 +76,8 @@ def test_every_env_var_load_settings_reads_is_documented():
 
 
 def test_every_yaml_field_is_documented():
-    sections = {"approvals": config.ApprovalPolicy, "schedule": config.ScheduleConfig,
+    sections = {"approvals": config.ApprovalPolicy, "access": config.AccessConfig,
+                "schedule": config.ScheduleConfig,
                 "retention": config.RetentionConfig, "runbook": config.RunbookConfig}
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}

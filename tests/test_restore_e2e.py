@@ -116,7 +116,9 @@ async def test_restore_request_expires_after_the_ttl(tmp_path: Path) -> None:
         job = rig.store.get_job(job.id)
         assert job.state == "expired"
         await rig.wait_for(lambda: "Expired" in str(rig.slack.message("C_OPS", job.message_ts)))
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        # a screen that still shows the old card: the click comes from that same message
+        await rig.click("restore_approve", job.id, user="U_LEAD1",
+                        message=rig.slack.message("C_OPS", job.message_ts))
         await rig.wait_for(lambda: any("expired" in t for t in _ephemeral_texts(rig, "U_LEAD1")))
         assert (await rig.sim_state())["restores"] == []
 
@@ -258,20 +260,41 @@ async def test_restore_requested_from_the_terminal_is_posted_to_the_channel_for_
     from snapbot.terminal import run_command
     from bot.commands.model import SnapshotsRestore
 
-    async with make_rig(tmp_path) as rig:
+    # the login `ops` is U_LEAD1 in Slack: one identity on both surfaces
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_TERMINAL_USERS": "ops=U_LEAD1"}) as rig:
         await create_snapshot(rig, "snap-1")
         lines: list[str] = []
         rc = await run_command(rig.services, SnapshotsRestore(snapshot_id="snap-1", force=True),
                                confirmed=True, out=lines.append, user="local:ops")
         assert rc == 0 and any("once approved in Slack" in line for line in lines)
         job = rig.store.list_jobs(kind="restore")[0]
-        assert job.state == "requested" and job.message_ts is None
+        assert job.state == "requested" and job.message_ts is None and job.requester == "U_LEAD1"
         assert await rig.services.approvals.announce_unposted() == [job.id]
         job = rig.store.get_job(job.id)
-        card = str(rig.slack.message("C_OPS", job.message_ts))
-        assert "local:ops asks to restore" in card and "<@local:ops>" not in card
+        card = rig.slack.message("C_OPS", job.message_ts)
+        assert "<@U_LEAD1> asks to restore" in str(card) and "local:ops" not in str(card)
+        # the same person, now in Slack, cannot approve their own terminal request
         await rig.click("restore_approve", job.id, user="U_LEAD1")
+        await rig.wait_for(lambda: any("someone else" in e.get("text", "")
+                                       for e in rig.slack.ephemerals("U_LEAD1")))
+        assert rig.store.get_job(job.id).state == "requested"
+        await rig.click("restore_approve", job.id, user="U_LEAD2")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done", (job.state, job.error)
         assert len((await rig.sim_state())["restores"]) == 1
         assert await rig.services.approvals.announce_unposted() == []
+
+
+async def test_an_unmapped_terminal_login_cannot_request_a_restore(tmp_path: Path) -> None:
+    from snapbot.terminal import run_command
+    from bot.commands.model import SnapshotsRestore
+
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_TERMINAL_USERS": "ops=U_LEAD1"}) as rig:
+        await create_snapshot(rig, "snap-1")
+        before = rig.sim_requests()
+        lines: list[str] = []
+        rc = await run_command(rig.services, SnapshotsRestore(snapshot_id="snap-1", force=True),
+                               confirmed=True, out=lines.append, user="local:stranger")
+        assert rc == 1
+        assert rig.store.list_jobs(kind="restore") == []
+        assert rig.sim_requests() == before  # refused before any request left

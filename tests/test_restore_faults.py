@@ -65,11 +65,16 @@ async def test_retry_after_a_failed_restore_runs_again_from_the_failed_step(tmp_
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "failed"
         await rig.sim_post("/_sim/config", {"restore_fails": None})
-        await rig.click("restore_retry", job.id, user="U_OPS")  # the requester may not
+        # Retry is a new restore request by the clicker: it waits for fresh approval
+        await rig.click("restore_retry", job.id, user="U_OPS")
+        retry = (await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore")
+                                             if j.params.get("retry_of") == job.id and j.message_ts]))[0]
+        assert retry.state == "requested" and retry.requester == "U_OPS"
+        assert len((await rig.sim_state())["restores"]) == 1
+        await rig.click("restore_approve", retry.id, user="U_OPS")  # never the requester
         await rig.wait_for(lambda: any("someone else" in e.get("text", "") for e in rig.slack.ephemerals("U_OPS")))
-        await rig.click("restore_retry", job.id, user="U_LEAD2")
-        retry = await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore") if j.params.get("retry_of") == job.id])
-        retry = await rig.wait_job(retry[0].id, timeout=30)
+        await rig.click("restore_approve", retry.id, user="U_LEAD2")
+        retry = await rig.wait_job(retry.id, timeout=30)
         assert retry.state == "done", retry.error
         assert retry.result["safety_snapshot_id"] == job.result["safety_snapshot_id"]
         assert len((await rig.sim_state())["restores"]) == 2

@@ -212,6 +212,7 @@ def demo_env(*, sim_url: str, slack_api_url: str, workdir: Path, bot_token: str 
         "SLACK_API_URL": slack_api_url,
         "SNAPBOT_CHANNEL": CHANNEL,
         "SNAPBOT_APPROVERS": ",".join(APPROVERS),
+        "SNAPBOT_OPERATORS": OPERATOR,
         "SNAPBOT_DB": str(workdir / "snapbot.db"),
         "SNAPBOT_ARCHIVE_DIR": str(workdir / "archives"),
         "CLOUDIFY_URL": sim_url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from handlers.actions import RETRY_ACTION
+from bot.messages.daily import RETRY_ACTION
 
 
 def demo_steps() -> list[tuple[str, Any]]:

@@ -44,7 +44,8 @@ async def step_restore(demo: Any) -> None:
     from devtools.demo import APPROVERS, OPERATOR
 
     await demo.say(f"/cfy snapshots restore {SNAPSHOT} --force")
-    job = await demo.wait_for(lambda: demo.job_for("restore", snapshot_id=SNAPSHOT), 30, "the restore request")
+    job = await demo.wait_for(lambda: (j := demo.job_for("restore", snapshot_id=SNAPSHOT)) and j.message_ts and j,
+                              30, "the restore request's card")
     await demo.click("restore_approve", job.id, user=OPERATOR)
     await demo.wait_for(lambda: any("someone else must approve" in e.get("text", "")
                                     for e in demo.slack.ephemerals(OPERATOR)), 30, "the self-approval refusal")

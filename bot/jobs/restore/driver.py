@@ -19,7 +19,7 @@ import logging
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from bot.archive_store import ArchiveStore
-from bot.archive_store.transfer import download_to_store
+from bot.archive_store.transfer import download_to_store, upload_from_store
 from bot import runbooks
 from bot.cloudify import versions
 from bot.clock import Clock, iso
@@ -146,6 +146,8 @@ class RestoreDriver:
         version = await self._retrying(ctx, client.version, min(60.0, self.runbook.maintenance_timeout_seconds))
         ctx.merge_result(manager_version=version.version)
         if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
+            if p.get("upload_before_restore"):  # an approved rollback: push the archived copy
+                await self._upload_approved(ctx, client, p["upload_before_restore"], p["snapshot_id"])
             try:
                 snap = await client.get_snapshot(p["snapshot_id"])
             except NotFound:
@@ -161,6 +163,26 @@ class RestoreDriver:
         else:
             await ctx.move("maintenance_activating", f"manager {version.version} reachable, snapshot usable "
                                                      "(safety snapshot disabled); activating maintenance mode")
+
+    async def _upload_approved(self, ctx: JobContext, client: CloudifyClient, source: str,
+                               sid: str) -> None:
+        """Upload `source`'s verified archived copy of `sid` unless the manager has it (an upload
+        cut by a restart is waited for), then wait until the manager can restore it."""
+        try:
+            await client.get_snapshot(sid)
+        except NotFound:
+            await self.archives.verify(source, sid)
+            await ctx.say(f"uploading the archived copy of `{sid}` to the manager (approved)")
+            await upload_from_store(client, self.archives, source, sid)
+
+        async def uploaded() -> bool:
+            s = await client.get_snapshot(sid)
+            if s.status == "failed":
+                raise StepFailed(f"the upload of {sid} failed on the manager: {s.error or 'no error given'}")
+            return s.usable
+
+        await self._poll(ctx, uploaded, self.runbook.snapshot_timeout_seconds,
+                         what=f"snapshot {sid} to be uploaded")
 
     async def _cluster_still_fit(self, ctx: JobContext, client: CloudifyClient) -> None:
         """The cluster may have split or failed since the request was approved."""

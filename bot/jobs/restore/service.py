@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from bot.archive_store import ArchiveStore, StoredArchive
-from bot.archive_store.transfer import upload_from_store
 from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
+from bot.cloudify.models import Snapshot
 from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
 from bot import runbooks
@@ -70,7 +70,8 @@ class RestoreService:
             return Reply(messages.refusal(exc.user_message), refused=True)
         client = self.clients[manager.name]
         try:
-            facts = await self._validate(cmd, manager.name, client)
+            facts = await self._validate(cmd, manager.name, client,
+                                         upload_first=bool((extra or {}).get("upload_before_restore")))
             facts.update(await self._cluster_check(cmd, inv, manager.name, client))
         except SnapbotError as exc:
             return Reply(messages.refusal(exc.user_message), refused=True)
@@ -94,7 +95,10 @@ class RestoreService:
         job = await self.approvals.open(job)
         return Reply(messages.request_ack(job))
 
-    async def _validate(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient) -> dict[str, Any]:
+    async def _validate(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient, *,
+                        upload_first: bool = False) -> dict[str, Any]:
+        """Reads only. `upload_first`: the snapshot is not on the manager; the approved runbook
+        uploads its archived copy at its preflight (a rollback)."""
         if cmd.no_reboot and not cmd.restore_certificates:
             raise StepFailed("--no-reboot only applies together with --restore-certificates "
                                "(the manager refuses it alone); nothing was changed")
@@ -102,12 +106,14 @@ class RestoreService:
             version = await client.version()
         except ManagerUnavailable as exc:
             raise StepFailed(f"cannot reach manager {manager!r} ({exc.manager_message}); nothing was changed") from None
+        snap: Snapshot | None = None
         try:
             snap = await client.get_snapshot(cmd.snapshot_id)
         except NotFound:
-            raise StepFailed(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}."
-                               f"{await self._upload_hint(cmd.snapshot_id, manager)}") from None
-        if not snap.usable:
+            if not upload_first:
+                raise StepFailed(f"snapshot {cmd.snapshot_id!r} does not exist on manager {manager!r}."
+                                 f"{await self._upload_hint(cmd.snapshot_id, manager)}") from None
+        if snap is not None and not snap.usable:
             raise StepFailed(f"snapshot {cmd.snapshot_id!r} is {snap.status or 'not ready'}"
                                f"{': ' + snap.error if snap.error else ''}; only created or uploaded snapshots can be restored")
         if await client.snapshot_status() == "running":
@@ -130,8 +136,8 @@ class RestoreService:
                                f"{'s' if blueprints != 1 else ''}; add --force to overwrite them (nothing was changed)")
         facts: dict[str, Any] = {
             "manager_version": version.version, "deployments": deployments,
-            "snapshot_created_at": iso(snap.created_at) if snap.created_at else "",
-            "snapshot_status": snap.status,
+            "snapshot_created_at": iso(snap.created_at) if snap and snap.created_at else "",
+            "snapshot_status": snap.status if snap else "archived (uploaded once approved)",
         }
         archived = await self._archived_copy(cmd.snapshot_id, manager)
         archived_format = None
@@ -220,47 +226,58 @@ class RestoreService:
     # -- follow-up actions (buttons on the card) ---------------------------------------------
 
     async def retry(self, job_id: str, inv: Invocation) -> Reply:
-        """A new restore job that starts approved and carries over the steps that succeeded
-        before the failed one (the clicker must be an approver who is not the requester)."""
+        """A new restore request by the clicker (authorized by the dispatcher as a restore
+        request) that carries over the steps that succeeded before the failed one. Like any
+        restore it needs fresh N-of-M approval, never from its requester."""
         store = self.store
         old = store.get_job(job_id)
         if old.state != S.FAILED:
             return Reply(messages.refusal(f"job {old.id} is {old.state}; only a failed restore can be retried"))
-        self.approvals.can_approve(inv.user, old)
         step = old.result.get("failed_step") or S.PREFLIGHT
         carried: dict[str, Any] = {}
         if RESTORE.after(step, S.SAFETY_SNAPSHOT):
             carried.update({k: v for k, v in old.result.items() if k.startswith("safety_")})
         if RESTORE.after(step, S.RESTORING):
             carried.update({k: v for k, v in old.result.items() if k.startswith("restore_")})
-        params = {**old.params, "retry_of": old.id, "retry_from": step}
+        drop = ("expires_at", "required_approvals", "approved_by")
+        params = {**{k: v for k, v in old.params.items() if k not in drop},
+                  "retry_of": old.id, "retry_from": step, **self._approval_window()}
         job, created = store.create_job_once(
-            KIND, old.manager, S.APPROVED, params=params, requester=old.requester,
+            KIND, old.manager, RESTORE.initial, params=params, requester=inv.user,
             channel=old.channel or self._channel(inv), idem_key=f"restore_retry:{old.id}",
-            actor=inv.user, detail=f"retry of {old.id} from {step}, approved by {inv.user}")
+            actor=inv.user, detail=f"retry of {old.id} from {step} requested by {inv.user}")
         if not created:
             return Reply(messages.already_requested(job))
         if carried:
             job = store.merge_result(job.id, **carried)
-        self.runner.start(job.id)
-        return Reply(messages.info(f"retrying restore {old.id} from {RESTORE.label(step)} as job {job.id}"))
+        job = await self.approvals.open(job)
+        return Reply(messages.info(f"retry of restore {old.id} from {RESTORE.label(step)} "
+                                   f"requested as job {job.id}; it starts once approved"))
+
+    def _approval_window(self) -> dict[str, Any]:
+        ttl = self.settings.approvals.ttl_seconds
+        return {"expires_at": iso(self.clock.now() + timedelta(seconds=ttl)),
+                "required_approvals": max(1, int(self.settings.approvals.required))}
 
     async def rollback(self, job_id: str, inv: Invocation) -> Reply:
-        """Open a new approval-gated restore of the job's safety snapshot, uploading it from
-        the archive first if the manager no longer has it."""
+        """A new restore request of the job's safety snapshot. Nothing is sent to the manager
+        before it is approved: when the manager no longer has the snapshot, the request names
+        the verified archived copy, which the approved runbook uploads at its preflight."""
         job = self.store.get_job(job_id)
         safety_id = job.result.get("safety_snapshot_id")
         if not safety_id:
             return Reply(messages.refusal(f"job {job.id} took no safety snapshot; nothing to roll back to"))
-        client = self.clients[job.manager]
+        extra: dict[str, Any] = {"rollback_of": job.id}
         try:
-            await client.get_snapshot(safety_id)
+            await self.clients[job.manager].get_snapshot(safety_id)  # a read
         except NotFound:
             try:
                 await self.archives.verify(job.manager, safety_id)
-                await upload_from_store(client, self.archives, job.manager, safety_id)
             except SnapbotError as exc:
-                return Reply(messages.refusal(f"cannot upload the safety snapshot {safety_id}: {exc.user_message}"))
+                return Reply(messages.refusal(f"the safety snapshot {safety_id} is neither on the "
+                                              f"manager nor usable in the archive: {exc.user_message}"),
+                             refused=True)
+            extra["upload_before_restore"] = job.manager  # whose archived copy to push
         cmd = SnapshotsRestore(snapshot_id=safety_id, force=True, manager=job.manager)
         return await self.request(cmd, replace(inv, idem_key=f"restore_rollback:{job.id}"),
-                                  extra={"rollback_of": job.id})
+                                  extra=extra)

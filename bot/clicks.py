@@ -1,0 +1,128 @@
+"""Every button, authorized as the command it stands for.
+
+A click is taken only in a configured channel, only on the card of the job its value names
+(Slack's `container.message_ts`; the daily report's Retry: the block it sits in), and only by
+someone who may run the command the button stands for:
+
+    job_cancel                      `/cfy jobs cancel ID` (the requester or an approver)
+    daily_retry                     `/cfy snapshots schedule run-now --manager M` (an operator)
+    restore_approve/_reject,
+    job_approve/_reject             a decision: approvers only, never the requester
+    restore_retry, _rollback        a new restore request (an operator), approved afresh N-of-M;
+                                    nothing is sent to the manager before that
+    restore_deactivate/_agents/
+    _plugins                        the command the card offers, on the job's manager (operator)
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Protocol
+
+from bot.approvals import ApprovalService
+from bot.commands import model as m
+from bot.dispatch import Dispatcher
+from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
+from bot.invocation import Invocation, Reply
+from bot.messages import restore as rm
+from bot.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+#: approve/reject buttons: action -> approve?
+APPROVAL_ACTIONS = {"restore_approve": True, "job_approve": True,
+                    "restore_reject": False, "job_reject": False}
+#: a restore card's follow-ups: action -> the command it stands for on the job's manager
+FOLLOWUPS = {"restore_deactivate": lambda manager: m.MaintenanceDeactivate(manager=manager),
+             "restore_agents": lambda manager: m.AgentsInstall(manager=manager),
+             "restore_plugins": lambda manager: m.PluginsUpdate(all_blueprints=True,
+                                                                manager=manager)}
+RESTORE_REQUESTS = ("restore_retry", "restore_rollback")
+DAILY_RETRY = "daily_retry"
+ACTIONS = ("job_cancel", DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS, *FOLLOWUPS)
+
+
+class Restores(Protocol):
+    async def retry(self, job_id: str, inv: Invocation) -> Reply: ...
+
+    async def rollback(self, job_id: str, inv: Invocation) -> Reply: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Click:
+    """One click: which button, its value, the block it sat in, who and where (`inv`, with
+    `message_ts`: the message the button was on)."""
+
+    action: str
+    value: str
+    block_id: str
+    inv: Invocation
+
+
+class Buttons:
+    def __init__(self, dispatcher: Dispatcher, approvals: ApprovalService, restores: Restores,
+                 store: Store) -> None:
+        self.dispatcher = dispatcher
+        self.approvals = approvals
+        self.restores = restores
+        self.store = store
+
+    async def click(self, click: Click) -> Reply:
+        """Never raises: the clicker gets what happened, or why not."""
+        inv = click.inv
+        try:
+            return await self._click(click)
+        except SnapbotError as exc:
+            log.info("%s on %s by %s refused: %s", click.action, click.value, inv.user,
+                     exc.user_message)
+            return Reply(rm.refusal(exc.user_message), refused=True)
+        except Exception:
+            log.exception("%s on %s by %s failed", click.action, click.value, inv.user)
+            return Reply(rm.refusal("something went wrong; the error is in snapbot's log"))
+
+    def _card_job(self, click: Click, *, kind: str | None = None) -> Job:
+        """The job the button names, if the button was on that job's own card."""
+        try:
+            job = self.store.get_job(click.value)
+        except JobNotFound:
+            raise NotAuthorized("this button does not belong to a job snapbot knows") from None
+        if kind is not None and job.kind != kind:
+            raise NotAuthorized(f"this button does not apply to job {job.id}")
+        if not job.message_ts or click.inv.message_ts != job.message_ts:
+            raise NotAuthorized(f"this button is not on the card of job {job.id}; use the "
+                                "buttons on that job's own card")
+        return job
+
+    async def _click(self, click: Click) -> Reply:
+        action, inv, access = click.action, click.inv, self.dispatcher.access
+        access.check_channel(inv)
+        if action == DAILY_RETRY:
+            if click.block_id != f"{DAILY_RETRY}:{click.value}":
+                raise NotAuthorized("this button is not on that manager's daily report")
+            return await self.dispatcher.run(m.SnapshotsScheduleRunNow(manager=click.value or None),
+                                             inv)
+        if action == "job_cancel":
+            job = self._card_job(click)
+            return await self.dispatcher.run(m.JobsCancel(job_id=job.id), inv)
+        if action in APPROVAL_ACTIONS:
+            job = self._card_job(click)
+            await self.approvals.refresh_groups()
+            if inv.user != job.requester:  # the requester hears "someone else must approve"
+                access.require_approver(inv, "approve or reject this")
+            return await self.approvals.decide(job.id, inv.user, APPROVAL_ACTIONS[action],
+                                               idem_key=inv.idem_key)
+        if action in FOLLOWUPS:
+            job = self._card_job(click, kind="restore")
+            keyed = dataclasses.replace(inv, idem_key=f"{action}:{job.id}")
+            return await self.dispatcher.run(FOLLOWUPS[action](job.manager), keyed)
+        if action in RESTORE_REQUESTS:
+            # a new restore request by the clicker: authorized as one, approved afresh
+            job = self._card_job(click, kind="restore")
+            snapshot = job.params.get("snapshot_id", "") if action == "restore_retry" \
+                else job.result.get("safety_snapshot_id", "")
+            await self.dispatcher.authorize(
+                m.SnapshotsRestore(snapshot_id=snapshot or "-", manager=job.manager), inv)
+            if action == "restore_retry":
+                return await self.restores.retry(job.id, inv)
+            return await self.restores.rollback(job.id, inv)
+        raise UsageError(f"unknown button {action!r}")
