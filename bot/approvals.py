@@ -15,7 +15,6 @@ import logging
 from datetime import timedelta
 from typing import Awaitable, Callable, Iterable
 
-from bot.audit import REFUSED, AuditLog
 from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
@@ -40,7 +39,6 @@ class ApprovalService:
     def __init__(self, store: Store, runner: JobRunner, clock: Clock,
                  policy: ApprovalPolicy, *, channel: str, group_resolver: GroupResolver | None = None,
                  tick_seconds: float = 5.0, group_cache_seconds: float = 300.0,
-                 audit: AuditLog | None = None,
                  other_groups: frozenset[str] = frozenset()) -> None:
         self.store = store
         self.runner = runner
@@ -50,7 +48,6 @@ class ApprovalService:
         self.group_resolver = group_resolver
         self.tick_seconds = tick_seconds
         self.group_cache_seconds = group_cache_seconds
-        self.audit = audit  # refused decisions go to the audit log too
         #: user groups resolved besides the approvers' (operators', viewers')
         self.other_groups = other_groups
         self._group_members: dict[str, set[str]] = {}
@@ -134,34 +131,34 @@ class ApprovalService:
         try:
             job = store.get_job(job_id)
         except JobNotFound:
-            return Reply(messages.refusal(f"no request {job_id!r}"))
+            return Reply(messages.refusal(f"no request {job_id!r}"), refused=True)
         waiting, target = self._states(job)
         if job.state != waiting:
-            return Reply(messages.refusal(self._already(job)))
+            return Reply(messages.refusal(self._already(job)), refused=True)
         if self._expired(job):
             await self._expire(job)
-            return Reply(messages.refusal(self._already(store.get_job(job_id))))
+            return Reply(messages.refusal(self._already(store.get_job(job_id))), refused=True)
         await self.refresh_groups()
         try:
             self.can_approve(user, job)
         except NotAuthorized as exc:
             self._audit_refusal(job, user, approve, exc.user_message)
-            return Reply(messages.refusal(f"you cannot {'approve' if approve else 'reject'} `{job.id}`: {exc.user_message}"))
+            return Reply(messages.refusal(f"you cannot {'approve' if approve else 'reject'} `{job.id}`: {exc.user_message}"), refused=True)
         # From here to the CAS there is no await: in this process nothing interleaves, and the
         # store's CAS settles races with other processes.
         if not store.record_approval(job.id, user, "approve" if approve else "reject",
                                      approved_by="approve" if approve else None):
             job = store.get_job(job_id)
             if job.state != waiting:
-                return Reply(messages.refusal(self._already(job)))
-            return Reply(messages.refusal(f"you already {'approved' if self._decision_of(job, user) == 'approve' else 'rejected'} `{job.id}`"))
+                return Reply(messages.refusal(self._already(job)), refused=True)
+            return Reply(messages.refusal(f"you already {'approved' if self._decision_of(job, user) == 'approve' else 'rejected'} `{job.id}`"), refused=True)
         if not approve:
             try:
                 self._check(job, waiting, "rejected")
                 store_job = self._move(job, waiting, "rejected", actor=user,
                                        detail=f"rejected by {user}", finished=True)
             except StaleState:
-                return Reply(messages.refusal(self._already(store.get_job(job_id))))
+                return Reply(messages.refusal(self._already(store.get_job(job_id))), refused=True)
             self.runner.volatile.pop(job.id, None)
             await self._report(store_job, f"rejected by {user}", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
@@ -177,7 +174,7 @@ class ApprovalService:
             self._check(job, waiting, target)
             moved = self._move(job, waiting, target, actor=user, detail=detail)
         except StaleState:
-            return Reply(messages.refusal(self._already(store.get_job(job_id))))
+            return Reply(messages.refusal(self._already(store.get_job(job_id))), refused=True)
         await self._report(moved, detail, user)
         self.runner.start(moved.id)
         return Reply(messages.decision_reply(f"you approved `{job.id}`; it starts now"))
@@ -216,10 +213,6 @@ class ApprovalService:
         refused.append({"user": user, "at": iso(self.clock.now()),
                         "action": "approve" if approve else "reject", "reason": reason})
         self.store.merge_result(job.id, refused_clicks=refused[-50:])
-        if self.audit is not None:
-            self.audit.record(user=user, source="slack", channel=job.channel,
-                              what=f"{'approve' if approve else 'reject'} {job.id}",
-                              outcome=REFUSED, detail=reason)
 
     def _move(self, job: Job, current: str, target: str, *, actor: str, detail: str,
               finished: bool = False) -> Job:

@@ -98,7 +98,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                        if i.startswith("S"))
     approvals = ApprovalService(store, runner, clock, settings.approvals,
                                 channel=settings.slack.channel, group_resolver=group_resolver,
-                                audit=audit, other_groups=groups)
+                                other_groups=groups)
     access = AccessPolicy(settings, approvals.group_members)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock,
                                   runbook_base_url=settings.runbook_base_url))

@@ -25,6 +25,7 @@ from bot.dispatch import Dispatcher
 from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
 from bot.messages import restore as rm
+from bot.notifier import plain_text
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,21 @@ FOLLOWUPS = {"restore_deactivate": lambda manager: m.MaintenanceDeactivate(manag
 RESTORE_REQUESTS = ("restore_retry", "restore_rollback")
 DAILY_RETRY = "daily_retry"
 ACTIONS = ("job_cancel", DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS, *FOLLOWUPS)
+
+
+#: how a click that ran no command reads in the audit log
+_WHAT = {"restore_approve": "approve", "job_approve": "approve", "restore_reject": "reject",
+         "job_reject": "reject", "restore_retry": "retry restore", "restore_rollback":
+         "roll back restore"}
+
+
+def _what(click: "Click") -> str:
+    return f"{_WHAT.get(click.action, 'button ' + click.action[:40])} {click.value[:80]}".strip()
+
+
+@dataclasses.dataclass
+class _Ran:
+    command: bool = False  # the click ran a command through the dispatcher
 
 
 class Restores(Protocol):
@@ -68,17 +84,34 @@ class Buttons:
         self.store = store
 
     async def click(self, click: Click) -> Reply:
-        """Never raises: the clicker gets what happened, or why not."""
-        inv = click.inv
+        """Never raises: the clicker gets what happened, or why not. Every click is in the audit
+        log: as the command it ran (recorded by the dispatcher), else as the click itself."""
+        inv, ran = click.inv, _Ran()
         try:
-            return await self._click(click)
+            reply = await self._click(click, ran)
         except SnapbotError as exc:
             log.info("%s on %s by %s refused: %s", click.action, click.value, inv.user,
                      exc.user_message)
-            return Reply(rm.refusal(exc.user_message), refused=True)
+            reply = Reply(rm.refusal(exc.user_message), refused=True)
+            if not ran.command:
+                refused = isinstance(exc, (NotAuthorized, UsageError))
+                self.dispatcher.record(inv, _what(click), "refused" if refused else "failed",
+                                       exc.user_message)
+            return reply
         except Exception:
             log.exception("%s on %s by %s failed", click.action, click.value, inv.user)
+            if not ran.command:
+                self.dispatcher.record(inv, _what(click), "failed", "unexpected error")
             return Reply(rm.refusal("something went wrong; the error is in snapbot's log"))
+        if not ran.command:
+            self.dispatcher.record(inv, _what(click), "refused" if reply.refused else "ok",
+                                   plain_text(reply.message) if reply.refused else "")
+        return reply
+
+    async def _run(self, cmd: m.Command, inv: Invocation, ran: "_Ran") -> Reply:
+        """The command a button stands for, through the dispatcher (which records it)."""
+        ran.command = True
+        return await self.dispatcher.run(cmd, inv)
 
     def _card_job(self, click: Click, *, kind: str | None = None) -> Job:
         """The job the button names, if the button was on that job's own card."""
@@ -93,17 +126,17 @@ class Buttons:
                                 "buttons on that job's own card")
         return job
 
-    async def _click(self, click: Click) -> Reply:
+    async def _click(self, click: Click, ran: "_Ran") -> Reply:
         action, inv, access = click.action, click.inv, self.dispatcher.access
         access.check_channel(inv)
         if action == DAILY_RETRY:
             if click.block_id != f"{DAILY_RETRY}:{click.value}":
                 raise NotAuthorized("this button is not on that manager's daily report")
-            return await self.dispatcher.run(m.SnapshotsScheduleRunNow(manager=click.value or None),
-                                             inv)
+            return await self._run(m.SnapshotsScheduleRunNow(manager=click.value or None), inv,
+                                   ran)
         if action == "job_cancel":
             job = self._card_job(click)
-            return await self.dispatcher.run(m.JobsCancel(job_id=job.id), inv)
+            return await self._run(m.JobsCancel(job_id=job.id), inv, ran)
         if action in APPROVAL_ACTIONS:
             job = self._card_job(click)
             await self.approvals.refresh_groups()
@@ -114,7 +147,7 @@ class Buttons:
         if action in FOLLOWUPS:
             job = self._card_job(click, kind="restore")
             keyed = dataclasses.replace(inv, idem_key=f"{action}:{job.id}")
-            return await self.dispatcher.run(FOLLOWUPS[action](job.manager), keyed)
+            return await self._run(FOLLOWUPS[action](job.manager), keyed, ran)
         if action in RESTORE_REQUESTS:
             # a new restore request by the clicker: authorized as one, approved afresh
             job = self._card_job(click, kind="restore")

@@ -257,3 +257,36 @@ async def test_an_unmapped_login_reads_and_runs_ungated_commands_but_cannot_requ
                                confirmed=True, out=lambda _: None, user="local:bob")
         assert rc == 1 and rig.store.list_jobs(kind="restore") == []
         assert rig.sim_requests() == before
+
+
+async def test_every_click_is_audited_once_accepted_or_refused(tmp_path):
+    env = {"SNAPBOT_GATED": "snapshots.delete"}
+    async with make_rig(tmp_path, env_overrides=env) as rig:
+        await _snapshot(rig)
+        await rig.command("/cfy snapshots delete snap-1")
+        job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.kind == "snapshot_delete" and j.message_ts]))[0]
+        await rig.click("job_approve", job.id, user=VIEWER)  # not an approver
+        await rig.wait_for(lambda: rig.slack.ephemerals(VIEWER))
+        await rig.click("job_approve", job.id, user="U_LEAD1", channel=DM)  # not in the channel
+        await rig.wait_for(lambda: rig.slack.ephemerals("U_LEAD1"))
+        await rig.click("job_approve", job.id, user="U_LEAD1")
+        assert (await rig.wait_job(job.id)).state == "done"
+        clicks = [(e.user, e.what, e.outcome) for e in rig.services.dispatcher.audit.query()
+                  if e.what.startswith("approve")]
+        assert sorted(clicks) == sorted([(VIEWER, f"approve {job.id}", "refused"),
+                                         ("U_LEAD1", f"approve {job.id}", "refused"),
+                                         ("U_LEAD1", f"approve {job.id}", "ok")])
+
+
+@pytest.mark.slow
+async def test_a_button_that_stands_for_a_command_is_audited_once_as_that_command(tmp_path):
+    async with make_rig(tmp_path) as rig:
+        job = await _failed_restore(rig)
+        await rig.click("restore_deactivate", job.id, user="U_OPS")
+        audit = rig.services.dispatcher.audit
+        await rig.wait_for(lambda: [e for e in audit.query()
+                                    if e.what.startswith("maintenance-mode deactivate")])
+        assert [e.what for e in audit.query() if "restore_deactivate" in e.what] == []
+        await rig.click("restore_retry", job.id, user=VIEWER)
+        entry = (await rig.wait_for(lambda: [e for e in audit.query() if e.user == VIEWER]))[0]
+        assert (entry.what, entry.outcome) == (f"retry restore {job.id}", "refused")

@@ -228,17 +228,19 @@ def test_help_works_without_any_configuration(capsys: pytest.CaptureFixture[str]
 
 def test_terminal_commands_are_audited_with_source_terminal_and_shown_by_cfy_audit(
         tmp_path: Path, sim_url: str) -> None:
-    env = cli_env(tmp_path, sim_url)
+    # the audit log is for approvers: this login is mapped to one, and recorded as that user
+    env = {**cli_env(tmp_path, sim_url), "SNAPBOT_APPROVERS": "U_LEAD1",
+           "SNAPBOT_TERMINAL_USERS": f"{getpass.getuser()}=U_LEAD1"}
     assert cfy_main(["snapshots", "list"], env=env, write=lambda _: None) == 0
     assert cfy_main(["jobs", "show", "j-000000"], env=env, write=lambda _: None) == 1
     out: list[str] = []
-    assert cfy_main(["audit", "--user", f"local:{getpass.getuser()}", "--since", "1h"], env=env,
+    assert cfy_main(["audit", "--user", "U_LEAD1", "--since", "1h"], env=env,
                     write=out.append) == 0
     text = "\n".join(out)
     assert text.index("jobs show j-000000") < text.index("snapshots list")  # newest first
     assert "failed" in text and "no job" in text and "the terminal" in text
     db = sqlite3.connect(tmp_path / "snapbot.db")
     rows = db.execute("select user, source, channel, what, outcome from audit order by id").fetchall()
-    me = f"local:{getpass.getuser()}"
+    me = "U_LEAD1"
     assert rows[:2] == [(me, "terminal", "", "snapshots list", "ok"),
                         (me, "terminal", "", "jobs show j-000000", "failed")]

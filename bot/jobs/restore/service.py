@@ -232,7 +232,7 @@ class RestoreService:
         store = self.store
         old = store.get_job(job_id)
         if old.state != S.FAILED:
-            return Reply(messages.refusal(f"job {old.id} is {old.state}; only a failed restore can be retried"))
+            return Reply(messages.refusal(f"job {old.id} is {old.state}; only a failed restore can be retried"), refused=True)
         step = old.result.get("failed_step") or S.PREFLIGHT
         carried: dict[str, Any] = {}
         if RESTORE.after(step, S.SAFETY_SNAPSHOT):
@@ -266,7 +266,7 @@ class RestoreService:
         job = self.store.get_job(job_id)
         safety_id = job.result.get("safety_snapshot_id")
         if not safety_id:
-            return Reply(messages.refusal(f"job {job.id} took no safety snapshot; nothing to roll back to"))
+            return Reply(messages.refusal(f"job {job.id} took no safety snapshot; nothing to roll back to"), refused=True)
         extra: dict[str, Any] = {"rollback_of": job.id}
         try:
             await self.clients[job.manager].get_snapshot(safety_id)  # a read
