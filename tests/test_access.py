@@ -207,12 +207,18 @@ async def test_rollback_uploads_nothing_before_it_is_approved(tmp_path):
         assert rig.sim_requests(f"/snapshots/{safety}/archive") > uploads
 
 
+async def _gated_delete(rig) -> object:
+    """`snapshots delete snap-1` (gated), its approval card posted."""
+    await _snapshot(rig)
+    await rig.command("/cfy snapshots delete snap-1")
+    return (await rig.wait_for(lambda: [j for j in rig.jobs()
+                                        if j.kind == "snapshot_delete" and j.message_ts]))[0]
+
+
 async def test_a_button_on_card_a_cannot_act_on_job_b(tmp_path):
     env = {"SNAPBOT_GATED": "snapshots.delete,maintenance-mode.activate"}
     async with make_rig(tmp_path, env_overrides=env) as rig:
-        await _snapshot(rig)
-        await rig.command("/cfy snapshots delete snap-1")
-        a = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.kind == "snapshot_delete" and j.message_ts]))[0]
+        a = await _gated_delete(rig)
         await rig.command("/cfy jobs cancel " + a.id)  # frees the manager for a second request
         await rig.wait_for(lambda: rig.store.get_job(a.id).finished)
         await rig.command("/cfy maintenance-mode activate")
@@ -260,11 +266,8 @@ async def test_an_unmapped_login_reads_and_runs_ungated_commands_but_cannot_requ
 
 
 async def test_every_click_is_audited_once_accepted_or_refused(tmp_path):
-    env = {"SNAPBOT_GATED": "snapshots.delete"}
-    async with make_rig(tmp_path, env_overrides=env) as rig:
-        await _snapshot(rig)
-        await rig.command("/cfy snapshots delete snap-1")
-        job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.kind == "snapshot_delete" and j.message_ts]))[0]
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_GATED": "snapshots.delete"}) as rig:
+        job = await _gated_delete(rig)
         await rig.click("job_approve", job.id, user=VIEWER)  # not an approver
         await rig.wait_for(lambda: rig.slack.ephemerals(VIEWER))
         await rig.click("job_approve", job.id, user="U_LEAD1", channel=DM)  # not in the channel
