@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.services import Services
 from handlers.guard import MAX_BODY, quiet_bolt, request_guard
-from handlers import actions, commands
+from handlers import actions, commands, workspace
 from handlers.server import HttpServer, start_http
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,14 @@ def register_all(app: AsyncApp, services: Services) -> None:
     actions.register(app, services)
 
 
-def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
-    """A Bolt AsyncApp with every surface registered; `client` carries the bot token (AsyncApp
+def build_app(services: Services, client: AsyncWebClient,
+              check: workspace.WorkspaceCheck | None = None) -> AsyncApp:
+    """A Bolt AsyncApp with every surface registered, behind the workspace check (`check`, or
+    one that asks auth.test on the first request); `client` carries the bot token (AsyncApp
     calls auth.test lazily, on the first request, then caches)."""
     app = AsyncApp(signing_secret=services.settings.slack.signing_secret, client=client)
     quiet_bolt()
+    workspace.register(app, check or workspace.WorkspaceCheck(client, workspace.Installed()))
     register_all(app, services)
     return app
 
@@ -125,8 +128,11 @@ async def start_slack_app(services: Services, client: AsyncWebClient, *, host: s
                           port: int = 0, app_token: str | None = None) -> SlackApp:
     """Build the Bolt app and serve it: with `app_token`, over Socket Mode (HTTP then serves
     only GET /healthz and GET /metrics, for probes and Prometheus), else over HTTP
-    (POST /slack/events too)."""
-    app = build_app(services, client)
+    (POST /slack/events too). The installed app's ids are asked of auth.test first, so the log
+    says from the start which workspace is served (handlers.workspace)."""
+    check = workspace.WorkspaceCheck(client, workspace.Installed())
+    await check.learn()
+    app = build_app(services, client, check)
     socket: AsyncSocketModeHandler | None = None
     if app_token:
         socket = AsyncSocketModeHandler(app, app_token)

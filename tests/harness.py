@@ -195,7 +195,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
                    settings_overrides: Callable[[Settings], Settings] | None = None,
                    start_services: bool = True, socket_mode: bool = False,
                    managers: Mapping[str, SimulatorOptions | None] | None = None,
-                   clock: Clock | None = None, password_files: bool = False) -> AsyncIterator[Rig]:
+                   clock: Clock | None = None, password_files: bool = False,
+                   slack_setup: Callable[[SlackStandin], Any] | None = None) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
     `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
@@ -207,6 +208,9 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
 
     `clock` (e.g. a FakeClock) is the bot's clock: schedules, expiry and daily slots without
     sleeping. `password_files=True` (with `managers`): passwords in files, `password_file_path`.
+
+    `slack_setup(stand_in)` runs once the stand-in listens, before the app starts (and asks
+    auth.test): e.g. an Enterprise Grid id, or `fail_next("auth.test")`.
 
     `MANAGER_VERSION` (module global, set by a test module's fixture) makes every simulator that
     profile (tests that run on every version)."""
@@ -233,6 +237,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
             sims[name] = await start_simulator("127.0.0.1", 0, opts)
         sim = next(iter(sims.values()))
         await slack.start()
+        if slack_setup is not None:
+            slack_setup(slack)
         env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
         if managers is not None:
             for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):

@@ -20,7 +20,9 @@ It plays both sides of Slack:
 * **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
   (`POST {url}/_standin/response_url` hands one out to a client in another process).
 * **Slack calling the app**: `send_command` (form-encoded slash command) and `click`
-  (`block_actions` payload) signed with the v0 scheme (`sign`), and a Socket Mode WebSocket
+  (`block_actions` payload) signed with the v0 scheme (`sign`), carrying the stand-in's team,
+  app and Enterprise Grid ids (what `auth.test` names; `origin=` makes one say it comes from
+  elsewhere), and a Socket Mode WebSocket
   (`apps.connections.open` returns `ws://.../socket?ticket=...`) that pushes `slash_commands` and
   `interactive` envelopes and records the app's acks.
 
@@ -146,6 +148,7 @@ class SlackStandin:
     def __init__(self, *, bot_token: str = "xoxb-standin", signing_secret: str = "standin-secret",
                  app_token: str = "xapp-standin", team_id: str = "T_SNAP", team_domain: str = "snapbot",
                  bot_user_id: str = "U_SNAPBOT", bot_id: str = "B_SNAPBOT", app_id: str = "A_SNAPBOT",
+                 enterprise_id: str | None = None,
                  channels: dict[str, str] | None = None, users: dict[str, dict[str, Any]] | None = None,
                  usergroups: dict[str, list[str]] | None = None) -> None:
         self.bot_token = bot_token
@@ -156,6 +159,8 @@ class SlackStandin:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
+        #: an Enterprise Grid org the workspace belongs to (None: a workspace outside any org)
+        self.enterprise_id = enterprise_id
         #: known channels (id -> name); None entries are created on first use when `strict_channels` is False
         self.channel_names: dict[str, str] = dict(channels or {"C_OPS": "ops"})
         self.strict_channels = False  # True: unknown channel ids get channel_not_found
@@ -402,9 +407,12 @@ class SlackStandin:
         return web.json_response(call.response)
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"https://{self.team_domain}.slack.com/", "team": self.team_domain,
-                "user": "snapbot", "team_id": self.team_id, "user_id": self.bot_user_id,
-                "bot_id": self.bot_id, "is_enterprise_install": False}
+        out = {"ok": True, "url": f"https://{self.team_domain}.slack.com/", "team": self.team_domain,
+               "user": "snapbot", "team_id": self.team_id, "user_id": self.bot_user_id,
+               "bot_id": self.bot_id, "is_enterprise_install": False}
+        if self.enterprise_id:  # Slack adds it for a workspace in an Enterprise Grid org
+            out["enterprise_id"] = self.enterprise_id
+        return out
 
     def _check_channel(self, channel: Any) -> str | None:
         if not channel or not isinstance(channel, str):
@@ -621,12 +629,24 @@ class SlackStandin:
         return web.Response(text="ok")
 
     # ------------------------------------------------------------------ calling the app (HTTP)
+    def _origin(self, origin: dict[str, str | None] | None) -> tuple[str, str, str | None]:
+        """(team_id, api_app_id, enterprise_id) a request carries: the stand-in's own, or what
+        `origin` overrides (`{"team_id": "T_OTHER"}`: as if from another workspace)."""
+        origin = origin or {}
+        unknown = set(origin) - {"team_id", "app_id", "enterprise_id"}
+        if unknown:
+            raise ValueError(f"unknown origin keys: {sorted(unknown)}")
+        return (origin.get("team_id", self.team_id) or "", origin.get("app_id", self.app_id) or "",
+                origin.get("enterprise_id", self.enterprise_id))
+
     def command_body(self, text: str, *, user: str, channel: str = "C_OPS", command: str = "/cfy",
-                     trigger_id: str | None = None, user_name: str | None = None) -> str:
-        """A slash command's form body, as Slack sends it."""
+                     trigger_id: str | None = None, user_name: str | None = None,
+                     origin: dict[str, str | None] | None = None) -> str:
+        """A slash command's form body, as Slack sends it (`origin`: see `_origin`)."""
+        team_id, app_id, enterprise_id = self._origin(origin)
         fields = {
             "token": "deprecated-verification-token",
-            "team_id": self.team_id,
+            "team_id": team_id,
             "team_domain": self.team_domain,
             "channel_id": channel,
             "channel_name": self.channel_names.get(channel, channel.lower()),
@@ -634,24 +654,27 @@ class SlackStandin:
             "user_name": user_name or self.users.get(user, {}).get("name", user.lower()),
             "command": command,
             "text": text,
-            "api_app_id": self.app_id,
+            "api_app_id": app_id,
             "is_enterprise_install": "false",
             "response_url": self.new_response_url(channel, user),
             "trigger_id": trigger_id or f"{next(self._ts_counter)}.{uuid.uuid4().hex[:12]}",
         }
+        if enterprise_id:
+            fields.update(enterprise_id=enterprise_id, enterprise_name=enterprise_id.lower())
         return urlencode(fields)
 
     async def send_command(self, app_url: str, text: str, *, user: str, channel: str = "C_OPS",
                            command: str = "/cfy", body: str | None = None, timestamp: int | None = None,
                            secret: str | None = None, signature: str | None = None,
                            retry_num: int | None = None, retry_reason: str = "http_timeout",
-                           trigger_id: str | None = None) -> AppResponse:
+                           trigger_id: str | None = None,
+                           origin: dict[str, str | None] | None = None) -> AppResponse:
         """POST a signed slash command to the app (`app_url` is its /slack/events URL).
 
         `body` resends an earlier body as-is (a retry); `timestamp`, `secret`, `signature` forge
         what Slack would not send. Text of an answered ack is recorded as an ephemeral event."""
         body = body or self.command_body(text, user=user, channel=channel, command=command,
-                                         trigger_id=trigger_id)
+                                         trigger_id=trigger_id, origin=origin)
         form = dict(parse_qsl(body))
         self._emit(Event("command", form.get("channel_id", channel), user=form.get("user_id", user),
                          text=f"{form.get('command', command)} {form.get('text', text)}".strip(), via="http"))
@@ -662,7 +685,9 @@ class SlackStandin:
         return resp
 
     def click_body(self, action_id: str, value: str, *, user: str, channel: str | None = None,
-                   message: dict[str, Any] | None = None, block_id: str | None = None) -> str:
+                   message: dict[str, Any] | None = None, block_id: str | None = None,
+                   origin: dict[str, str | None] | None = None) -> str:
+        team_id, app_id, enterprise_id = self._origin(origin)
         found = None if message is not None else self.find_button(action_id, value)
         element: dict[str, Any] = {}
         if found is not None:
@@ -673,14 +698,14 @@ class SlackStandin:
         message_ts = message.get("ts") or None
         payload = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
-            "api_app_id": self.app_id,
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+            "api_app_id": app_id,
             "token": "deprecated-verification-token",
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel,
                           "is_ephemeral": False},
             "trigger_id": f"{next(self._ts_counter)}.{uuid.uuid4().hex[:12]}",
-            "team": {"id": self.team_id, "domain": self.team_domain},
-            "enterprise": None,
+            "team": {"id": team_id, "domain": self.team_domain},
+            "enterprise": {"id": enterprise_id, "name": enterprise_id.lower()} if enterprise_id else None,
             "is_enterprise_install": False,
             "channel": {"id": channel, "name": self.channel_names.get(channel, channel.lower())},
             "message": _public(message) if message else {},
@@ -700,11 +725,12 @@ class SlackStandin:
     async def click(self, app_url: str, action_id: str, value: str, *, user: str,
                     channel: str | None = None, message: dict[str, Any] | None = None,
                     block_id: str | None = None, timestamp: int | None = None,
-                    secret: str | None = None, signature: str | None = None) -> AppResponse:
+                    secret: str | None = None, signature: str | None = None,
+                    origin: dict[str, str | None] | None = None) -> AppResponse:
         """POST a signed `block_actions` payload: `user` clicked the button `action_id`/`value`
         (on `message`, or on the newest message that has that button)."""
         body = self.click_body(action_id, value, user=user, channel=channel, message=message,
-                               block_id=block_id)
+                               block_id=block_id, origin=origin)
         payload = json.loads(dict(parse_qsl(body))["payload"])
         label = payload["actions"][0]["text"].get("text", action_id)
         self._emit(Event("click", payload["channel"]["id"], user=user, text=f"[{label}]", via="http"))
@@ -796,9 +822,11 @@ class SlackStandin:
         return await asyncio.wait_for(fut, timeout)
 
     async def socket_command(self, text: str, *, user: str, channel: str = "C_OPS", command: str = "/cfy",
-                             timeout: float = 10.0) -> dict[str, Any]:
+                             timeout: float = 10.0,
+                             origin: dict[str, str | None] | None = None) -> dict[str, Any]:
         """A slash command over Socket Mode. Returns the ack envelope (its `payload` is the ack body)."""
-        payload = dict(parse_qsl(self.command_body(text, user=user, channel=channel, command=command)))
+        payload = dict(parse_qsl(self.command_body(text, user=user, channel=channel, command=command,
+                                                   origin=origin)))
         self._emit(Event("command", channel, user=user, text=f"{command} {text}".strip(), via="socket"))
         ack = await self.push_envelope("slash_commands", payload, timeout=timeout)
         body = ack.get("payload")
@@ -807,8 +835,10 @@ class SlackStandin:
         return ack
 
     async def socket_click(self, action_id: str, value: str, *, user: str, channel: str | None = None,
-                           timeout: float = 10.0) -> dict[str, Any]:
-        payload = json.loads(dict(parse_qsl(self.click_body(action_id, value, user=user, channel=channel)))["payload"])
+                           timeout: float = 10.0,
+                           origin: dict[str, str | None] | None = None) -> dict[str, Any]:
+        payload = json.loads(dict(parse_qsl(self.click_body(action_id, value, user=user, channel=channel,
+                                                            origin=origin)))["payload"])
         self._emit(Event("click", payload["channel"]["id"], user=user,
                          text=f"[{payload['actions'][0]['text'].get('text', action_id)}]", via="socket"))
         return await self.push_envelope("interactive", payload, accepts_response_payload=False, timeout=timeout)
@@ -860,8 +890,10 @@ def _public(msg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in msg.items() if k not in ("edits", "channel")}
 
 
-async def _serve(host: str, port: int, bot_token: str, signing_secret: str, app_token: str) -> None:
-    standin = SlackStandin(bot_token=bot_token, signing_secret=signing_secret, app_token=app_token)
+async def _serve(host: str, port: int, bot_token: str, signing_secret: str, app_token: str,
+                 team_id: str, app_id: str, enterprise_id: str | None) -> None:
+    standin = SlackStandin(bot_token=bot_token, signing_secret=signing_secret, app_token=app_token,
+                           team_id=team_id, app_id=app_id, enterprise_id=enterprise_id)
     await standin.start(host, port)
     standin.listeners.append(lambda e: print(f"[{e.kind}] {e.channel} {e.user} {render_text(e.message) or e.text}",
                                              flush=True))
@@ -879,9 +911,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bot-token", default="xoxb-standin")
     ap.add_argument("--signing-secret", default="standin-secret")
     ap.add_argument("--app-token", default="xapp-standin")
+    ap.add_argument("--team-id", default="T_SNAP", help="the workspace auth.test names")
+    ap.add_argument("--app-id", default="A_SNAPBOT", help="the app id requests carry")
+    ap.add_argument("--enterprise-id", default=None, help="an Enterprise Grid org id (default: none)")
     args = ap.parse_args(argv)
     try:
-        asyncio.run(_serve(args.host, args.port, args.bot_token, args.signing_secret, args.app_token))
+        asyncio.run(_serve(args.host, args.port, args.bot_token, args.signing_secret, args.app_token,
+                           args.team_id, args.app_id, args.enterprise_id))
     except KeyboardInterrupt:
         pass
     return 0
