@@ -121,7 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("access.team_id", "SNAPBOT_TEAM_ID", None,
             "The workspace (T…) whose requests are taken", shown="from `auth.test`"),
     Setting("access.app_id", "SNAPBOT_APP_ID", None,
-            "The Slack app (A…) whose requests are taken", shown="from `bots.info`"),
+            "The Slack app (A…) whose requests are taken (the signing secret already ties them "
+            "to one app)", shown="not compared"),
     Setting("access.enterprise_id", "SNAPBOT_ENTERPRISE_ID", None,
             "The Enterprise Grid org (E…) whose requests are taken", shown="from `auth.test`"),
     Setting("schedule.enabled", "", True, "Run the daily snapshot job"),
@@ -228,7 +229,7 @@ class AccessConfig:
     #: terminal login -> Slack user id
     terminal_users: tuple[tuple[str, str], ...] = ()
     team_id: str = ""  # empty: from auth.test
-    app_id: str = ""  # empty: from bots.info
+    app_id: str = ""  # empty: not compared
     enterprise_id: str = ""  # empty: from auth.test
 
 

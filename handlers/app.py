@@ -62,7 +62,8 @@ def build_app(services: Services, client: AsyncWebClient,
     calls auth.test lazily, on the first request, then caches)."""
     app = AsyncApp(signing_secret=services.settings.slack.signing_secret, client=client)
     quiet_bolt()
-    workspace.register(app, check or workspace.WorkspaceCheck(client, workspace.Installed()))
+    workspace.register(app, check or workspace.WorkspaceCheck(
+        client, workspace.configured(services.settings)))
     register_all(app, services)
     return app
 
@@ -130,7 +131,7 @@ async def start_slack_app(services: Services, client: AsyncWebClient, *, host: s
     only GET /healthz and GET /metrics, for probes and Prometheus), else over HTTP
     (POST /slack/events too). The installed app's ids are asked of auth.test first, so the log
     says from the start which workspace is served (handlers.workspace)."""
-    check = workspace.WorkspaceCheck(client, workspace.Installed())
+    check = workspace.WorkspaceCheck(client, workspace.configured(services.settings))
     await check.learn()
     app = build_app(services, client, check)
     socket: AsyncSocketModeHandler | None = None

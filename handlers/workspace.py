@@ -5,11 +5,12 @@ can still come from a workspace snapbot does not serve. A Bolt global middleware
 Socket Mode alike, after Bolt's signature check) compares what the request says it comes from
 with the installed app's ids:
 
-* team and enterprise: the ones given (`Installed`), else what `auth.test` answers for the bot
-  token (asked once at start, again on the next request if that failed; until it answers,
-  requests are refused). An org-wide install (`is_enterprise_install`) serves every workspace
-  of its org: then only the enterprise is compared.
-* app: only when given. `auth.test` does not name the app; the signing secret already ties a
+* team and enterprise: `access.team_id` / `access.enterprise_id` if configured, else what
+  `auth.test` answers for the bot token (asked once at start, again on the next request if that
+  failed; until it answers, requests are refused). An org-wide install (`is_enterprise_install`)
+  serves every workspace of its org: then only the enterprise is compared.
+* app: `access.app_id` if configured, else not compared. `auth.test` does not name the app
+  (`bots.info` would, with the extra `users:read` scope); the signing secret already ties a
   signed request to one app, so this is a second lock for those who want it.
 
 A refused slash command gets a private one-line answer; a refused click or event is acked and
@@ -29,6 +30,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,14 @@ class Origin:
                    enterprise_id=req.context.enterprise_id or None)
 
 
+def configured(settings: Settings) -> Installed:
+    """The ids set in the configuration (`access.team_id`, `access.app_id`,
+    `access.enterprise_id`); unset ones are None."""
+    access = settings.access
+    return Installed(team_id=access.team_id or None, app_id=access.app_id or None,
+                     enterprise_id=access.enterprise_id or None)
+
+
 class WorkspaceCheck:
     """The installed app's ids: configured ones, the rest from auth.test (see module doc)."""
 
@@ -130,7 +141,7 @@ class WorkspaceCheck:
             for name, mine, theirs in (("team_id", cfg.team_id, team),
                                        ("enterprise_id", cfg.enterprise_id, enterprise)):
                 if mine is not None and theirs is not None and mine != theirs:
-                    log.warning("the configured %s is %s but the bot token belongs to %s: every request "
+                    log.warning("access.%s is %s but the bot token belongs to %s: every request "
                                 "will be refused", name, _shown(mine), _shown(theirs))
             got = Installed(
                 team_id=cfg.team_id if cfg.team_id is not None else team,
@@ -140,7 +151,7 @@ class WorkspaceCheck:
             self._installed, self._learnt = got, True
             log.info("accepting requests from workspace %s%s, %s only", _shown(got.team_id),
                      f" (enterprise {_shown(got.enterprise_id)})" if got.enterprise_id else "",
-                     f"app {_shown(got.app_id)}" if got.app_id else "any app id (none configured)")
+                     f"app {_shown(got.app_id)}" if got.app_id else "any app id (access.app_id not set)")
             return got
 
     async def current(self) -> Installed | None:

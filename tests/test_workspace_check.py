@@ -110,7 +110,7 @@ async def test_when_auth_test_fails_at_start_it_is_asked_again_before_serving(tm
             resp = await rig.command("snapshots create nightly")
             assert REFUSAL not in resp.text and UNKNOWN not in resp.text
             await rig.wait_for(lambda: rig.store.list_jobs())
-    assert "accepting requests from workspace T_SNAP, any app id (none configured) only" in [
+    assert "accepting requests from workspace T_SNAP, any app id (access.app_id not set) only" in [
         r.getMessage() for r in caplog.records]
 
 
@@ -188,3 +188,52 @@ async def test_given_ids_win_over_what_auth_test_says(tmp_path):
             await rig.wait_for(lambda: rig.slack.responses())
         finally:
             await http.close()
+
+
+# --- ids from the configuration (SNAPBOT_TEAM_ID, SNAPBOT_APP_ID, SNAPBOT_ENTERPRISE_ID) ---
+
+async def test_a_command_for_another_app_is_refused_when_the_app_id_is_configured(tmp_path):
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_APP_ID": "A_SNAPBOT"}) as rig:
+        resp = await rig.command("snapshots create nightly", origin=OTHER_APP)
+        assert resp.json() == {"response_type": "ephemeral", "text": REFUSAL}
+        await _nothing_done(rig)
+        resp = await rig.command("snapshots create nightly")
+        assert REFUSAL not in resp.text
+        await rig.wait_for(lambda: rig.store.list_jobs())
+
+
+
+async def test_a_click_for_another_app_is_dropped_when_the_app_id_is_configured(tmp_path):
+    async with make_rig(tmp_path, env_overrides={"SNAPBOT_APP_ID": "A_SNAPBOT"}) as rig:
+        resp = await rig.click("restore_approve", "r-000001", user="U_LEAD1", message={},
+                               origin=OTHER_APP)
+        assert resp.status == 200 and resp.text == ""
+        await _nothing_done(rig)
+
+
+
+async def test_configured_ids_are_used_without_auth_test(tmp_path, caplog):
+    env = {"SNAPBOT_TEAM_ID": "T_SNAP", "SNAPBOT_ENTERPRISE_ID": "E_SNAP"}
+    with caplog.at_level(logging.INFO):
+        # auth.test fails at start (3: the client retries a 5xx twice); Bolt's own asks later
+        async with make_rig(tmp_path, env_overrides=env,
+                            slack_setup=lambda s: s.fail_next("auth.test", 3, status=500)) as rig:
+            resp = await rig.command("snapshots create nightly", origin={"enterprise_id": "E_SNAP"})
+            assert REFUSAL not in resp.text
+            await rig.wait_for(lambda: rig.store.list_jobs())
+            resp = await rig.command("snapshots list", origin={"enterprise_id": "E_OTHER"})
+            assert resp.json()["text"] == REFUSAL
+    assert any("requests are checked against the configured ids" in r.getMessage()
+               for r in caplog.records)
+
+
+
+async def test_a_configured_team_that_is_not_the_tokens_is_said_at_start(tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        async with make_rig(tmp_path, env_overrides={"SNAPBOT_TEAM_ID": "T_ELSEWHERE"}) as rig:
+            resp = await rig.command("snapshots list")
+            assert resp.json()["text"] == REFUSAL  # the token's own workspace is not T_ELSEWHERE
+    assert ("access.team_id is T_ELSEWHERE but the bot token belongs to T_SNAP: every request "
+            "will be refused") in [r.getMessage() for r in caplog.records]
+
+
