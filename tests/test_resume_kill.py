@@ -140,6 +140,7 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
             await until(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", timeout=10, what="snapshot")
         work = tmp_path / "work"
         work.mkdir()
+        holding: str | None = None  # an execution that holds maintenance mode `activating`
         args = ["--request"] + (["--pause-at", state] if pause and state else [])
         proc = await _spawn(sim.url, slack, work, *args)
         db = work / "snapbot.db"
@@ -154,17 +155,23 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
         else:
             if state == "maintenance_activating":
                 # Started once the safety snapshot is under way (a legacy create would queue behind
-                # it otherwise, and the execution be over before activation): it keeps maintenance
-                # mode `activating` for a while after the safety snapshot.
+                # it otherwise): an execution that runs until the test ends it keeps maintenance
+                # mode `activating` however long the steps before take on a loaded machine.
                 await until(lambda: _state(db) == "safety_snapshot", timeout=30, what="state safety_snapshot")
+                await until(lambda: any(e.get("workflow_id") == "create_snapshot" and e.get("status") == "started"
+                                        for e in sim.state.executions.values()),
+                            timeout=30, what="the safety snapshot's create execution to start")
                 async with httpx.AsyncClient() as h:
-                    await h.post(sim.url + "/_sim/executions",
-                                 json={"deployment_id": "dep-1", "workflow_id": "install", "duration": 60})
+                    holding = (await h.post(sim.url + "/_sim/executions",
+                                            json={"deployment_id": "dep-1", "workflow_id": "install"})).json()["id"]
             await until(lambda: _state(db) == state, timeout=30, what=f"state {state}")  # each step lasts ~1 s here
         if kill is None:
             proc.send_signal(signal.SIGKILL)
         rc = await asyncio.wait_for(proc.wait(), 60)
         assert rc == -signal.SIGKILL, (rc, (work / "stderr.log").read_text()[-2000:])
+        if holding is not None:  # the execution ends while snapbot is down: activation completes
+            async with httpx.AsyncClient() as h:
+                (await h.post(f"{sim.url}/_sim/executions/{holding}/finish", json={})).raise_for_status()
         if mid_download:  # the killed process did leave its partial download behind
             assert [p for p in work.rglob("*") if ".part-" in p.name]
         _leave_partials(work, db)  # what a process killed mid-download leaves behind
