@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.invocation import Invocation
 from bot.services import Services
 from handlers.guard import MAX_BODY, quiet_bolt, request_guard
 from handlers import actions, commands, workspace
@@ -62,8 +63,12 @@ def build_app(services: Services, client: AsyncWebClient,
     calls auth.test lazily, on the first request, then caches)."""
     app = AsyncApp(signing_secret=services.settings.slack.signing_secret, client=client)
     quiet_bolt()
+    def record(user: str, channel: str, what: str, why: str) -> None:
+        services.dispatcher.record(Invocation(user=user, channel=channel, source="slack"), what,
+                                   "refused", why)
+
     workspace.register(app, check or workspace.WorkspaceCheck(
-        client, workspace.configured(services.settings)))
+        client, workspace.configured(services.settings)), record)
     register_all(app, services)
     return app
 

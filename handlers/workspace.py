@@ -164,8 +164,28 @@ def _is_command(req: AsyncBoltRequest) -> bool:
     return isinstance(req.body, dict) and "command" in req.body and "type" not in req.body
 
 
-def register(app: AsyncApp, check: WorkspaceCheck) -> None:
-    """Refuse requests from elsewhere before any listener sees them (see module doc)."""
+#: records a refusal in the audit log: (user, channel, what, why)
+Record = Callable[[str, str, str, str], None]
+
+
+def _who_where(req: AsyncBoltRequest) -> tuple[str, str, str]:
+    """(user id, channel id, what) a request names, for the audit log."""
+    body = req.body if isinstance(req.body, dict) else {}
+    if _is_command(req):
+        return (str(body.get("user_id", "")), str(body.get("channel_id", "")),
+                f"{body.get('command', '')} {body.get('text', '')}".strip())
+    user = body.get("user") if isinstance(body.get("user"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    actions = body.get("actions") if isinstance(body.get("actions"), list) else []
+    first = actions[0] if actions and isinstance(actions[0], dict) else {}
+    what = f"button {first.get('action_id', '')} {first.get('value', '')}".strip() \
+        if first else f"event {body.get('type', '')}".strip()
+    return str(user.get("id", "")), str(channel.get("id", "")), what
+
+
+def register(app: AsyncApp, check: WorkspaceCheck, record: Record | None = None) -> None:
+    """Refuse requests from elsewhere before any listener sees them (see module doc); each
+    refusal goes to the audit log through `record`."""
 
     async def same_workspace(req: AsyncBoltRequest, resp: BoltResponse,
                              next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
@@ -175,6 +195,11 @@ def register(app: AsyncApp, check: WorkspaceCheck) -> None:
         if why is None:
             return await next()
         what = "slash command" if _is_command(req) else "click or event"
+        if record is not None:
+            user, channel, said = _who_where(req)
+            record(user[:40], channel[:40], said[:300],
+                   "from another workspace or app" if installed is not None
+                   else "the installed workspace is not known yet (auth.test)")
         log.warning("refused a %s from another %s: team %s, app %s, enterprise %s", what,
                     why if installed is not None else "workspace (unknown yet)",
                     _shown(origin.team_id), _shown(origin.app_id), _shown(origin.enterprise_id))

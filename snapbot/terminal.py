@@ -50,16 +50,26 @@ _BOLD = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]*?[^\s_])_(?![\w_])")
 
 
+#: what `to_terminal` undoes; each stops at `<`, so a run of `<@U1` is read once
+_MARKUP = re.compile(r"[<*_:]")
+_USER = re.compile(r"<@([^<>|\s]+)>")
+_LABELLED = re.compile(r"<([^<>|@#!\s][^<>|\s]*)\|([^<>]+)>")  # <url|label>
+_BARE_LINK = re.compile(r"<((?:https?|mailto):[^<>|\s]+)>")
+
+
 def to_terminal(text: str) -> str:
     """Slack mrkdwn to plain text: no emoji codes, no bold/code markers, <@U1> -> @U1.
 
     Text inside `code` spans is kept as is (a cron `0 3 * * *` keeps its asterisks)."""
     parts = to_plain(text).split("`")
     for i in range(0, len(parts), 2):  # outside code spans
-        part = _EMOJI.sub("", parts[i])
-        part = re.sub(r"<@([^>|\s]+)>", r"@\1", part)
-        part = re.sub(r"<([^<>|@#!\s][^<>|\s]*)\|([^<>]+)>", r"\2 (\1)", part)  # <url|label>
-        part = re.sub(r"<((?:https?|mailto):[^<>|\s]+)>", r"\1", part)
+        part = parts[i]
+        if not _MARKUP.search(part):  # plain words: nothing to undo (most parts of a long text)
+            continue
+        part = _EMOJI.sub("", part)
+        part = _USER.sub(r"@\1", part)
+        part = _LABELLED.sub(r"\2 (\1)", part)
+        part = _BARE_LINK.sub(r"\1", part)
         parts[i] = _ITALIC.sub(r"\1", _BOLD.sub(r"\1", part))
     return "".join(parts)
 

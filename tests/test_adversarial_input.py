@@ -24,13 +24,14 @@ from bot.jobs import scheduled_work
 from bot.jobs.restore import report
 from bot.messages import jobs as job_messages
 from bot.messages import text as slack_text
+from snapbot import terminal
 from bot.messages.text import ELLIPSIS, SECTION_TEXT_MAX, cut, escape, for_slack, to_mrkdwn
 
 SIZE = 100_000
 
 #: modules whose patterns read text someone else wrote: typed commands, manager messages and logs
 OUTSIDE_TEXT_MODULES = (parser, grammar, slack_text, cloudify_errors, report, scheduled_work,
-                        job_messages, audit)
+                        job_messages, audit, terminal)
 
 _PROBE = [chr(c) for c in range(0x3100)] + ["\ue000", "\ue001", "\ufeff", "\u202f", "\u205f"]
 _CATEGORIES = {

@@ -43,6 +43,9 @@ async def test_a_command_from_another_workspace_is_refused_privately_and_does_no
         await _nothing_done(rig)
         assert _refusals(caplog) == ["refused a slash command from another team: "
                                      "team T_OTHER, app A_SNAPBOT, enterprise none"]
+        entry = rig.services.dispatcher.audit.query()[0]  # and in the audit log
+        assert (entry.what, entry.outcome, entry.detail) == (
+            "/cfy snapshots create nightly", "refused", "from another workspace or app")
 
 
 async def test_the_same_command_from_the_installed_workspace_is_served(tmp_path):
@@ -62,6 +65,9 @@ async def test_a_click_from_another_workspace_is_dropped_with_one_log_line(tmp_p
         await _nothing_done(rig)
         assert _refusals(caplog) == ["refused a click or event from another team: "
                                      "team T_OTHER, app A_SNAPBOT, enterprise none"]
+        entry = rig.services.dispatcher.audit.query()[0]
+        assert (entry.user, entry.what, entry.outcome) == ("U_LEAD1", "button restore_approve r-000001",
+                                                           "refused")
         # the same click from home is answered (no such job): the check is what stopped it
         await rig.click("restore_approve", "r-000001", user="U_LEAD1", message={})
         await rig.wait_for(lambda: rig.slack.responses())
