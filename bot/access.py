@@ -79,6 +79,8 @@ class AccessPolicy:
 
     settings: Settings
     group_members: GroupMembers
+    #: approvers (configured ids and approver groups' members): the approval service's rule
+    is_approver: Callable[[str], bool]
 
     # -- channels --------------------------------------------------------------------------
     @property
@@ -127,10 +129,6 @@ class AccessPolicy:
     def _member(self, user: str, ids: Iterable[str]) -> bool:
         users, groups = _split(ids)
         return user in users or any(user in set(self.group_members(g)) for g in groups)
-
-    def is_approver(self, user: str) -> bool:
-        ap = self.settings.approvals
-        return self._member(user, ap.approvers | ap.approver_groups)
 
     def role(self, inv: Invocation) -> Role:
         user, access = inv.user, self.settings.access

@@ -99,7 +99,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     approvals = ApprovalService(store, runner, clock, settings.approvals,
                                 channel=settings.slack.channel, group_resolver=group_resolver,
                                 other_groups=groups)
-    access = AccessPolicy(settings, approvals.group_members)
+    access = AccessPolicy(settings, approvals.group_members, approvals.is_approver)
     runner.register(RestoreDriver(clients, settings.runbook, archives, clock,
                                   runbook_base_url=settings.runbook_base_url))
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)

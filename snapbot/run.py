@@ -45,7 +45,7 @@ def run(*, config: str | None, host: str, port: int, log_level: str) -> int:
 
 def log_access(settings: Settings) -> None:
     """Where commands are taken and the defaults in force; read-only is a warning."""
-    for line in AccessPolicy(settings, lambda group: ()).describe():
+    for line in AccessPolicy(settings, lambda group: (), lambda user: False).describe():
         (log.warning if line.startswith("read-only") else log.info)("access: %s", line)
 
 
