@@ -174,6 +174,14 @@ class AuditLog:
             log.exception("could not record an audit entry (%s by %s: %s)", row["what"],
                           row["user"], row["outcome"])
 
+    def prune(self, keep_days: int) -> int:
+        """Delete the entries older than `keep_days` (0: keep everything); how many went."""
+        if keep_days <= 0:
+            return 0
+        cutoff = iso(self.store.clock.now() - timedelta(days=keep_days))
+        with self.store.transaction():
+            return self.store.db.execute("delete from audit where at < ?", [cutoff]).rowcount
+
     def record_for(self, inv: Invocation, what: str, outcome: str, detail: str = "") -> None:
         """`record` for an invocation: its user, surface and channel."""
         self.record(user=inv.user, source=inv.source, channel=inv.channel, what=what,

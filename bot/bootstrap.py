@@ -105,7 +105,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     restores = RestoreService(settings, store, clients, clock, runner, approvals, archives)
     reporter = DailyReporter(store, outbox, sender, notifier, clock,
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
-    runner.register(DailyDriver(clients, settings, store, reporter, archives))
+    runner.register(DailyDriver(clients, settings, store, reporter, archives, audit))
     daily = DailyService(settings, store, clock, runner, approvals, reporter)
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
                             archives, audit, access)

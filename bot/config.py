@@ -163,6 +163,8 @@ def _field(section: str, field_name: str, key: str, value: Any) -> Any:
         return check.one_id(key, field_name, value)
     if field_name == "gated":
         return check.gated(key, value)
+    if field_name == "keep_audit_days":
+        return check.whole_number(key, value, minimum=0)
     if isinstance(default, bool):
         return check.boolean(key, value)
     if isinstance(default, int):

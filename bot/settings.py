@@ -114,16 +114,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("access.channels", "SNAPBOT_CHANNELS", frozenset(),
             "Channel ids where commands are taken (elsewhere, DMs included, they are refused)",
             shown="`SNAPBOT_CHANNEL`"),
-    Setting("access.terminal_users", "SNAPBOT_TERMINAL_USERS", None,
+    Setting("access.terminal_users", "SNAPBOT_TERMINAL_USERS", (),
             "Terminal logins mapped to Slack user ids (`login=U…` pairs, comma-separated in the "
             "environment): `snapbot cfy` acts as that user. An unmapped login may read and run "
-            "ungated commands only"),
-    Setting("access.team_id", "SNAPBOT_TEAM_ID", None,
+            "ungated commands only", shown="none"),
+    Setting("access.team_id", "SNAPBOT_TEAM_ID", "",
             "The workspace (T…) whose requests are taken", shown="from `auth.test`"),
-    Setting("access.app_id", "SNAPBOT_APP_ID", None,
+    Setting("access.app_id", "SNAPBOT_APP_ID", "",
             "The Slack app (A…) whose requests are taken (the signing secret already ties them "
             "to one app)", shown="not compared"),
-    Setting("access.enterprise_id", "SNAPBOT_ENTERPRISE_ID", None,
+    Setting("access.enterprise_id", "SNAPBOT_ENTERPRISE_ID", "",
             "The Enterprise Grid org (E…) whose requests are taken", shown="from `auth.test`"),
     Setting("schedule.enabled", "", True, "Run the daily snapshot job"),
     Setting("schedule.cron", "SNAPBOT_SCHEDULE", "0 3 * * *",
@@ -136,6 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Snapshots retention keeps on each manager"),
     Setting("retention.keep_archived", "SNAPBOT_KEEP_ARCHIVED", 14,
             "Archived copies retention keeps per manager"),
+    Setting("retention.keep_audit_days", "SNAPBOT_KEEP_AUDIT_DAYS", 365,
+            "Days the audit log keeps its entries (`0`: forever); the daily run prunes older ones"),
     Setting("retention.delete_foreign", "", False,
             "May retention delete snapshots snapbot did not create"),
     Setting("runbook.safety_snapshot", "", True,
@@ -245,6 +247,7 @@ class ScheduleConfig:
 class RetentionConfig:
     keep_on_manager: int = default("retention.keep_on_manager")
     keep_archived: int = default("retention.keep_archived")
+    keep_audit_days: int = default("retention.keep_audit_days")  # 0: forever
     delete_foreign: bool = default("retention.delete_foreign")
 
 
@@ -338,7 +341,9 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     sc = settings.schedule
     out.append(("schedule", f"{sc.cron} {sc.timezone}" if sc.enabled else "off"))
     rt = settings.retention
-    out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived"
+    out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived, "
+                             + (f"audit {rt.keep_audit_days} days" if rt.keep_audit_days
+                                else "audit forever")
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")))
     out += [("db_path", settings.db_path),
             ("archive", settings.archive_url or f"directory {settings.archive_dir}"),

@@ -320,13 +320,21 @@ SAMPLE_ENV_VALUES = {
     "SNAPBOT_TIMEZONE": ("Europe/Paris", "Europe/Paris"),
     "SNAPBOT_KEEP_ON_MANAGER": ("5", 5),
     "SNAPBOT_KEEP_ARCHIVED": ("30", 30),
+    "SNAPBOT_KEEP_AUDIT_DAYS": ("90", 90),
+    "SNAPBOT_OPERATORS": ("U0OPS1,S0OPS", frozenset({"U0OPS1", "S0OPS"})),
+    "SNAPBOT_VIEWERS": ("S0VIEW", frozenset({"S0VIEW"})),
+    "SNAPBOT_CHANNELS": ("C0AAA1, C0AAA2", frozenset({"C0AAA1", "C0AAA2"})),
+    "SNAPBOT_TERMINAL_USERS": ("bob=U0BOB,alice=U0ALICE", (("alice", "U0ALICE"), ("bob", "U0BOB"))),
+    "SNAPBOT_TEAM_ID": ("T0TEAM", "T0TEAM"),
+    "SNAPBOT_APP_ID": ("A0APP", "A0APP"),
+    "SNAPBOT_ENTERPRISE_ID": ("E0ORG", "E0ORG"),
 }
 
 
 def test_every_section_setting_with_an_environment_variable_is_read_from_it():
     from bot.settings import SETTINGS
     section_vars = {s.env: s.key for s in SETTINGS
-                    if s.env and s.key.split(".")[0] in ("approvals", "schedule", "retention")}
+                    if s.env and s.key.split(".")[0] in ("approvals", "access", "schedule", "retention")}
     assert set(section_vars) == set(SAMPLE_ENV_VALUES)
     for var, key in section_vars.items():
         raw, expected = SAMPLE_ENV_VALUES[var]
@@ -341,7 +349,7 @@ def test_defaults_of_an_empty_configuration_are_the_tables():
     settings = load_settings(env())
     for s in SETTINGS:
         section, _, field = s.key.partition(".")
-        if section in ("approvals", "schedule", "retention", "runbook"):
+        if section in ("approvals", "access", "schedule", "retention", "runbook"):
             assert getattr(getattr(settings, section), field) == s.default, s.key
     assert (settings.db_path, settings.archive_dir, settings.log_format) == ("snapbot.db", "archives", "text")
     mgr = settings.managers[0]

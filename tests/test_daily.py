@@ -265,3 +265,41 @@ async def test_the_registered_cron_job_runs_the_slot_of_the_injected_time(sim, t
         job = await services.runner.wait(job.id, timeout=30)
         assert job.params["snapshot_id"] == SID and job.state == "done"
         await services.daily.stop()
+
+
+async def test_the_daily_run_prunes_audit_entries_older_than_the_retention(sim, tmp_path):
+    import dataclasses
+
+    settings = daily_settings(sim.url, tmp_path)
+    settings = dataclasses.replace(settings, retention=dataclasses.replace(settings.retention,
+                                                                           keep_audit_days=30))
+    clock = FakeClock(SLOT - timedelta(days=31))
+    async with daily_services(settings, clock) as services:
+        audit = services.dispatcher.audit
+        audit.record(user="U1", source="slack", channel="C_OPS", what="snapshots list", outcome="ok")
+        clock.advance(timedelta(days=2).total_seconds())  # 29 days before the run: kept
+        audit.record(user="U2", source="slack", channel="C_OPS", what="jobs", outcome="ok")
+        clock.advance(timedelta(days=29, seconds=1).total_seconds())
+        job = await services.daily.fire("default")
+        job = await services.runner.wait(job.id, timeout=30)
+        assert job.state == "done", job.error
+        assert job.result["audit_pruned"] == 1
+        assert [e.user for e in audit.query()] == ["U2"]
+
+
+def test_keep_audit_days_zero_keeps_everything(tmp_path):
+    from bot.audit import AuditLog
+    from bot.config import load_settings
+
+    settings = load_settings({"CLOUDIFY_URL": "http://127.0.0.1:9", "SNAPBOT_KEEP_AUDIT_DAYS": "0"}, None)
+    assert settings.retention.keep_audit_days == 0
+    clock = FakeClock(SLOT)
+    store = Store(str(tmp_path / "a.db"), clock)
+    try:
+        audit = AuditLog(store)
+        audit.record(user="U1", source="slack", channel="C", what="jobs", outcome="ok")
+        clock.advance(timedelta(days=5000).total_seconds())
+        assert audit.prune(0) == 0 and len(audit.query()) == 1
+        assert audit.prune(1) == 1 and audit.query() == []
+    finally:
+        store.close()

@@ -20,6 +20,7 @@ from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, 
                                       scan_archive, snapshot_prefix, time_from_id)
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
+from bot.audit import AuditLog
 from bot.dbbackup import backup_database
 from bot.messages import daily as msg
 from bot.store import Job, Store, Transition
@@ -43,12 +44,13 @@ class DailyDriver:
     machine = DAILY
 
     def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings, store: Store,
-                 reporter: DailyReporter, archives: ArchiveStore) -> None:
+                 reporter: DailyReporter, archives: ArchiveStore, audit: AuditLog) -> None:
         self.clients = clients
         self.settings = settings
         self.store = store
         self.reporter = reporter
         self.archives = archives
+        self.audit = audit
 
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
         return msg.daily_card(job, transitions)
@@ -82,6 +84,7 @@ class DailyDriver:
                 await ctx.move("reporting", "retention applied")
             step = ctx.job.state
             if ctx.job.state == "reporting":
+                self._prune_audit(ctx)
                 await self._backup_database(ctx)
                 await self.reporter.finish(ctx.job, ok=True)
                 await ctx.move("done", "daily snapshot archived")
@@ -166,6 +169,22 @@ class DailyDriver:
                 errors.append(f"could not delete archive `{snap_id}.zip`: {_describe(exc)}")
         ctx.merge_result(removed_on_manager=removed_m, removed_archives=removed_a,
                          kept_notes=list(plan.kept), retention_errors=errors)
+
+    def _prune_audit(self, ctx: JobContext) -> None:
+        """The audit log keeps `retention.keep_audit_days` of entries. A failure is named in the
+        report; the snapshot run still succeeded."""
+        try:
+            pruned = self.audit.prune(self.settings.retention.keep_audit_days)
+        except Exception as exc:
+            log.warning("could not prune the audit log", exc_info=True)
+            errors = list(ctx.job.result.get("retention_errors") or [])
+            errors.append(f"could not prune the audit log: {_describe(exc)}")
+            ctx.merge_result(retention_errors=errors)
+            return
+        if pruned:
+            log.info("audit log: %d entries older than %d days removed", pruned,
+                     self.settings.retention.keep_audit_days)
+        ctx.merge_result(audit_pruned=pruned)
 
     async def _backup_database(self, ctx: JobContext) -> None:
         """snapbot's own database into the archive store, once a day (bot.dbbackup). A failure
