@@ -176,10 +176,7 @@ class DailyDriver:
         try:
             pruned = self.audit.prune(self.settings.retention.keep_audit_days)
         except Exception as exc:
-            log.warning("could not prune the audit log", exc_info=True)
-            errors = list(ctx.job.result.get("retention_errors") or [])
-            errors.append(f"could not prune the audit log: {_describe(exc)}")
-            ctx.merge_result(retention_errors=errors)
+            _housekeeping_failed(ctx, "prune the audit log", exc)
             return
         if pruned:
             log.info("audit log: %d entries older than %d days removed", pruned,
@@ -195,10 +192,7 @@ class DailyDriver:
             blob = await backup_database(self.settings.db_path, self.archives, ctx.clock.now(),
                                          keep=self.settings.retention.keep_archived)
         except Exception as exc:
-            log.warning("could not back up snapbot's database", exc_info=True)
-            errors = list(ctx.job.result.get("retention_errors") or [])
-            errors.append(f"could not back up snapbot's database: {_describe(exc)}")
-            ctx.merge_result(retention_errors=errors)
+            _housekeeping_failed(ctx, "back up snapbot's database", exc)
             return
         ctx.merge_result(db_backup=blob.location)
 
@@ -232,3 +226,12 @@ class DailyDriver:
         if not archived and step in ("creating", "downloading"):
             out.append("no archive file was written (no partial file left)")
         return out
+
+
+def _housekeeping_failed(ctx: JobContext, what: str, exc: Exception) -> None:
+    """A housekeeping step after the snapshot failed: logged and named in the report (among
+    the retention errors); the snapshot run still succeeded."""
+    log.warning("could not %s", what, exc_info=True)
+    errors = list(ctx.job.result.get("retention_errors") or [])
+    errors.append(f"could not {what}: {_describe(exc)}")
+    ctx.merge_result(retention_errors=errors)
