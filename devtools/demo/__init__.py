@@ -33,12 +33,13 @@ SIGNING_SECRET = "demo-signing-secret"  # fixed: the demo signs its own requests
 CHANNEL = "C_OPS"
 OPERATOR = "U_OPS"
 APPROVERS = ("U_LEAD1", "U_LEAD2")
-USER_NAMES = {"U_OPS": "alice (operator)", "U_LEAD1": "bob (lead)", "U_LEAD2": "carol (lead)"}
+USER_NAMES = {"U_OPS": "alice (operator)", "U_LEAD1": "bob (lead)", "U_LEAD2": "carol (lead)",
+              "U_VIEW": "dave (viewer)"}
 
 Step = Callable[["Demo"], Awaitable[None]]
 
 #: Modules (owned by other surfaces) that may contribute `demo_steps()`.
-EXTENSIONS = ("devtools.demo.restore", "devtools.demo.daily")
+EXTENSIONS = ("devtools.demo.restore", "devtools.demo.daily", "devtools.demo.access")
 
 
 class StepFailed(Exception):
