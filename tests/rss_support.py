@@ -1,9 +1,36 @@
-"""Peak resident memory of the test process, sampled in a thread (the RSS tests)."""
+"""For the RSS tests: the peak resident memory of the test process, sampled in a thread, and
+the simulator in a process of its own (so only snapbot's memory is measured)."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import psutil
+
+
+@contextmanager
+def simulator_process(data_dir: Path, *, speed: int, archive_size: int) -> Iterator[str]:
+    """`python -m devtools.simulator` making archives of `archive_size` bytes; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", str(speed),
+         "--archive-size", str(archive_size), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"http://[\w.]+:\d+", line)
+        assert match, f"the simulator did not start: {line!r}"
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 class PeakRss(threading.Thread):

@@ -5,16 +5,13 @@ The simulator runs in its own process so only the client's memory is measured he
 """
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 
 import psutil
 import pytest
 
 from bot.cloudify.client import CloudifyClient
 from tests.client_support import wait_snapshot
-from tests.rss_support import PeakRss
+from tests.rss_support import PeakRss, simulator_process
 
 MB = 1024 * 1024
 ARCHIVE = 200 * MB
@@ -23,21 +20,8 @@ LIMIT = 32 * MB
 
 @pytest.fixture
 def sim_process(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "100",
-         "--archive-size", str(ARCHIVE), "--data-dir", str(tmp_path / "sim")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline()
-        match = re.search(r"http://[\w.]+:\d+", line)
-        assert match, f"simulator did not start: {line!r}"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with simulator_process(tmp_path / "sim", speed=100, archive_size=ARCHIVE) as url:
+        yield url
 
 
 @pytest.mark.slow

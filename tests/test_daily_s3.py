@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
-import sys
 
 import psutil
 import pytest
@@ -15,7 +13,7 @@ from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
 from tests.s3_support import env_for, keys, new_bucket
-from tests.rss_support import PeakRss
+from tests.rss_support import PeakRss, simulator_process
 
 MB = 1024 * 1024
 
@@ -63,20 +61,8 @@ async def test_daily_runs_archive_retain_and_back_up_into_the_bucket(sim, tmp_pa
 @pytest.fixture
 def big_sim(tmp_path):
     """The simulator in a process of its own, making 512 MB archives."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", "200",
-         "--archive-size", str(512 * MB), "--data-dir", str(tmp_path / "sim")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        match = re.search(r"http://[\w.]+:\d+", proc.stdout.readline())  # type: ignore[union-attr]
-        assert match, "the simulator did not start"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with simulator_process(tmp_path / "sim", speed=200, archive_size=512 * MB) as url:
+        yield url
 
 
 @pytest.mark.slow
