@@ -19,7 +19,7 @@ from bot.errors import UsageError
 from bot.invocation import Invocation, Reply
 from bot.services import Services
 from handlers.backlog import Backlog
-from handlers.replies import fields, usage_reply
+from handlers.replies import answer, usage_reply
 
 log = logging.getLogger(__name__)
 
@@ -95,5 +95,5 @@ def register(app: AsyncApp, services: Services) -> None:
 
 async def _execute(services: Services, cmd: Command, inv: Invocation, respond: Any) -> None:
     reply: Reply = await services.dispatcher.execute(cmd, inv)  # never raises: errors are replies
-    await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                  replace_original=False, **fields(reply.message))
+    await answer(respond, reply.message, ephemeral=reply.ephemeral,
+                 fallback=lambda message: services.outbox.ephemeral(inv.channel, inv.user, message))
