@@ -29,6 +29,7 @@ from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.reads import Reads
 from bot.store import Job, Store
 from bot.messages.text import archive_name
@@ -105,7 +106,7 @@ class Dispatcher:
         try:
             return await self.run(cmd, inv)
         except SnapbotError as exc:
-            log.warning("%s by %s refused: %s", cmd.name, inv.user, common.error_text(exc))
+            log.warning("%s by %s refused: %s", cmd.name, field(inv.user), field(common.error_text(exc), 500))
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)

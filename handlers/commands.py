@@ -17,6 +17,7 @@ from bot.commands.model import Command
 from bot.commands.parser import parse
 from bot.errors import UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.services import Services
 from handlers.backlog import Backlog
 from handlers.replies import answer, usage_reply
@@ -73,7 +74,7 @@ def register(app: AsyncApp, services: Services) -> None:
                                        text or "(empty)", "refused", exc.problem)
             return
         if trigger_id and trigger_id in seen:
-            log.info("dropping retry %s of /cfy from %s", _retry_num(request), user)
+            log.info("dropping retry %s of /cfy from %s", _retry_num(request), field(user))
             await ack()
             return
         if not backlog.has_room():
