@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
                                  when)
 from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
+from bot.urls import display_url
 
 Message = dict[str, Any]
 
@@ -40,24 +40,6 @@ KIND_TITLES = {
 }
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
-
-def display_url(value: Any) -> str:
-    """A URL as it may be shown in Slack or printed: without user:password@ and without the
-    query string (presigned URLs carry their signature there). Other values unchanged."""
-    text = str(value)
-    if "://" not in text:
-        return text
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "(a URL that could not be parsed)"
-    if parts.username or parts.password:
-        netloc = "…@" + netloc
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
 
 def text_message(text: str) -> Message:
     """A one-section message."""
