@@ -23,6 +23,7 @@ from bot.jobs.runner import JobContext
 from bot.audit import AuditLog
 from bot.dbbackup import backup_database
 from bot.messages import daily as msg
+from bot.messages.text import archive_name
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class DailyDriver:
             if ctx.job.state == "downloading":
                 info = await self._download(ctx, client, sid)
                 ctx.merge_result(archive_path=info.path, size=info.size, sha256=info.sha256)
-                await ctx.move("retention", f"archived {info.path}")
+                await ctx.move("retention", f"archived {archive_name(info.path)}")
             step = ctx.job.state
             if ctx.job.state == "retention":
                 await self._retention(ctx, client, sid)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Protocol
 
 from bot.clock import Clock, iso
@@ -22,6 +21,7 @@ from bot.jobs.daily.retention import snapshot_id_for
 from bot.jobs.runner import JobRunner
 from bot.messages import daily as msg
 from bot.messages.daily import ScheduleView
+from bot.urls import display_url
 from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot
 from bot.store import Job, Store
 
@@ -224,8 +224,10 @@ class DailyService:
         return ScheduleView(manager=manager, enabled=sch.enabled, cron=sch.cron, timezone=sch.timezone,
                             next_run=nxt, next_run_local=local_time(nxt, sch.timezone),
                             keep_on_manager=ret.keep_on_manager, keep_archived=ret.keep_archived,
-                            archive_dir=(f"{self.settings.archive_url}/{manager}" if self.settings.archive_url
-                                         else str(Path(self.settings.archive_dir) / manager)),
+                            # never the server's path: the archive root's <manager>/ (or the
+                            # object storage URL, which names no server path)
+                            archive_dir=(f"{display_url(self.settings.archive_url)}/{manager}"
+                                         if self.settings.archive_url else f"{manager}/"),
                             last_runs=tuple(self.store.daily_runs(manager, limit=5)))
 
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
