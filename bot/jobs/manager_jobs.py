@@ -1,6 +1,7 @@
 """Simple jobs on the manager: maintenance mode on and off, agents install, plugins update."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -29,7 +30,10 @@ class MaintenanceActivate(SimpleDriver):
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         client = self.client(ctx)
         started = ctx.clock.now()
-        state = await client.activate_maintenance()  # idempotent: also right after a restart
+        # resumed: ask the manager first; what the first life already turned on is followed
+        state = await client.maintenance() if resumed else None
+        if state is None or state.status not in ("activating", "activated"):
+            state = await client.activate_maintenance()
         last_remaining: list[int | None] = [None]
 
         async def check() -> Any:
@@ -43,7 +47,8 @@ class MaintenanceActivate(SimpleDriver):
             if n != last_remaining[0]:
                 last_remaining[0] = n
                 ids = ", ".join(f"`{e.get('id', '?')}`" for e in st.remaining_executions[:5])
-                await ctx.say(f"activating: waiting for {n} running execution(s)" + (f": {ids}" if ids else ""))
+                await ctx.say(f"activating: waiting for {n} running execution(s)" + (f": {ids}" if ids else ""),
+                              key=waiting_key(ctx.job.id, st.remaining_executions))
             return None
 
         if state.status != "activated":
@@ -199,3 +204,10 @@ def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) ->
         result["_failure"] = (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
                               + ", ".join(f"{n} ({outcome[n].get('status')})" for n in failed))
     return result
+
+
+def waiting_key(job_id: str, executions: list[dict[str, Any]]) -> str:
+    """The outbox key of a "waiting for" line: the same wait is said once, also across a
+    restart (the resumed step polls again and finds the same executions)."""
+    ids = ",".join(sorted(str(e.get("id", "?")) for e in executions))
+    return f"waiting:{job_id}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
