@@ -9,6 +9,7 @@ from bot.messages.blocks import (context, hhmmss, human_duration, human_size, se
                                  when)
 from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
+from bot.progress import TransferView, progress_line
 from bot.urls import display_url
 
 Message = dict[str, Any]
@@ -146,6 +147,8 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
             blocks.append(section("\n".join(lines)))
     if job.error:
         blocks.append(section(f":warning: *Error:* {job.error}"))
+    if (line := transfer_line(job)) is not None:
+        blocks.append(context(line))
     blocks.append(context(f"job `{job.id}` · requested by {who(job.requester)}"))
     if job.state in ("queued", "running"):
         blocks.append({"type": "actions", "elements": [{
@@ -158,6 +161,16 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
         }]})
     fallback = f"{job_title(job)} on {job.manager}: {job.state}" + (f" ({job.error})" if job.error else "")
     return {"text": fallback, "blocks": blocks}
+
+
+def transfer_line(job: Job) -> str | None:
+    """The archive transfer under way (bytes, percent, rate), while the job runs."""
+    progress = (job.result or {}).get("progress")
+    if job.finished or not isinstance(progress, dict):
+        return None
+    return f":arrow_down_small: {progress_line(TransferView.from_dict(progress))}" \
+        if progress.get("what") == "downloading" else \
+        f":arrow_up_small: {progress_line(TransferView.from_dict(progress))}"
 
 
 def job_started(job: Job) -> Message:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
+from bot.jobs.transfer import end_progress, job_meter
 from bot.clock import parse_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
@@ -137,7 +138,11 @@ class DailyDriver:
             except ArchiveError:
                 pass
         await store.discard_partials(manager, sid)
-        return await download_to_store(client, store, manager, sid)
+        try:
+            return await download_to_store(client, store, manager, sid,
+                                           meter=job_meter(ctx, "downloading"))
+        finally:
+            end_progress(ctx)
 
     async def _retention(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
         manager = ctx.job.manager
