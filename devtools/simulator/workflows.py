@@ -90,8 +90,8 @@ class Workflows:
         await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
         ex = self.state.executions.get(execution_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "pending":
+            return  # cancelled while queued or pending: it never starts
         self._set_status(ex, "started")
         self.log_event(ex, "Starting 'create_snapshot' workflow execution")
         legacy = (not self.profile.snapshot_formats) or bool(ex["parameters"].get("legacy"))
@@ -106,8 +106,8 @@ class Workflows:
         await self._sleep(total * 0.9)
         ex = self.state.executions.get(execution_id)
         snap = self.state.snapshots.get(snapshot_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "started":
+            return  # cancelled meanwhile (the cancel route marked it)
         if self.create_fails:
             self._set_status(ex, "failed", self.create_fails)
             if snap is not None:
