@@ -19,8 +19,7 @@ import logging
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from bot.archive_store import ArchiveStore
-from bot.archive_store.transfer import download_to_store, upload_from_store
-from bot import runbooks
+from bot.archive_store.transfer import download_to_store
 from bot.cloudify import versions
 from bot.clock import Clock, iso
 from bot.cloudify.client import CloudifyClient
@@ -123,7 +122,7 @@ class RestoreDriver:
             await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
                            error=message)
             return True
-        left = await self._manager_state(ctx)
+        left = await preflight.manager_state(ctx, self._client(ctx))
         ctx.merge_result(failed_step=step, manager_state=left,
                          manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
         try:
@@ -137,7 +136,7 @@ class RestoreDriver:
         undone, left = await unwind.unwind(ctx, self._client(ctx), self.runbook)
         said = unwind.outcome_text(undone, left)
         ctx.merge_result(unwound=undone, left=left, waiting_for=None,
-                         manager_state=await self._manager_state(ctx))
+                         manager_state=await preflight.manager_state(ctx, self._client(ctx)))
         if ctx.job.result.get("unwind_for") == "cancelled":
             await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
                                         f"before the restore started; {said}")
@@ -146,21 +145,6 @@ class RestoreDriver:
         step = ctx.job.result.get("failed_step") or S.PREFLIGHT
         await ctx.move(S.FAILED, f"{RESTORE.label(step)} failed: {error}; no restore was started; {said}",
                        error=error)
-
-    async def _manager_state(self, ctx: JobContext) -> str:
-        try:
-            m = await self._client(ctx).maintenance()
-        except Unauthorized:
-            return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
-                    "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
-                    else "in an unknown state: snapbot's credentials no longer work")
-        except SnapbotError:
-            return "in an unknown state (not answering)"
-        if m.status == "activated":
-            return "still in maintenance mode"
-        if m.status == "activating":
-            return "still activating maintenance mode"
-        return "out of maintenance mode"
 
     # -- steps -------------------------------------------------------------------------------
     async def _approved(self, ctx: JobContext) -> None:
@@ -175,7 +159,8 @@ class RestoreDriver:
         ctx.merge_result(manager_version=version.version)
         if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
             if p.get("upload_before_restore"):  # an approved rollback: push the archived copy
-                await self._upload_approved(ctx, client, p["upload_before_restore"], p["snapshot_id"])
+                await preflight.upload_approved(ctx, client, self.archives, self.runbook,
+                                                p["upload_before_restore"], p["snapshot_id"])
             try:
                 snap = await client.get_snapshot(p["snapshot_id"])
             except NotFound:
@@ -184,7 +169,7 @@ class RestoreDriver:
                 raise StepFailed(f"snapshot {p['snapshot_id']!r} is {snap.status}; cannot restore it")
             if await client.snapshot_status() == "running":
                 raise StepFailed("a restore is already running on the manager")
-            await self._cluster_still_fit(ctx, client)
+            await preflight.cluster_still_fit(ctx, client, self.runbook_base_url)
             await preflight.at_preflight(ctx, client, self.archives, version)
         if p.get("safety_snapshot", True):
             await ctx.move("safety_snapshot", f"manager {version.version} reachable, snapshot usable; "
@@ -192,38 +177,6 @@ class RestoreDriver:
         else:
             await ctx.move("maintenance_activating", f"manager {version.version} reachable, snapshot usable "
                                                      "(safety snapshot disabled); activating maintenance mode")
-
-    async def _upload_approved(self, ctx: JobContext, client: CloudifyClient, source: str,
-                               sid: str) -> None:
-        """Upload `source`'s verified archived copy of `sid` unless the manager has it (an upload
-        cut by a restart is waited for), then wait until the manager can restore it."""
-        try:
-            await client.get_snapshot(sid)
-        except NotFound:
-            await self.archives.verify(source, sid)
-            await ctx.say(f"uploading the archived copy of `{sid}` to the manager (approved)")
-            await upload_from_store(client, self.archives, source, sid)
-
-        async def uploaded() -> bool:
-            s = await client.get_snapshot(sid)
-            if s.status == "failed":
-                raise StepFailed(f"the upload of {sid} failed on the manager: {s.error or 'no error given'}")
-            return s.usable
-
-        await self._poll(ctx, uploaded, self.runbook.snapshot_timeout_seconds,
-                         what=f"snapshot {sid} to be uploaded")
-
-    async def _cluster_still_fit(self, ctx: JobContext, client: CloudifyClient) -> None:
-        """The cluster may have split or failed since the request was approved."""
-        try:
-            health = await client.cluster_health()
-        except CloudifyError:
-            return
-        why = health.blocks_restore
-        if why and not ctx.job.params.get("cluster_override"):
-            rb = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
-            raise StepFailed(f"not restoring: {why} (since the request); nothing was changed; "
-                             + runbooks.reference(rb, self.runbook_base_url))
 
     @staticmethod
     def safety_id(job: Job) -> str:
@@ -293,9 +246,10 @@ class RestoreDriver:
             ids = tuple(sorted(str(r.get("id", "")) for r in m.remaining_executions))
             if ids != seen["remaining"]:
                 seen["remaining"] = ids
-                ctx.merge_result(maintenance_remaining=[unwind.remaining_line(r, held=held)
-                                                        for r in m.remaining_executions],
-                                 waiting_for={"what": "maintenance", "ids": list(ids)})
+                lines = [unwind.remaining_line(r, held=held) for r in m.remaining_executions]
+                ctx.merge_result(maintenance_remaining=lines,
+                                 waiting_for={"what": "maintenance", "ids": list(ids), "executions": lines,
+                                              "bound": self.runbook.maintenance_timeout_seconds})
                 await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
                 if ids:
                     await ctx.say(f"maintenance mode activating; waiting for {len(ids)} execution"

@@ -24,12 +24,16 @@ import json
 import logging
 from typing import Any
 
+from bot import runbooks
 from bot.archive_store import ArchiveStore
-from bot.archive_store.transfer import download_to_store
+from bot.archive_store.transfer import download_to_store, upload_from_store
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Version
-from bot.errors import CloudifyError, StepFailed
+from bot.config import RunbookConfig
+from bot.errors import CloudifyError, NotFound, SnapbotError, StepFailed, Unauthorized
+from bot.jobs.poll import poll
+from bot.jobs.restore.machine import RESTORE, RestoreState as S
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
@@ -186,3 +190,54 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
                             version=version.version, edition=version.edition,
                             bootstrap_admin=p.get("bootstrap_admin"),
                             configured_user=p.get("configured_user"), rrule_copy_needed=True)
+
+
+async def manager_state(ctx: JobContext, client: CloudifyClient) -> str:
+    """The maintenance mode a failed or unwound restore left the manager in, for people."""
+    try:
+        m = await client.maintenance()
+    except Unauthorized:
+        return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
+                "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
+                else "in an unknown state: snapbot's credentials no longer work")
+    except SnapbotError:
+        return "in an unknown state (not answering)"
+    if m.status == "activated":
+        return "still in maintenance mode"
+    if m.status == "activating":
+        return "still activating maintenance mode"
+    return "out of maintenance mode"
+
+
+async def upload_approved(ctx: JobContext, client: CloudifyClient, archives: ArchiveStore,
+                          runbook: RunbookConfig, source: str, sid: str) -> None:
+    """Upload `source`'s verified archived copy of `sid` unless the manager has it (an upload
+    cut by a restart is waited for), then wait until the manager can restore it."""
+    try:
+        await client.get_snapshot(sid)
+    except NotFound:
+        await archives.verify(source, sid)
+        await ctx.say(f"uploading the archived copy of `{sid}` to the manager (approved)")
+        await upload_from_store(client, archives, source, sid)
+
+    async def uploaded() -> bool:
+        s = await client.get_snapshot(sid)
+        if s.status == "failed":
+            raise StepFailed(f"the upload of {sid} failed on the manager: {s.error or 'no error given'}")
+        return s.usable
+
+    await poll(ctx, uploaded, pacing=runbook, timeout=runbook.snapshot_timeout_seconds,
+               what=f"snapshot {sid} to be uploaded")
+
+
+async def cluster_still_fit(ctx: JobContext, client: CloudifyClient, runbook_base_url: str | None) -> None:
+    """The cluster may have split or failed since the request was approved."""
+    try:
+        health = await client.cluster_health()
+    except CloudifyError:
+        return
+    why = health.blocks_restore
+    if why and not ctx.job.params.get("cluster_override"):
+        rb = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
+        raise StepFailed(f"not restoring: {why} (since the request); nothing was changed; "
+                         + runbooks.reference(rb, runbook_base_url))

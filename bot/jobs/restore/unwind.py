@@ -140,7 +140,7 @@ def outcome_text(undone: list[str], left: list[str]) -> str:
 
 
 async def waiting_for(ctx: JobContext, client: CloudifyClient, what: str, *, exclude: set[str],
-                      seen: dict[str, Any]) -> None:
+                      seen: dict[str, Any], bound: float) -> None:
     """Name on the card and in the thread (when it changes) the executions a wait is behind."""
     version = ctx.job.result.get("manager_version") or ctx.job.params.get("manager_version")
     held = held_by_maintenance(version) and what == "maintenance"
@@ -154,7 +154,7 @@ async def waiting_for(ctx: JobContext, client: CloudifyClient, what: str, *, exc
         return
     seen[what] = ids
     lines = [blocker_line(e, held=held) for e in blocking]
-    ctx.merge_result(waiting_for={"what": what, "executions": lines,
+    ctx.merge_result(waiting_for={"what": what, "executions": lines, "bound": bound,
                                   "ids": list(ids), "since": iso(ctx.clock.now())})
     await ctx.runner.report(ctx.job, "")
     if lines:
@@ -182,7 +182,8 @@ async def safety_queue_check(ctx: JobContext, client: CloudifyClient, runbook: R
         return
     now = ctx.clock.now()
     since = memo.setdefault("since", now)
-    await waiting_for(ctx, client, "safety", exclude={e.id for e in mine}, seen=memo)
+    await waiting_for(ctx, client, "safety", exclude={e.id for e in mine}, seen=memo,
+                      bound=runbook.queue_timeout_seconds)
     waited = (now - since).total_seconds()
     if waited >= runbook.queue_timeout_seconds:
         behind = ", ".join((ctx.job.result.get("waiting_for") or {}).get("executions") or []) or "other executions"
