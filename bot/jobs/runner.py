@@ -165,8 +165,7 @@ class JobRunner:
         except KeyError:
             raise SnapbotError(f"no driver for job kind {kind!r}") from None
 
-    def on_change(self, listener: Callable[[Job, str], Awaitable[None]]) -> None:
-        """Extra observers of state changes (the demo's printer, tests)."""
+    def on_change(self, listener: Callable[[Job, str], Awaitable[None]]) -> None:  # demo, tests
         self._listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -213,7 +212,8 @@ class JobRunner:
         unwind = not driver.machine.is_terminal(target)
         try:
             job = await ctx.move(target, f"cancelled by {actor}", actor=actor,
-                                 result={"unwind_for": "cancelled", "cancelled_by": actor} if unwind else None)
+                                 result={**ctx.job.result, "unwind_for": "cancelled", "cancelled_by": actor}
+                                 if unwind else None)
         finally:  # unwinding, or moved on meanwhile (InvalidTransition, StaleState): drive it on
             if not ctx.refresh().finished:
                 self.start(job_id)
