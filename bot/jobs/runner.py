@@ -284,7 +284,9 @@ class JobRunner:
                     await self._wait_for_store(ctx.job, ctx.store_failure or exc)
                     ctx = JobContext(self.store.get_job(job_id), self)
                     continue
-                log.exception("job %s failed in state %s", job_id, ctx.job.state)
+                j = ctx.job  # expected (a manager's refusal...): one line; a bug: the traceback
+                log.warning("job %s (%s on %s) failed in %s: %s", job_id, j.kind, j.manager, j.state,
+                            error_text(exc, manager=j.manager), exc_info=not isinstance(exc, SnapbotError))
                 try:
                     await self._fail(ctx, exc)
                 except Exception as exc2:
@@ -349,8 +351,7 @@ class JobRunner:
         if detail:
             self.enqueue_reply(job, detail, key=key)
 
-    def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:
-        """A thread reply; the user ids the stored text names become mentions."""
+    def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:  # ids: mentions
         if job.channel:
             transitions = self.store.transitions(job.id)
             actor = transitions[-1].actor if transitions else ""
@@ -369,8 +370,7 @@ class JobRunner:
         if self.sender is not None and job.channel:
             await self.sender.kick(job_lane(job.id))
 
-    async def report(self, job: Job, detail: str, *, key: str | None = None) -> None:
-        """Queue the card (then updated in place) and, with `detail`, a thread reply; deliver."""
+    async def report(self, job: Job, detail: str, *, key: str | None = None) -> None:  # + deliver
         job = self.store.get_job(job.id)
         with self.store.transaction():
             self.enqueue_progress(job, detail, key=key)
