@@ -117,12 +117,17 @@ class ManagerRoutes:
             "workflows": {"task_retries": 60, "task_retry_interval": 15}}}})
 
     async def tokens_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self.s.issue_token(request[USER_KEY]))
+        if not self.s.profile.tokens_listed:
+            return web.json_response(self.s.issue_token(request[USER_KEY]))
+        # resources_v3_1/tokens.py Tokens.get: the tokens (sys_admin: everyone's), each with its
+        # secret masked (storage/management_models.py Token.value)
+        items = [{**t, "value": f"ctok-{t['id']}-********"} for t in self.s.state.tokens.values()]
+        return listing(request, items)
 
     async def tokens_post(self, request: web.Request) -> web.Response:
         data = await body_json(request)
-        return web.json_response(self.s.issue_token(request[USER_KEY], data.get("description")),
-                                 status=201)
+        token = self.s.issue_token(request[USER_KEY], data.get("description"))
+        return web.json_response(token, status=200 if self.s.profile.tokens_listed else 201)
 
     def _user_view(self, username: str) -> dict[str, Any]:
         u = self.s.state.users.get(username)

@@ -14,6 +14,9 @@ LIVE_STATUSES = ("pending", "queued", "started", "cancelling", "force_cancelling
 # cloudify.models_states.ExecutionState.ACTIVE_STATES (queued and scheduled are not active)
 ACTIVE_STATUSES = ("pending", "started", "cancelling", "force_cancelling", "kill_cancelling")
 FINAL_STATUSES = ("terminated", "failed", "cancelled")
+# cloudify.models_states.ExecutionState.STATES (cloudify-common), in its order
+EXECUTION_STATES = ("terminated", "failed", "cancelled", "pending", "started", "cancelling",
+                    "force_cancelling", "kill_cancelling", "queued", "scheduled")
 # workflows every seeded deployment has (types.yaml's cloudify.nodes.Root workflows, in part)
 SEED_WORKFLOWS = ("install", "uninstall", "update", "scale", "heal", "execute_operation",
                   "install_new_agents", "start", "stop", "restart", "validate_agents")
