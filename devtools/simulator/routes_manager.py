@@ -129,22 +129,35 @@ class ManagerRoutes:
         token = self.s.issue_token(request[USER_KEY], data.get("description"))
         return web.json_response(token, status=200 if self.s.profile.tokens_listed else 201)
 
-    def _user_view(self, username: str) -> dict[str, Any]:
+    def _user_view(self, username: str, get_data: bool = False) -> dict[str, Any]:
+        """responses_v3.py UserResponse from storage/management_models.py User.to_response:
+        tenants and groups are counts unless `_get_data=true`; tenant_roles only then;
+        password_hash always null (include_hash is never set through the API)."""
         u = self.s.state.users.get(username)
         if u is None:
             raise not_found("User", username)
-        return {"username": username, "role": u.get("role", "sys_admin"),
-                "tenants": {self.s.options.tenant: {"tenant-role": "user", "roles": ["user"]}},
-                "groups": [], "active": True, "last_login_at": None, "is_locked": False,
-                "show_getting_started": False, "first_login_at": None,
-                "created_at": u.get("created_at"), "group_system_roles": {},
-                "user_tenants": {}, "group_tenants": {}}
+        tenant = self.s.options.tenant
+        view: dict[str, Any] = {
+            "username": username, "tenants": 1, "tenant_roles": None, "groups": 0,
+            "role": u.get("role", "sys_admin"), "group_system_roles": {}, "active": True,
+            "created_at": u.get("created_at"), "first_login_at": u.get("first_login_at"),
+            "last_login_at": u.get("last_login_at"), "is_locked": False,
+            "show_getting_started": True, "password_hash": None}
+        if get_data:
+            view.update(tenants={tenant: {"tenant-role": "user", "roles": ["user"]}}, groups=[],
+                        tenant_roles={"direct": {tenant: "user"}, "groups": {}})
+        return view
+
+    @staticmethod
+    def _get_data(request: web.Request) -> bool:
+        return request.query.get("_get_data", "").lower() == "true"
 
     async def user(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request[USER_KEY]))
+        return web.json_response(self._user_view(request[USER_KEY], self._get_data(request)))
 
     async def user_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request.match_info["name"]))
+        return web.json_response(self._user_view(request.match_info["name"],
+                                                 self._get_data(request)))
 
     async def user_update(self, request: web.Request) -> web.Response:
         """resources_v3/users.py UsersId.post: password | role | show_getting_started."""
@@ -162,8 +175,16 @@ class ManagerRoutes:
         return web.json_response(view)
 
     async def tenants(self, request: web.Request) -> web.Response:
-        return listing(request, [{"name": self.s.options.tenant, "groups": 0, "users": 1,
-                                  "user_roles": {}, "rabbitmq_vhost": self.s.options.tenant}])
+        """responses_v3.py TenantResponse from Tenant.to_response: groups and users are counts
+        unless `_get_data=true` (then user_roles too); the rabbitmq_* fields answer null."""
+        user = self.s.options.username
+        item: dict[str, Any] = {"name": self.s.options.tenant, "groups": 0, "users": 1,
+                                "user_roles": None, "rabbitmq_username": None,
+                                "rabbitmq_password": None, "rabbitmq_vhost": None}
+        if self._get_data(request):
+            item.update(groups={}, users={user: {"tenant-role": "user", "roles": ["user"]}},
+                        user_roles={"direct": {user: "user"}, "groups": {}})
+        return listing(request, [item])
 
     async def license(self, request: web.Request) -> web.Response:
         return listing(request, [])

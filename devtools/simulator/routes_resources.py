@@ -171,9 +171,8 @@ class ResourceRoutes:
         ex = s.state.execution(str(data["workflow_id"]), s.now(),
                                deployment_id=data.get("deployment_id") or None,
                                parameters=data.get("parameters") or {}, status=status)
-        if data.get("deployment_id") is None or data.get("deployment_id") == "":
-            ex["deployment_id"] = None
         ex["is_system_workflow"] = bool(data.get("is_system_workflow"))
+        ex["error"] = data.get("error")  # the Execution's `error` column: null unless given
         s.state.executions[ex["id"]] = ex
         return web.json_response(ex, status=201)
 
@@ -325,7 +324,7 @@ class ResourceRoutes:
             items = [e for e in items if e["level"] in levels]
         if not q.getall("_sort", []):
             request = request.clone(rel_url=request.rel_url.update_query({"_sort": "@timestamp"}))
-        return listing(request, items)
+        return listing(request, items, filtered=False)
 
     # --- plugins updates ----------------------------------------------------------------------
     async def plugins_update_initiate(self, request: web.Request) -> web.Response:
