@@ -39,10 +39,12 @@ FREE_FORM = frozenset({
     "groups", "scaling_groups", "resource_tags", "context", "extra_info", "error_causes",
     "operations", "plugins", "plugins_to_install", "relationships", "labels",
     "deployment_groups", "sub_services_status", "sub_environments_status", "tenants",
-    "user_tenants", "group_tenants", "group_system_roles", "services", "nodes",
-    "requirements", "imported_blueprints", "upload_execution", "latest_execution",
+    "user_tenants", "group_tenants", "group_system_roles", "requirements", "imported_blueprints", "upload_execution", "latest_execution",
     "summary", "filtered", "display_name_extra",
 })
+#: keys whose value maps names (hosts, services) to records: the records' shape is compared (the
+#: first in name order), not the names
+MAPS = frozenset({"nodes", "services"})
 
 
 # --- the sequence ---------------------------------------------------------------------------
@@ -290,9 +292,12 @@ def _type(value: Any) -> str:
 
 def shape(value: Any, key: str = "") -> Any:
     """Keys and JSON types, not values. A list is the shape of its first item (`[]` when empty);
-    free-form values (`FREE_FORM`) keep only their type."""
+    free-form values (`FREE_FORM`) keep only their type; a map of names (`MAPS`) the shape of
+    its first record."""
     if key in FREE_FORM:
         return _type(value)
+    if key in MAPS and isinstance(value, dict):
+        return {"(name)": shape(value[min(value)])} if value else {}
     if isinstance(value, dict):
         return {k: shape(v, k) for k, v in value.items()}
     if isinstance(value, list):

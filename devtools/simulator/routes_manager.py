@@ -12,10 +12,13 @@ from devtools.simulator.routes_common import Route, body_json, listing
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
 
-_SERVICES_OK = {
-    "Management Worker": {"status": "Active", "is_remote": False, "extra_info": {}},
-    "Restservice": {"status": "Active", "is_remote": False, "extra_info": {}},
-    "Webserver": {"status": "Active", "is_remote": False, "extra_info": {}},
+# resources_v3_1/status.py: BASE_SERVICES' names, then RabbitMQ and PostgreSQL (no extra_info)
+_SERVICES_OK: dict[str, dict[str, Any]] = {
+    **{name: {"status": "Active", "is_remote": False, "extra_info": {}}
+       for name in ("Webserver", "Management Worker", "Manager Rest-Service", "Cloudify API",
+                    "Cloudify Execution Scheduler")},
+    "RabbitMQ": {"is_remote": True, "status": "Active", "extra_info": {}},
+    "PostgreSQL": {"is_remote": True, "status": "Active"},
 }
 
 
@@ -47,10 +50,12 @@ class ManagerRoutes:
         nodes = {}
         for m in s.state.managers:
             ok = not m["down"]
+            # cluster_status_manager.py _get_service_details / _get_node_state
             nodes[m["hostname"]] = {
-                "status": "OK" if ok else "Fail", "version": m["version"],
-                "public_ip": m["public_ip"], "private_ip": m["private_ip"],
-                "services": dict(_SERVICES_OK) if ok else {},
+                "private_ip": m["private_ip"], "public_ip": m["public_ip"],
+                "version": m["version"], "services": dict(_SERVICES_OK) if ok else {},
+                "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
+                "status": "OK" if ok else "Fail",
             }
         down = sum(1 for m in s.state.managers if m["down"])
         active = sum(1 for m in s.state.managers if m["active"] and not m["down"])
@@ -66,10 +71,11 @@ class ManagerRoutes:
             "manager": {"status": status, "is_external": False, "nodes": nodes},
             "db": {"status": "OK", "is_external": False, "nodes": {
                 "db-1": {"status": "OK", "version": s.options.version, "public_ip": ip,
-                         "private_ip": ip, "services": {}}}},
+                         "private_ip": ip, "services": {}, "metrics": [], "failures": []}}},
             "broker": {"status": "OK", "is_external": False, "nodes": {
                 "broker-1": {"status": "OK", "version": s.options.version,
-                             "public_ip": bip, "private_ip": bip, "services": {}}}},
+                             "public_ip": bip, "private_ip": bip, "services": {}, "metrics": [],
+                             "failures": []}}},
         }}
 
     async def status(self, request: web.Request) -> web.Response:
