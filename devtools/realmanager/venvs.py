@@ -81,13 +81,16 @@ def _pip(venv: Path, args: list[str], log: Path) -> None:
 
 
 def ensure_venv(cache_dir: Path, kind: str, requirements: str, trees: list[Path],
-                log: Callable[[str], None]) -> tuple[Venv, float]:
+                log: Callable[[str], None], path_trees: tuple[Path, ...] = ()) -> tuple[Venv, float]:
     """The cached virtualenv `realmanager-<kind>-<hash>` holding `requirements` and `trees`
-    (installed with --no-deps), built if missing; returns it and the seconds spent building."""
+    (installed with --no-deps), built if missing; returns it and the seconds spent building.
+    `path_trees` are copied into the virtualenv and put on its path by a .pth file instead: the
+    cloudify-agent tree cannot be pip-installed as shipped (its setup.py lists the Windows
+    installer packages, which the source archive leaves out)."""
     key = hashlib.sha256()
     key.update(sys.version.encode())
     key.update(requirements.encode())
-    key.update(tree_digest(*trees).encode())
+    key.update(tree_digest(*trees, *path_trees).encode())
     path = cache_dir / f"realmanager-{kind}-{key.hexdigest()[:16]}"
     ready = path / ".snapbot-ready"
     with _locked(cache_dir / f".realmanager-{kind}.lock"):
@@ -105,6 +108,11 @@ def ensure_venv(cache_dir: Path, kind: str, requirements: str, trees: list[Path]
         # (and would change the tree's digest)
         with tempfile.TemporaryDirectory(prefix="realmanager-build-") as tmp:
             copies = [shutil.copytree(tree, Path(tmp) / tree.name) for tree in trees]
-            _pip(path, ["install", "-q", "--no-deps", *map(str, copies)], pip_log)
+            if copies:
+                _pip(path, ["install", "-q", "--no-deps", *map(str, copies)], pip_log)
+        site = next((path / "lib").glob("python3*/site-packages"))
+        for tree in path_trees:
+            copy = shutil.copytree(tree, path / "src" / tree.name)
+            (site / f"snapbot-{tree.name}.pth").write_text(f"{copy}\n")
         ready.write_text(f"{time.time()}\n")
         return Venv(path), time.monotonic() - started

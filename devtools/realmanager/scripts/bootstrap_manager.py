@@ -1,44 +1,23 @@
 """Run inside the REST service's virtualenv (never imported by snapbot): writes the bootstrap data
-with Cloudify's own `manager_rest.configure_manager.configure`, then points the `config` rows that
+with Cloudify's own `manager_rest.configure_manager.configure` (which also creates the default
+tenant's vhost and user through RabbitMQ's management API), then points the `config` rows that
 name single-host paths at the paths given.
 
-    python bootstrap_manager.py USER_CONFIG.yaml PATHS.json [--no-broker]
-
---no-broker: no RabbitMQ management API to create the default tenant's vhost and user in; the
-tenant then only records the names Cloudify would have given them.
+    python bootstrap_manager.py USER_CONFIG.yaml PATHS.json
 """
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import yaml  # type: ignore[import-untyped]
-from cloudify.cryptography_utils import encrypt  # type: ignore[import-not-found]
-from cloudify.rabbitmq_client import USERNAME_PATTERN  # type: ignore[import-not-found]
-from cloudify.utils import generate_user_password  # type: ignore[import-not-found]
 from manager_rest import config, configure_manager  # type: ignore[import-not-found]
 from manager_rest.flask_utils import setup_flask_app  # type: ignore[import-not-found]
 from manager_rest.storage import db, models  # type: ignore[import-not-found]
 
 
-class VhostNamesOnly:
-    """Stands in for AMQPManager when no broker runs: the names, no management API call."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def create_tenant_vhost_and_user(self, tenant: Any) -> Any:
-        tenant.rabbitmq_vhost = f"rabbitmq_vhost_{tenant.name}"
-        tenant.rabbitmq_username = USERNAME_PATTERN.format(tenant.name)
-        tenant.rabbitmq_password = encrypt(generate_user_password())
-        return tenant
-
-
 def main(argv: list[str]) -> int:
     user_config_path, paths_path = argv[0], argv[1]
-    if "--no-broker" in argv[2:]:
-        configure_manager.AMQPManager = VhostNamesOnly
     with open(user_config_path) as f:
         user_config = yaml.safe_load(f)
     with open(paths_path) as f:
