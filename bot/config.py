@@ -105,7 +105,7 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if ca_bundle is not None:
         ca_bundle = check.text(f"{key}.ca_bundle", ca_bundle)
     given: dict[str, Any] = {}
-    for field_name in ("username", "tenant"):
+    for field_name in ("username", "tenant", "bootstrap_admin"):
         if field_name in raw:
             given[field_name] = check.text(f"{key}.{field_name}", raw[field_name])
     if "verify_tls" in raw:
@@ -132,7 +132,8 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
             raise ConfigError("CLOUDIFY_TOKEN_FILE", "set together with CLOUDIFY_TOKEN; use one")
         token = check.read_secret_file("CLOUDIFY_TOKEN_FILE", token_file)
     given: dict[str, Any] = {field_name: value for field_name, var in (("username", "CLOUDIFY_USERNAME"),
-                                                                     ("tenant", "CLOUDIFY_TENANT"))
+                                                                     ("tenant", "CLOUDIFY_TENANT"),
+                                                                     ("bootstrap_admin", "CLOUDIFY_BOOTSTRAP_ADMIN"))
                              if (value := _env(env, var)) is not None}
     if (fmt := _env(env, "CLOUDIFY_SNAPSHOT_FORMAT")) is not None:
         given["snapshot_format"] = check.snapshot_format("CLOUDIFY_SNAPSHOT_FORMAT", fmt)

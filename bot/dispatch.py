@@ -24,7 +24,7 @@ from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAutho
                         StaleState, UsageError)
 from bot.config import Settings
 from bot.invocation import Invocation, Reply
-from bot.jobs.cancel import cancel_manager_executions
+from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
@@ -214,8 +214,19 @@ class Dispatcher:
                 raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
                                "stopped at this step") from None
+        if not job.finished:  # unwinding: the job undoes its own work
+            return Reply(jm.job_cancelled(job), ephemeral=False)
         outcomes = await cancel_manager_executions(self._client(job.manager), job)
-        return Reply(jm.job_cancelled(job, outcomes), ephemeral=False)
+        undone = await undo_maintenance(self._client(job.manager), job)
+        return Reply(jm.job_cancelled(job, outcomes, undone), ephemeral=False)
+
+    async def cancel_blockers(self, job: Job, inv: Invocation) -> Reply:
+        """An approver cancels the executions a job's card names as what it waits for."""
+        self.access.require_approver(inv, "cancel other people's executions")
+        if not blocker_ids(job):
+            raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
+        outcomes = await cancel_blockers(self._client(job.manager), job)
+        return Reply(jm.blockers_cancelled(job, outcomes), ephemeral=False)
 
     async def _audit_log(self, cmd: m.Audit, inv: Invocation) -> Reply:
         return self.audit.answer(cmd, self.clock.now())

@@ -176,8 +176,10 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
         out(f"job {job.id} is {job.state}; it starts once approved in Slack")
         return 0
     job = await runner.wait(job.id)
+    if job.state != "done":  # the progress line said why (and the log has it once): no card
+        return 1
     out(to_terminal(plain_text(driver.render(job, services.store.transitions(job.id)))))
-    return 0 if job.state == "done" else 1
+    return 0
 
 
 def daily_once(manager: str | None, *, env: dict[str, str],

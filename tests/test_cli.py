@@ -260,3 +260,20 @@ def test_terminal_commands_are_audited_with_source_terminal_and_shown_by_cfy_aud
     me = "U_LEAD1"
     assert rows[:2] == [(me, "terminal", "", "snapshots list", "ok"),
                         (me, "terminal", "", "jobs show j-000000", "failed")]
+
+
+def test_a_create_refused_by_the_manager_exits_1_with_one_line_and_no_traceback(tmp_path: Path,
+                                                                                sim_url: str) -> None:
+    httpx.post(sim_url + "/_sim/executions", json={"deployment_id": "dep-1", "workflow_id": "install",
+                                                   "duration": None}).raise_for_status()
+    try:
+        done = snapbot(tmp_path, sim_url, "snapshots", "create", "cli-refused-create")
+    finally:
+        for e in httpx.get(sim_url + "/_sim/state").json()["executions"]:
+            if e["status"] == "started" and e["workflow_id"] == "install":
+                httpx.post(sim_url + f"/_sim/executions/{e['id']}/finish", json={"status": "terminated"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "existing_running_execution_error" in lines[0], done.stderr
+    assert "failed" in done.stdout

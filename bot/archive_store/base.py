@@ -16,6 +16,8 @@ restore's safety snapshot, `upload --from-archive`, `snapshots list`) goes throu
 from __future__ import annotations
 
 import hashlib
+import fnmatch
+import json
 import zipfile
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
@@ -89,7 +91,9 @@ class ArchiveStore(Protocol):
 
     async def read_member(self, manager: str, snapshot_id: str, member: str,
                           limit: int = 1024 * 1024) -> bytes | None:
-        """One member of the zip (e.g. metadata.json), or None if absent or unreadable."""
+        """One member of the zip (e.g. metadata.json), or None if absent or unreadable. A glob
+        (`tenants/*/*.json`) answers a JSON object {name: text} of every matching member
+        (None when they add up to more than `limit`)."""
 
     async def delete(self, manager: str, snapshot_id: str) -> None:
         """Remove the copy and its sidecar (no error if already gone)."""
@@ -141,6 +145,16 @@ def check_zip_file(f: IO[bytes], name: str, check: ZipCheck | None = None) -> No
 def read_member_of(f: IO[bytes], member: str, limit: int) -> bytes | None:
     try:
         with zipfile.ZipFile(f) as zf:
+            if any(c in member for c in "*?["):  # a glob: {name: text} of every match, JSON
+                found: dict[str, str] = {}
+                total = 0
+                for info in zf.infolist():
+                    if fnmatch.fnmatchcase(info.filename, member):
+                        total += info.file_size
+                        if total > limit:
+                            return None
+                        found[info.filename] = zf.read(info).decode("utf-8", "replace")
+                return json.dumps(found).encode()
             info = zf.getinfo(member)
             if info.file_size > limit:
                 return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from bot.messages.blocks import (context, hhmmss, human_duration, human_size, section,
-                                 when)
+from bot.messages.blocks import (SECTION_MAX, context, hhmmss, human_duration, human_size,
+                                 section, truncate, when)
 from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
 from bot.progress import TransferView, progress_line
@@ -132,6 +132,35 @@ def transition_line(t: Transition, job: Job) -> str:
     return line
 
 
+def waiting_blocks(job: Job, *, bound_seconds: float | None = None) -> list[dict[str, Any]]:
+    """What a waiting job waits for (`result.waiting_for`), with the approvers' button that
+    cancels those executions (named in its confirmation)."""
+    waiting = job.result.get("waiting_for")
+    if not isinstance(waiting, dict) or not waiting.get("executions"):
+        return []
+    lines = [str(x) for x in waiting["executions"]]
+    what = {"safety": "the safety snapshot is queued behind",
+            "maintenance": "maintenance mode activates once these end"}.get(str(waiting.get("what")), "waiting for")
+    text = f"*Waiting:* {what}: " + ", ".join(lines)
+    if bound_seconds:
+        text += f". Gives up after {human_duration(bound_seconds)} and undoes what snapbot did."
+    if any("holds it" in line for line in lines):
+        text += (" A queued execution never starts while maintenance mode is on: cancel it, or "
+                 "cancel this job.")
+    n = len(waiting.get("ids") or lines)
+    names = ", ".join(f"`{i}`" for i in (waiting.get("ids") or [])[:10])
+    button = {"type": "button", "action_id": "cancel_blockers", "value": job.id, "style": "danger",
+              "text": {"type": "plain_text", "text": f"Cancel the {n} execution{'s' if n != 1 else ''} (approvers)"},
+              "confirm": {"title": {"type": "plain_text", "text": "Cancel other executions?"},
+                          "text": {"type": "mrkdwn", "text": truncate(
+                              f"Cancel {names} on `{job.manager}`. They are not snapbot's"
+                              + (": a legacy restore would replace them anyway." if job.kind == "restore" else "."),
+                              SECTION_MAX)},
+                          "confirm": {"type": "plain_text", "text": "Cancel them"},
+                          "deny": {"type": "plain_text", "text": "Keep them"}}}
+    return [section(truncate(text, SECTION_MAX)), {"type": "actions", "elements": [button]}]
+
+
 def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
     """The job's status message, updated in place: title, manager, state, checklist of state
     changes with times, the result or the error, and Cancel while it can still be stopped."""
@@ -150,6 +179,8 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
     if (line := transfer_line(job)) is not None:
         blocks.append(context(line))
     blocks.append(context(f"job `{job.id}` · requested by {who(job.requester)}"))
+    if job.state == "running":
+        blocks.extend(waiting_blocks(job))
     if job.state in ("queued", "running"):
         blocks.append({"type": "actions", "elements": [{
             "type": "button", "action_id": "job_cancel", "value": job.id, "style": "danger",
@@ -187,9 +218,25 @@ def job_duplicate(job: Job) -> Message:
     return text_message(f"This request is already running as job `{job.id}` ({job.state}).")
 
 
-def job_cancelled(job: Job, executions: Iterable[Any] = ()) -> Message:
+def blockers_cancelled(job: Job, executions: Iterable[Any]) -> Message:
+    """The reply to an approver's "cancel what it waits for" on a job's card."""
+    lines = [f":no_entry_sign: Executions job `{job.id}` waited for on `{job.manager}`:"]
+    for o in executions:
+        what = f"`{o.execution_id}`" + (f" ({o.workflow_id})" if o.workflow_id else "")
+        lines.append(f"• {what} cancelled (now {o.status})" if o.cancelled
+                     else f"• :warning: {what} *not cancelled*: {o.why}")
+    if len(lines) == 1:
+        lines.append("• none was still running")
+    return text_message("\n".join(lines))
+
+
+def job_cancelled(job: Job, executions: Iterable[Any] = (), undone: str = "") -> Message:
     """The cancel reply; `executions` are the `bot.jobs.cancel.ExecutionOutcome`s of the
     manager executions the job had started."""
+    if not job.finished:  # it undoes its own work first; its card says what it left
+        return text_message(f":no_entry_sign: Job `{job.id}` ({job_title(job)}) is being cancelled: "
+                            "snapbot undoes what it did on the manager first; its card and thread "
+                            "say what it undid and what it left.")
     lines = [f":no_entry_sign: Job `{job.id}` ({job_title(job)}) was cancelled."]
     for o in executions:
         what = f"`{o.execution_id}`" + (f" ({o.workflow_id})" if o.workflow_id else "")
@@ -199,6 +246,8 @@ def job_cancelled(job: Job, executions: Iterable[Any] = ()) -> Message:
         else:
             lines.append(f"• :warning: manager execution {what} *left running* on `{job.manager}`"
                          + (f" ({o.status})" if o.status else "") + f": {o.why}")
+    if undone:
+        lines.append(f"• {undone}")
     return text_message("\n".join(lines))
 
 
