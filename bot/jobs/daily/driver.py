@@ -229,7 +229,7 @@ class DailyDriver:
         except Exception:
             out.append(f"could not check whether `{sid}` exists on the manager")
             snap, unknown = None, True
-        dest = self.archives.location(ctx.job.manager, sid)
+        dest = archive_name(self.archives.location(ctx.job.manager, sid))  # never the server path
         try:
             archived = await self.archives.stat(ctx.job.manager, sid) is not None
         except ArchiveError:
