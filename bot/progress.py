@@ -45,7 +45,7 @@ class TransferView:
                 "elapsed": round(self.elapsed, 1), "rate": round(self.rate)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TransferView":
+    def from_dict(cls, data: dict[str, Any]) -> TransferView:
         total = data.get("total")
         return cls(what=str(data.get("what") or "transferring"), done=int(data.get("done") or 0),
                    total=int(total) if total else None, elapsed=float(data.get("elapsed") or 0),

@@ -3,8 +3,10 @@ clock, never holding the stream up; on the card of a 1 GB download from the simu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,7 @@ async def test_progress_is_published_at_most_every_10_seconds_with_bytes_percent
         await asyncio.sleep(0)  # let a publish task run
     await meter.finish()
     assert 8 <= len(seen) <= 10  # 100 s of transfer, one publish per 10 s at most
-    assert all(b.elapsed - a.elapsed >= 10 for a, b in zip(seen, seen[1:]))
+    assert all(b.elapsed - a.elapsed >= 10 for a, b in itertools.pairwise(seen))
     first = seen[0]
     assert first.done == 10 * MB and first.total == 100 * MB and first.percent == 10
     assert first.rate == pytest.approx(MB)
@@ -86,7 +88,7 @@ class TickingClock(FakeClock):
     times or more (once a chunk), so it lasts several 10-second steps of this clock whatever
     the machine's speed."""
 
-    def now(self):  # noqa: ANN201 - FakeClock's
+    def now(self) -> datetime:
         self.advance(0.05)
         return super().now()
 

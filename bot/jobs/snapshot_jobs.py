@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.archive_store.transfer import download_to_store, upload_from_store
-from bot.jobs.transfer import end_progress, job_meter
 from bot.errors import ArchiveError, NotFound, SnapbotError
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.jobs import display_url
 from bot.messages.text import archive_name

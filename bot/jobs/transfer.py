@@ -3,9 +3,9 @@
 at most every `bot.progress.EVERY` seconds of the job's clock."""
 from __future__ import annotations
 
+from bot import progress
 from bot.archive_store.transfer import MeterFactory
 from bot.jobs.runner import JobContext
-from bot import progress
 from bot.progress import TransferMeter, TransferView
 
 
