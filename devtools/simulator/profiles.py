@@ -93,6 +93,10 @@ class VersionProfile:
     # execution's end, maintenance or not. A queued execution counts as remaining
     # (maintenance.py get_running_executions), so on 6.4.2/7.0.5 it holds `activating` for good
     queued_held_by_maintenance: bool = True
+    # /cluster-status nodes carry `failures` (cluster_status_manager.py _get_node_state, 6.4.2
+    # and 7.0.5: 'No services.', 'No metrics', 'Service X not active.', 'Metric X not
+    # healthy.'); 5.1.4 only says Fail
+    node_failures: bool = True
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -119,7 +123,7 @@ PROFILES: dict[str, VersionProfile] = {
         managers_is_active=True,
         busy_message="You cannot start a system-wide execution if there are other executions "
                      "running. Currently running executions: {ids_repr}",
-        queued_held_by_maintenance=False),
+        queued_held_by_maintenance=False, node_failures=False),
 }
 DEFAULT_VERSION = "7.0.5"
 
