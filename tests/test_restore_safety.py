@@ -338,3 +338,23 @@ async def test_cancelling_a_maintenance_activate_job_turns_maintenance_off_again
         await rig.wait_for(lambda: [t for t in rig.slack.texts() if "deactivated again" in t])
         assert rig.store.get_job(job.id).state == "cancelled"
         assert (await rig.sim_state())["maintenance"]["status"] == "deactivated"
+
+
+async def test_the_end_of_a_restore_is_decided_from_its_execution_not_a_stuck_snapshot_status(
+        tmp_path: Path) -> None:
+    """7.0.5 keeps /snapshot-status `running` for good after an unreadable archive: the restore
+    fails with the execution's error within the grace period instead of waiting it out."""
+    async with make_rig(tmp_path, settings_overrides=_runbook(snapshot_status_grace_seconds=0.5,
+                                                             safety_snapshot=False)) as rig:
+        await create_snapshot(rig, "snap-1")
+        with open(rig.sim.archive_path("snap-1"), "wb") as f:  # the archive goes bad on the manager
+            f.write(b"not a zip")
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "failed" and job.result["failed_step"] == "restoring"
+        assert "not a zip" in job.error
+        assert job.result.get("snapshot_status_stuck") is True
+        assert any("still says running" in t for t in _thread(rig, job))
+        assert (await rig.sim_state())["snapshot_status"] == "running"

@@ -97,6 +97,11 @@ class VersionProfile:
     # and 7.0.5: 'No services.', 'No metrics', 'Service X not active.', 'Metric X not
     # healthy.'); 5.1.4 only says Fail
     node_failures: bool = True
+    # a restore of an unreadable archive leaves /snapshot-status `running` for good: 7.0.5
+    # snapshot_restore.py restore()'s `finally` calls _is_legacy_snapshot() with no metadata and
+    # raises before the flag is removed; 6.4.2/5.1.4's `finally` always runs
+    # _trigger_post_restore_commands (which removes it)
+    broken_archive_sticks_status: bool = False
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -109,7 +114,7 @@ PROFILES: dict[str, VersionProfile] = {
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
         managers_is_active=False,
         busy_message="Cannot start execution because there are other executions running e.g.: "
-                     "{ids}"),
+                     "{ids}", broken_archive_sticks_status=True),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,

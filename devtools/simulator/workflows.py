@@ -158,7 +158,7 @@ class Workflows:
         try:
             linger = await self._restore_steps(execution_id, snapshot_id, params)
         except RestoreStuck:
-            self._restore_stuck = True
+            self._restore_stuck = self.profile.broken_archive_sticks_status
         finally:
             self._restore_running -= 1
             if linger:  # legacy: the flag file is removed by a command run ~3 s after the end
