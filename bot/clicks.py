@@ -26,6 +26,7 @@ from bot.commands import model as m
 from bot.dispatch import Dispatcher
 from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.messages import restore as rm
 from bot.notifier import plain_text
 from bot.store import Job, Store
@@ -93,8 +94,8 @@ class Buttons:
         try:
             reply = await self._click(click, ran)
         except SnapbotError as exc:
-            log.info("%s on %s by %s refused: %s", click.action, click.value, inv.user,
-                     exc.user_message)
+            log.info("%s on %s by %s refused: %s", field(click.action), field(click.value),
+                     field(inv.user), field(exc.user_message, 500))
             reply = Reply(rm.refusal(exc.user_message), refused=True)
             if not ran.command:
                 refused = isinstance(exc, (NotAuthorized, UsageError))
@@ -102,7 +103,7 @@ class Buttons:
                                        exc.user_message)
             return reply
         except Exception:
-            log.exception("%s on %s by %s failed", click.action, click.value, inv.user)
+            log.exception("%s on %s by %s failed", field(click.action), field(click.value), field(inv.user))
             if not ran.command:
                 self.dispatcher.record(inv, _what(click), "failed", "unexpected error")
             return Reply(rm.refusal("something went wrong; the error is in snapbot's log"))

@@ -19,7 +19,8 @@ from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS,
 
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
-           "SlackConfig", "configuration_markdown", "describe_settings", "load_settings"]
+           "SlackConfig", "check_database_path", "configuration_markdown", "describe_settings",
+           "load_settings"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -253,9 +254,15 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     if api_url is not None:
         api_url = check.check_url("SLACK_API_URL", api_url)
         api_url += "/"  # slack_sdk joins method names onto it
+    channel_key = "SNAPBOT_CHANNEL"
     channel = _env(env, "SNAPBOT_CHANNEL")
+    if channel is None and env.get("SNAPBOT_CHANNEL") is not None:
+        raise ConfigError("SNAPBOT_CHANNEL", "is empty: set the channel id (like C0123ABCD) jobs "
+                                             "and reports are posted in")
     if channel is None and "channel" in data:
-        channel = check.text("channel", data["channel"])
+        channel_key, channel = "channel", check.text("channel", data["channel"])
+    if channel is not None:
+        channel = check.channel_id(channel_key, channel)
     slack = SlackConfig(bot_token=_env(env, "SLACK_BOT_TOKEN") or "",
                         signing_secret=_env(env, "SLACK_SIGNING_SECRET") or "",
                         app_token=_env(env, "SLACK_APP_TOKEN") or "",
@@ -317,3 +324,9 @@ def _archive_url(env: Mapping[str, str], data: Mapping[str, Any]) -> str:
     if not url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(key, "names no bucket")
     return url.rstrip("/")
+
+
+def check_database_path(settings: Settings, env: Mapping[str, str]) -> None:
+    """Before opening the database: its path names a file in a writable directory
+    (ConfigError naming SNAPBOT_DB, or db_path when the file set it)."""
+    check.database_path("SNAPBOT_DB" if _env(env, "SNAPBOT_DB") else "db_path", settings.db_path)

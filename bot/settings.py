@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.commands.registry import GATEABLE
 from bot.errors import UsageError
+from bot.urls import display_url
 
 DEFAULT_MANAGER = "default"
 
@@ -318,14 +319,15 @@ def _mask(secret: str) -> str:
 
 
 def describe_settings(settings: Settings) -> list[tuple[str, str]]:
-    """(key, value) pairs for the start-up log, secrets masked."""
+    """(key, value) pairs for the start-up log, secrets masked, URLs without credentials,
+    query strings or fragments."""
     out: list[tuple[str, str]] = []
     for i, mgr in enumerate(settings.managers):
         auth = "token" if mgr.token else ("password" if mgr.password else "no credentials")
         tls = mgr.ca_bundle or ("system CA store" if mgr.verify_tls else "TLS NOT verified")
         if mgr.password_file or mgr.token_file:
             auth += " (from file)"
-        out.append((f"managers[{i}]", f"{mgr.name} {mgr.url} tenant={mgr.tenant} "
+        out.append((f"managers[{i}]", f"{mgr.name} {display_url(mgr.url)} tenant={mgr.tenant} "
                                       f"user={mgr.username} auth={auth} tls={tls} "
                                       f"snapshot_format={mgr.snapshot_format}"))
     sl = settings.slack
@@ -334,7 +336,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             ("slack.signing_secret", _mask(sl.signing_secret)),
             ("slack.app_token", _mask(sl.app_token)),
             ("slack.mode", mode),
-            ("slack.api_url", sl.api_url or "https://slack.com/api/"),
+            ("slack.api_url", display_url(sl.api_url or "https://slack.com/api/")),
             ("channel", sl.channel or "not set")]
     ap = settings.approvals
     out += [("approvals.approvers", ", ".join(sorted(ap.approvers)) or "none"),
@@ -361,7 +363,9 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
                                 else "audit forever")
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")))
     out += [("db_path", settings.db_path),
-            ("archive", settings.archive_url or f"directory {settings.archive_dir}"),
+            ("archive", display_url(settings.archive_url) if settings.archive_url
+             else f"directory {settings.archive_dir}"),
             ("log_format", settings.log_format),
-            ("runbook_base_url", settings.runbook_base_url or "not set (runbook steps inline)")]
+            ("runbook_base_url", display_url(settings.runbook_base_url) if settings.runbook_base_url
+             else "not set (runbook steps inline)")]
     return out

@@ -29,7 +29,7 @@ from bot import bootstrap, logs
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.commands.registry import spec_for
-from bot.config import Settings, load_settings
+from bot.config import Settings, check_database_path, load_settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.store import Job
@@ -106,7 +106,9 @@ def cfy(words: list[str], *, yes: bool, config: str | None, env: dict[str, str],
 
 def _load_settings(env: dict[str, str], config: str | None) -> Settings:
     path = config or env.get("SNAPBOT_CONFIG") or None
-    return load_settings(env, path, require_slack=False)
+    settings = load_settings(env, path, require_slack=False)
+    check_database_path(settings, env)
+    return settings
 
 
 async def _run(cmd: m.Command, *, yes: bool, config: str | None,
@@ -194,6 +196,7 @@ def daily_once(manager: str | None, *, env: dict[str, str],
 
 async def _daily_once(manager: str | None, *, env: dict[str, str], out: Callable[[str], None]) -> int:
     settings = load_settings(env, env.get("SNAPBOT_CONFIG"), require_slack=False)
+    check_database_path(settings, env)
     notifier = ConsoleNotifier(lambda text: out(to_terminal(text)))
     delivery = None
     if settings.slack.bot_token and settings.slack.channel:  # cron with Slack: post the report

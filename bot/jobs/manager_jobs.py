@@ -1,6 +1,7 @@
 """Simple jobs on the manager: maintenance mode on and off, agents install, plugins update."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -34,7 +35,10 @@ class MaintenanceActivate(SimpleDriver):
         started = ctx.clock.now()
         if "maintenance_before" not in ctx.job.result:  # who turned it on decides the undo
             ctx.merge_result(maintenance_before=(await client.maintenance()).status)
-        state = await client.activate_maintenance()  # idempotent: also right after a restart
+        # resumed: ask the manager first; what the first life already turned on is followed
+        state = await client.maintenance() if resumed else None
+        if state is None or state.status not in ("activating", "activated"):
+            state = await client.activate_maintenance()
         held = versions.traits((await client.version()).version).queued_held_by_maintenance
         last_remaining: list[tuple[str, ...] | None] = [None]
 
@@ -53,7 +57,8 @@ class MaintenanceActivate(SimpleDriver):
                                               "executions": lines})
                 await ctx.touch_card()
                 await ctx.say(f"activating: waiting for {len(ids)} execution(s)"
-                              + (f": {', '.join(lines[:10])}" if lines else ""))
+                              + (f": {', '.join(lines[:10])}" if lines else ""),
+                              key=waiting_key(ctx.job.id, st.remaining_executions))
             return None
 
         if state.status != "activated":
@@ -212,3 +217,10 @@ def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) ->
         result["_failure"] = (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
                               + ", ".join(f"{n} ({outcome[n].get('status')})" for n in failed))
     return result
+
+
+def waiting_key(job_id: str, executions: list[dict[str, Any]]) -> str:
+    """The outbox key of a "waiting for" line: the same wait is said once, also across a
+    restart (the resumed step polls again and finds the same executions)."""
+    ids = ",".join(sorted(str(e.get("id", "?")) for e in executions))
+    return f"waiting:{job_id}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.messages.blocks import (SECTION_MAX, context, hhmmss, human_duration, human_size,
                                  section, truncate, when)
 from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
+from bot.urls import display_url
 
 Message = dict[str, Any]
 
@@ -41,22 +41,16 @@ KIND_TITLES = {
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
-def display_url(value: Any) -> str:
-    """A URL as it may be shown in Slack or printed: without user:password@ and without the
-    query string (presigned URLs carry their signature there). Other values unchanged."""
+def shown_location(value: Any) -> str:
+    """A value that may name where an archive is, as Slack may show it: a URL without its
+    credentials and query string, a file path relative to the archive root
+    (`<manager>/<id>.zip`), anything else as it is."""
     text = str(value)
-    if "://" not in text:
-        return text
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "(a URL that could not be parsed)"
-    if parts.username or parts.password:
-        netloc = "…@" + netloc
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    if "://" in text:
+        return display_url(text)
+    if text.startswith("/") or (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
+        return archive_name(text)
+    return text
 
 
 def text_message(text: str) -> Message:
@@ -111,7 +105,7 @@ def result_lines(job: Job) -> list[str]:
     if r.get("sha256"):
         out.append(f"sha256 `{r['sha256']}`")
     if r.get("source"):
-        out.append(f"from {display_url(r['source'])}")
+        out.append(f"from {shown_location(r['source'])}")
     if r.get("maintenance"):
         out.append(f"maintenance mode *{r['maintenance']}*")
     for key in ("deployments", "blueprints"):
@@ -267,7 +261,8 @@ def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[
     ]
     params = {k: v for k, v in sorted(job.params.items()) if v not in (None, "", False)}
     if params:
-        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{display_url(v)}`" for k, v in params.items())))
+        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{shown_location(v)}`"
+                                                           for k, v in params.items())))
     if approvals:
         blocks.append(section("*Approvals:*\n" + "\n".join(
             f"• {who(a.user)} {a.decision}d at {when(a.at)}" if a.decision in ("approve", "reject")

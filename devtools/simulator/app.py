@@ -376,7 +376,7 @@ class Simulator(Workflows):
         token = request.headers.get("Authentication-Token")
         if token:
             if token in self.state.tokens:
-                return self.state.tokens[token]["username"]
+                return str(self.state.tokens[token]["username"])
             raise ApiError(401, "unauthorized_error",
                            "User unauthorized: Authentication failed, invalid token")
         auth = request.headers.get("Authorization", "")
@@ -390,6 +390,16 @@ class Simulator(Workflows):
         if user is None or password != user["password"]:
             raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "
                            f"<User username=`{username}`>. Wrong credentials or locked account")
+        return self._logged_in(username)
+
+    def _logged_in(self, username: str) -> str:
+        """security/user_handler.py _reset_failed_logins_counter: each request authenticated by
+        password is a login (first_login_at set once, last_login_at each time)."""
+        user = self.state.users.get(username)
+        if user is not None:
+            now = iso(self.now())
+            user.setdefault("first_login_at", now)
+            user["last_login_at"] = now
         return username
 
     @web.middleware
