@@ -134,6 +134,7 @@ async def test_a_scheduled_run_queued_behind_work_holds_maintenance_and_an_appro
         job = await posted_restore_job(rig)
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         await rig.wait_job(job.id, states=("maintenance_activating",))
+        await rig.wait_for(lambda: rig.sim.state.maintenance["status"] == "activating")
         await rig.sim_post("/_sim/clock", {"advance": 75})  # the schedule comes due: queued
         queued = await rig.wait_for(lambda: [e for e in rig.sim.state.executions.values()
                                              if e["workflow_id"] == "heal" and e["status"] == "queued"])
@@ -280,13 +281,16 @@ async def test_the_card_says_the_manager_ignores_tenant_name(tmp_path: Path) -> 
 async def test_every_changing_command_is_refused_during_a_split_brain(tmp_path: Path, command: str) -> None:
     opts = SimulatorOptions(speed=FAST_SPEED, manager_version="5.1.4")  # is_active: split brain
     async with make_rig(tmp_path, sim_options=opts) as rig:
+        await create_snapshot(rig, "snap-1")
         await rig.sim_post("/_sim/managers", {"count": 2, "split_brain": True})
-        before = rig.sim_requests("/maintenance/") + rig.sim_requests("/snapshots/snap-1")
+        before = rig.sim_requests("/maintenance/")
         await rig.command(f"/cfy {command}")
         text = " ".join(await rig.wait_for(lambda: [t for t in rig.slack.texts() if "split brain" in t]))
         assert "--ignore-cluster-health" in text
         assert rig.store.list_jobs() == []
-        assert rig.sim_requests("/maintenance/") + rig.sim_requests("/snapshots/snap-1") == before
+        assert rig.sim_requests("/maintenance/") == before  # nothing toggled
+        state = await rig.sim_state()
+        assert "snap-1" in {x["id"] for x in state["snapshots"]} and state["maintenance"]["status"] == "deactivated"
 
 
 async def test_an_approver_overrides_the_split_brain_guard_an_operator_cannot(tmp_path: Path) -> None:
