@@ -362,3 +362,16 @@ async def test_the_end_of_a_restore_is_decided_from_its_execution_not_a_stuck_sn
         assert job.result.get("snapshot_status_stuck") is True
         assert any("still says running" in t for t in _thread(rig, job))
         assert (await rig.sim_state())["snapshot_status"] == "running"
+
+
+async def test_snapshot_format_new_on_a_community_manager_is_said_at_start_and_refused_at_create(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    opts = SimulatorOptions(speed=FAST_SPEED, edition="community")
+    with caplog.at_level("ERROR", logger="bot.bootstrap"):
+        async with make_rig(tmp_path, sim_options=opts, env_overrides={"CLOUDIFY_SNAPSHOT_FORMAT": "new"}) as rig:
+            assert any("premium edition" in r.getMessage() for r in caplog.records)
+            await rig.command("/cfy snapshots create would-fail")
+            job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="snapshot_create")))[0]
+            job = await rig.wait_job(job.id)
+            assert job.state == "failed" and "premium edition" in job.error
+            assert "would-fail" not in {s["id"] for s in (await rig.sim_state())["snapshots"]}
