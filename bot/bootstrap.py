@@ -129,10 +129,26 @@ async def start(services: Services) -> list[str]:
     except Exception as exc:  # unreachable now: the daily run sweeps again
         log.warning("could not clear leftovers of interrupted writes from %s: %s",
                     services.archives.url, exc)
+    await check_snapshot_formats(services)
     resumed = await services.runner.resume_all()
     services.approvals.start()
     await services.daily.start()
     return resumed
+
+
+async def check_snapshot_formats(services: Services) -> None:
+    """Say at start, once per manager, when its `snapshot_format` cannot work there (`new` on a
+    community or pre-7.0 manager); a manager that does not answer now is checked at its first
+    snapshot instead (the create is refused before anything is sent)."""
+    for name, client in services.clients.items():
+        if client.snapshot_format != "new":
+            continue
+        try:
+            await client.create_format()
+        except ConfigError as exc:
+            log.error("manager %s: %s", name, exc)
+        except Exception as exc:  # unreachable now: the first create checks again
+            log.info("manager %s: snapshot format not checked at start (%s)", name, type(exc).__name__)
 
 
 async def stop(services: Services) -> None:

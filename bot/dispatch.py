@@ -24,6 +24,7 @@ from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAutho
                         StaleState, UsageError)
 from bot.config import Settings
 from bot.invocation import Invocation, Reply
+from bot import cluster_guard
 from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
 from bot.messages import common
@@ -130,6 +131,17 @@ class Dispatcher:
             raise UsageError(f"`{cmd.name}` is not supported")
         await self.authorize(cmd, inv)
         return await handler(cmd, inv)
+
+    async def _split_brain_guard(self, cmd: m.Command, inv: Invocation) -> None:
+        """Commands that change a manager are refused during a split brain (bot.cluster_guard);
+        called once the command's own input checks passed (bad input sends nothing)."""
+        spec = spec_for(cmd)
+        if spec.changes_manager and spec.approval != ALWAYS:  # a restore checks on its own
+            manager = self._manager(cmd)
+            await cluster_guard.check(self._client(manager), cmd.name, manager,
+                                      override=bool(getattr(cmd, "ignore_cluster_health", False)),
+                                      approver=self.access.is_approver(inv.user),
+                                      runbook_base_url=self.settings.runbook_base_url)
 
     def needs_approval(self, cmd: m.Command) -> bool:
         return spec_for(cmd).approval == ALWAYS or cmd.name in self.settings.approvals.gated
@@ -246,6 +258,7 @@ class Dispatcher:
         return await self.daily.describe(self._manager(cmd))
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
+        await self._split_brain_guard(cmd, inv)
         return await self.daily.run_now(self._manager(cmd), inv)
 
     # -- long work --------------------------------------------------------------------------
@@ -349,6 +362,7 @@ class Dispatcher:
             existing = store.find_by_idem_key(inv.idem_key)
             if existing is not None:
                 return Reply(jm.job_duplicate(existing), ephemeral=True)
+        await self._split_brain_guard(cmd, inv)
         gated = cmd.name in self.settings.approvals.gated
         runner.ensure_free(manager)
         params = {**self.job_params(cmd, manager), **(extra or {})}

@@ -70,7 +70,7 @@ def test_group_usage_lists_subcommands():
 def test_readme_table_has_a_row_per_command_with_escaped_pipes():
     table = readme_command_table()
     assert table.count("\n") == len(COMMANDS) + 2
-    assert "`/cfy maintenance-mode activate [--manager M]`" in table
+    assert "`/cfy maintenance-mode activate [--ignore-cluster-health] [--manager M]`" in table
     assert "BLUEPRINT_ID\\|--all" in table
 
 

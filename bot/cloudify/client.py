@@ -133,11 +133,17 @@ class CloudifyClient(ArchiveTransfers):
         """(format, legacy flag to send) for a snapshot created now on this manager, from the
         configured `snapshot_format` and the manager's version. Raises ConfigError when the
         setting asks for a format the version does not have."""
-        version = (await self.version()).version
+        answer = await self.version()
+        version = answer.version
         try:
             fmt = versions.resolve_format(self.snapshot_format, version)
         except versions.FormatNotSupported as exc:
             raise ConfigError(f"snapshot_format of manager {self.name}", str(exc)) from None
+        if fmt == versions.NEW and answer.edition.lower() == "community":
+            # the new-format dump reads GET /users, premium only (missing_premium_package_error)
+            raise ConfigError(f"snapshot_format of manager {self.name}",
+                              "`new` needs the premium edition; this manager is community, where a "
+                              "new-format snapshot fails at once (use `legacy` or `auto`)")
         return fmt, versions.legacy_flag(fmt, version)
 
     async def delete_snapshot(self, snapshot_id: str) -> Snapshot:

@@ -284,9 +284,9 @@ class JobRunner:
                     await self._wait_for_store(ctx.job, ctx.store_failure or exc)
                     ctx = JobContext(self.store.get_job(job_id), self)
                     continue
-                j = ctx.job  # expected (a manager's refusal...): one line; a bug: the traceback
-                log.warning("job %s (%s on %s) failed in %s: %s", job_id, j.kind, j.manager, j.state,
-                            error_text(exc, manager=j.manager), exc_info=not isinstance(exc, SnapbotError))
+                j, bug = ctx.job, not isinstance(exc, SnapbotError)  # expected: one line; a bug: traceback
+                log.log(logging.ERROR if bug else logging.WARNING, "job %s failed in state %s (%s on %s): %s",
+                        job_id, j.state, j.kind, j.manager, error_text(exc, manager=j.manager), exc_info=bug)
                 try:
                     await self._fail(ctx, exc)
                 except Exception as exc2:

@@ -57,6 +57,12 @@ class ManagerRoutes:
                 "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
                 "status": "OK" if ok else "Fail",
             }
+            if s.profile.node_failures:
+                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer (services and
+                # metrics are popped unless detailed); a node Prometheus reports nothing for
+                # fails with 'No metrics' while its services run
+                nodes[m["hostname"]]["failures"] = (
+                    [] if ok else ["No metrics"] if m.get("no_metrics") else ["No services.", "No metrics"])
         down = sum(1 for m in s.state.managers if m["down"])
         active = sum(1 for m in s.state.managers if m["active"] and not m["down"])
         if down == len(s.state.managers):

@@ -158,7 +158,7 @@ class Workflows:
         try:
             linger = await self._restore_steps(execution_id, snapshot_id, params)
         except RestoreStuck:
-            self._restore_stuck = True
+            self._restore_stuck = self.profile.broken_archive_sticks_status
         finally:
             self._restore_running -= 1
             if linger:  # legacy: the flag file is removed by a command run ~3 s after the end
@@ -368,6 +368,9 @@ class Workflows:
         out = {k: v for k, v in sched.items() if k not in ("latest_execution_id",
                                                             "skipped_occurrences")}
         out["latest_execution_status"] = last["status"] if last else None
+        # resource_models.py ExecutionSchedule.all_next_occurrences: computed at answer time
+        # (the rule's runs from now on), while next_occurrence is a stored column
+        out["all_next_occurrences"] = _all_occurrences(sched, self.now())
         return out
 
     def archive_path(self: "Simulator", snapshot_id: str) -> str:
