@@ -551,12 +551,19 @@ http {{
             internal;
             alias {self.layout.resources}/;
         }}
+        # as Cloudify's rest-proxy.cloudify: request buffering on (a chunked upload reaches
+        # gunicorn with a Content-Length, as the REST service needs), audit headers hidden
         location / {{
             proxy_pass http://{self.options.host}:{self.rest_port};
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
+            proxy_redirect off;
+            proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
-            proxy_request_buffering off;
+            proxy_set_header X-Server-Port $server_port;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_hide_header X-Cloudify-Audit-Auth-Method;
+            proxy_hide_header X-Cloudify-Audit-Tenant;
+            proxy_hide_header X-Cloudify-Audit-Username;
             proxy_read_timeout 300s;
         }}
     }}
