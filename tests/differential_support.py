@@ -23,7 +23,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -83,7 +83,7 @@ Step = Call | Wait
 
 
 def _future(days: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _snapshot_done(answer: Any) -> bool:
@@ -110,7 +110,7 @@ def _stage(status: str, var: str) -> Call:
 
 
 def _end(var: str, what: str) -> Call:
-    return Call(f"end the {what} execution", "PATCH", "/executions/{%s}" % var, 200,
+    return Call(f"end the {what} execution", "PATCH", f"/executions/{{{var}}}", 200,
                 body={"status": "cancelled"}, why="the status update the mgmtworker sends")
 
 
@@ -365,7 +365,7 @@ def _fill(value: Any, values: Mapping[str, Any]) -> Any:
         out = value
         for k, v in values.items():
             if isinstance(v, str):
-                out = out.replace("{%s}" % k, v)
+                out = out.replace(f"{{{k}}}", v)
         return out
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
