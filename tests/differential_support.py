@@ -60,7 +60,7 @@ class Call:
     params: Mapping[str, Any] | None = None
     body: Any = None
     content: str | None = None  # a raw body: the name of a saved bytes value
-    auth: str = "admin"  # "admin" | "wrong" (a wrong password) | "none"
+    auth: str = "admin"  # "admin" | "wrong" (a wrong password) | "none" | "token" (the saved one)
     tenant: str = TENANT
     headers: Mapping[str, str] = field(default_factory=dict)
     save: Mapping[str, str] = field(default_factory=dict)  # var -> key of the answer ("" = body)
@@ -133,7 +133,9 @@ def sequence() -> list[Step]:
         Call("unknown user", "GET", "/users/{prefix}-nobody", 404),
         Call("users list", "GET", "/users", 404, why="premium only: a community manager says so"),
         Call("tenants", "GET", "/tenants", 200),
-        Call("token create", "POST", "/tokens", 200, body={"description": "differential"}),
+        Call("token create", "POST", "/tokens", 200, body={"description": "differential"},
+             save={"token": "value"}),
+        Call("version by token", "GET", "/version", 200, auth="token"),
         Call("tokens list", "GET", "/tokens", 200),
         # -- snapshots -------------------------------------------------------------------------
         Call("snapshot missing", "GET", "/snapshots/{prefix}-missing", 404,
@@ -412,7 +414,9 @@ async def run(manager: Manager, steps: list[Step], *, timeout: float = 60.0) -> 
 
 def _headers(manager: Manager, call: Call) -> dict[str, str]:
     headers = {"Tenant": call.tenant, **call.headers}
-    if call.auth != "none":
+    if call.auth == "token":
+        headers["Authentication-Token"] = str(manager.values["token"])
+    elif call.auth != "none":
         password = manager.password if call.auth == "admin" else manager.password + "-wrong"
         headers["Authorization"] = basic(manager.username, password)
     return headers
