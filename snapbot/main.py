@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "or Socket Mode when SLACK_APP_TOKEN is set.")
     run.add_argument("--host", default=os.environ.get("SNAPBOT_HOST", "0.0.0.0"),
                      help="HTTP mode: address to listen on (default 0.0.0.0)")
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")),
+    run.add_argument("--port", type=int, default=None,
                      help="HTTP mode: port (default $PORT or 3000)")
     run.add_argument("--config", default=None, help="YAML config file (default $SNAPBOT_CONFIG)")
     run.add_argument("--log-level", default=os.environ.get("SNAPBOT_LOG_LEVEL", "INFO"))
@@ -132,8 +132,15 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
 
     if args.cmd == "run":
+        from bot.config_values import port
+        from bot.errors import ConfigError
         from snapbot.run import run
-        return run(config=args.config, host=args.host, port=args.port, log_level=args.log_level)
+        try:
+            listen = args.port if args.port is not None else port("PORT", env.get("PORT") or "3000")
+        except ConfigError as exc:
+            print(f"snapbot: {exc}", file=sys.stderr)
+            return 2
+        return run(config=args.config, host=args.host, port=listen, log_level=args.log_level)
 
     if args.cmd == "cfy":
         from snapbot.terminal import cfy

@@ -1,7 +1,9 @@
 """Snapshot archives: real zip files holding the captured manager state as JSON.
 
 Layout: `metadata.json` (Cloudify's key names: `snapshot_version`, `execution_id`), `state.json`
-(deployments, blueprints, executions, snapshots at creation time) and, when asked for, a
+(deployments, blueprints, executions, snapshots at creation time), in a new-format archive the
+execution schedules also as Cloudify's own dump file (`tenants/<tenant>/00000001.json`:
+`{"type": "execution_schedules", "items": [...]}`, snapshot_create.py _write_files), and, when asked for, a
 `padding.bin` member stored uncompressed and written in chunks so big archives cost no memory.
 """
 from __future__ import annotations
@@ -21,11 +23,15 @@ class InvalidArchive(Exception):
     """The file is not a snapshot archive this simulator can restore."""
 
 
-def write_archive(path: str, metadata: dict[str, Any], state: dict[str, Any], size: int = 0) -> int:
-    """Write the archive to `path` (via a temp name, renamed when complete); return its size."""
+def write_archive(path: str, metadata: dict[str, Any], state: dict[str, Any], size: int = 0,
+                  members: dict[str, Any] | None = None) -> int:
+    """Write the archive to `path` (via a temp name, renamed when complete); return its size.
+    `members`: more JSON members by name (a new-format archive's per-tenant dump files)."""
     tmp = path + ".part"
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(METADATA, json.dumps(metadata))
+        for name, value in (members or {}).items():
+            zf.writestr(name, json.dumps(value))
         # stored, not deflated: a flipped byte shows as a CRC mismatch of this member
         zf.writestr(STATE, json.dumps(state), compress_type=zipfile.ZIP_STORED)
         zf.fp.flush()  # type: ignore[union-attr]

@@ -91,6 +91,12 @@ class VersionProfile:
     # (resource_manager.py: 7.0.5/6.4.2 _check_for_running_executions, 5.1.4
     # _check_for_any_active_executions); {ids} = ", ".join(ids), {ids_repr} = repr(list(ids))
     busy_message: str
+    # queued executions are started only when no maintenance row exists: resource_manager.py
+    # update_execution_status (`... and get_maintenance_state() is None`) on 6.4.2/7.0.5, and
+    # maintenance_mode.py's deactivate calls start_queued_executions(); 5.1.4 starts them on any
+    # execution's end, maintenance or not. A queued execution counts as remaining
+    # (maintenance.py get_running_executions), so on 6.4.2/7.0.5 it holds `activating` for good
+    queued_held_by_maintenance: bool = True
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -116,7 +122,8 @@ PROFILES: dict[str, VersionProfile] = {
         scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
         managers_is_active=True, tokens_listed=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
-                     "running. Currently running executions: {ids_repr}"),
+                     "running. Currently running executions: {ids_repr}",
+        queued_held_by_maintenance=False),
 }
 DEFAULT_VERSION = "7.0.5"
 

@@ -39,7 +39,7 @@ class ManagerRoutes:
         ]
 
     async def version(self, request: web.Request) -> web.Response:
-        return web.json_response({"version": self.s.options.version, "edition": "premium",
+        return web.json_response({"version": self.s.options.version, "edition": self.s.options.edition,
                                   "date": "2023-12-01", "build": "", "commit": "",
                                   "distribution": "rhel", "distro_release": "Ootpa"})
 

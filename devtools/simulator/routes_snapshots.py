@@ -233,7 +233,10 @@ class SnapshotRoutes:
             self.refuse_if_active()
         params = {"snapshot_id": snapshot_id, "config": {}, "force": force,
                   "timeout": data.get("timeout", 300), "restore_certificates": restore_certificates,
-                  "no_reboot": no_reboot, "premium_enabled": True, "user_is_bootstrap_admin": True}
+                  "no_reboot": no_reboot, "premium_enabled": s.options.edition == "premium",
+                  # resource_manager.py restore_snapshot: current_user.is_bootstrap_admin (id 0)
+                  "user_is_bootstrap_admin":
+                      request[USER_KEY] == (s.options.bootstrap_admin or s.options.username)}
         if s.profile.restore_needs_recreate_envs:
             params["recreate_deployments_envs"] = bool_param(
                 "recreate_deployments_envs", data["recreate_deployments_envs"])
