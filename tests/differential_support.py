@@ -128,7 +128,7 @@ def sequence() -> list[Step]:
              client=("cluster_status", "cluster_health")),
         Call("cluster status summary", "GET", "/cluster-status", 200,
              params={"summary": "true"}, client=("cluster_status", "cluster_health")),
-        Call("current user", "GET", "/user", 200),
+        Call("current user", "GET", "/user", 200, client=("current_username",)),
         Call("user admin", "GET", "/users/admin", 200),
         Call("unknown user", "GET", "/users/{prefix}-nobody", 404),
         Call("users list", "GET", "/users", 404, why="premium only: a community manager says so"),
