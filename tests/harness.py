@@ -246,8 +246,8 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         await slack.start()
         if slack_setup is not None:
             slack_setup(slack)
-        env = rig_env(sim_url=manager_url or sim.url, slack_api_url=slack.api_url,
-                      tmp_path=tmp_path)
+        url = manager_url if manager_url is not None else sim.url  # type: ignore[union-attr]
+        env = rig_env(sim_url=url, slack_api_url=slack.api_url, tmp_path=tmp_path)
         if managers is not None:
             for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):
                 env.pop(key, None)

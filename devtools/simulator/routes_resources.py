@@ -196,8 +196,7 @@ class ResourceRoutes:
                            f"Invalid relationship - can't change status from {current} to "
                            f'{status} for "{ex["id"]}" execution while running '
                            f'"{ex["workflow_id"]}" workflow.')
-        self.s._set_status(ex, status)
-        ex["error"] = str(data.get("error", ""))
+        self.s._set_status(ex, status, str(data.get("error", "")))
         return web.json_response(ex)
 
     async def execution_action(self, request: web.Request) -> web.Response:
@@ -322,8 +321,11 @@ class ResourceRoutes:
         levels = q.getall("level", [])
         if levels:
             items = [e for e in items if e["level"] in levels]
-        if not q.getall("_sort", []):
-            request = request.clone(rel_url=request.rel_url.update_query({"_sort": "@timestamp"}))
+        # `@timestamp` (the elasticsearch-era name clients still sort by) is the `timestamp`
+        sorts = [s.replace("@timestamp", "timestamp") for s in q.getall("_sort", [])]
+        query = [(k, v) for k, v in q.items() if k != "_sort"]
+        query += [("_sort", s) for s in (sorts or ["timestamp"])]
+        request = request.clone(rel_url=request.rel_url.with_query(query))
         return listing(request, items, filtered=False)
 
     # --- plugins updates ----------------------------------------------------------------------

@@ -79,7 +79,7 @@ class SimState:
             blueprint_id = self.deployments[deployment_id]["blueprint_id"]
         return {
             "id": new_id(), "workflow_id": workflow_id, "status": status,
-            "status_display": display_status(status), "error": "",
+            "status_display": display_status(status), "error": None,  # until a status update
             "deployment_id": deployment_id, "blueprint_id": blueprint_id,
             "deployment_display_name": deployment_id,
             "created_at": iso(now), "started_at": None, "ended_at": None,
