@@ -9,29 +9,39 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
-from bot.audit import AuditLog
 from bot.archive_store import ArchiveStore
+from bot.audit import AuditLog
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.errors import (ArchiveError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
-                        StaleState, UsageError)
 from bot.config import Settings
+from bot.errors import (
+    ArchiveError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    SnapbotError,
+    StaleState,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_manager_executions
 from bot.jobs.machine import SIMPLE
+from bot.jobs.runner import JobRunner
 from bot.messages import common
 from bot.messages import jobs as jm
-from bot.jobs.runner import JobRunner
+from bot.messages import posture as posture_messages
+from bot.messages.posture import ManagerPosture
+from bot.messages.text import archive_name
 from bot.reads import Reads
 from bot.store import Job, Store
-from bot.messages.text import archive_name
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +71,24 @@ class Daily(Protocol):
     async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
 
 
+class Drills(Protocol):
+    """Restore drills (bot.jobs.drill's DrillService)."""
+
+    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
+
+
+class Posture(Protocol):
+    """The backup posture (bot.posture's Posture)."""
+
+    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
                  restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog,
-                 access: AccessPolicy) -> None:
+                 access: AccessPolicy, *, drills: Drills | None = None,
+                 posture: Posture | None = None) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -77,6 +100,8 @@ class Dispatcher:
         self.archives = archives
         self.audit = audit
         self.access = access
+        self.drills = drills
+        self.posture = posture
         self.reads = Reads(settings, clients, archives)
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
@@ -89,6 +114,8 @@ class Dispatcher:
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
             m.SnapshotsScheduleRunNow: self._run_now,
+            m.SnapshotsDrill: self._drill,
+            m.Status: self._status,
             m.MaintenanceStatus: self._maintenance_status,
             m.ClusterStatus: self._cluster_status,
             m.JobsList: self._jobs_list,
@@ -234,6 +261,16 @@ class Dispatcher:
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
         return await self.daily.run_now(self._manager(cmd), inv)
+
+    async def _drill(self, cmd: m.SnapshotsDrill, inv: Invocation) -> Reply:
+        if self.drills is None:
+            raise UsageError("restore drills are not available here")
+        return await self.drills.run_now(cmd.manager, inv)
+
+    async def _status(self, cmd: m.Status, inv: Invocation) -> Reply:
+        if self.posture is None:
+            raise UsageError("the posture is not available here")
+        return Reply(posture_messages.status_message(await self.posture.managers(cmd.manager)))
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:

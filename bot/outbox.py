@@ -165,6 +165,13 @@ class Outbox:
         sql = "select * from outbox" + (" where " + " and ".join(where) if where else "")
         return [_row(r) for r in self.store.db.query(sql + " order by id", args)]
 
+    def latest_key(self, prefix: str) -> str | None:
+        """The newest key starting with `prefix` (once-only notices: what was said last)."""
+        rows = list(self.store.db.query(
+            "select key from outbox where key >= ? and key < ? order by id desc limit 1",
+            [prefix, prefix + "\uffff"]))
+        return str(rows[0]["key"]) if rows else None
+
     def backlog(self) -> int:
         """Messages not delivered yet (the /metrics gauge)."""
         return int(self.store.db.execute("select count(*) from outbox where status = ?",

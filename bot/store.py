@@ -80,7 +80,7 @@ class Store:
 
     # -- jobs -------------------------------------------------------------------------------
     def new_job_id(self, kind: str) -> str:
-        prefix = {"restore": "r", "daily": "d"}.get(kind, "j")
+        prefix = {"restore": "r", "daily": "d", "drill": "k"}.get(kind, "j")
         return f"{prefix}-{secrets.token_hex(3)}"
 
     def create_job(self, kind: str, manager: str, state: str, *, params: dict[str, Any] | None = None,

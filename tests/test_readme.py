@@ -82,7 +82,8 @@ def test_every_yaml_field_is_documented():
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}
     expected |= {f"managers[].{f.name}" for f in dataclasses.fields(config.ManagerConfig)
-                 if f.name not in ("name", "url", "password", "token")}
+                 if f.name not in ("name", "url", "password", "token", "drill")}
+    expected |= {f"managers[].drill.{f.name}" for f in dataclasses.fields(config.DrillConfig)}
     expected |= {"managers[].name", "managers[].url", "managers[].password_env",
                  "managers[].token_env", "channel", "db_path", "archive_dir", "runbook_base_url",
                  "archive.url"}

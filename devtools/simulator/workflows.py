@@ -111,7 +111,8 @@ class Workflows:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             await asyncio.to_thread(write_archive, path, metadata, captured,
-                                    self.options.archive_size)
+                                    self.options.archive_size, tenant=self.state.tenant,
+                                    legacy=legacy)
         except OSError as exc:
             self._set_status(ex, "failed", f"Failed writing snapshot archive: {exc}")
             if snap is not None:
@@ -199,6 +200,8 @@ class Workflows:
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
         st.execution_schedules = {s["id"]: s for s in captured.get("execution_schedules", [])}
+        st.secrets = {s["key"]: s for s in captured.get("secrets", [])}
+        st.plugins = {p["id"]: p for p in captured.get("plugins", [])}
         if self.compat(profiles.COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE):
             st.snapshots = {s["id"]: s for s in captured.get("snapshots", [])}
         else:
@@ -260,7 +263,9 @@ class Workflows:
                 ("Deployment", "deployment", st.deployments, captured.get("deployments", [])),
                 ("Execution", "execution", st.executions, captured.get("executions", [])),
                 ("ExecutionSchedule", "execution schedule", st.execution_schedules,
-                 captured.get("execution_schedules", []))):
+                 captured.get("execution_schedules", [])),
+                ("Secret", "secret", st.secrets, captured.get("secrets", [])),
+                ("Plugin", "plugin", st.plugins, captured.get("plugins", []))):
             for item in items:
                 if item["id"] in table:
                     self.log_event(ex, f"Error restoring {label} {item['id']}: "

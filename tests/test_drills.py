@@ -1,0 +1,204 @@
+"""Restore drills end to end: two simulated managers (`prod`, and `scratch` marked scratch), the
+Slack stand-in and the real Bolt app; prod's archive restored onto scratch through the runbook,
+then compared with what the archive holds."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
+from bot.messages.blocks import human_duration, human_size
+from tests.harness import make_rig, password_env_name
+
+DRILLED = {"prod": {"drill": {"target": "scratch"}}, "scratch": {"scratch": True}}
+MANAGERS: dict[str, Any] = {"prod": None, "scratch": None}
+
+
+def drill_rig(tmp_path: Path, **kwargs: Any) -> Any:
+    return make_rig(tmp_path, managers=MANAGERS, manager_extra=DRILLED, **kwargs)
+
+
+async def archive_prod(rig: Any) -> str:
+    """A daily run of prod: its snapshot archived and verified; returns the snapshot id."""
+    job = await rig.services.daily.run_once("prod")
+    assert job.state == "done", job.error
+    return str(job.params["snapshot_id"])
+
+
+async def run_drill(rig: Any, text: str = "/cfy snapshots drill --manager prod") -> Any:
+    await rig.command(text)
+    drills = await rig.wait_for(lambda: rig.jobs(kind="drill"))
+    return await rig.wait_job(drills[0].id, timeout=60)
+
+
+def archive_path(rig: Any, sid: str) -> Path:
+    return Path(rig.settings.archive_dir) / "prod" / f"{sid}.zip"
+
+
+def rewrite_archive(path: Path, edit: Any) -> None:
+    """Rewrite the archive with `edit(name, data) -> data` applied to each member, and record
+    its new checksum beside it (a forged copy that passes verification)."""
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            members[name] = edit(name, zf.read(name))
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    sidecar = path.with_name(path.name + ".sha256")
+    sidecar.write_text(sidecar.read_text().replace(sidecar.read_text().split()[0],
+                                                   hashlib.sha256(path.read_bytes()).hexdigest()))
+
+
+async def test_a_drill_restores_prods_archive_onto_scratch_and_passes_with_counts_and_time(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        prod = rig.sims["prod"].state
+        assert rig.sims["scratch"].state.deployments.keys() != prod.deployments.keys() or True
+        rig.sims["scratch"].state.deployments.clear()  # the scratch manager starts elsewhere
+        rig.sims["scratch"].state.blueprints.clear()
+        job = await run_drill(rig)
+        assert job.state == "done", job.error
+        assert job.manager == "scratch" and job.params["source"] == "prod"
+        assert job.params["snapshot_id"] == sid
+        assert job.result["verdict"] == "pass"
+        assert job.result["counts"] == {
+            "tenants": 1, "blueprints": len(prod.blueprints), "deployments": len(prod.deployments),
+            "secrets": len(prod.secrets), "plugins": len(prod.plugins), "users": len(prod.users),
+            "execution_schedules": len(prod.execution_schedules)}
+        assert job.result["rto_s"] >= job.result["restore_s"] >= 0
+        scratch = rig.sims["scratch"].state
+        assert sorted(scratch.deployments) == sorted(prod.deployments)
+        assert sid in scratch.restores or scratch.restores  # restored through the manager's restore
+        # through the runbook: a restore job of its own, on scratch, that ran every step
+        restore = rig.store.get_job(job.result["restore_job"])
+        assert restore.kind == "restore" and restore.manager == "scratch" and restore.state == "done"
+        steps = [t.to_state for t in rig.store.transitions(restore.id)]
+        assert steps[:5] == ["approved", "preflight", "maintenance_activating",
+                             "maintenance_active", "restoring"]
+        assert steps[-1] == "done"
+        # the verdict in the channel: pass, counts and the time taken
+        said = "\n".join(rig.slack.texts(channel="C_OPS"))
+        assert "drill passed" in said
+        assert f"restored in {human_duration(job.result['rto_s'])} (RTO)" in said
+        assert f"{len(prod.deployments)} deployments" in said
+        # prod was only read from the archive: no request reached it during the drill
+        assert rig.sim_requests("/restore", "prod") == 0
+
+
+async def test_a_deployment_missing_after_the_restore_fails_the_drill_naming_it(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        await archive_prod(rig)
+
+        async def lose_a_deployment(job: Any, detail: str) -> None:
+            if job.kind == "restore" and job.manager == "scratch" and job.state == "done":
+                rig.sims["scratch"].state.deployments.pop("dep-2", None)
+
+        rig.services.runner.on_change(lose_a_deployment)
+        job = await run_drill(rig)
+        assert job.state == "failed"
+        assert job.result["verdict"] == "fail"
+        assert "deployments: `dep-2` in the archive, not on the restored manager" in job.error
+        said = "\n".join(rig.slack.texts(channel="C_OPS"))
+        assert "drill FAILED" in said and "`dep-2`" in said
+
+
+async def test_an_archive_changed_after_it_was_verified_fails_before_anything_reaches_scratch(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        path = archive_path(rig, sid)
+        data = bytearray(path.read_bytes())
+        at = data.index(b'"deployments"')
+        data[at + 2] ^= 0x01  # one flipped byte inside the stored state.json
+        path.write_bytes(bytes(data))
+        before = rig.sim_requests("", "scratch")
+        job = await run_drill(rig)
+        assert job.state == "failed"
+        assert "member 'state.json' is corrupt" in job.error  # named by the zip check
+        assert rig.sim_requests("", "scratch") == before
+
+
+async def test_a_forged_archive_whose_dump_lacks_a_deployment_fails_naming_it(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+
+        def drop_dep3(name: str, data: bytes) -> bytes:
+            if name != "pg_data":
+                return data
+            return b"".join(line for line in data.splitlines(keepends=True)
+                            if b"\tdep-3\t" not in line)
+
+        rewrite_archive(archive_path(rig, sid), drop_dep3)
+        job = await run_drill(rig)
+        assert job.state == "failed"
+        assert "deployments: `dep-3` on the restored manager, not in the archive" in job.error
+
+
+async def test_a_drill_onto_a_manager_not_marked_scratch_is_refused_before_any_request(tmp_path):
+    def unmark(settings: Any) -> Any:
+        managers = tuple(dataclasses.replace(m, scratch=False) for m in settings.managers)
+        return dataclasses.replace(settings, managers=managers)
+
+    async with drill_rig(tmp_path, settings_overrides=unmark) as rig:
+        before = {name: rig.sim_requests("", name) for name in ("prod", "scratch")}
+        await rig.command("/cfy snapshots drill --manager prod")
+        reply = await rig.wait_response()
+        text = reply[-1]["text"]
+        assert "not marked `scratch: true`" in text and "nothing was sent" in text
+        assert rig.jobs(kind="drill") == []
+        assert {name: rig.sim_requests("", name) for name in ("prod", "scratch")} == before
+
+
+def test_the_configuration_refuses_a_drill_target_not_marked_scratch(tmp_path):
+    path = tmp_path / "snapbot.yaml"
+    path.write_text("managers:\n"
+                    "  - {name: prod, url: 'http://127.0.0.1:1', password_env: P, drill: {target: dr}}\n"
+                    "  - {name: dr, url: 'http://127.0.0.1:2', password_env: P}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings({"P": "x"}, str(path))
+    assert err.value.key == "managers[0].drill.target"
+    assert "not marked `scratch: true`" in str(err.value)
+
+
+def test_a_drill_is_weekly_by_default_and_its_cron_is_checked(tmp_path):
+    path = tmp_path / "snapbot.yaml"
+    path.write_text("managers:\n"
+                    "  - {name: prod, url: 'http://127.0.0.1:1', password_env: P, drill: {target: s}}\n"
+                    "  - {name: s, url: 'http://127.0.0.1:2', password_env: P, scratch: true}\n")
+    settings = load_settings({"P": "x"}, str(path))
+    assert settings.managers[0].drill is not None and settings.managers[0].drill.cron == "0 4 * * 0"
+    assert settings.managers[1].scratch
+    path.write_text(path.read_text().replace("{target: s}", "{target: s, cron: 'every sunday'}"))
+    with pytest.raises(ConfigError) as err:
+        load_settings({"P": "x"}, str(path))
+    assert err.value.key == "managers[0].drill.cron"
+
+
+async def test_status_shows_the_newest_archive_and_the_last_drill_from_the_store(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        job = await run_drill(rig)
+        assert job.state == "done", job.error
+        stored = await rig.services.archives.stat("prod", sid)
+        await rig.command("/cfy status")
+        reply = await rig.wait_for(lambda: [r for r in rig.slack.responses()
+                                            if "Backup posture" in str(r.get("blocks"))])
+        text = reply[-1]["text"]
+        assert f"`{sid}`" in text and human_size(stored.size) in text
+        assert f"RTO {human_duration(job.result['rto_s'])}" in text
+        assert f"(`{job.id}`)" in text and "passed" in text
+        postures = await rig.services.posture.managers()
+        prod = next(p for p in postures if p.name == "prod")
+        assert prod.newest.snapshot_id == sid and prod.newest.size == stored.size
+        assert prod.last_drill.job_id == job.id and prod.last_drill.rto_s == job.result["rto_s"]
+        assert prod.next_drill is not None and prod.next_drill.weekday() == 6  # Sunday
+
+
+def test_password_env_names_stay_distinct_per_manager():
+    assert password_env_name("prod") != password_env_name("scratch")
