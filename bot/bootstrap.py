@@ -86,7 +86,6 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         store.close()
         raise
     metrics = metrics or Metrics()
-    metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog)
     clients = ManagerClients()  # by manager name
     try:
         for i, mc in enumerate(settings.managers):
@@ -117,6 +116,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     drills = DrillService(settings, store, clock, runner, archives, on_problem=reporter.post_text)
     posture = Posture(settings, store, clock, runner, archives, drills, outbox, sender)
     drills.periodic.append(("staleness", STALENESS_CHECK_SECONDS, posture.check_staleness))
+    metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog,
+                  drills=drills.allowed_ages())
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
                             archives, audit, access, drills=drills, posture=posture)
     buttons = Buttons(dispatcher, approvals, restores, store)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.clock import FakeClock, iso
 from bot.config import load_settings
 from bot.errors import ConfigError
+from bot.jobs.drill.service import latest_drill_slot
 from bot.messages.blocks import human_duration, human_size
 from tests.harness import make_rig, password_env_name
 
@@ -202,3 +205,90 @@ async def test_status_shows_the_newest_archive_and_the_last_drill_from_the_store
 
 def test_password_env_names_stay_distinct_per_manager():
     assert password_env_name("prod") != password_env_name("scratch")
+
+
+# -- the schedule --------------------------------------------------------------------------------
+
+def sunday_slot() -> datetime:
+    """The last Sunday 04:00 UTC before now (the default drill cron in UTC)."""
+    slot = latest_drill_slot("0 4 * * 0", "UTC", datetime.now(timezone.utc))
+    assert slot is not None and slot.weekday() == 6 and slot.hour == 4
+    return slot
+
+
+async def test_the_drill_schedule_fires_by_itself_at_the_injected_time(tmp_path):
+    slot = sunday_slot()
+    clock = FakeClock(slot - timedelta(minutes=1))
+    async with drill_rig(tmp_path, clock=clock) as rig:
+        await archive_prod(rig)
+        assert rig.jobs(kind="drill") == []  # last week's slot is past the grace: not caught up
+        aps_job = rig.services.drills.apscheduler.get_job("drill:prod")
+        assert aps_job.trigger.get_next_fire_time(None, clock.now()) == slot
+        assert rig.services.drills.apscheduler.get_job("drill:scratch") is None
+        clock.set(slot + timedelta(seconds=2))  # the timer goes off
+        job = await aps_job.func(*aps_job.args)
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", job.error
+        assert job.params["trigger"] == "schedule" and job.idem_key == f"drill:prod:{iso(slot)}"
+        again = await aps_job.func(*aps_job.args)  # a second firing for the slot: the same drill
+        assert again.id == job.id and len(rig.jobs(kind="drill")) == 1
+
+
+async def test_a_drill_slot_missed_while_down_runs_at_the_next_start_once(tmp_path):
+    slot = sunday_slot()
+    async with drill_rig(tmp_path, clock=FakeClock(slot - timedelta(minutes=5))) as rig:
+        await archive_prod(rig)
+    async with drill_rig(tmp_path, clock=FakeClock(slot + timedelta(minutes=10))) as rig:
+        started = await rig.wait_for(lambda: rig.jobs(kind="drill"))
+        job = await rig.wait_job(started[0].id, timeout=60)
+        assert job.state == "done", job.error
+        assert job.params["trigger"] == "catch-up" and job.idem_key == f"drill:prod:{iso(slot)}"
+    async with drill_rig(tmp_path, clock=FakeClock(slot + timedelta(minutes=20))) as rig:
+        assert [j.id for j in rig.jobs(kind="drill")] == [job.id]
+
+
+async def test_a_drill_interrupted_mid_way_carries_on_after_a_restart(tmp_path):
+    async with drill_rig(tmp_path, start_services=False) as rig:
+        await archive_prod(rig)
+        drills = rig.services.drills
+        job = await drills.start("prod", trigger="manual", requester="U_OPS", channel="C_OPS",
+                                 idem_key="kill-test")
+        await rig.services.runner.shutdown()  # the process dies right after it started
+        recorded = rig.store.get_job(job.id)
+        assert not recorded.finished
+    async with drill_rig(tmp_path) as rig:  # `snapbot run` again: unfinished jobs resume
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", job.error
+        assert len(rig.jobs(kind="restore")) == 1  # one restore, not two
+
+
+# -- staleness -----------------------------------------------------------------------------------
+
+async def test_stale_archives_are_said_once_with_the_last_failure_and_once_on_recovery(tmp_path):
+    clock = FakeClock(datetime.now(timezone.utc))
+    async with drill_rig(tmp_path, clock=clock) as rig:
+        await archive_prod(rig)
+        posture = rig.services.posture
+        assert await posture.check_staleness() == []
+        await rig.sim_post("/_sim/faults", {"path": "/snapshots/daily", "method": "PUT",
+                                            "status": 500, "message": "disk full on the manager",
+                                            "count": 1}, "prod")
+        failed = await rig.services.daily.run_once("prod")
+        assert failed.state == "failed"
+        clock.advance(27 * 3600)  # past the 26 h default
+        first = await posture.check_staleness()
+        assert first and first[0].startswith("stale:prod:")
+        assert await posture.check_staleness() == []  # no repeat while it stays stale
+        stale = await rig.wait_for(lambda: [t for t in rig.slack.texts(channel="C_OPS")
+                                            if "are stale" in t])
+        assert len(stale) == 1 and "prod" in stale[0] and "disk full on the manager" in stale[0]
+        clock.set(datetime.now(timezone.utc))
+        ok = await rig.services.daily.run_once("prod")  # a fresh copy
+        assert ok.state == "done"
+        clock.advance(60)
+        assert await posture.check_staleness() == [first[0].replace("stale:", "recovered:")]
+        assert await posture.check_staleness() == []
+        fresh = await rig.wait_for(lambda: [t for t in rig.slack.texts(channel="C_OPS")
+                                            if "fresh again" in t])
+        assert len(fresh) == 1
+        assert len([t for t in rig.slack.texts(channel="C_OPS") if "are stale" in t]) == 1

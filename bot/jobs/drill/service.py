@@ -57,6 +57,16 @@ def latest_drill_slot(cron: str, tz: str, now: datetime) -> datetime | None:
     return prev.astimezone(UTC) if prev is not None else None
 
 
+def allowed_age(cron: str, tz: str, now: datetime) -> float:
+    """Seconds a source's last passing drill may be old: the longest gap between its next
+    drills (a weekly drill: 7 days) plus a day for the drill itself and a retry."""
+    fires = [next_drill(cron, tz, now)]
+    for _ in range(8):
+        fires.append(next_drill(cron, tz, fires[-1] + timedelta(seconds=1)))
+    gap = max((b - a).total_seconds() for a, b in zip(fires, fires[1:]))
+    return gap + 86400.0
+
+
 class DrillService:
     """Validates and starts drills, and runs their schedule."""
 
@@ -72,6 +82,12 @@ class DrillService:
         self._scheduler: AsyncIOScheduler | None = None
         #: extra periodic checks the scheduler runs (the staleness watch): (id, seconds, call)
         self.periodic: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = []
+
+    def allowed_ages(self) -> list[tuple[str, float]]:
+        """(source, allowed age of its last passing drill) for /metrics."""
+        tz, now = self.settings.schedule.timezone, self.clock.now()
+        return [(m.name, allowed_age(m.drill.cron, tz, now)) for m in self.sources
+                if m.drill is not None]
 
     @property
     def sources(self) -> list[ManagerConfig]:
