@@ -36,7 +36,7 @@ from bot.outbox import Outbox
 from bot.partials import sweep_stale
 from bot.posture import Posture
 from bot.services import Services
-from bot.store import Store
+from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,18 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                   drills=drills.allowed_ages())
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
                             archives, audit, access, drills=drills, posture=posture)
+
+    ended: set[str] = set()
+
+    async def job_changed(job: Job, detail: str) -> None:
+        # a job that ends changes the posture: the Home tabs again, and maybe the staleness
+        if job.finished and job.id not in ended:
+            ended.add(job.id)
+            await posture.refresh_homes(approvals.is_approver)
+            if job.kind == "daily":
+                await posture.check_staleness()
+
+    runner.on_change(job_changed)
     buttons = Buttons(dispatcher, approvals, restores, store)
     return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
                     clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.archive_store import ArchiveStore, StoredArchive
@@ -119,6 +120,22 @@ class Posture:
     async def managers(self, only: str | None = None) -> list[ManagerPosture]:
         names = [self.settings.manager(only).name] if only else [m.name for m in self.settings.managers]
         return [await self.manager(n) for n in names]
+
+    # -- the App Home tab ---------------------------------------------------------------------
+    async def publish_home(self, user: str, *, approver: bool, note: str = "") -> None:
+        """Queue `user`'s Home view (approval buttons only for an approver; `note`: what their
+        last click there did) and deliver it."""
+        view = messages.home_view(await self.managers(), approver=approver, note=note)
+        self.outbox.home(user, view)
+        if self.sender is not None:
+            await self.sender.kick(f"home:{user}")
+
+    async def refresh_homes(self, is_approver: Callable[[str], bool]) -> list[str]:
+        """Publish the Home view again for everyone who opened it."""
+        users = self.outbox.home_users()
+        for user in users:
+            await self.publish_home(user, approver=is_approver(user))
+        return users
 
     # -- staleness -------------------------------------------------------------------------
     def last_failure(self, manager: str) -> str:

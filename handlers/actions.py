@@ -12,6 +12,7 @@ from slack_bolt.app.async_app import AsyncApp
 
 from bot.clicks import ACTIONS, Click
 from bot.invocation import Invocation
+from bot.notifier import plain_text
 from bot.services import Services
 from handlers.replies import fields
 
@@ -34,7 +35,16 @@ def register(app: AsyncApp, services: Services) -> None:
     def button(action_id: str) -> None:
         async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
             await ack()
-            reply = await services.buttons.click(_click(body))
+            click = _click(body)
+            reply = await services.buttons.click(click)
+            if (body.get("container") or {}).get("type") == "view":
+                # the App Home tab has no thread to answer in: its view shows what happened
+                log.info("Home click %s by %s: %s", click.action, click.inv.user,
+                         plain_text(reply.message)[:200])
+                await services.posture.publish_home(
+                    click.inv.user, approver=services.approvals.is_approver(click.inv.user),
+                    note=plain_text(reply.message)[:500])
+                return
             await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
                           replace_original=False, **fields(reply.message))
 

@@ -283,12 +283,69 @@ async def test_stale_archives_are_said_once_with_the_last_failure_and_once_on_re
                                             if "are stale" in t])
         assert len(stale) == 1 and "prod" in stale[0] and "disk full on the manager" in stale[0]
         clock.set(datetime.now(timezone.utc))
-        ok = await rig.services.daily.run_once("prod")  # a fresh copy
+        ok = await rig.services.daily.run_once("prod")  # a fresh copy: its end checks at once
         assert ok.state == "done"
+        recovered = first[0].replace("stale:", "recovered:")
+        assert rig.services.outbox.latest_key("recovered:prod:") == recovered
         clock.advance(60)
-        assert await posture.check_staleness() == [first[0].replace("stale:", "recovered:")]
-        assert await posture.check_staleness() == []
+        assert await posture.check_staleness() == []  # said once, not again
         fresh = await rig.wait_for(lambda: [t for t in rig.slack.texts(channel="C_OPS")
                                             if "fresh again" in t])
         assert len(fresh) == 1
         assert len([t for t in rig.slack.texts(channel="C_OPS") if "are stale" in t]) == 1
+
+
+# -- the App Home tab ----------------------------------------------------------------------------
+
+def home_text(view: dict[str, Any]) -> str:
+    return "\n".join(str((b.get("text") or {}).get("text", "")) for b in view.get("blocks", []))
+
+
+def home_buttons(view: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(e["action_id"], e["value"], b.get("block_id", "")) for b in view.get("blocks", [])
+            if b.get("type") == "actions" for e in b.get("elements", [])]
+
+
+async def test_the_home_tab_shows_the_posture_from_the_store_and_is_refreshed_when_a_job_ends(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        resp = await rig.slack.open_home(rig.events_url, "U_VIEW")
+        assert resp.status == 200
+        view = await rig.wait_for(lambda: rig.slack.home_views.get("U_VIEW"))
+        stored = await rig.services.archives.stat("prod", sid)
+        text = home_text(view)
+        assert f"`{sid}`" in text and human_size(stored.size) in text
+        assert "last drill: none yet" in text
+        published = len([e for e in rig.slack.events if e.kind == "home" and e.user == "U_VIEW"])
+        job = await run_drill(rig)  # a job ends: the Home tab is published again
+        assert job.state == "done", job.error
+        await rig.wait_for(lambda: len([e for e in rig.slack.events
+                                        if e.kind == "home" and e.user == "U_VIEW"]) > published)
+        text = home_text(await rig.wait_for(
+            lambda: "passed" in home_text(rig.slack.home_views["U_VIEW"])
+            and rig.slack.home_views["U_VIEW"]))
+        assert f"RTO {human_duration(job.result['rto_s'])}" in text and f"`{job.id}`" in text
+        assert any(c.method == "views.publish" for c in rig.slack.calls)
+
+
+async def test_pending_approvals_get_home_buttons_for_approvers_only_and_a_click_decides(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        await rig.command(f"/cfy snapshots restore {sid} --force --manager prod")
+        request = (await rig.wait_for(lambda: rig.jobs(kind="restore")))[0]
+        assert request.state == "requested"
+        for user in ("U_LEAD1", "U_OPS"):
+            await rig.slack.open_home(rig.events_url, user)
+        lead = await rig.wait_for(lambda: rig.slack.home_views.get("U_LEAD1"))
+        ops = await rig.wait_for(lambda: rig.slack.home_views.get("U_OPS"))
+        assert ("home_approve", request.id, f"home:{request.id}") in home_buttons(lead)
+        assert home_buttons(ops) == [] and f"`{request.id}`" in home_text(ops)  # listed, no buttons
+        # a forged click by someone who is not an approver changes nothing
+        await rig.slack.click_home(rig.events_url, "home_approve", request.id, user="U_OPS",
+                                   block_id=f"home:{request.id}")
+        assert rig.store.get_job(request.id).state == "requested"
+        await rig.slack.click_home(rig.events_url, "home_approve", request.id, user="U_LEAD1")
+        approved = await rig.wait_for(lambda: [a for a in rig.store.approvals(request.id)
+                                               if a.user == "U_LEAD1" and a.decision == "approve"])
+        assert approved
+        assert rig.store.get_job(request.id).state != "requested"

@@ -114,10 +114,13 @@ def status_message(postures: Sequence[ManagerPosture]) -> Message:
     return {"text": "\n\n".join(text), "blocks": blocks}
 
 
-def home_view(postures: Sequence[ManagerPosture], *, approver: bool) -> dict[str, Any]:
+def home_view(postures: Sequence[ManagerPosture], *, approver: bool,
+              note: str = "") -> dict[str, Any]:
     """The App Home tab: the posture, and the pending approvals with their buttons for an
-    approver (others see them listed)."""
+    approver (others see them listed). `note`: what the viewer's last click here did."""
     blocks: list[dict[str, Any]] = [header("snapbot: backup posture")]
+    if note:
+        blocks.append(context(note))
     for p in postures:
         blocks.append(section("\n".join(manager_lines(p))))
         for job in p.pending:
