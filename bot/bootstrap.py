@@ -113,7 +113,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     runner.register(DailyDriver(clients, settings, store, reporter, archives, audit))
     daily = DailyService(settings, store, clock, runner, approvals, reporter)
     runner.register(DrillDriver(clients, settings, archives))
-    drills = DrillService(settings, store, clock, runner, archives, on_problem=reporter.post_text)
+    drills = DrillService(settings, store, clock, runner, archives, on_problem=reporter.post_text,
+                          audit=audit)
     posture = Posture(settings, store, clock, runner, archives, drills, outbox, sender)
     drills.periodic.append(("staleness", STALENESS_CHECK_SECONDS, posture.check_staleness))
     metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog,

@@ -232,6 +232,10 @@ async def test_the_drill_schedule_fires_by_itself_at_the_injected_time(tmp_path)
         assert job.params["trigger"] == "schedule" and job.idem_key == f"drill:prod:{iso(slot)}"
         again = await aps_job.func(*aps_job.args)  # a second firing for the slot: the same drill
         assert again.id == job.id and len(rig.jobs(kind="drill")) == 1
+        audited = rig.store.db.execute("select user, source, what, outcome from audit where "
+                                       "source = 'schedule'").fetchall()
+        assert ("snapbot", "schedule", "snapshots drill --manager prod", "ok") in \
+            [tuple(a) for a in audited]
 
 
 async def test_a_drill_slot_missed_while_down_runs_at_the_next_start_once(tmp_path):
@@ -349,3 +353,45 @@ async def test_pending_approvals_get_home_buttons_for_approvers_only_and_a_click
                                                if a.user == "U_LEAD1" and a.decision == "approve"])
         assert approved
         assert rig.store.get_job(request.id).state != "requested"
+
+
+async def test_a_drill_from_the_terminal_needs_yes_waits_and_prints_the_verdict(tmp_path):
+    from bot.commands import model as m
+    from snapbot.terminal import cfy, run_command
+
+    lines: list[str] = []
+    assert cfy(["snapshots", "drill", "--manager", "prod"], yes=False, config=None, env={},
+               write=lines.append) == 2  # it changes a manager: refused before anything without --yes
+    async with drill_rig(tmp_path) as rig:
+        await archive_prod(rig)
+        code = await run_command(rig.services, m.SnapshotsDrill(manager="prod"), confirmed=True,
+                                 out=lines.append, user="local:alice")
+        assert code == 0, lines
+        said = "\n".join(lines)
+        assert "drill passed" in said and "(RTO)" in said
+        job = rig.jobs(kind="drill")[0]
+        assert job.state == "done" and job.requester == "local:alice"
+        entries = rig.store.db.execute(
+            "select what, outcome from audit where what like 'snapshots drill%'").fetchall()
+        assert ("snapshots drill --manager prod", "ok") in [tuple(e) for e in entries]
+
+
+async def test_drill_figures_in_metrics_come_from_the_store(tmp_path):
+    from tests.test_metrics import samples
+
+    async with drill_rig(tmp_path) as rig:
+        await archive_prod(rig)
+        before = samples(rig.services.metrics.render())
+        prod = (("manager", "prod"),)
+        assert before[("snapbot_drills_total", (("manager", "prod"), ("outcome", "pass")))] == 0
+        assert before[("snapbot_drill_max_age_seconds", prod)] == 8 * 86400
+        assert ("snapbot_drill_last_success_timestamp_seconds", prod) not in before
+        job = await run_drill(rig)
+        assert job.state == "done", job.error
+        got = samples(rig.services.metrics.render())
+        assert got[("snapbot_drill_last_success_timestamp_seconds", prod)] == job.updated_at.timestamp()
+        assert got[("snapbot_drill_duration_seconds", prod)] == \
+            (job.updated_at - job.created_at).total_seconds()
+        assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "pass")))] == 1
+        assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "fail")))] == 0
+        assert ("snapbot_drill_max_age_seconds", (("manager", "scratch"),)) not in got

@@ -22,6 +22,7 @@ from bot.clock import Clock, iso
 from bot.config import ManagerConfig, Settings
 from bot.crontab import crontab_trigger
 from bot.errors import ArchiveError, SnapbotError, StepFailed
+from bot.audit import AuditLog
 from bot.invocation import Invocation, Reply
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.runner import JobRunner
@@ -72,8 +73,10 @@ class DrillService:
 
     def __init__(self, settings: Settings, store: Store, clock: Clock, runner: JobRunner,
                  archives: ArchiveStore,
-                 on_problem: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_problem: Callable[[str], Awaitable[None]] | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.settings = settings
+        self.audit = audit
         self.store = store
         self.clock = clock
         self.runner = runner
@@ -176,11 +179,19 @@ class DrillService:
         return await self._start_slot(source, slot, trigger="schedule")
 
     async def _start_slot(self, source: str, slot: datetime, *, trigger: str) -> Job | None:
+        """A scheduled drill (audited as the schedule's), or a notice why it did not start."""
+        inv = Invocation(user="snapbot", channel=self.settings.slack.channel, source="schedule")
+        what = f"snapshots drill --manager {source}"
         try:
-            return await self.start(source, trigger=trigger, requester="snapbot",
-                                    channel=self.settings.slack.channel,
-                                    idem_key=f"drill:{source}:{iso(slot)}")
+            job = await self.start(source, trigger=trigger, requester="snapbot",
+                                   channel=self.settings.slack.channel,
+                                   idem_key=f"drill:{source}:{iso(slot)}")
+            if self.audit is not None:
+                self.audit.record_for(inv, what, "ok", f"job {job.id} ({trigger})")
+            return job
         except SnapbotError as exc:
+            if self.audit is not None:
+                self.audit.record_for(inv, what, "failed", exc.user_message)
             log.warning("scheduled drill of %s not started: %s", source, exc.user_message)
             if self._on_problem is not None:
                 await self._on_problem(f":x: the scheduled restore drill of *{source}* did not "
