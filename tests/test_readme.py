@@ -95,8 +95,10 @@ def test_yaml_example_loads(tmp_path):
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "snapbot.yaml"
     path.write_text(example)
-    settings = load_settings({"PROD_CFY_PASSWORD": "x", "DR_CFY_TOKEN": "y"}, str(path))
-    assert [m.name for m in settings.managers] == ["prod", "dr"]
+    settings = load_settings({"PROD_CFY_PASSWORD": "x", "DR_CFY_TOKEN": "y",
+                              "SCRATCH_CFY_PASSWORD": "z"}, str(path))
+    assert [m.name for m in settings.managers] == ["prod", "dr", "scratch"]
+    assert settings.managers[0].drill is not None and settings.managers[2].scratch
     assert yaml.safe_load(example)["approvals"]["required"] == settings.approvals.required
 
 
