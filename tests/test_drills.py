@@ -395,3 +395,15 @@ async def test_drill_figures_in_metrics_come_from_the_store(tmp_path):
         assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "pass")))] == 1
         assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "fail")))] == 0
         assert ("snapbot_drill_max_age_seconds", (("manager", "scratch"),)) not in got
+
+
+async def test_one_drill_at_a_time_per_scratch_manager(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        await archive_prod(rig)
+        first = await rig.services.drills.start("prod", trigger="manual", requester="U_OPS",
+                                                channel="C_OPS", idem_key="first")
+        await rig.command("/cfy snapshots drill --manager prod")
+        reply = await rig.wait_response()
+        assert f"busy with job {first.id}" in reply[-1]["text"]
+        assert [j.id for j in rig.jobs(kind="drill")] == [first.id]
+        assert (await rig.wait_job(first.id, timeout=60)).state == "done"

@@ -42,7 +42,7 @@ def drill_trigger(cron: str, tz: str) -> CronTrigger:
 
 
 def next_drill(cron: str, tz: str, now: datetime) -> datetime:
-    fire = drill_trigger(cron, tz).get_next_fire_time(None, now)
+    fire: datetime | None = drill_trigger(cron, tz).get_next_fire_time(None, now)
     assert fire is not None  # a crontab always fires again
     return fire.astimezone(UTC)
 
