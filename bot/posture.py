@@ -10,8 +10,7 @@ and one more when a fresh copy arrives. The outbox keys make both once-only acro
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.archive_store import ArchiveStore, StoredArchive

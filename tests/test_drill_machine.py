@@ -5,6 +5,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,8 @@ STATE = {"blueprints": [{"id": "bp-1"}, {"id": "bp-2"}], "deployments": [{"id": 
 
 def test_the_architecture_diagram_matches_the_drill_transition_table():
     block = re.search(r"<!-- drill:start -->(.*?)<!-- drill:end -->", ARCHITECTURE.read_text(),
-                      re.S).group(1)
-    assert re.search(r"```mermaid\n(.*?)```", block, re.S).group(1).strip() == DRILL.mermaid()
+                      re.DOTALL).group(1)
+    assert re.search(r"```mermaid\n(.*?)```", block, re.DOTALL).group(1).strip() == DRILL.mermaid()
 
 
 def test_every_working_state_can_fail_and_a_restore_under_way_cannot_be_cancelled():
@@ -97,9 +98,9 @@ def test_what_the_manager_cannot_list_is_not_compared():
 
 
 def test_weekly_by_default_allows_eight_days():
-    from datetime import datetime, timezone
-    now = datetime(2026, 12, 9, 12, tzinfo=timezone.utc)  # a Wednesday
-    assert next_drill("0 4 * * 0", "UTC", now) == datetime(2026, 12, 13, 4, tzinfo=timezone.utc)
-    assert latest_drill_slot("0 4 * * 0", "UTC", now) == datetime(2026, 12, 6, 4, tzinfo=timezone.utc)
+    from datetime import datetime
+    now = datetime(2026, 12, 9, 12, tzinfo=UTC)  # a Wednesday
+    assert next_drill("0 4 * * 0", "UTC", now) == datetime(2026, 12, 13, 4, tzinfo=UTC)
+    assert latest_drill_slot("0 4 * * 0", "UTC", now) == datetime(2026, 12, 6, 4, tzinfo=UTC)
     assert allowed_age("0 4 * * 0", "UTC", now) == 8 * 86400
     assert allowed_age("0 4 * * 1-5", "UTC", now) == 3 * 86400 + 86400  # Friday to Monday

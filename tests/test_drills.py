@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,7 @@ def test_password_env_names_stay_distinct_per_manager():
 
 def sunday_slot() -> datetime:
     """The last Sunday 04:00 UTC before now (the default drill cron in UTC)."""
-    slot = latest_drill_slot("0 4 * * 0", "UTC", datetime.now(timezone.utc))
+    slot = latest_drill_slot("0 4 * * 0", "UTC", datetime.now(UTC))
     assert slot is not None and slot.weekday() == 6 and slot.hour == 4
     return slot
 
@@ -269,7 +269,7 @@ async def test_a_drill_interrupted_mid_way_carries_on_after_a_restart(tmp_path):
 # -- staleness -----------------------------------------------------------------------------------
 
 async def test_stale_archives_are_said_once_with_the_last_failure_and_once_on_recovery(tmp_path):
-    clock = FakeClock(datetime.now(timezone.utc))
+    clock = FakeClock(datetime.now(UTC))
     async with drill_rig(tmp_path, clock=clock) as rig:
         await archive_prod(rig)
         posture = rig.services.posture
@@ -286,7 +286,7 @@ async def test_stale_archives_are_said_once_with_the_last_failure_and_once_on_re
         stale = await rig.wait_for(lambda: [t for t in rig.slack.texts(channel="C_OPS")
                                             if "are stale" in t])
         assert len(stale) == 1 and "prod" in stale[0] and "disk full on the manager" in stale[0]
-        clock.set(datetime.now(timezone.utc))
+        clock.set(datetime.now(UTC))
         ok = await rig.services.daily.run_once("prod")  # a fresh copy: its end checks at once
         assert ok.state == "done"
         recovered = first[0].replace("stale:", "recovered:")

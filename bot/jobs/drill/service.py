@@ -9,6 +9,7 @@ target that is not a configured manager marked `scratch: true`, no archived copy
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,11 +19,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.archive_store import ArchiveStore, StoredArchive
+from bot.audit import AuditLog
 from bot.clock import Clock, iso
 from bot.config import ManagerConfig, Settings
 from bot.crontab import crontab_trigger
 from bot.errors import ArchiveError, SnapbotError, StepFailed
-from bot.audit import AuditLog
 from bot.invocation import Invocation, Reply
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.runner import JobRunner
@@ -64,7 +65,7 @@ def allowed_age(cron: str, tz: str, now: datetime) -> float:
     fires = [next_drill(cron, tz, now)]
     for _ in range(8):
         fires.append(next_drill(cron, tz, fires[-1] + timedelta(seconds=1)))
-    gap = max((b - a).total_seconds() for a, b in zip(fires, fires[1:]))
+    gap = max((b - a).total_seconds() for a, b in itertools.pairwise(fires))
     return gap + 86400.0
 
 
