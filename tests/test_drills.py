@@ -395,6 +395,10 @@ async def test_drill_figures_in_metrics_come_from_the_store(tmp_path):
         assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "pass")))] == 1
         assert got[("snapbot_drills_total", (("manager", "prod"), ("outcome", "fail")))] == 0
         assert ("snapbot_drill_max_age_seconds", (("manager", "scratch"),)) not in got
+        # the scratch restore is the drill's, not a restore the restore alerts look at
+        assert got[("snapbot_jobs_total", (("kind", "drill_restore"), ("state", "done")))] == 1
+        assert ("snapbot_jobs_total", (("kind", "restore"), ("state", "done"))) not in got
+        assert got[("snapbot_restore_duration_seconds_count", ())] == 0
 
 
 async def test_one_drill_at_a_time_per_scratch_manager(tmp_path):
