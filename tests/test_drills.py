@@ -411,3 +411,19 @@ async def test_one_drill_at_a_time_per_scratch_manager(tmp_path):
         assert f"busy with job {first.id}" in reply[-1]["text"]
         assert [j.id for j in rig.jobs(kind="drill")] == [first.id]
         assert (await rig.wait_job(first.id, timeout=60)).state == "done"
+
+
+async def test_a_new_format_archive_is_drilled_from_its_json_dump(tmp_path):
+    extra = {"prod": {"drill": {"target": "scratch"}, "snapshot_format": "new"},
+             "scratch": {"scratch": True}}
+    async with make_rig(tmp_path, managers=MANAGERS, manager_extra=extra) as rig:
+        sid = await archive_prod(rig)
+        with zipfile.ZipFile(archive_path(rig, sid)) as zf:
+            assert "pg_data" not in zf.namelist() and "mgmt/00000001.json" in zf.namelist()
+        rig.sims["prod"].state.deployments.pop("dep-3")  # prod moves on; the archive does not
+        rig.sims["scratch"].state.deployments.clear()
+        job = await run_drill(rig)
+        assert job.state == "done", job.error
+        assert job.result["expected"]["format"] == "new"
+        assert job.result["counts"]["deployments"] == 3  # what the archive holds, restored
+        assert "dep-3" in rig.sims["scratch"].state.deployments
