@@ -128,7 +128,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         # a job that ends changes the posture: the Home tabs again, and maybe the staleness
         if job.finished and job.id not in ended:
             ended.add(job.id)
-            await posture.refresh_homes(approvals.is_approver)
+            await posture.refresh_homes(approvals.is_approver, access.may_read)
             if job.kind == "daily":
                 await posture.check_staleness()
 

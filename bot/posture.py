@@ -121,19 +121,24 @@ class Posture:
         return [await self.manager(n) for n in names]
 
     # -- the App Home tab ---------------------------------------------------------------------
-    async def publish_home(self, user: str, *, approver: bool, note: str = "") -> None:
-        """Queue `user`'s Home view (approval buttons only for an approver; `note`: what their
-        last click there did) and deliver it."""
-        view = messages.home_view(await self.managers(), approver=approver, note=note)
+    async def publish_home(self, user: str, *, approver: bool, viewer: bool = True,
+                           note: str = "") -> None:
+        """Queue `user`'s Home view and deliver it: the posture for a viewer (approval buttons
+        only for an approver; `note`: what their last click there did), else why not."""
+        if viewer or approver:
+            view = messages.home_view(await self.managers(), approver=approver, note=note)
+        else:
+            view = messages.home_not_a_viewer()
         self.outbox.home(user, view)
         if self.sender is not None:
             await self.sender.kick(f"home:{user}")
 
-    async def refresh_homes(self, is_approver: Callable[[str], bool]) -> list[str]:
+    async def refresh_homes(self, is_approver: Callable[[str], bool],
+                            is_viewer: Callable[[str], bool]) -> list[str]:
         """Publish the Home view again for everyone who opened it."""
         users = self.outbox.home_users()
         for user in users:
-            await self.publish_home(user, approver=is_approver(user))
+            await self.publish_home(user, approver=is_approver(user), viewer=is_viewer(user))
         return users
 
     # -- staleness -------------------------------------------------------------------------

@@ -41,8 +41,10 @@ def register(app: AsyncApp, services: Services) -> None:
                 # the App Home tab has no thread to answer in: its view shows what happened
                 log.info("Home click %s by %s: %s", click.action, click.inv.user,
                          plain_text(reply.message)[:200])
+                user = click.inv.user
                 await services.posture.publish_home(
-                    click.inv.user, approver=services.approvals.is_approver(click.inv.user),
+                    user, approver=services.approvals.is_approver(user),
+                    viewer=services.dispatcher.access.may_read(user),
                     note=plain_text(reply.message)[:500])
                 return
             await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",

@@ -19,4 +19,5 @@ def register(app: AsyncApp, services: Services) -> None:
         if event.get("tab", "home") != "home" or not user:
             return  # the Messages tab, or no one to show it to
         await services.approvals.refresh_groups()
-        await services.posture.publish_home(user, approver=services.approvals.is_approver(user))
+        await services.posture.publish_home(user, approver=services.approvals.is_approver(user),
+                                            viewer=services.dispatcher.access.may_read(user))

@@ -427,3 +427,14 @@ async def test_a_new_format_archive_is_drilled_from_its_json_dump(tmp_path):
         assert job.result["expected"]["format"] == "new"
         assert job.result["counts"]["deployments"] == 3  # what the archive holds, restored
         assert "dep-3" in rig.sims["scratch"].state.deployments
+
+
+async def test_the_home_tab_shows_no_figures_to_someone_who_is_not_a_viewer(tmp_path):
+    async with drill_rig(tmp_path, env_overrides={"SNAPBOT_VIEWERS": "U_VIEW"}) as rig:
+        sid = await archive_prod(rig)
+        await rig.slack.open_home(rig.events_url, "U_STRANGER")
+        await rig.slack.open_home(rig.events_url, "U_VIEW")
+        stranger = await rig.wait_for(lambda: rig.slack.home_views.get("U_STRANGER"))
+        viewer = await rig.wait_for(lambda: rig.slack.home_views.get("U_VIEW"))
+        assert sid not in home_text(stranger) and "you are not one of them" in home_text(stranger)
+        assert sid in home_text(viewer)

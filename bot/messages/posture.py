@@ -133,6 +133,14 @@ def home_view(postures: Sequence[ManagerPosture], *, approver: bool,
     return {"type": "home", "blocks": blocks[:100]}
 
 
+def home_not_a_viewer() -> dict[str, Any]:
+    """The Home tab of someone who may not read snapbot's figures (access.viewers)."""
+    return {"type": "home", "blocks": [
+        header("snapbot"),
+        section("The backup posture is shown to snapbot's viewers, operators and approvers "
+                "(access.viewers / SNAPBOT_VIEWERS); you are not one of them.")]}
+
+
 def stale_alert(manager: str, snapshot_id: str | None, age_s: float | None, hours: int,
                 last_failure: str) -> Message:
     what = (f"newest verified archive `{snapshot_id}` is {human_duration(age_s)} old"
