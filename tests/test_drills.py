@@ -82,6 +82,8 @@ async def test_a_drill_restores_prods_archive_onto_scratch_and_passes_with_count
         # through the runbook: a restore job of its own, on scratch, that ran every step
         restore = rig.store.get_job(job.result["restore_job"])
         assert restore.kind == "restore" and restore.manager == "scratch" and restore.state == "done"
+        assert restore.params["restore_format"] == "legacy" and restore.params["force"]
+        assert restore.params["safety_snapshot"] is False  # a throw-away manager: no safety copy
         steps = [t.to_state for t in rig.store.transitions(restore.id)]
         assert steps[:5] == ["approved", "preflight", "maintenance_activating",
                              "maintenance_active", "restoring"]

@@ -18,6 +18,7 @@ from typing import Any
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import upload_from_store
 from bot.clock import iso, parse_time
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import Settings
 from bot.errors import ArchiveError, NotFound, StepFailed
@@ -104,6 +105,7 @@ class DrillDriver:
             raise StepFailed(f"the archive is from {expected.version} but scratch manager "
                              f"{job.manager!r} runs {version}; a drill needs a scratch manager of "
                              "the source's version (nothing was changed)")
+        ctx.merge_result(scratch_version=version)
         if not ctx.job.result.get("uploaded"):
             await self._upload(ctx, client, source, sid)
             ctx.merge_result(uploaded=True)
@@ -174,11 +176,7 @@ class DrillDriver:
             p = job.params
             child, _ = ctx.store.create_job_once(
                 RESTORE_KIND, job.manager, RestoreState.APPROVED,
-                params={"snapshot_id": p["snapshot_id"], "force": True,
-                        "restore_certificates": False, "no_reboot": False,
-                        "safety_snapshot": False, "parent_job": job.id, "drill": True,
-                        "snapshot_version": ctx.job.result.get("expected", {}).get("version"),
-                        "required_approvals": 0},
+                params=self._restore_params(job),
                 requester=job.requester, channel="", idem_key=f"drill-restore:{job.id}",
                 actor="snapbot", detail=f"restore of {p['snapshot_id']} for drill {job.id} "
                                         "(a scratch manager: no approval)")
@@ -198,6 +196,20 @@ class DrillDriver:
                          restore_s=round((now - restore_started).total_seconds(), 3))
         await ctx.move(S.COMPARING, f"restored in {human_duration(ctx.job.result['rto_s'])}; "
                                     "comparing the manager with the archive")
+
+    @staticmethod
+    def _restore_params(job: Job) -> dict[str, Any]:
+        """What the restore runbook gets from a request, here from the drill: the archive's
+        version and format, the scratch manager's version, `--force` (a scratch manager is
+        overwritten), no safety snapshot of a throw-away manager."""
+        p, expected = job.params, job.result.get("expected") or {}
+        version = job.result.get("scratch_version")
+        return {"snapshot_id": p["snapshot_id"], "force": True, "restore_certificates": False,
+                "no_reboot": False, "safety_snapshot": False, "parent_job": job.id,
+                "drill": True, "required_approvals": 0, "manager_version": version,
+                "snapshot_version": expected.get("version"), "snapshot_size": p.get("size"),
+                "snapshot_created_at": p.get("archived_at", ""),
+                "restore_format": versions.restore_format(version, expected.get("format"), None)}
 
     async def _comparing(self, ctx: JobContext) -> None:
         job = ctx.job
