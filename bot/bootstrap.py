@@ -122,15 +122,19 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
                             archives, audit, access, drills=drills, posture=posture)
 
-    ended: set[str] = set()
+    said: set[tuple[str, str]] = set()
 
     async def job_changed(job: Job, detail: str) -> None:
-        # a job that ends changes the posture: the Home tabs again, and maybe the staleness
-        if job.finished and job.id not in ended:
-            ended.add(job.id)
-            await posture.refresh_homes(approvals.is_approver, access.may_read)
-            if job.kind == "daily":
-                await posture.check_staleness()
+        # the posture changes when a job ends, waits for approval, or is approved: the Home
+        # tabs again (once per job and state), and the staleness after a daily run
+        machine = runner.driver(job.kind).machine
+        moved = job.finished or job.state in machine.waiting or job.state == machine.approved
+        if not moved or (job.id, job.state) in said:
+            return
+        said.add((job.id, job.state))
+        await posture.refresh_homes(approvals.is_approver, access.may_read)
+        if job.finished and job.kind == "daily":
+            await posture.check_staleness()
 
     runner.on_change(job_changed)
     buttons = Buttons(dispatcher, approvals, restores, store)

@@ -455,3 +455,16 @@ async def test_a_drill_passes_on_older_manager_versions(tmp_path, version):
         skipped = ["execution_schedules"] if version == "5.1.4" else []  # 404 before 6.0
         assert job.result["not_compared"] == skipped
         assert job.result["manager_version"] == version
+
+
+async def test_a_new_approval_request_reaches_the_approvers_home_tab(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        sid = await archive_prod(rig)
+        await rig.slack.open_home(rig.events_url, "U_LEAD2")
+        first = await rig.wait_for(lambda: rig.slack.home_views.get("U_LEAD2"))
+        assert home_buttons(first) == []
+        await rig.command(f"/cfy snapshots restore {sid} --force --manager prod")
+        request = (await rig.wait_for(lambda: rig.jobs(kind="restore")))[0]
+        view = await rig.wait_for(lambda: home_buttons(rig.slack.home_views["U_LEAD2"])
+                                  and rig.slack.home_views["U_LEAD2"])
+        assert ("home_reject", request.id, f"home:{request.id}") in home_buttons(view)
