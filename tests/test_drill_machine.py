@@ -51,7 +51,7 @@ def test_both_dump_formats_read_the_same_names(tmp_path, legacy):
     assert inv.version == "7.0.5" and inv.fmt == ("legacy" if legacy else "new")
     assert inv.names == {"tenants": {"default_tenant"}, "users": {"admin"},
                          "blueprints": {"bp-1", "bp-2"}, "deployments": {"dep-1"},
-                         "secrets": {"db_password"}, "plugins": {"cloudify-utilities-plugin"},
+                         "secrets": {"db_password"}, "plugins": {"p1"},
                          "execution_schedules": {"nightly"}}
 
 

@@ -29,10 +29,11 @@ LABELS = {"tenants": "tenants", "blueprints": "blueprints", "deployments": "depl
           "execution_schedules": "execution schedules"}
 #: kinds held per tenant (filtered to the drilled tenant); tenants and users are global
 _TENANT_KINDS = ("blueprints", "deployments", "secrets", "plugins", "execution_schedules")
-#: the field naming an item, by kind: in the manager's list answers and in the dumps
-_NAME_FIELD = {"tenants": "name", "users": "username", "secrets": "key",
-               "plugins": "package_name", "blueprints": "id", "deployments": "id",
-               "execution_schedules": "id"}
+#: the field naming an item, by kind: in the manager's list answers and in the dumps (what
+#: cloudify_rest_client's `dump()` asks for: tenants `name`, users `username`, secrets `key`,
+#: plugins `id`, which a restore keeps as `_plugin_id`; the rest `id`)
+_NAME_FIELD = {"tenants": "name", "users": "username", "secrets": "key", "plugins": "id",
+               "blueprints": "id", "deployments": "id", "execution_schedules": "id"}
 _API_PATH = {"execution_schedules": "execution-schedules"}
 _COPY = re.compile(r"COPY (?:public\.)?\"?(\w+)\"? \(([^)]*)\) FROM stdin;")
 
