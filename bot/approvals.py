@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 from typing import Awaitable, Callable, Iterable
 
+from bot.logs import field
 from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
@@ -208,7 +209,8 @@ class ApprovalService:
         return f"`{job.id}` was already {word} by {who} (now {job.state})"
 
     def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:
-        log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id, user, reason)
+        log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id,
+                 field(user), field(reason, 500))
         refused = list(job.result.get("refused_clicks") or [])
         refused.append({"user": user, "at": iso(self.clock.now()),
                         "action": "approve" if approve else "reject", "reason": reason})

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
 
 from bot.clock import iso, parse_time
+from bot.logs import field
 from bot.commands import model as m
 from bot.commands.grammar import FALSE, OPTIONAL, SINCE_SPAN, TRUE
 from bot.commands.registry import COMMANDS
@@ -171,8 +172,8 @@ class AuditLog:
                     "insert into audit (at, user, source, channel, what, outcome, detail)"
                     " values (:at, :user, :source, :channel, :what, :outcome, :detail)", row)
         except Exception:
-            log.exception("could not record an audit entry (%s by %s: %s)", row["what"],
-                          row["user"], row["outcome"])
+            log.exception("could not record an audit entry (%s by %s: %s)", field(row["what"]),
+                          field(row["user"]), field(row["outcome"]))
 
     def prune(self, keep_days: int) -> int:
         """Delete the entries older than `keep_days` (0: keep everything); how many went."""

@@ -152,6 +152,11 @@ async def start(services: Services) -> list[str]:
     unfinished = {j.id: j.created_at or services.clock.now()
                   for j in services.store.list_jobs(unfinished=True, limit=10_000)}
     sweep_stale(services.runner.scratch_roots, unfinished)  # partial files nobody will finish
+    try:  # and what cut writes left in the archive store (object storage: temporary keys)
+        await services.archives.sweep(unfinished)
+    except Exception as exc:  # unreachable now: the daily run sweeps again
+        log.warning("could not clear leftovers of interrupted writes from %s: %s",
+                    services.archives.url, exc)
     resumed = await services.runner.resume_all()
     services.approvals.start()
     await services.daily.start()

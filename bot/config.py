@@ -20,7 +20,8 @@ from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS,
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "DrillConfig",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
-           "SlackConfig", "configuration_markdown", "describe_settings", "load_settings"]
+           "SlackConfig", "check_database_path", "configuration_markdown", "describe_settings",
+           "load_settings"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -108,7 +109,7 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if ca_bundle is not None:
         ca_bundle = check.text(f"{key}.ca_bundle", ca_bundle)
     given: dict[str, Any] = {}
-    for field_name in ("username", "tenant"):
+    for field_name in ("username", "tenant", "bootstrap_admin"):
         if field_name in raw:
             given[field_name] = check.text(f"{key}.{field_name}", raw[field_name])
     if "verify_tls" in raw:
@@ -170,7 +171,8 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
             raise ConfigError("CLOUDIFY_TOKEN_FILE", "set together with CLOUDIFY_TOKEN; use one")
         token = check.read_secret_file("CLOUDIFY_TOKEN_FILE", token_file)
     given: dict[str, Any] = {field_name: value for field_name, var in (("username", "CLOUDIFY_USERNAME"),
-                                                                     ("tenant", "CLOUDIFY_TENANT"))
+                                                                     ("tenant", "CLOUDIFY_TENANT"),
+                                                                     ("bootstrap_admin", "CLOUDIFY_BOOTSTRAP_ADMIN"))
                              if (value := _env(env, var)) is not None}
     if (fmt := _env(env, "CLOUDIFY_SNAPSHOT_FORMAT")) is not None:
         given["snapshot_format"] = check.snapshot_format("CLOUDIFY_SNAPSHOT_FORMAT", fmt)
@@ -294,9 +296,15 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     if api_url is not None:
         api_url = check.check_url("SLACK_API_URL", api_url)
         api_url += "/"  # slack_sdk joins method names onto it
+    channel_key = "SNAPBOT_CHANNEL"
     channel = _env(env, "SNAPBOT_CHANNEL")
+    if channel is None and env.get("SNAPBOT_CHANNEL") is not None:
+        raise ConfigError("SNAPBOT_CHANNEL", "is empty: set the channel id (like C0123ABCD) jobs "
+                                             "and reports are posted in")
     if channel is None and "channel" in data:
-        channel = check.text("channel", data["channel"])
+        channel_key, channel = "channel", check.text("channel", data["channel"])
+    if channel is not None:
+        channel = check.channel_id(channel_key, channel)
     slack = SlackConfig(bot_token=_env(env, "SLACK_BOT_TOKEN") or "",
                         signing_secret=_env(env, "SLACK_SIGNING_SECRET") or "",
                         app_token=_env(env, "SLACK_APP_TOKEN") or "",
@@ -358,3 +366,9 @@ def _archive_url(env: Mapping[str, str], data: Mapping[str, Any]) -> str:
     if not url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(key, "names no bucket")
     return url.rstrip("/")
+
+
+def check_database_path(settings: Settings, env: Mapping[str, str]) -> None:
+    """Before opening the database: its path names a file in a writable directory
+    (ConfigError naming SNAPBOT_DB, or db_path when the file set it)."""
+    check.database_path("SNAPBOT_DB" if _env(env, "SNAPBOT_DB") else "db_path", settings.db_path)

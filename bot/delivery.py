@@ -278,12 +278,14 @@ class OutboxSender:
                 ts = await finder(channel, key, thread_ts=thread_ts, oldest=oldest)
             except DeliveryFailed as exc:
                 if not exc.permanent:
-                    raise
+                    # the look-up failed: the post is still of unknown fate, keep it in flight
+                    raise DeliveryFailed(exc.user_message, retry_after=exc.retry_after,
+                                         unknown=True) from None
                 log.warning("outbox: cannot look %s up in Slack (%s); posting it again",
                             row.describe(), exc.user_message)
                 ts = None
             if ts:
-                log.warning("outbox: %s had reached Slack before the restart; not posted again",
+                log.warning("outbox: %s had reached Slack on an earlier attempt; not posted again",
                          row.describe())
                 return ts
         self.outbox.mark_in_flight(row)

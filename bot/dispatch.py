@@ -21,27 +21,21 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
+from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
+                        StaleState, UsageError)
 from bot.config import Settings
-from bot.errors import (
-    ArchiveError,
-    InvalidTransition,
-    NotAuthorized,
-    NotFound,
-    SnapbotError,
-    StaleState,
-    UsageError,
-)
 from bot.invocation import Invocation, Reply
-from bot.jobs.cancel import cancel_manager_executions
+from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
-from bot.jobs.runner import JobRunner
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
 from bot.messages.posture import ManagerPosture
-from bot.messages.text import archive_name
+from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.reads import Reads
 from bot.store import Job, Store
+from bot.messages.text import archive_name
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +104,7 @@ class Dispatcher:
             m.SnapshotsList: self._snapshots_list,
             m.SnapshotsStatus: self._snapshots_status,
             m.SnapshotsDownload: self._download,
+            m.SnapshotsDelete: self._delete,
             m.SnapshotsUpload: self._upload,
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
@@ -132,7 +127,7 @@ class Dispatcher:
         try:
             return await self.run(cmd, inv)
         except SnapbotError as exc:
-            log.warning("%s by %s refused: %s", cmd.name, inv.user, common.error_text(exc))
+            log.warning("%s by %s refused: %s", cmd.name, field(inv.user), field(common.error_text(exc), 500))
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
@@ -239,8 +234,19 @@ class Dispatcher:
                 raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
                                "stopped at this step") from None
+        if not job.finished:  # unwinding: the job undoes its own work
+            return Reply(jm.job_cancelled(job), ephemeral=False)
         outcomes = await cancel_manager_executions(self._client(job.manager), job)
-        return Reply(jm.job_cancelled(job, outcomes), ephemeral=False)
+        undone = await undo_maintenance(self._client(job.manager), job)
+        return Reply(jm.job_cancelled(job, outcomes, undone), ephemeral=False)
+
+    async def cancel_blockers(self, job: Job, inv: Invocation) -> Reply:
+        """An approver cancels the executions a job's card names as what it waits for."""
+        self.access.require_approver(inv, "cancel other people's executions")
+        if not blocker_ids(job):
+            raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
+        outcomes = await cancel_blockers(self._client(job.manager), job)
+        return Reply(jm.blockers_cancelled(job, outcomes), ephemeral=False)
 
     async def _audit_log(self, cmd: m.Audit, inv: Invocation) -> Reply:
         return self.audit.answer(cmd, self.clock.now())
@@ -287,7 +293,28 @@ class Dispatcher:
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
                     f"and verified: `{archive_name(info.path)}` ({jm.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
+        await self.require_snapshot(manager, cmd.snapshot_id, inv)
         return await self._long(cmd, inv)
+
+    async def _delete(self, cmd: m.SnapshotsDelete, inv: Invocation) -> Reply:
+        await self.require_snapshot(self._manager(cmd), cmd.snapshot_id, inv)
+        return await self._long(cmd, inv)
+
+    async def require_snapshot(self, manager: str, snapshot_id: str, inv: Invocation) -> None:
+        """A mistyped id gets a private answer before any job (no card, no failure card). Only
+        the manager saying "not found" refuses: when it cannot be asked, the job starts and
+        says what happened on its card. A request already taken (a Slack retry) is left to
+        `_long`, which answers for its job."""
+        if inv.idem_key and self.store.find_by_idem_key(inv.idem_key) is not None:
+            return
+        self.runner.ensure_free(manager)  # a busy manager is said first, as for every job
+        try:
+            await self._client(manager).get_snapshot(snapshot_id)
+        except NotFound:
+            raise SnapbotError(f"manager `{manager}` has no snapshot `{snapshot_id}`; nothing was "
+                               "done. `/cfy snapshots list` shows the ones it has.") from None
+        except CloudifyError:
+            return
 
     async def resolve_archive(self, cmd: m.SnapshotsUpload, manager: str) -> str:
         """Which manager's archived copy `--from-archive [M]` means: M's copy of the id, or (M

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.commands.registry import GATEABLE
 from bot.errors import UsageError
+from bot.urls import display_url
 
 DEFAULT_MANAGER = "default"
 
@@ -82,6 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Snapshots snapbot creates: `legacy` (database dump: a restore replaces everything), "
             "`new` (7.0+: a restore merges) or `auto` (the version's cfy default: legacy on 5.1, "
             "6.4 and 7.0.5)"),
+    Setting("managers[].bootstrap_admin", "CLOUDIFY_BOOTSTRAP_ADMIN", "admin",
+            "The manager's bootstrap admin (user id 0; `manager.security.admin_username` at install): "
+            "the only user the manager lets run a legacy restore"),
     Setting("managers[].ca_bundle", "CLOUDIFY_CA_BUNDLE", None,
             "CA bundle file for the manager's HTTPS certificate", shown="system store"),
     Setting("managers[].verify_tls", "", True, "Verify the manager's TLS certificate"),
@@ -159,6 +163,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Wait for maintenance mode to be activated"),
     Setting("runbook.restore_timeout_seconds", "", 3600.0, "Wait for a restore to finish"),
     Setting("runbook.snapshot_timeout_seconds", "", 3600.0, "Wait for a snapshot to be created"),
+    Setting("runbook.queue_timeout_seconds", "", 1800.0,
+            "Wait for the safety snapshot to leave the manager's queue (behind running executions)"),
+    Setting("runbook.return_timeout_seconds", "", 1800.0,
+            "Wait for the manager to answer again after its restore execution ended"),
+    Setting("runbook.snapshot_status_grace_seconds", "", 300.0,
+            "After the restore execution ended, how long a `/snapshot-status` still `running` is "
+            "waited for before going on (and saying so)"),
     Setting("runbook_base_url", "SNAPBOT_RUNBOOK_BASE_URL", None,
             "URL where docs/runbooks.md is published (e.g. .../blob/main/docs/runbooks.md); runbook links "
             "are that URL + `#<anchor>`; unset: the steps go inline"),
@@ -212,6 +223,8 @@ class ManagerConfig:
     #: snapshots snapbot creates on this manager: "legacy" (database dump), "new" (7.0+ per-item
     #: export) or "auto" (what that version's cfy CLI does: legacy on 5.1, 6.4 and 7.0.5)
     snapshot_format: str = default("managers[].snapshot_format")
+    #: the bootstrap admin's username (user id 0): only it may run a legacy restore
+    bootstrap_admin: str = default("managers[].bootstrap_admin")
     #: a throw-away manager restore drills may overwrite (no drill touches any other)
     scratch: bool = default("managers[].scratch")
     #: restore drills of this manager's archives onto a scratch manager, or None
@@ -283,6 +296,9 @@ class RunbookConfig:
     maintenance_timeout_seconds: float = default("runbook.maintenance_timeout_seconds")
     restore_timeout_seconds: float = default("runbook.restore_timeout_seconds")
     snapshot_timeout_seconds: float = default("runbook.snapshot_timeout_seconds")
+    queue_timeout_seconds: float = default("runbook.queue_timeout_seconds")
+    return_timeout_seconds: float = default("runbook.return_timeout_seconds")
+    snapshot_status_grace_seconds: float = default("runbook.snapshot_status_grace_seconds")
 
 
 @dataclass(frozen=True)
@@ -327,14 +343,15 @@ def _mask(secret: str) -> str:
 
 
 def describe_settings(settings: Settings) -> list[tuple[str, str]]:
-    """(key, value) pairs for the start-up log, secrets masked."""
+    """(key, value) pairs for the start-up log, secrets masked, URLs without credentials,
+    query strings or fragments."""
     out: list[tuple[str, str]] = []
     for i, mgr in enumerate(settings.managers):
         auth = "token" if mgr.token else ("password" if mgr.password else "no credentials")
         tls = mgr.ca_bundle or ("system CA store" if mgr.verify_tls else "TLS NOT verified")
         if mgr.password_file or mgr.token_file:
             auth += " (from file)"
-        out.append((f"managers[{i}]", f"{mgr.name} {mgr.url} tenant={mgr.tenant} "
+        out.append((f"managers[{i}]", f"{mgr.name} {display_url(mgr.url)} tenant={mgr.tenant} "
                                       f"user={mgr.username} auth={auth} tls={tls} "
                                       f"snapshot_format={mgr.snapshot_format}"
                                       + (" scratch" if mgr.scratch else "")
@@ -346,7 +363,7 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             ("slack.signing_secret", _mask(sl.signing_secret)),
             ("slack.app_token", _mask(sl.app_token)),
             ("slack.mode", mode),
-            ("slack.api_url", sl.api_url or "https://slack.com/api/"),
+            ("slack.api_url", display_url(sl.api_url or "https://slack.com/api/")),
             ("channel", sl.channel or "not set")]
     ap = settings.approvals
     out += [("approvals.approvers", ", ".join(sorted(ap.approvers)) or "none"),
@@ -374,7 +391,9 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")
                              + f", stale after {rt.stale_after_hours} h"))
     out += [("db_path", settings.db_path),
-            ("archive", settings.archive_url or f"directory {settings.archive_dir}"),
+            ("archive", display_url(settings.archive_url) if settings.archive_url
+             else f"directory {settings.archive_dir}"),
             ("log_format", settings.log_format),
-            ("runbook_base_url", settings.runbook_base_url or "not set (runbook steps inline)")]
+            ("runbook_base_url", display_url(settings.runbook_base_url) if settings.runbook_base_url
+             else "not set (runbook steps inline)")]
     return out

@@ -14,7 +14,7 @@ from bot.clicks import ACTIONS, Click
 from bot.invocation import Invocation
 from bot.notifier import plain_text
 from bot.services import Services
-from handlers.replies import fields
+from handlers.replies import answer
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ def register(app: AsyncApp, services: Services) -> None:
                     viewer=services.dispatcher.access.may_read(user),
                     note=plain_text(reply.message)[:500])
                 return
-            await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                          replace_original=False, **fields(reply.message))
+            inv = click.inv
+            await answer(respond, reply.message, ephemeral=reply.ephemeral,
+                         fallback=lambda message: services.outbox.ephemeral(inv.channel, inv.user, message))
 
         listener.__name__ = f"on_{action_id}"
         app.action(action_id)(listener)

@@ -2,8 +2,9 @@
 
 An aiohttp middleware, self-contained: size first (1 MB, 413, from Content-Length before
 reading), then Slack's v0 signature over the raw body with a numeric timestamp no older than
-five minutes (401), then the body's shape (a form; a `payload` that is a JSON object; an Events
-API JSON object: 400 for anything else, including JSON nested too deep to decode), then the slash command's length (an
+five minutes (401), then the body's shape (a form: a slash command naming its command, or a
+`payload` that is a JSON object whose fields have the types Slack sends; an Events API JSON
+object; 400 for anything else, including JSON nested too deep to decode), then the slash command's length (an
 ephemeral answer saying so, before the parser sees it). Each refusal is one log line with a
 fixed reason and the body's size: never the body, a header's value or a traceback, so an
 unsigned request cannot grow the log or forge a line of it.
@@ -84,6 +85,7 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
             raise Refused(400, "payload is not JSON") from None
         if not isinstance(payload, dict):
             raise Refused(400, "payload is not an object")
+        _check_payload(payload)
         return None
     return None
 
@@ -101,12 +103,45 @@ def _event_check(text: str) -> None:
     return None
 
 
+#: fields of an interactive payload that are objects when present (null allowed), and those
+#: that are strings
+_OBJECTS = ("user", "team", "channel", "container", "enterprise", "message", "view", "state")
+_STRINGS = ("response_url", "trigger_id", "api_app_id", "token")
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    """Refuse(400) an interactive payload whose fields have shapes Slack never sends, before
+    Bolt's matchers or a listener trip over them (a 500, or a 404 after Bolt's ack wait)."""
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise Refused(400, "payload has no type")
+    for key in _OBJECTS:
+        value = payload.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise Refused(400, "payload field of the wrong type")
+        if isinstance(value, dict) and not isinstance(value.get("id", ""), (str, type(None))):
+            raise Refused(400, "payload field of the wrong type")
+    if any(not isinstance(payload.get(key, ""), (str, type(None))) for key in _STRINGS):
+        raise Refused(400, "payload field of the wrong type")
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(payload.get("user"), dict):
+            raise Refused(400, "payload without actions or user")
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str) \
+                    or any(not isinstance(action.get(k, ""), str)
+                           for k in ("value", "block_id", "action_ts")):
+                raise Refused(400, "payload action of the wrong shape")
+
+
 def _command_text_check(text: str, max_command: int) -> str | None:
     """A slash command's form: only its `text` field is decoded, and only when its encoded
     length leaves doubt (a character is at most 12 encoded bytes: 4 UTF-8 bytes as %XX)."""
     fields = text.split("&") if text else []
     if len(fields) > 200 or any("=" not in f for f in fields):
         raise Refused(400, "body is not a form")
+    if not any(f.startswith("command=") for f in fields):
+        raise Refused(400, "neither a command nor a payload")
     raw = next((f[5:] for f in fields if f.startswith("text=")), "")
     if len(raw) <= max_command:
         return None

@@ -200,6 +200,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
                    managers: Mapping[str, SimulatorOptions | None] | None = None,
                    clock: Clock | None = None, password_files: bool = False,
                    slack_setup: Callable[[SlackStandin], Any] | None = None,
+                   manager_url: str | None = None,
                    manager_extra: Mapping[str, Mapping[str, Any]] | None = None) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
@@ -218,10 +219,15 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     auth.test): e.g. an Enterprise Grid id, or `fail_next("auth.test")`.
 
     `MANAGER_VERSION` (module global, set by a test module's fixture) makes every simulator that
-    profile (tests that run on every version)."""
+    profile (tests that run on every version).
+
+    `manager_url`: a manager already running (e.g. `snapbot realmanager`, admin/admin,
+    default_tenant) instead of a simulator; then `rig.sim` is None and no simulator starts."""
     tmp_path = Path(tmp_path)
     if managers is not None and (not managers or sim_options is not None):
         raise ValueError("give either sim_options or a non-empty managers mapping")
+    if manager_url is not None and (managers is not None or sim_options is not None):
+        raise ValueError("manager_url replaces the simulators: no sim_options or managers")
     named: dict[str, SimulatorOptions] = {}
     for name, opts in (managers or {"default": sim_options}).items():
         opts = opts or SimulatorOptions(speed=FAST_SPEED)
@@ -238,13 +244,15 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     http: aiohttp.ClientSession | None = None
     rig: Rig | None = None
     try:
-        for name, opts in named.items():
-            sims[name] = await start_simulator("127.0.0.1", 0, opts)
-        sim = next(iter(sims.values()))
+        if manager_url is None:
+            for name, opts in named.items():
+                sims[name] = await start_simulator("127.0.0.1", 0, opts)
+        sim = next(iter(sims.values())) if sims else None
         await slack.start()
         if slack_setup is not None:
             slack_setup(slack)
-        env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        env = rig_env(sim_url=manager_url or sim.url, slack_api_url=slack.api_url,
+                      tmp_path=tmp_path)
         if managers is not None:
             for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):
                 env.pop(key, None)
@@ -270,7 +278,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         if socket_mode:
             await asyncio.wait_for(slack.socket_connected.wait(), 10)
         rig = Rig(sim=sim, slack=slack, services=services, app=running.app, url=running.url,
-                  settings=settings, tmp_path=tmp_path, http=http, sims=sims)
+                  settings=settings, tmp_path=tmp_path, http=http, sims=sims or None)
         yield rig
     finally:
         if running is not None:

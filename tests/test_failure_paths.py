@@ -255,17 +255,14 @@ async def test_manager_500_shows_the_managers_own_message(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("command", ["snapshots delete nope-404", "snapshots download nope-404"])
-async def test_unknown_snapshot_job_fails_with_the_managers_not_found_message(tmp_path, caplog,
-                                                                            command):
+async def test_unknown_snapshot_gets_a_private_answer_before_any_job(tmp_path, caplog, command):
     caplog.set_level(logging.DEBUG)
     async with make_rig(tmp_path) as rig:
-        job = await rig.wait_job((await started_job(rig, f"/cfy {command}")).id)
-        assert job.state == "failed"
-        assert "not_found_error" in job.error and "`nope-404` was not found" in job.error
-        text = await card_text(rig, job.id, "failed")
-        assert "manager `default` answered with an error" in text
-        assert "`nope-404` was not found" in text
-        assert_plain_failure(text)
+        await rig.command(f"/cfy {command}")
+        post = (await rig.wait_response(1))[0]
+        assert post["response_type"] == "ephemeral"
+        assert "manager `default` has no snapshot `nope-404`; nothing was done" in post["text"]
+        assert rig.jobs() == [] and rig.slack.messages("C_OPS") == []  # no card, no failure card
         assert [p for p in (tmp_path / "archives").rglob("*") if p.is_file()] == []  # nothing kept
         assert_no_secrets(rig, caplog)
 

@@ -239,9 +239,9 @@ async def test_legacy_restore_brings_back_the_snapshots_users_and_tokens(tmp_pat
     # snapshot_restore.py _restore_db / postgres.py: users (admin included) and the tokens table
     # come from the dump, so a newer password or token stops working
     async with manager(tmp_path, version) as m:
-        early = (await m.api.get("/tokens")).json()["value"]
+        early = (await m.api.post("/tokens", json={})).json()["value"]
         await m.create("s1", legacy=True)
-        late = (await m.api.get("/tokens")).json()["value"]
+        late = (await m.api.post("/tokens", json={})).json()["value"]
         await m.api.post("/users/admin", json={"password": "changed"})
         async with httpx.AsyncClient(base_url=m.sim.url + "/api/v3.1",
                                      auth=("admin", "changed"), timeout=10) as new_pw:
@@ -265,7 +265,7 @@ async def test_new_format_restore_keeps_current_credentials(tmp_path: Path) -> N
     # _new_restore skips the admin user and leaves rest-security.conf alone
     async with manager(tmp_path, "7.0.5") as m:
         await m.create("s1", legacy=False)
-        token = (await m.api.get("/tokens")).json()["value"]
+        token = (await m.api.post("/tokens", json={})).json()["value"]
         await m.restore("s1")
         resp = await m.api.get("/version", auth=None, headers={"Authentication-Token": token})
         assert resp.status_code == 200

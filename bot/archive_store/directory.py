@@ -5,7 +5,7 @@ import asyncio
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from bot.archive_store.base import (
 )
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
-from bot.partials import partial_name
+from bot.partials import partial_name, sweep_stale
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file size limit
 
@@ -272,6 +272,9 @@ class DirectoryArchiveStore:
         p = self._state_path(name)
         p.unlink(missing_ok=True)
         Path(str(p) + SIDECAR).unlink(missing_ok=True)
+
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> list[str]:
+        return [str(p) for p in await asyncio.to_thread(sweep_stale, [self.root], unfinished)]
 
     async def aclose(self) -> None:
         return None

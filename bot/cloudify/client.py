@@ -64,6 +64,10 @@ class CloudifyClient(ArchiveTransfers):
         """`GET /status`: {"status": "OK"|"Fail", "services": {...}}."""
         return dict(await self._get_json("/status"))
 
+    async def current_username(self) -> str:
+        """`GET /user`: the user these credentials act as ("" when not said)."""
+        return str((await self._get_json("/user")).get("username") or "")
+
     async def managers(self) -> list[ManagerNode]:
         return [ManagerNode.from_api(d) for d in items_of(await self._get_json("/managers"))]
 

@@ -202,7 +202,7 @@ def schedule_message(view: ScheduleView) -> Message:
              f"cron `{view.cron}` in {view.timezone}",
              f"next run: {view.next_run_local if view.enabled else '—'}",
              f"retention: keep {view.keep_on_manager} on the manager, "
-             f"{view.keep_archived} in `{view.archive_dir}`"]
+             f"{view.keep_archived} in the archive's `{view.archive_dir}`"]
     runs = []
     for r in view.last_runs:
         icon = {"ok": ":white_check_mark:", "failed": ":x:", "missed": ":warning:"}.get(r.status, "•")

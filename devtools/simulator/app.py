@@ -237,15 +237,25 @@ class Simulator(Workflows):
         return any(e["is_system_workflow"] and e["status"] in ACTIVE_STATUSES and e["id"] != exclude
                    for e in self.state.executions.values())
 
-    def enqueue_if_busy(self, ex: dict[str, Any]) -> None:
-        """Call right after storing a new execution, before answering the request."""
-        if self._system_busy(exclude=ex["id"]) or self._queue:
+    def enqueue_if_busy(self, ex: dict[str, Any], *, per_deployment: bool = False) -> None:
+        """Call right after storing a new execution, before answering the request.
+        `per_deployment`: started with queue=true (as the execution-scheduler starts every
+        scheduled run), so it also waits behind an active execution of its own deployment
+        (resource_manager.py check_for_executions -> _check_for_active_executions)."""
+        dep = ex.get("deployment_id")
+        same_dep = per_deployment and dep is not None and any(
+            e["deployment_id"] == dep and e["id"] != ex["id"] and e["status"] in ACTIVE_STATUSES + ("queued",)
+            for e in self.state.executions.values())
+        if self._system_busy(exclude=ex["id"]) or self._queue or same_dep:
             ex["status"] = ex["status_display"] = "queued"
             self._queue.append(ex["id"])
 
     def _release_queue(self) -> None:
         """start_queued_executions: a queued system workflow waits for every active execution
-        to end, an ordinary one for the system-wide ones."""
+        to end, an ordinary one for the system-wide ones. On 6.4.2/7.0.5 nothing is dequeued
+        while maintenance mode is activating or activated (profile queued_held_by_maintenance)."""
+        if self.profile.queued_held_by_maintenance and self.state.maintenance["status"] != "deactivated":
+            return
         while self._queue:
             ex = self.state.executions.get(self._queue[0])
             if ex is None or ex["status"] != "queued":
@@ -254,7 +264,9 @@ class Simulator(Workflows):
             if ex["is_system_workflow"]:
                 if any(e["status"] in ACTIVE_STATUSES for e in self.state.executions.values()):
                     return
-            elif self._system_busy():
+            elif self._system_busy() or any(
+                    e["deployment_id"] == ex["deployment_id"] and e["deployment_id"] is not None
+                    and e["status"] in ACTIVE_STATUSES for e in self.state.executions.values()):
                 return
             self._queue.pop(0)
             ex["status"] = ex["status_display"] = "pending"
@@ -364,7 +376,7 @@ class Simulator(Workflows):
         token = request.headers.get("Authentication-Token")
         if token:
             if token in self.state.tokens:
-                return self.state.tokens[token]["username"]
+                return str(self.state.tokens[token]["username"])
             raise ApiError(401, "unauthorized_error",
                            "User unauthorized: Authentication failed, invalid token")
         auth = request.headers.get("Authorization", "")
@@ -378,6 +390,16 @@ class Simulator(Workflows):
         if user is None or password != user["password"]:
             raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "
                            f"<User username=`{username}`>. Wrong credentials or locked account")
+        return self._logged_in(username)
+
+    def _logged_in(self, username: str) -> str:
+        """security/user_handler.py _reset_failed_logins_counter: each request authenticated by
+        password is a login (first_login_at set once, last_login_at each time)."""
+        user = self.state.users.get(username)
+        if user is not None:
+            now = iso(self.now())
+            user.setdefault("first_login_at", now)
+            user["last_login_at"] = now
         return username
 
     @web.middleware

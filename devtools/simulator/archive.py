@@ -4,9 +4,10 @@ Layout: `metadata.json` (Cloudify's key names: `snapshot_version`, `execution_id
 (deployments, blueprints, executions, snapshots at creation time: what the simulator restores
 from), the dump Cloudify itself writes (a legacy snapshot's `pg_data`, PostgreSQL's plain
 `COPY ... FROM stdin;` data-only dump; a new-format one's `mgmt/NNNNNNNN.json` and
-`tenants/<tenant>/NNNNNNNN.json` files of `{"type": ..., "items": [...]}`; only the tables and
-fields a restore drill compares) and, when asked for, a `padding.bin` member stored uncompressed
-and written in chunks so big archives cost no memory.
+`tenants/<tenant>/NNNNNNNN.json` files of `{"type": ..., "items": [...]}`, snapshot_create.py
+_write_files, with the fields cloudify_rest_client's dump() asks for, in part: what a restore
+drill compares and the execution schedules' rules a preflight reads) and, when asked for, a
+`padding.bin` member stored uncompressed and written in chunks so big archives cost no memory.
 """
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ class InvalidArchive(Exception):
     """The file is not a snapshot archive this simulator can restore."""
 
 
+_SCHEDULE_FIELDS = ("id", "rule", "deployment_id", "workflow_id", "created_at", "since", "until",
+                   "stop_on_fail", "parameters", "execution_arguments", "slip", "enabled",
+                   "created_by")
+
+
 def _tables(state: dict[str, Any], tenant: str) -> dict[str, list[dict[str, Any]]]:
     users = state.get("users") or {}
     return {
@@ -34,7 +40,9 @@ def _tables(state: dict[str, Any], tenant: str) -> dict[str, list[dict[str, Any]
         "deployments": [{"id": d["id"]} for d in state.get("deployments", [])],
         "secrets": [{"id": x["key"]} for x in state.get("secrets", [])],
         "plugins": [{"id": p["id"], "package_name": p["package_name"]} for p in state.get("plugins", [])],
-        "execution_schedules": [{"id": x["id"]} for x in state.get("execution_schedules", [])],
+        # execution_schedules.py dump()'s fields
+        "execution_schedules": [{k: x.get(k) for k in _SCHEDULE_FIELDS}
+                                for x in state.get("execution_schedules", [])],
     }
 
 
@@ -61,15 +69,16 @@ def dump_members(state: dict[str, Any], tenant: str, legacy: bool) -> dict[str, 
     members: dict[str, str] = {}
     for n, kind in enumerate(("tenants", "users"), 1):
         members[f"mgmt/{n:08d}.json"] = json.dumps({"type": kind, "items": tables[kind]})
-    for n, kind in enumerate(("plugins", "secrets", "blueprints", "deployments",
-                              "execution_schedules"), 1):
+    for n, kind in enumerate(("execution_schedules", "plugins", "secrets", "blueprints",
+                              "deployments"), 1):
         members[f"tenants/{tenant}/{n:08d}.json"] = json.dumps({"type": kind, "items": tables[kind]})
     return members
 
 
 def write_archive(path: str, metadata: dict[str, Any], state: dict[str, Any], size: int = 0, *,
                   tenant: str = "default_tenant", legacy: bool = True) -> int:
-    """Write the archive to `path` (via a temp name, renamed when complete); return its size."""
+    """Write the archive to `path` (via a temp name, renamed when complete); return its size.
+    `legacy`: Cloudify's dump as `pg_data`, else as the new format's JSON files."""
     tmp = path + ".part"
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(METADATA, json.dumps(metadata))

@@ -83,10 +83,20 @@ class VersionProfile:
     # (storage/management_models.py); kept on 5.1.4 because the vendor guide's split brain
     # ("two active managers") is defined with it
     managers_is_active: bool
+    # resources_v3_1/tokens.py (7.0): GET /tokens lists the caller's tokens (secrets masked,
+    # `ctok-<id>-********`) and POST /tokens creates one, answered 200 (marshal_with, no status
+    # given); before, the simulator's GET /tokens issues a token, as the 5.x client expects
+    tokens_listed: bool
     # the 400 existing_running_execution_error text for a blocked system workflow
     # (resource_manager.py: 7.0.5/6.4.2 _check_for_running_executions, 5.1.4
     # _check_for_any_active_executions); {ids} = ", ".join(ids), {ids_repr} = repr(list(ids))
     busy_message: str
+    # queued executions are started only when no maintenance row exists: resource_manager.py
+    # update_execution_status (`... and get_maintenance_state() is None`) on 6.4.2/7.0.5, and
+    # maintenance_mode.py's deactivate calls start_queued_executions(); 5.1.4 starts them on any
+    # execution's end, maintenance or not. A queued execution counts as remaining
+    # (maintenance.py get_running_executions), so on 6.4.2/7.0.5 it holds `activating` for good
+    queued_held_by_maintenance: bool = True
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -97,22 +107,23 @@ PROFILES: dict[str, VersionProfile] = {
         version="7.0.5", branch="7.0.5-build", activate_answer_nested=True,
         snapshot_formats=True, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False,
+        managers_is_active=False, tokens_listed=True,
         busy_message="Cannot start execution because there are other executions running e.g.: "
                      "{ids}"),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False,
+        managers_is_active=False, tokens_listed=False,
         busy_message="Cannot start execution because there are other executions running: {ids}"),
     "5.1.4": VersionProfile(
         version="5.1.4", branch="5.1.4-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=False,
         scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
-        managers_is_active=True,
+        managers_is_active=True, tokens_listed=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
-                     "running. Currently running executions: {ids_repr}"),
+                     "running. Currently running executions: {ids_repr}",
+        queued_held_by_maintenance=False),
 }
 DEFAULT_VERSION = "7.0.5"
 

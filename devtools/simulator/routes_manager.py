@@ -12,10 +12,13 @@ from devtools.simulator.routes_common import Route, body_json, listing
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
 
-_SERVICES_OK = {
-    "Management Worker": {"status": "Active", "is_remote": False, "extra_info": {}},
-    "Restservice": {"status": "Active", "is_remote": False, "extra_info": {}},
-    "Webserver": {"status": "Active", "is_remote": False, "extra_info": {}},
+# resources_v3_1/status.py: BASE_SERVICES' names, then RabbitMQ and PostgreSQL (no extra_info)
+_SERVICES_OK: dict[str, dict[str, Any]] = {
+    **{name: {"status": "Active", "is_remote": False, "extra_info": {}}
+       for name in ("Webserver", "Management Worker", "Manager Rest-Service", "Cloudify API",
+                    "Cloudify Execution Scheduler")},
+    "RabbitMQ": {"is_remote": True, "status": "Active", "extra_info": {}},
+    "PostgreSQL": {"is_remote": True, "status": "Active"},
 }
 
 
@@ -37,7 +40,7 @@ class ManagerRoutes:
         ]
 
     async def version(self, request: web.Request) -> web.Response:
-        return web.json_response({"version": self.s.options.version, "edition": "premium",
+        return web.json_response({"version": self.s.options.version, "edition": self.s.options.edition,
                                   "date": "2023-12-01", "build": "", "commit": "",
                                   "distribution": "rhel", "distro_release": "Ootpa"})
 
@@ -48,10 +51,12 @@ class ManagerRoutes:
         nodes = {}
         for m in s.state.managers:
             ok = not m["down"]
+            # cluster_status_manager.py _get_service_details / _get_node_state
             nodes[m["hostname"]] = {
-                "status": "OK" if ok else "Fail", "version": m["version"],
-                "public_ip": m["public_ip"], "private_ip": m["private_ip"],
-                "services": dict(_SERVICES_OK) if ok else {},
+                "private_ip": m["private_ip"], "public_ip": m["public_ip"],
+                "version": m["version"], "services": dict(_SERVICES_OK) if ok else {},
+                "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
+                "status": "OK" if ok else "Fail",
             }
         down = sum(1 for m in s.state.managers if m["down"])
         active = sum(1 for m in s.state.managers if m["active"] and not m["down"])
@@ -67,10 +72,11 @@ class ManagerRoutes:
             "manager": {"status": status, "is_external": False, "nodes": nodes},
             "db": {"status": "OK", "is_external": False, "nodes": {
                 "db-1": {"status": "OK", "version": s.options.version, "public_ip": ip,
-                         "private_ip": ip, "services": {}}}},
+                         "private_ip": ip, "services": {}, "metrics": [], "failures": []}}},
             "broker": {"status": "OK", "is_external": False, "nodes": {
                 "broker-1": {"status": "OK", "version": s.options.version,
-                             "public_ip": bip, "private_ip": bip, "services": {}}}},
+                             "public_ip": bip, "private_ip": bip, "services": {}, "metrics": [],
+                             "failures": []}}},
         }}
 
     async def status(self, request: web.Request) -> web.Response:
@@ -118,33 +124,51 @@ class ManagerRoutes:
             "workflows": {"task_retries": 60, "task_retry_interval": 15}}}})
 
     async def tokens_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self.s.issue_token(request[USER_KEY]))
+        if not self.s.profile.tokens_listed:
+            return web.json_response(self.s.issue_token(request[USER_KEY]))
+        # resources_v3_1/tokens.py Tokens.get: the tokens (sys_admin: everyone's), each with its
+        # secret masked (storage/management_models.py Token.value)
+        items = [{**t, "value": f"ctok-{t['id']}-********"} for t in self.s.state.tokens.values()]
+        return listing(request, items)
 
     async def tokens_post(self, request: web.Request) -> web.Response:
         data = await body_json(request)
-        return web.json_response(self.s.issue_token(request[USER_KEY], data.get("description")),
-                                 status=201)
+        token = self.s.issue_token(request[USER_KEY], data.get("description"))
+        return web.json_response(token, status=200 if self.s.profile.tokens_listed else 201)
 
-    def _user_view(self, username: str) -> dict[str, Any]:
+    def _user_view(self, username: str, get_data: bool = False) -> dict[str, Any]:
+        """responses_v3.py UserResponse from storage/management_models.py User.to_response:
+        tenants and groups are counts unless `_get_data=true`; tenant_roles only then;
+        password_hash always null (include_hash is never set through the API)."""
         u = self.s.state.users.get(username)
         if u is None:
             raise not_found("User", username)
-        return {"username": username, "role": u.get("role", "sys_admin"),
-                "tenants": {self.s.options.tenant: {"tenant-role": "user", "roles": ["user"]}},
-                "groups": [], "active": True, "last_login_at": None, "is_locked": False,
-                "show_getting_started": False, "first_login_at": None,
-                "created_at": u.get("created_at"), "group_system_roles": {},
-                "user_tenants": {}, "group_tenants": {}}
+        tenant = self.s.options.tenant
+        view: dict[str, Any] = {
+            "username": username, "tenants": 1, "tenant_roles": None, "groups": 0,
+            "role": u.get("role", "sys_admin"), "group_system_roles": {}, "active": True,
+            "created_at": u.get("created_at"), "first_login_at": u.get("first_login_at"),
+            "last_login_at": u.get("last_login_at"), "is_locked": False,
+            "show_getting_started": True, "password_hash": None}
+        if get_data:
+            view.update(tenants={tenant: {"tenant-role": "user", "roles": ["user"]}}, groups=[],
+                        tenant_roles={"direct": {tenant: "user"}, "groups": {}})
+        return view
+
+    @staticmethod
+    def _get_data(request: web.Request) -> bool:
+        return request.query.get("_get_data", "").lower() == "true"
 
     async def user(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request[USER_KEY]))
+        return web.json_response(self._user_view(request[USER_KEY], self._get_data(request)))
 
     async def users(self, request: web.Request) -> web.Response:
         """`GET /users` (premium; a community manager answers 404 missing_premium_package_error)."""
         return listing(request, [self._user_view(name) for name in sorted(self.s.state.users)])
 
     async def user_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request.match_info["name"]))
+        return web.json_response(self._user_view(request.match_info["name"],
+                                                 self._get_data(request)))
 
     async def user_update(self, request: web.Request) -> web.Response:
         """resources_v3/users.py UsersId.post: password | role | show_getting_started."""
@@ -162,8 +186,16 @@ class ManagerRoutes:
         return web.json_response(view)
 
     async def tenants(self, request: web.Request) -> web.Response:
-        return listing(request, [{"name": self.s.options.tenant, "groups": 0, "users": 1,
-                                  "user_roles": {}, "rabbitmq_vhost": self.s.options.tenant}])
+        """responses_v3.py TenantResponse from Tenant.to_response: groups and users are counts
+        unless `_get_data=true` (then user_roles too); the rabbitmq_* fields answer null."""
+        user = self.s.options.username
+        item: dict[str, Any] = {"name": self.s.options.tenant, "groups": 0, "users": 1,
+                                "user_roles": None, "rabbitmq_username": None,
+                                "rabbitmq_password": None, "rabbitmq_vhost": None}
+        if self._get_data(request):
+            item.update(groups={}, users={user: {"tenant-role": "user", "roles": ["user"]}},
+                        user_roles={"direct": {user: "user"}, "groups": {}})
+        return listing(request, [item])
 
     async def license(self, request: web.Request) -> web.Response:
         return listing(request, [])

@@ -12,7 +12,7 @@ import devtools.simulator.profiles as profiles
 from devtools.simulator.base import USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
                                               parse_when, validate_id)
-from devtools.simulator.state import LIVE_STATUSES
+from devtools.simulator.state import EXECUTION_STATES, FINAL_STATUSES, LIVE_STATUSES
 from devtools.simulator.workflows import recurrence_seconds
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class ResourceRoutes:
             ("GET", "/executions", self.executions), ("POST", "/executions", self.execution_start),
             ("GET", "/executions/{id}", self.execution_get),
             ("POST", "/executions/{id}", self.execution_action),
+            ("PATCH", "/executions/{id}", self.execution_update),
             ("GET", "/execution-schedules", self.schedules),
             ("GET", "/execution-schedules/{id}", self.schedule_get),
             ("PUT", "/execution-schedules/{id}", self.schedule_create),
@@ -123,6 +124,9 @@ class ResourceRoutes:
         if dep_id and dep_id not in s.state.deployments:
             raise not_found("Deployment", dep_id)
         scheduled = data.get("scheduled_time")
+        force_status = data.get("force_status")
+        if force_status:
+            return self._forced_execution(data, force_status, scheduled)
         when = None
         if scheduled:
             when = parse_when(scheduled)
@@ -159,6 +163,51 @@ class ResourceRoutes:
             s.enqueue_if_busy(ex)
             s._spawn(s._run_workflow(ex["id"]))
         return web.json_response(ex, status=201)
+
+    def _forced_execution(self, data: dict[str, Any], status: str,
+                          scheduled: Any) -> web.Response:
+        """resources_v1/executions.py Executions.post with `force_status` (an admin's
+        set_execution_details): the execution is stored in that status, without a deployment when
+        `deployment_id` is empty, and nothing is queued or run."""
+        if scheduled:
+            raise ApiError(400, "bad_parameters_error",
+                           "A status cannot be forced when scheduling an execution.")
+        if status not in EXECUTION_STATES:
+            raise ApiError(400, "bad_parameters_error",
+                           f'Force status was set to invalid state "{status}". '
+                           f"Valid states are: {','.join(EXECUTION_STATES)}")
+        s = self.s
+        ex = s.state.execution(str(data["workflow_id"]), s.now(),
+                               deployment_id=data.get("deployment_id") or None,
+                               parameters=data.get("parameters") or {}, status=status)
+        ex["is_system_workflow"] = bool(data.get("is_system_workflow"))
+        ex["error"] = data.get("error")  # the Execution's `error` column: null unless given
+        s.state.executions[ex["id"]] = ex
+        return web.json_response(ex, status=201)
+
+    async def execution_update(self, request: web.Request) -> web.Response:
+        """resources_v1/executions.py ExecutionsId.patch (the status updates the mgmtworker
+        sends) -> resource_manager.py update_execution_status and _validate_execution_update."""
+        ex = self.execution(request.match_info["id"])
+        data = await body_json(request)
+        if "status" not in data:
+            raise ApiError(400, "bad_parameters_error", "Missing status in json request body")
+        status = str(data["status"])
+        current = ex["status"]
+        cancel_refused = ("pending", "started", "cancelling", "force_cancelling",
+                          "kill_cancelling", "terminated")
+        allowed = current == status or not (
+            (current in FINAL_STATUSES and ex["workflow_id"] != "create_snapshot")
+            or (current == "cancelling" and status in cancel_refused)
+            or (current == "force_cancelling" and status in cancel_refused + ("cancelling",)))
+        if not allowed:
+            raise ApiError(400, "invalid_exception_status_update",
+                           f"Invalid relationship - can't change status from {current} to "
+                           f'{status} for "{ex["id"]}" execution while running '
+                           f'"{ex["workflow_id"]}" workflow.')
+        self.s._set_status(ex, status)
+        ex["error"] = str(data.get("error", ""))
+        return web.json_response(ex)
 
     async def execution_action(self, request: web.Request) -> web.Response:
         ex = self.execution(request.match_info["id"])
@@ -284,7 +333,7 @@ class ResourceRoutes:
             items = [e for e in items if e["level"] in levels]
         if not q.getall("_sort", []):
             request = request.clone(rel_url=request.rel_url.update_query({"_sort": "@timestamp"}))
-        return listing(request, items)
+        return listing(request, items, filtered=False)
 
     # --- plugins updates ----------------------------------------------------------------------
     async def plugins_update_initiate(self, request: web.Request) -> web.Response:

@@ -14,10 +14,17 @@ LIVE_STATUSES = ("pending", "queued", "started", "cancelling", "force_cancelling
 # cloudify.models_states.ExecutionState.ACTIVE_STATES (queued and scheduled are not active)
 ACTIVE_STATUSES = ("pending", "started", "cancelling", "force_cancelling", "kill_cancelling")
 FINAL_STATUSES = ("terminated", "failed", "cancelled")
+# cloudify.models_states.ExecutionState.STATES (cloudify-common), in its order
+EXECUTION_STATES = ("terminated", "failed", "cancelled", "pending", "started", "cancelling",
+                    "force_cancelling", "kill_cancelling", "queued", "scheduled")
 # workflows every seeded deployment has (types.yaml's cloudify.nodes.Root workflows, in part)
 SEED_WORKFLOWS = ("install", "uninstall", "update", "scale", "heal", "execute_operation",
                   "install_new_agents", "start", "stop", "restart", "validate_agents")
 SYSTEM_WORKFLOWS = ("create_snapshot", "restore_snapshot", "upload_blueprint", "update_plugin")
+# what /managers says of each node's CA (`ca_cert_content`): a PEM text; no client verifies it
+# (the simulator speaks plain HTTP)
+SIM_CA_CERT = ("-----BEGIN CERTIFICATE-----\nc25hcGJvdCBzaW11bGF0b3IgQ0EgKG5vdCBhIGNlcnRpZmljYXRlKQ==\n"
+               "-----END CERTIFICATE-----\n")
 
 
 class SimClock:
@@ -83,7 +90,7 @@ class SimState:
             "parameters": parameters or {}, "created_by": self.username,
             "tenant_name": self.tenant, "visibility": "tenant", "private_resource": False,
             "resource_availability": "tenant", "total_operations": 0, "finished_operations": 0,
-            "resume": False,
+            "resume": False, "parameters_p": None,  # resource_models.py Execution's column
         }
 
     def seed(self, count: int, now: datetime) -> None:
@@ -162,10 +169,11 @@ def manager_node(index: int, version: str, *, active: bool = True,
     ip = ip or f"10.0.0.{10 + index}"
     return {
         "id": index, "hostname": f"manager-{index}", "private_ip": ip, "public_ip": ip,
+        # storage/management_models.py Manager's columns, plus its CA's content
         "version": version, "edition": "premium", "distribution": "rhel",
-        "distro_release": "Ootpa", "fs_sync_node_id": "", "networks": {"default": ip},
-        "node_id": f"node-{index}", "last_seen": None, "status_report_frequency": None,
-        "ca_cert_content": None, "monitoring_username": None,
+        "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
+        "last_seen": iso(datetime.now(timezone.utc)), "status_report_frequency": 0,
+        "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,
     }

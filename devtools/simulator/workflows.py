@@ -31,6 +31,16 @@ OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FA
 # 6.4.2 workflows/..., 7.0.5 mgmtworker/... snapshot_restore.py _restore_scheduled_executions
 ORIGINAL_FAILED_MESSAGE = "Marking original execution {id} scheduled for {time} as FAILED."
 NEWER_SNAPSHOT_MESSAGE = "Cannot restore a newer manager's snapshot on this manager [{0} > {1}]"
+# snapshot_restore.py SnapshotRestoreValidator._validate_v_4_snapshot (5.1.4, 6.4.2, 7.0.5)
+NOT_BOOTSTRAP_ADMIN_MESSAGE = ("The current user is not authorized to restore v4 snapshots. Only "
+                               "the bootstrap admin is allowed to perform this action")
+# cloudify-common 7.0.5 cloudify_rest_client/execution_schedules.py restore():
+# `entity['rrule'] = entity.pop('rule', {}).pop('rrule')`, outside its try: a schedule made from
+# a recurrence or a count (rest_utils.py compute_rule_from_scheduling_params) has no rrule
+RRULE_KEYERROR = "KeyError: 'rrule'"
+# manager_exceptions.py MissingPremiumPackage (GET /users in community); a new-format dump reads it
+PREMIUM_MISSING = ("404: This feature exists only in the premium edition of Cloudify.\n"
+                   "Please contact sales for additional info.")
 # cloudify_rest_client 7.0.5 executions.py restore_status_error_mapped
 RESTORE_CANCELLED = "Marked as cancelled by snapshot restore"
 # metadata keys a legacy (database dump) archive has; a new-format one lacks them
@@ -80,15 +90,24 @@ class Workflows:
         await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
         ex = self.state.executions.get(execution_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "pending":
+            return  # cancelled while queued or pending: it never starts
         self._set_status(ex, "started")
         self.log_event(ex, "Starting 'create_snapshot' workflow execution")
+        legacy = (not self.profile.snapshot_formats) or bool(ex["parameters"].get("legacy"))
+        if not legacy and self.options.edition != "premium":
+            # snapshot_create.py _dump_management: users.dump -> GET /users, premium only
+            self._set_status(ex, "failed", PREMIUM_MISSING)
+            self.log_event(ex, PREMIUM_MISSING, "error")
+            snap = self.state.snapshots.get(snapshot_id)
+            if snap is not None:
+                snap["status"], snap["error"] = "failed", PREMIUM_MISSING
+            return
         await self._sleep(total * 0.9)
         ex = self.state.executions.get(execution_id)
         snap = self.state.snapshots.get(snapshot_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "started":
+            return  # cancelled meanwhile (the cancel route marked it)
         if self.create_fails:
             self._set_status(ex, "failed", self.create_fails)
             if snap is not None:
@@ -104,7 +123,6 @@ class Workflows:
                 e["status"], e["status_display"], e["ended_at"] = "terminated", "completed", iso(self.now())
         metadata: dict[str, Any] = {"snapshot_version": self.options.version,
                                     "execution_id": execution_id, "created_at": iso(self.now())}
-        legacy = (not self.profile.snapshot_formats) or bool(ex["parameters"].get("legacy"))
         if legacy:  # snapshot_create_legacy.py (7.0.x) / snapshot_create.py (earlier)
             metadata.update({k: f"sim-{k}" for k in LEGACY_METADATA_KEYS})
         path = self.archive_path(snapshot_id)
@@ -167,13 +185,19 @@ class Workflows:
             return legacy
         if not legacy:
             await self._sleep(total * 0.9)
-            self._merge_snapshot(ex, metadata, captured)
+            broken = self._merge_snapshot(ex, metadata, captured)
+            if broken:  # half-merged: every other kind is in, the schedules from the first one on not
+                self._fail_restore(ex, RRULE_KEYERROR)
+                return False
             self._set_status(ex, "terminated")
             self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
             return False
         snap_version = str(metadata.get("snapshot_version", "0"))
         if profiles.version_tuple(snap_version) > profiles.version_tuple(self.options.version):
             self._fail_restore(ex, NEWER_SNAPSHOT_MESSAGE.format(snap_version, self.options.version))
+            return True
+        if not ex["parameters"].get("user_is_bootstrap_admin", True):
+            self._fail_restore(ex, NOT_BOOTSTRAP_ADMIN_MESSAGE)
             return True
         non_empty = bool(self.state.blueprints)  # _assert_clean_db: blueprints, all tenants
         if non_empty and not params["force"]:
@@ -248,9 +272,11 @@ class Workflows:
                            "warning")
 
     def _merge_snapshot(self: "Simulator", ex: dict[str, Any], metadata: dict[str, Any],
-                        captured: dict[str, Any]) -> None:
+                        captured: dict[str, Any]) -> bool:
         """A new-format restore (7.0.x): items re-created one by one through the REST API;
-        existing ones are logged as errors; no force check, version check, credentials, reboot."""
+        existing ones are logged as errors; no force check, version check, credentials, reboot.
+        Execution schedules come last; the first one without an `rrule` in its rule stops the
+        restore (returns True: broken), the ones before it are in."""
         st = self.state
         tenant = st.tenant
 
@@ -267,6 +293,8 @@ class Workflows:
                 ("Secret", "secret", st.secrets, captured.get("secrets", [])),
                 ("Plugin", "plugin", st.plugins, captured.get("plugins", []))):
             for item in items:
+                if kind == "ExecutionSchedule" and "rrule" not in (item.get("rule") or {}):
+                    return True  # .pop('rrule') raises before the create is even tried
                 if item["id"] in table:
                     self.log_event(ex, f"Error restoring {label} {item['id']}: "
                                        f"{exists(kind, item['id'])}", "error")
@@ -279,6 +307,7 @@ class Workflows:
         create_id = metadata.get("execution_id")  # _new_restore_update_execution_status
         if create_id and create_id in st.executions:
             self._set_status(st.executions[create_id], "terminated")
+        return False
 
     # --- execution schedules -------------------------------------------------------------
     def add_schedule(self: "Simulator", schedule_id: str, deployment_id: str | None,
@@ -323,7 +352,7 @@ class Workflows:
                                           parameters=dict(sched.get("parameters") or {}))
                 self.state.executions[ex["id"]] = ex
                 sched["latest_execution_id"] = ex["id"]
-                self.enqueue_if_busy(ex)
+                self.enqueue_if_busy(ex, per_deployment=True)  # main.py execute_workflow: queue=True
                 self._spawn(self._run_workflow(ex["id"]))
             else:
                 sched.setdefault("skipped_occurrences", []).append(iso(due))  # sim-only field

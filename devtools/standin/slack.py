@@ -18,6 +18,7 @@ It plays both sides of Slack:
   `on_call(method, action, nth=N)` runs `action` when the Nth call of a method arrives, before
   it is answered or takes effect (`kill_on` SIGKILLs a process there: the kill tests).
 * **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
+  (`fail_responses(n, status=503)` makes the next n answers fail)
   (`POST {url}/_standin/response_url` hands one out to a client in another process).
 * **Slack calling the app**: `send_command` (form-encoded slash command) and `click`
   (`block_actions` payload) signed with the v0 scheme (`sign`), carrying the stand-in's team,
@@ -121,6 +122,7 @@ class _FaultWindow:
     methods: frozenset[str]
     start: float
     answered: int = 0  # calls answered with a fault
+    takes_effect: bool = False  # the call is carried out, only its answer is the fault
 
     @property
     def over(self) -> bool:
@@ -178,6 +180,8 @@ class SlackStandin:
         self.listeners: list[Callable[[Event], None]] = []
 
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._response_failures: list[int] = []
+        self.response_failures_answered = 0
         self._windows: list[_FaultWindow] = []
         self._hooks: list[_CallHook] = []
         self._responses: dict[str, _ResponseTarget] = {}
@@ -232,13 +236,15 @@ class SlackStandin:
 
     def fault_window(self, phases: list[tuple[int, float, float]], *, speed: float = 1.0,
                      methods: tuple[str, ...] = ("chat.postMessage", "chat.update", "chat.postEphemeral"),
-                     ) -> "_FaultWindow":
+                     takes_effect: bool = False) -> "_FaultWindow":
         """From now on, `methods` answer each phase's status for its duration: `(429, 30, 2)` is
         30 s of 429 with `Retry-After: 2`, `(503, 30, 0)` 30 s of 503. Durations run on a clock
         `speed` times faster than real time (Retry-After is given in that clock's seconds, as
-        the sender's own speed knob reads it). Returns the window (its `.answered` counts)."""
+        the sender's own speed knob reads it). With `takes_effect`, each call is carried out
+        (a post is stored) and only then answered with the fault, as when Slack stores a post
+        and its front end answers 5xx. Returns the window (its `.answered` counts)."""
         window = _FaultWindow(phases=list(phases), speed=speed, methods=frozenset(methods),
-                              start=time.monotonic())
+                              start=time.monotonic(), takes_effect=takes_effect)
         self._windows.append(window)
         return window
 
@@ -269,7 +275,7 @@ class SlackStandin:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name,
                                "is_bot": is_bot, "tz": tz}
 
-    def _fault(self, method: str) -> tuple[int, float] | None:
+    def _fault(self, method: str) -> tuple[int, float, bool] | None:
         now = time.monotonic()
         for window in self._windows:
             if method not in window.methods:
@@ -278,7 +284,7 @@ class SlackStandin:
             for status, seconds, retry_after in window.phases:
                 if elapsed < seconds:
                     window.answered += 1
-                    return status, retry_after
+                    return status, retry_after, window.takes_effect
                 elapsed -= seconds
         return None
 
@@ -368,8 +374,12 @@ class SlackStandin:
                     await result
                 return web.Response(status=503, text="hooked")
         fault = self._fault(method)
+        if fault is not None and fault[2]:  # carried out, then answered with the fault
+            handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+            if handler is not None and token == self.bot_token:
+                handler(args)
         if fault is not None:
-            status, retry_after = fault
+            status, retry_after, _ = fault
             call.status = status
             if status == 429:
                 call.response = {"ok": False, "error": "ratelimited"}
@@ -616,9 +626,17 @@ class SlackStandin:
         return web.json_response({"url": self.new_response_url(body.get("channel", "C_OPS"), body.get("user", ""),
                                                                body.get("message_ts"))})
 
+    def fail_responses(self, n: int = 1, *, status: int = 503) -> None:
+        """The next `n` posts to any response_url answer `status` and take no effect."""
+        self._response_failures.extend([status] * n)
+
     async def _response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
         target = self._responses.get(rid)
+        if self._response_failures:
+            status = self._response_failures.pop(0)
+            self.response_failures_answered += 1
+            return web.Response(status=status, text="upstream error")
         try:
             body = await request.json()
         except ValueError:

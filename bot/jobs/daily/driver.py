@@ -23,6 +23,7 @@ from bot.jobs.runner import JobContext
 from bot.audit import AuditLog
 from bot.dbbackup import backup_database
 from bot.messages import daily as msg
+from bot.messages.text import archive_name
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class DailyDriver:
             if ctx.job.state == "downloading":
                 info = await self._download(ctx, client, sid)
                 ctx.merge_result(archive_path=info.path, size=info.size, sha256=info.sha256)
-                await ctx.move("retention", f"archived {info.path}")
+                await ctx.move("retention", f"archived {archive_name(info.path)}")
             step = ctx.job.state
             if ctx.job.state == "retention":
                 await self._retention(ctx, client, sid)
@@ -85,6 +86,7 @@ class DailyDriver:
             step = ctx.job.state
             if ctx.job.state == "reporting":
                 self._prune_audit(ctx)
+                await self._sweep_archives(ctx)
                 await self._backup_database(ctx)
                 await self.reporter.finish(ctx.job, ok=True)
                 await ctx.move("done", "daily snapshot archived")
@@ -182,6 +184,19 @@ class DailyDriver:
             log.info("audit log: %d entries older than %d days removed", pruned,
                      self.settings.retention.keep_audit_days)
         ctx.merge_result(audit_pruned=pruned)
+
+    async def _sweep_archives(self, ctx: JobContext) -> None:
+        """What interrupted writes left in the archive store (temporary keys, half-published
+        copies) that no unfinished job will finish. A failure is named in the report."""
+        try:
+            unfinished = {j.id: j.created_at or ctx.clock.now()
+                          for j in self.store.list_jobs(unfinished=True, limit=10_000)}
+            removed = await self.archives.sweep(unfinished)
+        except Exception as exc:
+            _housekeeping_failed(ctx, "clear leftovers of interrupted writes from the archive", exc)
+            return
+        if removed:
+            ctx.merge_result(archive_leftovers_removed=len(removed))
 
     async def _backup_database(self, ctx: JobContext) -> None:
         """snapbot's own database into the archive store, once a day (bot.dbbackup). A failure

@@ -120,7 +120,7 @@ async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: Runbo
         or ctx.clock.now()
     timeout = runbook.restore_timeout_seconds
     version = result.get("manager_version_after") or result.get("manager_version") or p.get("manager_version")
-    fmt = p.get("restore_format")
+    fmt = p.get("restore_format") or result.get("restore_format")
     traits = versions.traits(version)
 
     def again(call: Any) -> Any:

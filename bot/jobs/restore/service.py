@@ -20,6 +20,7 @@ from bot.cloudify import versions
 from bot.errors import (ArchiveError, CloudifyError, JobConflict, MaintenanceActive, ManagerUnavailable,
                         NotFound, SnapbotError, StepFailed, UsageError)
 from bot.invocation import Invocation, Reply
+from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
 from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
@@ -146,11 +147,20 @@ class RestoreService:
             facts["snapshot_size"] = archived.size
             facts["snapshot_version"] = version_in_metadata(meta)
             facts["archive_path"] = archived.location
+            facts["archive_manager"] = archived.manager
             archived_format = versions.metadata_format(meta)
         recorded = None
         if archived_format is None and versions.NEW in versions.traits(version.version).formats:
             recorded = await self._created_format(client, cmd.snapshot_id)
         facts["restore_format"] = versions.restore_format(version.version, archived_format, recorded)
+        cfg = self.settings.manager(manager)
+        facts.update(bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username)
+        # what the manager would refuse or break on later (reads only; the approved runbook checks
+        # again, downloading a copy to read a new-format snapshot's schedules if there is none)
+        await preflight.before_any_change(
+            client, self.archives, manager=archived.manager if archived else manager,
+            snapshot_id=cmd.snapshot_id, fmt=facts["restore_format"], version=version.version,
+            edition=version.edition, bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username)
         return facts
 
     @staticmethod

@@ -1,0 +1,106 @@
+"""The simulator held to the real Cloudify Manager 7.0.5: one sequence of calls
+(tests/differential_support.py) sent to both, compared by status, `error_code` and answer shape.
+
+A difference is either fixed in the simulator or accepted below with its reason; `ACCEPTED` is
+also the table in docs/development.md (`python -m tests.test_differential` rewrites it). A new
+difference fails the test, and so does an accepted one that is no longer seen (the table stays
+true). Without the real manager (SNAPBOT_CLOUDIFY_SRC unset) only the simulator's side runs: its
+answers must have the statuses read from Cloudify's source.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cloudify.client import CloudifyClient
+from tests import differential_support as d
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "development.md"
+START, END = "<!-- differential:start -->", "<!-- differential:end -->"
+
+#: "call | what | real X | simulator Y" -> why the simulator keeps answering differently
+ACCEPTED: dict[str, str] = {}
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[str]:
+    """`snapbot simulator --manager-version 7.0.5` in a process of its own; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snapbot", "simulator", "--manager-version", "7.0.5",
+         "--port", "0", "--speed", "50", "--data-dir", str(tmp_path / "sim")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"http://[\w.]+:\d+", line)
+        assert match, f"the simulator did not start: {line!r}"
+        yield match.group(0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _simulator_side(url: str, prefix: str) -> d.Manager:
+    sim = d.Manager("simulator", url)
+    sim.values.update(prefix=prefix, dep="dep-1")  # a deployment the simulator seeds
+    return sim
+
+
+def _accepted_status(call: d.Call, got: int) -> bool:
+    return f"{call.name} | status | real {call.expect} | simulator {got}" in ACCEPTED
+
+
+async def test_the_simulator_answers_the_sequence_with_cloudifys_statuses(simulator: str) -> None:
+    sim = _simulator_side(simulator, d.new_prefix())
+    steps = d.sequence()
+    await d.run(sim, steps)
+    wrong = [f"{c.name}: {sim.observed[c.name].status} (Cloudify: {c.expect})"
+             for c in steps if isinstance(c, d.Call)
+             and sim.observed[c.name].status != c.expect
+             and not _accepted_status(c, sim.observed[c.name].status)]
+    assert not wrong
+
+
+def test_every_call_of_snapbots_client_is_in_the_sequence() -> None:
+    calls = {name for name, member in inspect.getmembers(CloudifyClient)
+             if inspect.iscoroutinefunction(member) and not name.startswith("_")
+             and name != "aclose"}
+    covered = {m for step in d.sequence() if isinstance(step, d.Call) for m in step.client}
+    assert calls - covered == set()
+    assert covered - calls == set()  # no stale names
+
+
+def test_call_names_are_unique() -> None:
+    names = [step.name for step in d.sequence()]
+    assert len(names) == len(set(names))
+
+
+def test_the_docs_table_is_the_accepted_list() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    assert START in text and END in text
+    assert text.split(START)[1].split(END)[0].strip() == accepted_table().strip()
+
+
+def accepted_table() -> str:
+    rows = ["| call | what | real 7.0.5 | simulator | why it stays |", "|---|---|---|---|---|"]
+    for key, why in ACCEPTED.items():
+        call, what, real, sim = key.split(" | ")
+        cells = [call, what, real.removeprefix("real "), sim.removeprefix("simulator "), why]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # rewrite the table in docs/development.md
+    text = DOCS.read_text(encoding="utf-8")
+    head, rest = text.split(START)
+    DOCS.write_text(head + START + "\n" + accepted_table() + "\n" + END + rest.split(END)[1],
+                    encoding="utf-8")
