@@ -46,8 +46,36 @@ def _tables(state: dict[str, Any], tenant: str) -> dict[str, list[dict[str, Any]
     }
 
 
-def _pg_copy(table: str, columns: list[str], rows: list[list[str]]) -> str:
-    body = "".join("\t".join(r) + "\n" for r in rows)
+#: the columns of the tables a drill reads, as Cloudify 7.0.5's pg_dump writes them
+#: (models in rest-service/manager_rest/storage); the simulator fills the ones it knows
+_PG_COLUMNS = {
+    "tenants": "id, name, rabbitmq_password, rabbitmq_username, rabbitmq_vhost",
+    "users": "id, username, active, created_at, email, first_name, last_login_at, last_name, "
+             "password, last_failed_login_at, failed_logins_counter, show_getting_started, "
+             "first_login_at",
+    "blueprints": "_storage_id, id, created_at, main_file_name, plan_p, updated_at, description, "
+                  "_tenant_id, _creator_id, visibility, is_hidden, state, error, error_traceback, "
+                  "_upload_execution_fk, plan, requirements",
+    "deployments": "_storage_id, id, created_at, description, inputs_p, groups_p, permalink, "
+                   "policy_triggers_p, policy_types_p, outputs_p, scaling_groups_p, updated_at, "
+                   "workflows_p, _blueprint_fk, _creator_id, _tenant_id, visibility",
+    "execution_schedules": "_storage_id, id, visibility, created_at, next_occurrence, since, "
+                           "until, rule, slip, workflow_id, parameters, execution_arguments, "
+                           "stop_on_fail, enabled, _deployment_fk, _latest_execution_fk, "
+                           "_tenant_id, _creator_id",
+    "plugins": "_storage_id, id, archive_name, distribution, distribution_release, "
+               "distribution_version, excluded_wheels_p, package_name, package_source, "
+               "package_version, supported_platform_p, supported_py_versions_p, uploaded_at, "
+               "wheels_p, _tenant_id, _creator_id, visibility, title",
+    "secrets": "_storage_id, id, value, created_at, updated_at, _tenant_id, _creator_id, "
+               "visibility, is_hidden_value, schema, provider_options, _secrets_provider_fk",
+}
+
+
+def _pg_copy(table: str, rows: list[dict[str, str]]) -> str:
+    """One table's `COPY ... FROM stdin;` block; columns a row does not give are NULL (\\N)."""
+    columns = [c.strip() for c in _PG_COLUMNS[table].split(",")]
+    body = "".join("\t".join(r.get(c, "\\N") for c in columns) + "\n" for r in rows)
     return f"COPY public.{table} ({', '.join(columns)}) FROM stdin;\n{body}\\.\n\n"
 
 
@@ -56,15 +84,13 @@ def dump_members(state: dict[str, Any], tenant: str, legacy: bool) -> dict[str, 
     tables = _tables(state, tenant)
     if legacy:
         out = ["--\n-- PostgreSQL database dump\n--\n\n"]
-        out.append(_pg_copy("tenants", ["id", "name", "rabbitmq_vhost"], [["0", tenant, tenant]]))
-        out.append(_pg_copy("users", ["id", "username", "active"],
-                            [[str(i), u["username"], "t"] for i, u in enumerate(tables["users"])]))
-        for table in ("blueprints", "deployments", "secrets", "execution_schedules"):
-            out.append(_pg_copy(table, ["_storage_id", "id", "_tenant_id"],
-                                [[str(i + 1), x["id"], "0"] for i, x in enumerate(tables[table])]))
-        out.append(_pg_copy("plugins", ["_storage_id", "id", "package_name", "_tenant_id"],
-                            [[str(i + 1), x["id"], x["package_name"], "0"]
-                             for i, x in enumerate(tables["plugins"])]))
+        out.append(_pg_copy("tenants", [{"id": "0", "name": tenant, "rabbitmq_vhost": tenant}]))
+        out.append(_pg_copy("users", [{"id": str(i), "username": u["username"], "active": "t"}
+                                      for i, u in enumerate(tables["users"])]))
+        for table in ("blueprints", "deployments", "secrets", "execution_schedules", "plugins"):
+            out.append(_pg_copy(table, [{"_storage_id": str(i + 1), "id": x["id"], "_tenant_id": "0",
+                                         "package_name": x.get("package_name") or "\\N"}
+                                        for i, x in enumerate(tables[table])]))
         return {"pg_data": "".join(out)}
     members: dict[str, str] = {}
     for n, kind in enumerate(("tenants", "users"), 1):
