@@ -468,3 +468,15 @@ async def test_a_new_approval_request_reaches_the_approvers_home_tab(tmp_path):
         view = await rig.wait_for(lambda: home_buttons(rig.slack.home_views["U_LEAD2"])
                                   and rig.slack.home_views["U_LEAD2"])
         assert ("home_reject", request.id, f"home:{request.id}") in home_buttons(view)
+
+
+async def test_what_the_runbook_refuses_fails_the_drill_before_the_upload(tmp_path):
+    extra = {"prod": {"drill": {"target": "scratch"}},
+             "scratch": {"scratch": True, "bootstrap_admin": "root"}}  # snapbot acts as admin
+    async with make_rig(tmp_path, managers=MANAGERS, manager_extra=extra) as rig:
+        await archive_prod(rig)
+        job = await run_drill(rig)
+        assert job.state == "failed" and "bootstrap admin" in job.error
+        assert rig.sim_requests("/archive", "scratch") == 0  # nothing uploaded, nothing restored
+        assert rig.sim_requests("/restore", "scratch") == 0
+        assert rig.jobs(kind="restore") == []

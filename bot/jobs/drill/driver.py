@@ -32,6 +32,7 @@ from bot.jobs.drill.inventory import (
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.drill.machine import DrillState as S
 from bot.jobs.poll import poll
+from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND as RESTORE_KIND
 from bot.jobs.restore.machine import RestoreState
 from bot.jobs.runner import JobContext
@@ -100,13 +101,22 @@ class DrillDriver:
                                                 self.settings.manager(job.manager).tenant)
             ctx.merge_result(expected=expected.as_dict())
         expected = Inventory.from_dict(ctx.job.result["expected"])
-        version = (await client.version()).version
+        answered = await client.version()
+        version = answered.version
         if expected.version and compare(expected, Inventory(version, {})).version is not None:
             raise StepFailed(f"the archive is from {expected.version} but scratch manager "
                              f"{job.manager!r} runs {version}; a drill needs a scratch manager of "
                              "the source's version (nothing was changed)")
         ctx.merge_result(scratch_version=version)
         if not ctx.job.result.get("uploaded"):
+            # what the restore runbook refuses, before the upload changes anything (the
+            # schedules of a new-format archive are read from the source's copy)
+            target = self.settings.manager(job.manager)
+            await preflight.before_any_change(
+                client, self.archives, manager=source, snapshot_id=sid,
+                fmt=versions.restore_format(version, expected.fmt or None, None), version=version,
+                edition=answered.edition, bootstrap_admin=target.bootstrap_admin,
+                configured_user=target.username)
             await self._upload(ctx, client, source, sid)
             ctx.merge_result(uploaded=True)
         await ctx.move(S.RESTORING, f"`{sid}` uploaded to `{job.manager}`; restoring it through "
@@ -197,15 +207,17 @@ class DrillDriver:
         await ctx.move(S.COMPARING, f"restored in {human_duration(ctx.job.result['rto_s'])}; "
                                     "comparing the manager with the archive")
 
-    @staticmethod
-    def _restore_params(job: Job) -> dict[str, Any]:
+    def _restore_params(self, job: Job) -> dict[str, Any]:
         """What the restore runbook gets from a request, here from the drill: the archive's
-        version and format, the scratch manager's version, `--force` (a scratch manager is
-        overwritten), no safety snapshot of a throw-away manager."""
+        version, format and copy (the source's), the scratch manager's version and users,
+        `--force` (a scratch manager is overwritten), no safety snapshot of a throw-away one."""
         p, expected = job.params, job.result.get("expected") or {}
         version = job.result.get("scratch_version")
-        return {"snapshot_id": p["snapshot_id"], "force": True, "restore_certificates": False,
-                "no_reboot": False, "safety_snapshot": False, "parent_job": job.id,
+        target = self.settings.manager(job.manager)
+        return {"archive_manager": p["source"], "bootstrap_admin": target.bootstrap_admin,
+                "configured_user": target.username, "snapshot_id": p["snapshot_id"],
+                "force": True, "restore_certificates": False, "no_reboot": False,
+                "safety_snapshot": False, "parent_job": job.id,
                 "drill": True, "required_approvals": 0, "manager_version": version,
                 "snapshot_version": expected.get("version"), "snapshot_size": p.get("size"),
                 "snapshot_created_at": p.get("archived_at", ""),
