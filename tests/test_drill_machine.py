@@ -104,3 +104,10 @@ def test_weekly_by_default_allows_eight_days():
     assert latest_drill_slot("0 4 * * 0", "UTC", now) == datetime(2026, 12, 6, 4, tzinfo=UTC)
     assert allowed_age("0 4 * * 0", "UTC", now) == 8 * 86400
     assert allowed_age("0 4 * * 1-5", "UTC", now) == 3 * 86400 + 86400  # Friday to Monday
+
+
+def test_the_trend_compares_the_newest_size_with_the_mean_of_up_to_seven_before_it():
+    from bot.posture import trend
+    assert trend([110, 100, 100]) == (10.0, 2)
+    assert trend([50] + [100] * 9) == (-50.0, 7)  # only the seven before it count
+    assert trend([100]) == (None, 0)

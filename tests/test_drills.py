@@ -478,3 +478,27 @@ async def test_what_the_runbook_refuses_fails_the_drill_before_the_upload(tmp_pa
         assert rig.sim_requests("/archive", "scratch") == 0  # nothing uploaded, nothing restored
         assert rig.sim_requests("/restore", "scratch") == 0
         assert rig.jobs(kind="restore") == []
+
+
+async def test_status_lists_pending_approvals_and_running_jobs_and_the_size_trend(tmp_path):
+    async with drill_rig(tmp_path) as rig:
+        first = await archive_prod(rig)
+        second = await archive_prod(rig)
+        await rig.command(f"/cfy snapshots restore {second} --force --manager prod")
+        request = (await rig.wait_for(lambda: rig.jobs(kind="restore")))[0]
+        running = await rig.services.drills.start("prod", trigger="manual", requester="U_OPS",
+                                                  channel="C_OPS", idem_key="running")
+        postures = {p.name: p for p in await rig.services.posture.managers()}
+        prod, scratch = postures["prod"], postures["scratch"]
+        assert [j.id for j in prod.pending] == [request.id] and prod.running == ()
+        assert [j.id for j in scratch.running] == [running.id]
+        sizes = [(await rig.services.archives.stat("prod", s)).size for s in (second, first)]
+        assert prod.newest.snapshot_id == second and prod.newest.compared_with == 1
+        assert prod.newest.trend_pct == round((sizes[0] - sizes[1]) / sizes[1] * 100, 1)
+        await rig.command("/cfy status")
+        reply = await rig.wait_for(lambda: [r for r in rig.slack.responses()
+                                            if "Backup posture" in str(r.get("blocks"))])
+        text = reply[-1]["text"]
+        assert f"`{request.id}` restore" in text and f"`{running.id}` drill" in text
+        assert f"{prod.newest.trend_pct:+.1f}% vs the mean of the last 1" in text
+        await rig.wait_job(running.id, timeout=60)
