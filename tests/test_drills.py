@@ -502,3 +502,11 @@ async def test_status_lists_pending_approvals_and_running_jobs_and_the_size_tren
         assert f"`{request.id}` restore" in text and f"`{running.id}` drill" in text
         assert f"{prod.newest.trend_pct:+.1f}% vs the mean of the last 1" in text
         await rig.wait_job(running.id, timeout=60)
+
+
+async def test_the_daily_job_leaves_scratch_managers_to_the_drills(tmp_path):
+    async with drill_rig(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}) as rig:
+        aps = rig.services.daily.scheduler.apscheduler
+        assert aps.get_job("daily:prod") is not None and aps.get_job("daily:scratch") is None
+        postures = {p.name: p for p in await rig.services.posture.managers()}
+        assert postures["prod"].next_daily is not None and postures["scratch"].next_daily is None
