@@ -35,6 +35,7 @@ class ResourceRoutes:
         return [
             ("GET", "/deployments", self.deployments), ("GET", "/deployments/{id}", self.deployment),
             ("GET", "/blueprints", self.blueprints),
+            ("GET", "/secrets", self.secrets), ("GET", "/plugins", self.plugins),
             ("GET", "/node-instances", self.node_instances), ("GET", "/nodes", self.nodes),
             ("GET", "/executions", self.executions), ("POST", "/executions", self.execution_start),
             ("GET", "/executions/{id}", self.execution_get),
@@ -70,6 +71,14 @@ class ResourceRoutes:
 
     async def blueprints(self, request: web.Request) -> web.Response:
         return listing(request, list(self.s.state.blueprints.values()), "created_at")
+
+    async def secrets(self, request: web.Request) -> web.Response:
+        # a secret list never carries values (resources_v3/secrets.py SecretsList)
+        items = [{k: v for k, v in x.items() if k != "value"} for x in self.s.state.secrets.values()]
+        return listing(request, items, "key")
+
+    async def plugins(self, request: web.Request) -> web.Response:
+        return listing(request, list(self.s.state.plugins.values()), "uploaded_at")
 
     async def node_instances(self, request: web.Request) -> web.Response:
         # one started Compute host per deployment: what `cfy agents install` looks for
