@@ -163,14 +163,14 @@ def display_status(status: str) -> str:
 
 
 def manager_node(index: int, version: str, *, active: bool = True,
-                 ip: str | None = None) -> dict[str, Any]:
+                 ip: str | None = None, edition: str = "premium") -> dict[str, Any]:
     """A /managers item. `ip`: the address it advertises (the simulator's own host, so a real
     CLI that fails over to it stays on loopback); None = 10.0.0.x (COMPAT_OFF_LOOPBACK_NODES)."""
     ip = ip or f"10.0.0.{10 + index}"
     return {
         "id": index, "hostname": f"manager-{index}", "private_ip": ip, "public_ip": ip,
         # storage/management_models.py Manager's columns, plus its CA's content
-        "version": version, "edition": "premium", "distribution": "rhel",
+        "version": version, "edition": edition, "distribution": "rhel",
         "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
         "last_seen": iso(datetime.now(timezone.utc)), "status_report_frequency": 0,
         "ca_cert_content": SIM_CA_CERT,
