@@ -26,8 +26,37 @@ from tests.realmanager_seed import ensure_deployment
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "development.md"
 START, END = "<!-- differential:start -->", "<!-- differential:end -->"
 
+BUILD = ("the manager here runs from Cloudify's source tree, which has no build metadata; an "
+         "installed 7.0.5 (and the simulator, which plays one) names its build date and commit")
+CLUSTER = ("no Prometheus on the manager here, so every node reports Fail with its failures "
+           "(cluster_status_manager.py _get_node_state); the simulator's cluster is healthy")
 #: "call | what | real X | simulator Y" -> why the simulator keeps answering differently
-ACCEPTED: dict[str, str] = {}
+ACCEPTED: dict[str, str] = {
+    "version | build | real null | simulator string":
+        BUILD,
+    "version | commit | real null | simulator string":
+        BUILD,
+    "version | date | real null | simulator string":
+        BUILD,
+    "version by token | build | real null | simulator string":
+        BUILD,
+    "version by token | commit | real null | simulator string":
+        BUILD,
+    "version by token | date | real null | simulator string":
+        BUILD,
+    "cluster status | services.(name).nodes.(name).failures | real list | simulator empty list":
+        CLUSTER,
+    "cluster status | services.(name).nodes.(name).public_ip | real null | simulator string":
+        "the real broker node is registered with its private address only (snapbot "
+        "realmanager runs RabbitMQ on a loopback address); the simulator gives its nodes both",
+    "cluster status summary | status | real 500 | simulator 200":
+        CLUSTER,
+    "names of secrets | items | real empty list | simulator list":
+        "the simulator seeds a secret for drills; the real manager starts with none",
+    "names of plugins | items | real empty list | simulator list":
+        "the simulator seeds a plugin for drills; the real manager starts with none (uploading "
+        "one needs a wagon built for it)",
+}
 
 
 @pytest.fixture
