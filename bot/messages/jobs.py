@@ -36,6 +36,7 @@ KIND_TITLES = {
     "maintenance_deactivate": "Deactivate maintenance mode",
     "agents_install": "Install new agents",
     "plugins_update": "Update plugins",
+    "drill": "Restore drill of",
     "restore": "Restore snapshot",
     "daily": "Daily snapshot",
 }
