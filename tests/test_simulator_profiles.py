@@ -516,3 +516,16 @@ async def test_snapshot_status_clears_after_a_broken_archive_before_7(tmp_path: 
         assert done["status"] == "failed"
         await asyncio.sleep(0.2)
         assert (await m.api.get("/snapshot-status")).json() == {"status": "not-running"}
+
+
+@pytest.mark.parametrize("version,banned", [("5.1.4", True), ("6.4.2", True), ("7.0.5", False)])
+async def test_cluster_status_during_a_restore(tmp_path: Path, version: str, banned: bool) -> None:
+    # 5.1.4/6.4.2 ClusterStatus is a SecuredResourceBannedSnapshotRestore: 503
+    # in_snapshot_restore_error while the restore flag exists; 7.0.5's is a plain SecuredResource
+    async with manager(tmp_path, version, snapshot_status_linger_seconds=0) as m:
+        await m.api.put("/snapshots/junk/archive", content=b"not a zip")
+        m.sim._restore_stuck = True  # the flag file is there
+        resp = await m.api.get("/cluster-status")
+        assert resp.status_code == (503 if banned else 200)
+        if banned:
+            assert resp.json()["error_code"] == "in_snapshot_restore_error"

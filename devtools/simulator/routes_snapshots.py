@@ -105,7 +105,7 @@ class SnapshotRoutes:
         s = self.s
         snapshot_id = request.match_info["id"]
         item = self.snap(snapshot_id)
-        for e in s.state.executions.values():
+        for e in s.state.executions.values() if s.profile.delete_checks_executions else ():
             if (e["workflow_id"] in ("create_snapshot", "restore_snapshot")
                     and e["status"] in LIVE_STATUSES
                     and e["parameters"].get("snapshot_id") == snapshot_id):

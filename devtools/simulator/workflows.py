@@ -214,8 +214,7 @@ class Workflows:
         if non_empty:
             self.log_event(ex, FORCE_WARNING, "warning")
         reboot = params["restore_certificates"] and not params["no_reboot"]
-        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
-        await self.outage(outage, "refuse" if reboot else None)
+        await self.outage(self.options.restore_outage_seconds, None)  # services stopped meanwhile
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
         while self.in_outage():
@@ -223,7 +222,17 @@ class Workflows:
         self._replace_with_snapshot(ex, snapshot_id, captured)
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+        if reboot:
+            # _trigger_post_restore_commands: after the execution ends a shell sleeps 3 s, then
+            # runs `sudo shutdown -r now` *before* `rm -f <flag>`: the manager reboots after
+            # `terminated` and /snapshot-status can read running for good (5.1.4, 6.4.2, 7.0.5)
+            self._restore_stuck = True
+            self._spawn(self._reboot_later())
         return True
+
+    async def _reboot_later(self: "Simulator") -> None:
+        await self._sleep(3.0)
+        await self.outage(self.options.reboot_outage_seconds, "refuse")
 
     def _replace_with_snapshot(self: "Simulator", ex: dict[str, Any], snapshot_id: str,
                                captured: dict[str, Any]) -> None:
