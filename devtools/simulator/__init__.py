@@ -37,6 +37,7 @@ Cloudify source files: tests/test_simulator_profiles.py):
 | `/cluster-status` during a restore (`SecuredResourceBannedSnapshotRestore`) | answers | 503 `in_snapshot_restore_error` | same as 6.4.2 |
 | `DELETE /snapshots/<id>` with an active create/restore of it (`resources_v2/snapshots.py`) | 400 `snapshot_action_error` | same | deleted |
 | a cancelled queued `create_snapshot` | stays cancelled, never starts | same | same |
+| executions after a legacy restore (`postgres.py`: the dump deletes its own create execution, keeps every other status) | queued ones queued again (started once maintenance mode is off); nothing runs a started one | same | queued ones start at once |
 
 On every version: a restore, and a legacy create with `queue` false, is refused with 400
 `existing_running_execution_error` ("Cannot start execution because there are other executions

@@ -219,7 +219,7 @@ class Workflows:
         # a restore is not over while the REST service is still down
         while self.in_outage():
             await asyncio.sleep(0.01)
-        self._replace_with_snapshot(ex, snapshot_id, captured)
+        self._replace_with_snapshot(ex, snapshot_id, captured, create_id=metadata.get("execution_id"))
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
         if reboot:
@@ -235,8 +235,11 @@ class Workflows:
         await self.outage(self.options.reboot_outage_seconds, "refuse")
 
     def _replace_with_snapshot(self: "Simulator", ex: dict[str, Any], snapshot_id: str,
-                               captured: dict[str, Any]) -> None:
-        """A legacy restore: the database becomes the snapshot's."""
+                               captured: dict[str, Any], create_id: str | None = None) -> None:
+        """A legacy restore: the database becomes the snapshot's. The dump deletes its own
+        create execution (postgres.py _append_delete_current_execution) and keeps every other
+        execution's status: a queued one is queued again (started by start_queued_executions, on
+        6.4.2/7.0.5 once maintenance mode is off); nothing runs one that was started."""
         st = self.state
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
@@ -255,12 +258,13 @@ class Workflows:
                 st.users = copy.deepcopy(captured["users"])
             if self.profile.tokens_table and "tokens" in captured:
                 st.tokens = copy.deepcopy(captured["tokens"])
-        executions = {e["id"]: e for e in captured.get("executions", [])}
+        executions = {e["id"]: e for e in captured.get("executions", []) if e["id"] != create_id}
         executions[ex["id"]] = ex
         st.executions = executions
+        self._queue = [i for i in self._queue if i in executions]
         for e in list(executions.values()):
-            if e is not ex and e["status"] in LIVE_STATUSES:
-                e["status"] = "pending"
+            if e is not ex and e["status"] == "queued":
+                self._queue.append(e["id"])
                 self._spawn(self._run_workflow(e["id"]))
         self._restore_scheduled(ex)
 
