@@ -37,6 +37,9 @@ Cloudify source files: tests/test_simulator_profiles.py):
 | `/cluster-status` during a restore (`SecuredResourceBannedSnapshotRestore`) | answers | 503 `in_snapshot_restore_error` | same as 6.4.2 |
 | `DELETE /snapshots/<id>` with an active create/restore of it (`resources_v2/snapshots.py`) | 400 `snapshot_action_error` | same | deleted |
 | a cancelled queued `create_snapshot` | stays cancelled, never starts | same | same |
+| an upload over an existing id (`upload_manager.py` / `resources_v2/snapshots.py`) | archive replaced, a null Snapshot | 409 `conflict_error`, nothing changed | same as 6.4.2 |
+| REST during a legacy restore's database restore (`_pause_services`) | stopped (nginx 502) for `restore_outage_seconds` | same | answers; one short REST restart (a quarter of it) |
+| 5.x tokens after a legacy restore (`security/authentication.py`: signed with `secret_key`, carry the password hash) | tokens table restored | same | die when the snapshot brings another secret key or password hash |
 | executions after a legacy restore (`postgres.py`: the dump deletes its own create execution, keeps every other status) | queued ones queued again (started once maintenance mode is off); nothing runs a started one | same | queued ones start at once |
 
 On every version: a restore, and a legacy create with `queue` false, is refused with 400

@@ -172,6 +172,10 @@ class SnapshotRoutes:
             if written == 0:
                 raise ApiError(400, "bad_parameters_error", "Missing snapshot archive in request "
                                "body or 'snapshot_archive_url' in query string")
+            if snapshot_id in s.state.snapshots and s.profile.upload_over_existing_conflicts:
+                raise ApiError(409, "conflict_error",
+                               f"<Snapshot id=`{snapshot_id}` tenant=`{s.state.tenant}`> already "
+                               f"exists on <Tenant name=`{s.state.tenant}`> or with global visibility")
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -214,7 +214,8 @@ class Workflows:
         if non_empty:
             self.log_event(ex, FORCE_WARNING, "warning")
         reboot = params["restore_certificates"] and not params["no_reboot"]
-        await self.outage(self.options.restore_outage_seconds, None)  # services stopped meanwhile
+        outage = self.options.restore_outage_seconds
+        await self.outage(outage if self.profile.rest_stopped_in_restore else outage / 4, None)
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
         while self.in_outage():
@@ -254,6 +255,17 @@ class Workflows:
         if not self.compat(profiles.COMPAT_CREDENTIALS_SURVIVE_RESTORE):
             # users (admin included, from 4.4 snapshots) and rest-security.conf come back;
             # 6.x/7.x also reload the tokens table (postgres.py); 5.x tokens derive from users
+            if not self.profile.tokens_table:
+                # 5.x tokens are signed with rest-security.conf's secret_key and carry a hash of
+                # the user's password hash (security/authentication.py, user_handler.py
+                # get_token_status): another key or another password hash kills them
+                old_users, new_users = st.users, captured.get("users") or st.users
+                if captured.get("secret_key", st.secret_key) != st.secret_key:
+                    st.tokens = {}
+                st.tokens = {t: v for t, v in st.tokens.items()
+                             if (new_users.get(v["username"]) or {}).get("password")
+                             == (old_users.get(v["username"]) or {}).get("password")}
+            st.secret_key = captured.get("secret_key", st.secret_key)  # restored (4.4 on)
             if captured.get("users"):
                 st.users = copy.deepcopy(captured["users"])
             if self.profile.tokens_table and "tokens" in captured:
