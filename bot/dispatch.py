@@ -9,13 +9,14 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
-from bot.audit import AuditLog
 from bot.archive_store import ArchiveStore
+from bot.audit import AuditLog
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
@@ -29,6 +30,8 @@ from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executi
 from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
+from bot.messages import posture as posture_messages
+from bot.messages.posture import ManagerPosture
 from bot.jobs.runner import JobRunner
 from bot.logs import field
 from bot.reads import Reads
@@ -63,11 +66,24 @@ class Daily(Protocol):
     async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
 
 
+class Drills(Protocol):
+    """Restore drills (bot.jobs.drill's DrillService)."""
+
+    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
+
+
+class Posture(Protocol):
+    """The backup posture (bot.posture's Posture)."""
+
+    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
                  restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog,
-                 access: AccessPolicy) -> None:
+                 access: AccessPolicy, *, drills: Drills | None = None,
+                 posture: Posture | None = None) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -79,6 +95,8 @@ class Dispatcher:
         self.archives = archives
         self.audit = audit
         self.access = access
+        self.drills = drills
+        self.posture = posture
         self.reads = Reads(settings, clients, archives)
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
@@ -92,6 +110,8 @@ class Dispatcher:
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
             m.SnapshotsScheduleRunNow: self._run_now,
+            m.SnapshotsDrill: self._drill,
+            m.Status: self._status,
             m.MaintenanceStatus: self._maintenance_status,
             m.ClusterStatus: self._cluster_status,
             m.JobsList: self._jobs_list,
@@ -260,6 +280,16 @@ class Dispatcher:
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
         await self._split_brain_guard(cmd, inv)
         return await self.daily.run_now(self._manager(cmd), inv)
+
+    async def _drill(self, cmd: m.SnapshotsDrill, inv: Invocation) -> Reply:
+        if self.drills is None:
+            raise UsageError("restore drills are not available here")
+        return await self.drills.run_now(cmd.manager, inv)
+
+    async def _status(self, cmd: m.Status, inv: Invocation) -> Reply:
+        if self.posture is None:
+            raise UsageError("the posture is not available here")
+        return Reply(posture_messages.status_message(await self.posture.managers(cmd.manager)))
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:

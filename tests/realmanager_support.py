@@ -6,9 +6,12 @@ workflows need (`snapbot realmanager --system-layout`)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import pytest
 
 from devtools.realmanager import SOURCE_ENV, RealManager, RealManagerOptions
@@ -26,6 +29,52 @@ def source_or_skip() -> str:
 
 def system_layout() -> bool:
     return os.environ.get(LAYOUT_ENV, "") not in ("", "0")
+
+
+LAYOUT_SKIP_REASON = (f"needs the single-host layout the snapshot workflows use: set {LAYOUT_ENV}=1 "
+                      "(root, on a disposable machine; CI does)")
+
+
+def system_layout_or_skip(manager: RealManager) -> None:
+    if not manager.layout.system:
+        pytest.skip(LAYOUT_SKIP_REASON)
+
+
+def api(manager: RealManager) -> httpx.Client:
+    """admin/admin on the manager's /api/v3.1, the default tenant."""
+    username, password, tenant = manager.credentials
+    return httpx.Client(base_url=f"{manager.url}/api/v3.1", auth=(username, password),
+                        headers={"Tenant": tenant}, timeout=60)
+
+
+def wait_for_execution(client: httpx.Client, execution_id: str, *, limit: float = 600) -> dict[str, Any]:
+    """Poll an execution until it ends (through a legacy restore's 502s while services restart);
+    its final JSON. `limit` only bounds a hung workflow; nothing asserts on the time taken."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            answer = client.get(f"/executions/{execution_id}")
+        except httpx.TransportError:
+            answer = None
+        if answer is not None and answer.status_code == 200:
+            execution: dict[str, Any] = answer.json()
+            if execution["status"] in ("terminated", "failed", "cancelled"):
+                return execution
+        assert time.monotonic() < deadline, f"execution {execution_id} still running after {limit:.0f} s"
+        time.sleep(1)
+
+
+def wait_until_answering(client: httpx.Client, path: str, *, limit: float = 120) -> httpx.Response:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            answer = client.get(path)
+            if answer.status_code == 200:
+                return answer
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{path} did not answer 200 within {limit:.0f} s"
+        time.sleep(1)
 
 
 @contextmanager

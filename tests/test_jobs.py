@@ -313,7 +313,7 @@ async def test_a_resumed_maintenance_activate_asks_the_manager_first_and_says_it
                                                    "duration": None})
         await d.run("maintenance-mode activate")
         job = d.last_job()
-        await until(lambda: any("waiting for 1 execution" in t for t in d.notifier.texts("reply")), timeout=15)
+        await until(lambda: any("activating: waiting for" in t for t in d.notifier.texts("reply")), timeout=15)
         await d.services.runner.shutdown()  # the process stops while the manager is activating
         polls = d.sim.state.request_counts["/api/v3.1/maintenance"]
         assert await d.services.runner.resume_all() == [job.id]
@@ -322,5 +322,5 @@ async def test_a_resumed_maintenance_activate_asks_the_manager_first_and_says_it
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert d.sim.state.request_counts["/api/v3.1/maintenance/activate"] == 1  # not sent again
-        waiting = [t for t in d.notifier.texts("reply") if "waiting for 1 execution" in t]
+        waiting = [t for t in d.notifier.texts("reply") if "activating: waiting for" in t]
         assert len(waiting) == 1, waiting

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from devtools.realmanager import RealManager, SourceError
+from devtools.realmanager.control import ControlServer
+from devtools.realmanager.manager import SCRIPTS
 from devtools.realmanager.processes import Service, process_tree
 from devtools.realmanager.source import TREES, resolve_source
 from snapbot.main import main
@@ -156,7 +158,9 @@ def test_sigterm_leaves_no_process_of_it(tmp_path: Path) -> None:
         assert re.search(r"listening on http://127\.0\.0\.1:\d+", line), \
             f"it did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
         tree = _descendants(proc.pid)
-        assert {"postgres", "gunicorn"} <= _cmd_names(tree)
+        assert {"postgres", "gunicorn", "nginx", "epmd", "mgmtworker.worker",
+                "cloudify-execution-scheduler"} <= _cmd_names(tree)
+        assert "beam.smp" in _cmd_names(tree)  # RabbitMQ
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
         assert not _alive(tree - {proc.pid})
@@ -185,7 +189,44 @@ def _cmd_names(pids: set[int]) -> set[str]:
     for pid in pids:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            names.add(Path(f"/proc/{pid}/comm").read_text().strip())
         except OSError:
             continue
-        names.update(Path(a.decode()).name for a in argv[:2] if a)
+        names.update(Path(a.decode()).name for a in argv[:4] if a)
     return names
+
+
+def test_the_supervisorctl_stand_in_acts_on_the_tools_services(tmp_path: Path) -> None:
+    # the script Cloudify's restore runs as `sudo /usr/bin/supervisorctl -c /etc/supervisord.conf
+    # ACTION NAME`, talking to a control server whose actions are recorded here
+    acted: list[tuple[str, str]] = []
+
+    def act(action: str, service: str) -> str:
+        if service == "scheduler" and action == "start":
+            raise ValueError("spawn error")
+        acted.append((action, service))
+        return "done"
+
+    server = ControlServer(tmp_path / "control.sock", act, tmp_path / "control.log")
+    server.start()
+    script = tmp_path / "supervisorctl"
+    script.write_text((SCRIPTS / "supervisorctl.py").read_text().replace("@CONTROL_SOCKET@",
+                                                                          str(tmp_path / "control.sock")))
+
+    def supervisorctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "-c", "/etc/supervisord.conf", *args],
+                              capture_output=True, text=True, timeout=30, check=False)
+    try:
+        assert supervisorctl("stop", "cloudify-restservice").returncode == 0
+        assert supervisorctl("restart", "cloudify-execution-scheduler").returncode == 0
+        not_run = supervisorctl("stop", "cloudify-api:*")
+        assert not_run.returncode == 0 and "not run by this manager" in not_run.stdout
+        unknown = supervisorctl("start", "cloudify-nonesuch")
+        assert unknown.returncode == 1 and "no such process" in unknown.stdout
+        failed = supervisorctl("start", "cloudify-execution-scheduler")
+        assert failed.returncode == 1 and "spawn error" in failed.stdout
+    finally:
+        server.close()
+    assert acted == [("stop", "rest"), ("restart", "scheduler")]
+    assert "supervisorctl stop cloudify-restservice -> 0" in (tmp_path / "control.log").read_text()
+    assert supervisorctl("status", "cloudify-restservice").returncode == 7  # no server: refused

@@ -278,6 +278,12 @@ class CloudifyClient(ArchiveTransfers):
     async def list_blueprints(self) -> list[dict[str, Any]]:
         return await self._list("/blueprints", {}, size=1000)
 
+    async def list_names(self, resource: str, field: str) -> list[str]:
+        """One field of every item of a list endpoint (`/tenants` `name`, `/secrets` `key`, ...),
+        asking the manager for that field only (`_include`): a secret's value never travels."""
+        items = await self._list(f"/{resource}", {"_include": field}, size=1000)
+        return [str(item.get(field, "")) for item in items if isinstance(item, dict)]
+
     async def update_plugins(self, blueprint_id: str, *, force: bool = False) -> PluginsUpdate:
         resp = await self._request("POST", f"/plugins-updates/{blueprint_id}/update/initiate",
                                    json_body={"force": force}, expected=(200, 201))

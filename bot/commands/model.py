@@ -91,6 +91,16 @@ class SnapshotsScheduleRunNow(Command, name="snapshots.schedule.run-now"):
 
 
 @dataclass(frozen=True)
+class SnapshotsDrill(Command, name="snapshots.drill"):
+    manager: str | None = None  # the source manager (default: the first one with a drill)
+
+
+@dataclass(frozen=True)
+class Status(Command, name="status"):
+    manager: str | None = None  # one manager (default: every configured one)
+
+
+@dataclass(frozen=True)
 class MaintenanceStatus(Command, name="maintenance-mode.status"):
     manager: str | None = None
 

@@ -128,6 +128,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "Run the daily snapshot job now (create, download, retention, report).",
                 "snapshots schedule run-now", _GUARDED,
                 CONFIGURABLE, changes_manager=True, job_kind="daily"),
+    CommandSpec(m.SnapshotsDrill, f"snapshots drill {_M}",
+                "Restore drill now: the manager's newest verified archive restored onto its "
+                "scratch manager, then compared with the archive (RTO, RPO, verdict).",
+                "snapshots drill --manager prod", _MANAGER_ONLY,
+                changes_manager=True, job_kind="drill"),
     CommandSpec(m.MaintenanceStatus, f"maintenance-mode status {_M}",
                 "Maintenance mode state and the executions it is waiting for.",
                 "maintenance-mode status", _MANAGER_ONLY),
@@ -153,6 +158,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(m.ClusterStatus, f"cluster status {_M}",
                 "Nodes, versions and health; warns about a split brain and links the runbook.",
                 "cluster status", _MANAGER_ONLY),
+    CommandSpec(m.Status, f"status {_M}",
+                "Backup posture per manager: newest verified archive, last drill, next runs, "
+                "running jobs, pending approvals.",
+                "status", _MANAGER_ONLY),
     CommandSpec(m.JobsList, "jobs [list]",
                 "snapbot's own jobs (restores, snapshots, ...) and their states.",
                 "jobs"),

@@ -232,14 +232,12 @@ class JobRunner:
             await _ended(task)
 
     def busy_on(self, manager: str, *, exclude: str | None = None) -> list[Job]:
-        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this)."""
-        out = []
-        for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000):
-            driver = self._drivers.get(job.kind)
-            if job.id == exclude or (driver and job.state in driver.machine.waiting):
-                continue
-            out.append(job)
-        return out
+        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this),
+        but `exclude` and its parent (the drill a restore runs for)."""
+        skip = {exclude, self.store.get_job(exclude).params.get("parent_job")} if exclude else set()
+        return [job for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000)
+                if job.id not in skip and not ((driver := self._drivers.get(job.kind))
+                                               and job.state in driver.machine.waiting)]
 
     def ensure_free(self, manager: str, *, exclude: str | None = None,
                     allow: Callable[[Job], bool] | None = None) -> None:

@@ -30,6 +30,7 @@ SYSTEM_DIRS = (Path("/opt/manager"), Path("/opt/mgmtworker"), Path("/opt/cloudif
 SUPERVISORCTL = Path("/usr/bin/supervisorctl")
 STANDIN_TAG = "# snapbot realmanager stand-in"
 SYSTEM_LOCK = Path("/tmp/snapbot-realmanager-system-layout.lock")
+RESTORE_FLAG_DIR = Path("/tmp/cloudify")  # cloudify.snapshots.SNAPSHOT_RESTORE_FLAG_FILE's
 
 
 class LayoutError(Exception):
@@ -127,6 +128,8 @@ class SystemLayout:
             self._made.append(path)
         self._copy_cloudify_files()
         self._write_supervisorctl()
+        if not RESTORE_FLAG_DIR.exists():
+            self._made.append(RESTORE_FLAG_DIR)  # the restore workflow makes it for its flag file
 
     def _copy_cloudify_files(self) -> None:
         manager, resources = Path("/opt/manager"), self.layout.resources

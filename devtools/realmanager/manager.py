@@ -183,7 +183,8 @@ class RealManager:
         self._own_state_dir = options.state_dir is None
         self.state_dir = Path(options.state_dir or tempfile.mkdtemp(prefix="snapbot-realmanager-"))
         self.layout = Layout(self.state_dir.resolve(), options.system_layout)
-        self.port = options.port
+        self.port = options.port  # nginx, in front as on a real manager
+        self.rest_port = 0  # gunicorn, behind nginx
         self.pg_port = 0
         self.broker_address = ""
         self.db_password = secrets.token_urlsafe(18)
@@ -297,7 +298,8 @@ class RealManager:
 
     def _prepare_packages(self) -> None:
         needed = {"rabbitmq-server": str(RABBIT_BIN / "rabbitmq-server"),
-                  "postgresql-15": str(PG_BIN / "postgres"), "openssl": "/usr/bin/openssl"}
+                  "postgresql-15": str(PG_BIN / "postgres"), "openssl": "/usr/bin/openssl",
+                  "nginx": "/usr/sbin/nginx"}
         if self.options.system_layout:
             needed["sudo"] = "/usr/bin/sudo"  # the snapshot workflows run their helpers with sudo
         spent = _ensure_debian_packages(needed, self.log)
@@ -348,6 +350,7 @@ class RealManager:
         self.broker_address = pick_loopback_address()
         if not self.port:
             self.port = free_port(self.options.host)
+        self.rest_port = free_port(self.options.host)
         self._make_certs()
 
     @property
@@ -514,10 +517,59 @@ class RealManager:
         logs = self.layout.logs
         rest = self._add(Service("rest", [str(self.rest_venv.bin("gunicorn")), "--chdir", "/", "--workers", "2",
                                           "--max-requests", "1000", "--timeout", "300",
-                                          "--bind", f"{self.options.host}:{self.port}", "manager_rest.wsgi:app",
+                                          "--bind", f"{self.options.host}:{self.rest_port}", "manager_rest.wsgi:app",
                                           "--access-logfile", str(logs / "rest-access.log")],
                                  log=logs / "rest.log", env=self._rest_env()))
-        _wait("the REST service", self._version_answers, rest.running, 120, rest.tail)
+        nginx = self._add(Service("nginx", ["/usr/sbin/nginx", "-c", str(self._write_nginx_conf()),
+                                            "-e", str(logs / "nginx-error.log")],
+                                  log=logs / "nginx.log", env=_base_env()))
+        _wait("the REST service", self._version_answers, lambda: rest.running() and nginx.running(), 120,
+              lambda: rest.tail() + "\n" + nginx.tail())
+
+    def _write_nginx_conf(self) -> Path:
+        """nginx in front of gunicorn, as on a real manager: the REST service answers file
+        downloads with `X-Accel-Redirect: /resources-local/PATH`, which nginx serves from the
+        file server root; while gunicorn restarts, nginx answers 502."""
+        run, logs = self.state_dir / "run", self.layout.logs
+        temp = "\n".join(f"    {kind}_temp_path {run / ('nginx-' + kind)};"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = run / "nginx.conf"
+        conf.write_text(f"""daemon off;
+worker_processes 1;
+{"user root root;" if os.geteuid() == 0 else ""}
+pid {run / "nginx.pid"};
+error_log {logs / "nginx-error.log"};
+events {{ worker_connections 256; }}
+http {{
+    access_log {logs / "nginx-access.log"};
+{temp}
+    default_type application/octet-stream;
+    client_max_body_size 0;
+    server {{
+        listen {self.options.host}:{self.port};
+        location /resources-local/ {{
+            internal;
+            alias {self.layout.resources}/;
+        }}
+        # as Cloudify's rest-proxy.cloudify: request buffering on (a chunked upload reaches
+        # gunicorn with a Content-Length, as the REST service needs), audit headers hidden
+        location / {{
+            proxy_pass http://{self.options.host}:{self.rest_port};
+            proxy_redirect off;
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Server-Port $server_port;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_hide_header X-Cloudify-Audit-Auth-Method;
+            proxy_hide_header X-Cloudify-Audit-Tenant;
+            proxy_hide_header X-Cloudify-Audit-Username;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+""")
+        return conf
 
     def _mgmtworker_env(self) -> dict[str, str]:
         assert self.mgmtworker_venv is not None
@@ -545,7 +597,16 @@ class RealManager:
         if not lay.system:
             # cloudify-common reads the token from /opt/mgmtworker/work/admin_token unless given
             env["ADMIN_API_TOKEN"] = (lay.work / "admin_token").read_text().strip()
+        # as installed: HOME=/etc/cloudify holding the .pgpass the snapshot's pg_dump/psql use
+        env["HOME"] = str(self._mgmtworker_home())
         return env
+
+    def _mgmtworker_home(self) -> Path:
+        home = Path("/etc/cloudify") if self.layout.system else self.state_dir / "mgmtworker"
+        pgpass = home / ".pgpass"
+        pgpass.write_text(f"{self.options.host}:{self.pg_port}:*:{DB_USER}:{self.db_password}\n")
+        pgpass.chmod(0o600)
+        return home
 
     def _start_workers(self) -> None:
         assert self.mgmtworker_venv is not None and self.rest_venv is not None
