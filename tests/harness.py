@@ -73,7 +73,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 def fast(settings: Settings) -> Settings:
     """Short real-time poll intervals, so jobs against a fast simulator finish quickly."""
     runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.02,
-                                  poll_max_interval_seconds=0.1)
+                                  poll_max_interval_seconds=0.1, snapshot_status_grace_seconds=1.0)
     return dataclasses.replace(settings, runbook=runbook)
 
 

@@ -248,7 +248,8 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             settings = load_settings(demo_env(sim_url=sim.url, slack_api_url=slack.api_url, workdir=workdir),
                                      None, require_slack=True)
             runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.05,
-                                          poll_max_interval_seconds=0.2)
+                                          poll_max_interval_seconds=0.2,
+                                          snapshot_status_grace_seconds=2.0)
             settings = dataclasses.replace(settings, runbook=runbook)
             client = make_client(settings)
             notifier = SlackNotifier(client)

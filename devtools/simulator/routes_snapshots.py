@@ -105,7 +105,7 @@ class SnapshotRoutes:
         s = self.s
         snapshot_id = request.match_info["id"]
         item = self.snap(snapshot_id)
-        for e in s.state.executions.values():
+        for e in s.state.executions.values() if s.profile.delete_checks_executions else ():
             if (e["workflow_id"] in ("create_snapshot", "restore_snapshot")
                     and e["status"] in LIVE_STATUSES
                     and e["parameters"].get("snapshot_id") == snapshot_id):
@@ -172,6 +172,10 @@ class SnapshotRoutes:
             if written == 0:
                 raise ApiError(400, "bad_parameters_error", "Missing snapshot archive in request "
                                "body or 'snapshot_archive_url' in query string")
+            if snapshot_id in s.state.snapshots and s.profile.upload_over_existing_conflicts:
+                raise ApiError(409, "conflict_error",
+                               f"<Snapshot id=`{snapshot_id}` tenant=`{s.state.tenant}`> already "
+                               f"exists on <Tenant name=`{s.state.tenant}`> or with global visibility")
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -57,6 +57,8 @@ class SimState:
     managers: list[dict[str, Any]] = field(default_factory=list)
     plugins_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rest-security.conf's secret_key (signs 5.x tokens); a legacy snapshot carries it (4.4 on)
+    secret_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
     execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {key, value, ...}
@@ -138,7 +140,7 @@ class SimState:
             "snapshots": list(self.snapshots.values()),
             "execution_schedules": list(self.execution_schedules.values()),
             "secrets": list(self.secrets.values()), "plugins": list(self.plugins.values()),
-            "users": self.users, "tokens": self.tokens,
+            "users": self.users, "tokens": self.tokens, "secret_key": self.secret_key,
         })
 
     def public(self, now: datetime, version: str) -> dict[str, Any]:

@@ -206,20 +206,33 @@ class Workflows:
         if non_empty:
             self.log_event(ex, FORCE_WARNING, "warning")
         reboot = params["restore_certificates"] and not params["no_reboot"]
-        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
-        await self.outage(outage, "refuse" if reboot else None)
+        outage = self.options.restore_outage_seconds
+        await self.outage(outage if self.profile.rest_stopped_in_restore else outage / 4, None)
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
         while self.in_outage():
             await asyncio.sleep(0.01)
-        self._replace_with_snapshot(ex, snapshot_id, captured)
+        self._replace_with_snapshot(ex, snapshot_id, captured, create_id=metadata.get("execution_id"))
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+        if reboot:
+            # _trigger_post_restore_commands: after the execution ends a shell sleeps 3 s, then
+            # runs `sudo shutdown -r now` *before* `rm -f <flag>`: the manager reboots after
+            # `terminated` and /snapshot-status can read running for good (5.1.4, 6.4.2, 7.0.5)
+            self._restore_stuck = True
+            self._spawn(self._reboot_later())
         return True
 
+    async def _reboot_later(self: "Simulator") -> None:
+        await self._sleep(3.0)
+        await self.outage(self.options.reboot_outage_seconds, "refuse")
+
     def _replace_with_snapshot(self: "Simulator", ex: dict[str, Any], snapshot_id: str,
-                               captured: dict[str, Any]) -> None:
-        """A legacy restore: the database becomes the snapshot's."""
+                               captured: dict[str, Any], create_id: str | None = None) -> None:
+        """A legacy restore: the database becomes the snapshot's. The dump deletes its own
+        create execution (postgres.py _append_delete_current_execution) and keeps every other
+        execution's status: a queued one is queued again (started by start_queued_executions, on
+        6.4.2/7.0.5 once maintenance mode is off); nothing runs one that was started."""
         st = self.state
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
@@ -236,16 +249,28 @@ class Workflows:
         if not self.compat(profiles.COMPAT_CREDENTIALS_SURVIVE_RESTORE):
             # users (admin included, from 4.4 snapshots) and rest-security.conf come back;
             # 6.x/7.x also reload the tokens table (postgres.py); 5.x tokens derive from users
+            if not self.profile.tokens_table:
+                # 5.x tokens are signed with rest-security.conf's secret_key and carry a hash of
+                # the user's password hash (security/authentication.py, user_handler.py
+                # get_token_status): another key or another password hash kills them
+                old_users, new_users = st.users, captured.get("users") or st.users
+                if captured.get("secret_key", st.secret_key) != st.secret_key:
+                    st.tokens = {}
+                st.tokens = {t: v for t, v in st.tokens.items()
+                             if (new_users.get(v["username"]) or {}).get("password")
+                             == (old_users.get(v["username"]) or {}).get("password")}
+            st.secret_key = captured.get("secret_key", st.secret_key)  # restored (4.4 on)
             if captured.get("users"):
                 st.users = copy.deepcopy(captured["users"])
             if self.profile.tokens_table and "tokens" in captured:
                 st.tokens = copy.deepcopy(captured["tokens"])
-        executions = {e["id"]: e for e in captured.get("executions", [])}
+        executions = {e["id"]: e for e in captured.get("executions", []) if e["id"] != create_id}
         executions[ex["id"]] = ex
         st.executions = executions
+        self._queue = [i for i in self._queue if i in executions]
         for e in list(executions.values()):
-            if e is not ex and e["status"] in LIVE_STATUSES:
-                e["status"] = "pending"
+            if e is not ex and e["status"] == "queued":
+                self._queue.append(e["id"])
                 self._spawn(self._run_workflow(e["id"]))
         self._restore_scheduled(ex)
 
