@@ -28,6 +28,7 @@ from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
 from bot.logs import field
 from bot.messages import restore as rm
+from bot.messages.posture import HOME_APPROVE, HOME_REJECT
 from bot.notifier import plain_text
 from bot.store import Job, Store
 
@@ -44,13 +45,17 @@ FOLLOWUPS = {"restore_deactivate": lambda manager: m.MaintenanceDeactivate(manag
 RESTORE_REQUESTS = ("restore_retry", "restore_rollback")
 DAILY_RETRY = "daily_retry"
 CANCEL_BLOCKERS = "cancel_blockers"
-ACTIONS = ("job_cancel", CANCEL_BLOCKERS, DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS, *FOLLOWUPS)
+#: the App Home tab's approve/reject (no channel there: approvers only, on the request's block)
+HOME_ACTIONS = {HOME_APPROVE: True, HOME_REJECT: False}
+ACTIONS = ("job_cancel", CANCEL_BLOCKERS, DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS,
+           *FOLLOWUPS, *HOME_ACTIONS)
 
 
 #: how a click that ran no command reads in the audit log
 _WHAT = {"restore_approve": "approve", "job_approve": "approve", "restore_reject": "reject",
-         "job_reject": "reject", "restore_retry": "retry restore", "restore_rollback":
-         "roll back restore", CANCEL_BLOCKERS: "cancel the executions waited for by"}
+         "job_reject": "reject", HOME_APPROVE: "approve (Home)", HOME_REJECT: "reject (Home)",
+         "restore_retry": "retry restore", "restore_rollback": "roll back restore",
+         CANCEL_BLOCKERS: "cancel the executions waited for by"}
 
 
 def _what(click: "Click") -> str:
@@ -130,8 +135,25 @@ class Buttons:
                                 "buttons on that job's own card")
         return job
 
+    async def _home_decision(self, click: Click) -> Reply:
+        """Approve or reject from the App Home tab: the button sits in the request's own block
+        (`home:<job>`), shown to approvers only; the clicker must be an approver now too."""
+        try:
+            job = self.store.get_job(click.value)
+        except JobNotFound:
+            raise NotAuthorized("this button does not belong to a job snapbot knows") from None
+        if click.block_id != f"home:{job.id}":
+            raise NotAuthorized(f"this button is not the Home tab's button for job {job.id}")
+        await self.approvals.refresh_groups()
+        if not self.approvals.is_approver(click.inv.user):
+            raise NotAuthorized("not an approver: only configured approvers can approve or reject this")
+        return await self.approvals.decide(job.id, click.inv.user, HOME_ACTIONS[click.action],
+                                           idem_key=click.inv.idem_key)
+
     async def _click(self, click: Click, ran: "_Ran") -> Reply:
         action, inv, access = click.action, click.inv, self.dispatcher.access
+        if action in HOME_ACTIONS:
+            return await self._home_decision(click)
         access.check_channel(inv)
         if action == DAILY_RETRY:
             if click.block_id != f"{DAILY_RETRY}:{click.value}":

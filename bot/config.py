@@ -13,11 +13,12 @@ from typing import Any
 from bot import config_values as check
 from bot.errors import ConfigError
 from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, AccessConfig,
-                          ApprovalPolicy,
+                          ApprovalPolicy, DrillConfig,
                           ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
                           SlackConfig, configuration_markdown, describe_settings)
 
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
+           "DrillConfig",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
            "SlackConfig", "check_database_path", "configuration_markdown", "describe_settings",
            "load_settings"]
@@ -28,7 +29,10 @@ _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _YAML_KEYS = [st.key for st in SETTINGS if st.key]
 _TOP_KEYS = {k.split(".", 1)[0].removesuffix("[]") for k in _YAML_KEYS}
-_MANAGER_KEYS = {k.removeprefix("managers[].") for k in _YAML_KEYS if k.startswith("managers[].")}
+_MANAGER_KEYS = {k.removeprefix("managers[].").split(".", 1)[0] for k in _YAML_KEYS
+                 if k.startswith("managers[].")}
+_DRILL_KEYS = {k.removeprefix("managers[].drill.") for k in _YAML_KEYS
+               if k.startswith("managers[].drill.")}
 #: what the object store reads from the environment (besides the instance role)
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -113,9 +117,44 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if raw.get("snapshot_format") is not None:
         given["snapshot_format"] = check.snapshot_format(f"{key}.snapshot_format",
                                                          raw["snapshot_format"])
+    if "scratch" in raw:
+        given["scratch"] = check.boolean(f"{key}.scratch", raw["scratch"])
+    if raw.get("drill") is not None:
+        given["drill"] = _drill(f"{key}.drill", raw["drill"])
     return ManagerConfig(name=name, url=url, password=secrets.get("password", ""),
                          token=secrets.get("token", ""), ca_bundle=ca_bundle,
                          password_file=files.get("password"), token_file=files.get("token"), **given)
+
+
+def _drill(key: str, raw: Any) -> DrillConfig:
+    """`drill: {target: NAME, cron: "0 4 * * 0"}` of one manager (the target is checked against
+    the other managers once all are read: `_check_drills`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a mapping with target (and cron)")
+    check.unknown_keys(key, raw, _DRILL_KEYS)
+    target = check.text(f"{key}.target", raw.get("target"))
+    if "cron" in raw:
+        return DrillConfig(target=target, cron=check.text(f"{key}.cron", raw["cron"]))
+    return DrillConfig(target=target)
+
+
+def _check_drills(managers: tuple[ManagerConfig, ...], zone: str) -> None:
+    """Every drill names another configured manager marked `scratch: true`, and a valid cron."""
+    by_name = {m.name: m for m in managers}
+    for i, mgr in enumerate(managers):
+        if mgr.drill is None:
+            continue
+        key = f"managers[{i}].drill"
+        target = by_name.get(mgr.drill.target)
+        if target is None:
+            raise ConfigError(f"{key}.target", f"names no configured manager "
+                                               f"({mgr.drill.target[:64]!r})")
+        if target.name == mgr.name:
+            raise ConfigError(f"{key}.target", "a manager cannot be drilled onto itself")
+        if not target.scratch:
+            raise ConfigError(f"{key}.target", f"manager {target.name!r} is not marked "
+                                               "`scratch: true`; drills only overwrite scratch managers")
+        check.cron(f"{key}.cron", mgr.drill.cron, zone)
 
 
 def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
@@ -167,6 +206,8 @@ def _field(section: str, field_name: str, key: str, value: Any) -> Any:
         return check.gated(key, value)
     if field_name == "keep_audit_days":
         return check.whole_number(key, value, minimum=0)
+    if field_name == "stale_after_hours":
+        return check.whole_number(key, value, minimum=1)
     if isinstance(default, bool):
         return check.boolean(key, value)
     if isinstance(default, int):
@@ -242,6 +283,7 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     schedule = ScheduleConfig(**s)
     check.timezone(tz_key, schedule.timezone)
     check.cron(cron_key, schedule.cron, schedule.timezone)
+    _check_drills(managers, schedule.timezone)
 
     retention = RetentionConfig(**r)
     runbook = RunbookConfig(**sec["runbook"])

@@ -208,9 +208,11 @@ def gated(key: str, value: Any) -> frozenset[str]:
 
 
 def cron(key: str, expression: str, zone: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger
+    from zoneinfo import ZoneInfo
+
+    from bot.crontab import crontab_trigger
     try:
-        CronTrigger.from_crontab(expression, timezone=zone)
+        crontab_trigger(expression, ZoneInfo(zone))
     except (ValueError, TypeError) as exc:
         raise ConfigError(key, f"is not a valid crontab expression ({exc})") from None
 

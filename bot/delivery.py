@@ -13,7 +13,7 @@ import time
 from typing import Callable
 
 from bot.tasks import cancel_and_wait, ensure_running
-from bot.notifier import MessageRef, Notifier
+from bot.notifier import HomePublisher, MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store
 
@@ -254,6 +254,11 @@ class OutboxSender:
             return await self._post_once(row, row.channel, None, f"{row.origin}/{row.id}")
         if row.kind == "ephemeral":
             await self.notifier.ephemeral(row.channel, row.user, row.message)
+            return ""
+        if row.kind == "home":
+            if not isinstance(self.notifier, HomePublisher):
+                raise DeliveryFailed("this notifier cannot publish a Home view", permanent=True)
+            await self.notifier.publish_home(row.user, row.message)
             return ""
         raise DeliveryFailed(f"unknown outbox kind {row.kind!r}", permanent=True)
 

@@ -9,13 +9,14 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
-from bot.audit import AuditLog
 from bot.archive_store import ArchiveStore
+from bot.audit import AuditLog
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
@@ -24,10 +25,13 @@ from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAutho
                         StaleState, UsageError)
 from bot.config import Settings
 from bot.invocation import Invocation, Reply
+from bot import cluster_guard
 from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
 from bot.messages import common
 from bot.messages import jobs as jm
+from bot.messages import posture as posture_messages
+from bot.messages.posture import ManagerPosture
 from bot.jobs.runner import JobRunner
 from bot.logs import field
 from bot.reads import Reads
@@ -62,11 +66,24 @@ class Daily(Protocol):
     async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
 
 
+class Drills(Protocol):
+    """Restore drills (bot.jobs.drill's DrillService)."""
+
+    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
+
+
+class Posture(Protocol):
+    """The backup posture (bot.posture's Posture)."""
+
+    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
                  restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog,
-                 access: AccessPolicy) -> None:
+                 access: AccessPolicy, *, drills: Drills | None = None,
+                 posture: Posture | None = None) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -78,6 +95,8 @@ class Dispatcher:
         self.archives = archives
         self.audit = audit
         self.access = access
+        self.drills = drills
+        self.posture = posture
         self.reads = Reads(settings, clients, archives)
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
@@ -91,6 +110,8 @@ class Dispatcher:
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
             m.SnapshotsScheduleRunNow: self._run_now,
+            m.SnapshotsDrill: self._drill,
+            m.Status: self._status,
             m.MaintenanceStatus: self._maintenance_status,
             m.ClusterStatus: self._cluster_status,
             m.JobsList: self._jobs_list,
@@ -130,6 +151,17 @@ class Dispatcher:
             raise UsageError(f"`{cmd.name}` is not supported")
         await self.authorize(cmd, inv)
         return await handler(cmd, inv)
+
+    async def _split_brain_guard(self, cmd: m.Command, inv: Invocation) -> None:
+        """Commands that change a manager are refused during a split brain (bot.cluster_guard);
+        called once the command's own input checks passed (bad input sends nothing)."""
+        spec = spec_for(cmd)
+        if spec.changes_manager and spec.approval != ALWAYS:  # a restore checks on its own
+            manager = self._manager(cmd)
+            await cluster_guard.check(self._client(manager), cmd.name, manager,
+                                      override=bool(getattr(cmd, "ignore_cluster_health", False)),
+                                      approver=self.access.is_approver(inv.user),
+                                      runbook_base_url=self.settings.runbook_base_url)
 
     def needs_approval(self, cmd: m.Command) -> bool:
         return spec_for(cmd).approval == ALWAYS or cmd.name in self.settings.approvals.gated
@@ -246,7 +278,18 @@ class Dispatcher:
         return await self.daily.describe(self._manager(cmd))
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
+        await self._split_brain_guard(cmd, inv)
         return await self.daily.run_now(self._manager(cmd), inv)
+
+    async def _drill(self, cmd: m.SnapshotsDrill, inv: Invocation) -> Reply:
+        if self.drills is None:
+            raise UsageError("restore drills are not available here")
+        return await self.drills.run_now(cmd.manager, inv)
+
+    async def _status(self, cmd: m.Status, inv: Invocation) -> Reply:
+        if self.posture is None:
+            raise UsageError("the posture is not available here")
+        return Reply(posture_messages.status_message(await self.posture.managers(cmd.manager)))
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
@@ -349,6 +392,7 @@ class Dispatcher:
             existing = store.find_by_idem_key(inv.idem_key)
             if existing is not None:
                 return Reply(jm.job_duplicate(existing), ephemeral=True)
+        await self._split_brain_guard(cmd, inv)
         gated = cmd.name in self.settings.approvals.gated
         runner.ensure_free(manager)
         params = {**self.job_params(cmd, manager), **(extra or {})}

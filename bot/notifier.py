@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 from bot.messages.text import unwrap  # snapbot's own mentions, for reading
 
 Message = dict[str, Any]
@@ -31,6 +31,13 @@ class Notifier(Protocol):
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
         """A message only `user` sees."""
+
+
+@runtime_checkable
+class HomePublisher(Protocol):
+    """A notifier that can publish a user's App Home view (Slack's views.publish)."""
+
+    async def publish_home(self, user: str, view: Message) -> None: ...
 
 
 def plain_text(message: Message) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -21,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from bot.config import ScheduleConfig
+from bot.crontab import crontab_trigger
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def make_trigger(schedule: ScheduleConfig) -> CronTrigger:
     """The cron trigger of `schedule` (5-field crontab, evaluated in the configured zone)."""
     tz = zone(schedule.timezone)
     try:
-        return CronTrigger.from_crontab(schedule.cron, timezone=tz)
+        return crontab_trigger(schedule.cron, tz)
     except ValueError as exc:
         raise ConfigError("schedule.cron", f"{schedule.cron!r} is not a 5-field cron expression ({exc})") from None
 
@@ -54,7 +56,7 @@ def next_slot(schedule: ScheduleConfig, now: datetime) -> datetime:
     """The first slot at or after `now`, in UTC."""
     fire = make_trigger(schedule).get_next_fire_time(None, now)
     assert fire is not None  # a crontab always fires again
-    return fire.astimezone(timezone.utc)
+    return fire.astimezone(UTC)
 
 
 def latest_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
@@ -67,7 +69,7 @@ def latest_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
             prev = fire
             fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
         if prev is not None:
-            return prev.astimezone(timezone.utc)
+            return prev.astimezone(UTC)
     return None
 
 

@@ -89,6 +89,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("managers[].ca_bundle", "CLOUDIFY_CA_BUNDLE", None,
             "CA bundle file for the manager's HTTPS certificate", shown="system store"),
     Setting("managers[].verify_tls", "", True, "Verify the manager's TLS certificate"),
+    Setting("managers[].scratch", "", False,
+            "A throw-away manager that restore drills may overwrite; snapbot drills onto no other"),
+    Setting("managers[].drill.target", "", None,
+            "Drill this manager's newest verified archive onto that scratch manager (restore, "
+            "then compare with the archive)"),
+    Setting("managers[].drill.cron", "", "0 4 * * 0",
+            "When the drill runs, crontab syntax in `schedule.timezone` (weekly by default)"),
     Setting("", "SLACK_BOT_TOKEN", None, "Bot token `xoxb-…` (secret; required by `snapbot run`)"),
     Setting("", "SLACK_SIGNING_SECRET", None,
             "Signing secret (secret; required by `snapbot run` in HTTP mode)"),
@@ -142,6 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Archived copies retention keeps per manager"),
     Setting("retention.keep_audit_days", "SNAPBOT_KEEP_AUDIT_DAYS", 365,
             "Days the audit log keeps its entries (`0`: forever); the daily run prunes older ones"),
+    Setting("retention.stale_after_hours", "SNAPBOT_STALE_AFTER_HOURS", 26,
+            "Hours after which a manager's newest verified archive is stale: one message in the "
+            "channel (and one when a fresh copy arrives)"),
     Setting("retention.delete_foreign", "", False,
             "May retention delete snapshots snapbot did not create"),
     Setting("runbook.safety_snapshot", "", True,
@@ -215,6 +225,18 @@ class ManagerConfig:
     snapshot_format: str = default("managers[].snapshot_format")
     #: the bootstrap admin's username (user id 0): only it may run a legacy restore
     bootstrap_admin: str = default("managers[].bootstrap_admin")
+    #: a throw-away manager restore drills may overwrite (no drill touches any other)
+    scratch: bool = default("managers[].scratch")
+    #: restore drills of this manager's archives onto a scratch manager, or None
+    drill: "DrillConfig | None" = None
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """Restore drills of one source manager: onto which scratch manager, and when."""
+
+    target: str
+    cron: str = default("managers[].drill.cron")
 
 
 @dataclass(frozen=True)
@@ -261,6 +283,8 @@ class RetentionConfig:
     keep_on_manager: int = default("retention.keep_on_manager")
     keep_archived: int = default("retention.keep_archived")
     keep_audit_days: int = default("retention.keep_audit_days")  # 0: forever
+    #: a manager whose newest verified archive is older than this is stale (said once)
+    stale_after_hours: int = default("retention.stale_after_hours")
     delete_foreign: bool = default("retention.delete_foreign")
 
 
@@ -329,7 +353,10 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             auth += " (from file)"
         out.append((f"managers[{i}]", f"{mgr.name} {display_url(mgr.url)} tenant={mgr.tenant} "
                                       f"user={mgr.username} auth={auth} tls={tls} "
-                                      f"snapshot_format={mgr.snapshot_format}"))
+                                      f"snapshot_format={mgr.snapshot_format}"
+                                      + (" scratch" if mgr.scratch else "")
+                                      + (f" drill={mgr.drill.target}@{mgr.drill.cron!r}"
+                                         if mgr.drill else "")))
     sl = settings.slack
     mode = "socket mode" if sl.app_token else "http"
     out += [("slack.bot_token", _mask(sl.bot_token)),
@@ -361,7 +388,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived, "
                              + (f"audit {rt.keep_audit_days} days" if rt.keep_audit_days
                                 else "audit forever")
-                             + (", may delete foreign snapshots" if rt.delete_foreign else "")))
+                             + (", may delete foreign snapshots" if rt.delete_foreign else "")
+                             + f", stale after {rt.stale_after_hours} h"))
     out += [("db_path", settings.db_path),
             ("archive", display_url(settings.archive_url) if settings.archive_url
              else f"directory {settings.archive_dir}"),

@@ -3,8 +3,8 @@
 An aiohttp middleware, self-contained: size first (1 MB, 413, from Content-Length before
 reading), then Slack's v0 signature over the raw body with a numeric timestamp no older than
 five minutes (401), then the body's shape (a form: a slash command naming its command, or a
-`payload` that is a JSON object whose fields have the types Slack sends; 400 for anything else,
-including JSON nested too deep to decode), then the slash command's length (an
+`payload` that is a JSON object whose fields have the types Slack sends; an Events API JSON
+object; 400 for anything else, including JSON nested too deep to decode), then the slash command's length (an
 ephemeral answer saying so, before the parser sees it). Each refusal is one log line with a
 fixed reason and the body's size: never the body, a header's value or a traceback, so an
 unsigned request cannot grow the log or forge a line of it.
@@ -67,6 +67,8 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not a form") from None
+    if text.startswith("{"):
+        return _event_check(text)
     if not text.startswith("payload=") and "&payload=" not in text:
         return _command_text_check(text, max_command)
     try:
@@ -85,6 +87,19 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
             raise Refused(400, "payload is not an object")
         _check_payload(payload)
         return None
+    return None
+
+
+def _event_check(text: str) -> None:
+    """An Events API request: a JSON object of one of the types Slack sends."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise Refused(400, "event nested too deep") from None
+    except ValueError:
+        raise Refused(400, "event is not JSON") from None
+    if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
+        raise Refused(400, "not an Events API request")
     return None
 
 

@@ -66,6 +66,10 @@ class SlackNotifier:
         await self._call("chat.postEphemeral",
                          self.client.chat_postEphemeral(channel=channel, user=user, **_fields(message)))
 
+    async def publish_home(self, user: str, view: Message) -> None:
+        """The user's App Home tab (views.publish)."""
+        await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
+
     async def usergroup_members(self, group: str) -> list[str]:
         """The user ids in a Slack user group (S...): how approver groups are resolved."""
         resp = await self._call("usergroups.users.list", self.client.usergroups_users_list(usergroup=group))

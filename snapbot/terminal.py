@@ -36,6 +36,7 @@ from bot.store import Job
 from bot.messages.common import error_text, help_message
 from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
+from bot.progress import TransferView, progress_line
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
 
     async def progress(job: Job, detail: str) -> None:
         if job.idem_key == key or job.id in mine:
+            moving = job.result.get("progress") if not detail else None
+            if isinstance(moving, dict):  # a transfer's progress (the card shows the same)
+                detail = progress_line(TransferView.from_dict(moving))
             out(to_terminal(f"[{job.id}] {job.state}" + (f": {detail}" if detail else "")))
 
     mine: set[str] = set()

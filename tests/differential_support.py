@@ -23,7 +23,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -60,7 +60,7 @@ class Call:
     params: Mapping[str, Any] | None = None
     body: Any = None
     content: str | None = None  # a raw body: the name of a saved bytes value
-    auth: str = "admin"  # "admin" | "wrong" (a wrong password) | "none"
+    auth: str = "admin"  # "admin" | "wrong" (a wrong password) | "none" | "token" (the saved one)
     tenant: str = TENANT
     headers: Mapping[str, str] = field(default_factory=dict)
     save: Mapping[str, str] = field(default_factory=dict)  # var -> key of the answer ("" = body)
@@ -83,7 +83,7 @@ Step = Call | Wait
 
 
 def _future(days: int) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _snapshot_done(answer: Any) -> bool:
@@ -110,7 +110,7 @@ def _stage(status: str, var: str) -> Call:
 
 
 def _end(var: str, what: str) -> Call:
-    return Call(f"end the {what} execution", "PATCH", "/executions/{%s}" % var, 200,
+    return Call(f"end the {what} execution", "PATCH", f"/executions/{{{var}}}", 200,
                 body={"status": "cancelled"}, why="the status update the mgmtworker sends")
 
 
@@ -128,12 +128,14 @@ def sequence() -> list[Step]:
              client=("cluster_status", "cluster_health")),
         Call("cluster status summary", "GET", "/cluster-status", 200,
              params={"summary": "true"}, client=("cluster_status", "cluster_health")),
-        Call("current user", "GET", "/user", 200),
+        Call("current user", "GET", "/user", 200, client=("current_username",)),
         Call("user admin", "GET", "/users/admin", 200),
         Call("unknown user", "GET", "/users/{prefix}-nobody", 404),
         Call("users list", "GET", "/users", 404, why="premium only: a community manager says so"),
         Call("tenants", "GET", "/tenants", 200),
-        Call("token create", "POST", "/tokens", 200, body={"description": "differential"}),
+        Call("token create", "POST", "/tokens", 200, body={"description": "differential"},
+             save={"token": "value"}),
+        Call("version by token", "GET", "/version", 200, auth="token"),
         Call("tokens list", "GET", "/tokens", 200),
         # -- snapshots -------------------------------------------------------------------------
         Call("snapshot missing", "GET", "/snapshots/{prefix}-missing", 404,
@@ -365,7 +367,7 @@ def _fill(value: Any, values: Mapping[str, Any]) -> Any:
         out = value
         for k, v in values.items():
             if isinstance(v, str):
-                out = out.replace("{%s}" % k, v)
+                out = out.replace(f"{{{k}}}", v)
         return out
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
@@ -412,7 +414,9 @@ async def run(manager: Manager, steps: list[Step], *, timeout: float = 60.0) -> 
 
 def _headers(manager: Manager, call: Call) -> dict[str, str]:
     headers = {"Tenant": call.tenant, **call.headers}
-    if call.auth != "none":
+    if call.auth == "token":
+        headers["Authentication-Token"] = str(manager.values["token"])
+    elif call.auth != "none":
         password = manager.password if call.auth == "admin" else manager.password + "-wrong"
         headers["Authorization"] = basic(manager.username, password)
     return headers

@@ -62,6 +62,7 @@ async def ensure_deployment(url: str, deployment_id: str = DEPLOYMENT_ID) -> str
             return deployment_id
         if (await http.get(f"/blueprints/{BLUEPRINT_ID}")).status_code == 404:
             resp = await http.put(f"/blueprints/{BLUEPRINT_ID}", content=blueprint_archive(),
+                                  headers={"Content-Type": "application/octet-stream"},
                                   params={"application_file_name": "blueprint.yaml",
                                           "visibility": "tenant"})
             assert resp.status_code in (200, 201), resp.text

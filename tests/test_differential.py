@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from bot.cloudify.client import CloudifyClient
+from devtools.realmanager import RealManager
 from tests import differential_support as d
+from tests.realmanager_seed import ensure_deployment
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "development.md"
 START, END = "<!-- differential:start -->", "<!-- differential:end -->"
@@ -68,6 +70,25 @@ async def test_the_simulator_answers_the_sequence_with_cloudifys_statuses(simula
              and sim.observed[c.name].status != c.expect
              and not _accepted_status(c, sim.observed[c.name].status)]
     assert not wrong
+
+
+@pytest.mark.realmanager
+async def test_the_simulator_answers_like_the_real_manager(real_manager: RealManager,
+                                                         simulator: str) -> None:
+    prefix = d.new_prefix()
+    real = d.Manager("real 7.0.5", real_manager.url)
+    real.values.update(prefix=prefix, dep=await ensure_deployment(real_manager.url))
+    sim = _simulator_side(simulator, prefix)
+    steps = d.sequence()
+    await d.run(real, steps)
+    await d.run(sim, steps)
+    calls = [c for c in steps if isinstance(c, d.Call)]
+    # the expectations read from the source hold on the real thing
+    assert [f"{c.name}: {real.observed[c.name].status}" for c in calls
+            if real.observed[c.name].status != c.expect] == []
+    found = {x.key for x in d.differences(real, sim, steps)}
+    assert sorted(found - set(ACCEPTED)) == []  # new differences: fix the simulator or accept
+    assert sorted(set(ACCEPTED) - found) == []  # accepted ones no longer seen: drop them
 
 
 def test_every_call_of_snapbots_client_is_in_the_sequence() -> None:

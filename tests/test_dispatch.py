@@ -199,7 +199,7 @@ async def test_maintenance_activate_waits_until_activated(tmp_path: Path) -> Non
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert (await d.sim_state())["maintenance"]["status"] == "activated"
-        assert any("1 running execution" in t for t in d.notifier.texts("reply"))
+        assert any("waiting for 1 execution" in t and ex["id"] in t for t in d.notifier.texts("reply"))
         status = await d.run("maintenance-mode status")
         assert "activated" in d.text(status)
 

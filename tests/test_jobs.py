@@ -298,7 +298,9 @@ async def test_maintenance_activation_that_times_out_says_what_state_the_manager
         await d.run("maintenance-mode activate")
         job = await d.finish()
         assert job.state == "failed"
-        assert "activating" in job.error and "1 execution" in job.error and "deactivate" in job.error
+        # it turned maintenance on, so it turns it off again (`activating` refuses new work)
+        assert "activated" in job.error and ex["id"] in job.error and "deactivated again" in job.error
+        assert (await d.sim_state())["maintenance"]["status"] == "deactivated"
         await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})
 
 
@@ -311,7 +313,7 @@ async def test_a_resumed_maintenance_activate_asks_the_manager_first_and_says_it
                                                    "duration": None})
         await d.run("maintenance-mode activate")
         job = d.last_job()
-        await until(lambda: any("running execution" in t for t in d.notifier.texts("reply")), timeout=15)
+        await until(lambda: any("activating: waiting for" in t for t in d.notifier.texts("reply")), timeout=15)
         await d.services.runner.shutdown()  # the process stops while the manager is activating
         polls = d.sim.state.request_counts["/api/v3.1/maintenance"]
         assert await d.services.runner.resume_all() == [job.id]
@@ -320,5 +322,5 @@ async def test_a_resumed_maintenance_activate_asks_the_manager_first_and_says_it
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert d.sim.state.request_counts["/api/v3.1/maintenance/activate"] == 1  # not sent again
-        waiting = [t for t in d.notifier.texts("reply") if "running execution" in t]
+        waiting = [t for t in d.notifier.texts("reply") if "activating: waiting for" in t]
         assert len(waiting) == 1, waiting

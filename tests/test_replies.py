@@ -36,8 +36,8 @@ async def test_a_lost_answer_is_logged_and_sent_as_an_ephemeral_message(tmp_path
         assert calls[0].args["user"] == "U_OPS" and calls[0].args["channel"] == "C_OPS"
         assert "snapshots" in str(calls[0].args.get("text"))
         lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reply lost")]
-        assert lost == ["reply lost: response_url answered HTTP 503; sending it as an ephemeral "
-                        "message in the channel instead"]
+        assert lost == [("reply lost: response_url answered HTTP 503; sending it as an ephemeral "
+                         "message in the channel instead")]
 
 
 async def test_an_expired_response_url_is_not_retried(tmp_path) -> None:

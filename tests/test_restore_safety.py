@@ -134,6 +134,7 @@ async def test_a_scheduled_run_queued_behind_work_holds_maintenance_and_an_appro
         job = await posted_restore_job(rig)
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         await rig.wait_job(job.id, states=("maintenance_activating",))
+        await rig.wait_for(lambda: rig.sim.state.maintenance["status"] == "activating")
         await rig.sim_post("/_sim/clock", {"advance": 75})  # the schedule comes due: queued
         queued = await rig.wait_for(lambda: [e for e in rig.sim.state.executions.values()
                                              if e["workflow_id"] == "heal" and e["status"] == "queued"])
@@ -271,3 +272,106 @@ async def test_the_card_says_the_manager_ignores_tenant_name(tmp_path: Path) -> 
         assert "--tenant-name other` is ignored by the manager" in card
         assert "every tenant" in card
         assert job.params["tenant_name"] == "other"
+
+
+@pytest.mark.parametrize("command", ["maintenance-mode activate", "maintenance-mode deactivate",
+                                     "snapshots delete snap-1", "snapshots upload snap-9 --url https://example.com/s.zip",
+                                     "agents install", "plugins update --all",
+                                     "snapshots schedule run-now"])
+async def test_every_changing_command_is_refused_during_a_split_brain(tmp_path: Path, command: str) -> None:
+    opts = SimulatorOptions(speed=FAST_SPEED, manager_version="5.1.4")  # is_active: split brain
+    async with make_rig(tmp_path, sim_options=opts) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.sim_post("/_sim/managers", {"count": 2, "split_brain": True})
+        before = rig.sim_requests("/maintenance/")
+        await rig.command(f"/cfy {command}")
+        text = " ".join(await rig.wait_for(lambda: [t for t in rig.slack.texts() if "split brain" in t]))
+        assert "--ignore-cluster-health" in text
+        assert rig.store.list_jobs() == []
+        assert rig.sim_requests("/maintenance/") == before  # nothing toggled
+        state = await rig.sim_state()
+        assert "snap-1" in {x["id"] for x in state["snapshots"]} and state["maintenance"]["status"] == "deactivated"
+
+
+async def test_an_approver_overrides_the_split_brain_guard_an_operator_cannot(tmp_path: Path) -> None:
+    opts = SimulatorOptions(speed=FAST_SPEED, manager_version="5.1.4")
+    async with make_rig(tmp_path, sim_options=opts) as rig:
+        await rig.sim_post("/_sim/managers", {"count": 2, "split_brain": True})
+        await rig.command("/cfy maintenance-mode activate --ignore-cluster-health")
+        await rig.wait_for(lambda: [t for t in rig.slack.texts() if "Only an approver" in t])
+        assert rig.store.list_jobs() == []
+        await rig.command("/cfy maintenance-mode activate --ignore-cluster-health", user="U_LEAD1")
+        job = await rig.wait_for(lambda: rig.store.list_jobs(kind="maintenance_activate"))
+        assert (await rig.wait_job(job[0].id)).state == "done"
+
+
+@pytest.mark.parametrize("version", ["7.0.5", "6.4.2"])
+async def test_a_cluster_fail_refusal_names_the_node_and_why(tmp_path: Path, version: str) -> None:
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=FAST_SPEED, manager_version=version)) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.sim_post("/_sim/managers", {"count": 1, "no_metrics": ["manager-1"]})
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        text = " ".join(await rig.wait_for(lambda: [t for t in rig.slack.texts() if "Fail" in t]))
+        assert "manager-1" in text and "No metrics" in text and "not the same as down" in text
+        assert rig.store.list_jobs(kind="restore") == []
+
+
+async def test_a_maintenance_activate_job_held_by_a_queued_execution_times_out_and_turns_it_off(
+        tmp_path: Path) -> None:
+    async with make_rig(tmp_path, settings_overrides=_runbook(maintenance_timeout_seconds=1.0)) as rig:
+        live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                       "duration": None})
+        await rig.command("/cfy maintenance-mode activate")
+        job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="maintenance_activate")))[0]
+        job = await rig.wait_job(job.id)
+        assert job.state == "failed"
+        assert live["id"] in job.error and "deactivated again" in job.error
+        state = await rig.sim_state()
+        assert state["maintenance"]["status"] == "deactivated"
+        assert _ex(state, live["id"])["status"] == "started"
+
+
+async def test_cancelling_a_maintenance_activate_job_turns_maintenance_off_again(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                "duration": None})
+        await rig.command("/cfy maintenance-mode activate")
+        job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="maintenance_activate")))[0]
+        await rig.wait_for(lambda: rig.store.get_job(job.id).result.get("waiting_for"))
+        await rig.command(f"/cfy jobs cancel {job.id}")
+        await rig.wait_for(lambda: [t for t in rig.slack.texts() if "deactivated again" in t])
+        assert rig.store.get_job(job.id).state == "cancelled"
+        assert (await rig.sim_state())["maintenance"]["status"] == "deactivated"
+
+
+async def test_the_end_of_a_restore_is_decided_from_its_execution_not_a_stuck_snapshot_status(
+        tmp_path: Path) -> None:
+    """7.0.5 keeps /snapshot-status `running` for good after an unreadable archive: the restore
+    fails with the execution's error within the grace period instead of waiting it out."""
+    async with make_rig(tmp_path, settings_overrides=_runbook(snapshot_status_grace_seconds=0.5,
+                                                             safety_snapshot=False)) as rig:
+        await create_snapshot(rig, "snap-1")
+        with open(rig.sim.archive_path("snap-1"), "wb") as f:  # the archive goes bad on the manager
+            f.write(b"not a zip")
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "failed" and job.result["failed_step"] == "restoring"
+        assert "not a zip" in job.error
+        assert job.result.get("snapshot_status_stuck") is True
+        assert any("still says running" in t for t in _thread(rig, job))
+        assert (await rig.sim_state())["snapshot_status"] == "running"
+
+
+async def test_snapshot_format_new_on_a_community_manager_is_said_at_start_and_refused_at_create(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    opts = SimulatorOptions(speed=FAST_SPEED, edition="community")
+    with caplog.at_level("ERROR", logger="bot.bootstrap"):
+        async with make_rig(tmp_path, sim_options=opts, env_overrides={"CLOUDIFY_SNAPSHOT_FORMAT": "new"}) as rig:
+            assert any("premium edition" in r.getMessage() for r in caplog.records)
+            await rig.command("/cfy snapshots create would-fail")
+            job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="snapshot_create")))[0]
+            job = await rig.wait_job(job.id)
+            assert job.state == "failed" and "premium edition" in job.error
+            assert "would-fail" not in {s["id"] for s in (await rig.sim_state())["snapshots"]}

@@ -504,3 +504,15 @@ def test_the_command_line_takes_a_manager_version(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("version", ["6.4.2", "5.1.4"])
+async def test_snapshot_status_clears_after_a_broken_archive_before_7(tmp_path: Path, version: str) -> None:
+    # 6.4.2/5.1.4 snapshot_restore.py restore(): the `finally` always runs
+    # _trigger_post_restore_commands, which removes the flag file
+    async with manager(tmp_path, version, snapshot_status_linger_seconds=0) as m:
+        await m.api.put("/snapshots/junk/archive", content=b"not a zip")
+        done = await m.restore("junk")
+        assert done["status"] == "failed"
+        await asyncio.sleep(0.2)
+        assert (await m.api.get("/snapshot-status")).json() == {"status": "not-running"}

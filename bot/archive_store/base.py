@@ -20,7 +20,7 @@ import fnmatch
 import json
 import zipfile
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol
@@ -114,7 +114,7 @@ class ArchiveStore(Protocol):
     async def delete_state(self, name: str) -> None:
         """Remove one of the bot's own files and its sidecar."""
 
-    async def sweep(self, unfinished: Mapping[str, datetime]) -> list[str]:
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
         """Remove what interrupted writes left that no unfinished job (`unfinished`: id ->
         created at) will finish; returns what was removed. At start-up and by the daily run."""
 

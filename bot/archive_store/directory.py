@@ -5,7 +5,7 @@ import asyncio
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -273,7 +273,7 @@ class DirectoryArchiveStore:
         p.unlink(missing_ok=True)
         Path(str(p) + SIDECAR).unlink(missing_ok=True)
 
-    async def sweep(self, unfinished: Mapping[str, datetime]) -> list[str]:
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
         return [str(p) for p in await asyncio.to_thread(sweep_stale, [self.root], unfinished)]
 
     async def aclose(self) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import io
 from concurrent.futures import ThreadPoolExecutor
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -330,7 +330,7 @@ class ObjectArchiveStore:
             if meta["path"].startswith(prefix):
                 await self._forget(meta["path"])
 
-    async def sweep(self, unfinished: Mapping[str, datetime]) -> list[str]:
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
         """Remove what interrupted writes left (`bot.archive_store.base.stale_leftovers`):
         temporary keys no unfinished job owns, and half-published copies (a final key without
         its sidecar, a sidecar without its copy) older than every unfinished job."""

@@ -232,14 +232,12 @@ class JobRunner:
             await _ended(task)
 
     def busy_on(self, manager: str, *, exclude: str | None = None) -> list[Job]:
-        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this)."""
-        out = []
-        for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000):
-            driver = self._drivers.get(job.kind)
-            if job.id == exclude or (driver and job.state in driver.machine.waiting):
-                continue
-            out.append(job)
-        return out
+        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this),
+        but `exclude` and its parent (the drill a restore runs for)."""
+        skip = {exclude, self.store.get_job(exclude).params.get("parent_job")} if exclude else set()
+        return [job for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000)
+                if job.id not in skip and not ((driver := self._drivers.get(job.kind))
+                                               and job.state in driver.machine.waiting)]
 
     def ensure_free(self, manager: str, *, exclude: str | None = None,
                     allow: Callable[[Job], bool] | None = None) -> None:
@@ -284,9 +282,9 @@ class JobRunner:
                     await self._wait_for_store(ctx.job, ctx.store_failure or exc)
                     ctx = JobContext(self.store.get_job(job_id), self)
                     continue
-                j = ctx.job  # expected (a manager's refusal...): one line; a bug: the traceback
-                log.warning("job %s (%s on %s) failed in %s: %s", job_id, j.kind, j.manager, j.state,
-                            error_text(exc, manager=j.manager), exc_info=not isinstance(exc, SnapbotError))
+                j, bug = ctx.job, not isinstance(exc, SnapbotError)  # expected: one line; a bug: traceback
+                log.log(logging.ERROR if bug else logging.WARNING, "job %s failed in state %s (%s on %s): %s",
+                        job_id, j.state, j.kind, j.manager, error_text(exc, manager=j.manager), exc_info=bug)
                 try:
                     await self._fail(ctx, exc)
                 except Exception as exc2:

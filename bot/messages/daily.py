@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section
+from bot.messages.jobs import transfer_line
 from bot.messages.text import archive_name
 from bot.store import Job, RunRecord, Transition
 
@@ -177,8 +178,11 @@ def daily_card(job: Job, transitions: Sequence[Transition]) -> Message:
     if job.error:
         text += f"\nerror: {job.error}"
     steps = " → ".join(t.to_state for t in transitions)
+    blocks = [section(text)]
+    if (line := transfer_line(job)) is not None:
+        blocks.append(context(line))
     return {"text": f"Daily snapshot of {job.manager} ({sid}): {job.state}",
-            "blocks": [section(text), context(f"job `{job.id}` · {steps}")]}
+            "blocks": blocks + [context(f"job `{job.id}` · {steps}")]}
 
 
 @dataclass(frozen=True)

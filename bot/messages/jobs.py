@@ -9,6 +9,7 @@ from bot.messages.blocks import (SECTION_MAX, context, hhmmss, human_duration, h
                                  section, truncate, when)
 from bot.messages.text import archive_name, mention
 from bot.store import Approval, Job, Transition
+from bot.progress import TransferView, progress_line
 from bot.urls import display_url
 
 Message = dict[str, Any]
@@ -35,6 +36,7 @@ KIND_TITLES = {
     "maintenance_deactivate": "Deactivate maintenance mode",
     "agents_install": "Install new agents",
     "plugins_update": "Update plugins",
+    "drill": "Restore drill of",
     "restore": "Restore snapshot",
     "daily": "Daily snapshot",
 }
@@ -175,6 +177,8 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
             blocks.append(section("\n".join(lines)))
     if job.error:
         blocks.append(section(f":warning: *Error:* {job.error}"))
+    if (line := transfer_line(job)) is not None:
+        blocks.append(context(line))
     blocks.append(context(f"job `{job.id}` · requested by {who(job.requester)}"))
     if job.state == "running":
         blocks.extend(waiting_blocks(job))
@@ -189,6 +193,16 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
         }]})
     fallback = f"{job_title(job)} on {job.manager}: {job.state}" + (f" ({job.error})" if job.error else "")
     return {"text": fallback, "blocks": blocks}
+
+
+def transfer_line(job: Job) -> str | None:
+    """The archive transfer under way (bytes, percent, rate), while the job runs."""
+    progress = (job.result or {}).get("progress")
+    if job.finished or not isinstance(progress, dict):
+        return None
+    return f":arrow_down_small: {progress_line(TransferView.from_dict(progress))}" \
+        if progress.get("what") == "downloading" else \
+        f":arrow_up_small: {progress_line(TransferView.from_dict(progress))}"
 
 
 def job_started(job: Job) -> Message:

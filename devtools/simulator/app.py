@@ -284,6 +284,8 @@ class Simulator(Workflows):
 
     # --- execution records ---------------------------------------------------------------------
     def _set_status(self, ex: dict[str, Any], status: str, error: str = "") -> None:
+        """resource_manager.py update_execution_status: every status update sets `error` (""
+        when none is given; an execution not yet updated has null)."""
         ex["status"] = status
         ex["status_display"] = display_status(status)
         now = iso(self.now())
@@ -291,20 +293,22 @@ class Simulator(Workflows):
             ex["started_at"] = now
         if status in FINAL_STATUSES:
             ex["ended_at"] = now
-            if error:
-                ex["error"] = error
+        ex["error"] = error
 
     def log_event(self, ex: dict[str, Any], message: str, level: str = "info") -> None:
+        """A `cloudify_log` as resources_v1/events.py answers it (_map_event_to_dict: the SQL
+        row restructured; no tenant or visibility, no `@timestamp`)."""
         now = iso(self.now())
         self.state.events.append({
-            "timestamp": now, "reported_timestamp": now, "@timestamp": now,
+            "_storage_id": len(self.state.events) + 1,
+            "timestamp": now, "reported_timestamp": now,
             "blueprint_id": ex.get("blueprint_id"), "deployment_id": ex.get("deployment_id"),
             "deployment_display_name": ex.get("deployment_id"), "execution_id": ex["id"],
-            "workflow_id": ex["workflow_id"], "message": message, "message_code": None,
-            "event_type": None, "operation": None, "node_name": None, "node_instance_id": None,
-            "source_id": None, "target_id": None, "type": "cloudify_log", "level": level,
-            "logger": ex["id"], "error_causes": None, "tenant_name": self.state.tenant,
-            "visibility": "tenant", "manager_name": None, "agent_name": None,
+            "execution_group_id": None, "workflow_id": ex["workflow_id"], "message": message,
+            "error_causes": None, "operation": None, "source_id": None, "target_id": None,
+            "manager_name": self.state.managers[0]["hostname"] if self.state.managers else None,
+            "agent_name": None, "node_instance_id": None, "node_name": None,
+            "logger": f"ctx.{ex['id']}", "level": level, "type": "cloudify_log",
         })
 
     # --- app --------------------------------------------------------------------------
@@ -376,7 +380,9 @@ class Simulator(Workflows):
         token = request.headers.get("Authentication-Token")
         if token:
             if token in self.state.tokens:
-                return str(self.state.tokens[token]["username"])
+                record = self.state.tokens[token]
+                record["last_used"] = iso(self.now())  # user_handler.py: token.last_used
+                return str(record["username"])
             raise ApiError(401, "unauthorized_error",
                            "User unauthorized: Authentication failed, invalid token")
         auth = request.headers.get("Authorization", "")

@@ -97,6 +97,15 @@ class VersionProfile:
     # execution's end, maintenance or not. A queued execution counts as remaining
     # (maintenance.py get_running_executions), so on 6.4.2/7.0.5 it holds `activating` for good
     queued_held_by_maintenance: bool = True
+    # /cluster-status nodes carry `failures` (cluster_status_manager.py _get_node_state, 6.4.2
+    # and 7.0.5: 'No services.', 'No metrics', 'Service X not active.', 'Metric X not
+    # healthy.'); 5.1.4 only says Fail
+    node_failures: bool = True
+    # a restore of an unreadable archive leaves /snapshot-status `running` for good: 7.0.5
+    # snapshot_restore.py restore()'s `finally` calls _is_legacy_snapshot() with no metadata and
+    # raises before the flag is removed; 6.4.2/5.1.4's `finally` always runs
+    # _trigger_post_restore_commands (which removes it)
+    broken_archive_sticks_status: bool = False
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -109,7 +118,7 @@ PROFILES: dict[str, VersionProfile] = {
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
         managers_is_active=False, tokens_listed=True,
         busy_message="Cannot start execution because there are other executions running e.g.: "
-                     "{ids}"),
+                     "{ids}", broken_archive_sticks_status=True),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
@@ -123,7 +132,7 @@ PROFILES: dict[str, VersionProfile] = {
         managers_is_active=True, tokens_listed=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
                      "running. Currently running executions: {ids_repr}",
-        queued_held_by_maintenance=False),
+        queued_held_by_maintenance=False, node_failures=False),
 }
 DEFAULT_VERSION = "7.0.5"
 

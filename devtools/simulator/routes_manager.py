@@ -34,6 +34,7 @@ class ManagerRoutes:
             ("GET", "/db-nodes", self.db_nodes), ("GET", "/provider/context", self.provider_context),
             ("GET", "/tokens", self.tokens_get), ("POST", "/tokens", self.tokens_post),
             ("GET", "/user", self.user), ("GET", "/users/{name}", self.user_get),
+            ("GET", "/users", self.users),
             ("POST", "/users/{name}", self.user_update), ("GET", "/tenants", self.tenants),
             ("GET", "/license", self.license), ("GET", "/license-check", self.license_check),
         ]
@@ -57,6 +58,12 @@ class ManagerRoutes:
                 "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
                 "status": "OK" if ok else "Fail",
             }
+            if s.profile.node_failures:
+                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer (services and
+                # metrics are popped unless detailed); a node Prometheus reports nothing for
+                # fails with 'No metrics' while its services run
+                nodes[m["hostname"]]["failures"] = (
+                    [] if ok else ["No metrics"] if m.get("no_metrics") else ["No services.", "No metrics"])
         down = sum(1 for m in s.state.managers if m["down"])
         active = sum(1 for m in s.state.managers if m["active"] and not m["down"])
         if down == len(s.state.managers):
@@ -160,6 +167,10 @@ class ManagerRoutes:
 
     async def user(self, request: web.Request) -> web.Response:
         return web.json_response(self._user_view(request[USER_KEY], self._get_data(request)))
+
+    async def users(self, request: web.Request) -> web.Response:
+        """`GET /users` (premium; a community manager answers 404 missing_premium_package_error)."""
+        return listing(request, [self._user_view(name) for name in sorted(self.s.state.users)])
 
     async def user_get(self, request: web.Request) -> web.Response:
         return web.json_response(self._user_view(request.match_info["name"],

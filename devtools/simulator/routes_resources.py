@@ -35,6 +35,7 @@ class ResourceRoutes:
         return [
             ("GET", "/deployments", self.deployments), ("GET", "/deployments/{id}", self.deployment),
             ("GET", "/blueprints", self.blueprints),
+            ("GET", "/secrets", self.secrets), ("GET", "/plugins", self.plugins),
             ("GET", "/node-instances", self.node_instances), ("GET", "/nodes", self.nodes),
             ("GET", "/executions", self.executions), ("POST", "/executions", self.execution_start),
             ("GET", "/executions/{id}", self.execution_get),
@@ -70,6 +71,14 @@ class ResourceRoutes:
 
     async def blueprints(self, request: web.Request) -> web.Response:
         return listing(request, list(self.s.state.blueprints.values()), "created_at")
+
+    async def secrets(self, request: web.Request) -> web.Response:
+        # a secret list never carries values (resources_v3/secrets.py SecretsList)
+        items = [{k: v for k, v in x.items() if k != "value"} for x in self.s.state.secrets.values()]
+        return listing(request, items, "key")
+
+    async def plugins(self, request: web.Request) -> web.Response:
+        return listing(request, list(self.s.state.plugins.values()), "uploaded_at")
 
     async def node_instances(self, request: web.Request) -> web.Response:
         # one started Compute host per deployment: what `cfy agents install` looks for
@@ -196,8 +205,7 @@ class ResourceRoutes:
                            f"Invalid relationship - can't change status from {current} to "
                            f'{status} for "{ex["id"]}" execution while running '
                            f'"{ex["workflow_id"]}" workflow.')
-        self.s._set_status(ex, status)
-        ex["error"] = str(data.get("error", ""))
+        self.s._set_status(ex, status, str(data.get("error", "")))
         return web.json_response(ex)
 
     async def execution_action(self, request: web.Request) -> web.Response:
@@ -322,8 +330,11 @@ class ResourceRoutes:
         levels = q.getall("level", [])
         if levels:
             items = [e for e in items if e["level"] in levels]
-        if not q.getall("_sort", []):
-            request = request.clone(rel_url=request.rel_url.update_query({"_sort": "@timestamp"}))
+        # `@timestamp` (the elasticsearch-era name clients still sort by) is the `timestamp`
+        sorts = [s.replace("@timestamp", "timestamp") for s in q.getall("_sort", [])]
+        query = [(k, v) for k, v in q.items() if k != "_sort"]
+        query += [("_sort", s) for s in (sorts or ["timestamp"])]
+        request = request.clone(rel_url=request.rel_url.with_query(query))
         return listing(request, items, filtered=False)
 
     # --- plugins updates ----------------------------------------------------------------------

@@ -59,6 +59,8 @@ class SimState:
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
     execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {key, value, ...}
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> plugin
     restores: list[str] = field(default_factory=list)
     request_counts: Counter = field(default_factory=Counter)
     unknown_requests: list[str] = field(default_factory=list)
@@ -79,7 +81,7 @@ class SimState:
             blueprint_id = self.deployments[deployment_id]["blueprint_id"]
         return {
             "id": new_id(), "workflow_id": workflow_id, "status": status,
-            "status_display": display_status(status), "error": "",
+            "status_display": display_status(status), "error": None,  # until a status update
             "deployment_id": deployment_id, "blueprint_id": blueprint_id,
             "deployment_display_name": deployment_id,
             "created_at": iso(now), "started_at": None, "ended_at": None,
@@ -114,6 +116,15 @@ class SimState:
                 "inputs": {}, "outputs": {}, "description": None,
             }
 
+        self.secrets["db_password"] = {
+            "key": "db_password", "id": "db_password", "value": "sim-secret-value",
+            "created_at": iso(now), "tenant_name": self.tenant, "visibility": "tenant",
+            "is_hidden_value": False, "created_by": self.username}
+        self.plugins["plugin-1"] = {
+            "id": "plugin-1", "package_name": "cloudify-utilities-plugin",
+            "package_version": "1.25.0", "uploaded_at": iso(now), "tenant_name": self.tenant,
+            "visibility": "tenant", "created_by": self.username}
+
     def live_executions(self) -> list[dict[str, Any]]:
         return [e for e in self.executions.values() if e["status"] in LIVE_STATUSES]
 
@@ -126,6 +137,7 @@ class SimState:
             "executions": list(self.executions.values()),
             "snapshots": list(self.snapshots.values()),
             "execution_schedules": list(self.execution_schedules.values()),
+            "secrets": list(self.secrets.values()), "plugins": list(self.plugins.values()),
             "users": self.users, "tokens": self.tokens,
         })
 

@@ -123,22 +123,14 @@ class Workflows:
                 e["status"], e["status_display"], e["ended_at"] = "terminated", "completed", iso(self.now())
         metadata: dict[str, Any] = {"snapshot_version": self.options.version,
                                     "execution_id": execution_id, "created_at": iso(self.now())}
-        members: dict[str, Any] = {}
         if legacy:  # snapshot_create_legacy.py (7.0.x) / snapshot_create.py (earlier)
             metadata.update({k: f"sim-{k}" for k in LEGACY_METADATA_KEYS})
-        elif captured.get("execution_schedules"):
-            # snapshot_create.py _dump_tenant/_write_files; execution_schedules.py dump()'s fields
-            keep = ("id", "rule", "deployment_id", "workflow_id", "created_at", "since", "until",
-                    "stop_on_fail", "parameters", "execution_arguments", "slip", "enabled",
-                    "created_by")
-            members[f"tenants/{self.state.tenant}/00000001.json"] = {
-                "type": "execution_schedules",
-                "items": [{k: x.get(k) for k in keep} for x in captured["execution_schedules"]]}
         path = self.archive_path(snapshot_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             await asyncio.to_thread(write_archive, path, metadata, captured,
-                                    self.options.archive_size, members)
+                                    self.options.archive_size, tenant=self.state.tenant,
+                                    legacy=legacy)
         except OSError as exc:
             self._set_status(ex, "failed", f"Failed writing snapshot archive: {exc}")
             if snap is not None:
@@ -158,7 +150,7 @@ class Workflows:
         try:
             linger = await self._restore_steps(execution_id, snapshot_id, params)
         except RestoreStuck:
-            self._restore_stuck = True
+            self._restore_stuck = self.profile.broken_archive_sticks_status
         finally:
             self._restore_running -= 1
             if linger:  # legacy: the flag file is removed by a command run ~3 s after the end
@@ -232,6 +224,8 @@ class Workflows:
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
         st.execution_schedules = {s["id"]: s for s in captured.get("execution_schedules", [])}
+        st.secrets = {s["key"]: s for s in captured.get("secrets", [])}
+        st.plugins = {p["id"]: p for p in captured.get("plugins", [])}
         if self.compat(profiles.COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE):
             st.snapshots = {s["id"]: s for s in captured.get("snapshots", [])}
         else:
@@ -295,7 +289,9 @@ class Workflows:
                 ("Deployment", "deployment", st.deployments, captured.get("deployments", [])),
                 ("Execution", "execution", st.executions, captured.get("executions", [])),
                 ("ExecutionSchedule", "execution schedule", st.execution_schedules,
-                 captured.get("execution_schedules", []))):
+                 captured.get("execution_schedules", [])),
+                ("Secret", "secret", st.secrets, captured.get("secrets", [])),
+                ("Plugin", "plugin", st.plugins, captured.get("plugins", []))):
             for item in items:
                 if kind == "ExecutionSchedule" and "rrule" not in (item.get("rule") or {}):
                     return True  # .pop('rrule') raises before the create is even tried
@@ -368,6 +364,9 @@ class Workflows:
         out = {k: v for k, v in sched.items() if k not in ("latest_execution_id",
                                                             "skipped_occurrences")}
         out["latest_execution_status"] = last["status"] if last else None
+        # resource_models.py ExecutionSchedule.all_next_occurrences: computed at answer time
+        # (the rule's runs from now on), while next_occurrence is a stored column
+        out["all_next_occurrences"] = _all_occurrences(sched, self.now())
         return out
 
     def archive_path(self: "Simulator", snapshot_id: str) -> str:

@@ -60,7 +60,9 @@ MAX_BLOCKS = 50
 #: Web API method -> handler name. Also the list of methods the stand-in implements.
 METHODS = ("auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral", "users.info",
            "usergroups.users.list", "apps.connections.open", "conversations.history",
-           "conversations.replies")
+           "conversations.replies", "views.publish")
+#: a Home tab view holds at most this many blocks (Slack: 100)
+MAX_VIEW_BLOCKS = 100
 
 
 def sign(secret: str, body: str | bytes, timestamp: str | int) -> str:
@@ -89,7 +91,7 @@ class Call:
 class Event:
     """Something a person in the workspace would see (or did).
 
-    kind: command | click | post | reply | update | ephemeral
+    kind: command | click | post | reply | update | ephemeral | home (a published Home tab)
     """
     kind: str
     channel: str
@@ -173,6 +175,7 @@ class SlackStandin:
         self.events: list[Event] = []
         self.messages_by_channel: dict[str, list[dict[str, Any]]] = {}
         self.response_posts: list[dict[str, Any]] = []  # every response_url post: {"id", "body", ...}
+        self.home_views: dict[str, dict[str, Any]] = {}  # user -> their current Home tab view
         self.socket_acks: list[dict[str, Any]] = []
         self.listeners: list[Callable[[Event], None]] = []
 
@@ -532,6 +535,29 @@ class SlackStandin:
                          ts=ts, via="api"))
         return {"ok": True, "message_ts": ts}
 
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's views.publish: a user's Home tab (`view` JSON, type home, <= 100 blocks)."""
+        user = args.get("user_id")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        view = args.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > MAX_VIEW_BLOCKS:
+            return {"ok": False, "error": "invalid_blocks"}
+        self.home_views[user] = view
+        text = "\n".join(str((b.get("text") or {}).get("text", "")) for b in blocks
+                         if isinstance(b, dict) and b.get("type") in ("section", "header"))
+        self._emit(Event("home", "", user=user, text=text, message=view, via="api"))
+        view_id = f"VHOME{user}"
+        return {"ok": True, "view": {**view, "id": view_id, "team_id": self.team_id}}
+
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages newest first (`oldest` bounds them; metadata only when
         `include_all_metadata` is set, as Slack does)."""
@@ -754,6 +780,55 @@ class SlackStandin:
         self._emit(Event("click", payload["channel"]["id"], user=user, text=f"[{label}]", via="http"))
         return await self._post_signed(app_url, body, "application/x-www-form-urlencoded",
                                        timestamp=timestamp, secret=secret, signature=signature)
+
+    async def send_event(self, app_url: str, event: dict[str, Any], *,
+                         origin: dict[str, str | None] | None = None) -> AppResponse:
+        """POST a signed Events API `event_callback` carrying `event` to the app."""
+        team_id, app_id, enterprise_id = self._origin(origin)
+        body = json.dumps({
+            "token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
+            "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+            "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
+                                "is_bot": True, "enterprise_id": enterprise_id}]})
+        return await self._post_signed(app_url, body, "application/json", timestamp=None,
+                                       secret=None, signature=None)
+
+    async def open_home(self, app_url: str, user: str) -> AppResponse:
+        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
+        view = self.home_views.get(user)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": f"D{user}",
+                                 "tab": "home", "event_ts": f"{time.time():.6f}"}
+        if view is not None:
+            event["view"] = view
+        return await self.send_event(app_url, event)
+
+    async def click_home(self, app_url: str, action_id: str, value: str, *, user: str,
+                         block_id: str | None = None) -> AppResponse:
+        """`user` clicks a button on their Home tab (a `block_actions` from a view: no channel,
+        no response_url)."""
+        team_id, app_id, _ = self._origin(None)
+        view = self.home_views.get(user) or {"type": "home", "blocks": []}
+        found_block = block_id
+        for block in view.get("blocks") or []:
+            for el in block.get("elements") or []:
+                if el.get("action_id") == action_id and el.get("value") == value:
+                    found_block = found_block or block.get("block_id")
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+            "api_app_id": app_id, "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": f"VHOME{user}"},
+            "trigger_id": f"{next(self._ts_counter)}.{uuid.uuid4().hex[:12]}",
+            "team": {"id": team_id, "domain": self.team_domain}, "view": view,
+            "actions": [{"action_id": action_id, "block_id": found_block or "actions",
+                         "text": {"type": "plain_text", "text": action_id}, "value": value,
+                         "type": "button", "action_ts": f"{time.time():.6f}"}],
+        }
+        self._emit(Event("click", "", user=user, text=f"[{action_id}] (Home)", via="http"))
+        return await self._post_signed(app_url, urlencode({"payload": json.dumps(payload)}),
+                                       "application/x-www-form-urlencoded", timestamp=None,
+                                       secret=None, signature=None)
 
     async def _post_signed(self, url: str, body: str, content_type: str, *, timestamp: int | None,
                            secret: str | None, signature: str | None, retry_num: int | None = None,

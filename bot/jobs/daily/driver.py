@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
+from bot.jobs.transfer import end_progress, job_meter
 from bot.clock import parse_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
@@ -137,7 +138,11 @@ class DailyDriver:
             except ArchiveError:
                 pass
         await store.discard_partials(manager, sid)
-        return await download_to_store(client, store, manager, sid)
+        try:
+            return await download_to_store(client, store, manager, sid,
+                                           meter=job_meter(ctx, "downloading"))
+        finally:
+            end_progress(ctx)
 
     async def _retention(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
         manager = ctx.job.manager
@@ -224,7 +229,7 @@ class DailyDriver:
         except Exception:
             out.append(f"could not check whether `{sid}` exists on the manager")
             snap, unknown = None, True
-        dest = self.archives.location(ctx.job.manager, sid)
+        dest = archive_name(self.archives.location(ctx.job.manager, sid))  # never the server path
         try:
             archived = await self.archives.stat(ctx.job.manager, sid) is not None
         except ArchiveError:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from bot.clock import Clock, iso, parse_time
-from bot.config import Settings
+from bot.config import ManagerConfig, Settings
 from bot.errors import JobConflict, SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.jobs.daily.machine import DAILY, GATE, KIND
@@ -47,8 +47,14 @@ class DailyService:
         self.approvals = approvals
         self.reporter = reporter
         self.scheduler = DailyScheduler(self.settings.schedule,
-                                        [m.name for m in self.settings.managers], clock,
+                                        [m.name for m in self.scheduled], clock,
                                         fire=self.fire, on_problem=self._problem)
+
+    @property
+    def scheduled(self) -> list[ManagerConfig]:
+        """The managers the daily job snapshots on its own: not the scratch ones (restore
+        drills overwrite those; `schedule run-now` still runs there)."""
+        return [m for m in self.settings.managers if not m.scratch]
 
     @property
     def channel(self) -> str:
@@ -90,7 +96,7 @@ class DailyService:
         had no record of it (or a record of another cron or zone)."""
         sch, now = self.settings.schedule, at or self.clock.now()
         with self.store.transaction():
-            for m in self.settings.managers:
+            for m in self.scheduled:
                 if self.scheduling_since(m.name) is None:
                     self.store.db.execute(
                         "insert into daily_schedule (manager, cron, timezone, since) values (?, ?, ?, ?)"
@@ -105,7 +111,7 @@ class DailyService:
         before snapbot scheduled it (a first start, a new cron) was not missed."""
         now = self.clock.now()
         out: dict[str, str] = {}
-        for m in self.settings.managers:
+        for m in self.scheduled:
             slot = latest_slot(self.settings.schedule, now)
             if slot is None or self.store.daily_run(m.name, slot) is not None:
                 continue

@@ -149,15 +149,17 @@ async def before_any_change(client: CloudifyClient, archives: ArchiveStore, *, m
                             snapshot_id: str, fmt: str | None, version: str | None,
                             edition: str | None, bootstrap_admin: str | None,
                             configured_user: str | None, exclude: set[str] | None = None,
-                            rrule_copy_needed: bool = False) -> bool:
+                            rrule_copy_needed: bool = False, allow_multi: bool = False) -> bool:
     """Every refusal above, for a restore of `snapshot_id` in format `fmt` (None: unknown).
     Returns whether the schedules of a new-format snapshot were read; `rrule_copy_needed`:
-    a new-format snapshot without an archived copy raises instead of going unchecked."""
+    a new-format snapshot without an archived copy raises instead of going unchecked;
+    `allow_multi`: an approver overrode the cluster checks (--ignore-cluster-health)."""
     await check_edition(client, fmt, edition)
     if bootstrap_admin:
         await check_bootstrap_admin(client, fmt, configured_user=configured_user or "",
                                     bootstrap_admin=bootstrap_admin)
-    await check_cluster_size(client, fmt)
+    if not allow_multi:  # an approver's --ignore-cluster-health takes the cluster as it is
+        await check_cluster_size(client, fmt)
     await check_queued(client, version, exclude=exclude)
     if fmt != versions.NEW:
         return False
@@ -189,7 +191,8 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
     await before_any_change(client, archives, manager=source, snapshot_id=sid, fmt=fmt,
                             version=version.version, edition=version.edition,
                             bootstrap_admin=p.get("bootstrap_admin"),
-                            configured_user=p.get("configured_user"), rrule_copy_needed=True)
+                            configured_user=p.get("configured_user"), rrule_copy_needed=True,
+                            allow_multi=bool(p.get("cluster_override")))
 
 
 async def manager_state(ctx: JobContext, client: CloudifyClient) -> str:

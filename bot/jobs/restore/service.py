@@ -74,6 +74,7 @@ class RestoreService:
             facts = await self._validate(cmd, manager.name, client,
                                          upload_first=bool((extra or {}).get("upload_before_restore")))
             facts.update(await self._cluster_check(cmd, inv, manager.name, client))
+            await self._before_any_change(cmd, manager.name, client, facts)
         except SnapbotError as exc:
             return Reply(messages.refusal(exc.user_message), refused=True)
         now = self.clock.now()
@@ -154,14 +155,19 @@ class RestoreService:
             recorded = await self._created_format(client, cmd.snapshot_id)
         facts["restore_format"] = versions.restore_format(version.version, archived_format, recorded)
         cfg = self.settings.manager(manager)
-        facts.update(bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username)
-        # what the manager would refuse or break on later (reads only; the approved runbook checks
-        # again, downloading a copy to read a new-format snapshot's schedules if there is none)
-        await preflight.before_any_change(
-            client, self.archives, manager=archived.manager if archived else manager,
-            snapshot_id=cmd.snapshot_id, fmt=facts["restore_format"], version=version.version,
-            edition=version.edition, bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username)
+        facts.update(bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username,
+                     manager_edition=version.edition)
         return facts
+
+    async def _before_any_change(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient,
+                                 facts: dict[str, Any]) -> None:
+        """What the manager would refuse or break on later (reads only; the approved runbook
+        checks again, downloading a copy to read a new-format snapshot's schedules if needed)."""
+        await preflight.before_any_change(
+            client, self.archives, manager=facts.get("archive_manager") or manager,
+            snapshot_id=cmd.snapshot_id, fmt=facts["restore_format"], version=facts["manager_version"],
+            edition=facts.get("manager_edition"), bootstrap_admin=facts["bootstrap_admin"],
+            configured_user=facts["configured_user"], allow_multi=bool(facts.get("cluster_override")))
 
     @staticmethod
     async def _created_format(client: CloudifyClient, snapshot_id: str) -> str | None:

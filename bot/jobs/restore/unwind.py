@@ -55,11 +55,8 @@ async def not_over(client: CloudifyClient, *, exclude: set[str] | None = None) -
 
 def blocker_line(e: Execution, *, held: bool) -> str:
     """One execution for people: id, workflow, deployment, status, and why it matters."""
-    line = execution_line({"id": e.id, "workflow_id": e.workflow_id,
-                           "deployment_id": e.deployment_id, "status": e.status})
-    if e.status == "queued" and held:
-        line += " (queued: it never starts while maintenance mode is on, so it holds it)"
-    return line
+    return execution_line({"id": e.id, "workflow_id": e.workflow_id,
+                           "deployment_id": e.deployment_id, "status": e.status}, held=held)
 
 
 async def own_safety_executions(client: CloudifyClient, sid: str) -> list[Execution]:
@@ -165,10 +162,7 @@ async def waiting_for(ctx: JobContext, client: CloudifyClient, what: str, *, exc
 
 def remaining_line(r: dict[str, Any], *, held: bool) -> str:
     """One of `GET /maintenance`'s remaining executions, as `blocker_line` says it."""
-    line = execution_line(r)
-    if r.get("status") == "queued" and held:
-        line += " (queued: it never starts while maintenance mode is on, so it holds it)"
-    return line
+    return execution_line(r, held=held)
 
 
 async def safety_queue_check(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig,
