@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
+    sim.add_argument("--edition", choices=("premium", "community"), default="premium",
+                     help="the edition it says it is (community: no GET /users, no new-format "
+                          "snapshots; default premium)")
     sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default=None,
                      help="how a legacy restore's outage looks (default: nginx's 502 page)")
 
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
                                version=args.version, compat=tuple(args.compat),
                                archive_size=args.archive_size, data_dir=args.data_dir,
-                               outage_mode=args.outage_mode)
+                               outage_mode=args.outage_mode, edition=args.edition)
     try:
         return run_simulator(options, host=args.host, port=args.port)
     except ValueError as exc:  # an unknown --manager-version or --compat flag

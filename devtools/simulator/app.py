@@ -105,7 +105,8 @@ class Simulator(Workflows):
         return None if self.compat(profiles.COMPAT_OFF_LOOPBACK_NODES) else self.host
 
     def make_managers(self, count: int, active: int = 1) -> list[dict[str, Any]]:
-        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip())
+        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip(),
+                             edition=self.options.edition)
                 for i in range(1, count + 1)]
 
     def _fresh_state(self) -> SimState:

@@ -149,7 +149,10 @@ class ResourceRoutes:
                                "is_dry_run": bool(data.get("dry_run")),
                                "wait_after_fail": data.get("wait_after_fail", 600)})
             answer: dict[str, Any] = {k: None for k in _EXECUTION_KEYS}
-            answer.update(status="scheduled", status_display="scheduled")
+            # an unsaved models.Execution: its column defaults, the rest null
+            answer.update(status="scheduled", status_display="scheduled", parameters_p=None,
+                          total_operations=0, finished_operations=0,
+                          allow_custom_parameters=False, private_resource=False)
             return web.json_response(answer, status=201)
         ex = s.state.execution(workflow_id, s.now(), deployment_id=dep_id,
                                parameters=data.get("parameters") or {})

@@ -233,8 +233,6 @@ class SnapshotRoutes:
         if item["status"] == "failed":
             raise ApiError(400, "snapshot_action_error", "Failed snapshot cannot be restored")
         queue = s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING)
-        if not queue:
-            self.refuse_if_active()
         params = {"snapshot_id": snapshot_id, "config": {}, "force": force,
                   "timeout": data.get("timeout", 300), "restore_certificates": restore_certificates,
                   "no_reboot": no_reboot, "premium_enabled": s.options.edition == "premium",
@@ -245,6 +243,13 @@ class SnapshotRoutes:
             params["recreate_deployments_envs"] = bool_param(
                 "recreate_deployments_envs", data["recreate_deployments_envs"])
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
+        if not queue:
+            try:
+                self.refuse_if_active()
+            except ApiError:
+                if s.profile.refused_restore_stays_pending:
+                    s.state.executions[ex["id"]] = ex  # stored, refused, never run
+                raise
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
         if queue:
