@@ -14,10 +14,10 @@ from bot.access import AccessPolicy
 from bot.approvals import ApprovalService, GroupResolver
 from bot.archive_store import open_archive_store
 from bot.audit import AuditLog
+from bot.clicks import Buttons
 from bot.clock import Clock, SystemClock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import ManagerConfig, Settings
-from bot.clicks import Buttons
 from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError

@@ -8,14 +8,29 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import config_values as check
 from bot.errors import ConfigError
-from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, AccessConfig,
-                          ApprovalPolicy,
-                          ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
-                          SlackConfig, configuration_markdown, describe_settings)
+from bot.settings import (
+    DEFAULT_MANAGER,
+    ENV_VARS,
+    GATEABLE_ACTIONS,
+    SETTINGS,
+    AccessConfig,
+    ApprovalPolicy,
+    ManagerConfig,
+    RetentionConfig,
+    RunbookConfig,
+    ScheduleConfig,
+    Settings,
+    SlackConfig,
+    configuration_markdown,
+    describe_settings,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
@@ -32,7 +47,7 @@ _MANAGER_KEYS = {k.removeprefix("managers[].") for k in _YAML_KEYS if k.startswi
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ARCHIVE_SCHEMES = ("s3://", "gs://", "az://", "azure://", "abfs://", "abfss://")
-_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "access": AccessConfig,
+_SECTIONS: dict[str, type[DataclassInstance]] = {"approvals": ApprovalPolicy, "access": AccessConfig,
                               "schedule": ScheduleConfig,
                               "retention": RetentionConfig, "runbook": RunbookConfig}
 
@@ -144,7 +159,7 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
 def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Validated YAML values for one of the sections (field -> value)."""
     cls = _SECTIONS[name]
-    fields = {f for f in cls.__dataclass_fields__}
+    fields = set(cls.__dataclass_fields__)
     check.unknown_keys(name, raw, fields)
     return {k: _field(name, k, f"{name}.{k}", value) for k, value in raw.items()}
 

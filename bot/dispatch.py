@@ -9,29 +9,38 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
-from bot.audit import AuditLog
 from bot.archive_store import ArchiveStore
+from bot.audit import AuditLog
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.errors import (ArchiveError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
-                        StaleState, UsageError)
 from bot.config import Settings
+from bot.errors import (
+    ArchiveError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    SnapbotError,
+    StaleState,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_manager_executions
 from bot.jobs.machine import SIMPLE
+from bot.jobs.runner import JobRunner
+from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
-from bot.jobs.runner import JobRunner
+from bot.messages.text import archive_name
 from bot.reads import Reads
 from bot.store import Job, Store
-from bot.messages.text import archive_name
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +175,7 @@ class Dispatcher:
         if self.access.role(inv) >= Role.VIEWER:  # who approves is told to readers only
             notes.append(f"Approvers: {self.approvals.approver_names() or 'none configured'}.")
         blocks = message["blocks"][:common.MAX_BLOCKS - 1]
-        return Reply({**message, "blocks": [*blocks, common.context(" ".join(notes))]},
+        return Reply({**message, "blocks": [*blocks, kit.context(" ".join(notes))]},
                      ephemeral=True)
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
@@ -248,7 +257,7 @@ class Dispatcher:
             else:
                 return Reply(jm.text_message(
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
-                    f"and verified: `{archive_name(info.path)}` ({jm.human_size(info.size)}, sha256 "
+                    f"and verified: `{archive_name(info.path)}` ({kit.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
         return await self._long(cmd, inv)
 

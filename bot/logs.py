@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: libraries that log every HTTP request at INFO (696 lines in 14 minutes against one manager)
@@ -16,7 +17,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the traceback if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+        out = {"time": datetime.fromtimestamp(record.created, UTC)
                .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         if record.exc_info:
@@ -61,7 +62,7 @@ class Demote(logging.Filter):
 
 
 def configure(level: str | int = "INFO", fmt: str = "text", *, secrets: Iterable[str] = (),
-              stream=None) -> logging.Handler:  # noqa: ANN001 - any text stream
+              stream: TextIO | None = None) -> logging.Handler:
     """(Re)configure the root logger; returns the handler installed."""
     if isinstance(level, str):
         level = getattr(logging, level.upper(), logging.INFO)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -53,8 +54,8 @@ def make_trigger(schedule: ScheduleConfig) -> CronTrigger:
 def next_slot(schedule: ScheduleConfig, now: datetime) -> datetime:
     """The first slot at or after `now`, in UTC."""
     fire = make_trigger(schedule).get_next_fire_time(None, now)
-    assert fire is not None  # a crontab always fires again
-    return fire.astimezone(timezone.utc)
+    assert isinstance(fire, datetime)  # a crontab always fires again
+    return fire.astimezone(UTC)
 
 
 def latest_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
@@ -67,7 +68,7 @@ def latest_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
             prev = fire
             fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
         if prev is not None:
-            return prev.astimezone(timezone.utc)
+            return prev.astimezone(UTC)
     return None
 
 

@@ -12,13 +12,13 @@ from bot.clicks import Buttons
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import Settings
+from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.jobs.daily.service import DailyService
 from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
-from bot.delivery import OutboxSender
 from bot.outbox import Outbox
 from bot.store import Store
 

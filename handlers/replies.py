@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.errors import UsageError
 from bot.messages.common import usage_error
 from bot.messages.text import for_slack
 
@@ -14,5 +15,5 @@ def fields(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k in ("text", "blocks", "attachments")}
 
 
-def usage_reply(exc: BaseException) -> dict[str, Any]:
+def usage_reply(exc: UsageError) -> dict[str, Any]:
     return fields(usage_error(exc))

@@ -3,13 +3,15 @@
 published atomically) and the upload from the store (streamed back to a manager)."""
 from __future__ import annotations
 
-from bot.archive_store.base import ArchiveStore
+from collections.abc import AsyncIterator
+
+from bot.archive_store.base import ArchiveStore, ZipCheck
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import ArchiveInfo, Snapshot
 from bot.errors import ArchiveError
 
 
-def _is_cloudify_snapshot(snapshot_id: str):  # noqa: ANN202 - a ZipCheck
+def _is_cloudify_snapshot(snapshot_id: str) -> ZipCheck:
     def check(names: list[str]) -> None:
         if "metadata.json" not in names:
             raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "
@@ -21,7 +23,7 @@ async def download_to_store(client: CloudifyClient, archives: ArchiveStore, mana
                             snapshot_id: str) -> ArchiveInfo:
     """Download `snapshot_id` from the manager into the store as `manager`'s copy. On any
     failure nothing is left under the copy's name (nor a visible partial)."""
-    async def sink(chunks, size):  # noqa: ANN001, ANN202 - the client's sink signature
+    async def sink(chunks: AsyncIterator[bytes], size: int | None) -> ArchiveInfo:
         return await archives.write(manager, snapshot_id, chunks, expected_size=size,
                                     check=_is_cloudify_snapshot(snapshot_id))
     return await client.stream_archive(snapshot_id, sink)

@@ -18,9 +18,9 @@ SNAPSHOT = "demo-restore-point"
 
 
 async def _sim(demo: Any, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, demo.sim.url + path, json=body) as resp:
-            return await resp.json(content_type=None)
+    async with aiohttp.ClientSession() as http, http.request(method, demo.sim.url + path,
+                                                             json=body) as resp:
+        return await resp.json(content_type=None)
 
 
 async def step_stage(demo: Any) -> None:

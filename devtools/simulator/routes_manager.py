@@ -20,7 +20,7 @@ _SERVICES_OK = {
 
 
 class ManagerRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:

@@ -8,7 +8,7 @@ sharing a database never run the same slot twice.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -231,7 +231,7 @@ class DailyService:
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
         if missed_slot is not None:
             # APScheduler saw the slot pass beyond the grace time (the process was stalled)
-            slot = missed_slot.astimezone(timezone.utc)
+            slot = missed_slot.astimezone(UTC)
             if self.store.daily_run(manager, slot) is None:
                 await self.record_missed(manager, slot, "the bot was stalled past the grace time")
             return
