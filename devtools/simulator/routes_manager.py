@@ -23,7 +23,7 @@ _SERVICES_OK: dict[str, dict[str, Any]] = {
 
 
 class ManagerRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:

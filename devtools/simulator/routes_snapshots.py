@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from bot.clock import iso
 import devtools.simulator.profiles as profiles
+from bot.clock import iso
 from devtools.simulator.base import CUT_KEY, USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import CHUNK, Route, body_json, bool_param, listing, one, validate_id
 from devtools.simulator.state import ACTIVE_STATUSES, LIVE_STATUSES
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class SnapshotRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -208,7 +208,7 @@ class SnapshotRoutes:
                         written += len(chunk)
             except aiohttp.ClientError as exc:
                 raise ApiError(400, "bad_parameters_error",
-                               f"Cannot download the snapshot archive from {url}: {exc}")
+                               f"Cannot download the snapshot archive from {url}: {exc}") from None
         return written
 
     async def restore(self, request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ import copy
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clock import iso
@@ -34,7 +34,7 @@ class SimClock:
         self.offset = 0.0
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
