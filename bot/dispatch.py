@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot import cluster_guard
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
 from bot.archive_store import ArchiveStore
@@ -21,11 +22,10 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
-                        StaleState, UsageError)
 from bot.config import Settings
 from bot.errors import (
     ArchiveError,
+    CloudifyError,
     InvalidTransition,
     NotAuthorized,
     NotFound,
@@ -34,17 +34,16 @@ from bot.errors import (
     UsageError,
 )
 from bot.invocation import Invocation, Reply
-from bot import cluster_guard
 from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
 from bot.messages.posture import ManagerPosture
-from bot.jobs.runner import JobRunner
-from bot.logs import field
+from bot.messages.text import archive_name
 from bot.reads import Reads
 from bot.store import Job, Store
 

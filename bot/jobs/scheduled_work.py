@@ -17,8 +17,9 @@ without a word. All times here are the manager's (the snapshot's and the restore
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dateutil import rrule
 
@@ -113,7 +114,7 @@ def rule_of(s: ExecutionSchedule) -> Any:
 
 
 def _aware(d: datetime) -> datetime:
-    return d.replace(tzinfo=timezone.utc)
+    return d.replace(tzinfo=UTC)
 
 
 def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: datetime | None,
