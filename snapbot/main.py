@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 CFY_USAGE = "snapbot cfy [--yes] [--config FILE] COMMAND ..."
 CFY_EPILOG = "COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."
@@ -147,11 +147,11 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
 
     if args.cmd == "cfy":
         from snapbot.terminal import cfy
-        options = _cfy_options(args)
-        if isinstance(options, str):
-            print(f"snapbot cfy: {options}", file=sys.stderr)
+        parsed = _cfy_options(args)
+        if isinstance(parsed, str):
+            print(f"snapbot cfy: {parsed}", file=sys.stderr)
             return 2
-        words, yes, config = options
+        words, yes, config = parsed
         if not words:
             print(args.usage, file=sys.stderr)
             return 2

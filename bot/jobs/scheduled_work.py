@@ -17,8 +17,9 @@ without a word. All times here are the manager's (the snapshot's and the restore
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dateutil import rrule
 
@@ -113,7 +114,7 @@ def rule_of(s: ExecutionSchedule) -> Any:
 
 
 def _aware(d: datetime) -> datetime:
-    return d.replace(tzinfo=timezone.utc)
+    return d.replace(tzinfo=UTC)
 
 
 def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: datetime | None,
@@ -127,7 +128,7 @@ def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: dateti
     out: list[dict[str, Any]] = []
     for s in schedules:
         due = s.next_occurrence
-        if not s.enabled or due is None or RESTORED_PREFIX in s.id and due > restore_ended:
+        if not s.enabled or due is None or (RESTORED_PREFIX in s.id and due > restore_ended):
             continue
         if due > restore_ended or (snapshot_at is not None and due < snapshot_at - timedelta(seconds=60)):
             continue

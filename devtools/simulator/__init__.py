@@ -35,6 +35,14 @@ Cloudify source files: tests/test_simulator_profiles.py):
 | a restore refused with `existing_running_execution_error` (`resource_manager.py` restore_snapshot stores the execution before refusing) | its `pending` restore_snapshot execution stays, never run: it holds maintenance `activating` and refuses later system workflows until ended | not modelled | not modelled |
 | `GET /tokens` / `POST /tokens` (`resources_v3_1/tokens.py`) | lists the tokens (secrets masked `ctok-<id>-********`) / creates one, 200 | GET issues a token | same as 6.4.2 |
 | `/snapshot-status` after an unreadable archive (`snapshot_restore.py` restore's `finally`) | `running` for good | cleared | cleared |
+| legacy restore with a reboot (`_trigger_post_restore_commands`: `shutdown -r now` before `rm -f` the flag) | reboots ~3 s after `terminated` (connection refused for `reboot_outage_seconds`); `/snapshot-status` stays `running` | same | same |
+| `/cluster-status` during a restore (`SecuredResourceBannedSnapshotRestore`) | answers | 503 `in_snapshot_restore_error` | same as 6.4.2 |
+| `DELETE /snapshots/<id>` with an active create/restore of it (`resources_v2/snapshots.py`) | 400 `snapshot_action_error` | same | deleted |
+| a cancelled queued `create_snapshot` | stays cancelled, never starts | same | same |
+| an upload over an existing id (`upload_manager.py` / `resources_v2/snapshots.py`) | archive replaced, a null Snapshot | 409 `conflict_error`, nothing changed | same as 6.4.2 |
+| REST during a legacy restore's database restore (`_pause_services`) | stopped (nginx 502) for `restore_outage_seconds` | same | answers; one short REST restart (a quarter of it) |
+| 5.x tokens after a legacy restore (`security/authentication.py`: signed with `secret_key`, carry the password hash) | tokens table restored | same | die when the snapshot brings another secret key or password hash |
+| executions after a legacy restore (`postgres.py`: the dump deletes its own create execution, keeps every other status) | queued ones queued again (started once maintenance mode is off); nothing runs a started one | same | queued ones start at once |
 
 On every version: a restore, and a legacy create with `queue` false, is refused with 400
 `existing_running_execution_error` ("Cannot start execution because there are other executions
@@ -103,5 +111,12 @@ from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
 
-__all__ = ["Simulator", "SimulatorOptions", "VersionProfile", "PROFILES", "PRE13",
-           "start_simulator", "run_simulator"]
+__all__ = [
+           "PRE13",
+           "PROFILES",
+           "Simulator",
+           "SimulatorOptions",
+           "VersionProfile",
+           "run_simulator",
+           "start_simulator",
+]

@@ -112,6 +112,22 @@ class VersionProfile:
     # raises before the flag is removed; 6.4.2/5.1.4's `finally` always runs
     # _trigger_post_restore_commands (which removes it)
     broken_archive_sticks_status: bool = False
+    # /cluster-status is a SecuredResourceBannedSnapshotRestore (5.1.4, 6.4.2
+    # resources_v3_1/cluster_status.py, security/secured_resource.py): 503
+    # in_snapshot_restore_error (no message) while the restore flag file exists; 7.0.5 is not
+    cluster_status_banned_in_restore: bool = True
+    # DELETE /snapshots/<id> refuses a snapshot with an active create or restore execution
+    # (6.4.2/7.0.5 resources_v2/snapshots.py SnapshotsId.delete); 5.1.4 deletes it anyway
+    delete_checks_executions: bool = True
+    # PUT /snapshots/<id>/archive over an existing id: 5.1.4/6.4.2 upload_manager.py
+    # UploadedSnapshotsManager: the record is put (409 conflict) before the archive is moved in,
+    # so nothing changes; 7.0.5 replaces the archive and answers a null Snapshot
+    upload_over_existing_conflicts: bool = True
+    # a legacy restore stops the REST service for the whole database restore (6.4.2/7.0.5
+    # snapshot_restore.py _pause_services: restservice, api, execution-scheduler,
+    # amqp-postgres); 5.1.4 pauses only amqp-postgres and later restarts REST once
+    # (_restart_rest_service): a short outage (a quarter of restore_outage_seconds here)
+    rest_stopped_in_restore: bool = True
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -124,7 +140,8 @@ PROFILES: dict[str, VersionProfile] = {
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
         managers_is_active=False, tokens_listed=True, refused_restore_stays_pending=True,
         busy_message="Cannot start execution because there are other executions running e.g.: "
-                     "{ids}", broken_archive_sticks_status=True),
+                     "{ids}", broken_archive_sticks_status=True, cluster_status_banned_in_restore=False,
+        upload_over_existing_conflicts=False),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
@@ -138,7 +155,8 @@ PROFILES: dict[str, VersionProfile] = {
         managers_is_active=True, tokens_listed=False, refused_restore_stays_pending=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
                      "running. Currently running executions: {ids_repr}",
-        queued_held_by_maintenance=False, node_failures=False),
+        queued_held_by_maintenance=False, node_failures=False, delete_checks_executions=False,
+        rest_stopped_in_restore=False),
 }
 DEFAULT_VERSION = "7.0.5"
 

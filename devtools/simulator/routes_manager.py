@@ -23,7 +23,7 @@ _SERVICES_OK: dict[str, dict[str, Any]] = {
 
 
 class ManagerRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -94,6 +94,8 @@ class ManagerRoutes:
                                   "services": first.get("services", {})})
 
     async def cluster_status(self, request: web.Request) -> web.Response:
+        if self.s.profile.cluster_status_banned_in_restore and self.s.snapshot_restore_running():
+            raise ApiError(503, "in_snapshot_restore_error", "")  # prevent_running_in_snapshot_restore
         cluster = self.cluster()
         if request.query.get("summary", "").lower() == "true":
             # resources_v3_1/cluster_status.py: the summary answers 500 when the status is Fail

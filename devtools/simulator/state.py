@@ -5,7 +5,7 @@ import copy
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clock import iso
@@ -34,7 +34,7 @@ class SimClock:
         self.offset = 0.0
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
@@ -57,6 +57,8 @@ class SimState:
     managers: list[dict[str, Any]] = field(default_factory=list)
     plugins_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rest-security.conf's secret_key (signs 5.x tokens); a legacy snapshot carries it (4.4 on)
+    secret_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
     execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {key, value, ...}
@@ -160,7 +162,7 @@ class SimState:
             "snapshots": list(self.snapshots.values()),
             "execution_schedules": list(self.execution_schedules.values()),
             "secrets": list(self.secrets.values()), "plugins": list(self.plugins.values()),
-            "users": self.users, "tokens": self.tokens,
+            "users": self.users, "tokens": self.tokens, "secret_key": self.secret_key,
         })
 
     def public(self, now: datetime, version: str) -> dict[str, Any]:
@@ -194,7 +196,7 @@ def manager_node(index: int, version: str, *, active: bool = True,
         # storage/management_models.py Manager's columns, plus its CA's content
         "version": version, "edition": edition, "distribution": "rhel",
         "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
-        "last_seen": iso(datetime.now(timezone.utc)), "status_report_frequency": 0,
+        "last_seen": iso(datetime.now(UTC)), "status_report_frequency": 0,
         "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,

@@ -33,7 +33,8 @@ from bot.cloudify.models import Version
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, NotFound, SnapbotError, StepFailed, Unauthorized
 from bot.jobs.poll import poll
-from bot.jobs.restore.machine import RESTORE, RestoreState as S
+from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
