@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--version", default=None,
                      help="manager version to report (default: the --manager-version)")
     sim.add_argument("--compat", action="append", default=[], metavar="FLAG",
-                     help="switch one pre-issue-13 behaviour back on, for tests (repeatable; "
+                     help="switch on one simplified, unfaithful behaviour, for tests (repeatable; "
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")

@@ -1,4 +1,4 @@
-"""Acceptance (issue 6) end to end: the simulator, the Slack stand-in and the real Bolt app.
+"""The daily job end to end: the simulator, the Slack stand-in and the real Bolt app.
 
 The clock is a FakeClock given to the rig (days pass without sleeping); the
 simulator and Slack run for real over loopback HTTP. Retries go through signed button clicks.

@@ -230,7 +230,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
     from bot import bootstrap
     from bot.config import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
-    from devtools.simulator.profiles import PRE13
+    from devtools.simulator.profiles import SIMPLIFIED
     from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier
 
@@ -238,11 +238,11 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
     with tempfile.TemporaryDirectory(prefix="snapbot-demo-") as tmp:
         workdir = Path(tmp)
         # the demo plays the vendor guide's 5.1 runbook (overdue and re-queued executions); its
-        # staging keeps live scheduled executions, which the pre-issue-13 behaviour lets
+        # staging keeps live scheduled executions, which a simplified behaviour lets
         # maintenance mode ignore
         sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim"),
                                                                      manager_version="5.1.4",
-                                                                     compat=PRE13))
+                                                                     compat=SIMPLIFIED))
         slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         services = None
         app = None

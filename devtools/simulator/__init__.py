@@ -40,8 +40,8 @@ CLI failing over to them stays on loopback. `POST /users/<name>` `{"password"}` 
 once the archive is stored, as `uploaded` (no `uploading` state).
 
 Compatibility flags (`SimulatorOptions(compat=(...))`, `--compat F`, `/_sim/config {"compat": [...]}`)
-switch single pre-issue-13 behaviours back on for snapbot tests not yet updated; `PRE13` is all of
-them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
+switch on single simplified behaviours (not Cloudify's) for snapbot tests that rely on them;
+`SIMPLIFIED` is all of them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
 
 Other behaviour: 3 seeded blueprints/deployments (`bp-N`/`dep-N`, each with the usual workflows);
 executions go pending -> started -> terminated and are `queued` while a system workflow (snapshot
@@ -84,11 +84,11 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
 from devtools.simulator.app import Simulator, start_simulator
 from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
-from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
+from devtools.simulator.profiles import PROFILES, SIMPLIFIED, VersionProfile
 
 __all__ = [
-           "PRE13",
            "PROFILES",
+           "SIMPLIFIED",
            "Simulator",
            "SimulatorOptions",
            "VersionProfile",
