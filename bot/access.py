@@ -146,6 +146,10 @@ class AccessPolicy:
             return Role.VIEWER
         return Role.ANYONE
 
+    def may_read(self, user: str) -> bool:
+        """May this Slack user read snapbot's figures (the App Home tab)?"""
+        return self.role(Invocation(user=user, channel="", source="slack")) >= Role.VIEWER
+
     # -- the checks ------------------------------------------------------------------------
     def authorize(self, command: str, need: Role, inv: Invocation, *, gated: bool) -> Role:
         """Raise NotAuthorized unless `inv` may run `command` (which needs role `need`;

@@ -20,6 +20,7 @@ from bot.config import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import restore as messages
 from bot.messages.blocks import when
 from bot.messages.text import group_mention, mention
@@ -209,7 +210,8 @@ class ApprovalService:
         return f"`{job.id}` was already {word} by {who} (now {job.state})"
 
     def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:
-        log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id, user, reason)
+        log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id,
+                 field(user), field(reason, 500))
         refused = list(job.result.get("refused_clicks") or [])
         refused.append({"user": user, "at": iso(self.clock.now()),
                         "action": "approve" if approve else "reject", "reason": reason})

@@ -24,6 +24,7 @@ from bot.commands.grammar import FALSE, OPTIONAL, SINCE_SPAN, TRUE
 from bot.commands.registry import COMMANDS
 from bot.errors import NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.messages.audit import SHOWN, audit_message
 from bot.notifier import plain_text
 from bot.store import Store
@@ -172,8 +173,8 @@ class AuditLog:
                     "insert into audit (at, user, source, channel, what, outcome, detail)"
                     " values (:at, :user, :source, :channel, :what, :outcome, :detail)", row)
         except Exception:
-            log.exception("could not record an audit entry (%s by %s: %s)", row["what"],
-                          row["user"], row["outcome"])
+            log.exception("could not record an audit entry (%s by %s: %s)", field(row["what"]),
+                          field(row["user"]), field(row["outcome"]))
 
     def prune(self, keep_days: int) -> int:
         """Delete the entries older than `keep_days` (0: keep everything); how many went."""

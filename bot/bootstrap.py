@@ -24,6 +24,8 @@ from bot.errors import ConfigError
 from bot.jobs.daily.driver import DailyDriver
 from bot.jobs.daily.report import DailyReporter
 from bot.jobs.daily.service import DailyService
+from bot.jobs.drill.driver import DrillDriver
+from bot.jobs.drill.service import DrillService
 from bot.jobs.restore.driver import RestoreDriver
 from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
@@ -32,10 +34,14 @@ from bot.metrics import Metrics
 from bot.notifier import ConsoleNotifier, Notifier
 from bot.outbox import Outbox
 from bot.partials import sweep_stale
+from bot.posture import Posture
 from bot.services import Services
-from bot.store import Store
+from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
+
+#: how often (seconds) the staleness of every manager's newest archive is checked
+STALENESS_CHECK_SECONDS = 900.0
 
 
 def _make_client(mc: ManagerConfig, transport: httpx.AsyncBaseTransport | None,
@@ -80,7 +86,6 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         store.close()
         raise
     metrics = metrics or Metrics()
-    metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog)
     clients = ManagerClients()  # by manager name
     try:
         for i, mc in enumerate(settings.managers):
@@ -107,13 +112,36 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
                              channel=settings.slack.channel, timezone=settings.schedule.timezone)
     runner.register(DailyDriver(clients, settings, store, reporter, archives, audit))
     daily = DailyService(settings, store, clock, runner, approvals, reporter)
+    runner.register(DrillDriver(clients, settings, archives))
+    drills = DrillService(settings, store, clock, runner, archives, on_problem=reporter.post_text,
+                          audit=audit)
+    posture = Posture(settings, store, clock, runner, archives, drills, outbox, sender)
+    drills.periodic.append(("staleness", STALENESS_CHECK_SECONDS, posture.check_staleness))
+    metrics.watch(store, [m.name for m in settings.managers], outbox_backlog=outbox.backlog,
+                  drills=drills.allowed_ages())
     dispatcher = Dispatcher(settings, store, runner, clients, clock, approvals, restores, daily,
-                            archives, audit, access)
+                            archives, audit, access, drills=drills, posture=posture)
+
+    said: set[tuple[str, str]] = set()
+
+    async def job_changed(job: Job, detail: str) -> None:
+        # the posture changes when a job ends, waits for approval, or is approved: the Home
+        # tabs again (once per job and state), and the staleness after a daily run
+        machine = runner.driver(job.kind).machine
+        moved = job.finished or job.state in machine.waiting or job.state == machine.approved
+        if not moved or (job.id, job.state) in said:
+            return
+        said.add((job.id, job.state))
+        await posture.refresh_homes(approvals.is_approver, access.may_read)
+        if job.finished and job.kind == "daily":
+            await posture.check_staleness()
+
+    runner.on_change(job_changed)
     buttons = Buttons(dispatcher, approvals, restores, store)
     return Services(settings=settings, store=store, clock=clock, notifier=notifier, runner=runner,
                     clients=clients, archives=archives, metrics=metrics, outbox=outbox, sender=sender,
                     approvals=approvals, restores=restores, daily=daily, dispatcher=dispatcher,
-                    buttons=buttons)
+                    buttons=buttons, drills=drills, posture=posture)
 
 
 async def start(services: Services) -> list[str]:
@@ -124,15 +152,42 @@ async def start(services: Services) -> list[str]:
     unfinished = {j.id: j.created_at or services.clock.now()
                   for j in services.store.list_jobs(unfinished=True, limit=10_000)}
     sweep_stale(services.runner.scratch_roots, unfinished)  # partial files nobody will finish
+    try:  # and what cut writes left in the archive store (object storage: temporary keys)
+        await services.archives.sweep(unfinished)
+    except Exception as exc:  # unreachable now: the daily run sweeps again
+        log.warning("could not clear leftovers of interrupted writes from %s: %s",
+                    services.archives.url, exc)
+    await check_snapshot_formats(services)
     resumed = await services.runner.resume_all()
     services.approvals.start()
     await services.daily.start()
+    await services.drills.start_schedule()
+    try:
+        await services.posture.check_staleness()
+    except Exception:
+        log.exception("could not check the staleness of the archives")
     return resumed
+
+
+async def check_snapshot_formats(services: Services) -> None:
+    """Say at start, once per manager, when its `snapshot_format` cannot work there (`new` on a
+    community or pre-7.0 manager); a manager that does not answer now is checked at its first
+    snapshot instead (the create is refused before anything is sent)."""
+    for name, client in services.clients.items():
+        if client.snapshot_format != "new":
+            continue
+        try:
+            await client.create_format()
+        except ConfigError as exc:
+            log.error("manager %s: %s", name, exc)
+        except Exception as exc:  # unreachable now: the first create checks again
+            log.info("manager %s: snapshot format not checked at start (%s)", name, type(exc).__name__)
 
 
 async def stop(services: Services) -> None:
     """Stop background loops and jobs (they resume on the next start), close clients and the store."""
-    for name, stopping in (("daily", services.daily.stop), ("approvals", services.approvals.stop)):
+    for name, stopping in (("drills", services.drills.stop), ("daily", services.daily.stop),
+                           ("approvals", services.approvals.stop)):
         try:
             await stopping()
         except Exception:

@@ -5,6 +5,8 @@ A click is taken only in a configured channel, only on the card of the job its v
 someone who may run the command the button stands for:
 
     job_cancel                      `/cfy jobs cancel ID` (the requester or an approver)
+    cancel_blockers                 cancel the executions a job's card says it waits for
+                                    (approvers only)
     daily_retry                     `/cfy snapshots schedule run-now --manager M` (an operator)
     restore_approve/_reject,
     job_approve/_reject             a decision: approvers only, never the requester
@@ -25,7 +27,9 @@ from bot.commands import model as m
 from bot.dispatch import Dispatcher
 from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.messages import restore as rm
+from bot.messages.posture import HOME_APPROVE, HOME_REJECT
 from bot.notifier import plain_text
 from bot.store import Job, Store
 
@@ -41,13 +45,18 @@ FOLLOWUPS: dict[str, Callable[[str], m.Command]] = {"restore_deactivate": lambda
                                                                 manager=manager)}
 RESTORE_REQUESTS = ("restore_retry", "restore_rollback")
 DAILY_RETRY = "daily_retry"
-ACTIONS = ("job_cancel", DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS, *FOLLOWUPS)
+CANCEL_BLOCKERS = "cancel_blockers"
+#: the App Home tab's approve/reject (no channel there: approvers only, on the request's block)
+HOME_ACTIONS = {HOME_APPROVE: True, HOME_REJECT: False}
+ACTIONS = ("job_cancel", CANCEL_BLOCKERS, DAILY_RETRY, *APPROVAL_ACTIONS, *RESTORE_REQUESTS,
+           *FOLLOWUPS, *HOME_ACTIONS)
 
 
 #: how a click that ran no command reads in the audit log
 _WHAT = {"restore_approve": "approve", "job_approve": "approve", "restore_reject": "reject",
-         "job_reject": "reject", "restore_retry": "retry restore", "restore_rollback":
-         "roll back restore"}
+         "job_reject": "reject", HOME_APPROVE: "approve (Home)", HOME_REJECT: "reject (Home)",
+         "restore_retry": "retry restore", "restore_rollback": "roll back restore",
+         CANCEL_BLOCKERS: "cancel the executions waited for by"}
 
 
 def _what(click: Click) -> str:
@@ -91,8 +100,8 @@ class Buttons:
         try:
             reply = await self._click(click, ran)
         except SnapbotError as exc:
-            log.info("%s on %s by %s refused: %s", click.action, click.value, inv.user,
-                     exc.user_message)
+            log.info("%s on %s by %s refused: %s", field(click.action), field(click.value),
+                     field(inv.user), field(exc.user_message, 500))
             reply = Reply(rm.refusal(exc.user_message), refused=True)
             if not ran.command:
                 refused = isinstance(exc, (NotAuthorized, UsageError))
@@ -100,7 +109,7 @@ class Buttons:
                                        exc.user_message)
             return reply
         except Exception:
-            log.exception("%s on %s by %s failed", click.action, click.value, inv.user)
+            log.exception("%s on %s by %s failed", field(click.action), field(click.value), field(inv.user))
             if not ran.command:
                 self.dispatcher.record(inv, _what(click), "failed", "unexpected error")
             return Reply(rm.refusal("something went wrong; the error is in snapbot's log"))
@@ -127,8 +136,25 @@ class Buttons:
                                 "buttons on that job's own card")
         return job
 
+    async def _home_decision(self, click: Click) -> Reply:
+        """Approve or reject from the App Home tab: the button sits in the request's own block
+        (`home:<job>`), shown to approvers only; the clicker must be an approver now too."""
+        try:
+            job = self.store.get_job(click.value)
+        except JobNotFound:
+            raise NotAuthorized("this button does not belong to a job snapbot knows") from None
+        if click.block_id != f"home:{job.id}":
+            raise NotAuthorized(f"this button is not the Home tab's button for job {job.id}")
+        await self.approvals.refresh_groups()
+        if not self.approvals.is_approver(click.inv.user):
+            raise NotAuthorized("not an approver: only configured approvers can approve or reject this")
+        return await self.approvals.decide(job.id, click.inv.user, HOME_ACTIONS[click.action],
+                                           idem_key=click.inv.idem_key)
+
     async def _click(self, click: Click, ran: _Ran) -> Reply:
         action, inv, access = click.action, click.inv, self.dispatcher.access
+        if action in HOME_ACTIONS:
+            return await self._home_decision(click)
         access.check_channel(inv)
         if action == DAILY_RETRY:
             if click.block_id != f"{DAILY_RETRY}:{click.value}":
@@ -138,6 +164,8 @@ class Buttons:
         if action == "job_cancel":
             job = self._card_job(click)
             return await self._run(m.JobsCancel(job_id=job.id), inv, ran)
+        if action == CANCEL_BLOCKERS:
+            return await self.dispatcher.cancel_blockers(self._card_job(click), inv)
         if action in APPROVAL_ACTIONS:
             job = self._card_job(click)
             await self.approvals.refresh_groups()

@@ -19,6 +19,7 @@ from bot.settings import (
     SETTINGS,
     AccessConfig,
     ApprovalPolicy,
+    DrillConfig,
     ManagerConfig,
     RetentionConfig,
     RunbookConfig,
@@ -29,20 +30,25 @@ from bot.settings import (
     describe_settings,
 )
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
+           "DrillConfig",
            "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
-           "SlackConfig", "configuration_markdown", "describe_settings", "load_settings"]
+           "SlackConfig", "check_database_path", "configuration_markdown", "describe_settings",
+           "load_settings"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _YAML_KEYS = [st.key for st in SETTINGS if st.key]
 _TOP_KEYS = {k.split(".", 1)[0].removesuffix("[]") for k in _YAML_KEYS}
-_MANAGER_KEYS = {k.removeprefix("managers[].") for k in _YAML_KEYS if k.startswith("managers[].")}
+_MANAGER_KEYS = {k.removeprefix("managers[].").split(".", 1)[0] for k in _YAML_KEYS
+                 if k.startswith("managers[].")}
+_DRILL_KEYS = {k.removeprefix("managers[].drill.") for k in _YAML_KEYS
+               if k.startswith("managers[].drill.")}
 #: what the object store reads from the environment (besides the instance role)
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -119,7 +125,7 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if ca_bundle is not None:
         ca_bundle = check.text(f"{key}.ca_bundle", ca_bundle)
     given: dict[str, Any] = {}
-    for field_name in ("username", "tenant"):
+    for field_name in ("username", "tenant", "bootstrap_admin"):
         if field_name in raw:
             given[field_name] = check.text(f"{key}.{field_name}", raw[field_name])
     if "verify_tls" in raw:
@@ -127,9 +133,44 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if raw.get("snapshot_format") is not None:
         given["snapshot_format"] = check.snapshot_format(f"{key}.snapshot_format",
                                                          raw["snapshot_format"])
+    if "scratch" in raw:
+        given["scratch"] = check.boolean(f"{key}.scratch", raw["scratch"])
+    if raw.get("drill") is not None:
+        given["drill"] = _drill(f"{key}.drill", raw["drill"])
     return ManagerConfig(name=name, url=url, password=secrets.get("password", ""),
                          token=secrets.get("token", ""), ca_bundle=ca_bundle,
                          password_file=files.get("password"), token_file=files.get("token"), **given)
+
+
+def _drill(key: str, raw: Any) -> DrillConfig:
+    """`drill: {target: NAME, cron: "0 4 * * 0"}` of one manager (the target is checked against
+    the other managers once all are read: `_check_drills`)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a mapping with target (and cron)")
+    check.unknown_keys(key, raw, _DRILL_KEYS)
+    target = check.text(f"{key}.target", raw.get("target"))
+    if "cron" in raw:
+        return DrillConfig(target=target, cron=check.text(f"{key}.cron", raw["cron"]))
+    return DrillConfig(target=target)
+
+
+def _check_drills(managers: tuple[ManagerConfig, ...], zone: str) -> None:
+    """Every drill names another configured manager marked `scratch: true`, and a valid cron."""
+    by_name = {m.name: m for m in managers}
+    for i, mgr in enumerate(managers):
+        if mgr.drill is None:
+            continue
+        key = f"managers[{i}].drill"
+        target = by_name.get(mgr.drill.target)
+        if target is None:
+            raise ConfigError(f"{key}.target", f"names no configured manager "
+                                               f"({mgr.drill.target[:64]!r})")
+        if target.name == mgr.name:
+            raise ConfigError(f"{key}.target", "a manager cannot be drilled onto itself")
+        if not target.scratch:
+            raise ConfigError(f"{key}.target", f"manager {target.name!r} is not marked "
+                                               "`scratch: true`; drills only overwrite scratch managers")
+        check.cron(f"{key}.cron", mgr.drill.cron, zone)
 
 
 def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
@@ -146,7 +187,8 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
             raise ConfigError("CLOUDIFY_TOKEN_FILE", "set together with CLOUDIFY_TOKEN; use one")
         token = check.read_secret_file("CLOUDIFY_TOKEN_FILE", token_file)
     given: dict[str, Any] = {field_name: value for field_name, var in (("username", "CLOUDIFY_USERNAME"),
-                                                                     ("tenant", "CLOUDIFY_TENANT"))
+                                                                     ("tenant", "CLOUDIFY_TENANT"),
+                                                                     ("bootstrap_admin", "CLOUDIFY_BOOTSTRAP_ADMIN"))
                              if (value := _env(env, var)) is not None}
     if (fmt := _env(env, "CLOUDIFY_SNAPSHOT_FORMAT")) is not None:
         given["snapshot_format"] = check.snapshot_format("CLOUDIFY_SNAPSHOT_FORMAT", fmt)
@@ -180,6 +222,8 @@ def _field(section: str, field_name: str, key: str, value: Any) -> Any:
         return check.gated(key, value)
     if field_name == "keep_audit_days":
         return check.whole_number(key, value, minimum=0)
+    if field_name == "stale_after_hours":
+        return check.whole_number(key, value, minimum=1)
     if isinstance(default, bool):
         return check.boolean(key, value)
     if isinstance(default, int):
@@ -255,6 +299,7 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     schedule = ScheduleConfig(**s)
     check.timezone(tz_key, schedule.timezone)
     check.cron(cron_key, schedule.cron, schedule.timezone)
+    _check_drills(managers, schedule.timezone)
 
     retention = RetentionConfig(**r)
     runbook = RunbookConfig(**sec["runbook"])
@@ -267,9 +312,15 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
     if api_url is not None:
         api_url = check.check_url("SLACK_API_URL", api_url)
         api_url += "/"  # slack_sdk joins method names onto it
+    channel_key = "SNAPBOT_CHANNEL"
     channel = _env(env, "SNAPBOT_CHANNEL")
+    if channel is None and env.get("SNAPBOT_CHANNEL") is not None:
+        raise ConfigError("SNAPBOT_CHANNEL", "is empty: set the channel id (like C0123ABCD) jobs "
+                                             "and reports are posted in")
     if channel is None and "channel" in data:
-        channel = check.text("channel", data["channel"])
+        channel_key, channel = "channel", check.text("channel", data["channel"])
+    if channel is not None:
+        channel = check.channel_id(channel_key, channel)
     slack = SlackConfig(bot_token=_env(env, "SLACK_BOT_TOKEN") or "",
                         signing_secret=_env(env, "SLACK_SIGNING_SECRET") or "",
                         app_token=_env(env, "SLACK_APP_TOKEN") or "",
@@ -331,3 +382,9 @@ def _archive_url(env: Mapping[str, str], data: Mapping[str, Any]) -> str:
     if not url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(key, "names no bucket")
     return url.rstrip("/")
+
+
+def check_database_path(settings: Settings, env: Mapping[str, str]) -> None:
+    """Before opening the database: its path names a file in a writable directory
+    (ConfigError naming SNAPBOT_DB, or db_path when the file set it)."""
+    check.database_path("SNAPBOT_DB" if _env(env, "SNAPBOT_DB") else "db_path", settings.db_path)

@@ -2,6 +2,7 @@
 (the YAML key or the environment variable) and never echoing a secret."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,6 +117,41 @@ def channel_list(key: str, value: Any) -> frozenset[str]:
     return frozenset(out)
 
 
+def channel_id(key: str, value: str) -> str:
+    """One channel id (C…, G… or D…)."""
+    if not _CHANNEL_RE.fullmatch(value):
+        raise ConfigError(key, f"{value[:30]!r} is not a channel id (like C0123ABCD)")
+    return value
+
+
+def database_path(key: str, value: str) -> str:
+    """The SQLite file: not a directory, in a directory that exists and can be written (SQLite
+    writes its journal next to the file)."""
+    if value == ":memory:" or value.startswith("file:"):
+        return value
+    if os.path.isdir(value):
+        raise ConfigError(key, f"{value!r} is a directory, not a database file")
+    parent = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(parent):
+        raise ConfigError(key, f"the directory of {value!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"the directory of {value!r} is not writable")
+    if os.path.exists(value) and not os.access(value, os.R_OK | os.W_OK):
+        raise ConfigError(key, f"{value!r} cannot be read and written")
+    return value
+
+
+def port(key: str, value: str) -> int:
+    """A TCP port to listen on (0: any free one)."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(key, f"must be a port number (0-65535), not {value.strip()[:20]!r}") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(key, f"must be a port number (0-65535), not {number}")
+    return number
+
+
 def terminal_users(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     """`login=U…` pairs (comma-separated), or a YAML mapping login: U…"""
     if value is None:
@@ -172,9 +208,11 @@ def gated(key: str, value: Any) -> frozenset[str]:
 
 
 def cron(key: str, expression: str, zone: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger
+    from zoneinfo import ZoneInfo
+
+    from bot.crontab import crontab_trigger
     try:
-        CronTrigger.from_crontab(expression, timezone=zone)
+        crontab_trigger(expression, ZoneInfo(zone))
     except (ValueError, TypeError) as exc:
         raise ConfigError(key, f"is not a valid crontab expression ({exc})") from None
 

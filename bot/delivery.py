@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from bot.notifier import MessageRef, Notifier
+from bot.notifier import HomePublisher, MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store
 from bot.tasks import cancel_and_wait, ensure_running
@@ -255,6 +255,11 @@ class OutboxSender:
         if row.kind == "ephemeral":
             await self.notifier.ephemeral(row.channel, row.user, row.message)
             return ""
+        if row.kind == "home":
+            if not isinstance(self.notifier, HomePublisher):
+                raise DeliveryFailed("this notifier cannot publish a Home view", permanent=True)
+            await self.notifier.publish_home(row.user, row.message)
+            return ""
         raise DeliveryFailed(f"unknown outbox kind {row.kind!r}", permanent=True)
 
     async def _post_once(self, row: OutboxRow, channel: str, thread_ts: str | None, key: str,
@@ -270,12 +275,14 @@ class OutboxSender:
                                                      oldest=oldest)
             except DeliveryFailed as exc:
                 if not exc.permanent:
-                    raise
+                    # the look-up failed: the post is still of unknown fate, keep it in flight
+                    raise DeliveryFailed(exc.user_message, retry_after=exc.retry_after,
+                                         unknown=True) from None
                 log.warning("outbox: cannot look %s up in Slack (%s); posting it again",
                             row.describe(), exc.user_message)
                 ts = None
             if ts:
-                log.warning("outbox: %s had reached Slack before the restart; not posted again",
+                log.warning("outbox: %s had reached Slack on an earlier attempt; not posted again",
                          row.describe())
                 return ts
         self.outbox.mark_in_flight(row)

@@ -9,10 +9,11 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot import cluster_guard
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
 from bot.archive_store import ArchiveStore
@@ -24,6 +25,7 @@ from bot.commands.registry import ALWAYS, COMMANDS, spec_for
 from bot.config import Settings
 from bot.errors import (
     ArchiveError,
+    CloudifyError,
     InvalidTransition,
     NotAuthorized,
     NotFound,
@@ -32,15 +34,19 @@ from bot.errors import (
     UsageError,
 )
 from bot.invocation import Invocation, Reply
-from bot.jobs.cancel import cancel_manager_executions
+from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
+from bot.messages import posture as posture_messages
+from bot.messages.posture import ManagerPosture
 from bot.messages.text import archive_name
 from bot.reads import Reads
 from bot.store import Job, Store
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +76,24 @@ class Daily(Protocol):
     async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
 
 
+class Drills(Protocol):
+    """Restore drills (bot.jobs.drill's DrillService)."""
+
+    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
+
+
+class Posture(Protocol):
+    """The backup posture (bot.posture's Posture)."""
+
+    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, store: Store, runner: JobRunner,
                  clients: Mapping[str, CloudifyClient], clock: Clock, approvals: ApprovalService,
                  restores: Restores, daily: Daily, archives: ArchiveStore, audit: AuditLog,
-                 access: AccessPolicy) -> None:
+                 access: AccessPolicy, *, drills: Drills | None = None,
+                 posture: Posture | None = None) -> None:
         self.settings = settings
         self.store = store
         self.runner = runner
@@ -86,6 +105,8 @@ class Dispatcher:
         self.archives = archives
         self.audit = audit
         self.access = access
+        self.drills = drills
+        self.posture = posture
         self.reads = Reads(settings, clients, archives)
         # Commands answered (or started) by a method of their own; every other command that
         # creates a job (its spec names a job kind) is a simple job started by `_long`.
@@ -94,10 +115,13 @@ class Dispatcher:
             m.SnapshotsList: self._snapshots_list,
             m.SnapshotsStatus: self._snapshots_status,
             m.SnapshotsDownload: self._download,
+            m.SnapshotsDelete: self._delete,
             m.SnapshotsUpload: self._upload,
             m.SnapshotsRestore: self._restore,
             m.SnapshotsSchedule: self._schedule,
             m.SnapshotsScheduleRunNow: self._run_now,
+            m.SnapshotsDrill: self._drill,
+            m.Status: self._status,
             m.MaintenanceStatus: self._maintenance_status,
             m.ClusterStatus: self._cluster_status,
             m.JobsList: self._jobs_list,
@@ -114,7 +138,7 @@ class Dispatcher:
         try:
             return await self.run(cmd, inv)
         except SnapbotError as exc:
-            log.warning("%s by %s refused: %s", cmd.name, inv.user, common.error_text(exc))
+            log.warning("%s by %s refused: %s", cmd.name, field(inv.user), field(common.error_text(exc), 500))
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
@@ -137,6 +161,17 @@ class Dispatcher:
             raise UsageError(f"`{cmd.name}` is not supported")
         await self.authorize(cmd, inv)
         return await handler(cmd, inv)
+
+    async def _split_brain_guard(self, cmd: m.Command, inv: Invocation) -> None:
+        """Commands that change a manager are refused during a split brain (bot.cluster_guard);
+        called once the command's own input checks passed (bad input sends nothing)."""
+        spec = spec_for(cmd)
+        if spec.changes_manager and spec.approval != ALWAYS:  # a restore checks on its own
+            manager = self._manager(cmd)
+            await cluster_guard.check(self._client(manager), cmd.name, manager,
+                                      override=bool(getattr(cmd, "ignore_cluster_health", False)),
+                                      approver=self.access.is_approver(inv.user),
+                                      runbook_base_url=self.settings.runbook_base_url)
 
     def needs_approval(self, cmd: m.Command) -> bool:
         return spec_for(cmd).approval == ALWAYS or cmd.name in self.settings.approvals.gated
@@ -221,8 +256,19 @@ class Dispatcher:
                 raise SnapbotError(f"job {job.id} is already {job.state}") from None
             raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
                                "stopped at this step") from None
+        if not job.finished:  # unwinding: the job undoes its own work
+            return Reply(jm.job_cancelled(job), ephemeral=False)
         outcomes = await cancel_manager_executions(self._client(job.manager), job)
-        return Reply(jm.job_cancelled(job, outcomes), ephemeral=False)
+        undone = await undo_maintenance(self._client(job.manager), job)
+        return Reply(jm.job_cancelled(job, outcomes, undone), ephemeral=False)
+
+    async def cancel_blockers(self, job: Job, inv: Invocation) -> Reply:
+        """An approver cancels the executions a job's card names as what it waits for."""
+        self.access.require_approver(inv, "cancel other people's executions")
+        if not blocker_ids(job):
+            raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
+        outcomes = await cancel_blockers(self._client(job.manager), job)
+        return Reply(jm.blockers_cancelled(job, outcomes), ephemeral=False)
 
     async def _audit_log(self, cmd: m.Audit, inv: Invocation) -> Reply:
         return self.audit.answer(cmd, self.clock.now())
@@ -242,7 +288,18 @@ class Dispatcher:
         return await self.daily.describe(self._manager(cmd))
 
     async def _run_now(self, cmd: m.SnapshotsScheduleRunNow, inv: Invocation) -> Reply:
+        await self._split_brain_guard(cmd, inv)
         return await self.daily.run_now(self._manager(cmd), inv)
+
+    async def _drill(self, cmd: m.SnapshotsDrill, inv: Invocation) -> Reply:
+        if self.drills is None:
+            raise UsageError("restore drills are not available here")
+        return await self.drills.run_now(cmd.manager, inv)
+
+    async def _status(self, cmd: m.Status, inv: Invocation) -> Reply:
+        if self.posture is None:
+            raise UsageError("the posture is not available here")
+        return Reply(posture_messages.status_message(await self.posture.managers(cmd.manager)))
 
     # -- long work --------------------------------------------------------------------------
     async def _download(self, cmd: m.SnapshotsDownload, inv: Invocation) -> Reply:
@@ -259,7 +316,28 @@ class Dispatcher:
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
                     f"and verified: `{archive_name(info.path)}` ({kit.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
+        await self.require_snapshot(manager, cmd.snapshot_id, inv)
         return await self._long(cmd, inv)
+
+    async def _delete(self, cmd: m.SnapshotsDelete, inv: Invocation) -> Reply:
+        await self.require_snapshot(self._manager(cmd), cmd.snapshot_id, inv)
+        return await self._long(cmd, inv)
+
+    async def require_snapshot(self, manager: str, snapshot_id: str, inv: Invocation) -> None:
+        """A mistyped id gets a private answer before any job (no card, no failure card). Only
+        the manager saying "not found" refuses: when it cannot be asked, the job starts and
+        says what happened on its card. A request already taken (a Slack retry) is left to
+        `_long`, which answers for its job."""
+        if inv.idem_key and self.store.find_by_idem_key(inv.idem_key) is not None:
+            return
+        self.runner.ensure_free(manager)  # a busy manager is said first, as for every job
+        try:
+            await self._client(manager).get_snapshot(snapshot_id)
+        except NotFound:
+            raise SnapbotError(f"manager `{manager}` has no snapshot `{snapshot_id}`; nothing was "
+                               "done. `/cfy snapshots list` shows the ones it has.") from None
+        except CloudifyError:
+            return
 
     async def resolve_archive(self, cmd: m.SnapshotsUpload, manager: str) -> str:
         """Which manager's archived copy `--from-archive [M]` means: M's copy of the id, or (M
@@ -284,7 +362,7 @@ class Dispatcher:
                 raise UsageError("give either --from-archive or --url, not both")
             # The URL may be presigned (its query string is a credential): SQLite keeps only
             # what can be shown; the URL itself stays in this process's memory.
-            extra = {"url": jm.display_url(cmd.url)}
+            extra = {"url": display_url(cmd.url)}
             volatile = {"url": cmd.url}
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.
@@ -324,6 +402,7 @@ class Dispatcher:
             existing = store.find_by_idem_key(inv.idem_key)
             if existing is not None:
                 return Reply(jm.job_duplicate(existing), ephemeral=True)
+        await self._split_brain_guard(cmd, inv)
         gated = cmd.name in self.settings.approvals.gated
         runner.ensure_free(manager)
         params = {**self.job_params(cmd, manager), **(extra or {})}

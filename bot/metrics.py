@@ -40,11 +40,14 @@ def _ts(value: Any) -> float | None:
 
 
 class StoreCollector(Collector):
-    """Figures derived from the store at each scrape."""
+    """Figures derived from the store at each scrape. `drills`: (source manager, the age in
+    seconds its drill schedule allows for its last passing drill)."""
 
-    def __init__(self, store: Store, managers: Sequence[str]) -> None:
+    def __init__(self, store: Store, managers: Sequence[str],
+                 drills: Sequence[tuple[str, float]] = ()) -> None:
         self.store = store
         self.managers = tuple(managers)
+        self.drills = tuple(drills)
 
     def collect(self) -> Iterator[Any]:
         last_ts = GaugeMetricFamily(
@@ -81,6 +84,50 @@ class StoreCollector(Collector):
         yield jobs
 
         yield self._restore_durations()
+        yield from self._drills()
+
+    def _drills(self) -> Iterator[Any]:
+        """Restore drills by source manager: the last pass, the last one's duration, outcomes,
+        and the age the schedule allows (what the SnapbotDrillOverdue alert compares)."""
+        last_ok = GaugeMetricFamily(
+            "snapbot_drill_last_success_timestamp_seconds",
+            "When the last passing restore drill of the manager's archive ended, Unix time",
+            labels=["manager"])
+        duration = GaugeMetricFamily(
+            "snapbot_drill_duration_seconds", "How long the manager's last finished restore "
+            "drill took, from its start to its verdict", labels=["manager"])
+        outcomes = CounterMetricFamily("snapbot_drills", "Finished restore drills by source "
+                                       "manager and outcome (pass, fail)",
+                                       labels=["manager", "outcome"])
+        allowed = GaugeMetricFamily(
+            "snapbot_drill_max_age_seconds", "The age the manager's drill schedule allows for "
+            "its last passing drill (the longest gap between drills plus a day)",
+            labels=["manager"])
+        counts: dict[tuple[str, str], int] = {(m, o): 0 for m, _ in self.drills
+                                              for o in ("pass", "fail")}
+        seen_ok: set[str] = set()
+        seen_last: set[str] = set()
+        for job in self.store.list_jobs(kind="drill", unfinished=False, limit=100_000):
+            source = str(job.params.get("source", ""))
+            if job.state not in ("done", "failed"):
+                continue
+            outcome = "pass" if job.state == "done" else "fail"
+            counts[(source, outcome)] = counts.get((source, outcome), 0) + 1
+            ended = job.updated_at
+            if source not in seen_last and ended is not None and job.created_at is not None:
+                seen_last.add(source)
+                duration.add_metric([source], max(0.0, (ended - job.created_at).total_seconds()))
+            if outcome == "pass" and source not in seen_ok and ended is not None:
+                seen_ok.add(source)
+                last_ok.add_metric([source], ended.timestamp())
+        for (source, outcome), n in sorted(counts.items()):
+            outcomes.add_metric([source, outcome], n)
+        for source, max_age in self.drills:
+            allowed.add_metric([source], max_age)
+        yield last_ok
+        yield duration
+        yield outcomes
+        yield allowed
 
     def _restore_durations(self) -> HistogramMetricFamily:
         """From leaving `approved` (the runbook starts) to the final state, for every finished
@@ -118,10 +165,11 @@ class Metrics:
         self._watching = False
 
     def watch(self, store: Store, managers: Sequence[str], *,
-              outbox_backlog: Callable[[], int] | None = None) -> None:
+              outbox_backlog: Callable[[], int] | None = None,
+              drills: Sequence[tuple[str, float]] = ()) -> None:
         """Derive the store's figures at each scrape (once per Metrics)."""
         if not self._watching:
-            self.registry.register(StoreCollector(store, managers))
+            self.registry.register(StoreCollector(store, managers, drills))
             self._watching = True
         if outbox_backlog is not None:
             self._backlog = outbox_backlog

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.messages.text import unwrap  # snapbot's own mentions, for reading
 
@@ -48,6 +48,13 @@ class Notifier(Protocol):
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
         """A message only `user` sees."""
+
+
+@runtime_checkable
+class HomePublisher(Protocol):
+    """A notifier that can publish a user's App Home view (Slack's views.publish)."""
+
+    async def publish_home(self, user: str, view: Message) -> None: ...
 
 
 def plain_text(message: Message) -> str:

@@ -130,6 +130,19 @@ class Outbox:
         return self._add(lane=f"ephemeral:{channel}:{user}", kind="ephemeral", channel=channel,
                          user=user, message=message, key=key)
 
+    def home(self, user: str, view: Message) -> int | None:
+        """`user`'s App Home view (views.publish); a newer one replaces any still waiting."""
+        lane = f"home:{user}"
+        with self.store.transaction():
+            self.store.db.execute("update outbox set status = ? where lane = ? and kind = 'home'"
+                                  " and status = ?", [SUPERSEDED, lane, PENDING])
+            return self._add(lane=lane, kind="home", user=user, message=view)
+
+    def home_users(self) -> list[str]:
+        """Everyone whose Home tab snapbot has published (they get it again when it changes)."""
+        rows = self.store.db.query("select distinct user from outbox where kind = 'home'")
+        return sorted(str(r["user"]) for r in rows if r["user"])
+
     def _add(self, *, lane: str, kind: str, message: Message, channel: str = "", job_id: str = "",
              user: str = "", version: int = 0, key: str | None = None) -> int | None:
         with self.store.transaction():
@@ -166,6 +179,13 @@ class Outbox:
                 args.append(val)
         sql = "select * from outbox" + (" where " + " and ".join(where) if where else "")
         return [_row(r) for r in self.store.db.query(sql + " order by id", args)]
+
+    def latest_key(self, prefix: str) -> str | None:
+        """The newest key starting with `prefix` (once-only notices: what was said last)."""
+        rows = list(self.store.db.query(
+            "select key from outbox where key >= ? and key < ? order by id desc limit 1",
+            [prefix, prefix + "\uffff"]))
+        return str(rows[0]["key"]) if rows else None
 
     def backlog(self) -> int:
         """Messages not delivered yet (the /metrics gauge)."""

@@ -15,7 +15,7 @@ import contextvars
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def remove_job_partials(roots: Iterable[Path], job_id: str) -> list[Path]:
     return _remove((p for p in _partials(roots) if job_of(p.name) == job_id), f"job {job_id}")
 
 
-def sweep_stale(roots: Iterable[Path], unfinished: dict[str, datetime]) -> list[Path]:
+def sweep_stale(roots: Iterable[Path], unfinished: Mapping[str, datetime]) -> list[Path]:
     """At start-up: remove partial files no unfinished job owns. `unfinished`: id -> created_at
     of every unfinished job (theirs stay: the job removes them itself when it resumes); an
     untagged one goes when it is older than every unfinished job."""

@@ -23,7 +23,8 @@ SPLIT_BRAIN = Runbook(
     title="Cluster split brain",
     steps=(
         "Do not restore, upload or delete snapshots, and do not toggle maintenance mode, until the "
-        "cluster agrees on one database again.",
+        "cluster agrees on one database again (snapbot refuses every command that changes the "
+        "manager meanwhile; an approver can override with `--ignore-cluster-health`).",
         "Run `/cfy cluster status` (and `cfy cluster status` on the hosts) to see which nodes are "
         "down or claim to be active, and which side has the most recent good data; the last daily "
         "report and `/cfy snapshots list` show which snapshots each side has.",

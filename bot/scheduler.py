@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
 from bot.config import ScheduleConfig
+from bot.crontab import crontab_trigger
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def make_trigger(schedule: ScheduleConfig) -> CronTrigger:
     """The cron trigger of `schedule` (5-field crontab, evaluated in the configured zone)."""
     tz = zone(schedule.timezone)
     try:
-        return CronTrigger.from_crontab(schedule.cron, timezone=tz)
+        return crontab_trigger(schedule.cron, tz)
     except ValueError as exc:
         raise ConfigError("schedule.cron", f"{schedule.cron!r} is not a 5-field cron expression ({exc})") from None
 

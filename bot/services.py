@@ -15,11 +15,13 @@ from bot.config import Settings
 from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.jobs.daily.service import DailyService
+from bot.jobs.drill.service import DrillService
 from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.outbox import Outbox
+from bot.posture import Posture
 from bot.store import Store
 
 
@@ -42,6 +44,8 @@ class Services:
     daily: DailyService
     dispatcher: Dispatcher
     buttons: Buttons  # every button, authorized as the command it stands for
+    drills: DrillService  # restore drills onto scratch managers, and their schedule
+    posture: Posture  # /cfy status, the App Home tab, the staleness watch
 
     def client(self, manager: str | None) -> CloudifyClient:
         return self.clients[self.settings.manager(manager).name]

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.commands.registry import GATEABLE
 from bot.errors import UsageError
+from bot.urls import display_url
 
 DEFAULT_MANAGER = "default"
 
@@ -82,9 +83,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Snapshots snapbot creates: `legacy` (database dump: a restore replaces everything), "
             "`new` (7.0+: a restore merges) or `auto` (the version's cfy default: legacy on 5.1, "
             "6.4 and 7.0.5)"),
+    Setting("managers[].bootstrap_admin", "CLOUDIFY_BOOTSTRAP_ADMIN", "admin",
+            "The manager's bootstrap admin (user id 0; `manager.security.admin_username` at install): "
+            "the only user the manager lets run a legacy restore"),
     Setting("managers[].ca_bundle", "CLOUDIFY_CA_BUNDLE", None,
             "CA bundle file for the manager's HTTPS certificate", shown="system store"),
     Setting("managers[].verify_tls", "", True, "Verify the manager's TLS certificate"),
+    Setting("managers[].scratch", "", False,
+            "A throw-away manager that restore drills may overwrite; snapbot drills onto no other"),
+    Setting("managers[].drill.target", "", None,
+            "Drill this manager's newest verified archive onto that scratch manager (restore, "
+            "then compare with the archive)"),
+    Setting("managers[].drill.cron", "", "0 4 * * 0",
+            "When the drill runs, crontab syntax in `schedule.timezone` (weekly by default)"),
     Setting("", "SLACK_BOT_TOKEN", None, "Bot token `xoxb-…` (secret; required by `snapbot run`)"),
     Setting("", "SLACK_SIGNING_SECRET", None,
             "Signing secret (secret; required by `snapbot run` in HTTP mode)"),
@@ -138,6 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Archived copies retention keeps per manager"),
     Setting("retention.keep_audit_days", "SNAPBOT_KEEP_AUDIT_DAYS", 365,
             "Days the audit log keeps its entries (`0`: forever); the daily run prunes older ones"),
+    Setting("retention.stale_after_hours", "SNAPBOT_STALE_AFTER_HOURS", 26,
+            "Hours after which a manager's newest verified archive is stale: one message in the "
+            "channel (and one when a fresh copy arrives)"),
     Setting("retention.delete_foreign", "", False,
             "May retention delete snapshots snapbot did not create"),
     Setting("runbook.safety_snapshot", "", True,
@@ -149,6 +163,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Wait for maintenance mode to be activated"),
     Setting("runbook.restore_timeout_seconds", "", 3600.0, "Wait for a restore to finish"),
     Setting("runbook.snapshot_timeout_seconds", "", 3600.0, "Wait for a snapshot to be created"),
+    Setting("runbook.queue_timeout_seconds", "", 1800.0,
+            "Wait for the safety snapshot to leave the manager's queue (behind running executions)"),
+    Setting("runbook.return_timeout_seconds", "", 1800.0,
+            "Wait for the manager to answer again after its restore execution ended"),
+    Setting("runbook.snapshot_status_grace_seconds", "", 300.0,
+            "After the restore execution ended, how long a `/snapshot-status` still `running` is "
+            "waited for before going on (and saying so)"),
     Setting("runbook_base_url", "SNAPBOT_RUNBOOK_BASE_URL", None,
             "URL where docs/runbooks.md is published (e.g. .../blob/main/docs/runbooks.md); runbook links "
             "are that URL + `#<anchor>`; unset: the steps go inline"),
@@ -202,6 +223,20 @@ class ManagerConfig:
     #: snapshots snapbot creates on this manager: "legacy" (database dump), "new" (7.0+ per-item
     #: export) or "auto" (what that version's cfy CLI does: legacy on 5.1, 6.4 and 7.0.5)
     snapshot_format: str = default("managers[].snapshot_format")
+    #: the bootstrap admin's username (user id 0): only it may run a legacy restore
+    bootstrap_admin: str = default("managers[].bootstrap_admin")
+    #: a throw-away manager restore drills may overwrite (no drill touches any other)
+    scratch: bool = default("managers[].scratch")
+    #: restore drills of this manager's archives onto a scratch manager, or None
+    drill: DrillConfig | None = None
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """Restore drills of one source manager: onto which scratch manager, and when."""
+
+    target: str
+    cron: str = default("managers[].drill.cron")
 
 
 @dataclass(frozen=True)
@@ -248,6 +283,8 @@ class RetentionConfig:
     keep_on_manager: int = default("retention.keep_on_manager")
     keep_archived: int = default("retention.keep_archived")
     keep_audit_days: int = default("retention.keep_audit_days")  # 0: forever
+    #: a manager whose newest verified archive is older than this is stale (said once)
+    stale_after_hours: int = default("retention.stale_after_hours")
     delete_foreign: bool = default("retention.delete_foreign")
 
 
@@ -259,6 +296,9 @@ class RunbookConfig:
     maintenance_timeout_seconds: float = default("runbook.maintenance_timeout_seconds")
     restore_timeout_seconds: float = default("runbook.restore_timeout_seconds")
     snapshot_timeout_seconds: float = default("runbook.snapshot_timeout_seconds")
+    queue_timeout_seconds: float = default("runbook.queue_timeout_seconds")
+    return_timeout_seconds: float = default("runbook.return_timeout_seconds")
+    snapshot_status_grace_seconds: float = default("runbook.snapshot_status_grace_seconds")
 
 
 @dataclass(frozen=True)
@@ -303,23 +343,27 @@ def _mask(secret: str) -> str:
 
 
 def describe_settings(settings: Settings) -> list[tuple[str, str]]:
-    """(key, value) pairs for the start-up log, secrets masked."""
+    """(key, value) pairs for the start-up log, secrets masked, URLs without credentials,
+    query strings or fragments."""
     out: list[tuple[str, str]] = []
     for i, mgr in enumerate(settings.managers):
         auth = "token" if mgr.token else ("password" if mgr.password else "no credentials")
         tls = mgr.ca_bundle or ("system CA store" if mgr.verify_tls else "TLS NOT verified")
         if mgr.password_file or mgr.token_file:
             auth += " (from file)"
-        out.append((f"managers[{i}]", f"{mgr.name} {mgr.url} tenant={mgr.tenant} "
+        out.append((f"managers[{i}]", f"{mgr.name} {display_url(mgr.url)} tenant={mgr.tenant} "
                                       f"user={mgr.username} auth={auth} tls={tls} "
-                                      f"snapshot_format={mgr.snapshot_format}"))
+                                      f"snapshot_format={mgr.snapshot_format}"
+                                      + (" scratch" if mgr.scratch else "")
+                                      + (f" drill={mgr.drill.target}@{mgr.drill.cron!r}"
+                                         if mgr.drill else "")))
     sl = settings.slack
     mode = "socket mode" if sl.app_token else "http"
     out += [("slack.bot_token", _mask(sl.bot_token)),
             ("slack.signing_secret", _mask(sl.signing_secret)),
             ("slack.app_token", _mask(sl.app_token)),
             ("slack.mode", mode),
-            ("slack.api_url", sl.api_url or "https://slack.com/api/"),
+            ("slack.api_url", display_url(sl.api_url or "https://slack.com/api/")),
             ("channel", sl.channel or "not set")]
     ap = settings.approvals
     out += [("approvals.approvers", ", ".join(sorted(ap.approvers)) or "none"),
@@ -344,9 +388,12 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived, "
                              + (f"audit {rt.keep_audit_days} days" if rt.keep_audit_days
                                 else "audit forever")
-                             + (", may delete foreign snapshots" if rt.delete_foreign else "")))
+                             + (", may delete foreign snapshots" if rt.delete_foreign else "")
+                             + f", stale after {rt.stale_after_hours} h"))
     out += [("db_path", settings.db_path),
-            ("archive", settings.archive_url or f"directory {settings.archive_dir}"),
+            ("archive", display_url(settings.archive_url) if settings.archive_url
+             else f"directory {settings.archive_dir}"),
             ("log_format", settings.log_format),
-            ("runbook_base_url", settings.runbook_base_url or "not set (runbook steps inline)")]
+            ("runbook_base_url", display_url(settings.runbook_base_url) if settings.runbook_base_url
+             else "not set (runbook steps inline)")]
     return out

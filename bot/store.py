@@ -90,7 +90,7 @@ class Store:
 
     # -- jobs -------------------------------------------------------------------------------
     def new_job_id(self, kind: str) -> str:
-        prefix = {"restore": "r", "daily": "d"}.get(kind, "j")
+        prefix = {"restore": "r", "daily": "d", "drill": "k"}.get(kind, "j")
         return f"{prefix}-{secrets.token_hex(3)}"
 
     def create_job(self, kind: str, manager: str, state: str, *, params: dict[str, Any] | None = None,
@@ -313,17 +313,22 @@ class Store:
         return {(r["manager"], r["status"]): r["n"] for r in rows}
 
     def finished_job_counts(self) -> dict[tuple[str, str], int]:
-        """(kind, final state) -> how many jobs ended there."""
-        rows = self.db.query("select kind, state, count(*) as n from jobs where finished = 1"
-                             " group by kind, state")
+        """(kind, final state) -> how many jobs ended there. A drill's restore of a scratch
+        manager counts as `drill_restore`: its outcome is the drill's, not a real restore's."""
+        rows = self.db.query("select case when kind = 'restore' and json_extract(params,"
+                             " '$.parent_job') is not null then 'drill_restore' else kind end"
+                             " as kind, state, count(*) as n from jobs where finished = 1"
+                             " group by 1, state")
         return {(r["kind"], r["state"]): r["n"] for r in rows}
 
     def restore_spans(self) -> list[tuple[datetime, datetime]]:
-        """(left `approved`, ended) of every finished restore that started."""
+        """(left `approved`, ended) of every finished restore that started (a drill's restore
+        of a scratch manager is the drill's RTO, not counted here)."""
         rows = self.db.query(
             "select j.updated_at as ended, min(t.at) as started from jobs j join transitions t"
             " on t.job_id = j.id and t.from_state = 'approved'"
-            " where j.kind = 'restore' and j.finished = 1 group by j.id")
+            " where j.kind = 'restore' and j.finished = 1"
+            " and json_extract(j.params, '$.parent_job') is null group by j.id")
         spans = []
         for r in rows:
             started, ended = parse_time(r["started"]), parse_time(r["ended"])

@@ -130,9 +130,16 @@ def _m3(db: sqlite_utils.Database) -> None:
     db.table("audit").create_index(["user", "at"], if_not_exists=True)
 
 
+def _m4(db: sqlite_utils.Database) -> None:
+    # Since when snapbot has scheduled each manager's daily run on its cron and zone: a slot
+    # before that is not one snapbot missed (bot.jobs.daily.service catch-up).
+    db.table("daily_schedule").create({"manager": str, "cron": str, "timezone": str, "since": str},
+                                pk="manager", if_not_exists=True)
+
+
 #: Numbered, idempotent migrations. Append only; never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [(1, _m1), (2, _m2),
-                                                                          (3, _m3)]
+                                                                          (3, _m3), (4, _m4)]
 
 
 def dumps(value: Any) -> str:

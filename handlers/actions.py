@@ -12,8 +12,9 @@ from slack_bolt.app.async_app import AsyncApp
 
 from bot.clicks import ACTIONS, Click
 from bot.invocation import Invocation
+from bot.notifier import plain_text
 from bot.services import Services
-from handlers.replies import fields
+from handlers.replies import answer
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,21 @@ def register(app: AsyncApp, services: Services) -> None:
     def button(action_id: str) -> None:
         async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
             await ack()
-            reply = await services.buttons.click(_click(body))
-            await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                          replace_original=False, **fields(reply.message))
+            click = _click(body)
+            reply = await services.buttons.click(click)
+            if (body.get("container") or {}).get("type") == "view":
+                # the App Home tab has no thread to answer in: its view shows what happened
+                log.info("Home click %s by %s: %s", click.action, click.inv.user,
+                         plain_text(reply.message)[:200])
+                user = click.inv.user
+                await services.posture.publish_home(
+                    user, approver=services.approvals.is_approver(user),
+                    viewer=services.dispatcher.access.may_read(user),
+                    note=plain_text(reply.message)[:500])
+                return
+            inv = click.inv
+            await answer(respond, reply.message, ephemeral=reply.ephemeral,
+                         fallback=lambda message: services.outbox.ephemeral(inv.channel, inv.user, message))
 
         listener.__name__ = f"on_{action_id}"
         app.action(action_id)(listener)

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.invocation import Invocation
 from bot.services import Services
-from handlers import actions, commands, workspace
+from handlers import actions, commands, events, workspace
 from handlers.guard import MAX_BODY, quiet_bolt, request_guard
 from handlers.server import HttpServer, start_http
 
@@ -51,9 +51,10 @@ def make_client(settings: Settings, *, retries: bool = True) -> AsyncWebClient:
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    """Every surface's listeners: the slash command, then the buttons."""
+    """Every surface's listeners: the slash command, the buttons, the events (App Home)."""
     commands.register(app, services)
     actions.register(app, services)
+    events.register(app, services)
 
 
 def build_app(services: Services, client: AsyncWebClient,

@@ -17,9 +17,10 @@ from bot.commands.model import Command
 from bot.commands.parser import parse
 from bot.errors import UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.services import Services
 from handlers.backlog import Backlog
-from handlers.replies import fields, usage_reply
+from handlers.replies import answer, usage_reply
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def register(app: AsyncApp, services: Services) -> None:
                                        text or "(empty)", "refused", exc.problem)
             return
         if trigger_id and trigger_id in seen:
-            log.info("dropping retry %s of /cfy from %s", _retry_num(request), user)
+            log.info("dropping retry %s of /cfy from %s", _retry_num(request), field(user))
             await ack()
             return
         if not backlog.has_room():
@@ -95,5 +96,5 @@ def register(app: AsyncApp, services: Services) -> None:
 
 async def _execute(services: Services, cmd: Command, inv: Invocation, respond: Any) -> None:
     reply: Reply = await services.dispatcher.execute(cmd, inv)  # never raises: errors are replies
-    await respond(response_type="ephemeral" if reply.ephemeral else "in_channel",
-                  replace_original=False, **fields(reply.message))
+    await answer(respond, reply.message, ephemeral=reply.ephemeral,
+                 fallback=lambda message: services.outbox.ephemeral(inv.channel, inv.user, message))

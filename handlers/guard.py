@@ -2,8 +2,9 @@
 
 An aiohttp middleware, self-contained: size first (1 MB, 413, from Content-Length before
 reading), then Slack's v0 signature over the raw body with a numeric timestamp no older than
-five minutes (401), then the body's shape (a form; a `payload` that is a JSON object, 400 for
-anything else, including JSON nested too deep to decode), then the slash command's length (an
+five minutes (401), then the body's shape (a form: a slash command naming its command, or a
+`payload` that is a JSON object whose fields have the types Slack sends; an Events API JSON
+object; 400 for anything else, including JSON nested too deep to decode), then the slash command's length (an
 ephemeral answer saying so, before the parser sees it). Each refusal is one log line with a
 fixed reason and the body's size: never the body, a header's value or a traceback, so an
 unsigned request cannot grow the log or forge a line of it.
@@ -67,6 +68,9 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not a form") from None
+    if text.startswith("{"):
+        _event_check(text)
+        return None
     if not text.startswith("payload=") and "&payload=" not in text:
         return _command_text_check(text, max_command)
     try:
@@ -83,8 +87,52 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
             raise Refused(400, "payload is not JSON") from None
         if not isinstance(payload, dict):
             raise Refused(400, "payload is not an object")
+        _check_payload(payload)
         return None
     return None
+
+
+def _event_check(text: str) -> None:
+    """An Events API request: a JSON object of one of the types Slack sends."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise Refused(400, "event nested too deep") from None
+    except ValueError:
+        raise Refused(400, "event is not JSON") from None
+    if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
+        raise Refused(400, "not an Events API request")
+
+
+#: fields of an interactive payload that are objects when present (null allowed), and those
+#: that are strings
+_OBJECTS = ("user", "team", "channel", "container", "enterprise", "message", "view", "state")
+_STRINGS = ("response_url", "trigger_id", "api_app_id", "token")
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    """Refuse(400) an interactive payload whose fields have shapes Slack never sends, before
+    Bolt's matchers or a listener trip over them (a 500, or a 404 after Bolt's ack wait)."""
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise Refused(400, "payload has no type")
+    for key in _OBJECTS:
+        value = payload.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise Refused(400, "payload field of the wrong type")
+        if isinstance(value, dict) and not isinstance(value.get("id", ""), (str, type(None))):
+            raise Refused(400, "payload field of the wrong type")
+    if any(not isinstance(payload.get(key, ""), (str, type(None))) for key in _STRINGS):
+        raise Refused(400, "payload field of the wrong type")
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(payload.get("user"), dict):
+            raise Refused(400, "payload without actions or user")
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str) \
+                    or any(not isinstance(action.get(k, ""), str)
+                           for k in ("value", "block_id", "action_ts")):
+                raise Refused(400, "payload action of the wrong shape")
 
 
 def _command_text_check(text: str, max_command: int) -> str | None:
@@ -93,6 +141,8 @@ def _command_text_check(text: str, max_command: int) -> str | None:
     fields = text.split("&") if text else []
     if len(fields) > 200 or any("=" not in f for f in fields):
         raise Refused(400, "body is not a form")
+    if not any(f.startswith("command=") for f in fields):
+        raise Refused(400, "neither a command nor a payload")
     raw = next((f[5:] for f in fields if f.startswith("text=")), "")
     if len(raw) <= max_command:
         return None

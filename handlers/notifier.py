@@ -2,7 +2,8 @@
 
 Failures are raised as `bot.outbox.DeliveryFailed`, saying what the outbox sender should do:
 429 carries Slack's Retry-After; 5xx, timeouts, unreachable and auth problems are worth retrying
-(the message stays queued); errors about the message itself (channel_not_found, invalid_blocks,
+(the message stays queued); a 5xx, a timeout or a lost connection also says that Slack may
+have taken the call (`unknown`: a post is looked up before it is sent again); errors about the message itself (channel_not_found, invalid_blocks,
 msg_too_long, ...) are permanent. Slack's error code goes into the message, the token never
 does (slack_sdk errors carry the response, not the request headers, and we do not echo either).
 """
@@ -67,6 +68,10 @@ class SlackNotifier:
         await self._call("chat.postEphemeral",
                          self.client.chat_postEphemeral(channel=channel, user=user, **_fields(message)))
 
+    async def publish_home(self, user: str, view: Message) -> None:
+        """The user's App Home tab (views.publish)."""
+        await self._call("views.publish", self.client.views_publish(user_id=user, view=view))
+
     async def usergroup_members(self, group: str) -> list[str]:
         """The user ids in a Slack user group (S...): how approver groups are resolved."""
         resp = await self._call("usergroups.users.list", self.client.usergroups_users_list(usergroup=group))
@@ -82,8 +87,11 @@ class SlackNotifier:
             log.warning("Slack %s failed: %s", method, code)
             retry_after = _retry_after(exc) if status == 429 or code == "ratelimited" else None
             permanent = retry_after is None and status < 500 and code not in TRANSIENT
+            # a 5xx (or Slack's own internal error) came after the request was sent: Slack may
+            # have stored the post all the same, so the next attempt looks it up first
+            unknown = retry_after is None and (status >= 500 or code in AMBIGUOUS)
             raise DeliveryFailed(f"Slack {method} failed: {code}", retry_after=retry_after,
-                                 permanent=permanent) from None
+                                 permanent=permanent, unknown=unknown) from None
         except SlackClientError as exc:
             self.on_error(method)
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
@@ -96,6 +104,11 @@ class SlackNotifier:
 
 #: The metadata event type of snapbot's posts (carrying the outbox key).
 METADATA_EVENT = "snapbot_outbox"
+
+#: Slack error codes that say Slack itself failed while handling the call: whether the post
+#: was stored is not known.
+AMBIGUOUS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout",
+                       "unknown_error"})
 
 #: Slack error codes worth retrying: Slack's own trouble, or the app's credentials (fixed by an
 #: operator while the messages wait). Anything else is about the message and will not change.

@@ -6,7 +6,8 @@ Socket Mode alike, after Bolt's signature check) compares what the request says 
 with the installed app's ids:
 
 * team and enterprise: `access.team_id` / `access.enterprise_id` if configured, else what
-  `auth.test` answers for the bot token (asked once at start, again on the next request if that
+  `auth.test` answers for the bot token (the enterprise is always compared: a request naming
+  an org when the token names none is refused, and the other way round) (asked once at start, again on the next request if that
   failed; until it answers, requests are refused). An org-wide install (`is_enterprise_install`)
   serves every workspace of its org: then only the enterprise is compared.
 * app: `access.app_id` if configured, else not compared. `auth.test` does not name the app
@@ -72,7 +73,9 @@ class Installed:
 
     def mismatch(self, origin: Origin) -> str | None:
         """The first of team/app/enterprise that differs from `origin`, or None."""
-        if self.enterprise_id is not None and origin.enterprise_id != self.enterprise_id:
+        # compared both ways: a request naming an org the token is not in is refused, and so
+        # is one without an org when the token is in one
+        if origin.enterprise_id != self.enterprise_id:
             return "enterprise"
         if self.team_id is not None and not self.org_wide and origin.team_id != self.team_id:
             return "team"

@@ -6,9 +6,10 @@
     snapbot daily --once [--manager M]   one daily snapshot run
     snapbot demo                         everything local, scripted, prints the conversation
     snapbot simulator ...                the Cloudify Manager simulator alone
+    snapbot realmanager --source PATH    a real Cloudify Manager 7.0.5 from its source, on loopback
 
 Exit codes: 0 done, 1 the command or its job failed, 2 usage or configuration error.
-`demo` and `simulator` are development tools (package `devtools/`): imported only when chosen.
+`demo`, `simulator` and `realmanager` are development tools (package `devtools/`): imported only when chosen.
 """
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ CFY_EPILOG = "COMMAND is what you would type after /cfy in Slack (try `snapbot c
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="snapbot", description="Slack ChatOps for Cloudify Manager backups")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{run,cfy,daily,demo,simulator}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{run,cfy,daily,demo,simulator,realmanager}")
 
     run = sub.add_parser("run", help="run the Slack app",
                          description="Run the Slack app: HTTP mode (POST /slack/events, GET /healthz), "
                                      "or Socket Mode when SLACK_APP_TOKEN is set.")
     run.add_argument("--host", default=os.environ.get("SNAPBOT_HOST", "0.0.0.0"),
                      help="HTTP mode: address to listen on (default 0.0.0.0)")
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")),
+    run.add_argument("--port", type=int, default=None,
                      help="HTTP mode: port (default $PORT or 3000)")
     run.add_argument("--config", default=None, help="YAML config file (default $SNAPBOT_CONFIG)")
     run.add_argument("--log-level", default=os.environ.get("SNAPBOT_LOG_LEVEL", "INFO"))
@@ -72,8 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
+    sim.add_argument("--edition", choices=("premium", "community"), default="premium",
+                     help="the edition it says it is (community: no GET /users, no new-format "
+                          "snapshots; default premium)")
     sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default=None,
                      help="how a legacy restore's outage looks (default: nginx's 502 page)")
+
+    real = sub.add_parser("realmanager", help="run a real Cloudify Manager from its source (see --help)",
+                          description="Run a real Cloudify Manager 7.0.5 (Cloudify's own REST service, "
+                                      "PostgreSQL, RabbitMQ, mgmtworker, execution scheduler) on "
+                                      "loopback until SIGINT/SIGTERM; admin/admin, default_tenant.")
+    real.add_argument("--source", default=os.environ.get("SNAPBOT_CLOUDIFY_SRC"),
+                      help="a directory holding the 7.0.5-build trees of cloudify-manager, "
+                           "cloudify-agent and cloudify-manager-install, or a .tar.gz of them "
+                           "(default $SNAPBOT_CLOUDIFY_SRC)")
+    real.add_argument("--state-dir", default=None,
+                      help="where the database, configuration and logs go (default: a temporary "
+                           "directory, removed on exit)")
+    real.add_argument("--host", default="127.0.0.1", help="an IPv4 loopback address (default 127.0.0.1)")
+    real.add_argument("--port", type=int, default=0, help="the REST port (default: a free one)")
+    real.add_argument("--cache-dir", default=None,
+                      help="where virtualenvs and the unpacked source are cached "
+                           "(default $SNAPBOT_CFY_VENV_DIR or ~/.cache/snapbot)")
+    real.add_argument("--system-layout", action="store_true",
+                      help="also lay out the single-host paths the snapshot workflows use "
+                           "(/opt/manager, /opt/cloudify, /etc/cloudify, /var/log/cloudify) and "
+                           "give them service control: for disposable root machines such as CI")
+    real.set_defaults(usage=real.format_usage())
     return ap
 
 
@@ -109,8 +135,15 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
 
     if args.cmd == "run":
+        from bot.config_values import port
+        from bot.errors import ConfigError
         from snapbot.run import run
-        return run(config=args.config, host=args.host, port=args.port, log_level=args.log_level)
+        try:
+            listen = args.port if args.port is not None else port("PORT", env.get("PORT") or "3000")
+        except ConfigError as exc:
+            print(f"snapbot: {exc}", file=sys.stderr)
+            return 2
+        return run(config=args.config, host=args.host, port=listen, log_level=args.log_level)
 
     if args.cmd == "cfy":
         from snapbot.terminal import cfy
@@ -137,13 +170,36 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     if args.cmd == "demo":
         from devtools.demo import main as demo_main
         return demo_main(speed=args.speed, verbose=args.verbose)
+    if args.cmd == "realmanager":
+        return _realmanager(args)
     from devtools.simulator import SimulatorOptions, run_simulator
     options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
                                version=args.version, compat=tuple(args.compat),
                                archive_size=args.archive_size, data_dir=args.data_dir,
-                               outage_mode=args.outage_mode)
+                               outage_mode=args.outage_mode, edition=args.edition)
     try:
         return run_simulator(options, host=args.host, port=args.port)
     except ValueError as exc:  # an unknown --manager-version or --compat flag
         print(f"snapbot simulator: {exc}", file=sys.stderr)
         return 2
+
+
+def _realmanager(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from devtools.realmanager import RealManagerOptions
+    from devtools.realmanager.cli import run_realmanager
+    from devtools.realmanager.manager import default_cache_dir
+    if not args.source:
+        print(args.usage, end="", file=sys.stderr)
+        print("snapbot realmanager: give --source PATH or set SNAPBOT_CLOUDIFY_SRC", file=sys.stderr)
+        return 2
+    if not args.host.startswith("127."):
+        print("snapbot realmanager: --host must be an IPv4 loopback address (127.x.x.x)", file=sys.stderr)
+        return 2
+    options = RealManagerOptions(source=args.source,
+                                 state_dir=Path(args.state_dir) if args.state_dir else None,
+                                 host=args.host, port=args.port,
+                                 cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+                                 system_layout=args.system_layout)
+    return run_realmanager(options)

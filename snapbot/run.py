@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from bot import bootstrap, logs
 from bot.access import AccessPolicy
-from bot.config import Settings, describe_settings, load_settings
+from bot.config import Settings, check_database_path, describe_settings, load_settings
 from bot.errors import ConfigError
 from bot.metrics import ManagerProbe, Metrics
 from handlers.app import make_client, start_slack_app
@@ -26,6 +26,7 @@ def run(*, config: str | None, host: str, port: int, log_level: str) -> int:
     logs.configure(log_level, fmt)
     try:
         settings = load_settings(os.environ, config or os.environ.get("SNAPBOT_CONFIG"), require_slack=True)
+        check_database_path(settings, os.environ)
     except ConfigError as exc:
         print(f"snapbot: {exc}", file=sys.stderr)
         return 2

@@ -29,12 +29,13 @@ from bot import bootstrap, logs
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.commands.registry import spec_for
-from bot.config import Settings, load_settings
+from bot.config import Settings, check_database_path, load_settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.messages.common import error_text, help_message
 from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
+from bot.progress import TransferView, progress_line
 from bot.services import Services
 from bot.store import Job
 
@@ -106,7 +107,9 @@ def cfy(words: list[str], *, yes: bool, config: str | None, env: dict[str, str],
 
 def _load_settings(env: dict[str, str], config: str | None) -> Settings:
     path = config or env.get("SNAPBOT_CONFIG") or None
-    return load_settings(env, path, require_slack=False)
+    settings = load_settings(env, path, require_slack=False)
+    check_database_path(settings, env)
+    return settings
 
 
 async def _run(cmd: m.Command, *, yes: bool, config: str | None,
@@ -145,6 +148,9 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
 
     async def progress(job: Job, detail: str) -> None:
         if job.idem_key == key or job.id in mine:
+            moving = job.result.get("progress") if not detail else None
+            if isinstance(moving, dict):  # a transfer's progress (the card shows the same)
+                detail = progress_line(TransferView.from_dict(moving))
             out(to_terminal(f"[{job.id}] {job.state}" + (f": {detail}" if detail else "")))
 
     mine: set[str] = set()
@@ -170,8 +176,10 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
         out(f"job {job.id} is {job.state}; it starts once approved in Slack")
         return 0
     job = await runner.wait(job.id)
+    if job.state != "done":  # the progress line said why (and the log has it once): no card
+        return 1
     out(to_terminal(plain_text(driver.render(job, services.store.transitions(job.id)))))
-    return 0 if job.state == "done" else 1
+    return 0
 
 
 def daily_once(manager: str | None, *, env: dict[str, str],
@@ -192,6 +200,7 @@ def daily_once(manager: str | None, *, env: dict[str, str],
 
 async def _daily_once(manager: str | None, *, env: dict[str, str], out: Callable[[str], None]) -> int:
     settings = load_settings(env, env.get("SNAPBOT_CONFIG"), require_slack=False)
+    check_database_path(settings, env)
     notifier = ConsoleNotifier(lambda text: out(to_terminal(text)))
     delivery = None
     if settings.slack.bot_token and settings.slack.channel:  # cron with Slack: post the report

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.cloudify.client import CloudifyClient
+from devtools.realmanager import RealManager
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from handlers.server import start_http
 from tests.client_support import FakeSleep, RecordingTransport
@@ -104,3 +105,20 @@ async def client(sim: Simulator, recorder: RecordingTransport,
         yield c
     finally:
         await c.aclose()
+
+
+# -- the real Cloudify Manager (tests/test_realmanager*.py; skipped without SNAPBOT_CLOUDIFY_SRC) --
+
+@pytest.fixture(scope="session")
+def real_manager() -> Iterator[RealManager]:
+    """One real Cloudify Manager 7.0.5 for the session (tests/realmanager_support.py)."""
+    from tests.realmanager_support import running_real_manager
+    with running_real_manager() as manager:
+        yield manager
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the real manager run last (in their own order), so that its services, started
+    once for the session, are not running beside the rest of the suite."""
+    items.sort(key=lambda item: "real_manager" in getattr(item, "fixturenames", ())
+               or item.get_closest_marker("realmanager") is not None)

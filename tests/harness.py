@@ -74,7 +74,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 def fast(settings: Settings) -> Settings:
     """Short real-time poll intervals, so jobs against a fast simulator finish quickly."""
     runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.02,
-                                  poll_max_interval_seconds=0.1)
+                                  poll_max_interval_seconds=0.1, snapshot_status_grace_seconds=1.0)
     return dataclasses.replace(settings, runbook=runbook)
 
 
@@ -90,10 +90,12 @@ def password_file_path(config: Path, manager: str) -> Path:
 
 def write_managers_yaml(path: Path, sims: Mapping[str, Any],
                         options: Mapping[str, SimulatorOptions], *,
-                        password_files: bool = False) -> dict[str, str]:
+                        password_files: bool = False,
+                        extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
     """Write a SNAPBOT_CONFIG file listing one manager per simulator; return the env it needs
     (SNAPBOT_CONFIG and each password_env variable). `password_files`: each password in a file
-    (`password_file`, re-read on 401; `password_file_path`) instead."""
+    (`password_file`, re-read on 401; `password_file_path`) instead. `extra`: more keys of a
+    manager's entry by name (e.g. `{"scratch": {"scratch": True}}`)."""
     env = {"SNAPBOT_CONFIG": str(path)}
     managers = []
     for name, sim in sims.items():
@@ -107,6 +109,7 @@ def write_managers_yaml(path: Path, sims: Mapping[str, Any],
             var = password_env_name(name)
             env[var] = opts.password
             entry["password_env"] = var
+        entry.update((extra or {}).get(name, {}))
         managers.append(entry)
     path.write_text(yaml.safe_dump({"managers": managers}, sort_keys=False))
     return env
@@ -197,7 +200,9 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
                    start_services: bool = True, socket_mode: bool = False,
                    managers: Mapping[str, SimulatorOptions | None] | None = None,
                    clock: Clock | None = None, password_files: bool = False,
-                   slack_setup: Callable[[SlackStandin], Any] | None = None) -> AsyncIterator[Rig]:
+                   slack_setup: Callable[[SlackStandin], Any] | None = None,
+                   manager_url: str | None = None,
+                   manager_extra: Mapping[str, Mapping[str, Any]] | None = None) -> AsyncIterator[Rig]:
     """Start the simulator, the Slack stand-in and the Bolt app (HTTP, random ports).
 
     `socket_mode=True` also connects the app over Socket Mode to the stand-in's WebSocket
@@ -209,15 +214,21 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
 
     `clock` (e.g. a FakeClock) is the bot's clock: schedules, expiry and daily slots without
     sleeping. `password_files=True` (with `managers`): passwords in files, `password_file_path`.
+    `manager_extra={name: {key: value}}` (with `managers`): more keys of a manager's YAML entry.
 
     `slack_setup(stand_in)` runs once the stand-in listens, before the app starts (and asks
     auth.test): e.g. an Enterprise Grid id, or `fail_next("auth.test")`.
 
     `MANAGER_VERSION` (module global, set by a test module's fixture) makes every simulator that
-    profile (tests that run on every version)."""
+    profile (tests that run on every version).
+
+    `manager_url`: a manager already running (e.g. `snapbot realmanager`, admin/admin,
+    default_tenant) instead of a simulator; then `rig.sim` is None and no simulator starts."""
     tmp_path = Path(tmp_path)
     if managers is not None and (not managers or sim_options is not None):
         raise ValueError("give either sim_options or a non-empty managers mapping")
+    if manager_url is not None and (managers is not None or sim_options is not None):
+        raise ValueError("manager_url replaces the simulators: no sim_options or managers")
     named: dict[str, SimulatorOptions] = {}
     for name, opts in (managers or {"default": sim_options}).items():
         opts = opts or SimulatorOptions(speed=FAST_SPEED)
@@ -234,18 +245,20 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
     http: aiohttp.ClientSession | None = None
     rig: Rig | None = None
     try:
-        for name, opts in named.items():
-            sims[name] = await start_simulator("127.0.0.1", 0, opts)
-        sim = next(iter(sims.values()))
+        if manager_url is None:
+            for name, opts in named.items():
+                sims[name] = await start_simulator("127.0.0.1", 0, opts)
+        sim = next(iter(sims.values())) if sims else None
         await slack.start()
         if slack_setup is not None:
             slack_setup(slack)
-        env = rig_env(sim_url=sim.url, slack_api_url=slack.api_url, tmp_path=tmp_path)
+        url = manager_url if manager_url is not None else sim.url  # type: ignore[union-attr]
+        env = rig_env(sim_url=url, slack_api_url=slack.api_url, tmp_path=tmp_path)
         if managers is not None:
             for key in ("CLOUDIFY_URL", "CLOUDIFY_USERNAME", "CLOUDIFY_PASSWORD", "CLOUDIFY_TENANT"):
                 env.pop(key, None)
             env.update(write_managers_yaml(tmp_path / "snapbot.yaml", sims, named,
-                                           password_files=password_files))
+                                           password_files=password_files, extra=manager_extra))
         if socket_mode:
             env["SLACK_APP_TOKEN"] = APP_TOKEN
         env.update(env_overrides or {})
@@ -266,7 +279,7 @@ async def make_rig(tmp_path: Path, env_overrides: Mapping[str, str] | None = Non
         if socket_mode:
             await asyncio.wait_for(slack.socket_connected.wait(), 10)
         rig = Rig(sim=sim, slack=slack, services=services, app=running.app, url=running.url,
-                  settings=settings, tmp_path=tmp_path, http=http, sims=sims)
+                  settings=settings, tmp_path=tmp_path, http=http, sims=sims or None)
         yield rig
     finally:
         if running is not None:

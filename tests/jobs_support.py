@@ -22,7 +22,7 @@ from devtools.simulator import SimulatorOptions, start_simulator
 
 FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
-                             restore_timeout_seconds=30)
+                             restore_timeout_seconds=30, snapshot_status_grace_seconds=1.0)
 APPROVERS = frozenset({"U_LEAD1", "U_LEAD2"})
 #: who may change a manager in these tests (snapbot is read-only without operators)
 OPERATORS = frozenset({"U_OPS", "U1", "U2", "U3"})

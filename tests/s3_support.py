@@ -129,3 +129,79 @@ class CuttingRelay:
             t.cancel()
         writer.transport.abort()
         up_w.transport.abort()
+
+
+class BlippingRelay:
+    """A loopback TCP relay in front of a server whose network can blip: `blip(seconds)` cuts
+    every open connection and refuses new ones until `seconds` have passed, then carries them
+    again. `on_upstream(n)` is called with the bytes sent upstream so far (to blip mid-upload)."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit("//", 1)[1].split(":")
+        self.host, self.port = host, int(port)
+        self.sent = 0
+        self.down_until = 0.0
+        self.refused = 0
+        self.trigger: tuple[int, float] | None = None  # (after bytes, seconds): blip once then
+        #: go down for good when an upstream request's head matches (e.g. b"x-amz-copy-source")
+        self.cut_on: bytes | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.AbstractServer | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Self:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+
+    def blip(self, seconds: float) -> None:
+        self.down_until = asyncio.get_running_loop().time() + seconds
+        for w in list(self._writers):
+            w.transport.abort()
+
+    def restore(self) -> None:
+        self.down_until = 0.0
+
+    def _down(self) -> bool:
+        return asyncio.get_running_loop().time() < self.down_until
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._down():
+            self.refused += 1
+            writer.transport.abort()
+            return
+        up_r, up_w = await asyncio.open_connection(self.host, self.port)
+        self._writers |= {writer, up_w}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, upstream: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if upstream:
+                        self.sent += len(data)
+                        if self.trigger is not None and self.sent > self.trigger[0]:
+                            seconds, self.trigger = self.trigger[1], None
+                            self.blip(seconds)
+                        if self.cut_on is not None and self.cut_on in data[:4096].lower():
+                            self.cut_on = None
+                            self.blip(1e9)  # the network is gone until `restore()`
+                    if self._down():
+                        break
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+
+        tasks = [asyncio.ensure_future(pump(reader, up_w, True)),
+                 asyncio.ensure_future(pump(up_r, writer, False))]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            t.cancel()
+        self._writers -= {writer, up_w}
+        writer.transport.abort()
+        up_w.transport.abort()

@@ -6,6 +6,7 @@ import io
 import os
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,65 @@ async def test_a_download_cut_by_the_manager_leaves_nothing_in_s3(sim, control, 
         with pytest.raises(ManagerUnavailable, match="cut after"):
             await download_to_store(client, store, "prod", "s1")
     assert keys(s3_endpoint, bucket) == []
+
+
+#: what each publish step's first request carries, as the relay sees it go upstream
+PUBLISH_STEPS = {"upload": b"partnumber=2", "copy": b"x-amz-copy-source", "sidecar": b".zip.sha256 http"}
+QUICK = {"max_retries": 1, "retry_timeout": __import__("datetime").timedelta(seconds=2)}
+
+
+@pytest.mark.parametrize("step", list(PUBLISH_STEPS))
+async def test_a_store_cut_at_each_publish_step_leaves_after_a_restart_no_unverified_copy_and_no_hidden_key(
+        s3_endpoint: str, step: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.archive_store import objectstore
+    from tests.s3_support import BlippingRelay
+    monkeypatch.setattr(objectstore, "FORGET_WITHIN", 2.0)
+    bucket = new_bucket(s3_endpoint)
+    data = make_zip(12 * 1024 * 1024)
+    async with BlippingRelay(s3_endpoint) as relay:
+        relay.cut_on = PUBLISH_STEPS[step]
+        store = open_archive_store(f"s3://{bucket}/pre", env_for(relay.url), retry=QUICK)
+        with pytest.raises(ArchiveError):
+            await store.write("prod", "snap-cut", chunks_of(data, 1024 * 1024))
+        assert relay.cut_on is None  # the cut came at that step
+    # the restart: the store is reachable again and start-up sweeps it
+    store = open_archive_store(f"s3://{bucket}/pre", env_for(s3_endpoint))
+    await store.sweep({})
+    left = keys(s3_endpoint, bucket)
+    assert not [k for k in left if "/." in k]  # no hidden object
+    assert left == []  # no final key: none was published whole
+    assert await store.stat("prod", "snap-cut") is None
+
+
+async def test_a_sidecar_without_its_copy_and_a_copy_without_its_sidecar_are_swept(s3_endpoint: str) -> None:
+    from datetime import datetime, timedelta
+    bucket = new_bucket(s3_endpoint)
+    s3 = s3_client(s3_endpoint)
+    for key in ("pre/prod/a.zip", "pre/prod/b.zip.sha256", "pre/prod/.c.zip.part-j-0a0b0c-ff",
+                "pre/prod/.d.zip.part-j-1a1b1c-ff"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    store = open_archive_store(f"s3://{bucket}/pre", env_for(s3_endpoint))
+    info = await store.write("prod", "whole", chunks_of(make_zip()))
+    # a job still running owns d's temporary key, and anything written after it started
+    later = {"j-1a1b1c": datetime.now(UTC) + timedelta(hours=1)}
+    removed = await store.sweep(later)
+    assert sorted(removed) == ["prod/.c.zip.part-j-0a0b0c-ff", "prod/a.zip", "prod/b.zip.sha256"]
+    assert keys(s3_endpoint, bucket) == ["pre/prod/.d.zip.part-j-1a1b1c-ff", "pre/prod/whole.zip",
+                                         "pre/prod/whole.zip.sha256"]
+    assert (await store.verify("prod", "whole")).sha256 == info.sha256
+    early = {"j-1a1b1c": datetime.now(UTC) - timedelta(hours=1)}
+    s3.put_object(Bucket=bucket, Key="pre/prod/e.zip", Body=b"x")  # newer than that job: kept
+    assert await store.sweep(early) == []
+
+
+async def test_a_3_second_network_blip_during_an_upload_does_not_fail_the_write(s3_endpoint: str) -> None:
+    from tests.s3_support import BlippingRelay
+    bucket = new_bucket(s3_endpoint)
+    data = make_zip(16 * 1024 * 1024)
+    async with BlippingRelay(s3_endpoint) as relay:
+        relay.trigger = (7 * 1024 * 1024, 3.0)  # 7 MB into the upload, 3 s of nothing
+        store = open_archive_store(f"s3://{bucket}/pre", env_for(relay.url))
+        info = await store.write("prod", "snap-blip", chunks_of(data, 1024 * 1024))
+        assert relay.trigger is None and relay.refused > 0  # the blip happened
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert keys(s3_endpoint, bucket) == ["pre/prod/snap-blip.zip", "pre/prod/snap-blip.zip.sha256"]

@@ -34,9 +34,10 @@ async def test_a_command_that_does_not_parse_is_recorded_as_refused_without_secr
 
 async def test_a_refused_approval_click_is_recorded(tmp_path: Path) -> None:
     async with make_rig(tmp_path, env_overrides={"SNAPBOT_GATED": "snapshots.delete"}) as rig:
+        await rig.command("/cfy snapshots create gone-1")
+        await rig.wait_job((await rig.wait_for(lambda: rig.jobs()))[0].id)
         await rig.command("/cfy snapshots delete gone-1")
-        job = await rig.wait_for(lambda: rig.jobs())
-        job = job[0]
+        job = (await rig.wait_for(lambda: rig.jobs(kind="snapshot_delete")))[0]
         await rig.wait_for(lambda: rig.slack.find_button("job_approve", job.id))
         await rig.click("job_approve", job.id, user="U_OPS")  # the requester cannot approve
         entry = await rig.wait_for(

@@ -93,10 +93,24 @@ def test_a_destructive_command_with_yes_runs_and_is_audited_as_the_local_user(tm
 
 def test_a_failed_job_makes_the_command_exit_1(tmp_path: Path, sim_url: str) -> None:
     out: list[str] = []
+    env = cli_env(tmp_path, sim_url)
+    assert cfy_main(["snapshots", "create", "cli-undeletable"], env=env, write=out.append) == 0
+    httpx.post(sim_url + "/_sim/faults", json={"path": "/snapshots/cli-undeletable$", "method": "DELETE",
+                                               "status": 400, "error_code": "illegal_action_error",
+                                               "message": "snapshot in use", "count": 1}).raise_for_status()
+    code = cfy_main(["--yes", "snapshots", "delete", "cli-undeletable"], env=env, write=out.append)
+    assert code == 1
+    assert "failed" in "\n".join(out)
+
+
+def test_a_delete_of_an_id_the_manager_does_not_have_is_refused_with_exit_1(tmp_path: Path,
+                                                                            sim_url: str, capsys) -> None:
+    out: list[str] = []
     code = cfy_main(["--yes", "snapshots", "delete", "never-existed"], env=cli_env(tmp_path, sim_url),
                     write=out.append)
     assert code == 1
-    assert "failed" in "\n".join(out)
+    assert "has no snapshot never-existed" in capsys.readouterr().err
+    assert not [line for line in out if "[j-" in line]  # no job ran
 
 
 def test_a_refused_restore_exits_1_and_records_no_job(tmp_path: Path, sim_url: str) -> None:
@@ -151,6 +165,9 @@ async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp
     gated = ApprovalPolicy(approvers=APPROVERS, gated=frozenset({"snapshots.delete"}))
     mapped = AccessConfig(operators=frozenset({"U_OPS"}), terminal_users=(("ops", "U_OPS"),))
     async with domain(tmp_path, approvals=gated, access=mapped) as d:
+        for name in ("snap-x", "snap-y"):
+            await d.run(f"snapshots create {name}")
+            await d.finish()
         out: list[str] = []
         code = await run_command(d.services, parse("snapshots delete snap-x"), confirmed=True,
                                  out=out.append, user="local:ops")
@@ -244,3 +261,20 @@ def test_terminal_commands_are_audited_with_source_terminal_and_shown_by_cfy_aud
     me = "U_LEAD1"
     assert rows[:2] == [(me, "terminal", "", "snapshots list", "ok"),
                         (me, "terminal", "", "jobs show j-000000", "failed")]
+
+
+def test_a_create_refused_by_the_manager_exits_1_with_one_line_and_no_traceback(tmp_path: Path,
+                                                                                sim_url: str) -> None:
+    httpx.post(sim_url + "/_sim/executions", json={"deployment_id": "dep-1", "workflow_id": "install",
+                                                   "duration": None}).raise_for_status()
+    try:
+        done = snapbot(tmp_path, sim_url, "snapshots", "create", "cli-refused-create")
+    finally:
+        for e in httpx.get(sim_url + "/_sim/state").json()["executions"]:
+            if e["status"] == "started" and e["workflow_id"] == "install":
+                httpx.post(sim_url + f"/_sim/executions/{e['id']}/finish", json={"status": "terminated"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "existing_running_execution_error" in lines[0], done.stderr
+    assert "failed" in done.stdout

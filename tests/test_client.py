@@ -42,7 +42,7 @@ async def test_basic_auth_is_sent_when_no_token(client, recorder):
 async def test_token_auth_sends_authentication_token_and_no_basic_auth(sim, recorder):
     async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1", auth=("admin", "admin"),
                                  headers={"Tenant": "default_tenant"}) as http:
-        token = (await http.get("/tokens")).json()["value"]
+        token = (await http.post("/tokens", json={})).json()["value"]
     async with CloudifyClient(sim.url, token=token, transport=recorder) as c:
         assert (await c.version()).version == sim.options.version
     assert recorder.seen[-1].headers["authentication-token"] == token

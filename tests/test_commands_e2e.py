@@ -128,6 +128,16 @@ async def test_snapshots_delete_removes_it_on_the_manager(tmp_path: Path) -> Non
         assert "e2e-1" not in rig.sim.state.snapshots
 
 
+@pytest.mark.parametrize("verb", ["download", "delete"])
+async def test_a_mistyped_id_gets_a_private_answer_and_no_job(tmp_path: Path, verb: str) -> None:
+    async with make_rig(tmp_path) as rig:
+        post = await cfy(rig, f"/cfy snapshots {verb} no-such-snap")
+        assert post["response_type"] == "ephemeral"
+        assert "has no snapshot `no-such-snap`" in reply_text(post)
+        assert rig.jobs() == []
+        assert rig.slack.messages(CHANNEL) == []  # no card, no failure card
+
+
 async def test_snapshots_upload_from_archive_restores_a_deleted_snapshot(tmp_path: Path) -> None:
     async with make_rig(tmp_path) as rig:
         await run_job(rig, "/cfy snapshots create e2e-1")

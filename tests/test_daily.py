@@ -8,6 +8,7 @@ import httpx
 
 from bot import archive
 from bot.clock import FakeClock
+from bot.invocation import Invocation
 from bot.notifier import RecordingNotifier
 from bot.store import Store
 from tests.daily_support import (
@@ -69,6 +70,7 @@ async def test_the_report_names_the_snapshot_its_archive_and_checksum(sim, tmp_p
 async def test_catch_up_runs_a_slot_missed_within_the_grace_time(sim, tmp_path):
     settings = daily_settings(sim.url, tmp_path)
     async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=40))) as services:
+        services.daily.note_scheduling(at=SLOT - timedelta(days=1))  # snapbot was scheduling it
         assert await services.daily.catch_up() == {"default": f"started {services.store.list_jobs()[0].id}"}
         await wait_jobs(services)
         assert services.store.daily_run("default", SLOT).status == "ok"
@@ -80,6 +82,7 @@ async def test_catch_up_reports_a_slot_missed_beyond_the_grace_time(sim, tmp_pat
     settings = daily_settings(sim.url, tmp_path)
     async with daily_services(settings, FakeClock(SLOT + timedelta(hours=3)), notifier) as services:
         services.store.claim_daily_run("default", SLOT - timedelta(days=1), status="ok")  # ran before
+        services.daily.note_scheduling(at=SLOT - timedelta(days=1))
         assert await services.daily.catch_up() == {"default": "missed"}
         assert services.store.daily_run("default", SLOT).status == "missed"
         assert services.store.list_jobs() == []
@@ -200,6 +203,7 @@ async def test_a_first_start_after_the_grace_time_reports_nothing_missed(sim, tm
 async def test_start_runs_the_scheduler_and_catches_up(sim, tmp_path):
     settings = daily_settings(sim.url, tmp_path)
     async with daily_services(settings, FakeClock(SLOT + timedelta(minutes=5))) as services:
+        services.daily.note_scheduling(at=SLOT - timedelta(hours=1))  # up before, down across the slot
         await services.daily.start()
         assert services.daily.scheduler.apscheduler.get_job("daily:default") is not None
         await wait_jobs(services)
@@ -230,6 +234,39 @@ async def test_a_resumed_job_does_not_create_the_snapshot_twice(sim, tmp_path):
     creates = [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
     assert len(creates) == 1
     assert list(sim.state.snapshots) == [SID]
+
+
+async def test_a_first_start_after_the_slot_runs_nothing_and_a_restart_reports_nothing_missed(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    clock = FakeClock(SLOT + timedelta(minutes=5))  # within the grace time, but a fresh database
+    async with daily_services(settings, clock, notifier) as services:
+        await services.daily.start()
+        assert services.store.list_jobs() == []
+        job = await services.daily.run_now(None, Invocation(user="U_OPS", channel="C_OPS", source="slack"))
+        await wait_jobs(services)
+        await services.daily.stop()
+    clock.advance(3 * 3600)
+    async with daily_services(settings, clock, notifier) as services:  # the restart
+        assert await services.daily.catch_up() == {}
+        await services.daily.start()
+        await services.daily.stop()
+        assert services.store.daily_run("default", SLOT) is None
+        assert not [t for t in notifier.texts("post") if "missed" in t], job
+        # nothing for snapbot_daily_runs_total{outcome="missed"} to count
+        assert services.store.daily_run_counts(("missed",)) == {}
+
+
+async def test_a_slot_that_fell_due_while_scheduling_is_caught_up_after_a_restart(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    clock = FakeClock(SLOT - timedelta(hours=1))
+    async with daily_services(settings, clock, notifier) as services:
+        await services.daily.start()  # scheduling from an hour before the slot; then down
+        await services.daily.stop()
+    clock.advance(4 * 3600)  # back after the grace time
+    async with daily_services(settings, clock, notifier) as services:
+        assert await services.daily.catch_up() == {"default": "missed"}
 
 
 async def test_a_slot_the_scheduler_missed_is_recorded_and_reported_once(sim, tmp_path):

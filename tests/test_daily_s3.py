@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 
+from bot.clock import FakeClock
 from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
@@ -124,3 +126,23 @@ async def test_a_restore_keeps_its_safety_snapshot_in_the_bucket(tmp_path, s3_en
         assert (await rig.services.archives.verify("default", safety)).sha256 == job.result["safety_sha256"]
     assert f"snapbot/default/{safety}.zip.sha256" in keys(s3_endpoint, bucket)
     assert not (tmp_path / "archives").exists() or not any((tmp_path / "archives").rglob("*.zip"))
+
+
+async def test_start_up_and_the_daily_run_sweep_what_cut_writes_left_in_the_bucket(sim, tmp_path, s3_endpoint):
+    from bot import bootstrap
+    from tests.s3_support import s3_client
+    bucket = new_bucket(s3_endpoint)
+    s3 = s3_client(s3_endpoint)
+    settings = s3_settings(sim.url, tmp_path, s3_endpoint, bucket)
+    s3.put_object(Bucket=bucket, Key="snapbot/default/.gone.zip.part-j-0a0b0c-1f", Body=b"x" * 1000)
+    # the bucket dates its objects by the real time: so does this run's clock
+    clock = FakeClock(datetime.now(UTC) + timedelta(seconds=2))
+    async with daily_services(settings, clock) as services:
+        await bootstrap.start(services)
+        assert keys(s3_endpoint, bucket) == []  # swept at start-up
+        s3.put_object(Bucket=bucket, Key="snapbot/default/half.zip", Body=b"x")  # no sidecar
+        job = await services.daily.fire("default")
+        job = await services.runner.wait(job.id, timeout=60)
+        assert job.state == "done", job.error
+        assert job.result["archive_leftovers_removed"] == 1
+        assert not [k for k in keys(s3_endpoint, bucket) if "half" in k or "/." in k]

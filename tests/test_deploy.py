@@ -271,7 +271,7 @@ def test_alert_rules_pass_promtool_check() -> None:
     done = subprocess.run([_tool("promtool"), "check", "rules", str(PROM / "snapbot-alerts.yml")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 3 rules found" in done.stdout
+    assert "SUCCESS: 4 rules found" in done.stdout
 
 
 def test_each_alert_fires_in_promtool_unit_tests() -> None:
@@ -290,21 +290,35 @@ def test_alert_rules_read_only_the_documented_metrics() -> None:
     used = set(re.findall(r"\bsnapbot_[a-z_]+\b", text))
     documented = set(re.findall(r"`(snapbot_[a-z_]+)`", (PROM / "README.md").read_text()))
     assert used == {"snapbot_last_successful_snapshot_timestamp_seconds", "snapbot_jobs_total",
-                    "snapbot_manager_up"}
+                    "snapbot_manager_up", "snapbot_drill_last_success_timestamp_seconds",
+                    "snapbot_drill_max_age_seconds"}
     assert used <= documented
 
 
 async def test_alert_rules_select_series_snapbot_exports(sim, tmp_path: Path) -> None:
     """Every selector in the rules matches a series the real /metrics renders, labels included,
-    after a good daily run, a failed restore and a manager probe."""
+    after a good daily run, a failed restore, a passing drill and a manager probe."""
+    import dataclasses
+
     from prometheus_client.parser import text_string_to_metric_families
 
+    from bot.config import DrillConfig, ManagerConfig
     from bot.metrics import ManagerProbe
     from tests.daily_support import daily_services, daily_settings
 
-    async with daily_services(daily_settings(sim.url, tmp_path)) as services:
+    settings = daily_settings(sim.url, tmp_path)
+    source = dataclasses.replace(settings.managers[0], drill=DrillConfig(target="scratch"))
+    scratch = ManagerConfig("scratch", sim.url, password="admin", scratch=True)
+    settings = dataclasses.replace(settings, managers=(source, scratch))
+    async with daily_services(settings) as services:
         assert (await services.daily.run_once("default")).state == "done"
         store = services.store
+        drill = store.create_job("drill", "scratch", "queued", params={"source": "default"},
+                                 requester="U1", channel="C", actor="U1")
+        for a, b in (("queued", "uploading"), ("uploading", "restoring"),
+                     ("restoring", "comparing")):
+            store.transition(drill.id, a, b)
+        store.transition(drill.id, "comparing", "done", finished=True)
         job = store.create_job("restore", "default", "requested", params={"snapshot_id": "s"},
                                requester="U1", channel="C", actor="U1")
         store.transition(job.id, "requested", "approved", actor="U2")

@@ -80,11 +80,25 @@ async def test_download_of_an_already_verified_copy_starts_no_job(tmp_path: Path
         assert d.last_job().id == first.id
 
 
-async def test_download_of_a_missing_snapshot_fails_with_not_found(tmp_path: Path) -> None:
+async def test_download_of_a_missing_snapshot_is_refused_privately_before_any_job(tmp_path: Path) -> None:
     async with domain(tmp_path) as d:
-        await d.run("snapshots download nope")
-        job = await d.finish()
-        assert job.state == "failed" and "not_found" in job.error
+        reply = await d.run("snapshots download nope")
+        assert reply.ephemeral and "has no snapshot `nope`" in reply.message["text"]
+        assert d.services.store.list_jobs() == []
+
+
+async def test_a_retried_download_whose_job_exists_is_answered_for_that_job(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.run("snapshots create snap-r")
+        await d.finish()
+        first = await d.run("snapshots download snap-r", key="slack-retry-key")
+        assert "has no snapshot" not in first.message["text"], first.message["text"]
+        await d.finish()
+        await d.run("snapshots delete snap-r")
+        await d.finish()
+        reply = await d.run("snapshots download snap-r", key="slack-retry-key")  # Slack's retry
+        assert "has no snapshot" not in reply.message["text"]
+        assert len([j for j in d.services.store.list_jobs() if j.kind == "snapshot_download"]) == 1
 
 
 async def _archived_copy(d, snapshot_id: str = "snap-a", manager: str = "default") -> Path:
@@ -183,7 +197,7 @@ async def test_maintenance_activate_waits_until_activated(tmp_path: Path) -> Non
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert (await d.sim_state())["maintenance"]["status"] == "activated"
-        assert any("1 running execution" in t for t in d.notifier.texts("reply"))
+        assert any("waiting for 1 execution" in t and ex["id"] in t for t in d.notifier.texts("reply"))
         status = await d.run("maintenance-mode status")
         assert "activated" in d.text(status)
 
@@ -318,6 +332,8 @@ async def test_a_gated_command_waits_for_approval_instead_of_starting(tmp_path: 
 
     async with domain(tmp_path, approvals=ApprovalPolicy(approvers=APPROVERS,
                                                          gated=frozenset({"snapshots.delete"}))) as d:
+        await d.run("snapshots create snap-a")
+        await d.finish()
         reply = await d.run("snapshots delete snap-a")
         job = d.last_job()
         assert job.state == "awaiting_approval"

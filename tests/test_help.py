@@ -21,7 +21,9 @@ def test_gateable_commands_are_the_configurable_ones():
 
 
 def test_commands_that_change_a_manager_are_the_ones_approval_can_gate():
-    assert {s.name for s in COMMANDS if s.changes_manager} == GATEABLE | {"snapshots.restore"}
+    # a drill changes only a manager marked scratch (a throw-away one): never behind approval
+    assert {s.name for s in COMMANDS if s.changes_manager} == \
+        GATEABLE | {"snapshots.restore", "snapshots.drill"}
 
 
 def test_every_command_that_creates_a_job_names_its_kind():
@@ -31,7 +33,7 @@ def test_every_command_that_creates_a_job_names_its_kind():
         "snapshots.delete": "snapshot_delete", "snapshots.schedule.run-now": "daily",
         "maintenance-mode.activate": "maintenance_activate",
         "maintenance-mode.deactivate": "maintenance_deactivate", "agents.install": "agents_install",
-        "plugins.update": "plugins_update"}
+        "plugins.update": "plugins_update", "snapshots.drill": "drill"}
 
 
 def test_restore_always_requires_approval():
@@ -70,7 +72,7 @@ def test_group_usage_lists_subcommands():
 def test_readme_table_has_a_row_per_command_with_escaped_pipes():
     table = readme_command_table()
     assert table.count("\n") == len(COMMANDS) + 2
-    assert "`/cfy maintenance-mode activate [--manager M]`" in table
+    assert "`/cfy maintenance-mode activate [--ignore-cluster-health] [--manager M]`" in table
     assert "BLUEPRINT_ID\\|--all" in table
 
 

@@ -299,5 +299,29 @@ async def test_maintenance_activation_that_times_out_says_what_state_the_manager
         await d.run("maintenance-mode activate")
         job = await d.finish()
         assert job.state == "failed"
-        assert "activating" in job.error and "1 execution" in job.error and "deactivate" in job.error
+        # it turned maintenance on, so it turns it off again (`activating` refuses new work)
+        assert "activated" in job.error and ex["id"] in job.error and "deactivated again" in job.error
+        assert (await d.sim_state())["maintenance"]["status"] == "deactivated"
         await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})
+
+
+async def test_a_resumed_maintenance_activate_asks_the_manager_first_and_says_its_wait_once(
+        tmp_path: Path) -> None:
+    from tests.waiting import until
+
+    async with domain(tmp_path) as d:
+        ex = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                   "duration": None})
+        await d.run("maintenance-mode activate")
+        job = d.last_job()
+        await until(lambda: any("activating: waiting for" in t for t in d.notifier.texts("reply")), timeout=15)
+        await d.services.runner.shutdown()  # the process stops while the manager is activating
+        polls = d.sim.state.request_counts["/api/v3.1/maintenance"]
+        assert await d.services.runner.resume_all() == [job.id]
+        await until(lambda: d.sim.state.request_counts["/api/v3.1/maintenance"] > polls + 1, timeout=15)
+        await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})
+        job = await d.finish(job.id)
+        assert job.state == "done", job.error
+        assert d.sim.state.request_counts["/api/v3.1/maintenance/activate"] == 1  # not sent again
+        waiting = [t for t in d.notifier.texts("reply") if "activating: waiting for" in t]
+        assert len(waiting) == 1, waiting

@@ -31,6 +31,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations.replies": "channels:history",
     "reactions.add": "reactions:write",
     "files.uploadV2": "files:write",
+    "views.publish": None,  # the App Home tab: no scope
 }
 #: Scopes justified by a manifest feature rather than a method call.
 FEATURE_SCOPES = {"commands": lambda m: bool(m["features"].get("slash_commands"))}
@@ -111,3 +112,14 @@ def test_slash_command_has_a_description_and_usage_hint():
     for cmd in MANIFEST["features"]["slash_commands"]:
         assert cmd["description"] and len(cmd["description"]) <= 100
         assert cmd["usage_hint"] and len(cmd["usage_hint"]) <= 100
+
+
+def test_every_manifest_event_is_registered_and_vice_versa():
+    in_manifest = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    assert in_manifest == _registered("event")
+
+
+def test_the_home_tab_is_enabled_for_app_home_opened():
+    assert "app_home_opened" in _registered("event")
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    assert "views.publish" in _web_api_methods_called()

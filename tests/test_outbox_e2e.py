@@ -77,6 +77,32 @@ async def test_slack_429_then_503_for_a_minute_mid_restore_loses_nothing_and_kee
               f"0 duplicated; Slack refused {refused} calls meanwhile")
 
 
+@pytest.mark.slow
+async def test_slack_storing_posts_but_answering_503_mid_restore_posts_every_message_once(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=40.0)) as rig:
+        speed = 4.0  # the 8 s window lasts 2 real seconds
+        rig.services.sender.speed = speed
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1 --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        await rig.wait_job(job.id, states=("preflight", "safety_snapshot"))
+        window = rig.slack.fault_window([(503, 8, 0)], speed=speed, takes_effect=True)
+        job = await rig.wait_job(job.id, timeout=60)
+        assert job.state == "done", job.error
+        await rig.wait_for(lambda: window.over and rig.services.outbox.backlog() == 0, timeout=60)
+        stored_yet_refused = [c for c in rig.slack.calls_to("chat.postMessage") if c.status == 503]
+        assert stored_yet_refused  # Slack did store posts and answer 503
+        job = rig.store.get_job(job.id)
+        thread = [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job.message_ts)]
+        assert len(thread) == len(set(thread)), thread  # nothing twice
+        assert _state_replies(rig, job) == _expected_replies(rig, job)
+        assert sum(overdue_report_text(job.result["report"]) in t for t in thread) == 1
+        assert len(rig.slack.messages("C_OPS", top_level=True)) == 1  # one card
+        assert rig.slack.calls_to("conversations.replies")  # looked up, not posted again
+        assert rig.services.outbox.rows(status="dead") == []
+
+
 # -- snapbot daily --once ------------------------------------------------------------------------
 
 async def _daily_once(rig: Any, env_extra: dict[str, str]) -> tuple[int, str, str]:

@@ -82,7 +82,8 @@ def test_every_yaml_field_is_documented():
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}
     expected |= {f"managers[].{f.name}" for f in dataclasses.fields(config.ManagerConfig)
-                 if f.name not in ("name", "url", "password", "token")}
+                 if f.name not in ("name", "url", "password", "token", "drill")}
+    expected |= {f"managers[].drill.{f.name}" for f in dataclasses.fields(config.DrillConfig)}
     expected |= {"managers[].name", "managers[].url", "managers[].password_env",
                  "managers[].token_env", "channel", "db_path", "archive_dir", "runbook_base_url",
                  "archive.url"}
@@ -94,8 +95,10 @@ def test_yaml_example_loads(tmp_path):
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "snapbot.yaml"
     path.write_text(example)
-    settings = load_settings({"PROD_CFY_PASSWORD": "x", "DR_CFY_TOKEN": "y"}, str(path))
-    assert [m.name for m in settings.managers] == ["prod", "dr"]
+    settings = load_settings({"PROD_CFY_PASSWORD": "x", "DR_CFY_TOKEN": "y",
+                              "SCRATCH_CFY_PASSWORD": "z"}, str(path))
+    assert [m.name for m in settings.managers] == ["prod", "dr", "scratch"]
+    assert settings.managers[0].drill is not None and settings.managers[2].scratch
     assert yaml.safe_load(example)["approvals"]["required"] == settings.approvals.required
 
 

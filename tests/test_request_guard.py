@@ -129,3 +129,62 @@ def test_check_shape_refuses_non_forms_and_too_many_fields():
             assert exc.status == 400  # type: ignore[attr-defined]
         else:
             raise AssertionError(f"{body[:20]!r} accepted")
+
+
+def _signed_payload(rig, payload: dict) -> str:
+    base = dict(team={"id": "T_SNAP"}, api_app_id="A_SNAPBOT", user={"id": "U_OPS", "team_id": "T_SNAP"})
+    return urlencode({"payload": json.dumps(dict(base, **payload))})
+
+
+MALFORMED = {
+    "actions a string": {"type": "block_actions", "actions": "x"},
+    "actions of strings": {"type": "block_actions", "actions": ["x"]},
+    "action value a number": {"type": "block_actions",
+                              "actions": [{"action_id": "restore_approve", "value": 5}]},
+    "type a number": {"type": 5},
+    "no type": {"actions": []},
+    "user a string": {"type": "block_actions", "user": "U_OPS",
+                      "actions": [{"action_id": "restore_approve", "value": "r-000001"}]},
+    "team a string": {"type": "block_actions", "team": "T_SNAP",
+                      "actions": [{"action_id": "restore_approve", "value": "r-000001"}]},
+    "response_url a list": {"type": "block_actions", "response_url": ["x"],
+                            "actions": [{"action_id": "restore_approve", "value": "r-000001"}]},
+}
+
+
+async def test_signed_payloads_of_odd_shapes_get_400_at_once_and_reach_nothing(tmp_path, caplog):
+    async with make_rig(tmp_path) as rig:
+        with caplog.at_level(logging.INFO):
+            for name, payload in MALFORMED.items():
+                resp = await rig.command("", body=_signed_payload(rig, payload))
+                assert resp.status == 400, (name, resp.status, resp.text)
+            resp = await rig.command("", body=urlencode({"text": "help", "user_id": "U_OPS"}))
+            assert resp.status == 400  # a form that is neither a command nor a payload
+        assert not any(r.exc_info for r in caplog.records)
+        assert rig.slack.responses() == [] and rig.jobs() == [] and rig.sim_requests() == 0
+
+
+async def test_a_signed_user_id_with_a_newline_or_200kb_is_logged_on_one_short_line(tmp_path, caplog):
+    async with make_rig(tmp_path) as rig:
+        with caplog.at_level(logging.INFO):
+            for user in (f"U1\n{FORGED}", "U" * 200_000):
+                body = _signed_payload(rig, {"type": "block_actions", "user": {"id": user},
+                                             "actions": [{"action_id": "restore_approve",
+                                                          "value": "r-000404"}]})
+                resp = await rig.command("", body=body)
+                assert resp.status == 200
+            await rig.wait_for(lambda: len([r for r in caplog.records if r.name == "bot.clicks"]) == 2)
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith(("bot", "handlers"))]
+        assert not [line for line in lines if "\n" in line]
+        assert max(len(line) for line in lines) < 2_000
+        clicks = [r.getMessage() for r in caplog.records if r.name == "bot.clicks"]
+        assert f"by U1\\n{FORGED} refused" in clicks[0]
+        assert "…(+199,800 chars)" in clicks[1]
+
+
+def test_the_log_net_escapes_and_bounds_every_line() -> None:
+    from bot.logs import MAX_LINE, OneLine
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "user %s\r\nsaid %s", ("U1", "y" * 50_000), None)
+    OneLine().filter(record)
+    text = record.getMessage()
+    assert "\n" not in text and "\\r\\n" in text and len(text) < MAX_LINE + 40

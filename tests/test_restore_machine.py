@@ -28,6 +28,10 @@ ALLOWED = set(itertools.pairwise(HAPPY)) | {
     *{(s, "awaiting_credentials") for s in ("restored", "reporting", "maintenance_deactivating")},
     *{("awaiting_credentials", s) for s in ("restored", "reporting", "maintenance_deactivating")},
     ("awaiting_credentials", "failed"),
+    # before the restore execution starts, a cancel, a time-out or a failure unwinds first
+    *{(s, "unwinding") for s in ("preflight", "safety_snapshot", "maintenance_activating",
+                                 "maintenance_active")},
+    ("unwinding", "cancelled"), ("unwinding", "failed"),
 } | {(s, "failed") for s in HAPPY[1:-1]}
 ALL_PAIRS = [(a, b) for a in sorted(RESTORE.states) for b in sorted(RESTORE.states)]
 

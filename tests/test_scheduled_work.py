@@ -88,3 +88,32 @@ def test_the_card_says_reboot_only_with_certificates_and_without_no_reboot() -> 
 def test_the_card_of_a_5x_manager_announces_the_overdue_and_requeued_report() -> None:
     assert "overdue ones are marked FAILED, later ones re-queued" in " ".join(
         effects({"restore_format": "legacy", "manager_version": "5.1.4"}))
+
+
+def test_a_recurrence_schedule_lists_every_due_run_and_its_true_next_run() -> None:
+    """Made from a recurrence (rest_utils.py: no rrule), restored with the snapshot's
+    next_occurrence: every run due between the snapshot and the end of the restore is listed,
+    and the next run is the rule's first one after the restore (not the stale past time)."""
+    snapshot_at, ended = T0 - timedelta(hours=3, minutes=30), T0
+    since = T0 - timedelta(days=2, hours=3)  # every hour at :00 from then
+    first_due = T0 - timedelta(hours=3)
+    schedules = [ExecutionSchedule(id="hourly-heal", deployment_id="dep-2", workflow_id="heal",
+                                   since=since, next_occurrence=first_due,
+                                   rule={"recurrence": "1h", "count": None, "weekdays": None},
+                                   all_next_occurrences=(first_due.strftime("%Y-%m-%d %H:%M:%S"),))]
+    got = skipped_schedules(schedules, snapshot_at=snapshot_at, restore_ended=ended)
+    assert got[0]["due_runs"] == [iso(T0 - timedelta(hours=h)) for h in (3, 2, 1, 0)]
+    assert got[0]["next"] == iso(T0 + timedelta(hours=1))
+    assert got[0]["skipped"] is False  # the last one (at the end of the restore) may still run
+    text = report_text({"style": "schedules", "skipped_schedules": got, "schedules_checked": True})
+    assert "4 runs due" in text and "next run" in text
+
+
+def test_an_rrule_schedule_with_until_has_no_next_run_after_its_end() -> None:
+    since = T0 - timedelta(days=1)
+    schedules = [ExecutionSchedule(id="daily-until", workflow_id="heal", since=since,
+                                   next_occurrence=T0 - timedelta(minutes=30),
+                                   rule={"rrule": "RRULE:FREQ=MINUTELY;INTERVAL=30;UNTIL=20260301T120000"})]
+    got = skipped_schedules(schedules, snapshot_at=T0 - timedelta(hours=1), restore_ended=T0)
+    assert got[0]["due_runs"] == [iso(T0 - timedelta(minutes=30)), iso(T0)]
+    assert got[0]["next"] == ""

@@ -41,8 +41,9 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
   "broker": {"status", "is_external", "nodes": {name: {"status", "version", "public_ip",
   "private_ip", "services"}}}}, "status"}; overall Fail if any service fails, else Degraded if
   any is degraded, else OK.
-- cloudify_rest_client 7.0.5 tokens: GET /tokens lists, POST /tokens creates. The simulator's
-  GET /tokens *issues* a token (`value`), as our contract and the 5.x client expect; POST works too.
+- cloudify_rest_client 7.0.5 tokens: GET /tokens lists, POST /tokens creates (answered 200,
+  resources_v3_1/tokens.py). The 7.0.5 profile does the same (secrets masked in the list); the
+  older profiles' GET /tokens *issues* a token (`value`), as the 5.x client expects.
 - Maintenance (maintenance.py, constants.py): states deactivated/activating/activated;
   `activating` becomes `activated` once no execution is outside END_STATES; while activating,
   PUT/POST/PATCH on snapshots/<id>, anything on snapshots/<id>/restore, POST executions and
@@ -131,7 +132,7 @@ async def test_unversioned_version_endpoint_answers(sim: Simulator) -> None:
 
 
 async def test_token_from_get_tokens_authenticates(api: httpx.AsyncClient, sim: Simulator) -> None:
-    token = (await api.get("/tokens")).json()["value"]
+    token = (await api.post("/tokens", json={})).json()["value"]
     async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1") as http:
         resp = await http.get("/snapshots", headers={"Authentication-Token": token,
                                                      "Tenant": "default_tenant"})

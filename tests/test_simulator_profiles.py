@@ -239,9 +239,9 @@ async def test_legacy_restore_brings_back_the_snapshots_users_and_tokens(tmp_pat
     # snapshot_restore.py _restore_db / postgres.py: users (admin included) and the tokens table
     # come from the dump, so a newer password or token stops working
     async with manager(tmp_path, version) as m:
-        early = (await m.api.get("/tokens")).json()["value"]
+        early = (await m.api.post("/tokens", json={})).json()["value"]
         await m.create("s1", legacy=True)
-        late = (await m.api.get("/tokens")).json()["value"]
+        late = (await m.api.post("/tokens", json={})).json()["value"]
         await m.api.post("/users/admin", json={"password": "changed"})
         async with httpx.AsyncClient(base_url=m.sim.url + "/api/v3.1",
                                      auth=("admin", "changed"), timeout=10) as new_pw:
@@ -265,7 +265,7 @@ async def test_new_format_restore_keeps_current_credentials(tmp_path: Path) -> N
     # _new_restore skips the admin user and leaves rest-security.conf alone
     async with manager(tmp_path, "7.0.5") as m:
         await m.create("s1", legacy=False)
-        token = (await m.api.get("/tokens")).json()["value"]
+        token = (await m.api.post("/tokens", json={})).json()["value"]
         await m.restore("s1")
         resp = await m.api.get("/version", auth=None, headers={"Authentication-Token": token})
         assert resp.status_code == 200
@@ -504,3 +504,62 @@ def test_the_command_line_takes_a_manager_version(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("version", ["6.4.2", "5.1.4"])
+async def test_snapshot_status_clears_after_a_broken_archive_before_7(tmp_path: Path, version: str) -> None:
+    # 6.4.2/5.1.4 snapshot_restore.py restore(): the `finally` always runs
+    # _trigger_post_restore_commands, which removes the flag file
+    async with manager(tmp_path, version, snapshot_status_linger_seconds=0) as m:
+        await m.api.put("/snapshots/junk/archive", content=b"not a zip")
+        done = await m.restore("junk")
+        assert done["status"] == "failed"
+        await asyncio.sleep(0.2)
+        assert (await m.api.get("/snapshot-status")).json() == {"status": "not-running"}
+
+
+@pytest.mark.parametrize("version,banned", [("5.1.4", True), ("6.4.2", True), ("7.0.5", False)])
+async def test_cluster_status_during_a_restore(tmp_path: Path, version: str, banned: bool) -> None:
+    # 5.1.4/6.4.2 ClusterStatus is a SecuredResourceBannedSnapshotRestore: 503
+    # in_snapshot_restore_error while the restore flag exists; 7.0.5's is a plain SecuredResource
+    async with manager(tmp_path, version, snapshot_status_linger_seconds=0) as m:
+        await m.api.put("/snapshots/junk/archive", content=b"not a zip")
+        m.sim._restore_stuck = True  # the flag file is there
+        resp = await m.api.get("/cluster-status")
+        assert resp.status_code == (503 if banned else 200)
+        if banned:
+            assert resp.json()["error_code"] == "in_snapshot_restore_error"
+
+
+@pytest.mark.parametrize("version,status", [("5.1.4", 409), ("6.4.2", 409), ("7.0.5", 201)])
+async def test_an_upload_over_an_existing_id(tmp_path: Path, version: str, status: int) -> None:
+    # 5.1.4/6.4.2 upload_manager.py: the record's put conflicts before the archive is moved in;
+    # 7.0.5 replaces the archive and answers a null Snapshot
+    async with manager(tmp_path, version) as m:
+        await m.create("s1")
+        resp = await m.api.put("/snapshots/s1/archive", content=b"PK" + b"\0" * 100)
+        assert resp.status_code == status
+        if status == 409:
+            assert resp.json()["error_code"] == "conflict_error"
+
+
+@pytest.mark.parametrize("change,survives", [("nothing", True), ("key", False), ("password", False)])
+async def test_5_1_tokens_die_when_the_snapshot_brings_another_key_or_password_hash(
+        tmp_path: Path, change: str, survives: bool) -> None:
+    # 5.1.4 security/authentication.py: a token is signed with rest-security.conf's secret_key
+    # and carries a hash of the user's password hash; a legacy restore brings both back
+    async with manager(tmp_path, "5.1.4", restore_outage_seconds=0) as m:
+        await m.create("s1")
+        token = (await m.api.get("/tokens")).json()["value"]
+        if change == "key":
+            m.sim.state.secret_key = "a-key-this-manager-got-since"
+        elif change == "password":
+            await m.api.post("/users/admin", json={"password": "changed"})
+            m.api.auth = httpx.BasicAuth("admin", "changed")
+        resp = await m.api.post("/snapshots/s1/restore", json={"force": True, "recreate_deployments_envs": True})
+        m.api.auth = httpx.BasicAuth("admin", "admin")  # the snapshot's password from now on
+        done = await m.wait_execution(resp.json()["id"])
+        assert done["status"] == "terminated"
+        await asyncio.sleep(0.2)
+        answer = await m.api.get("/snapshots", headers={"Authentication-Token": token}, auth=None)
+        assert (answer.status_code == 200) is survives, answer.text

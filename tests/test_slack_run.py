@@ -87,3 +87,35 @@ async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+@pytest.mark.parametrize("extra, key", [
+    ({"SNAPBOT_DB": "/nonexistent-dir/snapbot.db"}, "SNAPBOT_DB"),
+    ({"SNAPBOT_DB": "{tmp}"}, "SNAPBOT_DB"),
+    ({"PORT": "abc"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"SNAPBOT_CHANNEL": ""}, "SNAPBOT_CHANNEL"),
+    ({"SNAPBOT_CHANNEL": "  "}, "SNAPBOT_CHANNEL"),
+    ({"SNAPBOT_CHANNEL": "#ops"}, "SNAPBOT_CHANNEL"),
+])
+def test_each_start_up_error_is_one_line_naming_the_setting_and_exit_2(tmp_path, extra, key):
+    extra = {k: v.format(tmp=tmp_path) for k, v in extra.items()}
+    env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-x", SLACK_SIGNING_SECRET="s", **extra)
+    proc = subprocess.run(SNAPBOT + ["run"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"snapbot: configuration error in {key}"), lines
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_config_log_shows_no_query_string_or_credentials_of_any_url() -> None:
+    from bot.config import load_settings
+    from bot.settings import describe_settings
+    env = {"CLOUDIFY_URL": "https://cfy.example:8443/base?token=sekrit-abc#frag",
+           "CLOUDIFY_USERNAME": "admin", "CLOUDIFY_PASSWORD": "pw",
+           "SLACK_API_URL": "https://slack.example/api?key=sekrit-def",
+           "SNAPBOT_RUNBOOK_BASE_URL": "https://docs.example/runbooks.md?private_token=sekrit-ghi",
+           "SNAPBOT_ARCHIVE_URL": "s3://bucket/prefix?sig=sekrit-jkl"}
+    lines = " ".join(value for _, value in describe_settings(load_settings(env, None)))
+    assert "sekrit" not in lines and "frag" not in lines
+    assert "https://cfy.example:8443/base?…" in lines

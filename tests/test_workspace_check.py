@@ -101,6 +101,28 @@ async def test_requests_from_another_enterprise_are_refused_the_org_is_learnt_fr
         await rig.wait_for(lambda: rig.store.list_jobs())
 
 
+async def test_a_command_naming_an_org_when_the_token_names_none_is_refused(tmp_path, caplog):
+    async with make_rig(tmp_path) as rig:  # auth.test names no enterprise
+        with caplog.at_level(logging.INFO):
+            resp = await rig.command("snapshots create nightly", origin=OTHER_ORG)
+        assert resp.json() == {"response_type": "ephemeral", "text": REFUSAL}
+        resp = await rig.click("restore_approve", "r-000001", user="U_LEAD1", message={},
+                               origin=OTHER_ORG)
+        assert resp.text == ""
+        await _nothing_done(rig)
+        assert _refusals(caplog)[0] == ("refused a slash command from another enterprise: "
+                                        "team T_SNAP, app A_SNAPBOT, enterprise E_OTHER")
+
+
+def test_the_enterprise_is_compared_when_either_side_has_none() -> None:
+    plain = Installed(team_id="T1")
+    grid = Installed(team_id="T1", enterprise_id="E1")
+    assert plain.mismatch(Origin("T1", None, "E1")) == "enterprise"
+    assert grid.mismatch(Origin("T1", None, None)) == "enterprise"
+    assert plain.mismatch(Origin("T1", None, None)) is None
+    assert grid.mismatch(Origin("T1", None, "E1")) is None
+
+
 async def test_when_auth_test_fails_at_start_it_is_asked_again_before_serving(tmp_path, caplog):
     def down(slack):  # Slack down at start (3: the client retries a 5xx twice)
         slack.fail_next("auth.test", 3, status=500)

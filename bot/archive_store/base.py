@@ -16,10 +16,12 @@ restore's safety snapshot, `upload --from-archive`, `snapshots list`) goes throu
 from __future__ import annotations
 
 import builtins
+import fnmatch
 import hashlib
+import json
 import zipfile
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol
@@ -90,7 +92,9 @@ class ArchiveStore(Protocol):
 
     async def read_member(self, manager: str, snapshot_id: str, member: str,
                           limit: int = 1024 * 1024) -> bytes | None:
-        """One member of the zip (e.g. metadata.json), or None if absent or unreadable."""
+        """One member of the zip (e.g. metadata.json), or None if absent or unreadable. A glob
+        (`tenants/*/*.json`) answers a JSON object {name: text} of every matching member
+        (None when they add up to more than `limit`)."""
 
     async def delete(self, manager: str, snapshot_id: str) -> None:
         """Remove the copy and its sidecar (no error if already gone)."""
@@ -110,6 +114,10 @@ class ArchiveStore(Protocol):
 
     async def delete_state(self, name: str) -> None:
         """Remove one of the bot's own files and its sidecar."""
+
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
+        """Remove what interrupted writes left that no unfinished job (`unfinished`: id ->
+        created at) will finish; returns what was removed. At start-up and by the daily run."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -138,6 +146,16 @@ def check_zip_file(f: IO[bytes], name: str, check: ZipCheck | None = None) -> No
 def read_member_of(f: IO[bytes], member: str, limit: int) -> bytes | None:
     try:
         with zipfile.ZipFile(f) as zf:
+            if any(c in member for c in "*?["):  # a glob: {name: text} of every match, JSON
+                found: dict[str, str] = {}
+                total = 0
+                for info in zf.infolist():
+                    if fnmatch.fnmatchcase(info.filename, member):
+                        total += info.file_size
+                        if total > limit:
+                            return None
+                        found[info.filename] = zf.read(info).decode("utf-8", "replace")
+                return json.dumps(found).encode()
             info = zf.getinfo(member)
             if info.file_size > limit:
                 return None
@@ -207,3 +225,31 @@ async def file_chunks(path: str, chunk: int = CHUNK) -> AsyncIterator[bytes]:
             yield data
     finally:
         f.close()
+
+
+def stale_leftovers(found: Mapping[str, datetime],
+                    unfinished: Mapping[str, datetime]) -> list[tuple[str, str]]:
+    """What interrupted writes left among the store's keys (`found`: key -> last modified),
+    with why each goes: a temporary key whose job is not unfinished (an untagged one older than
+    every unfinished job), and a half-published copy (a final key without its sidecar, or a
+    sidecar without its copy) older than every unfinished job, whose write may still be on
+    its way."""
+    from bot.partials import is_partial, job_of
+
+    oldest = min(unfinished.values(), default=None)
+    out: list[tuple[str, str]] = []
+    for key, modified in sorted(found.items()):
+        name = key.rsplit("/", 1)[-1]
+        settled = oldest is None or modified < oldest
+        if is_partial(name):
+            job = job_of(name)
+            if (job not in unfinished) if job is not None else settled:
+                out.append((key, "a temporary key no unfinished job owns"))
+        elif not settled:
+            continue
+        elif key.endswith(SUFFIX) and split_key(key) and key + SIDECAR not in found:
+            out.append((key, "a copy without its sidecar: its publishing was cut"))
+        elif key.endswith(SUFFIX + SIDECAR) and split_key(key[:-len(SIDECAR)]) \
+                and key[:-len(SIDECAR)] not in found:
+            out.append((key, "a sidecar without its copy"))
+    return out

@@ -22,6 +22,16 @@ def why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+#: Transient network errors (a blip, a reset, a 5xx) are retried with exponential backoff, from
+#: 0.25 s up to 8 s apart, for at most 10 tries within 2 minutes of the first: a few seconds'
+#: outage passes unnoticed, a lasting one fails the job with the store's error.
+RETRY: RetryConfig = {
+    "max_retries": 10, "retry_timeout": timedelta(seconds=120),
+    "backoff": {"init_backoff": timedelta(seconds=0.25), "max_backoff": timedelta(seconds=8),
+                "base": 2.0},
+}
+
+
 def build_store(url: str, env: Mapping[str, str], *,
                 retry: Mapping[str, Any] | None = None) -> ObjectStore:
     """An obstore store for `url` (s3://, gs://, az://) configured from `env`."""
@@ -31,8 +41,7 @@ def build_store(url: str, env: Mapping[str, str], *,
     prefix = parts.path.strip("/") or None
     if not bucket:
         raise ConfigError("archive.url", f"{url!r} names no bucket")
-    retry_config: RetryConfig = (cast("RetryConfig", dict(retry)) if retry else
-                                 {"max_retries": 3, "retry_timeout": timedelta_s(120)})
+    retry_config: RetryConfig = cast("RetryConfig", dict(retry)) if retry else RETRY
     if scheme == "s3":
         from obstore.store import S3Store
         config: S3Config = {}

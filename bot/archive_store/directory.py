@@ -6,7 +6,7 @@ import builtins
 import errno
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from bot.archive_store.base import (
 )
 from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
-from bot.partials import partial_name
+from bot.partials import partial_name, sweep_stale
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file size limit
 
@@ -270,6 +270,9 @@ class DirectoryArchiveStore:
 
     async def delete_state(self, name: str) -> None:
         await asyncio.to_thread(_unlink_with_sidecar, self._state_path(name))
+
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
+        return [str(p) for p in await asyncio.to_thread(sweep_stale, [self.root], unfinished)]
 
     async def aclose(self) -> None:
         return None

@@ -6,13 +6,17 @@ multipart and streamed from an async iterator, downloads are streamed or read by
 memory stays bounded by a few parts whatever the archive's size. Endpoint, region and
 credentials come from the standard `AWS_*` variables, or the instance's role when no keys are set.
 
-Publishing: the bytes are uploaded to a hidden temporary key `<manager>/.<id>.zip.part-<hex>`
+Publishing: the bytes are uploaded to a hidden temporary key `<manager>/.<id>.zip.part-<job>-<hex>`
 (a multipart upload: nothing is visible until it completes, and a failed one is aborted); the
 temporary object's size is checked against what was sent and the zip's check must pass; then the
-sidecar is written and the object copied to its final key; the temporary key is deleted.
+object is copied to its final key and only then its sidecar written; the temporary key is
+deleted on every way out. Whatever a cut leaves (a temporary key, a final key without its
+sidecar) is removed by `sweep`, at start-up and by the daily run. Transient network errors are
+retried by the store's client with bounded backoff (`bot.archive_store.connect.RETRY`).
 The zip is checked as its bytes stream past (every member's CRC-32, the central directory), so
 verifying never reads the object back by ranges.
-A connection cut at any point before the copy leaves no final key. (S3's single-request copy
+A connection cut at any point before the copy leaves no final key; one after it leaves no
+sidecar vouching for it. (S3's single-request copy
 is limited to 5 GB objects; larger snapshots need a store whose copy supports them.)
 """
 from __future__ import annotations
@@ -21,7 +25,7 @@ import asyncio
 import builtins
 import io
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +48,7 @@ from bot.archive_store.base import (
     read_member_of,
     sidecar_text,
     split_key,
+    stale_leftovers,
 )
 from bot.archive_store.connect import why as _why
 from bot.archive_store.zipstream import ZipStreamCheck
@@ -60,6 +65,8 @@ log = logging.getLogger(__name__)
 PART = 5 * 1024 * 1024
 _MISSING = (NotFoundError, FileNotFoundError)
 CONCURRENCY = 1
+#: seconds a failed write waits for its temporary key's removal before leaving it to the sweep
+FORGET_WITHIN = 20.0
 
 
 def _digest(hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:
@@ -223,13 +230,31 @@ class ObjectArchiveStore:
                 log.warning("could not remove %s/%s: %s", self.url, key, _why(exc))
 
     async def _publish(self, tmp: str, key: str, sha256: str, file_name: str) -> None:
-        await obstore.put_async(self.store, key + SIDECAR, sidecar_text(sha256, file_name),
-                                use_multipart=False)
+        """The verified temporary object becomes the copy: an older sidecar goes first (it
+        would vouch for other bytes), then the copy to the final key, then its sidecar. Cut
+        anywhere, what is left is a final key without a sidecar (removed here, or by the next
+        sweep), never a sidecar naming bytes that are not there."""
+        await self._forget_quietly(key + SIDECAR)
+        await obstore.copy_async(self.store, tmp, key, overwrite=True)
         try:
-            await obstore.copy_async(self.store, tmp, key, overwrite=True)
+            await obstore.put_async(self.store, key + SIDECAR, sidecar_text(sha256, file_name),
+                                    use_multipart=False)
         except BaseException:
-            await self._forget(key + SIDECAR)
+            await self._forget(key)
             raise
+
+    async def _forget_within(self, key: str, seconds: float) -> None:
+        """`_forget`, given up after `seconds` (a cut network: the sweep removes it later)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._forget(key)), seconds)
+        except TimeoutError:
+            log.warning("could not remove %s/%s in %.0f s; the next sweep will", self.url, key, seconds)
+
+    async def _forget_quietly(self, key: str) -> None:
+        try:
+            await obstore.delete_async(self.store, key)
+        except _MISSING:
+            pass
 
     async def write(self, manager: str, snapshot_id: str, chunks: AsyncIterable[bytes], *,
                     expected_size: int | None = None, check: ZipCheck | None = None) -> ArchiveInfo:
@@ -253,11 +278,9 @@ class ObjectArchiveStore:
                 source_error.append(exc)
                 raise
 
-        uploaded = False
         try:
             try:
                 await self._upload(tmp, guarded())
-                uploaded = True
             except BaseException as exc:
                 if source_error:
                     raise source_error[0] from None
@@ -281,8 +304,10 @@ class ObjectArchiveStore:
                 raise ArchiveError(f"publishing {name} to {self.url} failed ({_why(exc)}); "
                                    "nothing was saved") from None
         finally:
-            if uploaded:
-                await self._forget(tmp)
+            # every way out removes the temporary key: also a failed upload's (the store may
+            # have completed it before the answer was lost); a cut network that cannot take
+            # the delete either leaves it to the sweep
+            await self._forget_within(tmp, FORGET_WITHIN)
         return ArchiveInfo(path=f"{self.url}/{key}", size=hasher.size, sha256=hasher.hexdigest)
 
     async def delete(self, manager: str, snapshot_id: str) -> None:
@@ -308,6 +333,25 @@ class ObjectArchiveStore:
         for meta in await self._list_meta(f"{manager}/"):
             if meta["path"].startswith(prefix):
                 await self._forget(meta["path"])
+
+    async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
+        """Remove what interrupted writes left (`bot.archive_store.base.stale_leftovers`):
+        temporary keys no unfinished job owns, and half-published copies (a final key without
+        its sidecar, a sidecar without its copy) older than every unfinished job."""
+        metas = [m for m in await self._list_meta(None) if not m["path"].startswith(f"{STATE_DIR}/")]
+        found = {m["path"]: m.get("last_modified") or datetime.now(UTC) for m in metas}
+        removed = []
+        for key, why in stale_leftovers(found, unfinished):
+            try:
+                await obstore.delete_async(self.store, key)
+            except _MISSING:
+                continue
+            except Exception as exc:
+                log.warning("could not remove %s/%s (%s): %s", self.url, key, why, _why(exc))
+                continue
+            log.warning("removed %s/%s (%s)", self.url, key, why)
+            removed.append(key)
+        return removed
 
     # -- the bot's own files ----------------------------------------------------------------
     def _state_key(self, name: str) -> str:

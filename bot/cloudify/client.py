@@ -74,6 +74,10 @@ class CloudifyClient(ArchiveTransfers):
         """`GET /status`: {"status": "OK"|"Fail", "services": {...}}."""
         return dict(await self._get_json("/status"))
 
+    async def current_username(self) -> str:
+        """`GET /user`: the user these credentials act as ("" when not said)."""
+        return str((await self._get_json("/user")).get("username") or "")
+
     async def managers(self) -> list[ManagerNode]:
         return [ManagerNode.from_api(d) for d in items_of(await self._get_json("/managers"))]
 
@@ -139,11 +143,17 @@ class CloudifyClient(ArchiveTransfers):
         """(format, legacy flag to send) for a snapshot created now on this manager, from the
         configured `snapshot_format` and the manager's version. Raises ConfigError when the
         setting asks for a format the version does not have."""
-        version = (await self.version()).version
+        answer = await self.version()
+        version = answer.version
         try:
             fmt = versions.resolve_format(self.snapshot_format, version)
         except versions.FormatNotSupported as exc:
             raise ConfigError(f"snapshot_format of manager {self.name}", str(exc)) from None
+        if fmt == versions.NEW and answer.edition.lower() == "community":
+            # the new-format dump reads GET /users, premium only (missing_premium_package_error)
+            raise ConfigError(f"snapshot_format of manager {self.name}",
+                              "`new` needs the premium edition; this manager is community, where a "
+                              "new-format snapshot fails at once (use `legacy` or `auto`)")
         return fmt, versions.legacy_flag(fmt, version)
 
     async def delete_snapshot(self, snapshot_id: str) -> Snapshot:
@@ -277,6 +287,12 @@ class CloudifyClient(ArchiveTransfers):
 
     async def list_blueprints(self) -> list[dict[str, Any]]:
         return await self._list("/blueprints", {}, size=1000)
+
+    async def list_names(self, resource: str, field: str) -> list[str]:
+        """One field of every item of a list endpoint (`/tenants` `name`, `/secrets` `key`, ...),
+        asking the manager for that field only (`_include`): a secret's value never travels."""
+        items = await self._list(f"/{resource}", {"_include": field}, size=1000)
+        return [str(item.get(field, "")) for item in items if isinstance(item, dict)]
 
     async def update_plugins(self, blueprint_id: str, *, force: bool = False) -> PluginsUpdate:
         resp = await self._request("POST", f"/plugins-updates/{blueprint_id}/update/initiate",

@@ -8,6 +8,9 @@
 - `GET /managers`: none of 5.1.4, 6.4.2, 7.0.5 has `is_active` in its Manager model (every
   manager is active). The vendor guide's split brain ("two active managers") belongs to the
   active/standby era; `is_active` on two nodes is still read as one where a manager sends it.
+- A node's `failures` (6.4, 7.0 `_get_node_state`) say why it is Fail: `No metrics` /
+  `No services.` mean Prometheus reports nothing for it (no monitoring, not necessarily down),
+  `Service X not active.` / `Metric X not healthy.` a real failure. 5.1 says Fail only.
 - The 7.x equivalent: managers share one Patroni database cluster that keeps a single leader only
   with a quorum. A `db` service in Fail while some of its nodes still answer OK is a partition:
   the two sides can no longer agree on one database, which is what the guide's split brain is.
@@ -46,6 +49,21 @@ class ClusterHealth:
         return ""
 
 
+#: node failures that mean "the monitoring says nothing", not "the node is down"
+#: (cluster_status_manager.py _get_node_state, 6.4.2/7.0.5)
+NO_DATA = ("No metrics", "No services.")
+
+
+def _why(failures: Any) -> str:
+    """' (reasons)' from a node's `failures`, saying when it is only missing monitoring data."""
+    if not isinstance(failures, list) or not failures:
+        return ""
+    said = "; ".join(str(f).rstrip(".") for f in failures[:5])
+    if all(str(f) in NO_DATA for f in failures):
+        said += ": no monitoring data from Prometheus for this node, which is not the same as down"
+    return f" ({said})"
+
+
 def _service_nodes(cluster: dict[str, Any], service: str) -> dict[str, dict[str, Any]]:
     svc = (cluster.get("services") or {}).get(service)
     if not isinstance(svc, dict):
@@ -64,9 +82,9 @@ def assess(nodes: Sequence[ManagerNode], cluster: dict[str, Any] | None,
     for service in ("manager", "db", "broker"):
         for name, node in _service_nodes(cluster, service).items():
             if node.get("status") and node.get("status") != OK:
-                down.append(f"{service} {name}")
+                down.append(f"{service} {name}" + _why(node.get("failures")))
     for n in nodes:  # a node /managers lists that cluster-status does not cover
-        if n.status and n.status != OK and f"manager {n.hostname}" not in down:
+        if n.status and n.status != OK and not any(d.split(" (")[0] == f"manager {n.hostname}" for d in down):
             down.append(f"manager {n.hostname}")
     active = tuple(n.hostname for n in nodes if n.is_active)
     why = ""

@@ -50,6 +50,13 @@ class Traits:
     def sends_legacy_flag(self) -> bool:
         return NEW in self.formats
 
+    @property
+    def queued_held_by_maintenance(self) -> bool:
+        """6.x/7.x start queued executions only when no maintenance row exists
+        (resource_manager.py update_execution_status; maintenance_mode.py deactivate), so a
+        queued one holds `activating` for good; 5.x starts them whatever the mode."""
+        return self.major >= 6
+
 
 def traits(version: str | None) -> Traits:
     """The traits of a manager that says it is `version` (unknown or newer: the 7.0 ones)."""

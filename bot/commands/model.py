@@ -57,6 +57,7 @@ class SnapshotsUpload(Command, name="snapshots.upload"):
     from_archive: str | None = None  # archived copy to push: its manager name, or "" = same id's
     url: str | None = None
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SnapshotsRestore(Command, name="snapshots.restore"):
 class SnapshotsDelete(Command, name="snapshots.delete"):
     snapshot_id: str
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,17 @@ class SnapshotsSchedule(Command, name="snapshots.schedule"):
 @dataclass(frozen=True)
 class SnapshotsScheduleRunNow(Command, name="snapshots.schedule.run-now"):
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
+
+
+@dataclass(frozen=True)
+class SnapshotsDrill(Command, name="snapshots.drill"):
+    manager: str | None = None  # the source manager (default: the first one with a drill)
+
+
+@dataclass(frozen=True)
+class Status(Command, name="status"):
+    manager: str | None = None  # one manager (default: every configured one)
 
 
 @dataclass(frozen=True)
@@ -95,16 +108,19 @@ class MaintenanceStatus(Command, name="maintenance-mode.status"):
 @dataclass(frozen=True)
 class MaintenanceActivate(Command, name="maintenance-mode.activate"):
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)
 class MaintenanceDeactivate(Command, name="maintenance-mode.deactivate"):
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)
 class AgentsInstall(Command, name="agents.install"):
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class PluginsUpdate(Command, name="plugins.update"):
     blueprint_id: str | None = None  # None with all_blueprints=True
     all_blueprints: bool = False
     manager: str | None = None
+    ignore_cluster_health: bool = False  # an approver's override of the split-brain guard
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,57 @@ async def cancel_manager_executions(client: CloudifyClient, job: Job) -> list[Ex
             continue
         out.append(ExecutionOutcome(eid, ex.workflow_id or after.workflow_id, after.status, cancelled=True))
     return out
+
+
+#: the job states in which a job waits for other executions (which an approver may cancel)
+WAITING_STATES = {"restore": ("safety_snapshot", "maintenance_activating"),
+                  "maintenance_activate": ("running",)}
+
+
+def blocker_ids(job: Job) -> list[str]:
+    """The executions the job's card names as what it waits for (none when it does not wait)."""
+    if job.state not in WAITING_STATES.get(job.kind, ()):
+        return []
+    waiting = job.result.get("waiting_for")
+    return [str(i) for i in (waiting.get("ids") or [])] if isinstance(waiting, dict) else []
+
+
+async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOutcome]:
+    """Cancel the executions the job's card names (an approver asked); one outcome each. Never
+    snapbot's own: those are the job's to undo."""
+    out: list[ExecutionOutcome] = []
+    own = set(recorded_executions(job))
+    for eid in blocker_ids(job):
+        if eid in own:
+            continue
+        try:
+            ex = await client.get_execution(eid, bypass_maintenance=True)
+        except NotFound:
+            continue
+        except CloudifyError as exc:
+            out.append(ExecutionOutcome(eid, why=f"the manager did not say its state ({exc.user_message})"))
+            continue
+        if ex.finished:
+            out.append(ExecutionOutcome(eid, ex.workflow_id, ex.status, cancelled=True))
+            continue
+        try:
+            after = await client.cancel_execution(eid)
+        except CloudifyError as exc:
+            out.append(ExecutionOutcome(eid, ex.workflow_id, ex.status,
+                                        why=exc.manager_message or exc.user_message))
+            continue
+        out.append(ExecutionOutcome(eid, ex.workflow_id, after.status, cancelled=True))
+    return out
+
+
+async def undo_maintenance(client: CloudifyClient, job: Job) -> str:
+    """A cancelled or failed `maintenance-mode activate` job turns maintenance off again if the
+    job turned it on (an `activating` manager refuses new executions); returns what it did."""
+    if job.kind != "maintenance_activate" or job.result.get("maintenance_before") != "deactivated":
+        return ""
+    try:
+        state = await client.deactivate_maintenance()
+    except CloudifyError as exc:
+        return (f"maintenance mode left on: the manager refused to deactivate it "
+                f"({exc.manager_message or exc.user_message}); run `/cfy maintenance-mode deactivate`")
+    return f"maintenance mode deactivated again (this job had turned it on; now {state.status})"

@@ -1,13 +1,18 @@
 """Simple jobs on the manager: maintenance mode on and off, agents install, plugins update."""
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, SnapbotError, WaitTimeout
+from bot.jobs.cancel import undo_maintenance
 from bot.jobs.poll import poll
+from bot.jobs.restore.unwind import remaining_line
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
 from bot.messages.blocks import human_duration
@@ -29,8 +34,14 @@ class MaintenanceActivate(SimpleDriver):
     async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
         client = self.client(ctx)
         started = ctx.clock.now()
-        state = await client.activate_maintenance()  # idempotent: also right after a restart
-        last_remaining: list[int | None] = [None]
+        if "maintenance_before" not in ctx.job.result:  # who turned it on decides the undo
+            ctx.merge_result(maintenance_before=(await client.maintenance()).status)
+        # resumed: ask the manager first; what the first life already turned on is followed
+        state = await client.maintenance() if resumed else None
+        if state is None or state.status not in ("activating", "activated"):
+            state = await client.activate_maintenance()
+        held = versions.traits((await client.version()).version).queued_held_by_maintenance
+        last_remaining: list[tuple[str, ...] | None] = [None]
 
         async def check() -> Any:
             st = await client.maintenance()
@@ -39,11 +50,16 @@ class MaintenanceActivate(SimpleDriver):
             if st.status == "deactivated":
                 raise SnapbotError("maintenance mode went back to deactivated while activating "
                                    "(someone deactivated it)")
-            n = len(st.remaining_executions)
-            if n != last_remaining[0]:
-                last_remaining[0] = n
-                ids = ", ".join(f"`{e.get('id', '?')}`" for e in st.remaining_executions[:5])
-                await ctx.say(f"activating: waiting for {n} running execution(s)" + (f": {ids}" if ids else ""))
+            ids = tuple(sorted(str(e.get("id", "?")) for e in st.remaining_executions))
+            if ids != last_remaining[0]:
+                last_remaining[0] = ids
+                lines = [remaining_line(e, held=held) for e in st.remaining_executions]
+                ctx.merge_result(waiting_for={"what": "maintenance", "ids": list(ids),
+                                              "executions": lines})
+                await ctx.touch_card()
+                await ctx.say(f"activating: waiting for {len(ids)} execution(s)"
+                              + (f": {', '.join(lines[:10])}" if lines else ""),
+                              key=waiting_key(ctx.job.id, st.remaining_executions))
             return None
 
         if state.status != "activated":
@@ -52,12 +68,15 @@ class MaintenanceActivate(SimpleDriver):
                                    pacing=self.runbook, timeout=self.runbook.maintenance_timeout_seconds,
                                    what="maintenance mode to be activated",
                                    progress=lambda s: f"still activating… {human_duration(s)}")
-            except WaitTimeout as exc:
-                # Say what the manager was left in and what to do next, not just "timed out".
-                raise WaitTimeout(f"{exc}; the manager is left in maintenance mode *activating* "
-                                 f"({last_remaining[0] or 0} execution(s) still running). Wait for "
-                                 "them or run `/cfy maintenance-mode deactivate`.") from None
-        return {"maintenance": "activated",
+            except SnapbotError as exc:
+                # Say what the manager was left in and what to do next, not just "timed out";
+                # maintenance this job turned on is turned off again (`activating` refuses work).
+                undone = await undo_maintenance(client, ctx.refresh())
+                waiting = ", ".join((ctx.job.result.get("waiting_for") or {}).get("executions") or [])
+                left = undone or "the manager is left in maintenance mode *activating*"
+                text = f"{exc.user_message}; {left}" + (f"; it waited for: {waiting}" if waiting else "")
+                raise (WaitTimeout(text) if isinstance(exc, WaitTimeout) else SnapbotError(text)) from None
+        return {"maintenance": "activated", "waiting_for": None,
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
 
 
@@ -201,3 +220,10 @@ def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) ->
         result["_failure"] = (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
                               + ", ".join(f"{n} ({outcome[n].get('status')})" for n in failed))
     return result
+
+
+def waiting_key(job_id: str, executions: Sequence[dict[str, Any]]) -> str:
+    """The outbox key of a "waiting for" line: the same wait is said once, also across a
+    restart (the resumed step polls again and finds the same executions)."""
+    ids = ",".join(sorted(str(e.get("id", "?")) for e in executions))
+    return f"waiting:{job_id}:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"

@@ -1,7 +1,6 @@
 """The job runner: owns background tasks, persists every state change before acting on it
-(together with the card update and thread reply it causes: the outbox, `bot.outbox`), has the
-outbox sender deliver them, resumes unfinished jobs after a restart, and holds a job while the
-database refuses writes (resuming it from what was recorded once writes work again).
+(with the card update and thread reply it causes: the outbox), has the sender deliver them,
+resumes unfinished jobs after a restart, and holds a job while the database refuses writes.
 
 A job kind is a `JobDriver`: its state machine, a `run(ctx)` coroutine that drives the job from
 whatever state it is in now (so the same code resumes after a crash), and `render` for its card.
@@ -62,10 +61,9 @@ class JobContext:
 
     async def move(self, target: str, detail: str = "", *, actor: str = "snapbot",
                    error: str | None = None, result: dict[str, Any] | None = None) -> Job:
-        """Validate against the machine, then persist the state change together with the card
-        update and thread reply it causes (one transaction: the outbox), then report. Persist
-        comes first: if the process dies after this line, resume sees the new state and checks
-        before acting, and the outbox still delivers the messages."""
+        """Validate, then persist the state change with the card update and thread reply it
+        causes (one transaction: the outbox), then report. Persist comes first: resume sees the
+        new state and checks before acting, and the outbox still delivers the messages."""
         driver = self.runner.driver(self.job.kind)
         driver.machine.check(self.job.state, target)
         self._check_store()
@@ -94,8 +92,7 @@ class JobContext:
         return self.job
 
     async def say(self, text: str, *, key: str | None = None) -> None:
-        """A thread reply under the job's card (progress detail that is not a state change).
-        `key` makes it once-only across resumes (the overdue report)."""
+        """A thread reply under the job's card; `key` makes it once-only across resumes."""
         self._check_store()
         try:
             await self.runner.say(self.job, text, key=key)
@@ -107,8 +104,8 @@ class JobContext:
         await self.runner.report(self.job, "")
 
     async def record_and_say(self, text: str, *, key: str, **values: Any) -> Job:
-        """Merge `values` into the result and queue `text` as a thread reply, in one transaction:
-        a step that finds its values recorded on resume knows its message is on its way too."""
+        """Merge `values` and queue `text` as a thread reply in one transaction (found recorded
+        on resume: the message is on its way too)."""
         self._check_store()
         try:
             with self.store.transaction():
@@ -127,8 +124,8 @@ class JobContext:
         return self.store_failure
 
     def _check_store(self) -> None:
-        """After a failed write, this run records nothing more (not even the job's failure, which
-        would be a lie): the runner waits for the database and resumes from the recorded state."""
+        """After a failed write this run records nothing more (not even its failure): the runner
+        waits for the database and resumes from the recorded state."""
         if self.store_failure is not None:
             raise self.store_failure
 
@@ -137,11 +134,9 @@ class JobRunner:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
                  outbox: Outbox | None = None, sender: OutboxSender | None = None,
                  store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0) -> None:
-        """Progress goes to Slack through the outbox: `outbox` (made here if not given) and the
-        `sender` delivering it (made here unless the notifier is a local one, e.g. a terminal's
-        console, which only echoes). `store_retry_*`: while the database refuses writes, a job
-        waits (first `store_retry_interval` s, doubling up to the max, real time) and resumes
-        from its recorded state once a write works again."""
+        """Progress goes to Slack through the outbox and its `sender` (none for a local
+        notifier, e.g. a terminal's console). `store_retry_*`: while the database refuses writes a
+        job waits (doubling, real time), then resumes from its recorded state."""
         self.store = store
         self.clock = clock
         self.notifier = notifier
@@ -171,8 +166,7 @@ class JobRunner:
         except KeyError:
             raise SnapbotError(f"no driver for job kind {kind!r}") from None
 
-    def on_change(self, listener: Callable[[Job, str], Awaitable[None]]) -> None:
-        """Extra observers of state changes (the demo's printer, tests)."""
+    def on_change(self, listener: Callable[[Job, str], Awaitable[None]]) -> None:  # demo, tests
         self._listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -187,8 +181,7 @@ class JobRunner:
         return task
 
     def is_running(self, job_id: str) -> bool:
-        task = self._tasks.get(job_id)
-        return task is not None and not task.done()
+        return (task := self._tasks.get(job_id)) is not None and not task.done()
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         task = self._tasks.get(job_id)
@@ -209,43 +202,43 @@ class JobRunner:
         return resumed
 
     async def cancel(self, job_id: str, actor: str) -> Job:
+        """Stop the job's task; move it to `cancelled`, or to where its driver undoes its work
+        first (`driver.cancel_state(state)`), then driven."""
         job = self.store.get_job(job_id)
         driver = self.driver(job.kind)
-        driver.machine.check(job.state, "cancelled")
-        task = self._tasks.get(job_id)
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                log.exception("job %s ended with an error while being cancelled", job_id)
-        job = self.store.get_job(job_id)
-        ctx = JobContext(job, self)
-        return await ctx.move("cancelled", f"cancelled by {actor}", actor=actor)
+        target = getattr(driver, "cancel_state", lambda state: "cancelled")(job.state)
+        driver.machine.check(job.state, target)
+        await self._stop_task(job_id)
+        ctx = JobContext(self.store.get_job(job_id), self)
+        unwind = not driver.machine.is_terminal(target)
+        try:
+            job = await ctx.move(target, f"cancelled by {actor}", actor=actor,
+                                 result={**ctx.job.result, "unwind_for": "cancelled", "cancelled_by": actor}
+                                 if unwind else None)
+        finally:  # unwinding, or moved on meanwhile (InvalidTransition, StaleState): drive it on
+            if not ctx.refresh().finished:
+                self.start(job_id)
+        return job
+
+    async def _stop_task(self, job_id: str) -> None:
+        if self.is_running(job_id):
+            self._tasks[job_id].cancel()
+            await _ended(self._tasks[job_id])
 
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                log.exception("task %s ended with an error at shutdown", task.get_name())
+            await _ended(task)
 
     def busy_on(self, manager: str, *, exclude: str | None = None) -> list[Job]:
-        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this)."""
-        out = []
-        for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000):
-            driver = self._drivers.get(job.kind)
-            if job.id == exclude or (driver and job.state in driver.machine.waiting):
-                continue
-            out.append(job)
-        return out
+        """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this),
+        but `exclude` and its parent (the drill a restore runs for)."""
+        skip = {exclude, self.store.get_job(exclude).params.get("parent_job")} if exclude else set()
+        return [job for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000)
+                if job.id not in skip and not ((driver := self._drivers.get(job.kind))
+                                               and job.state in driver.machine.waiting)]
 
     def ensure_free(self, manager: str, *, exclude: str | None = None,
                     allow: Callable[[Job], bool] | None = None) -> None:
@@ -290,7 +283,9 @@ class JobRunner:
                     await self._wait_for_store(ctx.job, ctx.store_failure or exc)
                     ctx = JobContext(self.store.get_job(job_id), self)
                     continue
-                log.exception("job %s failed in state %s", job_id, ctx.job.state)
+                j, bug = ctx.job, not isinstance(exc, SnapbotError)  # expected: one line; a bug: traceback
+                log.log(logging.ERROR if bug else logging.WARNING, "job %s failed in state %s (%s on %s): %s",
+                        job_id, j.state, j.kind, j.manager, error_text(exc, manager=j.manager), exc_info=bug)
                 try:
                     await self._fail(ctx, exc)
                 except Exception as exc2:
@@ -315,8 +310,7 @@ class JobRunner:
 
     # -- the database failing ----------------------------------------------------------------
     async def _wait_for_store(self, job: Job, exc: BaseException) -> None:
-        """An incident, not a log line: say it (log, /healthz through Store.write_error, the
-        job's thread when Slack works), probe until a write works, then say that too."""
+        """An incident: say it (log, /healthz, the thread), probe until a write works, say that."""
         reason = self.store.write_error or str(exc)
         log.error("job %s: the database does not take writes (%s); holding in %s until it does",
                   job.id, reason, job.state)
@@ -327,10 +321,9 @@ class JobRunner:
         while not self.store.probe_write():
             await asyncio.sleep(delay)  # real time: the operator fixing a disk, not domain time
             delay = min(delay * 2, self.store_retry_max_interval)
-        log.info("job %s: the database takes writes again; carrying on from %s", job.id,
-                 self.store.get_job(job.id).state)
         try:
             fresh = self.store.get_job(job.id)
+            log.info("job %s: the database takes writes again; carrying on from %s", job.id, fresh.state)
             with self.store.transaction():
                 self.enqueue_reply(fresh, "the database takes writes again; carrying on")
             await self.deliver(fresh)
@@ -357,8 +350,7 @@ class JobRunner:
         if detail:
             self.enqueue_reply(job, detail, key=key)
 
-    def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:
-        """A thread reply; the user ids the stored text names become mentions."""
+    def enqueue_reply(self, job: Job, detail: str, *, key: str | None = None) -> None:  # ids: mentions
         if job.channel:
             transitions = self.store.transitions(job.id)
             actor = transitions[-1].actor if transitions else ""
@@ -373,14 +365,11 @@ class JobRunner:
                 log.exception("progress listener failed")
 
     async def deliver(self, job: Job) -> None:
-        """Deliver the job's lane now if this process delivers (never raises, never waits out
-        a Slack outage: the sender keeps the messages)."""
+        """Deliver the job's lane now if this process delivers (never raises nor waits)."""
         if self.sender is not None and job.channel:
             await self.sender.kick(job_lane(job.id))
 
-    async def report(self, job: Job, detail: str, *, key: str | None = None) -> None:
-        """Queue the card (posted on first report, then updated in place) and, with `detail`, a
-        thread reply, then deliver. Slack failures never reach the job: the outbox retries."""
+    async def report(self, job: Job, detail: str, *, key: str | None = None) -> None:  # + deliver
         job = self.store.get_job(job.id)
         with self.store.transaction():
             self.enqueue_progress(job, detail, key=key)
@@ -395,6 +384,15 @@ class JobRunner:
         with self.store.transaction():
             self.enqueue_reply(job, text, key=key)
         await self.deliver(job)
+
+
+async def _ended(task: asyncio.Task[None]) -> None:
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("task %s ended with an error while being stopped", task.get_name())
 
 
 def _is_store_error(exc: BaseException) -> bool:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from dateutil import rrule
 
 from bot.clock import iso, parse_time
 from bot.cloudify.models import Execution, ExecutionSchedule
@@ -71,12 +73,61 @@ def failed_originals(log_lines: Iterable[str], failed: list[Execution],
     return sorted(found.values(), key=lambda r: (r["scheduled_for"], r["id"]))
 
 
+#: how many due runs of one schedule the report lists
+MAX_RUNS = 50
+#: rrule's frequencies (YEARLY 0 … SECONDLY 6)
+Frequency = Literal[0, 1, 2, 3, 4, 5, 6]
+_UNITS: dict[str, Frequency] = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
+          "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
+          "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
+          "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
+_RECURRENCE = re.compile(r"(\d+) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
+_WEEKDAY = re.compile(r"^(?P<n>[+-]?\d)?(?P<day>MO|TU|WE|TH|FR|SA|SU)$")
+
+
+def rule_of(s: ExecutionSchedule) -> Any:
+    """The schedule's runs as the manager computes them (rest-service utils.py get_rrule: an
+    `rrule` string, or `recurrence` + `count` + `weekdays`, or `count: 1` at `since`), in naive
+    UTC like the manager; None when the rule says nothing this can follow."""
+    rule, since = s.rule, s.since
+    if since is None:
+        return None
+    start = since.replace(tzinfo=None)
+    until = s.until.replace(tzinfo=None) if s.until else None
+    try:
+        if rule.get("rrule"):
+            parsed = rrule.rrulestr(str(rule["rrule"]), dtstart=start)
+            names_its_end = "UNTIL=" in str(rule["rrule"]).upper()
+            if until is not None and isinstance(parsed, rrule.rrule) and not names_its_end:
+                parsed = parsed.replace(until=until)
+            return parsed
+        count = rule.get("count")
+        if not rule.get("recurrence"):
+            return rrule.rrule(rrule.DAILY, interval=1, dtstart=start, count=1) if count == 1 else None
+        m = _RECURRENCE.match(str(rule["recurrence"]).strip())
+        if m is None:
+            return None
+        days = [w for w in (_WEEKDAY.match(str(d).strip().upper()) for d in rule.get("weekdays") or []) if w]
+        byweekday = [getattr(rrule, w["day"])(int(w["n"])) if w["n"] else getattr(rrule, w["day"])
+                     for w in days] or None
+        return rrule.rrule(_UNITS[m.group(2)], interval=int(m.group(1)), dtstart=start, until=until,
+                           count=int(count) if count else None, byweekday=byweekday)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _aware(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC)
+
+
 def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: datetime | None,
                       restore_ended: datetime) -> list[dict[str, Any]]:
-    """Execution schedules whose next run fell due between the snapshot and the end of the
-    restore. `skipped` is True when it was already more than slip + 60 s late at the end of the
-    restore (the scheduler, which waits for maintenance mode to end, will skip it); False when it
-    may still run late once maintenance mode is off."""
+    """Execution schedules with runs that fell due between the snapshot and the end of the
+    restore: every such run (`due_runs`; `due` the first), and the true next run after the restore
+    (`next`, from the rule; the manager's `next_occurrence` is still the snapshot's). `skipped` is
+    True when the last due run was already more than slip + 60 s late at the end of the restore
+    (the scheduler, which waits for maintenance mode to end, will skip it); False when it may
+    still run late once maintenance mode is off (the earlier ones are lost either way)."""
     out: list[dict[str, Any]] = []
     for s in schedules:
         due = s.next_occurrence
@@ -84,9 +135,16 @@ def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: dateti
             continue
         if due > restore_ended or (snapshot_at is not None and due < snapshot_at - timedelta(seconds=60)):
             continue
-        late = (restore_ended - due).total_seconds()
-        nxt = next((o for o in s.all_next_occurrences), "")
+        runs, nxt = [due], None
+        rule = rule_of(s)
+        if rule is not None:
+            end = restore_ended.replace(tzinfo=None)
+            runs = [_aware(r) for r in rule.between(due.replace(tzinfo=None), end, inc=True)[:MAX_RUNS]] or [due]
+            after = rule.after(end)
+            nxt = _aware(after) if after is not None else None
+        late = (restore_ended - runs[-1]).total_seconds()
         out.append({"id": s.id, "deployment_id": s.deployment_id, "workflow_id": s.workflow_id,
-                    "due": iso(due), "next": nxt, "slip_minutes": s.slip,
+                    "due": iso(runs[0]), "due_runs": [iso(r) for r in runs],
+                    "next": iso(nxt) if nxt else "", "slip_minutes": s.slip,
                     "skipped": late > s.slip * 60 + 60})
     return sorted(out, key=lambda r: (r["due"], r["id"]))

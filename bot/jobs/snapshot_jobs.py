@@ -10,10 +10,11 @@ from bot.errors import ArchiveError, NotFound, SnapbotError
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages.blocks import human_duration, human_size
-from bot.messages.jobs import display_url
 from bot.messages.text import archive_name
 from bot.store import Job
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ class SnapshotDownload(SimpleDriver):
                                "only created or uploaded snapshots can be downloaded")
         started = ctx.clock.now()
         # verified (zip, metadata.json, size) + sha256 sidecar, published atomically
-        info = await download_to_store(client, archives, ctx.job.manager, sid)
+        try:
+            info = await download_to_store(client, archives, ctx.job.manager, sid,
+                                           meter=job_meter(ctx, "downloading"))
+        finally:
+            end_progress(ctx)
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
         await ctx.say(f"downloaded {human_size(info.size)}, sha256 {info.sha256[:12]}…")
         return {"snapshot_id": sid, "archive_path": str(info.path), "sha256": info.sha256,
@@ -142,7 +147,11 @@ class SnapshotUpload(SimpleDriver):
         info = await archives.verify(source, source_id)
         if p.get("sha256") and info.sha256 != p["sha256"]:
             raise ArchiveError(f"{source_id}.zip changed since the upload was requested")
-        snap = await upload_from_store(client, archives, source, source_id, sid)
+        try:
+            snap = await upload_from_store(client, archives, source, source_id, sid,
+                                           meter=job_meter(ctx, "uploading")(info.size))
+        finally:
+            end_progress(ctx)
         return {"snapshot_id": sid, "status": snap.status, "source": str(path),
                 "sha256": info.sha256, "size": info.size,
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}

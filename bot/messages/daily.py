@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section
+from bot.messages.jobs import transfer_line
 from bot.messages.text import archive_name
 from bot.store import Job, RunRecord, Transition
 
@@ -178,8 +179,11 @@ def daily_card(job: Job, transitions: Sequence[Transition]) -> Message:
     if job.error:
         text += f"\nerror: {job.error}"
     steps = " → ".join(t.to_state for t in transitions)
+    blocks = [section(text)]
+    if (line := transfer_line(job)) is not None:
+        blocks.append(context(line))
     return {"text": f"Daily snapshot of {job.manager} ({sid}): {job.state}",
-            "blocks": [section(text), context(f"job `{job.id}` · {steps}")]}
+            "blocks": blocks + [context(f"job `{job.id}` · {steps}")]}
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ def schedule_message(view: ScheduleView) -> Message:
              f"cron `{view.cron}` in {view.timezone}",
              f"next run: {view.next_run_local if view.enabled else '—'}",
              f"retention: keep {view.keep_on_manager} on the manager, "
-             f"{view.keep_archived} in `{view.archive_dir}`"]
+             f"{view.keep_archived} in the archive's `{view.archive_dir}`"]
     runs = []
     for r in view.last_runs:
         icon = {"ok": ":white_check_mark:", "failed": ":x:", "missed": ":warning:"}.get(r.status, "•")

@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bot.messages.blocks import context, hhmmss, human_duration, human_size, section, when
+from bot.messages.blocks import (
+    SECTION_MAX,
+    context,
+    hhmmss,
+    human_duration,
+    human_size,
+    section,
+    truncate,
+    when,
+)
 from bot.messages.text import archive_name, mention
+from bot.progress import TransferView, progress_line
 from bot.store import Approval, Job, Transition
+from bot.urls import display_url
 
 Message = dict[str, Any]
 
@@ -35,28 +45,23 @@ KIND_TITLES = {
     "maintenance_deactivate": "Deactivate maintenance mode",
     "agents_install": "Install new agents",
     "plugins_update": "Update plugins",
+    "drill": "Restore drill of",
     "restore": "Restore snapshot",
     "daily": "Daily snapshot",
 }
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
-def display_url(value: Any) -> str:
-    """A URL as it may be shown in Slack or printed: without user:password@ and without the
-    query string (presigned URLs carry their signature there). Other values unchanged."""
+def shown_location(value: Any) -> str:
+    """A value that may name where an archive is, as Slack may show it: a URL without its
+    credentials and query string, a file path relative to the archive root
+    (`<manager>/<id>.zip`), anything else as it is."""
     text = str(value)
-    if "://" not in text:
-        return text
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "(a URL that could not be parsed)"
-    if parts.username or parts.password:
-        netloc = "…@" + netloc
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    if "://" in text:
+        return display_url(text)
+    if text.startswith("/") or (len(text) > 2 and text[1] == ":" and text[2] in "\\/"):
+        return archive_name(text)
+    return text
 
 
 def text_message(text: str) -> Message:
@@ -111,7 +116,7 @@ def result_lines(job: Job) -> list[str]:
     if r.get("sha256"):
         out.append(f"sha256 `{r['sha256']}`")
     if r.get("source"):
-        out.append(f"from {display_url(r['source'])}")
+        out.append(f"from {shown_location(r['source'])}")
     if r.get("maintenance"):
         out.append(f"maintenance mode *{r['maintenance']}*")
     for key in ("deployments", "blueprints"):
@@ -137,6 +142,35 @@ def transition_line(t: Transition, job: Job) -> str:
     return line
 
 
+def waiting_blocks(job: Job, *, bound_seconds: float | None = None) -> list[dict[str, Any]]:
+    """What a waiting job waits for (`result.waiting_for`), with the approvers' button that
+    cancels those executions (named in its confirmation)."""
+    waiting = job.result.get("waiting_for")
+    if not isinstance(waiting, dict) or not waiting.get("executions"):
+        return []
+    lines = [str(x) for x in waiting["executions"]]
+    what = {"safety": "the safety snapshot is queued behind",
+            "maintenance": "maintenance mode activates once these end"}.get(str(waiting.get("what")), "waiting for")
+    text = f"*Waiting:* {what}: " + ", ".join(lines)
+    if bound_seconds:
+        text += f". Gives up after {human_duration(bound_seconds)} and undoes what snapbot did."
+    if any("holds it" in line for line in lines):
+        text += (" A queued execution never starts while maintenance mode is on: cancel it, or "
+                 "cancel this job.")
+    n = len(waiting.get("ids") or lines)
+    names = ", ".join(f"`{i}`" for i in (waiting.get("ids") or [])[:10])
+    button = {"type": "button", "action_id": "cancel_blockers", "value": job.id, "style": "danger",
+              "text": {"type": "plain_text", "text": f"Cancel the {n} execution{'s' if n != 1 else ''} (approvers)"},
+              "confirm": {"title": {"type": "plain_text", "text": "Cancel other executions?"},
+                          "text": {"type": "mrkdwn", "text": truncate(
+                              f"Cancel {names} on `{job.manager}`. They are not snapbot's"
+                              + (": a legacy restore would replace them anyway." if job.kind == "restore" else "."),
+                              SECTION_MAX)},
+                          "confirm": {"type": "plain_text", "text": "Cancel them"},
+                          "deny": {"type": "plain_text", "text": "Keep them"}}}
+    return [section(truncate(text, SECTION_MAX)), {"type": "actions", "elements": [button]}]
+
+
 def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
     """The job's status message, updated in place: title, manager, state, checklist of state
     changes with times, the result or the error, and Cancel while it can still be stopped."""
@@ -152,7 +186,11 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
             blocks.append(section("\n".join(lines)))
     if job.error:
         blocks.append(section(f":warning: *Error:* {job.error}"))
+    if (line := transfer_line(job)) is not None:
+        blocks.append(context(line))
     blocks.append(context(f"job `{job.id}` · requested by {who(job.requester)}"))
+    if job.state == "running":
+        blocks.extend(waiting_blocks(job))
     if job.state in ("queued", "running"):
         blocks.append({"type": "actions", "elements": [{
             "type": "button", "action_id": "job_cancel", "value": job.id, "style": "danger",
@@ -164,6 +202,16 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
         }]})
     fallback = f"{job_title(job)} on {job.manager}: {job.state}" + (f" ({job.error})" if job.error else "")
     return {"text": fallback, "blocks": blocks}
+
+
+def transfer_line(job: Job) -> str | None:
+    """The archive transfer under way (bytes, percent, rate), while the job runs."""
+    progress = (job.result or {}).get("progress")
+    if job.finished or not isinstance(progress, dict):
+        return None
+    return f":arrow_down_small: {progress_line(TransferView.from_dict(progress))}" \
+        if progress.get("what") == "downloading" else \
+        f":arrow_up_small: {progress_line(TransferView.from_dict(progress))}"
 
 
 def job_started(job: Job) -> Message:
@@ -180,9 +228,25 @@ def job_duplicate(job: Job) -> Message:
     return text_message(f"This request is already running as job `{job.id}` ({job.state}).")
 
 
-def job_cancelled(job: Job, executions: Iterable[Any] = ()) -> Message:
+def blockers_cancelled(job: Job, executions: Iterable[Any]) -> Message:
+    """The reply to an approver's "cancel what it waits for" on a job's card."""
+    lines = [f":no_entry_sign: Executions job `{job.id}` waited for on `{job.manager}`:"]
+    for o in executions:
+        what = f"`{o.execution_id}`" + (f" ({o.workflow_id})" if o.workflow_id else "")
+        lines.append(f"• {what} cancelled (now {o.status})" if o.cancelled
+                     else f"• :warning: {what} *not cancelled*: {o.why}")
+    if len(lines) == 1:
+        lines.append("• none was still running")
+    return text_message("\n".join(lines))
+
+
+def job_cancelled(job: Job, executions: Iterable[Any] = (), undone: str = "") -> Message:
     """The cancel reply; `executions` are the `bot.jobs.cancel.ExecutionOutcome`s of the
     manager executions the job had started."""
+    if not job.finished:  # it undoes its own work first; its card says what it left
+        return text_message(f":no_entry_sign: Job `{job.id}` ({job_title(job)}) is being cancelled: "
+                            "snapbot undoes what it did on the manager first; its card and thread "
+                            "say what it undid and what it left.")
     lines = [f":no_entry_sign: Job `{job.id}` ({job_title(job)}) was cancelled."]
     for o in executions:
         what = f"`{o.execution_id}`" + (f" ({o.workflow_id})" if o.workflow_id else "")
@@ -192,6 +256,8 @@ def job_cancelled(job: Job, executions: Iterable[Any] = ()) -> Message:
         else:
             lines.append(f"• :warning: manager execution {what} *left running* on `{job.manager}`"
                          + (f" ({o.status})" if o.status else "") + f": {o.why}")
+    if undone:
+        lines.append(f"• {undone}")
     return text_message("\n".join(lines))
 
 
@@ -218,7 +284,8 @@ def job_detail(job: Job, transitions: Sequence[Transition], approvals: Sequence[
     ]
     params = {k: v for k, v in sorted(job.params.items()) if v not in (None, "", False)}
     if params:
-        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{display_url(v)}`" for k, v in params.items())))
+        blocks.append(section("*Parameters:* " + ", ".join(f"{k}=`{shown_location(v)}`"
+                                                           for k, v in params.items())))
     if approvals:
         blocks.append(section("*Approvals:*\n" + "\n".join(
             f"• {who(a.user)} {a.decision}d at {when(a.at)}" if a.decision in ("approve", "reject")

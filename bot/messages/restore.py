@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import runbooks
-from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RESTORE, UNWINDABLE
 from bot.messages import restore_effects as effects
 from bot.messages.blocks import (
     SECTION_MAX,
@@ -19,7 +19,7 @@ from bot.messages.blocks import (
     truncate,
     when,
 )
-from bot.messages.jobs import who
+from bot.messages.jobs import waiting_blocks, who
 from bot.messages.text import archive_name, mention
 from bot.store import Job, Transition
 
@@ -66,7 +66,9 @@ def consequences(p: dict[str, Any], job_id: str, runbook_base_url: str | None = 
         out.append("no safety snapshot will be taken (disabled in config)")
     out.append("maintenance mode is on during the restore")
     if p.get("tenant_name"):
-        out.append(f"tenant: {p['tenant_name']}")
+        # no version's restore endpoint reads a tenant name (rest-service resources_v2/snapshots.py)
+        out.append(f"`--tenant-name {p['tenant_name']}` is ignored by the manager: the restore is "
+                   "not scoped to a tenant, every tenant in the snapshot is restored")
     if p.get("cluster_down"):
         out.append("cluster nodes not OK: " + ", ".join(f"`{d}`" for d in p["cluster_down"]))
     override = p.get("cluster_override")
@@ -199,8 +201,15 @@ def progress_card(job: Job, transitions: list[Transition], now: datetime | None 
     if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
         blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{archive_name(r['safety_archive_path'])}` "
                                f"(sha256 {str(r.get('safety_sha256', ''))[:12]}…)"))
-    if job.state == "maintenance_activating" and r.get("maintenance_remaining"):
+    if job.state in ("safety_snapshot", "maintenance_activating") and r.get("waiting_for"):
+        blocks.extend(waiting_blocks(job, bound_seconds=r["waiting_for"].get("bound")))
+    elif job.state == "maintenance_activating" and r.get("maintenance_remaining"):
         blocks.append(context("Waiting for: " + ", ".join(r["maintenance_remaining"])))
+    if job.state in UNWINDABLE:  # nothing irreversible yet: the requester or an approver may stop it
+        blocks.append({"type": "actions", "block_id": f"restore_cancel:{job.id}", "elements": [
+            button("Cancel the restore", "job_cancel", job.id, "danger")]})
+    if job.state == "unwinding" or r.get("unwound") or r.get("left"):
+        blocks.append(section(truncate(_unwound_text(r), SECTION_MAX)))
     if r.get("report"):
         blocks.append(section(truncate("*Scheduled work:* " + report_summary(r["report"]), SECTION_MAX)))
     if job.state == "done" and r.get("upgrade"):
@@ -224,6 +233,16 @@ def progress_card(job: Job, transitions: list[Transition], now: datetime | None 
     return message(text, blocks)
 
 
+def _unwound_text(r: dict[str, Any]) -> str:
+    if "unwound" not in r:
+        return "*Undoing what snapbot did* (its own queued safety snapshot, maintenance mode it activated)…"
+    undone = r.get("unwound") or []
+    left = r.get("left") or []
+    text = "*Undone:* " + ("; ".join(undone) if undone else "nothing needed undoing")
+    text += "\n*Left:* " + ("; ".join(left) if left else "nothing: the manager is as snapbot found it")
+    return text + "\nNo restore was started."
+
+
 def decided_card(job: Job, transitions: list[Transition]) -> Message:
     p = job.params
     outcome = OUTCOMES.get(job.state, job.state)
@@ -235,7 +254,10 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
         if job.state == "expired":
             by = f" at {when(p.get('expires_at'))}: no decision in time"
     text = f"{outcome}{by}: restore of `{p.get('snapshot_id')}` on `{job.manager}` (`{job.id}`), requested by {who(job.requester)}"
-    return message(text, [section(text), *_facts(job)])
+    blocks = [section(text), *_facts(job)]
+    if "unwound" in job.result:
+        blocks.append(section(truncate(_unwound_text(job.result), SECTION_MAX)))
+    return message(text, blocks)
 
 
 def render(job: Job, transitions: list[Transition], now: datetime | None = None, *,

@@ -147,7 +147,11 @@ def report_text(report: dict[str, Any]) -> str:
             lines.append(f"Execution schedules whose run fell due between the snapshot and the end of the "
                          f"restore; the manager skips these runs ({len(skipped)}):")
             for s in skipped:
-                nxt = f"; next run {when(s['next'])}" if s.get("next") else ""
+                nxt = f"; next run {when(s['next'])}" if s.get("next") else "; no run after this"
+                runs = s.get("due_runs") or [s.get("due")]
+                if len(runs) > 1:
+                    nxt = f"; {len(runs)} runs due: " + ", ".join(when(r) for r in runs[:10]) \
+                          + (" …" if len(runs) > 10 else "") + nxt
                 lines.append(f"• `{s['id']}` — deployment `{s.get('deployment_id') or '?'}`, workflow "
                              f"`{s.get('workflow_id') or '?'}`, due {when(s.get('due'))}{nxt}")
             lines.append("Run them by hand if those runs are still needed.")

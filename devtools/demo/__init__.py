@@ -230,19 +230,17 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
     from bot import bootstrap
     from bot.config import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
-    from devtools.simulator.profiles import SIMPLIFIED
     from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier
 
     steps = steps if steps is not None else all_steps()
     with tempfile.TemporaryDirectory(prefix="snapbot-demo-") as tmp:
         workdir = Path(tmp)
-        # the demo plays the vendor guide's 5.1 runbook (overdue and re-queued executions); its
-        # staging keeps live scheduled executions, which a simplified behaviour lets
-        # maintenance mode ignore
+        # the faithful 7.0.5 profile, no compatibility flags: what an operator really meets.
+        # Snapshots take a little longer than the simulator's default so the restore step can
+        # show work starting while the safety snapshot is written.
         sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(speed=speed, data_dir=str(workdir / "sim"),
-                                                                     manager_version="5.1.4",
-                                                                     compat=SIMPLIFIED))
+                                                                     create_seconds=20.0))
         slack = SlackStandin(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
         services = None
         app = None
@@ -251,7 +249,8 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             settings = load_settings(demo_env(sim_url=sim.url, slack_api_url=slack.api_url, workdir=workdir),
                                      None, require_slack=True)
             runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.05,
-                                          poll_max_interval_seconds=0.2)
+                                          poll_max_interval_seconds=0.2,
+                                          snapshot_status_grace_seconds=2.0)
             settings = dataclasses.replace(settings, runbook=runbook)
             client = make_client(settings)
             notifier = SlackNotifier(client)

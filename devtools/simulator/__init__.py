@@ -26,6 +26,21 @@ Cloudify source files: tests/test_simulator_profiles.py):
 | `/execution-schedules` (list, `GET/PUT/PATCH/DELETE /<id>?deployment_id=`) | yes; runs due while maintenance is activated or the REST service is down, or more than `slip` min + 60 s late, are skipped silently (`/_sim/state` lists them as `skipped_occurrences`) | same | 404 |
 | restore request body | `force` required (500 without) | same | also `recreate_deployments_envs` (400 without) |
 | `/managers` | no `is_active` | same | `is_active` (the vendor guide's model; not in 5.1.4's source) |
+| queued executions while maintenance mode is on (`resource_manager.py` update_execution_status, `maintenance_mode.py`) | not started until deactivate: a queued one holds `activating` | same | started when the one ahead ends |
+| a due schedule's run (`execution_scheduler/main.py`: queue=True, runs while `activating`) | queued behind an active execution of its deployment or a system workflow | same | - |
+| legacy restore by a user other than the bootstrap admin (`SimulatorOptions.bootstrap_admin`; `snapshot_restore.py` SnapshotRestoreValidator) | the execution fails "… Only the bootstrap admin is allowed to perform this action" | same | same |
+| new-format restore of a schedule without `rrule` (cloudify-common `execution_schedules.py` restore) | fails `KeyError: 'rrule'`, everything before the schedules merged | - | - |
+| new-format create in community (`SimulatorOptions.edition`; the dump reads premium-only `GET /users`) | fails at once (404 missing_premium_package_error) | - | - |
+| `/cluster-status` node `failures` (`cluster_status_manager.py` _get_node_state) | `No services.`, `No metrics` (`/_sim/managers` `no_metrics`: Fail with `No metrics` only) | same | none |
+| `/snapshot-status` after an unreadable archive (`snapshot_restore.py` restore's `finally`) | `running` for good | cleared | cleared |
+| legacy restore with a reboot (`_trigger_post_restore_commands`: `shutdown -r now` before `rm -f` the flag) | reboots ~3 s after `terminated` (connection refused for `reboot_outage_seconds`); `/snapshot-status` stays `running` | same | same |
+| `/cluster-status` during a restore (`SecuredResourceBannedSnapshotRestore`) | answers | 503 `in_snapshot_restore_error` | same as 6.4.2 |
+| `DELETE /snapshots/<id>` with an active create/restore of it (`resources_v2/snapshots.py`) | 400 `snapshot_action_error` | same | deleted |
+| a cancelled queued `create_snapshot` | stays cancelled, never starts | same | same |
+| an upload over an existing id (`upload_manager.py` / `resources_v2/snapshots.py`) | archive replaced, a null Snapshot | 409 `conflict_error`, nothing changed | same as 6.4.2 |
+| REST during a legacy restore's database restore (`_pause_services`) | stopped (nginx 502) for `restore_outage_seconds` | same | answers; one short REST restart (a quarter of it) |
+| 5.x tokens after a legacy restore (`security/authentication.py`: signed with `secret_key`, carry the password hash) | tokens table restored | same | die when the snapshot brings another secret key or password hash |
+| executions after a legacy restore (`postgres.py`: the dump deletes its own create execution, keeps every other status) | queued ones queued again (started once maintenance mode is off); nothing runs a started one | same | queued ones start at once |
 
 On every version: a restore, and a legacy create with `queue` false, is refused with 400
 `existing_running_execution_error` ("Cannot start execution because there are other executions
@@ -75,7 +90,8 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   "status": "scheduled"|null, "scheduled_for": iso|null}`: a live execution (`duration` null =
   runs until `POST /_sim/executions/<id>/finish` `{"status": "terminated"|"failed"|"cancelled"}`),
   or a scheduled one (no time check, so overdue ones can be staged).
-- `POST /_sim/managers` `{"count": N, "split_brain": bool, "down": ["manager-2"]}`: nodes are
+- `POST /_sim/managers` `{"count": N, "split_brain": bool, "down": ["manager-2"],
+  "no_metrics": ["manager-1"]}`: nodes are
   `manager-1..N`; node 1 is active; split_brain makes node 2 claim active too (visible as
   `is_active` only on 5.1.4 or with the managers_is_active compat flag; the cluster status is
   Degraded either way).

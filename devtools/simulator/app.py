@@ -113,7 +113,8 @@ class Simulator(Workflows):
         return None if self.compat(profiles.COMPAT_OFF_LOOPBACK_NODES) else self.host
 
     def make_managers(self, count: int, active: int = 1) -> list[dict[str, Any]]:
-        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip())
+        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip(),
+                             edition=self.options.edition)
                 for i in range(1, count + 1)]
 
     def _fresh_state(self) -> SimState:
@@ -250,15 +251,25 @@ class Simulator(Workflows):
         return any(e["is_system_workflow"] and e["status"] in ACTIVE_STATUSES and e["id"] != exclude
                    for e in self.state.executions.values())
 
-    def enqueue_if_busy(self, ex: dict[str, Any]) -> None:
-        """Call right after storing a new execution, before answering the request."""
-        if self._system_busy(exclude=ex["id"]) or self._queue:
+    def enqueue_if_busy(self, ex: dict[str, Any], *, per_deployment: bool = False) -> None:
+        """Call right after storing a new execution, before answering the request.
+        `per_deployment`: started with queue=true (as the execution-scheduler starts every
+        scheduled run), so it also waits behind an active execution of its own deployment
+        (resource_manager.py check_for_executions -> _check_for_active_executions)."""
+        dep = ex.get("deployment_id")
+        same_dep = per_deployment and dep is not None and any(
+            e["deployment_id"] == dep and e["id"] != ex["id"] and e["status"] in ACTIVE_STATUSES + ("queued",)
+            for e in self.state.executions.values())
+        if self._system_busy(exclude=ex["id"]) or self._queue or same_dep:
             ex["status"] = ex["status_display"] = "queued"
             self._queue.append(ex["id"])
 
     def _release_queue(self) -> None:
         """start_queued_executions: a queued system workflow waits for every active execution
-        to end, an ordinary one for the system-wide ones."""
+        to end, an ordinary one for the system-wide ones. On 6.4.2/7.0.5 nothing is dequeued
+        while maintenance mode is activating or activated (profile queued_held_by_maintenance)."""
+        if self.profile.queued_held_by_maintenance and self.state.maintenance["status"] != "deactivated":
+            return
         while self._queue:
             ex = self.state.executions.get(self._queue[0])
             if ex is None or ex["status"] != "queued":
@@ -267,7 +278,9 @@ class Simulator(Workflows):
             if ex["is_system_workflow"]:
                 if any(e["status"] in ACTIVE_STATUSES for e in self.state.executions.values()):
                     return
-            elif self._system_busy():
+            elif self._system_busy() or any(
+                    e["deployment_id"] == ex["deployment_id"] and e["deployment_id"] is not None
+                    and e["status"] in ACTIVE_STATUSES for e in self.state.executions.values()):
                 return
             self._queue.pop(0)
             ex["status"] = ex["status_display"] = "pending"
@@ -285,6 +298,8 @@ class Simulator(Workflows):
 
     # --- execution records ---------------------------------------------------------------------
     def _set_status(self, ex: dict[str, Any], status: str, error: str = "") -> None:
+        """resource_manager.py update_execution_status: every status update sets `error` (""
+        when none is given; an execution not yet updated has null)."""
         ex["status"] = status
         ex["status_display"] = display_status(status)
         now = iso(self.now())
@@ -292,20 +307,22 @@ class Simulator(Workflows):
             ex["started_at"] = now
         if status in FINAL_STATUSES:
             ex["ended_at"] = now
-            if error:
-                ex["error"] = error
+        ex["error"] = error
 
     def log_event(self, ex: dict[str, Any], message: str, level: str = "info") -> None:
+        """A `cloudify_log` as resources_v1/events.py answers it (_map_event_to_dict: the SQL
+        row restructured; no tenant or visibility, no `@timestamp`)."""
         now = iso(self.now())
         self.state.events.append({
-            "timestamp": now, "reported_timestamp": now, "@timestamp": now,
+            "_storage_id": len(self.state.events) + 1,
+            "timestamp": now, "reported_timestamp": now,
             "blueprint_id": ex.get("blueprint_id"), "deployment_id": ex.get("deployment_id"),
             "deployment_display_name": ex.get("deployment_id"), "execution_id": ex["id"],
-            "workflow_id": ex["workflow_id"], "message": message, "message_code": None,
-            "event_type": None, "operation": None, "node_name": None, "node_instance_id": None,
-            "source_id": None, "target_id": None, "type": "cloudify_log", "level": level,
-            "logger": ex["id"], "error_causes": None, "tenant_name": self.state.tenant,
-            "visibility": "tenant", "manager_name": None, "agent_name": None,
+            "execution_group_id": None, "workflow_id": ex["workflow_id"], "message": message,
+            "error_causes": None, "operation": None, "source_id": None, "target_id": None,
+            "manager_name": self.state.managers[0]["hostname"] if self.state.managers else None,
+            "agent_name": None, "node_instance_id": None, "node_name": None,
+            "logger": f"ctx.{ex['id']}", "level": level, "type": "cloudify_log",
         })
 
     # --- app --------------------------------------------------------------------------
@@ -377,7 +394,9 @@ class Simulator(Workflows):
         token = request.headers.get("Authentication-Token")
         if token:
             if token in self.state.tokens:
-                return self.state.tokens[token]["username"]
+                record = self.state.tokens[token]
+                record["last_used"] = iso(self.now())  # user_handler.py: token.last_used
+                return str(record["username"])
             raise ApiError(401, "unauthorized_error",
                            "User unauthorized: Authentication failed, invalid token")
         auth = request.headers.get("Authorization", "")
@@ -392,6 +411,16 @@ class Simulator(Workflows):
         if user is None or password != user["password"]:
             raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "
                            f"<User username=`{username}`>. Wrong credentials or locked account")
+        return self._logged_in(username)
+
+    def _logged_in(self, username: str) -> str:
+        """security/user_handler.py _reset_failed_logins_counter: each request authenticated by
+        password is a login (first_login_at set once, last_login_at each time)."""
+        user = self.state.users.get(username)
+        if user is not None:
+            now = iso(self.now())
+            user.setdefault("first_login_at", now)
+            user["last_login_at"] = now
         return username
 
     @web.middleware

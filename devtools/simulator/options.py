@@ -30,6 +30,13 @@ class SimulatorOptions:
     # how a legacy restore's outage looks: None = nginx's 502 page ("refuse" with
     # COMPAT_OUTAGE_REFUSE); "refuse" | "502" | "503" force one. A reboot always refuses.
     outage_mode: str | None = None
+    # the bootstrap admin's username (user id 0; manager.security.admin_username at install):
+    # only it may run a legacy restore (snapshot_restore.py SnapshotRestoreValidator). None:
+    # `username`
+    bootstrap_admin: str | None = None
+    # "premium" or "community" (GET /version); community has no GET /users, so a new-format
+    # snapshot's dump fails at once (404 missing_premium_package_error)
+    edition: str = "premium"
 
     @classmethod
     def field_names(cls) -> set[str]:

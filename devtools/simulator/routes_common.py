@@ -18,8 +18,10 @@ CHUNK = 256 * 1024
 
 
 def listing(request: web.Request, items: list[dict[str, Any]],
-            default_sort: str | None = None) -> web.Response:
-    """Filter (`_include`), sort (`_sort`), paginate (`_size`, `_offset`) like the manager."""
+            default_sort: str | None = None, *, filtered: bool = True) -> web.Response:
+    """Filter (`_include`), sort (`_sort`), paginate (`_size`, `_offset`) like the manager.
+    `filtered=False`: no `metadata.filtered` (events: resources_v1/events.py builds its own
+    metadata, pagination only)."""
     q = request.query
     sorts = q.getall("_sort", []) or ([default_sort] if default_sort else [])
     for key in reversed([s for part in sorts for s in part.split(",") if s]):
@@ -37,8 +39,10 @@ def listing(request: web.Request, items: list[dict[str, Any]],
     include = [f for part in q.getall("_include", []) for f in part.split(",") if f]
     if include:
         items = [{k: i.get(k) for k in include} for i in items]
-    return web.json_response({"items": items, "metadata": {
-        "pagination": {"total": total, "size": size, "offset": offset}, "filtered": None}})
+    metadata: dict[str, Any] = {"pagination": {"total": total, "size": size, "offset": offset}}
+    if filtered:
+        metadata["filtered"] = None
+    return web.json_response({"items": items, "metadata": metadata})
 
 
 def one(item: dict[str, Any], request: web.Request, status: int = 200) -> web.Response:

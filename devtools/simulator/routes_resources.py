@@ -20,7 +20,7 @@ from devtools.simulator.routes_common import (
     parse_when,
     validate_id,
 )
-from devtools.simulator.state import LIVE_STATUSES
+from devtools.simulator.state import EXECUTION_STATES, FINAL_STATUSES, LIVE_STATUSES
 from devtools.simulator.workflows import recurrence_seconds
 
 if TYPE_CHECKING:
@@ -43,10 +43,12 @@ class ResourceRoutes:
         return [
             ("GET", "/deployments", self.deployments), ("GET", "/deployments/{id}", self.deployment),
             ("GET", "/blueprints", self.blueprints),
+            ("GET", "/secrets", self.secrets), ("GET", "/plugins", self.plugins),
             ("GET", "/node-instances", self.node_instances), ("GET", "/nodes", self.nodes),
             ("GET", "/executions", self.executions), ("POST", "/executions", self.execution_start),
             ("GET", "/executions/{id}", self.execution_get),
             ("POST", "/executions/{id}", self.execution_action),
+            ("PATCH", "/executions/{id}", self.execution_update),
             ("GET", "/execution-schedules", self.schedules),
             ("GET", "/execution-schedules/{id}", self.schedule_get),
             ("PUT", "/execution-schedules/{id}", self.schedule_create),
@@ -77,6 +79,14 @@ class ResourceRoutes:
 
     async def blueprints(self, request: web.Request) -> web.Response:
         return listing(request, list(self.s.state.blueprints.values()), "created_at")
+
+    async def secrets(self, request: web.Request) -> web.Response:
+        # a secret list never carries values (resources_v3/secrets.py SecretsList)
+        items = [{k: v for k, v in x.items() if k != "value"} for x in self.s.state.secrets.values()]
+        return listing(request, items, "key")
+
+    async def plugins(self, request: web.Request) -> web.Response:
+        return listing(request, list(self.s.state.plugins.values()), "uploaded_at")
 
     async def node_instances(self, request: web.Request) -> web.Response:
         # one started Compute host per deployment: what `cfy agents install` looks for
@@ -122,6 +132,9 @@ class ResourceRoutes:
         if dep_id and dep_id not in s.state.deployments:
             raise not_found("Deployment", dep_id)
         scheduled = data.get("scheduled_time")
+        force_status = data.get("force_status")
+        if force_status:
+            return self._forced_execution(data, force_status, scheduled)
         when = None
         if scheduled:
             when = parse_when(scheduled)
@@ -144,7 +157,10 @@ class ResourceRoutes:
                                "is_dry_run": bool(data.get("dry_run")),
                                "wait_after_fail": data.get("wait_after_fail", 600)})
             answer: dict[str, Any] = dict.fromkeys(_EXECUTION_KEYS)
-            answer.update(status="scheduled", status_display="scheduled")
+            # an unsaved models.Execution: its column defaults, the rest null
+            answer.update(status="scheduled", status_display="scheduled", parameters_p=None,
+                          total_operations=0, finished_operations=0,
+                          allow_custom_parameters=False, private_resource=False)
             return web.json_response(answer, status=201)
         ex = s.state.execution(workflow_id, s.now(), deployment_id=dep_id,
                                parameters=data.get("parameters") or {})
@@ -158,6 +174,50 @@ class ResourceRoutes:
             s.enqueue_if_busy(ex)
             s._spawn(s._run_workflow(ex["id"]))
         return web.json_response(ex, status=201)
+
+    def _forced_execution(self, data: dict[str, Any], status: str,
+                          scheduled: Any) -> web.Response:
+        """resources_v1/executions.py Executions.post with `force_status` (an admin's
+        set_execution_details): the execution is stored in that status, without a deployment when
+        `deployment_id` is empty, and nothing is queued or run."""
+        if scheduled:
+            raise ApiError(400, "bad_parameters_error",
+                           "A status cannot be forced when scheduling an execution.")
+        if status not in EXECUTION_STATES:
+            raise ApiError(400, "bad_parameters_error",
+                           f'Force status was set to invalid state "{status}". '
+                           f"Valid states are: {','.join(EXECUTION_STATES)}")
+        s = self.s
+        ex = s.state.execution(str(data["workflow_id"]), s.now(),
+                               deployment_id=data.get("deployment_id") or None,
+                               parameters=data.get("parameters") or {}, status=status)
+        ex["is_system_workflow"] = bool(data.get("is_system_workflow"))
+        ex["error"] = data.get("error")  # the Execution's `error` column: null unless given
+        s.state.executions[ex["id"]] = ex
+        return web.json_response(ex, status=201)
+
+    async def execution_update(self, request: web.Request) -> web.Response:
+        """resources_v1/executions.py ExecutionsId.patch (the status updates the mgmtworker
+        sends) -> resource_manager.py update_execution_status and _validate_execution_update."""
+        ex = self.execution(request.match_info["id"])
+        data = await body_json(request)
+        if "status" not in data:
+            raise ApiError(400, "bad_parameters_error", "Missing status in json request body")
+        status = str(data["status"])
+        current = ex["status"]
+        cancel_refused = ("pending", "started", "cancelling", "force_cancelling",
+                          "kill_cancelling", "terminated")
+        allowed = current == status or not (
+            (current in FINAL_STATUSES and ex["workflow_id"] != "create_snapshot")
+            or (current == "cancelling" and status in cancel_refused)
+            or (current == "force_cancelling" and status in cancel_refused + ("cancelling",)))
+        if not allowed:
+            raise ApiError(400, "invalid_exception_status_update",
+                           f"Invalid relationship - can't change status from {current} to "
+                           f'{status} for "{ex["id"]}" execution while running '
+                           f'"{ex["workflow_id"]}" workflow.')
+        self.s._set_status(ex, status, str(data.get("error", "")))
+        return web.json_response(ex)
 
     async def execution_action(self, request: web.Request) -> web.Response:
         ex = self.execution(request.match_info["id"])
@@ -281,9 +341,12 @@ class ResourceRoutes:
         levels = q.getall("level", [])
         if levels:
             items = [e for e in items if e["level"] in levels]
-        if not q.getall("_sort", []):
-            request = request.clone(rel_url=request.rel_url.update_query({"_sort": "@timestamp"}))
-        return listing(request, items)
+        # `@timestamp` (the elasticsearch-era name clients still sort by) is the `timestamp`
+        sorts = [s.replace("@timestamp", "timestamp") for s in q.getall("_sort", [])]
+        query = [(k, v) for k, v in q.items() if k != "_sort"]
+        query += [("_sort", s) for s in (sorts or ["timestamp"])]
+        request = request.clone(rel_url=request.rel_url.with_query(query))
+        return listing(request, items, filtered=False)
 
     # --- plugins updates ----------------------------------------------------------------------
     async def plugins_update_initiate(self, request: web.Request) -> web.Response:

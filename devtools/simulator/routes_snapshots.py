@@ -105,7 +105,7 @@ class SnapshotRoutes:
         s = self.s
         snapshot_id = request.match_info["id"]
         item = self.snap(snapshot_id)
-        for e in s.state.executions.values():
+        for e in s.state.executions.values() if s.profile.delete_checks_executions else ():
             if (e["workflow_id"] in ("create_snapshot", "restore_snapshot")
                     and e["status"] in LIVE_STATUSES
                     and e["parameters"].get("snapshot_id") == snapshot_id):
@@ -160,7 +160,7 @@ class SnapshotRoutes:
     async def upload(self, request: web.Request) -> web.Response:
         """SnapshotsIdArchive.put: the archive is stored first, then the record is created as
         `uploaded` (there is no `uploading` state); an existing id only gets its archive
-        replaced and the answer is {}."""
+        replaced and the answer is a Snapshot whose fields are all null."""
         s = self.s
         snapshot_id = request.match_info["id"]
         url = request.query.get("snapshot_archive_url")
@@ -172,12 +172,19 @@ class SnapshotRoutes:
             if written == 0:
                 raise ApiError(400, "bad_parameters_error", "Missing snapshot archive in request "
                                "body or 'snapshot_archive_url' in query string")
+            if snapshot_id in s.state.snapshots and s.profile.upload_over_existing_conflicts:
+                raise ApiError(409, "conflict_error",
+                               f"<Snapshot id=`{snapshot_id}` tenant=`{s.state.tenant}`> already "
+                               f"exists on <Tenant name=`{s.state.tenant}`> or with global visibility")
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
         if snapshot_id in s.state.snapshots:
-            return web.json_response({}, status=201)
+            # SnapshotsIdArchive.put returns {} through marshal_with(models.Snapshot): every
+            # field of a Snapshot, null
+            blank = dict.fromkeys(s.state.snapshot(snapshot_id, "uploaded", s.now()))
+            return web.json_response(blank, status=201)
         item = s.state.snapshot(snapshot_id, "uploaded", s.now())
         s.state.snapshots[snapshot_id] = item
         return web.json_response(item, status=201)
@@ -226,15 +233,23 @@ class SnapshotRoutes:
         if item["status"] == "failed":
             raise ApiError(400, "snapshot_action_error", "Failed snapshot cannot be restored")
         queue = s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING)
-        if not queue:
-            self.refuse_if_active()
         params = {"snapshot_id": snapshot_id, "config": {}, "force": force,
                   "timeout": data.get("timeout", 300), "restore_certificates": restore_certificates,
-                  "no_reboot": no_reboot, "premium_enabled": True, "user_is_bootstrap_admin": True}
+                  "no_reboot": no_reboot, "premium_enabled": s.options.edition == "premium",
+                  # resource_manager.py restore_snapshot: current_user.is_bootstrap_admin (id 0)
+                  "user_is_bootstrap_admin":
+                      request[USER_KEY] == (s.options.bootstrap_admin or s.options.username)}
         if s.profile.restore_needs_recreate_envs:
             params["recreate_deployments_envs"] = bool_param(
                 "recreate_deployments_envs", data["recreate_deployments_envs"])
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
+        if not queue:
+            try:
+                self.refuse_if_active()
+            except ApiError:
+                if s.profile.refused_restore_stays_pending:
+                    s.state.executions[ex["id"]] = ex  # stored, refused, never run
+                raise
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
         if queue:
@@ -255,6 +270,7 @@ class SnapshotRoutes:
     # --- maintenance -----------------------------------------------------------------------
     def _maint_view(self) -> dict[str, Any]:
         m = self.s.state.maintenance
+        # activated_at is null while activating (store_maintenance_state(activated_at=None))
         return {"status": m["status"], "activated_at": m.get("activated_at", ""),
                 "remaining_executions": m.get("remaining_executions") or [],
                 "requested_by": m.get("requested_by", ""),
@@ -275,7 +291,7 @@ class SnapshotRoutes:
         if m["status"] != "deactivated":
             return web.Response(status=304)
         m.update({"status": "activating", "activation_requested_at": iso(s.now()),
-                  "requested_by": request[USER_KEY], "activated_at": ""})
+                  "requested_by": request[USER_KEY], "activated_at": None})
         s._update_maintenance()
         view = self._maint_view()
         if s.profile.activate_answer_nested and not s.compat(profiles.COMPAT_FLAT_MAINTENANCE_ANSWER):
@@ -289,7 +305,8 @@ class SnapshotRoutes:
             return web.Response(status=304)
         view = self._maint_view()
         s.state.maintenance = {"status": "deactivated"}
-        view["status"] = "deactivated"
+        # remove_maintenance_state: the stored row's to_dict() (no remaining_executions: null)
+        view.update(status="deactivated", remaining_executions=None)
         return web.json_response(view)
 
     async def maintenance_unknown(self, request: web.Request) -> web.Response:

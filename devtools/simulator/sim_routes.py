@@ -163,8 +163,10 @@ def register(app: web.Application, sim: Simulator) -> None:
         count = int(data.get("count", len(s.state.managers)))
         nodes = s.make_managers(count, active=2 if data.get("split_brain") else 1)
         down = set(data.get("down") or [])
+        no_metrics = set(data.get("no_metrics") or [])  # up, but Prometheus reports nothing
         for n in nodes:
-            n["down"] = n["hostname"] in down
+            n["down"] = n["hostname"] in down or n["hostname"] in no_metrics
+            n["no_metrics"] = n["hostname"] in no_metrics
         s.state.managers = nodes
         return web.json_response({"managers": nodes})
 

@@ -14,10 +14,17 @@ LIVE_STATUSES = ("pending", "queued", "started", "cancelling", "force_cancelling
 # cloudify.models_states.ExecutionState.ACTIVE_STATES (queued and scheduled are not active)
 ACTIVE_STATUSES = ("pending", "started", "cancelling", "force_cancelling", "kill_cancelling")
 FINAL_STATUSES = ("terminated", "failed", "cancelled")
+# cloudify.models_states.ExecutionState.STATES (cloudify-common), in its order
+EXECUTION_STATES = ("terminated", "failed", "cancelled", "pending", "started", "cancelling",
+                    "force_cancelling", "kill_cancelling", "queued", "scheduled")
 # workflows every seeded deployment has (types.yaml's cloudify.nodes.Root workflows, in part)
 SEED_WORKFLOWS = ("install", "uninstall", "update", "scale", "heal", "execute_operation",
                   "install_new_agents", "start", "stop", "restart", "validate_agents")
 SYSTEM_WORKFLOWS = ("create_snapshot", "restore_snapshot", "upload_blueprint", "update_plugin")
+# what /managers says of each node's CA (`ca_cert_content`): a PEM text; no client verifies it
+# (the simulator speaks plain HTTP)
+SIM_CA_CERT = ("-----BEGIN CERTIFICATE-----\nc25hcGJvdCBzaW11bGF0b3IgQ0EgKG5vdCBhIGNlcnRpZmljYXRlKQ==\n"
+               "-----END CERTIFICATE-----\n")
 
 
 class SimClock:
@@ -50,8 +57,12 @@ class SimState:
     managers: list[dict[str, Any]] = field(default_factory=list)
     plugins_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rest-security.conf's secret_key (signs 5.x tokens); a legacy snapshot carries it (4.4 on)
+    secret_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
     execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {key, value, ...}
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> plugin
     restores: list[str] = field(default_factory=list)
     request_counts: Counter = field(default_factory=Counter)
     unknown_requests: list[str] = field(default_factory=list)
@@ -72,7 +83,7 @@ class SimState:
             blueprint_id = self.deployments[deployment_id]["blueprint_id"]
         return {
             "id": new_id(), "workflow_id": workflow_id, "status": status,
-            "status_display": display_status(status), "error": "",
+            "status_display": display_status(status), "error": None,  # until a status update
             "deployment_id": deployment_id, "blueprint_id": blueprint_id,
             "deployment_display_name": deployment_id,
             "created_at": iso(now), "started_at": None, "ended_at": None,
@@ -81,20 +92,28 @@ class SimState:
             "parameters": parameters or {}, "created_by": self.username,
             "tenant_name": self.tenant, "visibility": "tenant", "private_resource": False,
             "resource_availability": "tenant", "total_operations": 0, "finished_operations": 0,
-            "resume": False,
+            "resume": False, "parameters_p": None,  # resource_models.py Execution's column
         }
 
     def seed(self, count: int, now: datetime) -> None:
+        """Blueprints and deployments with the keys 7.0.5 answers (storage/resource_models.py
+        Blueprint and Deployment as marshalled; the `*_p` pickle columns are null). Their
+        upload and create executions are not kept as executions here: the ids are for shape."""
         for i in range(1, count + 1):
             bp = f"bp-{i}"
+            upload = self.execution("upload_blueprint", now, status="terminated")
+            upload["parameters"] = {"blueprint_id": bp}
             self.blueprints[bp] = {
                 "id": bp, "main_file_name": "blueprint.yaml", "created_at": iso(now),
-                "updated_at": iso(now), "state": "uploaded", "description": None,
+                "updated_at": iso(now), "state": "uploaded", "description": f"blueprint {i}",
                 "created_by": self.username, "tenant_name": self.tenant,
                 "visibility": "tenant", "private_resource": False, "labels": [],
-                "plan": {}, "error": None,
+                "plan": {}, "plan_p": None, "error": None, "error_traceback": None,
+                "requirements": {"parent_capabilities": [], "secrets": []}, "is_hidden": False,
+                "resource_availability": "tenant", "upload_execution": upload,
             }
             dep = f"dep-{i}"
+            create = new_id()
             self.deployments[dep] = {
                 "id": dep, "display_name": dep, "blueprint_id": bp, "created_at": iso(now),
                 "updated_at": iso(now), "created_by": self.username, "tenant_name": self.tenant,
@@ -104,8 +123,31 @@ class SimState:
                 "workflows": [{"name": w, "created_at": None, "plugin": "", "operation": "",
                                "parameters": {}, "is_cascading": False, "is_available": True,
                                "availability_rules": None} for w in SEED_WORKFLOWS],
-                "inputs": {}, "outputs": {}, "description": None,
+                "inputs": {}, "outputs": {}, "description": f"deployment {i}",
+                "resource_availability": "tenant", "runtime_only_evaluation": False,
+                "groups": {}, "policy_triggers": {}, "policy_types": {}, "capabilities": {},
+                "scaling_groups": {}, "resource_tags": {}, "permalink": None,
+                **{f"{k}_p": None for k in ("inputs", "groups", "policy_triggers",
+                                            "policy_types", "outputs", "capabilities",
+                                            "scaling_groups", "workflows")},
+                "sub_services_status": None, "sub_environments_status": None,
+                "sub_services_count": 0, "sub_environments_count": 0,
+                "drifted_instances": 0, "unavailable_instances": 0,
+                "latest_execution": create, "create_execution": create,
+                "latest_execution_workflow_id": "create_deployment_environment",
+                "latest_execution_finished_operations": 0,
+                "latest_execution_total_operations": 0, "environment_type": "",
+                "has_sub_deployments": False, "workdir_zip": None, "deployment_groups": [],
             }
+
+        self.secrets["db_password"] = {
+            "key": "db_password", "id": "db_password", "value": "sim-secret-value",
+            "created_at": iso(now), "tenant_name": self.tenant, "visibility": "tenant",
+            "is_hidden_value": False, "created_by": self.username}
+        self.plugins["plugin-1"] = {
+            "id": "plugin-1", "package_name": "cloudify-utilities-plugin",
+            "package_version": "1.25.0", "uploaded_at": iso(now), "tenant_name": self.tenant,
+            "visibility": "tenant", "created_by": self.username}
 
     def live_executions(self) -> list[dict[str, Any]]:
         return [e for e in self.executions.values() if e["status"] in LIVE_STATUSES]
@@ -119,7 +161,8 @@ class SimState:
             "executions": list(self.executions.values()),
             "snapshots": list(self.snapshots.values()),
             "execution_schedules": list(self.execution_schedules.values()),
-            "users": self.users, "tokens": self.tokens,
+            "secrets": list(self.secrets.values()), "plugins": list(self.plugins.values()),
+            "users": self.users, "tokens": self.tokens, "secret_key": self.secret_key,
         })
 
     def public(self, now: datetime, version: str) -> dict[str, Any]:
@@ -144,16 +187,17 @@ def display_status(status: str) -> str:
 
 
 def manager_node(index: int, version: str, *, active: bool = True,
-                 ip: str | None = None) -> dict[str, Any]:
+                 ip: str | None = None, edition: str = "premium") -> dict[str, Any]:
     """A /managers item. `ip`: the address it advertises (the simulator's own host, so a real
     CLI that fails over to it stays on loopback); None = 10.0.0.x (COMPAT_OFF_LOOPBACK_NODES)."""
     ip = ip or f"10.0.0.{10 + index}"
     return {
         "id": index, "hostname": f"manager-{index}", "private_ip": ip, "public_ip": ip,
-        "version": version, "edition": "premium", "distribution": "rhel",
-        "distro_release": "Ootpa", "fs_sync_node_id": "", "networks": {"default": ip},
-        "node_id": f"node-{index}", "last_seen": None, "status_report_frequency": None,
-        "ca_cert_content": None, "monitoring_username": None,
+        # storage/management_models.py Manager's columns, plus its CA's content
+        "version": version, "edition": edition, "distribution": "rhel",
+        "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
+        "last_seen": iso(datetime.now(UTC)), "status_report_frequency": 0,
+        "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,
     }

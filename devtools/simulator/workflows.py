@@ -31,6 +31,16 @@ OVERDUE_MESSAGE = "Execution {id} scheduled for {time} is overdue. Marking as FA
 # 6.4.2 workflows/..., 7.0.5 mgmtworker/... snapshot_restore.py _restore_scheduled_executions
 ORIGINAL_FAILED_MESSAGE = "Marking original execution {id} scheduled for {time} as FAILED."
 NEWER_SNAPSHOT_MESSAGE = "Cannot restore a newer manager's snapshot on this manager [{0} > {1}]"
+# snapshot_restore.py SnapshotRestoreValidator._validate_v_4_snapshot (5.1.4, 6.4.2, 7.0.5)
+NOT_BOOTSTRAP_ADMIN_MESSAGE = ("The current user is not authorized to restore v4 snapshots. Only "
+                               "the bootstrap admin is allowed to perform this action")
+# cloudify-common 7.0.5 cloudify_rest_client/execution_schedules.py restore():
+# `entity['rrule'] = entity.pop('rule', {}).pop('rrule')`, outside its try: a schedule made from
+# a recurrence or a count (rest_utils.py compute_rule_from_scheduling_params) has no rrule
+RRULE_KEYERROR = "KeyError: 'rrule'"
+# manager_exceptions.py MissingPremiumPackage (GET /users in community); a new-format dump reads it
+PREMIUM_MISSING = ("404: This feature exists only in the premium edition of Cloudify.\n"
+                   "Please contact sales for additional info.")
 # cloudify_rest_client 7.0.5 executions.py restore_status_error_mapped
 RESTORE_CANCELLED = "Marked as cancelled by snapshot restore"
 # metadata keys a legacy (database dump) archive has; a new-format one lacks them
@@ -80,15 +90,24 @@ class Workflows:
         await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
         ex = self.state.executions.get(execution_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "pending":
+            return  # cancelled while queued or pending: it never starts
         self._set_status(ex, "started")
         self.log_event(ex, "Starting 'create_snapshot' workflow execution")
+        legacy = (not self.profile.snapshot_formats) or bool(ex["parameters"].get("legacy"))
+        if not legacy and self.options.edition != "premium":
+            # snapshot_create.py _dump_management: users.dump -> GET /users, premium only
+            self._set_status(ex, "failed", PREMIUM_MISSING)
+            self.log_event(ex, PREMIUM_MISSING, "error")
+            snap = self.state.snapshots.get(snapshot_id)
+            if snap is not None:
+                snap["status"], snap["error"] = "failed", PREMIUM_MISSING
+            return
         await self._sleep(total * 0.9)
         ex = self.state.executions.get(execution_id)
         snap = self.state.snapshots.get(snapshot_id)
-        if ex is None:
-            return
+        if ex is None or ex["status"] != "started":
+            return  # cancelled meanwhile (the cancel route marked it)
         if self.create_fails:
             self._set_status(ex, "failed", self.create_fails)
             if snap is not None:
@@ -104,14 +123,14 @@ class Workflows:
                 e["status"], e["status_display"], e["ended_at"] = "terminated", "completed", iso(self.now())
         metadata: dict[str, Any] = {"snapshot_version": self.options.version,
                                     "execution_id": execution_id, "created_at": iso(self.now())}
-        legacy = (not self.profile.snapshot_formats) or bool(ex["parameters"].get("legacy"))
         if legacy:  # snapshot_create_legacy.py (7.0.x) / snapshot_create.py (earlier)
             metadata.update({k: f"sim-{k}" for k in LEGACY_METADATA_KEYS})
         path = self.archive_path(snapshot_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             await asyncio.to_thread(write_archive, path, metadata, captured,
-                                    self.options.archive_size)
+                                    self.options.archive_size, tenant=self.state.tenant,
+                                    legacy=legacy)
         except OSError as exc:
             self._set_status(ex, "failed", f"Failed writing snapshot archive: {exc}")
             if snap is not None:
@@ -131,7 +150,7 @@ class Workflows:
         try:
             linger = await self._restore_steps(execution_id, snapshot_id, params)
         except RestoreStuck:
-            self._restore_stuck = True
+            self._restore_stuck = self.profile.broken_archive_sticks_status
         finally:
             self._restore_running -= 1
             if linger:  # legacy: the flag file is removed by a command run ~3 s after the end
@@ -166,13 +185,19 @@ class Workflows:
             return legacy
         if not legacy:
             await self._sleep(total * 0.9)
-            self._merge_snapshot(ex, metadata, captured)
+            broken = self._merge_snapshot(ex, metadata, captured)
+            if broken:  # half-merged: every other kind is in, the schedules from the first one on not
+                self._fail_restore(ex, RRULE_KEYERROR)
+                return False
             self._set_status(ex, "terminated")
             self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
             return False
         snap_version = str(metadata.get("snapshot_version", "0"))
         if profiles.version_tuple(snap_version) > profiles.version_tuple(self.options.version):
             self._fail_restore(ex, NEWER_SNAPSHOT_MESSAGE.format(snap_version, self.options.version))
+            return True
+        if not ex["parameters"].get("user_is_bootstrap_admin", True):
+            self._fail_restore(ex, NOT_BOOTSTRAP_ADMIN_MESSAGE)
             return True
         non_empty = bool(self.state.blueprints)  # _assert_clean_db: blueprints, all tenants
         if non_empty and not params["force"]:
@@ -181,23 +206,38 @@ class Workflows:
         if non_empty:
             self.log_event(ex, FORCE_WARNING, "warning")
         reboot = params["restore_certificates"] and not params["no_reboot"]
-        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
-        await self.outage(outage, "refuse" if reboot else None)
+        outage = self.options.restore_outage_seconds
+        await self.outage(outage if self.profile.rest_stopped_in_restore else outage / 4, None)
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
         await self.outage_over()
-        self._replace_with_snapshot(ex, snapshot_id, captured)
+        self._replace_with_snapshot(ex, snapshot_id, captured, create_id=metadata.get("execution_id"))
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+        if reboot:
+            # _trigger_post_restore_commands: after the execution ends a shell sleeps 3 s, then
+            # runs `sudo shutdown -r now` *before* `rm -f <flag>`: the manager reboots after
+            # `terminated` and /snapshot-status can read running for good (5.1.4, 6.4.2, 7.0.5)
+            self._restore_stuck = True
+            self._spawn(self._reboot_later())
         return True
 
+    async def _reboot_later(self: Simulator) -> None:
+        await self._sleep(3.0)
+        await self.outage(self.options.reboot_outage_seconds, "refuse")
+
     def _replace_with_snapshot(self: Simulator, ex: dict[str, Any], snapshot_id: str,
-                               captured: dict[str, Any]) -> None:
-        """A legacy restore: the database becomes the snapshot's."""
+                               captured: dict[str, Any], create_id: str | None = None) -> None:
+        """A legacy restore: the database becomes the snapshot's. The dump deletes its own
+        create execution (postgres.py _append_delete_current_execution) and keeps every other
+        execution's status: a queued one is queued again (started by start_queued_executions, on
+        6.4.2/7.0.5 once maintenance mode is off); nothing runs one that was started."""
         st = self.state
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
         st.execution_schedules = {s["id"]: s for s in captured.get("execution_schedules", [])}
+        st.secrets = {s["key"]: s for s in captured.get("secrets", [])}
+        st.plugins = {p["id"]: p for p in captured.get("plugins", [])}
         if self.compat(profiles.COMPAT_SNAPSHOT_LIST_FROM_ARCHIVE):
             st.snapshots = {s["id"]: s for s in captured.get("snapshots", [])}
         else:
@@ -208,16 +248,28 @@ class Workflows:
         if not self.compat(profiles.COMPAT_CREDENTIALS_SURVIVE_RESTORE):
             # users (admin included, from 4.4 snapshots) and rest-security.conf come back;
             # 6.x/7.x also reload the tokens table (postgres.py); 5.x tokens derive from users
+            if not self.profile.tokens_table:
+                # 5.x tokens are signed with rest-security.conf's secret_key and carry a hash of
+                # the user's password hash (security/authentication.py, user_handler.py
+                # get_token_status): another key or another password hash kills them
+                old_users, new_users = st.users, captured.get("users") or st.users
+                if captured.get("secret_key", st.secret_key) != st.secret_key:
+                    st.tokens = {}
+                st.tokens = {t: v for t, v in st.tokens.items()
+                             if (new_users.get(v["username"]) or {}).get("password")
+                             == (old_users.get(v["username"]) or {}).get("password")}
+            st.secret_key = captured.get("secret_key", st.secret_key)  # restored (4.4 on)
             if captured.get("users"):
                 st.users = copy.deepcopy(captured["users"])
             if self.profile.tokens_table and "tokens" in captured:
                 st.tokens = copy.deepcopy(captured["tokens"])
-        executions = {e["id"]: e for e in captured.get("executions", [])}
+        executions = {e["id"]: e for e in captured.get("executions", []) if e["id"] != create_id}
         executions[ex["id"]] = ex
         st.executions = executions
+        self._queue = [i for i in self._queue if i in executions]
         for e in list(executions.values()):
-            if e is not ex and e["status"] in LIVE_STATUSES:
-                e["status"] = "pending"
+            if e is not ex and e["status"] == "queued":
+                self._queue.append(e["id"])
                 self._spawn(self._run_workflow(e["id"]))
         self._restore_scheduled(ex)
 
@@ -244,9 +296,11 @@ class Workflows:
                            "warning")
 
     def _merge_snapshot(self: Simulator, ex: dict[str, Any], metadata: dict[str, Any],
-                        captured: dict[str, Any]) -> None:
+                        captured: dict[str, Any]) -> bool:
         """A new-format restore (7.0.x): items re-created one by one through the REST API;
-        existing ones are logged as errors; no force check, version check, credentials, reboot."""
+        existing ones are logged as errors; no force check, version check, credentials, reboot.
+        Execution schedules come last; the first one without an `rrule` in its rule stops the
+        restore (returns True: broken), the ones before it are in."""
         st = self.state
         tenant = st.tenant
 
@@ -259,8 +313,12 @@ class Workflows:
                 ("Deployment", "deployment", st.deployments, captured.get("deployments", [])),
                 ("Execution", "execution", st.executions, captured.get("executions", [])),
                 ("ExecutionSchedule", "execution schedule", st.execution_schedules,
-                 captured.get("execution_schedules", []))):
+                 captured.get("execution_schedules", [])),
+                ("Secret", "secret", st.secrets, captured.get("secrets", [])),
+                ("Plugin", "plugin", st.plugins, captured.get("plugins", []))):
             for item in items:
+                if kind == "ExecutionSchedule" and "rrule" not in (item.get("rule") or {}):
+                    return True  # .pop('rrule') raises before the create is even tried
                 if item["id"] in table:
                     self.log_event(ex, f"Error restoring {label} {item['id']}: "
                                        f"{exists(kind, item['id'])}", "error")
@@ -273,6 +331,7 @@ class Workflows:
         create_id = metadata.get("execution_id")  # _new_restore_update_execution_status
         if create_id and create_id in st.executions:
             self._set_status(st.executions[create_id], "terminated")
+        return False
 
     # --- execution schedules -------------------------------------------------------------
     def add_schedule(self: Simulator, schedule_id: str, deployment_id: str | None,
@@ -317,7 +376,7 @@ class Workflows:
                                           parameters=dict(sched.get("parameters") or {}))
                 self.state.executions[ex["id"]] = ex
                 sched["latest_execution_id"] = ex["id"]
-                self.enqueue_if_busy(ex)
+                self.enqueue_if_busy(ex, per_deployment=True)  # main.py execute_workflow: queue=True
                 self._spawn(self._run_workflow(ex["id"]))
             else:
                 sched.setdefault("skipped_occurrences", []).append(iso(due))  # sim-only field
@@ -329,6 +388,9 @@ class Workflows:
         out = {k: v for k, v in sched.items() if k not in ("latest_execution_id",
                                                             "skipped_occurrences")}
         out["latest_execution_status"] = last["status"] if last else None
+        # resource_models.py ExecutionSchedule.all_next_occurrences: computed at answer time
+        # (the rule's runs from now on), while next_occurrence is a stored column
+        out["all_next_occurrences"] = _all_occurrences(sched, self.now())
         return out
 
     def archive_path(self: Simulator, snapshot_id: str) -> str:

@@ -18,6 +18,7 @@ It plays both sides of Slack:
   `on_call(method, action, nth=N)` runs `action` when the Nth call of a method arrives, before
   it is answered or takes effect (`kill_on` SIGKILLs a process there: the kill tests).
 * **`response_url`s** (`POST {url}/response/<id>`), handed out with each command and click
+  (`fail_responses(n, status=503)` makes the next n answers fail)
   (`POST {url}/_standin/response_url` hands one out to a client in another process).
 * **Slack calling the app**: `send_command` (form-encoded slash command) and `click`
   (`block_actions` payload) signed with the v0 scheme (`sign`), carrying the stand-in's team,
@@ -60,7 +61,9 @@ MAX_BLOCKS = 50
 #: Web API method -> handler name. Also the list of methods the stand-in implements.
 METHODS = ("auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral", "users.info",
            "usergroups.users.list", "apps.connections.open", "conversations.history",
-           "conversations.replies")
+           "conversations.replies", "views.publish")
+#: a Home tab view holds at most this many blocks (Slack: 100)
+MAX_VIEW_BLOCKS = 100
 
 
 def sign(secret: str, body: str | bytes, timestamp: str | int) -> str:
@@ -89,7 +92,7 @@ class Call:
 class Event:
     """Something a person in the workspace would see (or did).
 
-    kind: command | click | post | reply | update | ephemeral
+    kind: command | click | post | reply | update | ephemeral | home (a published Home tab)
     """
     kind: str
     channel: str
@@ -120,6 +123,7 @@ class _FaultWindow:
     methods: frozenset[str]
     start: float
     answered: int = 0  # calls answered with a fault
+    takes_effect: bool = False  # the call is carried out, only its answer is the fault
 
     @property
     def over(self) -> bool:
@@ -172,10 +176,13 @@ class SlackStandin:
         self.events: list[Event] = []
         self.messages_by_channel: dict[str, list[dict[str, Any]]] = {}
         self.response_posts: list[dict[str, Any]] = []  # every response_url post: {"id", "body", ...}
+        self.home_views: dict[str, dict[str, Any]] = {}  # user -> their current Home tab view
         self.socket_acks: list[dict[str, Any]] = []
         self.listeners: list[Callable[[Event], None]] = []
 
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._response_failures: list[int] = []
+        self.response_failures_answered = 0
         self._windows: list[_FaultWindow] = []
         self._hooks: list[_CallHook] = []
         self._responses: dict[str, _ResponseTarget] = {}
@@ -230,13 +237,15 @@ class SlackStandin:
 
     def fault_window(self, phases: list[tuple[int, float, float]], *, speed: float = 1.0,
                      methods: tuple[str, ...] = ("chat.postMessage", "chat.update", "chat.postEphemeral"),
-                     ) -> _FaultWindow:
+                     takes_effect: bool = False) -> _FaultWindow:
         """From now on, `methods` answer each phase's status for its duration: `(429, 30, 2)` is
         30 s of 429 with `Retry-After: 2`, `(503, 30, 0)` 30 s of 503. Durations run on a clock
         `speed` times faster than real time (Retry-After is given in that clock's seconds, as
-        the sender's own speed knob reads it). Returns the window (its `.answered` counts)."""
+        the sender's own speed knob reads it). With `takes_effect`, each call is carried out
+        (a post is stored) and only then answered with the fault, as when Slack stores a post
+        and its front end answers 5xx. Returns the window (its `.answered` counts)."""
         window = _FaultWindow(phases=list(phases), speed=speed, methods=frozenset(methods),
-                              start=time.monotonic())
+                              start=time.monotonic(), takes_effect=takes_effect)
         self._windows.append(window)
         return window
 
@@ -267,7 +276,7 @@ class SlackStandin:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": real_name or name,
                                "is_bot": is_bot, "tz": tz}
 
-    def _fault(self, method: str) -> tuple[int, float] | None:
+    def _fault(self, method: str) -> tuple[int, float, bool] | None:
         now = time.monotonic()
         for window in self._windows:
             if method not in window.methods:
@@ -276,7 +285,7 @@ class SlackStandin:
             for status, seconds, retry_after in window.phases:
                 if elapsed < seconds:
                     window.answered += 1
-                    return status, retry_after
+                    return status, retry_after, window.takes_effect
                 elapsed -= seconds
         return None
 
@@ -366,8 +375,12 @@ class SlackStandin:
                     await result
                 return web.Response(status=503, text="hooked")
         fault = self._fault(method)
+        if fault is not None and fault[2]:  # carried out, then answered with the fault
+            handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+            if handler is not None and token == self.bot_token:
+                handler(args)
         if fault is not None:
-            status, retry_after = fault
+            status, retry_after, _ = fault
             call.status = status
             if status == 429:
                 call.response = {"ok": False, "error": "ratelimited"}
@@ -523,6 +536,29 @@ class SlackStandin:
                          ts=ts, via="api"))
         return {"ok": True, "message_ts": ts}
 
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's views.publish: a user's Home tab (`view` JSON, type home, <= 100 blocks)."""
+        user = args.get("user_id")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        view = args.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > MAX_VIEW_BLOCKS:
+            return {"ok": False, "error": "invalid_blocks"}
+        self.home_views[user] = view
+        text = "\n".join(str((b.get("text") or {}).get("text", "")) for b in blocks
+                         if isinstance(b, dict) and b.get("type") in ("section", "header"))
+        self._emit(Event("home", "", user=user, text=text, message=view, via="api"))
+        view_id = f"VHOME{user}"
+        return {"ok": True, "view": {**view, "id": view_id, "team_id": self.team_id}}
+
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages newest first (`oldest` bounds them; metadata only when
         `include_all_metadata` is set, as Slack does)."""
@@ -591,9 +627,17 @@ class SlackStandin:
         return web.json_response({"url": self.new_response_url(body.get("channel", "C_OPS"), body.get("user", ""),
                                                                body.get("message_ts"))})
 
+    def fail_responses(self, n: int = 1, *, status: int = 503) -> None:
+        """The next `n` posts to any response_url answer `status` and take no effect."""
+        self._response_failures.extend([status] * n)
+
     async def _response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
         target = self._responses.get(rid)
+        if self._response_failures:
+            status = self._response_failures.pop(0)
+            self.response_failures_answered += 1
+            return web.Response(status=status, text="upstream error")
         try:
             body = await request.json()
         except ValueError:
@@ -737,6 +781,55 @@ class SlackStandin:
         self._emit(Event("click", payload["channel"]["id"], user=user, text=f"[{label}]", via="http"))
         return await self._post_signed(app_url, body, "application/x-www-form-urlencoded",
                                        timestamp=timestamp, secret=secret, signature=signature)
+
+    async def send_event(self, app_url: str, event: dict[str, Any], *,
+                         origin: dict[str, str | None] | None = None) -> AppResponse:
+        """POST a signed Events API `event_callback` carrying `event` to the app."""
+        team_id, app_id, enterprise_id = self._origin(origin)
+        body = json.dumps({
+            "token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
+            "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+            "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
+                                "is_bot": True, "enterprise_id": enterprise_id}]})
+        return await self._post_signed(app_url, body, "application/json", timestamp=None,
+                                       secret=None, signature=None)
+
+    async def open_home(self, app_url: str, user: str) -> AppResponse:
+        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
+        view = self.home_views.get(user)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": f"D{user}",
+                                 "tab": "home", "event_ts": f"{time.time():.6f}"}
+        if view is not None:
+            event["view"] = view
+        return await self.send_event(app_url, event)
+
+    async def click_home(self, app_url: str, action_id: str, value: str, *, user: str,
+                         block_id: str | None = None) -> AppResponse:
+        """`user` clicks a button on their Home tab (a `block_actions` from a view: no channel,
+        no response_url)."""
+        team_id, app_id, _ = self._origin(None)
+        view = self.home_views.get(user) or {"type": "home", "blocks": []}
+        found_block = block_id
+        for block in view.get("blocks") or []:
+            for el in block.get("elements") or []:
+                if el.get("action_id") == action_id and el.get("value") == value:
+                    found_block = found_block or block.get("block_id")
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+            "api_app_id": app_id, "token": "deprecated-verification-token",
+            "container": {"type": "view", "view_id": f"VHOME{user}"},
+            "trigger_id": f"{next(self._ts_counter)}.{uuid.uuid4().hex[:12]}",
+            "team": {"id": team_id, "domain": self.team_domain}, "view": view,
+            "actions": [{"action_id": action_id, "block_id": found_block or "actions",
+                         "text": {"type": "plain_text", "text": action_id}, "value": value,
+                         "type": "button", "action_ts": f"{time.time():.6f}"}],
+        }
+        self._emit(Event("click", "", user=user, text=f"[{action_id}] (Home)", via="http"))
+        return await self._post_signed(app_url, urlencode({"payload": json.dumps(payload)}),
+                                       "application/x-www-form-urlencoded", timestamp=None,
+                                       secret=None, signature=None)
 
     async def _post_signed(self, url: str, body: str, content_type: str, *, timestamp: int | None,
                            secret: str | None, signature: str | None, retry_num: int | None = None,

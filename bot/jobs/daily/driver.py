@@ -29,7 +29,9 @@ from bot.jobs.daily.retention import (
 )
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import daily as msg
+from bot.messages.text import archive_name
 from bot.store import Job, Store, Transition
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ class DailyDriver:
             if ctx.job.state == "downloading":
                 info = await self._download(ctx, client, sid)
                 ctx.merge_result(archive_path=info.path, size=info.size, sha256=info.sha256)
-                await ctx.move("retention", f"archived {info.path}")
+                await ctx.move("retention", f"archived {archive_name(info.path)}")
             step = ctx.job.state
             if ctx.job.state == "retention":
                 await self._retention(ctx, client, sid)
@@ -92,6 +94,7 @@ class DailyDriver:
             step = ctx.job.state
             if ctx.job.state == "reporting":
                 self._prune_audit(ctx)
+                await self._sweep_archives(ctx)
                 await self._backup_database(ctx)
                 await self.reporter.finish(ctx.job, ok=True)
                 await ctx.move("done", "daily snapshot archived")
@@ -142,7 +145,11 @@ class DailyDriver:
             except ArchiveError:
                 pass
         await store.discard_partials(manager, sid)
-        return await download_to_store(client, store, manager, sid)
+        try:
+            return await download_to_store(client, store, manager, sid,
+                                           meter=job_meter(ctx, "downloading"))
+        finally:
+            end_progress(ctx)
 
     async def _retention(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
         manager = ctx.job.manager
@@ -190,6 +197,19 @@ class DailyDriver:
                      self.settings.retention.keep_audit_days)
         ctx.merge_result(audit_pruned=pruned)
 
+    async def _sweep_archives(self, ctx: JobContext) -> None:
+        """What interrupted writes left in the archive store (temporary keys, half-published
+        copies) that no unfinished job will finish. A failure is named in the report."""
+        try:
+            unfinished = {j.id: j.created_at or ctx.clock.now()
+                          for j in self.store.list_jobs(unfinished=True, limit=10_000)}
+            removed = await self.archives.sweep(unfinished)
+        except Exception as exc:
+            _housekeeping_failed(ctx, "clear leftovers of interrupted writes from the archive", exc)
+            return
+        if removed:
+            ctx.merge_result(archive_leftovers_removed=len(removed))
+
     async def _backup_database(self, ctx: JobContext) -> None:
         """snapbot's own database into the archive store, once a day (bot.dbbackup). A failure
         is named in the report; the snapshot run still succeeded."""
@@ -216,7 +236,7 @@ class DailyDriver:
         except Exception:
             out.append(f"could not check whether `{sid}` exists on the manager")
             snap, unknown = None, True
-        dest = self.archives.location(ctx.job.manager, sid)
+        dest = archive_name(self.archives.location(ctx.job.manager, sid))  # never the server path
         try:
             archived = await self.archives.stat(ctx.job.manager, sid) is not None
         except ArchiveError:

@@ -95,3 +95,7 @@ class DailyReporter:
 
     async def post(self, message: dict[str, Any], channel: str = "") -> None:
         await self._deliver(message, self._enqueue(message, channel))
+
+    async def post_text(self, text: str) -> None:
+        """A plain notice in the channel (a scheduled drill that could not start)."""
+        await self.post(msg.notice(text))

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
-from bot.clock import Clock, iso
-from bot.config import Settings
+from bot.clock import Clock, iso, parse_time
+from bot.config import ManagerConfig, Settings
 from bot.errors import JobConflict, SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.jobs.daily.machine import DAILY, GATE, KIND
@@ -24,6 +23,7 @@ from bot.messages import daily as msg
 from bot.messages.daily import ScheduleView
 from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot
 from bot.store import Job, Store
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,14 @@ class DailyService:
         self.approvals = approvals
         self.reporter = reporter
         self.scheduler = DailyScheduler(self.settings.schedule,
-                                        [m.name for m in self.settings.managers], clock,
+                                        [m.name for m in self.scheduled], clock,
                                         fire=self.fire, on_problem=self._problem)
+
+    @property
+    def scheduled(self) -> list[ManagerConfig]:
+        """The managers the daily job snapshots on its own: not the scratch ones (restore
+        drills overwrite those; `schedule run-now` still runs there)."""
+        return [m for m in self.settings.managers if not m.scratch]
 
     @property
     def channel(self) -> str:
@@ -61,6 +67,7 @@ class DailyService:
             return
         self.scheduler.start()
         await self.catch_up()
+        self.note_scheduling()
 
     async def stop(self) -> None:
         self.scheduler.stop()
@@ -75,23 +82,47 @@ class DailyService:
             return None
         return await self.start_slot(manager, slot, trigger="schedule")
 
+    def scheduling_since(self, manager: str) -> datetime | None:
+        """Since when snapbot has scheduled `manager`'s daily run on the configured cron and
+        zone (None: never, or on another schedule)."""
+        sch = self.settings.schedule
+        row = self.store.db.execute(
+            "select since from daily_schedule where manager = ? and cron = ? and timezone = ?",
+            [manager, sch.cron, sch.timezone]).fetchone()
+        return parse_time(row[0]) if row else None
+
+    def note_scheduling(self, *, at: datetime | None = None) -> None:
+        """Record that the schedule is in force from now (or `at`) on, for each manager that
+        had no record of it (or a record of another cron or zone)."""
+        sch, now = self.settings.schedule, at or self.clock.now()
+        with self.store.transaction():
+            for m in self.scheduled:
+                if self.scheduling_since(m.name) is None:
+                    self.store.db.execute(
+                        "insert into daily_schedule (manager, cron, timezone, since) values (?, ?, ?, ?)"
+                        " on conflict(manager) do update set cron = excluded.cron,"
+                        " timezone = excluded.timezone, since = excluded.since",
+                        [m.name, sch.cron, sch.timezone, iso(now)])
+
     async def catch_up(self) -> dict[str, str]:
-        """At start: for each manager, the latest slot before now with no run row is run now if
-        it is within the misfire grace time, else recorded and reported as missed (unless the
-        manager has no run history at all: on a first start nothing was missed)."""
+        """At start: for each manager, the latest slot before now with no run row, if it fell
+        due while snapbot was already scheduling it (on this cron and zone), is run now when it
+        is within the misfire grace time, else recorded and reported as missed. A slot from
+        before snapbot scheduled it (a first start, a new cron) was not missed."""
         now = self.clock.now()
         out: dict[str, str] = {}
-        for m in self.settings.managers:
+        for m in self.scheduled:
             slot = latest_slot(self.settings.schedule, now)
             if slot is None or self.store.daily_run(m.name, slot) is not None:
+                continue
+            since = self.scheduling_since(m.name)
+            if since is None or since > slot:
+                log.info("daily snapshots of %s: not scheduled yet at %s, next run %s", m.name,
+                         iso(slot), next_slot(self.settings.schedule, now))
                 continue
             if is_due(self.settings.schedule, slot, now):
                 job = await self.start_slot(m.name, slot, trigger="catch-up")
                 out[m.name] = f"started {job.id}" if job else "taken"
-            elif not self.store.daily_runs(m.name, limit=1):
-                # a first start: the bot was not down, it did not exist yet; nothing was missed
-                log.info("daily snapshots of %s: first start, next run %s", m.name,
-                         next_slot(self.settings.schedule, now))
             else:
                 await self.record_missed(m.name, slot)
                 out[m.name] = "missed"
@@ -224,8 +255,10 @@ class DailyService:
         return ScheduleView(manager=manager, enabled=sch.enabled, cron=sch.cron, timezone=sch.timezone,
                             next_run=nxt, next_run_local=local_time(nxt, sch.timezone),
                             keep_on_manager=ret.keep_on_manager, keep_archived=ret.keep_archived,
-                            archive_dir=(f"{self.settings.archive_url}/{manager}" if self.settings.archive_url
-                                         else str(Path(self.settings.archive_dir) / manager)),
+                            # never the server's path: the archive root's <manager>/ (or the
+                            # object storage URL, which names no server path)
+                            archive_dir=(f"{display_url(self.settings.archive_url)}/{manager}"
+                                         if self.settings.archive_url else f"{manager}/"),
                             last_runs=tuple(self.store.daily_runs(manager, limit=5)))
 
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:

@@ -19,9 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from bot import runbooks
 from bot.archive_store import ArchiveStore
-from bot.archive_store.transfer import download_to_store, upload_from_store
+from bot.archive_store.transfer import download_to_store
 from bot.clock import Clock, iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
@@ -38,11 +37,12 @@ from bot.errors import (
     SnapbotError,
     StepFailed,
     Unauthorized,
+    WaitTimeout,
 )
 from bot.jobs.poll import poll, retrying
-from bot.jobs.restore import credentials
+from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
-from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.report import execution_line, is_upgrade
 from bot.jobs.runner import JobContext
@@ -69,6 +69,11 @@ class RestoreDriver:
         #: jobs whose credentials failed in this process (no second try with the same secret)
         self._refused: set[str] = set()
 
+    @staticmethod
+    def cancel_state(state: str) -> str:
+        """Before the restore execution starts, a cancel unwinds first."""
+        return S.UNWINDING if state in UNWINDABLE else S.CANCELLED
+
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
         return messages.render(job, transitions, now=self.clock.now(),
                                runbook_base_url=self.runbook_base_url,
@@ -83,7 +88,7 @@ class RestoreDriver:
             "maintenance_active": self._maintenance_active, "restoring": self._restoring,
             "restored": self._restored, "reporting": self._reporting,
             "maintenance_deactivating": self._maintenance_deactivating,
-            "awaiting_credentials": self._awaiting_credentials,
+            "awaiting_credentials": self._awaiting_credentials, "unwinding": self._unwinding,
         }
         while not RESTORE.is_terminal(ctx.job.state):
             step = steps.get(ctx.job.state)
@@ -97,12 +102,12 @@ class RestoreDriver:
                     return
                 await self._credentials_lost(ctx)
             except SnapbotError as exc:
-                await self._fail(ctx, exc)
-                return
+                if not await self._fail(ctx, exc):
+                    return
             except Exception as exc:
                 log.exception("restore %s: unexpected error in %s", ctx.job.id, ctx.job.state)
-                await self._fail(ctx, exc)
-                return
+                if not await self._fail(ctx, exc):
+                    return
 
     # -- helpers -----------------------------------------------------------------------------
     def _client(self, ctx: JobContext) -> CloudifyClient:
@@ -116,13 +121,20 @@ class RestoreDriver:
     async def _retrying(self, ctx: JobContext, call: Callable[[], Awaitable[T]], timeout: float) -> T:
         return await retrying(ctx, call, pacing=self.runbook, timeout=timeout)
 
-    async def _fail(self, ctx: JobContext, exc: BaseException) -> None:
+    async def _fail(self, ctx: JobContext, exc: BaseException) -> bool:
+        """Fail the job, or (before the restore execution) unwind first: True to drive on."""
         job = ctx.refresh()
         if RESTORE.is_terminal(job.state):
-            return
+            return False
         step = job.state
         message = error_text(exc, manager=job.manager)
-        left = await self._manager_state(ctx)
+        if step in UNWINDABLE and step != S.PREFLIGHT:
+            ctx.merge_result(failed_step=step, unwind_for="failed", unwind_error=message,
+                             manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
+            await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
+                           error=message)
+            return True
+        left = await preflight.manager_state(ctx, self._client(ctx))
         ctx.merge_result(failed_step=step, manager_state=left,
                          manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
         try:
@@ -130,21 +142,21 @@ class RestoreDriver:
                            + (f" — manager left {left}" if left else ""), error=message)
         except InvalidTransition:
             log.error("restore %s: cannot fail from %s", job.id, step)
+        return False
 
-    async def _manager_state(self, ctx: JobContext) -> str:
-        try:
-            m = await self._client(ctx).maintenance()
-        except Unauthorized:
-            return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
-                    "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
-                    else "in an unknown state: snapbot's credentials no longer work")
-        except SnapbotError:
-            return "in an unknown state (not answering)"
-        if m.status == "activated":
-            return "still in maintenance mode"
-        if m.status == "activating":
-            return "still activating maintenance mode"
-        return "out of maintenance mode"
+    async def _unwinding(self, ctx: JobContext) -> None:
+        undone, left = await unwind.unwind(ctx, self._client(ctx), self.runbook)
+        said = unwind.outcome_text(undone, left)
+        ctx.merge_result(unwound=undone, left=left, waiting_for=None,
+                         manager_state=await preflight.manager_state(ctx, self._client(ctx)))
+        if ctx.job.result.get("unwind_for") == "cancelled":
+            await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
+                                        f"before the restore started; {said}")
+            return
+        error = ctx.job.result.get("unwind_error") or "failed"
+        step = ctx.job.result.get("failed_step") or S.PREFLIGHT
+        await ctx.move(S.FAILED, f"{RESTORE.label(step)} failed: {error}; no restore was started; {said}",
+                       error=error)
 
     # -- steps -------------------------------------------------------------------------------
     async def _approved(self, ctx: JobContext) -> None:
@@ -159,7 +171,8 @@ class RestoreDriver:
         ctx.merge_result(manager_version=version.version)
         if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
             if p.get("upload_before_restore"):  # an approved rollback: push the archived copy
-                await self._upload_approved(ctx, client, p["upload_before_restore"], p["snapshot_id"])
+                await preflight.upload_approved(ctx, client, self.archives, self.runbook,
+                                                p["upload_before_restore"], p["snapshot_id"])
             try:
                 snap = await client.get_snapshot(p["snapshot_id"])
             except NotFound:
@@ -168,45 +181,14 @@ class RestoreDriver:
                 raise StepFailed(f"snapshot {p['snapshot_id']!r} is {snap.status}; cannot restore it")
             if await client.snapshot_status() == "running":
                 raise StepFailed("a restore is already running on the manager")
-            await self._cluster_still_fit(ctx, client)
+            await preflight.cluster_still_fit(ctx, client, self.runbook_base_url)
+            await preflight.at_preflight(ctx, client, self.archives, version)
         if p.get("safety_snapshot", True):
             await ctx.move("safety_snapshot", f"manager {version.version} reachable, snapshot usable; "
                                               f"taking safety snapshot {self.safety_id(ctx.job)}")
         else:
             await ctx.move("maintenance_activating", f"manager {version.version} reachable, snapshot usable "
                                                      "(safety snapshot disabled); activating maintenance mode")
-
-    async def _upload_approved(self, ctx: JobContext, client: CloudifyClient, source: str,
-                               sid: str) -> None:
-        """Upload `source`'s verified archived copy of `sid` unless the manager has it (an upload
-        cut by a restart is waited for), then wait until the manager can restore it."""
-        try:
-            await client.get_snapshot(sid)
-        except NotFound:
-            await self.archives.verify(source, sid)
-            await ctx.say(f"uploading the archived copy of `{sid}` to the manager (approved)")
-            await upload_from_store(client, self.archives, source, sid)
-
-        async def uploaded() -> bool:
-            s = await client.get_snapshot(sid)
-            if s.status == "failed":
-                raise StepFailed(f"the upload of {sid} failed on the manager: {s.error or 'no error given'}")
-            return s.usable
-
-        await self._poll(ctx, uploaded, self.runbook.snapshot_timeout_seconds,
-                         what=f"snapshot {sid} to be uploaded")
-
-    async def _cluster_still_fit(self, ctx: JobContext, client: CloudifyClient) -> None:
-        """The cluster may have split or failed since the request was approved."""
-        try:
-            health = await client.cluster_health()
-        except CloudifyError:
-            return
-        why = health.blocks_restore
-        if why and not ctx.job.params.get("cluster_override"):
-            rb = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
-            raise StepFailed(f"not restoring: {why} (since the request); nothing was changed; "
-                             + runbooks.reference(rb, self.runbook_base_url))
 
     @staticmethod
     def safety_id(job: Job) -> str:
@@ -236,13 +218,14 @@ class RestoreDriver:
                     await client.create_snapshot(sid, queue=True)
                 except Conflict:
                     pass  # created by the attempt that died before we recorded it
-            status: dict[str, str] = {}
+            memo: dict[str, Any] = {}
 
             async def created() -> bool:
                 s = await client.get_snapshot(sid)
-                status["s"], status["e"] = s.status, s.error
                 if s.status == "failed":
                     raise StepFailed(f"safety snapshot {sid} failed on the manager: {s.error or 'no error given'}")
+                if not s.usable:
+                    await unwind.safety_queue_check(ctx, client, self.runbook, sid, memo)
                 return s.usable
 
             await self._poll(ctx, created, self.runbook.snapshot_timeout_seconds,
@@ -250,13 +233,17 @@ class RestoreDriver:
             await archives.discard_partials(manager, sid)
             archived = await download_to_store(client, archives, manager, sid)
         ctx.merge_result(safety_archive_path=archived.path, safety_sha256=archived.sha256,
-                         safety_size=archived.size)
+                         safety_size=archived.size, waiting_for=None)
         await ctx.move("maintenance_activating",
                        f"safety snapshot {sid} archived off the manager ({archived.size} bytes, "
                        f"sha256 {archived.sha256[:12]}…); activating maintenance mode")
 
     async def _maintenance_activating(self, ctx: JobContext) -> None:
         client = self._client(ctx)
+        if "maintenance_before" not in ctx.job.result:  # who turned it on decides the unwind
+            before = await self._retrying(ctx, client.maintenance, self.runbook.maintenance_timeout_seconds)
+            unwind.record_maintenance_before(ctx, before.status)
+        held = unwind.held_by_maintenance(ctx.job.result.get("manager_version"))
         state = await self._retrying(ctx, client.activate_maintenance, self.runbook.maintenance_timeout_seconds)
         seen: dict[str, Any] = {"remaining": None, "state": state}
 
@@ -271,12 +258,15 @@ class RestoreDriver:
             ids = tuple(sorted(str(r.get("id", "")) for r in m.remaining_executions))
             if ids != seen["remaining"]:
                 seen["remaining"] = ids
-                ctx.merge_result(maintenance_remaining=[execution_line(r) for r in m.remaining_executions])
+                lines = [unwind.remaining_line(r, held=held) for r in m.remaining_executions]
+                ctx.merge_result(maintenance_remaining=lines,
+                                 waiting_for={"what": "maintenance", "ids": list(ids), "executions": lines,
+                                              "bound": self.runbook.maintenance_timeout_seconds})
                 await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
                 if ids:
                     await ctx.say(f"maintenance mode activating; waiting for {len(ids)} execution"
                                   f"{'s' if len(ids) != 1 else ''}: " +
-                                  ", ".join(execution_line(r) for r in m.remaining_executions))
+                                  ", ".join(unwind.remaining_line(r, held=held) for r in m.remaining_executions))
             return False
 
         async def stuck() -> SnapbotError:
@@ -289,7 +279,7 @@ class RestoreDriver:
                                 f"{': ' + lines if lines else ''})")
 
         await self._poll(ctx, activated, self.runbook.maintenance_timeout_seconds, on_timeout=stuck)
-        ctx.merge_result(maintenance_remaining=[])
+        ctx.merge_result(maintenance_remaining=[], waiting_for=None)
         await ctx.move("maintenance_active", "maintenance mode activated; verifying")
 
     async def _maintenance_active(self, ctx: JobContext) -> None:
@@ -348,7 +338,7 @@ class RestoreDriver:
 
     async def _restored(self, ctx: JobContext) -> None:
         client = self._client(ctx)
-        timeout = self.runbook.restore_timeout_seconds
+        timeout = self.runbook.return_timeout_seconds  # the manager's return after the restore
         version = await self._retrying(ctx, client.version, timeout)
         exec_id = ctx.job.result.get("restore_execution_id")
         if exec_id and ctx.job.result.get("restore_status_unknown"):
@@ -361,9 +351,15 @@ class RestoreDriver:
                 raise StepFailed(f"the restore execution {exec_id} failed on the manager: "
                                  f"{ex.error or 'no error given'}", manager_message=ex.error or "")
         snap_status = await self._retrying(ctx, client.snapshot_status, timeout)
-        if snap_status == "running":
-            await self._poll(ctx, lambda: _eq(client.snapshot_status(), "not-running"), timeout,
-                             what="snapshot-status to settle")
+        if snap_status == "running" and not ctx.job.result.get("snapshot_status_stuck"):
+            # bounded: the restore execution has ended; a flag that stays is said, not waited out
+            try:
+                await self._poll(ctx, lambda: _eq(client.snapshot_status(), "not-running"),
+                                 self.runbook.snapshot_status_grace_seconds, what="snapshot-status to settle")
+            except WaitTimeout:
+                ctx.merge_result(snapshot_status_stuck=True)
+                await ctx.say("the manager's /snapshot-status still says running although the restore "
+                              "execution ended; going on (check the manager if it stays so)")
         ctx.merge_result(manager_version_after=version.version)
         await ctx.move("reporting", f"manager {version.version} answers after the restore; "
                                     "collecting what it did to scheduled work")

@@ -70,7 +70,7 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
         status = await client.snapshot_status()
         if status == "running":
             seen["running"] = True
-            return False
+            return await _ended_but_flagged(ctx, client, runbook, exec_id, seen)
         try:
             ex = await client.get_execution(exec_id, bypass_maintenance=True)
         except NotFound:
@@ -108,6 +108,32 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
     await ctx.move("restored", f"restore execution {exec_id} "
                                f"{ex.status if ex else 'finished'}")
 
+async def _ended_but_flagged(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig,
+                             exec_id: str, seen: dict[str, Any]) -> bool:
+    """`/snapshot-status` says running: the end is decided from the restore execution. Once it
+    has ended, the flag gets `snapshot_status_grace_seconds` to clear (a legacy restore removes it
+    with a command run after the end, after the reboot if there is one); then the restore is
+    taken as over and the thread says the status is stuck (7.0.5 keeps it for good when the
+    archive cannot be read: snapshot_restore.py restore()'s `finally`)."""
+    try:
+        ex = await client.get_execution(exec_id, bypass_maintenance=True)
+    except (NotFound, Unauthorized, MaintenanceActive):
+        return False  # the answers below decide once the status clears
+    if not ex.finished:
+        return False
+    seen["execution"] = ex
+    now = ctx.clock.now()
+    since = seen.setdefault("ended_seen", now)
+    if (now - since).total_seconds() < runbook.snapshot_status_grace_seconds:
+        return False
+    ctx.merge_result(snapshot_status_stuck=True)
+    await ctx.say(f"the restore execution `{exec_id}` ended {ex.status}, but the manager's "
+                  f"/snapshot-status still says running {int(runbook.snapshot_status_grace_seconds)} s "
+                  "later; going by the execution. If it stays so, the manager keeps treating a restore "
+                  "as running: check the manager (its snapshot-status flag file)")
+    return True
+
+
 async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> dict[str, Any]:
     """What the restore did to scheduled work, the way this manager's version does it (see
     bot.jobs.scheduled_work), the items a new-format restore could not merge, and the snapshot
@@ -119,7 +145,7 @@ async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: Runbo
         or ctx.clock.now()
     timeout = runbook.restore_timeout_seconds
     version = result.get("manager_version_after") or result.get("manager_version") or p.get("manager_version")
-    fmt = p.get("restore_format")
+    fmt = p.get("restore_format") or result.get("restore_format")
     traits = versions.traits(version)
 
     def again(call: Any) -> Any:

@@ -1,8 +1,10 @@
 """The restore runbook's states and their one literal transition table.
 
 `preflight -> maintenance_activating` is the path taken when the safety snapshot is disabled
-(settings.runbook.safety_snapshot = false); a pending request can be cancelled, a running
-restore can only end done or failed.
+(settings.runbook.safety_snapshot = false); a pending request can be cancelled. Until the restore
+execution starts (`restoring`), a cancel, a time-out or a failure goes through `unwinding`: snapbot
+undoes what it did (its own queued safety snapshot, maintenance mode it activated) and ends
+`cancelled` or `failed`, saying what it left. From `restoring` on, a restore ends done or failed.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ class RestoreState(StrEnum):
     AWAITING_CREDENTIALS = "awaiting_credentials"
     REPORTING = "reporting"
     MAINTENANCE_DEACTIVATING = "maintenance_deactivating"
+    #: undoing what snapbot did before the restore execution started (after a cancel, a
+    #: time-out or a failure); resumed after a restart like any running step
+    UNWINDING = "unwinding"
     DONE = "done"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -55,20 +60,22 @@ RESTORE = StateMachine(
         S.AWAITING_CREDENTIALS: "Waiting for working credentials",
         S.REPORTING: "Scheduled work report",
         S.MAINTENANCE_DEACTIVATING: "Maintenance mode off",
+        S.UNWINDING: "Undoing what snapbot did",
     },
     table={
         S.REQUESTED: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
         S.APPROVED: frozenset({S.PREFLIGHT, S.CANCELLED, S.FAILED}),
-        S.PREFLIGHT: frozenset({S.SAFETY_SNAPSHOT, S.MAINTENANCE_ACTIVATING, S.FAILED}),
-        S.SAFETY_SNAPSHOT: frozenset({S.MAINTENANCE_ACTIVATING, S.FAILED}),
-        S.MAINTENANCE_ACTIVATING: frozenset({S.MAINTENANCE_ACTIVE, S.FAILED}),
-        S.MAINTENANCE_ACTIVE: frozenset({S.RESTORING, S.FAILED}),
+        S.PREFLIGHT: frozenset({S.SAFETY_SNAPSHOT, S.MAINTENANCE_ACTIVATING, S.UNWINDING, S.FAILED}),
+        S.SAFETY_SNAPSHOT: frozenset({S.MAINTENANCE_ACTIVATING, S.UNWINDING, S.FAILED}),
+        S.MAINTENANCE_ACTIVATING: frozenset({S.MAINTENANCE_ACTIVE, S.UNWINDING, S.FAILED}),
+        S.MAINTENANCE_ACTIVE: frozenset({S.RESTORING, S.UNWINDING, S.FAILED}),
         S.RESTORING: frozenset({S.RESTORED, S.FAILED}),
         S.RESTORED: frozenset({S.REPORTING, S.AWAITING_CREDENTIALS, S.FAILED}),
         S.AWAITING_CREDENTIALS: frozenset({S.RESTORED, S.REPORTING, S.MAINTENANCE_DEACTIVATING,
                                            S.FAILED}),
         S.REPORTING: frozenset({S.MAINTENANCE_DEACTIVATING, S.AWAITING_CREDENTIALS, S.FAILED}),
         S.MAINTENANCE_DEACTIVATING: frozenset({S.DONE, S.AWAITING_CREDENTIALS, S.FAILED}),
+        S.UNWINDING: frozenset({S.CANCELLED, S.FAILED}),
         S.DONE: frozenset(),
         S.FAILED: frozenset(),
         S.REJECTED: frozenset(),
@@ -79,3 +86,5 @@ RESTORE = StateMachine(
 
 #: The checklist (kept as a name: tests and the card read it).
 STEPS = RESTORE.steps
+#: The steps a cancel, a time-out or a failure unwinds from (before the restore execution starts).
+UNWINDABLE = frozenset(s for s, targets in RESTORE.table.items() if S.UNWINDING in targets)

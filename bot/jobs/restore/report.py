@@ -85,13 +85,18 @@ def is_upgrade(snapshot_version: str | None, manager_version: str | None) -> boo
     return Version(snapshot_version).tuple < Version(manager_version).tuple
 
 
-def execution_line(r: dict[str, Any]) -> str:
-    """One of the executions maintenance mode waits for, in a few words."""
+def execution_line(r: dict[str, Any], *, held: bool = False) -> str:
+    """One of the executions maintenance mode waits for, in a few words. `held`: this manager
+    starts queued executions only once maintenance mode is off (6.x/7.x), so a queued one holds
+    `activating` until it is cancelled."""
     eid = str(r.get("id", "?"))
     wf = r.get("workflow_id") or ""
     dep = r.get("deployment_id") or ""
     line = f"{eid}" + (f" ({wf}" + (f" on {dep}" if dep else "") + ")" if wf else "")
-    if r.get("status") in ("scheduled", "queued"):
+    if r.get("status") == "queued" and held:
+        line += (" [queued: it never starts while maintenance mode is on, so it holds it until "
+                 f"cancelled, `cfy executions cancel {eid}`]")
+    elif r.get("status") in ("scheduled", "queued"):
         # maintenance.py get_running_executions counts every execution not in an end state
         line += (f" [{r['status']}: maintenance mode cannot activate until it has run or is cancelled,"
                  f" `cfy executions cancel {eid}`]")

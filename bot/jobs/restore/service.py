@@ -30,6 +30,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.invocation import Invocation, Reply
+from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.report import version_in_metadata
@@ -84,6 +85,7 @@ class RestoreService:
             facts = await self._validate(cmd, manager.name, client,
                                          upload_first=bool((extra or {}).get("upload_before_restore")))
             facts.update(await self._cluster_check(cmd, inv, manager.name, client))
+            await self._before_any_change(cmd, manager.name, client, facts)
         except SnapbotError as exc:
             return Reply(messages.refusal(exc.user_message), refused=True)
         now = self.clock.now()
@@ -157,12 +159,26 @@ class RestoreService:
             facts["snapshot_size"] = archived.size
             facts["snapshot_version"] = version_in_metadata(meta)
             facts["archive_path"] = archived.location
+            facts["archive_manager"] = archived.manager
             archived_format = versions.metadata_format(meta)
         recorded = None
         if archived_format is None and versions.NEW in versions.traits(version.version).formats:
             recorded = await self._created_format(client, cmd.snapshot_id)
         facts["restore_format"] = versions.restore_format(version.version, archived_format, recorded)
+        cfg = self.settings.manager(manager)
+        facts.update(bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username,
+                     manager_edition=version.edition)
         return facts
+
+    async def _before_any_change(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient,
+                                 facts: dict[str, Any]) -> None:
+        """What the manager would refuse or break on later (reads only; the approved runbook
+        checks again, downloading a copy to read a new-format snapshot's schedules if needed)."""
+        await preflight.before_any_change(
+            client, self.archives, manager=facts.get("archive_manager") or manager,
+            snapshot_id=cmd.snapshot_id, fmt=facts["restore_format"], version=facts["manager_version"],
+            edition=facts.get("manager_edition"), bootstrap_admin=facts["bootstrap_admin"],
+            configured_user=facts["configured_user"], allow_multi=bool(facts.get("cluster_override")))
 
     @staticmethod
     async def _created_format(client: CloudifyClient, snapshot_id: str) -> str | None:
