@@ -1,5 +1,6 @@
 """What the store keeps: its records (jobs, their transitions, approvals, daily runs), the
-schema migrations, and the conversions between rows and records."""
+schema migrations, and the conversions between rows and records. (The audit log's record is
+`bot.audit_entry.AuditEntry`.)"""
 from __future__ import annotations
 
 import json
@@ -66,18 +67,6 @@ class RunRecord:
     detail: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     ended_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of `audit` (bot.audit): a command or click, accepted or refused."""
-    at: datetime
-    user: str  # Slack user id, or `local:<login>` from the terminal
-    source: str  # slack | terminal | schedule
-    channel: str
-    what: str  # the command with its arguments, secrets redacted
-    outcome: str  # ok | refused | failed
-    detail: str = ""  # why (refused, failed), or the job it started
 
 
 def _m1(db: sqlite_utils.Database) -> None:
