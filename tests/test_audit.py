@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, describe, describe_command, parse_since, redact
 from bot.audit_entry import AuditEntry
-from bot.clock import FakeClock, iso
+from bot.clock import iso
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.errors import UsageError
@@ -22,6 +22,7 @@ from bot.messages.text import for_slack
 from bot.notifier import plain_text
 from bot.store import Store
 from bot.store_rows import MIGRATIONS
+from tests.fakes import FakeClock
 from tests.jobs_support import domain
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.notifier import plain_text
 from tests.daily_support import SLOT, archive_files, verified_archives
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, REQUESTER, make_rig
 
 ENV = {"SNAPBOT_SCHEDULE": "0 3 * * *", "SNAPBOT_TIMEZONE": "Europe/Paris", "SNAPBOT_KEEP_ON_MANAGER": "2",

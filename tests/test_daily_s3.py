@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
-from bot.clock import FakeClock
 from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
+from tests.fakes import FakeClock
 from tests.rss_support import PeakRss, simulator_process
 from tests.s3_support import env_for, keys, new_bucket
 

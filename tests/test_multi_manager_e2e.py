@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
 from devtools.simulator import SimulatorOptions
 from tests.archive_support import list_archived
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (
     DR_DEPLOYMENTS,

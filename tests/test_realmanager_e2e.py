@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.config import Settings
 from bot.notifier import plain_text
 from devtools.realmanager import RealManager
 from devtools.standin.slack import render_text
 from tests.archive_support import list_archived
 from tests.daily_support import SLOT
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, REQUESTER, Rig, make_rig
 from tests.realmanager_seed import api, ensure_deployment
 
