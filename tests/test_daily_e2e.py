@@ -89,7 +89,7 @@ async def test_a_failed_create_reports_loudly_and_retry_now_succeeds(tmp_path, c
 async def test_a_download_cut_mid_stream_leaves_no_partial_file_and_retry_succeeds(tmp_path, clock):
     async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         # cut on every attempt of the first run (1 + the client's download_retries), not after
-        cuts = 1 + rig.services.clients["default"].download_retries
+        cuts = 1 + rig.services.clients["default"].session.download_retries
         await rig.sim_post("/_sim/faults", {"path": "/archive$", "cut_after_bytes": 200, "count": cuts})
         failed = await fire_and_wait(rig)
         assert failed.state == "failed" and failed.result["failed_step"] == "downloading"

@@ -45,7 +45,7 @@ def no_retry_waits(rig: Any) -> None:
     """The client retries GETs on an unreachable manager with backoff (0.5 s, 1 s, 2 s); the
     retries still happen, only the waits between them are dropped to keep the tests quick."""
     for client in rig.services.clients.values():
-        client.backoff = 0.0
+        client.session.backoff = 0.0
 
 
 def quick_slack_retries(rig: Any) -> None:
