@@ -64,8 +64,8 @@ update (an ended execution cannot change but a create_snapshot). The shapes of t
 held to the real 7.0.5 by tests/test_differential.py.
 
 Compatibility flags (`SimulatorOptions(compat=(...))`, `--compat F`, `/_sim/config {"compat": [...]}`)
-switch single pre-issue-13 behaviours back on for snapbot tests not yet updated; `PRE13` is all of
-them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
+switch on single simplified behaviours (not Cloudify's) for snapbot tests that rely on them;
+`SIMPLIFIED` is all of them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
 
 Other behaviour: 3 seeded blueprints/deployments (`bp-N`/`dep-N`, each with the usual workflows);
 executions go pending -> started -> terminated and are `queued` while a system workflow (snapshot
@@ -109,11 +109,11 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
 from devtools.simulator.app import Simulator, start_simulator
 from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
-from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
+from devtools.simulator.profiles import PROFILES, SIMPLIFIED, VersionProfile
 
 __all__ = [
-           "PRE13",
            "PROFILES",
+           "SIMPLIFIED",
            "Simulator",
            "SimulatorOptions",
            "VersionProfile",
