@@ -278,6 +278,18 @@ def sequence() -> list[Step]:
              client=("update_plugins",)),
         Call("plugins update get, missing", "GET", "/plugins-updates/{prefix}-missing", 404,
              client=("get_plugins_update",)),
+        # -- last, a restore of the snapshot made above (a legacy one: the database is replaced,
+        # services restart) -------------------------------------------------------------------
+        Call("snapshot restore", "POST", "/snapshots/{prefix}-s1/restore", 200, body=_RESTORE,
+             save={"restore": "id"}, client=("restore_snapshot",)),
+        Wait("restore ended", "/executions/{restore}", _execution_ended),
+        Wait("restore over", "/snapshot-status",
+             lambda a: isinstance(a, dict) and a.get("status") == "not-running"),
+        Call("restore execution", "GET", "/executions/{restore}", 200),
+        Call("snapshot status after the restore", "GET", "/snapshot-status", 200, auth="none"),
+        Call("snapshots after the restore", "GET", "/snapshots", 200,
+             params={"_sort": "-created_at", **_LIST}),
+        Call("maintenance after the restore", "GET", "/maintenance", 200),
     ]
 
 
@@ -464,8 +476,11 @@ async def _wait(http: httpx.AsyncClient, manager: Manager, step: Wait) -> None:
                "Authorization": basic(manager.username, manager.password)}
     answer: Any = None
     for _ in range(step.attempts):
-        resp = await http.get(_fill(step.path, manager.values), headers=headers)
-        answer = resp.json() if resp.content else None
+        try:  # a restore restarts the manager's services: refused, 502s and cut answers
+            resp = await http.get(_fill(step.path, manager.values), headers=headers)
+            answer = resp.json() if resp.content else None
+        except (httpx.TransportError, ValueError) as exc:
+            answer = f"({type(exc).__name__})"
         if step.until(answer):
             return
         await asyncio.sleep(step.interval)

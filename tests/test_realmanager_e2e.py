@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot import archive
-from bot.config import Settings
+from bot.config import RunbookConfig, Settings
 from bot.notifier import plain_text
 from devtools.realmanager import RealManager
 from devtools.standin.slack import render_text
@@ -29,6 +29,7 @@ from tests.daily_support import SLOT
 from tests.fakes import FakeClock
 from tests.harness import CHANNEL, REQUESTER, Rig, make_rig
 from tests.realmanager_seed import api, ensure_deployment
+from tests.realmanager_support import as_premium_writes_it
 
 pytestmark = [pytest.mark.realmanager, pytest.mark.slow]
 
@@ -37,9 +38,12 @@ JOB_TIMEOUT = 300.0
 
 
 def _real_polling(settings: Settings) -> Settings:
-    """Poll the real manager a few times a second, not the simulator's 50."""
-    runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.25,
-                                  poll_max_interval_seconds=1.0)
+    """Poll the real manager a few times a second, not the simulator's 50, and give its
+    `/snapshot-status` flag the time it really takes to clear (a legacy restore removes it with
+    commands run after the workflow's end: snapshot_restore.py _trigger_post_restore_commands)."""
+    runbook = dataclasses.replace(
+        settings.runbook, poll_interval_seconds=0.25, poll_max_interval_seconds=1.0,
+        snapshot_status_grace_seconds=RunbookConfig().snapshot_status_grace_seconds)
     return dataclasses.replace(settings, runbook=runbook)
 
 
@@ -185,8 +189,27 @@ async def test_the_restore_runbook_restores_a_snapshot_of_scheduled_work_on_the_
     async with real_rig(tmp_path, real_manager) as rig:
         job = await run_job(rig, f"/cfy snapshots create {sid}")
         assert job.state == "done", job.error
+        job = await run_job(rig, f"/cfy snapshots download {sid}")
+        assert job.state == "done", job.error
+        # community 7.0.5 writes no UI schema revisions, and its restore then reads its own legacy
+        # snapshot as the new format and restores nothing of it: restore the same archive with the
+        # metadata a premium manager writes, so the database really is replaced
+        legacy = f"{sid}-legacy"
+        archive_dir = Path(rig.settings.archive_dir) / "default"
+        as_premium_writes_it(archive_dir / f"{sid}.zip", archive_dir / f"{legacy}.zip")
+        job = await run_job(rig, f"/cfy snapshots upload {legacy} --from-archive")
+        assert job.state == "done", job.error
+        # what changes after the snapshot, which the restore must undo
+        async with api(real_manager.url) as http:
+            resp = await http.delete(f"/execution-schedules/{daily}",
+                                     params={"deployment_id": deployment})
+            assert resp.status_code == 204, resp.text
+            resp = await http.put(f"/secrets/{sid}-made-after", json={"value": "x"})
+            assert resp.status_code in (200, 201), resp.text
+
         lead, second = "U_LEAD1", "U_LEAD2"
-        await cfy(rig, f"/cfy snapshots restore {sid} --force --ignore-cluster-health", user=lead)
+        await cfy(rig, f"/cfy snapshots restore {legacy} --force --ignore-cluster-health",
+                  user=lead)
         job = (await rig.wait_for(lambda: [j for j in rig.jobs(kind="restore") if j.message_ts],
                                   timeout=60))[0]
         assert job.state == "requested"
@@ -204,12 +227,15 @@ async def test_the_restore_runbook_restores_a_snapshot_of_scheduled_work_on_the_
         # no scheduled execution to mark FAILED
         assert job.result["report"]["failed_originals"] == []
         assert "No scheduled execution was marked FAILED." in report_text
-    # what the manager says once the runbook is over
-    restores = await on_manager(real_manager, "/executions", workflow_id="restore_snapshot",
-                                _include_system_workflows="true", _size=1000)
-    mine = [e for e in restores["items"] if e["parameters"].get("snapshot_id") == sid]
-    assert [e["status"] for e in mine] == ["terminated"]
+        assert not job.result.get("snapshot_status_stuck")  # the flag cleared, as it should
+        restore_id = job.result["restore_execution_id"]
+    # what the manager says once the runbook is over (the restore re-inserts its own execution
+    # into the restored database, without its parameters: postgres.py _get_execution_restore_query)
+    assert (await on_manager(real_manager, f"/executions/{restore_id}"))["status"] == "terminated"
     assert (await on_manager(real_manager, "/maintenance"))["status"] == "deactivated"
     assert (await on_manager(real_manager, "/snapshot-status"))["status"] == "not-running"
+    # the database is the snapshot's: the scheduled work is back, what came after is gone
     schedules = await on_manager(real_manager, "/execution-schedules", _size=1000)
-    assert {once, daily} <= {s["id"] for s in schedules["items"]}  # the work is back
+    assert {once, daily} <= {s["id"] for s in schedules["items"]}
+    async with api(real_manager.url) as http:
+        assert (await http.get(f"/secrets/{sid}-made-after")).status_code == 404
