@@ -289,8 +289,11 @@ def test_restore_with_force_completes_and_empties_the_snapshot_list(cfy: Cfy,
 
 def test_snapshots_status_reports_a_restore_in_progress(cfy: Cfy, simulator: Manager,
                                                         tmp_path: Path) -> None:
-    # a restore of a broken archive leaves /snapshot-status `running` for good (the workflow's
-    # cleanup crashes), which holds still for as long as a slow CLI needs
+    # On 7.0.5 a restore of a broken archive leaves /snapshot-status `running` for good (the
+    # workflow's cleanup crashes), which holds still for as long as a slow CLI needs; 6.4.2 and
+    # 5.1.4 remove the flag (the simulator's profiles say why), so there is nothing to hold.
+    if simulator.version != "7.0.5":
+        pytest.skip(f"{simulator.version} clears /snapshot-status after a failed restore")
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"not a zip")
     try:
@@ -312,6 +315,11 @@ def test_restore_is_refused_while_an_execution_runs(cfy: Cfy, simulator: Manager
         out = cfy("snapshots", "restore", "conf-busy", "--force")
     finally:
         sim_post(simulator, f"/executions/{live['id']}/finish", {"status": "terminated"})
+        # 7.0.5 stores the restore's execution before refusing it and leaves it pending, where
+        # it would block every later execution (resource_manager.py restore_snapshot): end it
+        for ex in sim_state(simulator)["executions"]:
+            if ex["workflow_id"] == "restore_snapshot" and ex["status"] == "pending":
+                sim_post(simulator, f"/executions/{ex['id']}/finish", {"status": "cancelled"})
     assert out.returncode != 0
     assert "other executions running" in out.stdout + out.stderr
 
