@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cloudify.client import CloudifyClient
-from bot.errors import CloudifyError, NotFound
+from bot.errors import CloudifyError, NotFound, SnapbotError
 from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ def blocker_ids(job: Job) -> list[str]:
 async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOutcome]:
     """Cancel the executions the job's card names (an approver asked); one outcome each. Never
     snapbot's own: those are the job's to undo."""
+    if not blocker_ids(job):
+        raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
     out: list[ExecutionOutcome] = []
     own = set(recorded_executions(job))
     for eid in blocker_ids(job):
