@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.simulator import SimulatorOptions  # noqa: E402
-from tests.harness import make_rig  # noqa: E402
+from devtools.simulator import SimulatorOptions
+from tests.harness import make_rig
 
 
 async def main(jobs: int, window: float, speed: float) -> int:

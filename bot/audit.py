@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bot.clock import iso, parse_time
 from bot.logs import field
@@ -202,7 +203,7 @@ class AuditLog:
         if where:
             sql += " where " + " and ".join(where)
         sql += " order by at desc, id desc limit ?"
-        return [AuditEntry(at=parse_time(r["at"]) or datetime.min, user=r["user"],
+        return [AuditEntry(at=parse_time(r["at"]) or EARLIEST, user=r["user"],
                            source=r["source"] or "", channel=r["channel"] or "", what=r["what"],
                            outcome=r["outcome"], detail=r["detail"] or "")
                 for r in self.store.db.query(sql, [*args, max(1, int(limit))])]

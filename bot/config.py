@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import config_values as check
 from bot.errors import ConfigError
@@ -37,7 +37,7 @@ _DRILL_KEYS = {k.removeprefix("managers[].drill.") for k in _YAML_KEYS
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ARCHIVE_SCHEMES = ("s3://", "gs://", "az://", "azure://", "abfs://", "abfss://")
-_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "access": AccessConfig,
+_SECTIONS: dict[str, type[DataclassInstance]] = {"approvals": ApprovalPolicy, "access": AccessConfig,
                               "schedule": ScheduleConfig,
                               "retention": RetentionConfig, "runbook": RunbookConfig}
 
@@ -185,7 +185,7 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
 def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Validated YAML values for one of the sections (field -> value)."""
     cls = _SECTIONS[name]
-    fields = {f for f in cls.__dataclass_fields__}
+    fields = set(cls.__dataclass_fields__)
     check.unknown_keys(name, raw, fields)
     return {k: _field(name, k, f"{name}.{k}", value) for k, value in raw.items()}
 

@@ -10,12 +10,13 @@ import os
 import socket
 import sqlite3
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bot.tasks import cancel_and_wait, ensure_running
 from bot.notifier import HomePublisher, MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store
+from bot.tasks import cancel_and_wait, ensure_running
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class OutboxSender:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def deliver_own(self, timeout: float, *, everything: bool = False) -> list[OutboxRow]:
@@ -267,15 +268,12 @@ class OutboxSender:
         """chat.postMessage, at most once per key even across a crash between Slack taking the
         post and the database recording it: the attempt is marked in flight first, and a later
         attempt on a row found in flight asks Slack for the post by its key (metadata) before
-        posting again. Needs a notifier with `find_posted`; without one, a plain post."""
-        finder = getattr(self.notifier, "find_posted", None)
-        if finder is None:
-            ref = await self.notifier.post(channel, row.message, thread_ts=thread_ts)
-            return ref.ts
+        posting again (a notifier with nothing to look in finds nothing: a plain post)."""
         if self.outbox.was_in_flight(row):
             try:
                 oldest = (row.created_epoch if since is None else since) - 60
-                ts = await finder(channel, key, thread_ts=thread_ts, oldest=oldest)
+                ts = await self.notifier.find_posted(channel, key, thread_ts=thread_ts,
+                                                     oldest=oldest)
             except DeliveryFailed as exc:
                 if not exc.permanent:
                     # the look-up failed: the post is still of unknown fate, keep it in flight

@@ -23,10 +23,21 @@ from bot.commands.registry import ALWAYS, COMMANDS, spec_for
 from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
                         StaleState, UsageError)
 from bot.config import Settings
+from bot.errors import (
+    ArchiveError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    SnapbotError,
+    StaleState,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
 from bot import cluster_guard
 from bot.jobs.cancel import cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
+from bot.jobs.runner import JobRunner
+from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
@@ -35,7 +46,6 @@ from bot.jobs.runner import JobRunner
 from bot.logs import field
 from bot.reads import Reads
 from bot.store import Job, Store
-from bot.messages.text import archive_name
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +201,7 @@ class Dispatcher:
         if self.access.role(inv) >= Role.VIEWER:  # who approves is told to readers only
             notes.append(f"Approvers: {self.approvals.approver_names() or 'none configured'}.")
         blocks = message["blocks"][:common.MAX_BLOCKS - 1]
-        return Reply({**message, "blocks": [*blocks, common.context(" ".join(notes))]},
+        return Reply({**message, "blocks": [*blocks, kit.context(" ".join(notes))]},
                      ephemeral=True)
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
@@ -293,7 +303,7 @@ class Dispatcher:
             else:
                 return Reply(jm.text_message(
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
-                    f"and verified: `{archive_name(info.path)}` ({jm.human_size(info.size)}, sha256 "
+                    f"and verified: `{archive_name(info.path)}` ({kit.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
         await self.require_snapshot(manager, cmd.snapshot_id, inv)
         return await self._long(cmd, inv)

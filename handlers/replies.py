@@ -22,7 +22,7 @@ def fields(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k in ("text", "blocks", "attachments")}
 
 
-def usage_reply(exc: BaseException) -> dict[str, Any]:
+def usage_reply(exc: UsageError) -> dict[str, Any]:
     return fields(usage_error(exc))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 CFY_USAGE = "snapbot cfy [--yes] [--config FILE] COMMAND ..."
 CFY_EPILOG = "COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
+    sim.add_argument("--edition", choices=("premium", "community"), default="premium",
+                     help="the edition it says it is (community: no GET /users, no new-format "
+                          "snapshots; default premium)")
     sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default=None,
                      help="how a legacy restore's outage looks (default: nginx's 502 page)")
 
@@ -144,11 +147,11 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
 
     if args.cmd == "cfy":
         from snapbot.terminal import cfy
-        options = _cfy_options(args)
-        if isinstance(options, str):
-            print(f"snapbot cfy: {options}", file=sys.stderr)
+        parsed = _cfy_options(args)
+        if isinstance(parsed, str):
+            print(f"snapbot cfy: {parsed}", file=sys.stderr)
             return 2
-        words, yes, config = options
+        words, yes, config = parsed
         if not words:
             print(args.usage, file=sys.stderr)
             return 2
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
                                version=args.version, compat=tuple(args.compat),
                                archive_size=args.archive_size, data_dir=args.data_dir,
-                               outage_mode=args.outage_mode)
+                               outage_mode=args.outage_mode, edition=args.edition)
     try:
         return run_simulator(options, host=args.host, port=args.port)
     except ValueError as exc:  # an unknown --manager-version or --compat flag

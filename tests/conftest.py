@@ -115,3 +115,10 @@ def real_manager() -> Iterator[RealManager]:
     from tests.realmanager_support import running_real_manager
     with running_real_manager() as manager:
         yield manager
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the real manager run last (in their own order), so that its services, started
+    once for the session, are not running beside the rest of the suite."""
+    items.sort(key=lambda item: "real_manager" in getattr(item, "fixturenames", ())
+               or item.get_closest_marker("realmanager") is not None)

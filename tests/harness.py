@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import yaml
@@ -38,12 +39,12 @@ import yaml
 from bot import bootstrap
 from bot.clock import Clock
 from bot.config import Settings, load_settings
+from devtools.demo import demo_env
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
-from devtools.demo import demo_env
-from tests.waiting import until
 from handlers.app import SlackApp, make_client, start_slack_app
 from handlers.notifier import SlackNotifier
+from tests.waiting import until
 
 BOT_TOKEN = "xoxb-test-bot-token"
 SIGNING_SECRET = "test-signing-secret"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
 from bot.bootstrap import build_services, stop
 from bot.commands.parser import parse
-from bot.config import (AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings,
-                        SlackConfig)
+from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
 from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
 from bot.notifier import RecordingNotifier, plain_text

@@ -3,9 +3,10 @@ real SNAPBOT_CONFIG YAML file (tests.harness.make_rig(managers=...)), commands a
 requests, answers read back from the Slack stand-in."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from bot.clock import Clock
 from bot.notifier import plain_text
@@ -110,6 +111,7 @@ async def snapbot_daily_once(rig: Rig, *args: str) -> tuple[int, str]:
     import asyncio
     import os
     import sys
+
     from tests.harness import password_env_name
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
     import yaml

@@ -5,10 +5,14 @@ SNAPBOT_REALMANAGER_SYSTEM_LAYOUT=1 (CI) also lays out the single-host paths the
 workflows need (`snapbot realmanager --system-layout`)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,6 +79,22 @@ def wait_until_answering(client: httpx.Client, path: str, *, limit: float = 120)
             pass
         assert time.monotonic() < deadline, f"{path} did not answer 200 within {limit:.0f} s"
         time.sleep(1)
+
+
+def as_premium_writes_it(source: Path, target: Path) -> None:
+    """The same archive with the UI schema revisions a premium manager's metadata names (empty:
+    no UI data), which is what makes 7.0.5 restore it as a legacy snapshot: community writes
+    neither, so its own snapshots are restored as the new format, which restores nothing of them.
+    Writes `target` and its `.sha256` beside it, as snapbot's archive directory keeps them."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "metadata.json":
+                metadata = json.loads(data) | {"stage_schema_revision": "", "composer_schema_revision": ""}
+                data = json.dumps(metadata).encode()
+            dst.writestr(item, data)
+    Path(f"{target}.sha256").write_text(f"{hashlib.sha256(target.read_bytes()).hexdigest()}  {target.name}\n")
 
 
 @contextmanager

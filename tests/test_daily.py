@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
@@ -13,8 +11,14 @@ from bot.clock import FakeClock
 from bot.invocation import Invocation
 from bot.notifier import RecordingNotifier
 from bot.store import Store
-from tests.daily_support import (SLOT, archive_files, daily_services, daily_settings,
-                                 verified_archives, wait_jobs)
+from tests.daily_support import (
+    SLOT,
+    archive_files,
+    daily_services,
+    daily_settings,
+    verified_archives,
+    wait_jobs,
+)
 
 SID = "daily-default-20260110-0300"
 

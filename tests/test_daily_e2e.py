@@ -65,7 +65,7 @@ async def test_three_daily_runs_leave_n_snapshots_and_m_archives_and_report_each
             assert archive.read_sidecar(path) == archive.sha256_file(path)
         ok = reports(rig, ": ok")
         assert len(ok) == 3
-        for sid, text in zip(ids, ok):
+        for sid, text in zip(ids, ok, strict=True):
             assert sid in text
         assert f"removed on the manager: `{ids[0]}`" in ok[-1]
         assert f"removed from the archive: `{ids[0]}`" in ok[-1]

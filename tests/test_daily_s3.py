@@ -14,8 +14,8 @@ from bot.clock import FakeClock
 from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
-from tests.s3_support import env_for, keys, new_bucket
 from tests.rss_support import PeakRss, simulator_process
+from tests.s3_support import env_for, keys, new_bucket
 
 MB = 1024 * 1024
 

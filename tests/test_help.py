@@ -15,9 +15,9 @@ def test_one_spec_per_command_class_of_the_model():
 
 
 def test_gateable_commands_are_the_configurable_ones():
-    assert GATEABLE == {"snapshots.upload", "snapshots.delete", "maintenance-mode.activate",
+    assert {"snapshots.upload", "snapshots.delete", "maintenance-mode.activate",
                         "maintenance-mode.deactivate", "agents.install", "plugins.update",
-                        "snapshots.schedule.run-now"}
+                        "snapshots.schedule.run-now"} == GATEABLE
 
 
 def test_commands_that_change_a_manager_are_the_ones_approval_can_gate():

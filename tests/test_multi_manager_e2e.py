@@ -3,7 +3,7 @@ through a real SNAPBOT_CONFIG YAML file (passwords through password_env variable
 app over signed HTTP, the Slack stand-in, SQLite and the archive in tmp_path."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,22 @@ from bot.notifier import plain_text
 from bot.scheduler import job_id
 from devtools.simulator import SimulatorOptions
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
-from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
-                                 approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
-                                 push_to_dr, snapbot_daily_once, stage_prod_state, text_of)
+from tests.multi_support import (
+    DR_DEPLOYMENTS,
+    PASSWORDS,
+    PROD_DEPLOYMENTS,
+    api_requests,
+    approved_restore_on_dr,
+    ask,
+    daily_run,
+    lose,
+    new_job,
+    prod_and_dr,
+    push_to_dr,
+    snapbot_daily_once,
+    stage_prod_state,
+    text_of,
+)
 
 
 def _reports(rig, manager: str) -> list[str]:
@@ -262,7 +275,7 @@ async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_gu
 def midday() -> FakeClock:
     """The bot's clock at 12:00 UTC, long after the 03:00 slot: the start never catches it up,
     whatever the real time is (fixed also for the cron job's slot)."""
-    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc))
+    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
 
 
 async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(
@@ -270,7 +283,7 @@ async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each
     async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}, clock=midday) as rig:
         assert rig.jobs() == []  # nothing caught up at start
         scheduler = rig.services.daily.scheduler.apscheduler
-        now = datetime.now(timezone.utc)  # APScheduler runs on real time
+        now = datetime.now(UTC)  # APScheduler runs on real time
         for manager in ("prod", "dr"):  # both cron jobs due right now, as at 03:00
             scheduler.get_job(job_id(manager)).modify(next_run_time=now)
         jobs = await rig.wait_for(lambda: len(rig.jobs(kind="daily")) == 2 and rig.jobs(kind="daily"))

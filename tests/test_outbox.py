@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
-from bot.notifier import Message, MessageRef
 from bot.delivery import OutboxSender
+from bot.notifier import Message, MessageRef
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
 from bot.store import Store
 
@@ -32,12 +32,17 @@ class ScriptedSlack:
         if self.fail:
             raise self.fail.pop(0)
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
         self.calls.append(("post", message["text"]))
         self._maybe_fail()
         ts = f"{next(self._ts)}.0001"
         self.messages[ts] = {"text": message["text"], "thread_ts": thread_ts}
         return MessageRef(channel, ts)
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        return None
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         self.calls.append(("update", message["text"]))
@@ -256,7 +261,7 @@ class SlackWithLookup(ScriptedSlack):
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
                    key: str | None = None) -> MessageRef:
-        ref = await super().post(channel, message, thread_ts=thread_ts)
+        ref = await super().post(channel, message, thread_ts=thread_ts, key=key)
         if key:
             self.keys[key] = ref.ts
         if self.lose_answer:

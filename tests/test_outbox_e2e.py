@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any
 import pytest
 
 from bot.messages.jobs import people, with_mentions
-from bot.messages.text import for_slack
 from bot.messages.restore import overdue_report_text
+from bot.messages.text import for_slack
 from devtools.simulator import SimulatorOptions
 from tests.harness import BOT_TOKEN, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job

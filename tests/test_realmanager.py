@@ -4,6 +4,7 @@ The tests marked `realmanager` run it (skipped without SNAPBOT_CLOUDIFY_SRC); th
 tool's own parts (arguments, the source, stopping a process tree) and run everywhere."""
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -16,11 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devtools.realmanager import RealManager, SourceError
+from devtools.realmanager import RealManager, SourceError, layout
 from devtools.realmanager.control import ControlServer
+from devtools.realmanager.layout import Layout, LayoutError, SystemLayout
 from devtools.realmanager.manager import SCRIPTS
 from devtools.realmanager.processes import Service, process_tree
-from devtools.realmanager.source import TREES, resolve_source
+from devtools.realmanager.source import TREES, CloudifySource, resolve_source
 from snapbot.main import main
 from tests.realmanager_support import SKIP_REASON, source_or_skip
 
@@ -230,3 +232,43 @@ def test_the_supervisorctl_stand_in_acts_on_the_tools_services(tmp_path: Path) -
     assert acted == [("stop", "rest"), ("restart", "scheduler")]
     assert "supervisorctl stop cloudify-restservice -> 0" in (tmp_path / "control.log").read_text()
     assert supervisorctl("status", "cloudify-restservice").returncode == 7  # no server: refused
+
+
+def _system_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SystemLayout:
+    """A SystemLayout whose checked paths are under tmp_path (its refusals run before it writes)."""
+    monkeypatch.setattr(layout, "SYSTEM_DIRS", (tmp_path / "opt-manager",))
+    monkeypatch.setattr(layout, "SUPERVISORCTL", tmp_path / "supervisorctl")
+    monkeypatch.setattr(layout, "SYSTEM_LOCK", tmp_path / "layout.lock")
+    src = CloudifySource(tmp_path / "src")
+    return SystemLayout(Layout(tmp_path / "state", system=True), src, tmp_path / "venv", tmp_path / "sock")
+
+
+def test_the_system_layout_refuses_a_directory_it_did_not_lay_out(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    system = _system_layout(tmp_path, monkeypatch)
+    (tmp_path / "opt-manager").mkdir()
+    (tmp_path / "opt-manager" / "cloudify-rest.conf").write_text("a real install's")
+    with pytest.raises(LayoutError, match="not laid out by snapbot realmanager"):
+        system.install()
+    assert (tmp_path / "opt-manager" / "cloudify-rest.conf").read_text() == "a real install's"
+
+
+def test_the_system_layout_refuses_a_real_supervisorctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = _system_layout(tmp_path, monkeypatch)
+    (tmp_path / "supervisorctl").write_text("#!/usr/bin/python3\n# supervisor's own\n")
+    with pytest.raises(LayoutError, match="not this tool's stand-in"):
+        system.install()
+    assert "supervisor's own" in (tmp_path / "supervisorctl").read_text()
+
+
+def test_one_system_layout_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = _system_layout(tmp_path, monkeypatch)
+    (tmp_path / "opt-manager").mkdir()  # not ours: an install that gets the lock stops there
+    with (tmp_path / "layout.lock").open("w") as held:  # as another manager holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(LayoutError, match="another `snapbot realmanager --system-layout`"):
+            system.install()
+    with pytest.raises(LayoutError, match="not laid out"):  # free again; a refusal releases it
+        system.install()
+    with pytest.raises(LayoutError, match="not laid out"):
+        system.install()

@@ -20,6 +20,7 @@ from devtools.realmanager.processes import process_tree
 from snapbot.main import main
 from tests.realmanager_support import (
     api,
+    as_premium_writes_it,
     system_layout_or_skip,
     wait_for_execution,
     wait_until_answering,
@@ -126,23 +127,9 @@ def test_restoring_a_community_snapshot_terminates_but_restores_nothing(manager:
         assert client.delete("/secrets/rm-made-after-the-snapshot").status_code == 204
 
 
-def _as_premium_writes_it(source: Path, target: Path) -> None:
-    """The same archive with the UI schema revisions a premium manager's metadata names (empty:
-    no UI data), which is what makes 7.0.5 restore it as a legacy snapshot."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "metadata.json":
-                metadata = json.loads(data) | {"stage_schema_revision": "", "composer_schema_revision": ""}
-                data = json.dumps(metadata).encode()
-            dst.writestr(item, data)
-    Path(f"{target}.sha256").write_text(f"{hashlib.sha256(target.read_bytes()).hexdigest()}  {target.name}\n")
-
-
 def test_a_legacy_restore_runs_to_completion_stopping_and_starting_services(manager: RealManager,
                                                                              workdir: Path) -> None:
-    _as_premium_writes_it(archive(workdir, "rm-first"), archive(workdir, "rm-legacy"))
+    as_premium_writes_it(archive(workdir, "rm-first"), archive(workdir, "rm-legacy"))
     code, printed = snapbot_cfy(manager, workdir, "snapshots", "upload", "rm-legacy", "--from-archive")
     assert code == 0, printed
     control_log = manager.service_control_log

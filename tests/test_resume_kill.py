@@ -21,17 +21,18 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from bot.messages.text import for_slack
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore.machine import RESTORE
 from bot.messages.jobs import with_mentions
 from bot.messages.restore import overdue_report_text
+from bot.messages.text import for_slack
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import Call, SlackStandin
 from tests.restore_worker import BOT_TOKEN

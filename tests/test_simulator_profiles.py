@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from bot.clock import iso
-from tests.waiting import until
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PRE13, PROFILES
+from tests.waiting import until
 
 SPEED = 40
 VERSIONS = ("7.0.5", "6.4.2", "5.1.4")
@@ -191,8 +191,8 @@ async def test_new_format_restore_merges_and_logs_existing_items_as_errors(tmp_p
         assert done["status"] == "terminated"
         assert set(m.sim.state.deployments) == {"dep-1", "dep-2", "dep-3", "dep-new"}
         errors = [msg for level, msg in await m.logs(done["id"]) if level == "error"]
-        assert "Error restoring blueprint bp-1: 409: <Blueprint id=`bp-1` tenant=`default_tenant`>" \
-            " already exists on <Tenant name=`default_tenant`> or with global visibility" in errors
+        assert ("Error restoring blueprint bp-1: 409: <Blueprint id=`bp-1` tenant=`default_tenant`>"
+                " already exists on <Tenant name=`default_tenant`> or with global visibility") in errors
         assert any(msg.startswith("Error restoring deployment dep-1: 409") for msg in errors)
         assert not any("dep-3" in msg for msg in errors)
         # snapshot list unchanged; the manager never went away

@@ -22,8 +22,8 @@ is limited to 5 GB objects; larger snapshots need a store whose copy supports th
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
-from concurrent.futures import ThreadPoolExecutor
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -55,6 +55,9 @@ from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
 from bot.partials import partial_name
 
+if TYPE_CHECKING:  # in obstore's stubs only
+    from obstore import ReadableFile
+
 log = logging.getLogger(__name__)
 
 #: multipart part size (S3's minimum) and parts in flight: memory ≈ PART × (CONCURRENCY + 1)
@@ -74,7 +77,7 @@ def _digest(hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:
 class _Reader(io.RawIOBase):
     """obstore's seekable reader (ranged GETs) as the binary file zipfile expects."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: ReadableFile) -> None:
         super().__init__()
         self.inner = inner
 
@@ -84,7 +87,7 @@ class _Reader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes:
         return bytes(self.inner.read(None if size is None or size < 0 else size))
 
     def readinto(self, b: Any) -> int:
@@ -131,7 +134,7 @@ class ObjectArchiveStore:
         parsed = split_key(meta["path"])
         if parsed is None:
             return None
-        modified = meta.get("last_modified") or datetime.now(timezone.utc)
+        modified = meta.get("last_modified") or datetime.now(UTC)
         return StoredArchive(manager=parsed[0], snapshot_id=parsed[1], size=int(meta["size"]),
                              modified=modified, location=f"{self.url}/{meta['path']}")
 
@@ -366,16 +369,16 @@ class ObjectArchiveStore:
                                     use_multipart=False)
         except Exception as exc:
             raise ArchiveError(f"uploading {name} to {self.url} failed ({_why(exc)})") from None
-        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(timezone.utc),
+        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(UTC),
                           location=f"{self.url}/{key}")
 
-    async def list_state(self, prefix: str = "") -> list[StoredBlob]:
+    async def list_state(self, prefix: str = "") -> builtins.list[StoredBlob]:
         out = []
         for m in await self._list_meta(f"{STATE_DIR}/"):
             rel = m["path"][len(STATE_DIR) + 1:]
             if rel.endswith(SIDECAR) or not rel.startswith(prefix) or rel.rsplit("/", 1)[-1][:1] == ".":
                 continue
-            out.append(StoredBlob(rel, int(m["size"]), m.get("last_modified") or datetime.now(timezone.utc),
+            out.append(StoredBlob(rel, int(m["size"]), m.get("last_modified") or datetime.now(UTC),
                                   f"{self.url}/{m['path']}"))
         return sorted(out, key=lambda b: (b.modified, b.name), reverse=True)
 

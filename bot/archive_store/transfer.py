@@ -15,7 +15,7 @@ from bot.progress import TransferMeter
 MeterFactory = Callable[[int | None], TransferMeter]
 
 
-def _is_cloudify_snapshot(snapshot_id: str):  # noqa: ANN202 - a ZipCheck
+def _is_cloudify_snapshot(snapshot_id: str) -> ZipCheck:
     def check(names: list[str]) -> None:
         if "metadata.json" not in names:
             raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "

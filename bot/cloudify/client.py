@@ -27,8 +27,18 @@ from typing import Any
 
 from bot.cloudify import versions
 from bot.cloudify.cluster import ClusterHealth, assess
-from bot.cloudify.models import (Deployment, Event, Execution, ExecutionSchedule, MaintenanceState,
-                                 ManagerNode, PluginsUpdate, Snapshot, Version, items_of)
+from bot.cloudify.models import (
+    Deployment,
+    Event,
+    Execution,
+    ExecutionSchedule,
+    MaintenanceState,
+    ManagerNode,
+    PluginsUpdate,
+    Snapshot,
+    Version,
+    items_of,
+)
 from bot.cloudify.transfer import ArchiveTransfers
 from bot.errors import ConfigError, NotFound, ServerError, UsageError
 
@@ -45,7 +55,7 @@ class ManagerClients(dict[str, "CloudifyClient"]):
     """The clients by configured manager name; an unknown name (e.g. a job of a manager since
     removed from the config) is a UsageError naming the configured ones, not a KeyError."""
 
-    def __missing__(self, name: str) -> "CloudifyClient":
+    def __missing__(self, name: str) -> CloudifyClient:
         known = ", ".join(self)
         raise UsageError(f"unknown manager {name!r} (configured: {known})")
 

@@ -9,7 +9,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -129,10 +129,10 @@ class ManagerSession:
         logger.info("manager %s: credentials re-read from file", self.name)
         return True
 
-    async def __aenter__(self) -> "ManagerSession":
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     # -- transport ---------------------------------------------------------------------------

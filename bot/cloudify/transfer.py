@@ -147,7 +147,7 @@ class ArchiveTransfers(ManagerSession):
                                exc.error.manager_message, how, cuts, self.download_retries)
                 await self._backoff(cuts - 1)
 
-    async def _stream_once(self, path: str, tmp: Path, part: "_Partial") -> ArchiveInfo:
+    async def _stream_once(self, path: str, tmp: Path, part: _Partial) -> ArchiveInfo:
         method = "GET"
         started = time.monotonic()
         answered = False
@@ -168,7 +168,7 @@ class ArchiveTransfers(ManagerSession):
                     raise _Cut(ManagerUnavailable(
                         "the manager answered another range than the one asked for",
                         method=method, path=path, manager=self.name))
-                with open(tmp, mode) as f:
+                with await asyncio.to_thread(open, tmp, mode) as f:
                     async for chunk in resp.aiter_bytes(self.chunk_size):
                         part.digest.update(chunk)
                         await asyncio.to_thread(f.write, chunk)
@@ -302,7 +302,7 @@ class ArchiveTransfers(ManagerSession):
                                        expected=(201,))
             return await self._uploaded(snapshot_id, resp)
         src = Path(path)  # type: ignore[arg-type]
-        if not src.is_file():
+        if not await asyncio.to_thread(src.is_file):
             raise ArchiveError(f"no archive to upload at {src}", manager=self.name)
         chunks = self._file_chunks(src)
         try:

@@ -19,7 +19,7 @@ def topics() -> list[str]:
     words: dict[str, None] = {}
     for s in COMMANDS:
         words[s.group] = None
-        words.update({p: None for p in s.name.split(".")[1:]})
+        words.update(dict.fromkeys(s.name.split(".")[1:]))
         words[s.name] = None
     return list(words)
 

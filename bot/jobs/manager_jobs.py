@@ -200,9 +200,11 @@ class PluginsUpdate(SimpleDriver):
                 upd = await client.get_plugins_update(update_id)
                 return upd if upd.state in PLUGINS_UPDATE_FINAL else None
 
+            def progress(waited: float, bp: str = bp) -> str:
+                return f"`{bp}`: updating… {human_duration(waited)}"
+
             upd = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
-                             what=f"plugins update of {bp}",
-                             progress=lambda s, bp=bp: f"`{bp}`: updating… {human_duration(s)}")
+                             what=f"plugins update of {bp}", progress=progress)
             outcome[bp] = {"update_id": update_id, "status": upd.state,
                            "ok": upd.state in PLUGINS_UPDATE_OK, "final": True}
             ctx.merge_result(blueprints=outcome)

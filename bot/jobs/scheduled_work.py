@@ -127,7 +127,7 @@ def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: dateti
     out: list[dict[str, Any]] = []
     for s in schedules:
         due = s.next_occurrence
-        if not s.enabled or due is None or RESTORED_PREFIX in s.id and due > restore_ended:
+        if not s.enabled or due is None or (RESTORED_PREFIX in s.id and due > restore_ended):
             continue
         if due > restore_ended or (snapshot_at is not None and due < snapshot_at - timedelta(seconds=60)):
             continue

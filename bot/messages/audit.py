@@ -6,7 +6,8 @@ once escaped, and the whole within Slack's 50 blocks.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bot.messages.blocks import context, header, section, when
 from bot.messages.text import channel_mention, escape, mention

@@ -20,8 +20,9 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TextIO
+from typing import Any, TextIO
 
 from bot.notifier import plain_text
 from devtools.standin.slack import AppResponse, Event, SlackStandin
@@ -272,8 +273,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             out.write("\n")
             if demo.failures:
                 out.write(f"demo FAILED: {len(demo.failures)} check(s) failed:\n")
-                for f in demo.failures:
-                    out.write(f"  - {f}\n")
+                out.writelines(f"  - {f}\n" for f in demo.failures)
                 return 1
             out.write(f"demo OK: {len(steps)} steps, {len(slack.calls)} Slack Web API calls\n")
             return 0

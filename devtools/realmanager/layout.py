@@ -114,6 +114,13 @@ class SystemLayout:
             self._lock = None
             raise LayoutError("another `snapbot realmanager --system-layout` runs on this machine "
                               "(the single-host paths can serve one manager at a time)") from None
+        try:
+            self._lay_out()
+        except BaseException:
+            self.remove()  # what was laid out so far, and the lock
+            raise
+
+    def _lay_out(self) -> None:
         for path in SYSTEM_DIRS:
             if path.exists() and not (path / MARKER).exists():
                 raise LayoutError(f"{path} exists and was not laid out by snapbot realmanager "

@@ -102,5 +102,12 @@ from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
 
-__all__ = ["Simulator", "SimulatorOptions", "VersionProfile", "PROFILES", "PRE13",
-           "start_simulator", "run_simulator"]
+__all__ = [
+           "PRE13",
+           "PROFILES",
+           "Simulator",
+           "SimulatorOptions",
+           "VersionProfile",
+           "run_simulator",
+           "start_simulator",
+]

@@ -87,6 +87,12 @@ class VersionProfile:
     # `ctok-<id>-********`) and POST /tokens creates one, answered 200 (marshal_with, no status
     # given); before, the simulator's GET /tokens issues a token, as the 5.x client expects
     tokens_listed: bool
+    # resource_manager.py restore_snapshot (7.0.5) stores the `pending` restore_snapshot execution
+    # before prepare_executions refuses it (400 existing_running_execution_error) and, unlike
+    # create_snapshot, does not delete it again: the refused restore's execution stays pending
+    # for good (nothing runs it), keeping maintenance mode `activating` and refusing later
+    # system workflows until someone ends it
+    refused_restore_stays_pending: bool
     # the 400 existing_running_execution_error text for a blocked system workflow
     # (resource_manager.py: 7.0.5/6.4.2 _check_for_running_executions, 5.1.4
     # _check_for_any_active_executions); {ids} = ", ".join(ids), {ids_repr} = repr(list(ids))
@@ -132,7 +138,7 @@ PROFILES: dict[str, VersionProfile] = {
         version="7.0.5", branch="7.0.5-build", activate_answer_nested=True,
         snapshot_formats=True, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False, tokens_listed=True,
+        managers_is_active=False, tokens_listed=True, refused_restore_stays_pending=True,
         busy_message="Cannot start execution because there are other executions running e.g.: "
                      "{ids}", broken_archive_sticks_status=True, cluster_status_banned_in_restore=False,
         upload_over_existing_conflicts=False),
@@ -140,13 +146,13 @@ PROFILES: dict[str, VersionProfile] = {
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False, tokens_listed=False,
+        managers_is_active=False, tokens_listed=False, refused_restore_stays_pending=False,
         busy_message="Cannot start execution because there are other executions running: {ids}"),
     "5.1.4": VersionProfile(
         version="5.1.4", branch="5.1.4-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=False,
         scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
-        managers_is_active=True, tokens_listed=False,
+        managers_is_active=True, tokens_listed=False, refused_restore_stays_pending=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
                      "running. Currently running executions: {ids_repr}",
         queued_held_by_maintenance=False, node_failures=False, delete_checks_executions=False,

@@ -23,7 +23,7 @@ _SERVICES_OK: dict[str, dict[str, Any]] = {
 
 
 class ManagerRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -170,17 +170,31 @@ class ManagerRoutes:
     async def user(self, request: web.Request) -> web.Response:
         return web.json_response(self._user_view(request[USER_KEY], self._get_data(request)))
 
+    def _community(self) -> bool:
+        return self.s.options.edition == "community"
+
     async def users(self, request: web.Request) -> web.Response:
-        """`GET /users` (premium; a community manager answers 404 missing_premium_package_error)."""
+        """`GET /users` (premium; a community manager answers 404 missing_premium_package_error:
+        manager_exceptions.py MissingPremiumPackage)."""
+        if self._community():
+            raise ApiError(404, "missing_premium_package_error",
+                           "This feature exists only in the premium edition of Cloudify.\n"
+                           "Please contact sales for additional info.")
         return listing(request, [self._user_view(name) for name in sorted(self.s.state.users)])
 
     async def user_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request.match_info["name"],
-                                                 self._get_data(request)))
+        name = request.match_info["name"]
+        if self._community() and name != request[USER_KEY]:
+            # resources_v3/users.py UsersIdCommunity.get: only one's own details
+            raise ApiError(400, "bad_parameters_error", "Cannot get details of a different user")
+        return web.json_response(self._user_view(name, self._get_data(request)))
 
     async def user_update(self, request: web.Request) -> web.Response:
         """resources_v3/users.py UsersId.post: password | role | show_getting_started."""
         name = request.match_info["name"]
+        if self._community() and name != request[USER_KEY]:
+            # resources_v3/users.py UsersIdCommunity.post
+            raise ApiError(400, "bad_parameters_error", "Cannot change settings for a different user")
         view = self._user_view(name)
         data = await body_json(request)
         password, role = data.get("password"), data.get("role")

@@ -15,8 +15,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import iso, parse_time
 import devtools.simulator.profiles as profiles
+from bot.clock import iso, parse_time
 from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
 from devtools.simulator.state import LIVE_STATUSES, SimState, new_id
 
@@ -59,7 +59,7 @@ class Workflows:
     profile: profiles.VersionProfile
 
     # --- ordinary executions -------------------------------------------------------------
-    async def _run_workflow(self: "Simulator", execution_id: str, duration: float | None = None,
+    async def _run_workflow(self: Simulator, execution_id: str, duration: float | None = None,
                             manual: bool = False) -> None:
         total = self.options.workflow_seconds if duration is None else duration
         await self._wait_turn(execution_id)
@@ -85,7 +85,7 @@ class Workflows:
             self.state.plugins_updates[pu]["state"] = "successful"
 
     # --- snapshot create -----------------------------------------------------------------
-    async def _run_create(self: "Simulator", execution_id: str, snapshot_id: str) -> None:
+    async def _run_create(self: Simulator, execution_id: str, snapshot_id: str) -> None:
         total = self.options.create_seconds
         await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
@@ -142,7 +142,7 @@ class Workflows:
         self.log_event(ex, "'create_snapshot' workflow execution succeeded")
 
     # --- snapshot restore ----------------------------------------------------------------
-    async def _run_restore(self: "Simulator", execution_id: str, snapshot_id: str,
+    async def _run_restore(self: Simulator, execution_id: str, snapshot_id: str,
                            params: dict[str, Any]) -> None:
         await self._wait_turn(execution_id)
         self._restore_running += 1
@@ -158,11 +158,11 @@ class Workflows:
                     time.monotonic() + self.options.snapshot_status_linger_seconds
                     / max(self.options.speed, 1e-9))
 
-    def _fail_restore(self: "Simulator", ex: dict[str, Any], message: str) -> None:
+    def _fail_restore(self: Simulator, ex: dict[str, Any], message: str) -> None:
         self._set_status(ex, "failed", message)
         self.log_event(ex, message, "error")
 
-    async def _restore_steps(self: "Simulator", execution_id: str, snapshot_id: str,
+    async def _restore_steps(self: Simulator, execution_id: str, snapshot_id: str,
                              params: dict[str, Any]) -> bool:
         """Run the restore; return whether /snapshot-status lingers after it (legacy only)."""
         total = self.options.restore_seconds
@@ -274,7 +274,7 @@ class Workflows:
                 self._spawn(self._run_workflow(e["id"]))
         self._restore_scheduled(ex)
 
-    def _restore_scheduled(self: "Simulator", ex: dict[str, Any]) -> None:
+    def _restore_scheduled(self: Simulator, ex: dict[str, Any]) -> None:
         now = self.now()
         style = "5.x" if self.compat(profiles.COMPAT_SCHEDULED_5X) else self.profile.scheduled_restore
         for e in [e for e in self.state.executions.values() if e["status"] == "scheduled"]:
@@ -335,7 +335,7 @@ class Workflows:
         return False
 
     # --- execution schedules -------------------------------------------------------------
-    def add_schedule(self: "Simulator", schedule_id: str, deployment_id: str | None,
+    def add_schedule(self: Simulator, schedule_id: str, deployment_id: str | None,
                      workflow_id: str, *, since: datetime, rule: dict[str, Any],
                      parameters: dict[str, Any] | None = None, slip: int = 0,
                      until: datetime | None = None, stop_on_fail: bool = False,
@@ -355,7 +355,7 @@ class Workflows:
         self.state.execution_schedules[schedule_id] = item
         return item
 
-    def _tick_schedules(self: "Simulator") -> None:
+    def _tick_schedules(self: Simulator) -> None:
         """execution-scheduler/execution_scheduler/main.py check_schedules: nothing runs while
         maintenance mode is activated or the REST service is down; a due occurrence runs if it is
         at most slip minutes + 60 s late, else it is skipped silently; next_occurrence moves on."""
@@ -384,7 +384,7 @@ class Workflows:
             sched["next_occurrence"] = _next_occurrence(sched, now)
             sched["all_next_occurrences"] = _all_occurrences(sched, now)
 
-    def schedule_view(self: "Simulator", sched: dict[str, Any]) -> dict[str, Any]:
+    def schedule_view(self: Simulator, sched: dict[str, Any]) -> dict[str, Any]:
         last = self.state.executions.get(sched.get("latest_execution_id") or "")
         out = {k: v for k, v in sched.items() if k not in ("latest_execution_id",
                                                             "skipped_occurrences")}
@@ -394,7 +394,7 @@ class Workflows:
         out["all_next_occurrences"] = _all_occurrences(sched, self.now())
         return out
 
-    def archive_path(self: "Simulator", snapshot_id: str) -> str:
+    def archive_path(self: Simulator, snapshot_id: str) -> str:
         return os.path.join(self.data_dir, "snapshots", snapshot_id, f"{snapshot_id}.zip")
 
 
@@ -448,4 +448,4 @@ def _all_occurrences(sched: dict[str, Any], now: datetime) -> list[str]:
     return [w.strftime("%Y-%m-%d %H:%M:%S") for w in _occurrences(sched, now, 20)]
 
 
-__all__ = ["Workflows", "RestoreStuck", "recurrence_seconds", "new_id"]
+__all__ = ["RestoreStuck", "Workflows", "new_id", "recurrence_seconds"]

@@ -42,8 +42,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -196,7 +197,7 @@ class SlackStandin:
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "SlackStandin":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> SlackStandin:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
@@ -218,10 +219,10 @@ class SlackStandin:
         if self._server is not None:
             await self._server.close()
 
-    async def __aenter__(self) -> "SlackStandin":
+    async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     @property

@@ -264,7 +264,7 @@ class DailyService:
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
         if missed_slot is not None:
             # APScheduler saw the slot pass beyond the grace time (the process was stalled)
-            slot = missed_slot.astimezone(timezone.utc)
+            slot = missed_slot.astimezone(UTC)
             if self.store.daily_run(manager, slot) is None:
                 await self.record_missed(manager, slot, "the bot was stalled past the grace time")
             return

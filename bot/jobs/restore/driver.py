@@ -16,12 +16,15 @@ Credentials after the restore: see `bot.jobs.restore.credentials`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+from bot import runbooks
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
 from bot.cloudify import versions
 from bot.clock import Clock, iso
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
 from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, MaintenanceActive,
@@ -32,6 +35,8 @@ from bot.jobs.restore import credentials
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE, RestoreState as S
 from bot.jobs.restore import preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
+from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.report import execution_line, is_upgrade
 from bot.jobs.runner import JobContext
 from bot.messages import restore as messages

@@ -43,9 +43,9 @@ def overdue_report(restore_started: datetime, log_lines: list[str], failed: list
         m = OVERDUE_RE.search(line)
         if not m:
             continue
-        e = lookup.get(m["id"])
-        found[m["id"]] = ReportedExecution(m["id"], (e.deployment_id or "") if e else "",
-                                           e.workflow_id if e else "", m["at"], "log")
+        seen = lookup.get(m["id"])
+        found[m["id"]] = ReportedExecution(m["id"], (seen.deployment_id or "") if seen else "",
+                                           seen.workflow_id if seen else "", m["at"], "log")
     for e in failed:
         if e.status != "failed" or e.scheduled_for is None:
             continue

@@ -4,21 +4,31 @@ snapshot and the post-upgrade steps."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
+from bot import runbooks
 from bot.archive_store import ArchiveStore, StoredArchive
 from bot.clock import Clock, iso
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Snapshot
 from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
-from bot import runbooks
-from bot.cloudify import versions
-from bot.errors import (ArchiveError, CloudifyError, JobConflict, MaintenanceActive, ManagerUnavailable,
-                        NotFound, SnapbotError, StepFailed, UsageError)
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    JobConflict,
+    MaintenanceActive,
+    ManagerUnavailable,
+    NotFound,
+    SnapbotError,
+    StepFailed,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
