@@ -15,13 +15,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
-from bot.logs import field
-from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import restore as messages
 from bot.messages.blocks import when
 from bot.messages.text import group_mention, mention

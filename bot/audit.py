@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.clock import iso, parse_time
-from bot.logs import field
+from bot.clock import EARLIEST, iso, parse_time
 from bot.commands import model as m
 from bot.commands.grammar import FALSE, OPTIONAL, SINCE_SPAN, TRUE
 from bot.commands.registry import COMMANDS
 from bot.errors import NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.messages.audit import SHOWN, audit_message
 from bot.notifier import plain_text
 from bot.store import Store

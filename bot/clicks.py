@@ -151,7 +151,7 @@ class Buttons:
         return await self.approvals.decide(job.id, click.inv.user, HOME_ACTIONS[click.action],
                                            idem_key=click.inv.idem_key)
 
-    async def _click(self, click: Click, ran: "_Ran") -> Reply:
+    async def _click(self, click: Click, ran: _Ran) -> Reply:
         action, inv, access = click.action, click.inv, self.dispatcher.access
         if action in HOME_ACTIONS:
             return await self._home_decision(click)

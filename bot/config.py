@@ -12,10 +12,23 @@ from typing import TYPE_CHECKING, Any
 
 from bot import config_values as check
 from bot.errors import ConfigError
-from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, AccessConfig,
-                          ApprovalPolicy, DrillConfig,
-                          ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
-                          SlackConfig, configuration_markdown, describe_settings)
+from bot.settings import (
+    DEFAULT_MANAGER,
+    ENV_VARS,
+    GATEABLE_ACTIONS,
+    SETTINGS,
+    AccessConfig,
+    ApprovalPolicy,
+    DrillConfig,
+    ManagerConfig,
+    RetentionConfig,
+    RunbookConfig,
+    ScheduleConfig,
+    Settings,
+    SlackConfig,
+    configuration_markdown,
+    describe_settings,
+)
 
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "DrillConfig",
@@ -25,6 +38,9 @@ __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "Acces
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _YAML_KEYS = [st.key for st in SETTINGS if st.key]

@@ -12,7 +12,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from bot.tasks import cancel_and_wait, ensure_running
 from bot.notifier import HomePublisher, MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot import cluster_guard
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
 from bot.archive_store import ArchiveStore
@@ -20,30 +21,19 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
-                        StaleState, UsageError)
 from bot.config import Settings
-from bot.errors import (
-    ArchiveError,
-    InvalidTransition,
-    NotAuthorized,
-    NotFound,
-    SnapbotError,
-    StaleState,
-    UsageError,
-)
+from bot.errors import ArchiveError, CloudifyError, NotAuthorized, NotFound, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
-from bot import cluster_guard
-from bot.jobs.cancel import cancel_blockers, cancel_manager_executions, undo_maintenance
+from bot.jobs.cancel import cancel_blockers, cancel_job
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
 from bot.messages.posture import ManagerPosture
-from bot.jobs.runner import JobRunner
-from bot.logs import field
+from bot.messages.text import archive_name
 from bot.reads import Reads
 from bot.store import Job, Store
 
@@ -107,7 +97,8 @@ class Dispatcher:
         self.drills = drills
         self.posture = posture
         self.reads = Reads(settings, clients, archives)
-        # Commands with a method of their own; any other with a job kind is a simple `_long` job.
+        # Commands answered (or started) by a method of their own; every other command that
+        # creates a job (its spec names a job kind) is a simple job started by `_long`.
         own: dict[type[m.Command], Handler] = {
             m.Help: self._help,
             m.SnapshotsList: self._snapshots_list,
@@ -233,24 +224,7 @@ class Dispatcher:
     async def _jobs_cancel(self, cmd: m.JobsCancel, inv: Invocation) -> Reply:
         job = self.store.get_job(cmd.job_id)
         self.check_may_cancel(job, inv.user)
-        if job.finished:
-            raise SnapbotError(f"job {job.id} is already {job.state}")
-        try:
-            job = await self.runner.cancel(job.id, inv.user)
-        except StaleState:
-            job = self.store.get_job(job.id)
-            raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
-                               "it can no longer be cancelled") from None
-        except InvalidTransition:
-            job = self.store.get_job(job.id)
-            if job.finished:
-                raise SnapbotError(f"job {job.id} is already {job.state}") from None
-            raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
-                               "stopped at this step") from None
-        if not job.finished:  # unwinding: the job undoes its own work
-            return Reply(jm.job_cancelled(job), ephemeral=False)
-        outcomes = await cancel_manager_executions(self._client(job.manager), job)
-        undone = await undo_maintenance(self._client(job.manager), job)
+        job, outcomes, undone = await cancel_job(self.runner, self._client(job.manager), job, inv.user)
         return Reply(jm.job_cancelled(job, outcomes, undone), ephemeral=False)
 
     async def cancel_blockers(self, job: Job, inv: Invocation) -> Reply:

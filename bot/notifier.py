@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
 from bot.messages.text import unwrap  # snapbot's own mentions, for reading
 
 Message = dict[str, Any]

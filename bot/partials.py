@@ -15,10 +15,9 @@ import contextvars
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -136,7 +136,7 @@ async def test_start_up_and_the_daily_run_sweep_what_cut_writes_left_in_the_buck
     settings = s3_settings(sim.url, tmp_path, s3_endpoint, bucket)
     s3.put_object(Bucket=bucket, Key="snapbot/default/.gone.zip.part-j-0a0b0c-1f", Body=b"x" * 1000)
     # the bucket dates its objects by the real time: so does this run's clock
-    clock = FakeClock(datetime.now(timezone.utc) + timedelta(seconds=2))
+    clock = FakeClock(datetime.now(UTC) + timedelta(seconds=2))
     async with daily_services(settings, clock) as services:
         await bootstrap.start(services)
         assert keys(s3_endpoint, bucket) == []  # swept at start-up

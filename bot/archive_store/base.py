@@ -16,8 +16,8 @@ restore's safety snapshot, `upload --from-archive`, `snapshots list`) goes throu
 from __future__ import annotations
 
 import builtins
-import hashlib
 import fnmatch
+import hashlib
 import json
 import zipfile
 import zlib

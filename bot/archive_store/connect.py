@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from obstore.store import ObjectStore
 
 if TYPE_CHECKING:  # obstore's typed dicts exist in its stubs only
-    from obstore.store import ClientConfig, RetryConfig, S3Config
+    from obstore.store import ClientConfig, S3Config
 
 from bot.errors import ConfigError
 

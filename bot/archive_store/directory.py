@@ -7,7 +7,7 @@ import errno
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import archive

@@ -26,8 +26,9 @@ import builtins
 import io
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import obstore
 from obstore.exceptions import NotFoundError
@@ -246,7 +247,7 @@ class ObjectArchiveStore:
         """`_forget`, given up after `seconds` (a cut network: the sweep removes it later)."""
         try:
             await asyncio.wait_for(asyncio.shield(self._forget(key)), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("could not remove %s/%s in %.0f s; the next sweep will", self.url, key, seconds)
 
     async def _forget_quietly(self, key: str) -> None:
@@ -338,7 +339,7 @@ class ObjectArchiveStore:
         temporary keys no unfinished job owns, and half-published copies (a final key without
         its sidecar, a sidecar without its copy) older than every unfinished job."""
         metas = [m for m in await self._list_meta(None) if not m["path"].startswith(f"{STATE_DIR}/")]
-        found = {m["path"]: m.get("last_modified") or datetime.now(timezone.utc) for m in metas}
+        found = {m["path"]: m.get("last_modified") or datetime.now(UTC) for m in metas}
         removed = []
         for key, why in stale_leftovers(found, unfinished):
             try:

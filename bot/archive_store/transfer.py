@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from bot.archive_store.base import ArchiveStore
+from bot.archive_store.base import ArchiveStore, ZipCheck
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import ArchiveInfo, Snapshot
 from bot.errors import ArchiveError

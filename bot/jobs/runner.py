@@ -386,7 +386,7 @@ class JobRunner:
         await self.deliver(job)
 
 
-async def _ended(task: "asyncio.Task[None]") -> None:
+async def _ended(task: asyncio.Task[None]) -> None:
     try:
         await task
     except asyncio.CancelledError:

@@ -17,8 +17,9 @@ without a word. All times here are the manager's (the snapshot's and the restore
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from dateutil import rrule
 
@@ -74,10 +75,11 @@ def failed_originals(log_lines: Iterable[str], failed: list[Execution],
 
 #: how many due runs of one schedule the report lists
 MAX_RUNS = 50
-_UNITS = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
-          "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
-          "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
-          "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
+_UNITS: dict[str, Literal[0, 1, 2, 3, 4, 5, 6]] = {
+    "sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY, "minute": rrule.MINUTELY,
+    "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY, "day": rrule.DAILY, "w": rrule.WEEKLY,
+    "week": rrule.WEEKLY, "mo": rrule.MONTHLY, "month": rrule.MONTHLY, "y": rrule.YEARLY,
+    "year": rrule.YEARLY}
 _RECURRENCE = re.compile(r"(\d+) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
 _WEEKDAY = re.compile(r"^(?P<n>[+-]?\d)?(?P<day>MO|TU|WE|TH|FR|SA|SU)$")
 
@@ -94,7 +96,8 @@ def rule_of(s: ExecutionSchedule) -> Any:
     try:
         if rule.get("rrule"):
             parsed = rrule.rrulestr(str(rule["rrule"]), dtstart=start)
-            if until is not None and isinstance(parsed, rrule.rrule) and not parsed._until:
+            # get_rrule: a rule without its own UNTIL ends at the schedule's `until`
+            if until is not None and isinstance(parsed, rrule.rrule) and not getattr(parsed, "_until", None):
                 parsed = parsed.replace(until=until)
             return parsed
         count = rule.get("count")
@@ -113,7 +116,7 @@ def rule_of(s: ExecutionSchedule) -> Any:
 
 
 def _aware(d: datetime) -> datetime:
-    return d.replace(tzinfo=timezone.utc)
+    return d.replace(tzinfo=UTC)
 
 
 def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: datetime | None,

@@ -3,13 +3,22 @@ the short replies of the dispatcher. Pure functions of their data."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from bot.messages.blocks import (SECTION_MAX, context, hhmmss, human_duration, human_size,
-                                 section, truncate, when)
+from bot.messages.blocks import (
+    SECTION_MAX,
+    context,
+    hhmmss,
+    human_duration,
+    human_size,
+    section,
+    truncate,
+    when,
+)
 from bot.messages.text import archive_name, mention
-from bot.store import Approval, Job, Transition
 from bot.progress import TransferView, progress_line
+from bot.store import Approval, Job, Transition
 from bot.urls import display_url
 
 Message = dict[str, Any]

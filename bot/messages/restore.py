@@ -5,11 +5,20 @@ from datetime import datetime
 from typing import Any
 
 from bot import runbooks
-from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RESTORE, UNWINDABLE
 from bot.messages import restore_effects as effects
-from bot.messages.blocks import (SECTION_MAX, button, context, hhmmss, human_duration, human_size,
-                                 message, section, truncate, when)
-from bot.jobs.restore.machine import UNWINDABLE
+from bot.messages.blocks import (
+    SECTION_MAX,
+    button,
+    context,
+    hhmmss,
+    human_duration,
+    human_size,
+    message,
+    section,
+    truncate,
+    when,
+)
 from bot.messages.jobs import waiting_blocks, who
 from bot.messages.text import archive_name, mention
 from bot.store import Job, Transition

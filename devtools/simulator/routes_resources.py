@@ -10,8 +10,16 @@ from aiohttp import web
 import devtools.simulator.profiles as profiles
 from bot.clock import iso, parse_time
 from devtools.simulator.base import USER_KEY, ApiError, not_found
-from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
-                                              parse_when, validate_id)
+from devtools.simulator.routes_common import (
+    Route,
+    body_json,
+    bool_param,
+    filtered,
+    listing,
+    one,
+    parse_when,
+    validate_id,
+)
 from devtools.simulator.state import EXECUTION_STATES, FINAL_STATUSES, LIVE_STATUSES
 from devtools.simulator.workflows import recurrence_seconds
 
@@ -148,7 +156,7 @@ class ResourceRoutes:
                                "force": bool(data.get("force")),
                                "is_dry_run": bool(data.get("dry_run")),
                                "wait_after_fail": data.get("wait_after_fail", 600)})
-            answer: dict[str, Any] = {k: None for k in _EXECUTION_KEYS}
+            answer: dict[str, Any] = dict.fromkeys(_EXECUTION_KEYS)
             # an unsaved models.Execution: its column defaults, the rest null
             answer.update(status="scheduled", status_display="scheduled", parameters_p=None,
                           total_operations=0, finished_operations=0,

@@ -183,7 +183,7 @@ class SnapshotRoutes:
         if snapshot_id in s.state.snapshots:
             # SnapshotsIdArchive.put returns {} through marshal_with(models.Snapshot): every
             # field of a Snapshot, null
-            blank = {k: None for k in s.state.snapshot(snapshot_id, "uploaded", s.now())}
+            blank = dict.fromkeys(s.state.snapshot(snapshot_id, "uploaded", s.now()))
             return web.json_response(blank, status=201)
         item = s.state.snapshot(snapshot_id, "uploaded", s.now())
         s.state.snapshots[snapshot_id] = item

@@ -196,7 +196,7 @@ def manager_node(index: int, version: str, *, active: bool = True,
         # storage/management_models.py Manager's columns, plus its CA's content
         "version": version, "edition": edition, "distribution": "rhel",
         "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
-        "last_seen": iso(datetime.now(timezone.utc)), "status_report_frequency": 0,
+        "last_seen": iso(datetime.now(UTC)), "status_report_frequency": 0,
         "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,

@@ -223,11 +223,11 @@ class Workflows:
             self._spawn(self._reboot_later())
         return True
 
-    async def _reboot_later(self: "Simulator") -> None:
+    async def _reboot_later(self: Simulator) -> None:
         await self._sleep(3.0)
         await self.outage(self.options.reboot_outage_seconds, "refuse")
 
-    def _replace_with_snapshot(self: "Simulator", ex: dict[str, Any], snapshot_id: str,
+    def _replace_with_snapshot(self: Simulator, ex: dict[str, Any], snapshot_id: str,
                                captured: dict[str, Any], create_id: str | None = None) -> None:
         """A legacy restore: the database becomes the snapshot's. The dump deletes its own
         create execution (postgres.py _append_delete_current_execution) and keeps every other
@@ -296,7 +296,7 @@ class Workflows:
             self.log_event(ex, ORIGINAL_FAILED_MESSAGE.format(id=e["id"], time=e["scheduled_for"]),
                            "warning")
 
-    def _merge_snapshot(self: "Simulator", ex: dict[str, Any], metadata: dict[str, Any],
+    def _merge_snapshot(self: Simulator, ex: dict[str, Any], metadata: dict[str, Any],
                         captured: dict[str, Any]) -> bool:
         """A new-format restore (7.0.x): items re-created one by one through the REST API;
         existing ones are logged as errors; no force check, version check, credentials, reboot.

@@ -237,7 +237,7 @@ class SlackStandin:
 
     def fault_window(self, phases: list[tuple[int, float, float]], *, speed: float = 1.0,
                      methods: tuple[str, ...] = ("chat.postMessage", "chat.update", "chat.postEphemeral"),
-                     takes_effect: bool = False) -> "_FaultWindow":
+                     takes_effect: bool = False) -> _FaultWindow:
         """From now on, `methods` answer each phase's status for its duration: `(429, 30, 2)` is
         30 s of 429 with `Retry-After: 2`, `(503, 30, 0)` 30 s of 503. Durations run on a clock
         `speed` times faster than real time (Retry-After is given in that clock's seconds, as

@@ -10,8 +10,8 @@ from typing import Any
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
-from bot.jobs.transfer import end_progress, job_meter
-from bot.clock import parse_time
+from bot.audit import AuditLog
+from bot.clock import required_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
 from bot.config import Settings
@@ -29,6 +29,7 @@ from bot.jobs.daily.retention import (
 )
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import daily as msg
 from bot.messages.text import archive_name
 from bot.store import Job, Store, Transition

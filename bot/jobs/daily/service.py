@@ -8,7 +8,7 @@ sharing a database never run the same slot twice.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock, iso, parse_time
@@ -21,9 +21,9 @@ from bot.jobs.daily.retention import snapshot_id_for
 from bot.jobs.runner import JobRunner
 from bot.messages import daily as msg
 from bot.messages.daily import ScheduleView
-from bot.urls import display_url
 from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot
 from bot.store import Job, Store
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,7 @@ from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import Settings
 from bot.errors import ArchiveError, NotFound, StepFailed
-from bot.jobs.drill.inventory import (
-    LABELS,
-    Inventory,
-    archive_inventory,
-    compare,
-    manager_inventory,
-)
+from bot.jobs.drill.inventory import LABELS, Inventory, archive_inventory, compare, manager_inventory
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.drill.machine import DrillState as S
 from bot.jobs.poll import poll

@@ -19,23 +19,30 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from bot import runbooks
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
-from bot.cloudify import versions
 from bot.clock import Clock, iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
-from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, MaintenanceActive,
-                        ManagerUnavailable, NotFound, ServerError, SnapbotError, StepFailed,
-                        Unauthorized, WaitTimeout)
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    Conflict,
+    InvalidTransition,
+    MaintenanceActive,
+    ManagerUnavailable,
+    NotFound,
+    ServerError,
+    SnapbotError,
+    StepFailed,
+    Unauthorized,
+    WaitTimeout,
+)
 from bot.jobs.poll import poll, retrying
-from bot.jobs.restore import credentials
-from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE, RestoreState as S
-from bot.jobs.restore import preflight, unwind
+from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
-from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.report import execution_line, is_upgrade
 from bot.jobs.runner import JobContext
@@ -127,7 +134,7 @@ class RestoreDriver:
             await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
                            error=message)
             return True
-        left = await preflight.manager_state(ctx, self._client(ctx))
+        left = await unwind.manager_state(ctx, self._client(ctx))
         ctx.merge_result(failed_step=step, manager_state=left,
                          manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
         try:
@@ -138,18 +145,7 @@ class RestoreDriver:
         return False
 
     async def _unwinding(self, ctx: JobContext) -> None:
-        undone, left = await unwind.unwind(ctx, self._client(ctx), self.runbook)
-        said = unwind.outcome_text(undone, left)
-        ctx.merge_result(unwound=undone, left=left, waiting_for=None,
-                         manager_state=await preflight.manager_state(ctx, self._client(ctx)))
-        if ctx.job.result.get("unwind_for") == "cancelled":
-            await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
-                                        f"before the restore started; {said}")
-            return
-        error = ctx.job.result.get("unwind_error") or "failed"
-        step = ctx.job.result.get("failed_step") or S.PREFLIGHT
-        await ctx.move(S.FAILED, f"{RESTORE.label(step)} failed: {error}; no restore was started; {said}",
-                       error=error)
+        await unwind.step(ctx, self._client(ctx), self.runbook)
 
     # -- steps -------------------------------------------------------------------------------
     async def _approved(self, ctx: JobContext) -> None:

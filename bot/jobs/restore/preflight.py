@@ -31,9 +31,8 @@ from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Version
 from bot.config import RunbookConfig
-from bot.errors import CloudifyError, NotFound, SnapbotError, StepFailed, Unauthorized
+from bot.errors import CloudifyError, NotFound, StepFailed
 from bot.jobs.poll import poll
-from bot.jobs.restore.machine import RESTORE, RestoreState as S
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
@@ -111,7 +110,7 @@ def schedules_without_rrule(dumps: dict[str, Any]) -> list[str]:
     """The execution schedules (`id` on `deployment`) in a new-format archive's dump files whose
     rule has no `rrule`."""
     out: list[str] = []
-    for name, text in sorted(dumps.items()):
+    for _name, text in sorted(dumps.items()):
         try:
             data = json.loads(text)
         except ValueError:
@@ -193,23 +192,6 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
                             bootstrap_admin=p.get("bootstrap_admin"),
                             configured_user=p.get("configured_user"), rrule_copy_needed=True,
                             allow_multi=bool(p.get("cluster_override")))
-
-
-async def manager_state(ctx: JobContext, client: CloudifyClient) -> str:
-    """The maintenance mode a failed or unwound restore left the manager in, for people."""
-    try:
-        m = await client.maintenance()
-    except Unauthorized:
-        return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
-                "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
-                else "in an unknown state: snapbot's credentials no longer work")
-    except SnapbotError:
-        return "in an unknown state (not answering)"
-    if m.status == "activated":
-        return "still in maintenance mode"
-    if m.status == "activating":
-        return "still activating maintenance mode"
-    return "out of maintenance mode"
 
 
 async def upload_approved(ctx: JobContext, client: CloudifyClient, archives: ArchiveStore,

@@ -31,7 +31,8 @@ from bot.errors import (
 )
 from bot.invocation import Invocation, Reply
 from bot.jobs.restore import preflight
-from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
+from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
