@@ -52,7 +52,7 @@ async def check_queued(client: CloudifyClient, version: str | None, *, exclude: 
         log.info("could not list queued executions: %s", exc.user_message)
         return
     if queued:
-        names = ", ".join(blocker_line(e, held=False) for e in queued)
+        names = ", ".join(blocker_line(e, held=True) for e in queued)
         raise StepFailed(
             f"{len(queued)} queued execution{'s' if len(queued) != 1 else ''} ({names}) would hold "
             "maintenance mode `activating` for good: this manager starts queued executions only "
