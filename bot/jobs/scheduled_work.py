@@ -80,7 +80,7 @@ _UNITS: dict[str, Literal[0, 1, 2, 3, 4, 5, 6]] = {
     "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY, "day": rrule.DAILY, "w": rrule.WEEKLY,
     "week": rrule.WEEKLY, "mo": rrule.MONTHLY, "month": rrule.MONTHLY, "y": rrule.YEARLY,
     "year": rrule.YEARLY}
-_RECURRENCE = re.compile(r"(\d+) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
+_RECURRENCE = re.compile(r"(\d{1,9}) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
 _WEEKDAY = re.compile(r"^(?P<n>[+-]?\d)?(?P<day>MO|TU|WE|TH|FR|SA|SU)$")
 
 
