@@ -75,11 +75,12 @@ def failed_originals(log_lines: Iterable[str], failed: list[Execution],
 
 #: how many due runs of one schedule the report lists
 MAX_RUNS = 50
-_UNITS: dict[str, Literal[0, 1, 2, 3, 4, 5, 6]] = {
-    "sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY, "minute": rrule.MINUTELY,
-    "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY, "day": rrule.DAILY, "w": rrule.WEEKLY,
-    "week": rrule.WEEKLY, "mo": rrule.MONTHLY, "month": rrule.MONTHLY, "y": rrule.YEARLY,
-    "year": rrule.YEARLY}
+#: rrule's frequencies (YEARLY 0 … SECONDLY 6)
+Frequency = Literal[0, 1, 2, 3, 4, 5, 6]
+_UNITS: dict[str, Frequency] = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
+          "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
+          "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
+          "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
 _RECURRENCE = re.compile(r"(\d{1,9}) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
 _WEEKDAY = re.compile(r"^(?P<n>[+-]?\d)?(?P<day>MO|TU|WE|TH|FR|SA|SU)$")
 
@@ -96,8 +97,8 @@ def rule_of(s: ExecutionSchedule) -> Any:
     try:
         if rule.get("rrule"):
             parsed = rrule.rrulestr(str(rule["rrule"]), dtstart=start)
-            # get_rrule: a rule without its own UNTIL ends at the schedule's `until`
-            if until is not None and isinstance(parsed, rrule.rrule) and not getattr(parsed, "_until", None):
+            names_its_end = "UNTIL=" in str(rule["rrule"]).upper()
+            if until is not None and isinstance(parsed, rrule.rrule) and not names_its_end:
                 parsed = parsed.replace(until=until)
             return parsed
         count = rule.get("count")
