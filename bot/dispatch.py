@@ -9,9 +9,9 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot import cluster_guard
 from bot.access import AccessPolicy, Role, required_role
@@ -42,8 +42,8 @@ from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
-from bot.messages.posture import ManagerPosture
 from bot.messages.text import archive_name
+from bot.ports import Daily, Drills, Posture, Restores
 from bot.reads import Reads
 from bot.store import Job, Store
 from bot.urls import display_url
@@ -60,32 +60,6 @@ def error_reply(exc: SnapbotError) -> Reply:
 
 def generate_snapshot_id(now: datetime) -> str:
     return now.strftime("snap-%Y%m%d-%H%M%S")
-
-
-class Restores(Protocol):
-    """The restore runbook's entry (bot.jobs.restore's RestoreService)."""
-
-    async def request(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply: ...
-
-
-class Daily(Protocol):
-    """The daily job's commands (bot.jobs.daily's DailyService)."""
-
-    async def describe(self, manager: str) -> Reply: ...
-
-    async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
-
-
-class Drills(Protocol):
-    """Restore drills (bot.jobs.drill's DrillService)."""
-
-    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
-
-
-class Posture(Protocol):
-    """The backup posture (bot.posture's Posture)."""
-
-    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
 
 
 class Dispatcher:

@@ -782,27 +782,41 @@ class SlackStandin:
         return await self._post_signed(app_url, body, "application/x-www-form-urlencoded",
                                        timestamp=timestamp, secret=secret, signature=signature)
 
+    def event_body(self, event: dict[str, Any], *,
+                   origin: dict[str, str | None] | None = None) -> dict[str, Any]:
+        """An Events API `event_callback` carrying `event`, as Slack sends it."""
+        team_id, app_id, enterprise_id = self._origin(origin)
+        return {"token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
+                "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
+                "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
+                                    "is_bot": True, "enterprise_id": enterprise_id}]}
+
     async def send_event(self, app_url: str, event: dict[str, Any], *,
                          origin: dict[str, str | None] | None = None) -> AppResponse:
         """POST a signed Events API `event_callback` carrying `event` to the app."""
-        team_id, app_id, enterprise_id = self._origin(origin)
-        body = json.dumps({
-            "token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
-            "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
-            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
-                                "is_bot": True, "enterprise_id": enterprise_id}]})
-        return await self._post_signed(app_url, body, "application/json", timestamp=None,
-                                       secret=None, signature=None)
+        return await self._post_signed(app_url, json.dumps(self.event_body(event, origin=origin)),
+                                       "application/json", timestamp=None, secret=None,
+                                       signature=None)
 
-    async def open_home(self, app_url: str, user: str) -> AppResponse:
-        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
-        view = self.home_views.get(user)
+    @staticmethod
+    def home_opened(user: str, view: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Slack's `app_home_opened` event for `user` (their current view, if any)."""
         event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": f"D{user}",
                                  "tab": "home", "event_ts": f"{time.time():.6f}"}
         if view is not None:
             event["view"] = view
-        return await self.send_event(app_url, event)
+        return event
+
+    async def socket_home(self, user: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """`user` opens the Home tab, delivered over Socket Mode (an `events_api` envelope)."""
+        body = self.event_body(self.home_opened(user, self.home_views.get(user)))
+        return await self.push_envelope("events_api", body, accepts_response_payload=False,
+                                        timeout=timeout)
+
+    async def open_home(self, app_url: str, user: str) -> AppResponse:
+        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
+        return await self.send_event(app_url, self.home_opened(user, self.home_views.get(user)))
 
     async def click_home(self, app_url: str, action_id: str, value: str, *, user: str,
                          block_id: str | None = None) -> AppResponse:
