@@ -351,7 +351,7 @@ class Dispatcher:
         if not created:
             return Reply(jm.job_duplicate(job), ephemeral=True)
         if volatile:
-            runner.volatile[job.id] = volatile
+            runner.keep_in_memory(job.id, volatile)
         if gated:
             await self.approvals.open(job)
             return Reply(jm.job_awaiting_approval(job), ephemeral=False)
