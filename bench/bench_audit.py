@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.audit import AuditLog, redact
-from bot.clock import FakeClock
 from bot.commands import model as m
 from bot.messages.text import for_slack
 from bot.store import Store
+from tests.fakes import FakeClock
 
 
 def timed(fn, repeat: int = 50) -> float:

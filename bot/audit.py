@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.audit_entry import AuditEntry
 from bot.clock import EARLIEST, iso, parse_time
 from bot.commands import model as m
 from bot.commands.grammar import FALSE, OPTIONAL, SINCE_SPAN, TRUE
@@ -28,7 +29,6 @@ from bot.logs import field
 from bot.messages.audit import SHOWN, audit_message
 from bot.notifier import plain_text
 from bot.store import Store
-from bot.store_rows import AuditEntry
 
 log = logging.getLogger(__name__)
 

@@ -46,6 +46,7 @@ from bot.messages.text import archive_name
 from bot.ports import Daily, Drills, Posture, Restores
 from bot.reads import Reads
 from bot.store import Job, Store
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ class Dispatcher:
                 raise UsageError("give either --from-archive or --url, not both")
             # The URL may be presigned (its query string is a credential): SQLite keeps only
             # what can be shown; the URL itself stays in this process's memory.
-            extra = {"url": jm.display_url(cmd.url)}
+            extra = {"url": display_url(cmd.url)}
             volatile = {"url": cmd.url}
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.

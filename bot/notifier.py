@@ -2,7 +2,7 @@
 
 Messages are Block Kit-shaped dicts built by `bot.messages` (`{"text": fallback, "blocks": [...]}`).
 `handlers.notifier.SlackNotifier` implements this with the Slack Web API; `ConsoleNotifier`
-prints to a terminal (`snapbot cfy`, `snapbot daily --once`); `RecordingNotifier` is for tests.
+prints to a terminal (`snapbot cfy`, `snapbot daily --once`).
 Jobs, approvals and the daily report do not call a notifier directly: they queue messages in the
 outbox (`bot.outbox`), whose sender (`bot.delivery`) delivers them through one.
 """
@@ -109,32 +109,3 @@ class ConsoleNotifier:
     def echo(self, row: Any) -> None:
         """Print a message queued in the outbox (bot.outbox.OutboxRow)."""
         self._write(("  ↳ " if row.kind == "reply" else "") + plain_text(row.message))
-
-
-class RecordingNotifier:
-    """Keeps every call, for tests of the domain without Slack."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, Message]] = []
-        self._ts = itertools.count(1)
-
-    local = False
-
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
-                   key: str | None = None) -> MessageRef:
-        ref = MessageRef(channel, f"{next(self._ts)}.000")
-        self.calls.append(("post" if thread_ts is None else "reply", (channel, thread_ts, ref.ts), message))
-        return ref
-
-    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
-                          oldest: float = 0.0) -> str | None:
-        return None
-
-    async def update(self, ref: MessageRef, message: Message) -> None:
-        self.calls.append(("update", (ref.channel, ref.ts), message))
-
-    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
-        self.calls.append(("ephemeral", (channel, user), message))
-
-    def texts(self, kind: str | None = None) -> list[str]:
-        return [plain_text(m) for k, _, m in self.calls if kind is None or k == kind]

@@ -1,5 +1,6 @@
 """What the store keeps: its records (jobs, their transitions, approvals, daily runs), the
-schema migrations, and the conversions between rows and records."""
+schema migrations, and the conversions between rows and records. (The audit log's record is
+`bot.audit_entry.AuditEntry`.)"""
 from __future__ import annotations
 
 import json
@@ -68,18 +69,6 @@ class RunRecord:
     ended_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of `audit` (bot.audit): a command or click, accepted or refused."""
-    at: datetime
-    user: str  # Slack user id, or `local:<login>` from the terminal
-    source: str  # slack | terminal | schedule
-    channel: str
-    what: str  # the command with its arguments, secrets redacted
-    outcome: str  # ok | refused | failed
-    detail: str = ""  # why (refused, failed), or the job it started
-
-
 def _m1(db: sqlite_utils.Database) -> None:
     db.table("jobs").create({
         "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
@@ -133,7 +122,7 @@ def _m3(db: sqlite_utils.Database) -> None:
 def _m4(db: sqlite_utils.Database) -> None:
     # Since when snapbot has scheduled each manager's daily run on its cron and zone: a slot
     # before that is not one snapbot missed (bot.jobs.daily.service catch-up).
-    db["daily_schedule"].create({"manager": str, "cron": str, "timezone": str, "since": str},
+    db.table("daily_schedule").create({"manager": str, "cron": str, "timezone": str, "since": str},
                                 pk="manager", if_not_exists=True)
 
 

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--version", default=None,
                      help="manager version to report (default: the --manager-version)")
     sim.add_argument("--compat", action="append", default=[], metavar="FLAG",
-                     help="switch one pre-issue-13 behaviour back on, for tests (repeatable; "
+                     help="switch on one simplified, unfaithful behaviour, for tests (repeatable; "
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
@@ -135,11 +135,10 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
 
     if args.cmd == "run":
-        from bot.config_values import port
         from bot.errors import ConfigError
         from snapbot.run import run
         try:
-            listen = args.port if args.port is not None else port("PORT", env.get("PORT") or "3000")
+            listen = args.port if args.port is not None else _port("PORT", env.get("PORT") or "3000")
         except ConfigError as exc:
             print(f"snapbot: {exc}", file=sys.stderr)
             return 2
@@ -203,3 +202,16 @@ def _realmanager(args: argparse.Namespace) -> int:
                                  cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
                                  system_layout=args.system_layout)
     return run_realmanager(options)
+
+
+def _port(key: str, value: str) -> int:
+    """A TCP port to listen on (0: any free one); ConfigError names `key` otherwise."""
+    from bot.errors import ConfigError
+
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(key, f"must be a port number (0-65535), not {value.strip()[:20]!r}") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(key, f"must be a port number (0-65535), not {number}")
+    return number

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from bot import archive, bootstrap
-from bot.clock import FakeClock
 from bot.config import (
     AccessConfig,
     ManagerConfig,
@@ -19,7 +18,8 @@ from bot.config import (
     Settings,
     SlackConfig,
 )
-from bot.notifier import RecordingNotifier
+from tests.archive_support import list_archived
+from tests.fakes import FakeClock, RecordingNotifier
 
 CHANNEL = "C_OPS"
 #: 2026-01-10 03:00 Europe/Paris is 02:00 UTC (winter)
@@ -58,7 +58,7 @@ def archive_files(archive_dir: str | Path, manager: str = "default") -> list[str
 
 def verified_archives(archive_dir: str | Path, manager: str = "default") -> list[str]:
     out = []
-    for path in archive.list_archived(archive_dir, manager):
+    for path in list_archived(archive_dir, manager):
         archive.verify_archived(path)
         out.append(path.name[:-4])
     return sorted(out)

@@ -16,9 +16,10 @@ from bot.commands.parser import parse
 from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
 from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.services import Services
 from devtools.simulator import SimulatorOptions, start_simulator
+from tests.fakes import RecordingNotifier
 
 FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,

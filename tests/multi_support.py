@@ -101,7 +101,7 @@ async def lose(rig: Rig, manager: str) -> None:
     """The manager's VM is gone: its simulator closes for good (its archive stays). The client's
     retry backoff for it is shortened so calls to it fail fast here, as they would after retries."""
     await rig.lose(manager)
-    rig.services.clients[manager].backoff = 0.001
+    rig.services.clients[manager].session.backoff = 0.001
 
 
 async def snapbot_daily_once(rig: Rig, *args: str) -> tuple[int, str]:

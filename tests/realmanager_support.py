@@ -100,7 +100,9 @@ def as_premium_writes_it(source: Path, target: Path) -> None:
 @contextmanager
 def running_real_manager() -> Iterator[RealManager]:
     """A real manager on a free loopback port, stopped (every process) on exit."""
-    manager = RealManager(RealManagerOptions(source=source_or_skip(), system_layout=system_layout()))
+    # another session's system-layout manager (a developer's) may be running: wait for it
+    manager = RealManager(RealManagerOptions(source=source_or_skip(), system_layout=system_layout(),
+                                             layout_wait=900))
     manager.start()
     try:
         yield manager

@@ -22,6 +22,7 @@ from bot.commands.model import SnapshotsRestore
 from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
 from bot.invocation import Invocation
 from bot.notifier import ConsoleNotifier
+from tests.fakes import ScaledClock
 
 RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                         maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
@@ -65,7 +66,7 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         notifier = ConsoleNotifier(lambda s: out.write(s + "\n"))
     services = await bootstrap.build_services(config, notifier=notifier)
     if services.sender is not None:
-        services.sender.speed = args.slack_speed
+        services.sender.clock = ScaledClock(args.slack_speed)
         services.sender.poll_interval = 0.05
     paused = asyncio.Event()
 

@@ -149,7 +149,7 @@ class BlippingRelay:
         self.server: asyncio.AbstractServer | None = None
         self.url = ""
 
-    async def __aenter__(self) -> BlippingRelay:
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self

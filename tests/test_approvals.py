@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from bot.approvals import ApprovalService
-from bot.clock import FakeClock
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from bot.errors import NotAuthorized
 from bot.jobs.machine import SIMPLE
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages import restore as messages
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.store import Store
+from tests.fakes import FakeClock, RecordingNotifier
 from tests.waiting import until
 
 

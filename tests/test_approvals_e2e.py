@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.clock import FakeClock
 from bot.notifier import plain_text
+from tests.fakes import FakeClock
 from tests.harness import make_rig
 
 GATED = {"SNAPBOT_GATED": "maintenance-mode.activate"}

@@ -202,7 +202,7 @@ async def test_a_download_cut_by_the_manager_leaves_nothing_in_s3(sim, control, 
         await wait_snapshot(client, "s1")
         r = await control.post("/faults", json={"path": "/archive$", "cut_after_bytes": 6_000_000})
         assert r.status_code < 300, r.text
-        client.download_retries = 0  # the cut is final here (taking it up again: test_client_archive)
+        client.session.download_retries = 0  # the cut is final here (taking it up again: test_client_archive)
         with pytest.raises(ManagerUnavailable, match="cut after"):
             await download_to_store(client, store, "prod", "s1")
     assert keys(s3_endpoint, bucket) == []

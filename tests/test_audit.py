@@ -12,7 +12,8 @@ import sqlite_utils
 from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, describe, describe_command, parse_since, redact
-from bot.clock import FakeClock, iso
+from bot.audit_entry import AuditEntry
+from bot.clock import iso
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.errors import UsageError
@@ -20,7 +21,8 @@ from bot.messages.audit import SHOWN, audit_message
 from bot.messages.text import for_slack
 from bot.notifier import plain_text
 from bot.store import Store
-from bot.store_rows import MIGRATIONS, AuditEntry
+from bot.store_rows import MIGRATIONS
+from tests.fakes import FakeClock
 from tests.jobs_support import domain
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -46,7 +48,7 @@ def test_migration_3_adds_the_audit_table_to_a_database_that_has_jobs(tmp_path: 
 
     store = Store(path, FakeClock(START))
     try:
-        assert {r["version"] for r in store.db["migrations"].rows} == {1, 2, 3}
+        assert {r["version"] for r in store.db["migrations"].rows} == {v for v, _ in MIGRATIONS}
         assert store.get_job("j-abcdef").state == "done"
         indexes = {tuple(i.columns) for i in store.db["audit"].indexes}
         assert ("at",) in indexes and ("user", "at") in indexes

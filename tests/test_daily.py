@@ -7,9 +7,7 @@ from datetime import timedelta
 import httpx
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.invocation import Invocation
-from bot.notifier import RecordingNotifier
 from bot.store import Store
 from tests.daily_support import (
     SLOT,
@@ -19,6 +17,7 @@ from tests.daily_support import (
     verified_archives,
     wait_jobs,
 )
+from tests.fakes import FakeClock, RecordingNotifier
 
 SID = "daily-default-20260110-0300"
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock, iso
+from bot.clock import iso
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.jobs.drill.service import latest_drill_slot
 from bot.messages.blocks import human_duration, human_size
+from tests.fakes import FakeClock
 from tests.harness import make_rig
 
 DRILLED = {"prod": {"drill": {"target": "scratch"}}, "scratch": {"scratch": True}}

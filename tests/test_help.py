@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from bot.commands import model as m
-from bot.commands.help import group_usage, readme_command_table, topic_specs
+from bot.commands.help import group_usage, topic_specs
 from bot.commands.registry import ALWAYS, COMMANDS, GATEABLE, spec, spec_for
+from tests.test_readme import readme_command_table
 
 
 def test_one_spec_per_command_class_of_the_model():

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.config import RunbookConfig
 from bot.errors import ManagerUnavailable, WaitTimeout
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext, JobRunner
 from bot.jobs.simple import SIMPLE_KINDS
 from bot.messages.jobs import job_card
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.store import Store
+from tests.fakes import FakeClock, RecordingNotifier
 from tests.jobs_support import FAST_RUNBOOK, domain
 
 

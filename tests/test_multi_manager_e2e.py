@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
 from devtools.simulator import SimulatorOptions
+from tests.archive_support import list_archived
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
 from tests.multi_support import (
     DR_DEPLOYMENTS,
@@ -70,7 +71,7 @@ async def test_a_daily_run_of_each_manager_archives_into_its_own_dir_and_reports
             assert job.result["archive_path"] == str(path)
             info = archive.verify_archived(path)  # zip + sha256 against the sidecar
             assert archive.sidecar_path(path).read_text() == f"{info.sha256}  {sid}.zip\n"
-            assert [p.name for p in archive.list_archived(root, manager)] == [f"{sid}.zip"]
+            assert [p.name for p in list_archived(root, manager)] == [f"{sid}.zip"]
             assert sid in {s["id"] for s in (await rig.sim_state(manager))["snapshots"]}
             report = await rig.wait_for(lambda m=manager: _reports(rig, m))
             assert sid in report[-1] and info.sha256[:8] in report[-1]
@@ -377,7 +378,7 @@ async def test_snapbot_daily_once_from_cron_snapshots_every_manager_of_the_yaml_
         assert code == 0, out
         assert "Daily snapshot of prod: ok" in out and "Daily snapshot of dr: ok" in out, out
         for manager in ("prod", "dr"):
-            copies = archive.list_archived(rig.settings.archive_dir, manager)
+            copies = list_archived(rig.settings.archive_dir, manager)
             assert len(copies) == 1 and copies[0].name.startswith(f"daily-{manager}-")
             archive.verify_archived(copies[0])
         assert not any(pw in out for pw in PASSWORDS.values())
@@ -390,8 +391,8 @@ async def test_snapbot_daily_once_exits_non_zero_when_prod_fails_and_still_archi
         assert code == 1, out
         assert "Daily snapshot of prod: FAILED" in out and "no space left" in out, out
         assert "Daily snapshot of dr: ok" in out, out
-        assert archive.list_archived(rig.settings.archive_dir, "prod") == []
-        assert len(archive.list_archived(rig.settings.archive_dir, "dr")) == 1
+        assert list_archived(rig.settings.archive_dir, "prod") == []
+        assert len(list_archived(rig.settings.archive_dir, "dr")) == 1
 
 
 async def test_a_gated_upload_to_dr_waits_for_an_approver_then_pushes_prods_copy(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.delivery import OutboxSender
 from bot.notifier import Message, MessageRef
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
 from bot.store import Store
+from tests.fakes import FakeClock, ScaledClock
 
 
 class ScriptedSlack:
@@ -73,7 +73,7 @@ def _msg(text: str) -> Message:
 
 
 def _sender(store: Store, outbox: Outbox, slack: ScriptedSlack, **kw: Any) -> OutboxSender:
-    return OutboxSender(store, outbox, slack, speed=kw.pop("speed", 1000.0), **kw)
+    return OutboxSender(store, outbox, slack, clock=ScaledClock(kw.pop("speed", 1000.0)), **kw)
 
 
 async def test_the_same_key_twice_is_sent_once(store: Store) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from bot import config
-from bot.commands.help import readme_command_table
+from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE
 from bot.config import load_settings
 from bot.runbooks import ALL as RUNBOOKS
 from bot.runbooks import readme_runbooks
@@ -23,6 +23,20 @@ DOCS = ROOT / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 RUNBOOKS_DOC = DOCS / "runbooks.md"
 #: marker name -> (the file holding it, its renderer)
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def readme_command_table() -> str:
+    """The README's command table, rendered from COMMANDS (Markdown, ends with a newline)."""
+    rows = ["| Command | What it does | Example | Approval |", "|---|---|---|---|"]
+    for s in COMMANDS:
+        approval = {ALWAYS: "**always**", CONFIGURABLE: "configurable"}.get(s.approval, "–")
+        rows.append(f"| `{_md_cell(s.line)}` | {_md_cell(s.summary)} | "
+                    f"`{_md_cell(s.example_line)}` | {approval} |")
+    return "\n".join(rows) + "\n"
+
+
 GENERATED = {"commands": (README, readme_command_table),
              "config": (CONFIGURATION, configuration_markdown),
              "runbooks": (RUNBOOKS_DOC, readme_runbooks)}

@@ -106,7 +106,7 @@ async def test_restore_reject_ends_request_without_touching_the_manager(tmp_path
 async def test_restore_request_expires_after_the_ttl(tmp_path: Path) -> None:
     from datetime import datetime, timedelta
 
-    from bot.clock import FakeClock
+    from tests.fakes import FakeClock
     clock = FakeClock(datetime.now(UTC))
     async with make_rig(tmp_path, clock=clock) as rig:
         job = await _requested(rig)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from bot.cloudify.models import Execution
+from bot.cloudify.versions import is_upgrade
 from bot.errors import InvalidTransition
 from bot.jobs.restore.machine import RESTORE, STEPS
-from bot.jobs.restore.report import is_upgrade, overdue_report
+from bot.jobs.restore.report import overdue_report
 from bot.messages import restore as messages
 from bot.notifier import plain_text
 from bot.store import Job, Transition

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.config import ScheduleConfig
 from bot.errors import ConfigError
 from bot.scheduler import DailyScheduler, is_due, job_id, latest_slot, make_trigger, next_slot, slot_label
+from tests.fakes import FakeClock
 
 PARIS = ScheduleConfig(cron="0 3 * * *", timezone="Europe/Paris", misfire_grace_seconds=3600)
 

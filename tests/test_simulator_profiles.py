@@ -23,7 +23,7 @@ import pytest
 
 from bot.clock import iso
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
-from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PRE13, PROFILES
+from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PROFILES, SIMPLIFIED
 from tests.waiting import until
 
 SPEED = 40
@@ -459,8 +459,8 @@ async def test_an_upload_has_no_uploading_state(tmp_path: Path) -> None:
 
 
 # --- compatibility flags ------------------------------------------------------------------------
-async def test_pre13_compat_keeps_the_old_behaviours(tmp_path: Path) -> None:
-    async with manager(tmp_path, "7.0.5", compat=PRE13) as m:
+async def test_simplified_compat_switches_every_simplification_on(tmp_path: Path) -> None:
+    async with manager(tmp_path, "7.0.5", compat=SIMPLIFIED) as m:
         await m.control.post("/executions", json={"deployment_id": "dep-1",
                                                   "workflow_id": "install"})
         answer = (await m.api.post("/maintenance/activate")).json()

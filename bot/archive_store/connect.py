@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from obstore.store import ObjectStore
 
 if TYPE_CHECKING:  # obstore's typed dicts exist in its stubs only
-    from obstore.store import ClientConfig, S3Config
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 from bot.errors import ConfigError
 
@@ -25,7 +25,7 @@ def why(exc: BaseException) -> str:
 #: Transient network errors (a blip, a reset, a 5xx) are retried with exponential backoff, from
 #: 0.25 s up to 8 s apart, for at most 10 tries within 2 minutes of the first: a few seconds'
 #: outage passes unnoticed, a lasting one fails the job with the store's error.
-RETRY: Mapping[str, Any] = {
+RETRY: RetryConfig = {
     "max_retries": 10, "retry_timeout": timedelta(seconds=120),
     "backoff": {"init_backoff": timedelta(seconds=0.25), "max_backoff": timedelta(seconds=8),
                 "base": 2.0},
@@ -41,7 +41,7 @@ def build_store(url: str, env: Mapping[str, str], *,
     prefix = parts.path.strip("/") or None
     if not bucket:
         raise ConfigError("archive.url", f"{url!r} names no bucket")
-    retry_config = dict(retry) if retry else dict(RETRY)
+    retry_config: RetryConfig = cast("RetryConfig", dict(retry)) if retry else RETRY
     if scheme == "s3":
         from obstore.store import S3Store
         config: S3Config = {}

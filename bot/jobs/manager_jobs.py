@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bot.cloudify import versions
@@ -221,7 +222,7 @@ def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) ->
     return result
 
 
-def waiting_key(job_id: str, executions: list[dict[str, Any]]) -> str:
+def waiting_key(job_id: str, executions: Sequence[dict[str, Any]]) -> str:
     """The outbox key of a "waiting for" line: the same wait is said once, also across a
     restart (the resumed step polls again and finds the same executions)."""
     ids = ",".join(sorted(str(e.get("id", "?")) for e in executions))

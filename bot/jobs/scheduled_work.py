@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from dateutil import rrule
 
@@ -75,7 +75,9 @@ def failed_originals(log_lines: Iterable[str], failed: list[Execution],
 
 #: how many due runs of one schedule the report lists
 MAX_RUNS = 50
-_UNITS = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
+#: rrule's frequencies (YEARLY 0 … SECONDLY 6)
+Frequency = Literal[0, 1, 2, 3, 4, 5, 6]
+_UNITS: dict[str, Frequency] = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
           "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
           "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
           "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
@@ -95,7 +97,8 @@ def rule_of(s: ExecutionSchedule) -> Any:
     try:
         if rule.get("rrule"):
             parsed = rrule.rrulestr(str(rule["rrule"]), dtstart=start)
-            if until is not None and isinstance(parsed, rrule.rrule) and not parsed._until:
+            names_its_end = "UNTIL=" in str(rule["rrule"]).upper()
+            if until is not None and isinstance(parsed, rrule.rrule) and not names_its_end:
                 parsed = parsed.replace(until=until)
             return parsed
         count = rule.get("count")

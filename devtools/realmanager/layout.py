@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -105,11 +106,18 @@ class SystemLayout:
         self._lock: IO[str] | None = None
         self._made: list[Path] = []
 
-    def install(self) -> None:
+    def install(self, lock_wait: float = 0.0) -> None:
+        """Lay out the paths; waits up to `lock_wait` seconds for another such manager to stop."""
         self._lock = SYSTEM_LOCK.open("w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(1)
+                    continue
             self._lock.close()
             self._lock = None
             raise LayoutError("another `snapbot realmanager --system-layout` runs on this machine "

@@ -75,6 +75,7 @@ class RealManagerOptions:
     port: int = 0  # 0: a free port
     cache_dir: Path = field(default_factory=default_cache_dir)
     system_layout: bool = False  # lay out /opt/manager, /opt/cloudify, /etc/cloudify (CI)
+    layout_wait: float = 0.0  # seconds to wait for another system-layout manager to stop
     log: Callable[[str], None] = _stderr
 
 
@@ -323,7 +324,7 @@ class RealManager:
             self._system = SystemLayout(self.layout, self.src, self.rest_venv.path,
                                         self.state_dir / "run" / "control.sock")
             try:
-                self._system.install()
+                self._system.install(lock_wait=self.options.layout_wait)
             except LayoutError as exc:
                 self._system = None
                 raise RealManagerError(str(exc)) from None

@@ -105,7 +105,7 @@ class Simulator(Workflows):
         return profile_for(self.options.manager_version)
 
     def compat(self, flag: str) -> bool:
-        """Is this pre-issue-13 behaviour switched on (devtools.simulator.profiles COMPAT_*)?"""
+        """Is this simplified behaviour switched on (devtools.simulator.profiles COMPAT_*)?"""
         return flag in self.options.compat
 
     def node_ip(self) -> str | None:

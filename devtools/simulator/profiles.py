@@ -5,15 +5,15 @@ One frozen `VersionProfile` per supported version; the simulator reads `sim.prof
 each field follows is named next to it (cloudify-cosmo/cloudify-manager at branch `<V>-build`,
 cloudify-cosmo/cloudify-common at the same branch); tests/test_simulator_profiles.py checks each.
 
-`COMPAT_*` flags restore the simulator's behaviour from before issue 13 for tests of snapbot
-code that does not yet handle the faithful one (`SimulatorOptions(compat=PRE13)`). They are
-not Cloudify behaviour; each flag undoes exactly one faithful behaviour.
+`COMPAT_*` flags switch on a simplified behaviour for tests of snapbot code that relies on it
+(`SimulatorOptions(compat=SIMPLIFIED)`). They are not Cloudify behaviour; each flag undoes
+exactly one faithful behaviour.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# --- compatibility flags (pre-issue-13 behaviour, for snapbot tests not yet updated) ----------
+# --- compatibility flags (simplified behaviours, for snapbot tests that rely on them) ---------
 # POST /maintenance/activate answers `remaining_executions` as a flat list
 COMPAT_FLAT_MAINTENANCE_ANSWER = "flat_maintenance_answer"
 # every restore is a legacy (database-replacing) one, whatever format the archive has
@@ -47,8 +47,8 @@ ALL_COMPAT = frozenset({
     COMPAT_MAINTENANCE_IGNORES_SCHEDULED, COMPAT_SCHEDULED_AS_EXECUTION,
     COMPAT_RESTORE_ANSWER_WORKFLOW_ID, COMPAT_QUEUE_INSTEAD_OF_REFUSING,
 })
-# everything the simulator did before issue 13
-PRE13: tuple[str, ...] = tuple(sorted(ALL_COMPAT))
+# every simplification at once
+SIMPLIFIED: tuple[str, ...] = tuple(sorted(ALL_COMPAT))
 
 
 @dataclass(frozen=True)

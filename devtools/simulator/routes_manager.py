@@ -51,17 +51,17 @@ class ManagerRoutes:
         nodes = {}
         for m in s.state.managers:
             ok = not m["down"]
-            # cluster_status_manager.py _get_service_details / _get_node_state
+            # cluster_status_manager.py _get_service_details
             nodes[m["hostname"]] = {
                 "private_ip": m["private_ip"], "public_ip": m["public_ip"],
                 "version": m["version"], "services": dict(_SERVICES_OK) if ok else {},
-                "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
                 "status": "OK" if ok else "Fail",
             }
             if s.profile.node_failures:
-                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer (services and
-                # metrics are popped unless detailed); a node Prometheus reports nothing for
-                # fails with 'No metrics' while its services run
+                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer, beside the
+                # node's metrics (services and metrics are popped unless detailed); a node
+                # Prometheus reports nothing for fails with 'No metrics' while its services run
+                nodes[m["hostname"]]["metrics"] = []
                 nodes[m["hostname"]]["failures"] = (
                     [] if ok else ["No metrics"] if m.get("no_metrics") else ["No services.", "No metrics"])
         down = sum(1 for m in s.state.managers if m["down"])
@@ -74,15 +74,15 @@ class ManagerRoutes:
             status = "OK"
         ip = s.node_ip() or "10.0.0.2"
         bip = s.node_ip() or "10.0.0.3"
+        extra: dict[str, Any] = {"metrics": [], "failures": []} if s.profile.node_failures else {}
         return {"status": status, "services": {
             "manager": {"status": status, "is_external": False, "nodes": nodes},
             "db": {"status": "OK", "is_external": False, "nodes": {
                 "db-1": {"status": "OK", "version": s.options.version, "public_ip": ip,
-                         "private_ip": ip, "services": {}, "metrics": [], "failures": []}}},
+                         "private_ip": ip, "services": {}, **extra}}},
             "broker": {"status": "OK", "is_external": False, "nodes": {
                 "broker-1": {"status": "OK", "version": s.options.version,
-                             "public_ip": bip, "private_ip": bip, "services": {}, "metrics": [],
-                             "failures": []}}},
+                             "public_ip": bip, "private_ip": bip, "services": {}, **extra}}},
         }}
 
     async def status(self, request: web.Request) -> web.Response:

@@ -210,8 +210,7 @@ class Workflows:
         await self.outage(outage if self.profile.rest_stopped_in_restore else outage / 4, None)
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
-        while self.in_outage():
-            await asyncio.sleep(0.01)
+        await self.outage_over()
         self._replace_with_snapshot(ex, snapshot_id, captured, create_id=metadata.get("execution_id"))
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")

@@ -1,4 +1,4 @@
-"""Daily snapshots kept off the manager (issue 6): scheduling, catching up missed slots, runs on
+"""Daily snapshots kept off the manager: scheduling, catching up missed slots, runs on
 demand and `/cfy snapshots schedule`.
 
 The `daily_runs` primary key (manager, slot) is the lock: the row is inserted in the same

@@ -112,7 +112,7 @@ def schedules_without_rrule(dumps: dict[str, Any]) -> list[str]:
     """The execution schedules (`id` on `deployment`) in a new-format archive's dump files whose
     rule has no `rrule`."""
     out: list[str] = []
-    for name, text in sorted(dumps.items()):
+    for _name, text in sorted(dumps.items()):
         try:
             data = json.loads(text)
         except ValueError:

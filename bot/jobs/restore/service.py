@@ -33,7 +33,6 @@ from bot.invocation import Invocation, Reply
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE
 from bot.jobs.restore.machine import RestoreState as S
-from bot.jobs.restore.report import version_in_metadata
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
@@ -157,7 +156,7 @@ class RestoreService:
         if archived is not None:
             meta = await self.archives.read_member(archived.manager, archived.snapshot_id, "metadata.json")
             facts["snapshot_size"] = archived.size
-            facts["snapshot_version"] = version_in_metadata(meta)
+            facts["snapshot_version"] = versions.version_in_metadata(meta)
             facts["archive_path"] = archived.location
             facts["archive_manager"] = archived.manager
             archived_format = versions.metadata_format(meta)
