@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,16 +93,15 @@ async def serve_snapbot(deps: dict) -> None:
 
 
 async def serve_bare(deps: dict) -> None:
-    from slack_bolt.app.async_app import AsyncApp
-    from slack_sdk.web.async_client import AsyncWebClient
-
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.app.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
 
     app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=deps["standin"] + "/api/"))
 
     @app.command("/noop")
-    async def noop(ack):  # noqa: ANN001 - Bolt injects by name
+    async def noop(ack):
         await ack()
 
     # A bare Bolt app: no snapbot routes, no request guard, only Bolt's own aiohttp adapter.
@@ -235,7 +233,7 @@ async def bench(requests: int, concurrencies: list[int], rounds: int = 4) -> Non
                     ref = (p50, p99)
                 print(f"{label:30} {conc:>4} {p50:8.2f} {p99:8.2f} {max(lat) * 1000:8.2f} "
                       f"{len(lat) / acked:8.0f} "
-                      f"{answered if answered else float('nan'):15.2f} {p50 / ref[0]:6.2f} "
+                      f"{answered or float('nan'):15.2f} {p50 / ref[0]:6.2f} "
                       f"{p99 / ref[1]:6.2f}", flush=True)
         print()
         print(f"idle RSS after start: bare Bolt app {idle['bare'] / MB:.1f} MB, "

@@ -35,7 +35,8 @@ import json
 import re
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from bot.cloudify.errors import error_from_response, scrub_urls

@@ -72,7 +72,7 @@ async def wait_until_up(url: str, deadline: float) -> None:
                 return
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise SystemExit("the simulator did not start")
+                    raise SystemExit("the simulator did not start") from None
                 await asyncio.sleep(0.1)
 
 

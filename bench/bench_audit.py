@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.audit import AuditLog, redact  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.commands import model as m  # noqa: E402
-from bot.messages.text import for_slack  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.audit import AuditLog, redact
+from bot.commands import model as m
+from bot.messages.text import for_slack
+from bot.store import Store
+from tests.fakes import FakeClock
 
 
 def timed(fn, repeat: int = 50) -> float:

@@ -22,15 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.simulator import SimulatorOptions  # noqa: E402
-from tests.harness import make_rig  # noqa: E402
+from devtools.simulator import SimulatorOptions
+from tests.fakes import ScaledClock
+from tests.harness import make_rig
 
 
 async def main(jobs: int, window: float, speed: float) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         managers = {f"m{i}": SimulatorOptions(speed=2.0) for i in range(jobs)}  # ~1.5 s per create
         async with make_rig(Path(tmp), managers=managers) as rig:
-            rig.services.sender.speed = speed
+            rig.services.sender.clock = ScaledClock(speed)
             fault = rig.slack.fault_window([(429, window / 2, 2), (503, window / 2, 0)], speed=speed)
             started = time.monotonic()
             for i in range(jobs):

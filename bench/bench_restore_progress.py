@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.simulator import SimulatorOptions  # noqa: E402
-from tests.harness import make_rig  # noqa: E402
-from tests.restore_support import create_snapshot, posted_restore_job  # noqa: E402
+from devtools.simulator import SimulatorOptions
+from tests.harness import make_rig
+from tests.restore_support import create_snapshot, posted_restore_job
 
 
 def default_polling(settings):

@@ -62,9 +62,9 @@ async def measure(url: str, tmp: Path, rounds: int) -> None:
     from bot.archive_store.transfer import download_to_store
     from bot.cloudify.client import CloudifyClient
     try:
-        from bot.progress import TransferMeter
+        from bot import progress
     except ImportError:  # before transfer progress existed
-        TransferMeter = None  # type: ignore[assignment,misc]
+        progress = None  # type: ignore[assignment]
 
     rows: dict[str, list[float]] = {}
     published: dict[str, int] = {}
@@ -77,16 +77,16 @@ async def measure(url: str, tmp: Path, rounds: int) -> None:
         curl = f"curl -s -f -u admin:admin -H 'Tenant: default_tenant' '{archive}' | sha256sum"
 
         def meter_for(every: float, name: str) -> Any:
-            if TransferMeter is None:
+            if progress is None:
                 return None
 
             async def publish(view: Any) -> None:
                 published[name] = published.get(name, 0) + 1
 
-            return lambda total: TransferMeter("downloading", total, publish, every=every)
+            return lambda total: progress.TransferMeter("downloading", total, publish, every=every)
 
         variants: list[tuple[str, float | None]] = [("snapbot, no progress", None)]
-        if TransferMeter is not None:
+        if progress is not None:
             variants += [("snapbot, progress every 10 s", 10.0),
                          ("snapbot, progress every chunk", 0.0)]
         order: list[tuple[str, float | None]] = [("curl | sha256sum", -1.0), *variants]

@@ -17,9 +17,9 @@ The dispatcher asks `AccessPolicy.authorize` once for every command and every bu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Callable, Iterable
 
 from bot.errors import NotAuthorized
 from bot.invocation import Invocation

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from typing import Awaitable, Callable, Iterable
 
-from bot.logs import field
-from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, iso, parse_time
 from bot.config import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
 from bot.jobs.runner import JobRunner
+from bot.logs import field
 from bot.messages import restore as messages
-from bot.store import Job, Store
+from bot.messages.blocks import when
 from bot.messages.text import group_mention, mention
+from bot.store import Job, Store
+from bot.tasks import cancel_and_wait, ensure_running
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ class ApprovalService:
         waiting, _ = self._states(job)
         decided = next((t for t in transitions if t.from_state == waiting), None)
         if job.state == "expired":
-            return f"`{job.id}` expired at {messages.when(job.params.get('expires_at'))} without a decision"
+            return f"`{job.id}` expired at {when(job.params.get('expires_at'))} without a decision"
         if decided is None:
             return f"`{job.id}` is {job.state}"
         word = {"rejected": "rejected", "cancelled": "cancelled"}.get(decided.to_state, "approved")

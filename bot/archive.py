@@ -105,18 +105,3 @@ def verify_archived(path: str | Path) -> ArchiveInfo:
     if actual != expected:
         raise ArchiveError(f"{p.name}: sha256 {actual[:12]}… does not match its sidecar {expected[:12]}…")
     return ArchiveInfo(path=str(p), size=p.stat().st_size, sha256=actual)
-
-
-def list_archived(archive_dir: str | Path, manager: str | None = None) -> list[Path]:
-    """Archived zips (not partials), newest first by modification time."""
-    root = Path(archive_dir)
-    dirs = [root / manager] if manager else [d for d in root.glob("*") if d.is_dir()]
-    files = [f for d in dirs if d.is_dir() for f in d.glob("*.zip") if not f.name.startswith(".")]
-    return sorted(files, key=lambda f: f.stat().st_mtime, reverse=True)
-
-
-def find_archived(archive_dir: str | Path, snapshot_id: str, prefer: str | None = None) -> list[Path]:
-    """Archived copies of `snapshot_id` under any manager's directory (a lost or no longer
-    configured manager's included): `prefer`'s own copy first, then the others, newest first."""
-    copies = [p for p in list_archived(archive_dir) if p.name == f"{snapshot_id}.zip"]
-    return sorted(copies, key=lambda p: p.parent.name != prefer)  # stable: keeps newest first

@@ -14,20 +14,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from bot.clock import iso, parse_time
-from bot.logs import field
+from bot.audit_entry import AuditEntry
+from bot.clock import EARLIEST, iso, parse_time
 from bot.commands import model as m
 from bot.commands.grammar import FALSE, OPTIONAL, SINCE_SPAN, TRUE
 from bot.commands.registry import COMMANDS
 from bot.errors import NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.logs import field
 from bot.messages.audit import SHOWN, audit_message
 from bot.notifier import plain_text
 from bot.store import Store
-from bot.store_rows import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class AuditLog:
         if where:
             sql += " where " + " and ".join(where)
         sql += " order by at desc, id desc limit ?"
-        return [AuditEntry(at=parse_time(r["at"]) or datetime.min, user=r["user"],
+        return [AuditEntry(at=parse_time(r["at"]) or EARLIEST, user=r["user"],
                            source=r["source"] or "", channel=r["channel"] or "", what=r["what"],
                            outcome=r["outcome"], detail=r["detail"] or "")
                 for r in self.store.db.query(sql, [*args, max(1, int(limit))])]

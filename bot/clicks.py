@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.approvals import ApprovalService
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 APPROVAL_ACTIONS = {"restore_approve": True, "job_approve": True,
                     "restore_reject": False, "job_reject": False}
 #: a restore card's follow-ups: action -> the command it stands for on the job's manager
-FOLLOWUPS = {"restore_deactivate": lambda manager: m.MaintenanceDeactivate(manager=manager),
+FOLLOWUPS: dict[str, Callable[[str], m.Command]] = {"restore_deactivate": lambda manager: m.MaintenanceDeactivate(manager=manager),
              "restore_agents": lambda manager: m.AgentsInstall(manager=manager),
              "restore_plugins": lambda manager: m.PluginsUpdate(all_blueprints=True,
                                                                 manager=manager)}
@@ -58,7 +59,7 @@ _WHAT = {"restore_approve": "approve", "job_approve": "approve", "restore_reject
          CANCEL_BLOCKERS: "cancel the executions waited for by"}
 
 
-def _what(click: "Click") -> str:
+def _what(click: Click) -> str:
     return f"{_WHAT.get(click.action, 'button ' + click.action[:40])} {click.value[:80]}".strip()
 
 
@@ -117,7 +118,7 @@ class Buttons:
                                    plain_text(reply.message) if reply.refused else "")
         return reply
 
-    async def _run(self, cmd: m.Command, inv: Invocation, ran: "_Ran") -> Reply:
+    async def _run(self, cmd: m.Command, inv: Invocation, ran: _Ran) -> Reply:
         """The command a button stands for, through the dispatcher (which records it)."""
         ran.command = True
         return await self.dispatcher.run(cmd, inv)
@@ -150,7 +151,7 @@ class Buttons:
         return await self.approvals.decide(job.id, click.inv.user, HOME_ACTIONS[click.action],
                                            idem_key=click.inv.idem_key)
 
-    async def _click(self, click: Click, ran: "_Ran") -> Reply:
+    async def _click(self, click: Click, ran: _Ran) -> Reply:
         action, inv, access = click.action, click.inv, self.dispatcher.access
         if action in HOME_ACTIONS:
             return await self._home_decision(click)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -15,35 +15,27 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-class FakeClock:
-    """A clock tests move by hand. `sleep` advances time instead of waiting (and yields once)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
+#: sorts before every time snapbot keeps (aware, so comparing it with them is valid)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def iso(dt: datetime) -> str:
     """UTC ISO-8601 with a Z, the way Cloudify writes times."""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def required_time(value: str | None) -> datetime:
+    """`parse_time` for a time that must be there (a stored `at`, a run's slot)."""
+    parsed = parse_time(value)
+    if parsed is None:
+        raise ValueError("a required time is missing")
+    return parsed
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -52,4 +44,4 @@ def parse_time(value: str | None) -> datetime | None:
         return None
     text = value.strip().replace("Z", "+00:00")
     dt = datetime.fromisoformat(text)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

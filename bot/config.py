@@ -8,14 +8,27 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import config_values as check
 from bot.errors import ConfigError
-from bot.settings import (DEFAULT_MANAGER, ENV_VARS, GATEABLE_ACTIONS, SETTINGS, AccessConfig,
-                          ApprovalPolicy, DrillConfig,
-                          ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
-                          SlackConfig, configuration_markdown, describe_settings)
+from bot.settings import (
+    DEFAULT_MANAGER,
+    ENV_VARS,
+    GATEABLE_ACTIONS,
+    SETTINGS,
+    AccessConfig,
+    ApprovalPolicy,
+    DrillConfig,
+    ManagerConfig,
+    RetentionConfig,
+    RunbookConfig,
+    ScheduleConfig,
+    Settings,
+    SlackConfig,
+    configuration_markdown,
+    describe_settings,
+)
 
 __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
            "DrillConfig",
@@ -25,6 +38,9 @@ __all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "Acces
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _SCHEDULE_OFF = frozenset({"off", "none", "disabled", "false"})
 
 _YAML_KEYS = [st.key for st in SETTINGS if st.key]
@@ -37,7 +53,7 @@ _DRILL_KEYS = {k.removeprefix("managers[].drill.") for k in _YAML_KEYS
 ARCHIVE_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ARCHIVE_SCHEMES = ("s3://", "gs://", "az://", "azure://", "abfs://", "abfss://")
-_SECTIONS: dict[str, type] = {"approvals": ApprovalPolicy, "access": AccessConfig,
+_SECTIONS: dict[str, type[DataclassInstance]] = {"approvals": ApprovalPolicy, "access": AccessConfig,
                               "schedule": ScheduleConfig,
                               "retention": RetentionConfig, "runbook": RunbookConfig}
 
@@ -185,7 +201,7 @@ def _manager_from_env(env: Mapping[str, str]) -> ManagerConfig:
 def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Validated YAML values for one of the sections (field -> value)."""
     cls = _SECTIONS[name]
-    fields = {f for f in cls.__dataclass_fields__}
+    fields = set(cls.__dataclass_fields__)
     check.unknown_keys(name, raw, fields)
     return {k: _field(name, k, f"{name}.{k}", value) for k, value in raw.items()}
 

@@ -141,17 +141,6 @@ def database_path(key: str, value: str) -> str:
     return value
 
 
-def port(key: str, value: str) -> int:
-    """A TCP port to listen on (0: any free one)."""
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ConfigError(key, f"must be a port number (0-65535), not {value.strip()[:20]!r}") from None
-    if not 0 <= number <= 65535:
-        raise ConfigError(key, f"must be a port number (0-65535), not {number}")
-    return number
-
-
 def terminal_users(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     """`login=U…` pairs (comma-separated), or a YAML mapping login: U…"""
     if value is None:

@@ -1,7 +1,7 @@
 """The outbox's sender: delivers `bot.outbox` rows through a `bot.notifier.Notifier`, in order
 per lane, one process per database at a time (a lease row), honouring Retry-After and backing off
-on 5xx; see `bot.outbox` for the rules. `speed` scales every wait (tests run a 60-second Slack
-outage in a couple of real seconds)."""
+on 5xx; see `bot.outbox` for the rules. Its waits (Retry-After, backoff, polling) run on an
+injectable clock (`bot.clock.Clock`; the system's by default)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +10,13 @@ import os
 import socket
 import sqlite3
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from bot.tasks import cancel_and_wait, ensure_running
+from bot.clock import Clock, SystemClock
 from bot.notifier import HomePublisher, MessageRef, Notifier
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox, OutboxRow
 from bot.store import Store
+from bot.tasks import cancel_and_wait, ensure_running
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,14 @@ class OutboxSender:
 
     LEASE = "sender"
 
-    def __init__(self, store: Store, outbox: Outbox, notifier: Notifier, *, speed: float = 1.0,
+    def __init__(self, store: Store, outbox: Outbox, notifier: Notifier, *, clock: Clock | None = None,
                  poll_interval: float = 0.5, lease_seconds: float = 15.0,
                  first_backoff: float = 1.0, max_backoff: float = 30.0,
                  wall: Callable[[], float] = time.time) -> None:
         self.store = store
         self.outbox = outbox
         self.notifier = notifier
-        self.speed = speed
+        self.clock: Clock = clock or SystemClock()
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.first_backoff = first_backoff
@@ -40,7 +41,7 @@ class OutboxSender:
         self._wall = wall
         self.owner = outbox.origin
         self._locks: dict[str, asyncio.Lock] = {}
-        self._hold_until = 0.0  # loop time before which nothing is sent (429 / backoff)
+        self._hold_until = 0.0  # clock time (s) before which nothing is sent (429 / backoff)
         self._backoff = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -136,18 +137,14 @@ class OutboxSender:
             if self._on_hold():
                 wait = max(0.0, self._hold_until - self._now())
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(wait, 0.01))
-            except asyncio.TimeoutError:
-                pass
+            await self._nap(max(wait, 0.01))
 
     async def deliver_own(self, timeout: float, *, everything: bool = False) -> list[OutboxRow]:
         """For a process running alone: deliver every pending message (its own among them)
-        within `timeout` seconds (real time, scaled by speed). Returns this process's rows (with
-        `everything`, all rows) still not delivered: empty when all went, or when a running app
-        holds the lease and will deliver them."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout / self.speed
+        within `timeout` seconds of its clock. Returns this process's rows (with `everything`,
+        all rows) still not delivered: empty when all went, or when a running app holds the
+        lease and will deliver them."""
+        deadline = self._now() + timeout
 
         def left() -> list[OutboxRow]:
             return [r for r in self.outbox.rows(status=PENDING) if everything or r.origin == self.owner]
@@ -165,19 +162,29 @@ class OutboxSender:
             rest = left()
             if not rest:
                 return []
-            remaining = deadline - loop.time()
+            remaining = deadline - self._now()
             if remaining <= 0:
                 return rest
-            await asyncio.sleep(min(max(self._hold_until - self._now(), 0.01), remaining))
+            await self.clock.sleep(min(max(self._hold_until - self._now(), 0.01), remaining))
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.clock.now().timestamp()
+
+    async def _nap(self, seconds: float) -> None:
+        """Until something is queued (`kick`, a listener) or `seconds` of the clock pass."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({woken, slept}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            slept.cancel()
 
     def _on_hold(self) -> bool:
         return self._now() < self._hold_until
 
     def _hold(self, seconds: float) -> None:
-        self._hold_until = max(self._hold_until, self._now() + seconds / self.speed)
+        self._hold_until = max(self._hold_until, self._now() + seconds)
 
     async def _drain(self, lane: str) -> None:
         async with self._locks.setdefault(lane, asyncio.Lock()):
@@ -231,7 +238,7 @@ class OutboxSender:
             self._unrecorded[row.id] = ts
             log.error("outbox: %s was delivered but the database did not record it; recording "
                       "it again before anything else on that card", row.describe())
-            self._hold(self.first_backoff * self.speed)
+            self._hold(self.first_backoff)
             return False
         self._unrecorded.pop(row.id, None)
         return True
@@ -267,15 +274,12 @@ class OutboxSender:
         """chat.postMessage, at most once per key even across a crash between Slack taking the
         post and the database recording it: the attempt is marked in flight first, and a later
         attempt on a row found in flight asks Slack for the post by its key (metadata) before
-        posting again. Needs a notifier with `find_posted`; without one, a plain post."""
-        finder = getattr(self.notifier, "find_posted", None)
-        if finder is None:
-            ref = await self.notifier.post(channel, row.message, thread_ts=thread_ts)
-            return ref.ts
+        posting again (a notifier with nothing to look in finds nothing: a plain post)."""
         if self.outbox.was_in_flight(row):
             try:
                 oldest = (row.created_epoch if since is None else since) - 60
-                ts = await finder(channel, key, thread_ts=thread_ts, oldest=oldest)
+                ts = await self.notifier.find_posted(channel, key, thread_ts=thread_ts,
+                                                     oldest=oldest)
             except DeliveryFailed as exc:
                 if not exc.permanent:
                     # the look-up failed: the post is still of unknown fate, keep it in flight

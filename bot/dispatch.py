@@ -9,10 +9,11 @@ who may cancel) live here once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from bot import cluster_guard
 from bot.access import AccessPolicy, Role, required_role
 from bot.approvals import ApprovalService
 from bot.archive_store import ArchiveStore
@@ -21,22 +22,31 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.errors import (ArchiveError, CloudifyError, InvalidTransition, NotAuthorized, NotFound, SnapbotError,
-                        StaleState, UsageError)
 from bot.config import Settings
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    InvalidTransition,
+    NotAuthorized,
+    NotFound,
+    SnapbotError,
+    StaleState,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
-from bot import cluster_guard
 from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
 from bot.jobs.machine import SIMPLE
+from bot.jobs.runner import JobRunner
+from bot.logs import field
+from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
-from bot.messages.posture import ManagerPosture
-from bot.jobs.runner import JobRunner
-from bot.logs import field
+from bot.messages.text import archive_name
+from bot.ports import Daily, Drills, Posture, Restores
 from bot.reads import Reads
 from bot.store import Job, Store
-from bot.messages.text import archive_name
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -50,32 +60,6 @@ def error_reply(exc: SnapbotError) -> Reply:
 
 def generate_snapshot_id(now: datetime) -> str:
     return now.strftime("snap-%Y%m%d-%H%M%S")
-
-
-class Restores(Protocol):
-    """The restore runbook's entry (bot.jobs.restore's RestoreService)."""
-
-    async def request(self, cmd: m.SnapshotsRestore, inv: Invocation) -> Reply: ...
-
-
-class Daily(Protocol):
-    """The daily job's commands (bot.jobs.daily's DailyService)."""
-
-    async def describe(self, manager: str) -> Reply: ...
-
-    async def run_now(self, manager: str, inv: Invocation) -> Reply: ...
-
-
-class Drills(Protocol):
-    """Restore drills (bot.jobs.drill's DrillService)."""
-
-    async def run_now(self, manager: str | None, inv: Invocation) -> Reply: ...
-
-
-class Posture(Protocol):
-    """The backup posture (bot.posture's Posture)."""
-
-    async def managers(self, only: str | None = None) -> Sequence[ManagerPosture]: ...
 
 
 class Dispatcher:
@@ -200,7 +184,7 @@ class Dispatcher:
         if self.access.role(inv) >= Role.VIEWER:  # who approves is told to readers only
             notes.append(f"Approvers: {self.approvals.approver_names() or 'none configured'}.")
         blocks = message["blocks"][:common.MAX_BLOCKS - 1]
-        return Reply({**message, "blocks": [*blocks, common.context(" ".join(notes))]},
+        return Reply({**message, "blocks": [*blocks, kit.context(" ".join(notes))]},
                      ephemeral=True)
 
     async def _snapshots_list(self, cmd: m.SnapshotsList, inv: Invocation) -> Reply:
@@ -304,7 +288,7 @@ class Dispatcher:
             else:
                 return Reply(jm.text_message(
                     f":white_check_mark: `{cmd.snapshot_id}` from `{manager}` is already archived "
-                    f"and verified: `{archive_name(info.path)}` ({jm.human_size(info.size)}, sha256 "
+                    f"and verified: `{archive_name(info.path)}` ({kit.human_size(info.size)}, sha256 "
                     f"`{info.sha256}`). Nothing to download."), ephemeral=True)
         await self.require_snapshot(manager, cmd.snapshot_id, inv)
         return await self._long(cmd, inv)
@@ -352,7 +336,7 @@ class Dispatcher:
                 raise UsageError("give either --from-archive or --url, not both")
             # The URL may be presigned (its query string is a credential): SQLite keeps only
             # what can be shown; the URL itself stays in this process's memory.
-            extra = {"url": jm.display_url(cmd.url)}
+            extra = {"url": display_url(cmd.url)}
             volatile = {"url": cmd.url}
         else:
             # Verified before anything is sent: a tampered or truncated copy is refused here.

@@ -12,7 +12,8 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TextIO
 
 #: characters of one request field in a log line; of a whole line (the net under it)
 MAX_FIELD = 200
@@ -20,7 +21,7 @@ MAX_LINE = 8000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
-def _escape(match: "re.Match[str]") -> str:
+def _escape(match: re.Match[str]) -> str:
     char = match.group(0)
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\x{ord(char):02x}" if ord(char) < 256
                                                          else f"\\u{ord(char):04x}")
@@ -48,7 +49,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the traceback if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+        out = {"time": datetime.fromtimestamp(record.created, UTC)
                .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         if record.exc_info:
@@ -103,7 +104,7 @@ class Demote(logging.Filter):
 
 
 def configure(level: str | int = "INFO", fmt: str = "text", *, secrets: Iterable[str] = (),
-              stream=None) -> logging.Handler:  # noqa: ANN001 - any text stream
+              stream: TextIO | None = None) -> logging.Handler:
     """(Re)configure the root logger; returns the handler installed."""
     if isinstance(level, str):
         level = getattr(logging, level.upper(), logging.INFO)

@@ -20,10 +20,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.tasks import cancel_and_wait, ensure_running
 from bot.clock import Clock, parse_time
 from bot.cloudify.client import CloudifyClient
 from bot.store import Store
+from bot.tasks import cancel_and_wait, ensure_running
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class StoreCollector(Collector):
             for i, bound in enumerate(RESTORE_BUCKETS):
                 if d <= bound:
                     counts[i] += 1
-        cumulative = [(str(b), c) for b, c in zip(RESTORE_BUCKETS, counts)] + [("+Inf", n)]
+        cumulative = [(str(b), c) for b, c in zip(RESTORE_BUCKETS, counts, strict=True)] + [("+Inf", n)]
         h = HistogramMetricFamily("snapbot_restore_duration_seconds",
                                   "Restore runbook duration, from its start to its end")
         h.add_metric([], buckets=cumulative, sum_value=total)
@@ -161,7 +161,7 @@ class Metrics:
         self._backlog: Callable[[], int] = lambda: 0
         backlog = Gauge("snapbot_outbox_backlog", "Slack messages waiting to be delivered",
                         registry=self.registry)
-        backlog.set_function(lambda: self._backlog())
+        backlog.set_function(lambda: self._backlog())  # read when scraped: watch() sets it later
         self._watching = False
 
     def watch(self, store: Store, managers: Sequence[str], *,

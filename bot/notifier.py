@@ -2,15 +2,17 @@
 
 Messages are Block Kit-shaped dicts built by `bot.messages` (`{"text": fallback, "blocks": [...]}`).
 `handlers.notifier.SlackNotifier` implements this with the Slack Web API; `ConsoleNotifier`
-prints to a terminal (`snapbot cfy`, `snapbot daily --once`); `RecordingNotifier` is for tests.
+prints to a terminal (`snapbot cfy`, `snapbot daily --once`).
 Jobs, approvals and the daily report do not call a notifier directly: they queue messages in the
 outbox (`bot.outbox`), whose sender (`bot.delivery`) delivers them through one.
 """
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
 from bot.messages.text import unwrap  # snapbot's own mentions, for reading
 
 Message = dict[str, Any]
@@ -23,8 +25,23 @@ class MessageRef:
 
 
 class Notifier(Protocol):
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
-        """Post in a channel (or as a thread reply). Returns where it landed."""
+    """What the domain asks of a way to reach people: the runner, the daily report and the
+    outbox's sender are its callers."""
+
+    @property
+    def local(self) -> bool:
+        """True when it never stands for Slack (a terminal's console): it only echoes, and
+        whatever is queued stays in the outbox for a process that delivers to Slack."""
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
+        """Post in a channel (or as a thread reply). Returns where it landed. `key` (the
+        outbox row's) travels with the post, so `find_posted` can find it later."""
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        """The ts of a post made earlier with `key` (in `thread_ts`'s thread, or at the top of
+        the channel since `oldest`); None when there is none or nothing to look in."""
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         """Replace a message posted earlier."""
@@ -73,10 +90,15 @@ class ConsoleNotifier:
         self._write = write
         self._ts = itertools.count(1)
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
         ref = MessageRef(channel, f"{next(self._ts)}.000")
         self._write(("  ↳ " if thread_ts else "") + plain_text(message))
         return ref
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        return None  # a terminal keeps nothing to look in
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         self._write(plain_text(message))
@@ -87,25 +109,3 @@ class ConsoleNotifier:
     def echo(self, row: Any) -> None:
         """Print a message queued in the outbox (bot.outbox.OutboxRow)."""
         self._write(("  ↳ " if row.kind == "reply" else "") + plain_text(row.message))
-
-
-class RecordingNotifier:
-    """Keeps every call, for tests of the domain without Slack."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, Message]] = []
-        self._ts = itertools.count(1)
-
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
-        ref = MessageRef(channel, f"{next(self._ts)}.000")
-        self.calls.append(("post" if thread_ts is None else "reply", (channel, thread_ts, ref.ts), message))
-        return ref
-
-    async def update(self, ref: MessageRef, message: Message) -> None:
-        self.calls.append(("update", (ref.channel, ref.ts), message))
-
-    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
-        self.calls.append(("ephemeral", (channel, user), message))
-
-    def texts(self, kind: str | None = None) -> list[str]:
-        return [plain_text(m) for k, _, m in self.calls if kind is None or k == kind]

@@ -30,8 +30,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bot.clock import iso, parse_time
 from bot.errors import SnapbotError
@@ -154,7 +155,8 @@ class Outbox:
                  iso(self.store.clock.now())])
             if cur.rowcount != 1:  # that key was enqueued before: sent (or sending) once
                 return None
-            row_id = int(cur.lastrowid)
+            row_id = cur.lastrowid
+            assert row_id is not None  # an insert that took a row has its rowid
         row = self.get(row_id)
         for listener in list(self.listeners):
             try:
@@ -261,5 +263,13 @@ def _row(r: dict[str, Any]) -> OutboxRow:
                      created_epoch=_epoch(r["created_at"]))
 
 
-__all__ = ["Outbox", "OutboxRow", "DeliveryFailed", "job_lane", "PENDING", "SENT", "SUPERSEDED",
-           "DEAD"]
+__all__ = [
+    "DEAD",
+    "PENDING",
+    "SENT",
+    "SUPERSEDED",
+    "DeliveryFailed",
+    "Outbox",
+    "OutboxRow",
+    "job_lane",
+]

@@ -15,9 +15,9 @@ import contextvars
 import logging
 import re
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def sweep_stale(roots: Iterable[Path], unfinished: Mapping[str, datetime]) -> li
                 stale.append(p)
             continue
         try:
-            mtime = datetime.fromtimestamp(p.stat().st_mtime, timezone.utc)
+            mtime = datetime.fromtimestamp(p.stat().st_mtime, UTC)
         except OSError:
             continue
         if oldest is None or mtime < oldest:
@@ -95,5 +95,11 @@ def sweep_stale(roots: Iterable[Path], unfinished: Mapping[str, datetime]) -> li
     return _remove(stale, "stale at start-up")
 
 
-__all__ = ["CURRENT_JOB", "partial_name", "is_partial", "job_of", "remove_job_partials",
-           "sweep_stale"]
+__all__ = [
+    "CURRENT_JOB",
+    "is_partial",
+    "job_of",
+    "partial_name",
+    "remove_job_partials",
+    "sweep_stale",
+]

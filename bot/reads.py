@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import datetime
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.archive_store import ArchiveStore, StoredArchive
+from bot.clock import EARLIEST
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.cluster import assess
 from bot.errors import CloudifyError, ManagerUnavailable
-from bot.settings import Settings
+from bot.messages import blocks as kit
 from bot.messages import common
 from bot.notifier import Message
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,19 @@ class Reads:
                 raise
             # A lost manager's archived copies are what a rebuild needs: show them anyway.
             message = common.snapshot_table(manager, [], archived)
-            warning = common.section(f":electric_plug: `{manager}` cannot be reached "
+            warning = kit.section(f":electric_plug: `{manager}` cannot be reached "
                                      f"({exc.manager_message}); its archived copies are below.")
             blocks = [b for b in message["blocks"] if "No snapshots on the manager" not in str(b)]
             message = {"text": f"{manager} cannot be reached; {len(archived)} archived copies",
                        "blocks": [blocks[0], warning, *blocks[1:]]}
         else:
             snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
-                                                         or datetime.min), reverse=True)
+                                                         or EARLIEST), reverse=True)
             message = common.snapshot_table(manager, snapshots, archived)
         note = self.other_archives_note(manager, everything)
         if note:
             blocks = message["blocks"][:common.MAX_BLOCKS - 1]
-            message = {**message, "blocks": [*blocks, common.context(note)]}
+            message = {**message, "blocks": [*blocks, kit.context(note)]}
         return message
 
     async def _with_checksums(self, copies: list[StoredArchive]) -> list[StoredArchive]:
@@ -56,7 +57,7 @@ class Reads:
         store = self.archives
         shown = copies[:common.LIST_MAX]
         sums = await asyncio.gather(*(store.checksum(a.manager, a.snapshot_id) for a in shown))
-        return [dataclasses.replace(a, sha256=h) for a, h in zip(shown, sums)] + copies[len(shown):]
+        return [dataclasses.replace(a, sha256=h) for a, h in zip(shown, sums, strict=True)] + copies[len(shown):]
 
     def other_archives_note(self, manager: str, everything: list[StoredArchive]) -> str:
         """The list shows a manager's own archived copies (`<archive>/<manager>/`). Copies kept

@@ -7,6 +7,7 @@ without it the message carries the steps themselves, never a path that means not
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from bot.messages.text import link  # snapbot's own links: the Slack edge escapes the rest
 
 

@@ -55,7 +55,7 @@ def make_trigger(schedule: ScheduleConfig) -> CronTrigger:
 def next_slot(schedule: ScheduleConfig, now: datetime) -> datetime:
     """The first slot at or after `now`, in UTC."""
     fire = make_trigger(schedule).get_next_fire_time(None, now)
-    assert fire is not None  # a crontab always fires again
+    assert isinstance(fire, datetime)  # a crontab always fires again
     return fire.astimezone(UTC)
 
 

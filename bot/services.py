@@ -12,6 +12,7 @@ from bot.clicks import Buttons
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient, ManagerClients
 from bot.config import Settings
+from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.jobs.daily.service import DailyService
 from bot.jobs.drill.service import DrillService
@@ -19,7 +20,6 @@ from bot.jobs.restore.service import RestoreService
 from bot.jobs.runner import JobRunner
 from bot.metrics import Metrics
 from bot.notifier import Notifier
-from bot.delivery import OutboxSender
 from bot.outbox import Outbox
 from bot.posture import Posture
 from bot.store import Store

@@ -228,7 +228,7 @@ class ManagerConfig:
     #: a throw-away manager restore drills may overwrite (no drill touches any other)
     scratch: bool = default("managers[].scratch")
     #: restore drills of this manager's archives onto a scratch manager, or None
-    drill: "DrillConfig | None" = None
+    drill: DrillConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,24 @@ import secrets
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import sqlite_utils
 
-from bot.clock import Clock, iso, parse_time
+from bot.clock import Clock, iso, parse_time, required_time
 from bot.errors import JobConflict, JobNotFound, StaleState
-from bot.store_rows import (MIGRATIONS, Approval, Job, RunRecord, Transition, dumps, job_from_row,
-                            run_from_row, run_values)
+from bot.store_rows import (
+    MIGRATIONS,
+    Approval,
+    Job,
+    RunRecord,
+    Transition,
+    dumps,
+    job_from_row,
+    run_from_row,
+    run_values,
+)
 
 
 class Store:
@@ -42,21 +52,21 @@ class Store:
 
     # -- migrations -------------------------------------------------------------------------
     def migrate(self) -> None:
-        self.db["migrations"].create({"version": int, "applied_at": str}, pk="version",
+        self.db.table("migrations").create({"version": int, "applied_at": str}, pk="version",
                                      if_not_exists=True)
-        done = {r["version"] for r in self.db["migrations"].rows}
+        done = {r["version"] for r in self.db.table("migrations").rows}
         for version, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
             if version in done:
                 continue
             with self.transaction():
                 fn(self.db)
-                self.db["migrations"].insert({"version": version, "applied_at": iso(self.clock.now())},
+                self.db.table("migrations").insert({"version": version, "applied_at": iso(self.clock.now())},
                                              replace=True)
 
-    def _tx(self) -> "_Transaction":
+    def _tx(self) -> _Transaction:
         return _Transaction(self.db.conn, self)
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         """`with store.transaction():` groups several writes (a state change and the messages
         it causes) into one SQLite transaction (BEGIN IMMEDIATE). Nesting joins the outer one."""
         return self._tx()
@@ -110,13 +120,13 @@ class Store:
         job_id = self.new_job_id(kind)
         try:
             with self.transaction():
-                self.db["jobs"].insert({
+                self.db.table("jobs").insert({
                     "id": job_id, "kind": kind, "manager": manager, "state": state,
                     "params": dumps(params or {}), "requester": requester, "channel": channel,
                     "message_ts": None, "thread_ts": None, "idem_key": idem_key, "created_at": now,
                     "updated_at": now, "error": "", "result": "{}", "finished": 0,
                 })
-                self.db["transitions"].insert({"job_id": job_id, "seq": 1, "from_state": "",
+                self.db.table("transitions").insert({"job_id": job_id, "seq": 1, "from_state": "",
                                                "to_state": state, "at": now,
                                                "actor": actor or requester, "detail": detail})
         except sqlite3.IntegrityError:
@@ -138,7 +148,8 @@ class Store:
 
     def list_jobs(self, *, unfinished: bool | None = None, manager: str | None = None,
                   kind: str | None = None, limit: int = 50) -> list[Job]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if unfinished is not None:
             where.append("finished = ?")
             args.append(0 if unfinished else 1)
@@ -171,7 +182,7 @@ class Store:
                 raise StaleState("job " + job_id, current, target)
             seq = self.db.execute("select coalesce(max(seq), 0) + 1 from transitions where job_id = ?",
                                   [job_id]).fetchone()[0]
-            self.db["transitions"].insert({"job_id": job_id, "seq": seq, "from_state": expected,
+            self.db.table("transitions").insert({"job_id": job_id, "seq": seq, "from_state": expected,
                                            "to_state": target, "at": now, "actor": actor,
                                            "detail": detail})
         return self.get_job(job_id)
@@ -180,7 +191,7 @@ class Store:
         row = self.db.execute("select state from jobs where id = ?", [job_id]).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r}")
-        return row[0]
+        return str(row[0])
 
     def update_job(self, job_id: str, *, message_ts: str | None = None, thread_ts: str | None = None,
                    channel: str | None = None, result: dict[str, Any] | None = None,
@@ -198,7 +209,7 @@ class Store:
         if params is not None:
             changes["params"] = dumps(params)
         with self.transaction():
-            self.db["jobs"].update(job_id, changes)
+            self.db.table("jobs").update(job_id, changes)
         return self.get_job(job_id)
 
     def merge_result(self, job_id: str, **values: Any) -> Job:
@@ -222,7 +233,7 @@ class Store:
 
     def transitions(self, job_id: str) -> list[Transition]:
         return [Transition(job_id=r["job_id"], seq=r["seq"], from_state=r["from_state"],
-                           to_state=r["to_state"], at=parse_time(r["at"]), actor=r["actor"] or "",
+                           to_state=r["to_state"], at=required_time(r["at"]), actor=r["actor"] or "",
                            detail=r["detail"] or "")
                 for r in self.db.query("select * from transitions where job_id = ? order by seq",
                                        [job_id])]
@@ -235,7 +246,7 @@ class Store:
         who made that decision, in the same transaction (two approvers at once both count)."""
         try:
             with self.transaction():
-                self.db["approvals"].insert({"job_id": job_id, "user": user, "decision": decision,
+                self.db.table("approvals").insert({"job_id": job_id, "user": user, "decision": decision,
                                              "at": iso(self.clock.now())})
                 if approved_by is not None:
                     users = [r[0] for r in self.db.execute(
@@ -248,7 +259,7 @@ class Store:
 
     def approvals(self, job_id: str) -> list[Approval]:
         return [Approval(job_id=r["job_id"], user=r["user"], decision=r["decision"],
-                         at=parse_time(r["at"]))
+                         at=required_time(r["at"]))
                 for r in self.db.query("select * from approvals where job_id = ? order by at",
                                        [job_id])]
 
@@ -257,7 +268,7 @@ class Store:
     def claim_daily_run(self, manager: str, slot: datetime, **values: Any) -> bool:
         """Insert the (manager, slot) row; False if it exists already (someone has the slot)."""
         try:
-            self.db["daily_runs"].insert({"manager": manager, "slot": iso(slot),
+            self.db.table("daily_runs").insert({"manager": manager, "slot": iso(slot),
                                           **run_values(values)})
         except sqlite3.IntegrityError:
             return False
@@ -265,13 +276,13 @@ class Store:
 
     def update_daily_run(self, manager: str, slot: datetime, **values: Any) -> None:
         try:
-            self.db["daily_runs"].update((manager, iso(slot)), run_values(values))
+            self.db.table("daily_runs").update((manager, iso(slot)), run_values(values))
         except sqlite_utils.db.NotFoundError:
             pass
 
     def daily_run(self, manager: str, slot: datetime) -> RunRecord | None:
         try:
-            return run_from_row(self.db["daily_runs"].get((manager, iso(slot))))
+            return run_from_row(self.db.table("daily_runs").get((manager, iso(slot))))
         except sqlite_utils.db.NotFoundError:
             return None
 
@@ -282,7 +293,7 @@ class Store:
         if since is not None:
             where += " and slot >= ?"
             args.append(iso(since))
-        rows = self.db["daily_runs"].rows_where(where, args, order_by="slot desc", limit=limit)
+        rows = self.db.table("daily_runs").rows_where(where, args, order_by="slot desc", limit=limit)
         return [run_from_row(r) for r in rows]
 
 
@@ -330,12 +341,12 @@ class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT/ROLLBACK on an autocommit connection (nesting-safe). Records
     on the store whether writing works (Store.write_error)."""
 
-    def __init__(self, conn: sqlite3.Connection, store: "Store | None" = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, store: Store | None = None) -> None:
         self.conn = conn
         self.store = store
         self.outer = False
 
-    def __enter__(self) -> "_Transaction":
+    def __enter__(self) -> Self:
         if not self.conn.in_transaction:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -346,7 +357,8 @@ class _Transaction:
             self.outer = True
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if not self.outer:
             return
         if exc_type is None:
@@ -373,4 +385,4 @@ def _busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-__all__ = ["Job", "Transition", "Approval", "RunRecord", "Store", "MIGRATIONS"]
+__all__ = ["MIGRATIONS", "Approval", "Job", "RunRecord", "Store", "Transition"]

@@ -1,15 +1,17 @@
 """What the store keeps: its records (jobs, their transitions, approvals, daily runs), the
-schema migrations, and the conversions between rows and records."""
+schema migrations, and the conversions between rows and records. (The audit log's record is
+`bot.audit_entry.AuditEntry`.)"""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
-from bot.clock import iso, parse_time
+from bot.clock import iso, parse_time, required_time
 
 
 @dataclass(frozen=True)
@@ -67,36 +69,24 @@ class RunRecord:
     ended_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of `audit` (bot.audit): a command or click, accepted or refused."""
-    at: datetime
-    user: str  # Slack user id, or `local:<login>` from the terminal
-    source: str  # slack | terminal | schedule
-    channel: str
-    what: str  # the command with its arguments, secrets redacted
-    outcome: str  # ok | refused | failed
-    detail: str = ""  # why (refused, failed), or the job it started
-
-
 def _m1(db: sqlite_utils.Database) -> None:
-    db["jobs"].create({
+    db.table("jobs").create({
         "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
         "channel": str, "message_ts": str, "thread_ts": str, "idem_key": str, "created_at": str,
         "updated_at": str, "error": str, "result": str, "finished": int,
     }, pk="id", not_null={"kind", "manager", "state"}, if_not_exists=True)
-    db["jobs"].create_index(["idem_key"], unique=True, if_not_exists=True)
-    db["jobs"].create_index(["manager", "finished"], if_not_exists=True)
-    db["transitions"].create({
+    db.table("jobs").create_index(["idem_key"], unique=True, if_not_exists=True)
+    db.table("jobs").create_index(["manager", "finished"], if_not_exists=True)
+    db.table("transitions").create({
         "job_id": str, "seq": int, "from_state": str, "to_state": str, "at": str, "actor": str,
         "detail": str,
     }, pk=("job_id", "seq"), foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True)
-    db["approvals"].create({"job_id": str, "user": str, "decision": str, "at": str},
+    db.table("approvals").create({"job_id": str, "user": str, "decision": str, "at": str},
                            pk=("job_id", "user"), foreign_keys=[("job_id", "jobs", "id")],
                            if_not_exists=True)
     # Daily snapshot runs: one row per manager per scheduled slot. The unique key is the lock
     # that keeps two instances from running the same day's job twice.
-    db["daily_runs"].create({
+    db.table("daily_runs").create({
         "manager": str, "slot": str, "job_id": str, "status": str, "snapshot_id": str,
         "size": int, "duration_s": float, "archive_path": str, "sha256": str, "detail": str,
         "started_at": str, "ended_at": str,
@@ -107,32 +97,32 @@ def _m2(db: sqlite_utils.Database) -> None:
     # The outbox (bot.outbox): every Slack message snapbot means to send, written in the same
     # transaction as the change that causes it. `lane` orders delivery (one card and its thread
     # per lane); `key` makes enqueueing the same message twice a no-op.
-    db["outbox"].create({
+    db.table("outbox").create({
         "id": int, "key": str, "lane": str, "kind": str, "job_id": str, "channel": str,
         "user": str, "version": int, "message": str, "status": str, "attempts": int,
         "last_error": str, "origin": str, "created_at": str, "sent_at": str, "ts": str,
     }, pk="id", not_null={"lane", "kind", "message", "status"}, if_not_exists=True)
-    db["outbox"].create_index(["key"], unique=True, if_not_exists=True)
-    db["outbox"].create_index(["status", "lane", "id"], if_not_exists=True)
+    db.table("outbox").create_index(["key"], unique=True, if_not_exists=True)
+    db.table("outbox").create_index(["status", "lane", "id"], if_not_exists=True)
     # Who delivers: one process at a time holds the lease (renewed while it runs).
-    db["outbox_lease"].create({"name": str, "owner": str, "expires_at": float}, pk="name",
+    db.table("outbox_lease").create({"name": str, "owner": str, "expires_at": float}, pk="name",
                               if_not_exists=True)
 
 
 def _m3(db: sqlite_utils.Database) -> None:
     # The audit log (bot.audit): every command and click, who, where, what, outcome. Read
     # newest first, by time or by one user's time.
-    db["audit"].create({"id": int, "at": str, "user": str, "source": str, "channel": str,
+    db.table("audit").create({"id": int, "at": str, "user": str, "source": str, "channel": str,
                         "what": str, "outcome": str, "detail": str},
                        pk="id", not_null={"at", "user", "what", "outcome"}, if_not_exists=True)
-    db["audit"].create_index(["at"], if_not_exists=True)
-    db["audit"].create_index(["user", "at"], if_not_exists=True)
+    db.table("audit").create_index(["at"], if_not_exists=True)
+    db.table("audit").create_index(["user", "at"], if_not_exists=True)
 
 
 def _m4(db: sqlite_utils.Database) -> None:
     # Since when snapbot has scheduled each manager's daily run on its cron and zone: a slot
     # before that is not one snapbot missed (bot.jobs.daily.service catch-up).
-    db["daily_schedule"].create({"manager": str, "cron": str, "timezone": str, "since": str},
+    db.table("daily_schedule").create({"manager": str, "cron": str, "timezone": str, "since": str},
                                 pk="manager", if_not_exists=True)
 
 
@@ -159,7 +149,7 @@ RUN_FIELDS = ("job_id", "status", "snapshot_id", "size", "duration_s", "archive_
 
 
 def run_values(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in values.items():
         if k not in RUN_FIELDS:
             raise ValueError(f"daily_runs has no column {k}")
@@ -176,8 +166,7 @@ def run_from_row(r: dict[str, Any]) -> RunRecord:
         detail = json.loads(r["detail"]) if r.get("detail") else {}
     except ValueError:
         detail = {"text": r["detail"]}
-    slot = parse_time(r["slot"])
-    assert slot is not None
+    slot = required_time(r["slot"])
     return RunRecord(manager=r["manager"], slot=slot, status=r["status"] or "",
                      job_id=r["job_id"] or "", snapshot_id=r["snapshot_id"] or "", size=r["size"],
                      duration_s=r["duration_s"], archive_path=r["archive_path"] or "",

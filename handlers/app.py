@@ -22,8 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.invocation import Invocation
 from bot.services import Services
-from handlers.guard import MAX_BODY, quiet_bolt, request_guard
 from handlers import actions, commands, events, workspace
+from handlers.guard import MAX_BODY, quiet_bolt, request_guard
 from handlers.server import HttpServer, start_http
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ class Backlog:
             self._quiet = asyncio.Event()
         try:
             await asyncio.wait_for(self._quiet.wait(), self.max_defer)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # sustained load: run it anyway
 
     def has_room(self) -> bool:

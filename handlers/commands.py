@@ -50,7 +50,7 @@ def register(app: AsyncApp, services: Services) -> None:
     backlog = Backlog()
 
     @app.middleware
-    async def acking(next: Any) -> Any:  # noqa: A002 - Bolt injects `next` by name
+    async def acking(next: Any) -> Any:
         # every request (commands, buttons) counts while it is being acked: the backlog's
         # workers wait for a quiet moment before starting the next piece of work
         backlog.request_started()
@@ -60,7 +60,7 @@ def register(app: AsyncApp, services: Services) -> None:
             backlog.request_acked()
 
     @app.command(COMMAND)
-    async def cfy(ack: Any, body: dict, respond: Any, request: Any) -> None:
+    async def cfy(ack: Any, body: dict[str, Any], respond: Any, request: Any) -> None:
         text = _strip_command(body.get("text", ""))
         user = body.get("user_id", "")
         channel = body.get("channel_id", "")

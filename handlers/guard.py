@@ -20,7 +20,8 @@ import hmac
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from aiohttp import web
@@ -68,7 +69,8 @@ def check_shape(body: bytes, *, max_command: int = MAX_COMMAND) -> str | None:
     except UnicodeDecodeError:
         raise Refused(400, "body is not a form") from None
     if text.startswith("{"):
-        return _event_check(text)
+        _event_check(text)
+        return None
     if not text.startswith("payload=") and "&payload=" not in text:
         return _command_text_check(text, max_command)
     try:
@@ -100,7 +102,6 @@ def _event_check(text: str) -> None:
         raise Refused(400, "event is not JSON") from None
     if not isinstance(data, dict) or data.get("type") not in ("event_callback", "url_verification"):
         raise Refused(400, "not an Events API request")
-    return None
 
 
 #: fields of an interactive payload that are objects when present (null allowed), and those

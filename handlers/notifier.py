@@ -9,9 +9,9 @@ does (slack_sdk errors carry the response, not the request headers, and we do no
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class SlackNotifier:
+    local = False
+
     def __init__(self, client: AsyncWebClient, *,
                  on_error: Callable[[str], None] | None = None) -> None:
         self.client = client
@@ -94,7 +96,7 @@ class SlackNotifier:
             self.on_error(method)
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
             raise DeliveryFailed(f"Slack {method} failed: {type(exc).__name__}", unknown=True) from None
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             self.on_error(method)
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
             raise DeliveryFailed(f"Slack {method} unreachable", unknown=True) from None
@@ -120,6 +122,8 @@ def _retry_after(exc: SlackApiError) -> float:
     value = headers.get("Retry-After") or headers.get("retry-after")
     if isinstance(value, list):
         value = value[0] if value else None
+    if value is None:
+        return 1.0
     try:
         return max(float(value), 0.0)
     except (TypeError, ValueError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.errors import UsageError
 from bot.messages.common import usage_error
 from bot.messages.text import for_slack
 
@@ -22,7 +23,7 @@ def fields(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k in ("text", "blocks", "attachments")}
 
 
-def usage_reply(exc: BaseException) -> dict[str, Any]:
+def usage_reply(exc: UsageError) -> dict[str, Any]:
     return fields(usage_error(exc))
 
 
@@ -52,7 +53,7 @@ async def answer(respond: Respond | None, message: dict[str, Any], *, ephemeral:
             await sleep(delays[attempt - 1])
         try:
             resp = await respond(**kwargs)
-        except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             why = f"response_url unreachable ({type(exc).__name__})"
             continue
         status = int(getattr(resp, "status_code", 200) or 200)

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -70,7 +71,7 @@ class Installed:
     enterprise_id: str | None = None
     org_wide: bool = False  # an org-wide install: any workspace of `enterprise_id`
 
-    def mismatch(self, origin: "Origin") -> str | None:
+    def mismatch(self, origin: Origin) -> str | None:
         """The first of team/app/enterprise that differs from `origin`, or None."""
         # compared both ways: a request naming an org the token is not in is refused, and so
         # is one without an org when the token is in one
@@ -92,7 +93,7 @@ class Origin:
     enterprise_id: str | None
 
     @classmethod
-    def of(cls, req: AsyncBoltRequest) -> "Origin":
+    def of(cls, req: AsyncBoltRequest) -> Origin:
         app_id = req.body.get("api_app_id") if isinstance(req.body, dict) else None
         return cls(team_id=req.context.team_id or None, app_id=app_id or None,
                    enterprise_id=req.context.enterprise_id or None)
@@ -130,7 +131,7 @@ class WorkspaceCheck:
                 return self._installed
             try:
                 answer = await self._client.auth_test()
-            except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, SlackApiError, OSError) as exc:
                 reason = _failure(exc)
                 if self._installed is None:
                     log.warning("auth.test failed (%s): requests are refused until it answers", reason)
@@ -171,16 +172,22 @@ def _is_command(req: AsyncBoltRequest) -> bool:
 Record = Callable[[str, str, str, str], None]
 
 
+def _member(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _who_where(req: AsyncBoltRequest) -> tuple[str, str, str]:
     """(user id, channel id, what) a request names, for the audit log."""
-    body = req.body if isinstance(req.body, dict) else {}
+    body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
     if _is_command(req):
         return (str(body.get("user_id", "")), str(body.get("channel_id", "")),
                 f"{body.get('command', '')} {body.get('text', '')}".strip())
-    user = body.get("user") if isinstance(body.get("user"), dict) else {}
-    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
-    actions = body.get("actions") if isinstance(body.get("actions"), list) else []
-    first = actions[0] if actions and isinstance(actions[0], dict) else {}
+    user = _member(body, "user")
+    channel = _member(body, "channel")
+    actions = body.get("actions")
+    first: dict[str, Any] = actions[0] if isinstance(actions, list) and actions \
+        and isinstance(actions[0], dict) else {}
     what = f"button {first.get('action_id', '')} {first.get('value', '')}".strip() \
         if first else f"event {body.get('type', '')}".strip()
     return str(user.get("id", "")), str(channel.get("id", "")), what

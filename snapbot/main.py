@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 CFY_USAGE = "snapbot cfy [--yes] [--config FILE] COMMAND ..."
 CFY_EPILOG = "COMMAND is what you would type after /cfy in Slack (try `snapbot cfy help`)."
@@ -69,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--version", default=None,
                      help="manager version to report (default: the --manager-version)")
     sim.add_argument("--compat", action="append", default=[], metavar="FLAG",
-                     help="switch one pre-issue-13 behaviour back on, for tests (repeatable; "
+                     help="switch on one simplified, unfaithful behaviour, for tests (repeatable; "
                           "devtools/simulator/profiles.py COMPAT_*)")
     sim.add_argument("--archive-size", type=int, default=0, help="pad new archives to N bytes")
     sim.add_argument("--data-dir", default=None, help="where archives live (default: a temp dir)")
+    sim.add_argument("--edition", choices=("premium", "community"), default="premium",
+                     help="the edition it says it is (community: no GET /users, no new-format "
+                          "snapshots; default premium)")
     sim.add_argument("--outage-mode", choices=("refuse", "502", "503"), default=None,
                      help="how a legacy restore's outage looks (default: nginx's 502 page)")
 
@@ -132,11 +135,10 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
 
     if args.cmd == "run":
-        from bot.config_values import port
         from bot.errors import ConfigError
         from snapbot.run import run
         try:
-            listen = args.port if args.port is not None else port("PORT", env.get("PORT") or "3000")
+            listen = args.port if args.port is not None else _port("PORT", env.get("PORT") or "3000")
         except ConfigError as exc:
             print(f"snapbot: {exc}", file=sys.stderr)
             return 2
@@ -144,11 +146,11 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
 
     if args.cmd == "cfy":
         from snapbot.terminal import cfy
-        options = _cfy_options(args)
-        if isinstance(options, str):
-            print(f"snapbot cfy: {options}", file=sys.stderr)
+        parsed = _cfy_options(args)
+        if isinstance(parsed, str):
+            print(f"snapbot cfy: {parsed}", file=sys.stderr)
             return 2
-        words, yes, config = options
+        words, yes, config = parsed
         if not words:
             print(args.usage, file=sys.stderr)
             return 2
@@ -173,7 +175,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
                                version=args.version, compat=tuple(args.compat),
                                archive_size=args.archive_size, data_dir=args.data_dir,
-                               outage_mode=args.outage_mode)
+                               outage_mode=args.outage_mode, edition=args.edition)
     try:
         return run_simulator(options, host=args.host, port=args.port)
     except ValueError as exc:  # an unknown --manager-version or --compat flag
@@ -200,3 +202,16 @@ def _realmanager(args: argparse.Namespace) -> int:
                                  cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
                                  system_layout=args.system_layout)
     return run_realmanager(options)
+
+
+def _port(key: str, value: str) -> int:
+    """A TCP port to listen on (0: any free one); ConfigError names `key` otherwise."""
+    from bot.errors import ConfigError
+
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(key, f"must be a port number (0-65535), not {value.strip()[:20]!r}") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(key, f"must be a port number (0-65535), not {number}")
+    return number

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from bot import bootstrap, logs
 from bot.access import AccessPolicy

@@ -23,7 +23,7 @@ import re
 import shlex
 import sys
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from bot import bootstrap, logs
 from bot.commands import model as m
@@ -32,12 +32,12 @@ from bot.commands.registry import spec_for
 from bot.config import Settings, check_database_path, load_settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
-from bot.store import Job
 from bot.messages.common import error_text, help_message
 from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
 from bot.progress import TransferView, progress_line
 from bot.services import Services
+from bot.store import Job
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ SIM_SPEED = 40.0
 async def sim(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
     """A fresh simulator on a free loopback port; archives under tmp_path. A test module may set
     its own `SIM_SPEED`; `@pytest.mark.sim_options(**SimulatorOptions fields)` on a test adds
-    options (e.g. compat flags pinning a pre-issue-13 behaviour, or a manager_version)."""
+    options (e.g. compat flags pinning a simplified behaviour, or a manager_version)."""
     speed = getattr(request.module, "SIM_SPEED", SIM_SPEED)
     marker = request.node.get_closest_marker("sim_options")
     extra = dict(marker.kwargs) if marker else {}

@@ -2,20 +2,28 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from bot import archive, bootstrap
-from bot.clock import FakeClock
-from bot.config import (AccessConfig, ManagerConfig, RetentionConfig, RunbookConfig, ScheduleConfig, Settings,
-                        SlackConfig)
-from bot.notifier import RecordingNotifier
+from bot.config import (
+    AccessConfig,
+    ManagerConfig,
+    RetentionConfig,
+    RunbookConfig,
+    ScheduleConfig,
+    Settings,
+    SlackConfig,
+)
+from tests.archive_support import list_archived
+from tests.fakes import FakeClock, RecordingNotifier
 
 CHANNEL = "C_OPS"
 #: 2026-01-10 03:00 Europe/Paris is 02:00 UTC (winter)
-SLOT = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)
+SLOT = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
 
 
 def daily_settings(sim_url: str, tmp_path: Path, *, keep_on_manager: int = 2, keep_archived: int = 2,
@@ -50,7 +58,7 @@ def archive_files(archive_dir: str | Path, manager: str = "default") -> list[str
 
 def verified_archives(archive_dir: str | Path, manager: str = "default") -> list[str]:
     out = []
-    for path in archive.list_archived(archive_dir, manager):
+    for path in list_archived(archive_dir, manager):
         archive.verify_archived(path)
         out.append(path.name[:-4])
     return sorted(out)

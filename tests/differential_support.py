@@ -63,7 +63,8 @@ class Call:
     auth: str = "admin"  # "admin" | "wrong" (a wrong password) | "none" | "token" (the saved one)
     tenant: str = TENANT
     headers: Mapping[str, str] = field(default_factory=dict)
-    save: Mapping[str, str] = field(default_factory=dict)  # var -> key of the answer ("" = body)
+    #: var -> where in the answer: a dotted path ("id", "items.0.id"; "" = the raw body)
+    save: Mapping[str, str] = field(default_factory=dict)
     client: tuple[str, ...] = ()  # the CloudifyClient methods this call is
     binary: bool = False  # an archive: the status and the content type are compared
     why: str = ""  # what the call checks, for people reading a failure
@@ -126,11 +127,14 @@ def sequence() -> list[Step]:
         Call("managers", "GET", "/managers", 200, client=("managers", "cluster_health")),
         Call("cluster status", "GET", "/cluster-status", 200,
              client=("cluster_status", "cluster_health")),
-        Call("cluster status summary", "GET", "/cluster-status", 200,
-             params={"summary": "true"}, client=("cluster_status", "cluster_health")),
+        Call("cluster status summary", "GET", "/cluster-status", 500,
+             params={"summary": "true"}, client=("cluster_status", "cluster_health"),
+             why="no Prometheus on the manager here: its status is Fail, and the summary "
+                 "answers 500 when Fail (resources_v3_1/cluster_status.py)"),
         Call("current user", "GET", "/user", 200, client=("current_username",)),
         Call("user admin", "GET", "/users/admin", 200),
-        Call("unknown user", "GET", "/users/{prefix}-nobody", 404),
+        Call("another user", "GET", "/users/{prefix}-nobody", 400,
+             why="community: one's own details only (UsersIdCommunity)"),
         Call("users list", "GET", "/users", 404, why="premium only: a community manager says so"),
         Call("tenants", "GET", "/tenants", 200),
         Call("token create", "POST", "/tokens", 200, body={"description": "differential"},
@@ -187,10 +191,25 @@ def sequence() -> list[Step]:
              body={"action": "cancel"}, client=("cancel_execution",)),
         Call("execution cancel, ended", "POST", "/executions/{create}", 400,
              body={"action": "cancel"}),
+        # -- an execution schedule on the deployment (deleted at the end) ----------------------
+        Call("schedule create", "PUT", "/execution-schedules/{prefix}-sched", 201,
+             params={"deployment_id": "{dep}"},
+             body={"workflow_id": "install", "since": _future(1), "recurrence": "1 day"}),
+        Call("schedule create, missing deployment", "PUT", "/execution-schedules/{prefix}-x",
+             404, params={"deployment_id": "{prefix}-nodep"},
+             body={"workflow_id": "install", "since": _future(1), "recurrence": "1 day"}),
+        Call("schedules list", "GET", "/execution-schedules", 200, params=_LIST,
+             client=("list_execution_schedules",)),
+        Call("schedule get", "GET", "/execution-schedules/{prefix}-sched", 200,
+             params={"deployment_id": "{dep}"}),
         # -- a pending execution: refusals, then maintenance waiting for it --------------------
         _stage("pending", "pending"),
         Call("restore while an execution is pending", "POST", "/snapshots/{prefix}-s1/restore",
-             400, body=_RESTORE),
+             400, body=_RESTORE,
+             why="refused, but its execution was stored first and stays pending"),
+        Call("the refused restore's execution", "GET", "/executions", 200,
+             params={**_EXECUTIONS, "workflow_id": "restore_snapshot", "status": "pending"},
+             save={"refused": "items.0.id"}),
         Call("create while an execution is pending", "PUT", "/snapshots/{prefix}-s2", 400,
              body=_create_body()),
         Call("maintenance activate, pending execution", "POST", "/maintenance/activate", 200,
@@ -203,6 +222,7 @@ def sequence() -> list[Step]:
         Call("snapshots list while activating", "GET", "/snapshots", 200,
              params={"_sort": "-created_at", **_LIST}),
         _end("pending", "pending"),
+        _end("refused", "refused restore's"),
         Call("maintenance activated", "GET", "/maintenance", 200),
         Call("deployments in maintenance", "GET", "/deployments", 503, params=_LIST),
         Call("executions in maintenance, bypass", "GET", "/executions", 200, params=_EXECUTIONS,
@@ -234,21 +254,18 @@ def sequence() -> list[Step]:
         Call("deployments", "GET", "/deployments", 200, params=_LIST,
              client=("list_deployments",)),
         Call("blueprints", "GET", "/blueprints", 200, params=_LIST, client=("list_blueprints",)),
-        Call("schedule create", "PUT", "/execution-schedules/{prefix}-sched", 201,
-             params={"deployment_id": "{dep}"},
-             body={"workflow_id": "install", "since": _future(1), "recurrence": "1 day"}),
-        Call("schedule create, missing deployment", "PUT", "/execution-schedules/{prefix}-x",
-             404, params={"deployment_id": "{prefix}-nodep"},
-             body={"workflow_id": "install", "since": _future(1), "recurrence": "1 day"}),
-        Call("schedules list", "GET", "/execution-schedules", 200, params=_LIST,
-             client=("list_execution_schedules",)),
-        Call("schedule get", "GET", "/execution-schedules/{prefix}-sched", 200,
-             params={"deployment_id": "{dep}"}),
         Call("execution start, scheduled", "POST", "/executions", 201,
              body={"deployment_id": "{dep}", "workflow_id": "install", "parameters": {},
                    "scheduled_time": _future(2)}, client=("start_execution",)),
         Call("schedule delete", "DELETE", "/execution-schedules/{prefix}-sched", 204,
              params={"deployment_id": "{dep}"}),
+        # the drill's inventory: one field of every item (`list_names`)
+        *[Call(f"names of {path}", "GET", f"/{path}", status, params={"_include": field, **_LIST},
+               client=("list_names",))
+          for path, field, status in (
+              ("tenants", "name", 200), ("users", "username", 404), ("secrets", "key", 200),
+              ("plugins", "id", 200), ("blueprints", "id", 200), ("deployments", "id", 200),
+              ("execution-schedules", "id", 200))],
         Call("plugins update, missing blueprint", "POST",
              "/plugins-updates/{prefix}-nobp/update/initiate", 404, body={"force": False},
              client=("update_plugins",)),
@@ -409,7 +426,16 @@ async def run(manager: Manager, steps: list[Step], *, timeout: float = 60.0) -> 
             manager.observed[step.name] = observe(resp, step.binary)
             for var, key in step.save.items():
                 if resp.status_code < 300:
-                    manager.values[var] = resp.content if key == "" else resp.json().get(key)
+                    manager.values[var] = resp.content if key == "" else _at(resp.json(), key)
+
+
+def _at(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, list):
+            data = data[int(part)] if len(data) > int(part) else None
+        elif isinstance(data, dict):
+            data = data.get(part)
+    return data
 
 
 def _headers(manager: Manager, call: Call) -> dict[str, str]:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import yaml
@@ -38,12 +39,12 @@ import yaml
 from bot import bootstrap
 from bot.clock import Clock
 from bot.config import Settings, load_settings
+from devtools.demo import demo_env
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
-from devtools.demo import demo_env
-from tests.waiting import until
 from handlers.app import SlackApp, make_client, start_slack_app
 from handlers.notifier import SlackNotifier
+from tests.waiting import until
 
 BOT_TOKEN = "xoxb-test-bot-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -73,7 +74,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 def fast(settings: Settings) -> Settings:
     """Short real-time poll intervals, so jobs against a fast simulator finish quickly."""
     runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.02,
-                                  poll_max_interval_seconds=0.1)
+                                  poll_max_interval_seconds=0.1, snapshot_status_grace_seconds=1.0)
     return dataclasses.replace(settings, runbook=runbook)
 
 

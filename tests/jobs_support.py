@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
 from bot.bootstrap import build_services, stop
 from bot.commands.parser import parse
-from bot.config import (AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings,
-                        SlackConfig)
+from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
 from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.services import Services
 from devtools.simulator import SimulatorOptions, start_simulator
+from tests.fakes import RecordingNotifier
 
 FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
-                             restore_timeout_seconds=30)
+                             restore_timeout_seconds=30, snapshot_status_grace_seconds=1.0)
 APPROVERS = frozenset({"U_LEAD1", "U_LEAD2"})
 #: who may change a manager in these tests (snapbot is read-only without operators)
 OPERATORS = frozenset({"U_OPS", "U1", "U2", "U3"})

@@ -3,9 +3,10 @@ real SNAPBOT_CONFIG YAML file (tests.harness.make_rig(managers=...)), commands a
 requests, answers read back from the Slack stand-in."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from bot.clock import Clock
 from bot.notifier import plain_text
@@ -100,7 +101,7 @@ async def lose(rig: Rig, manager: str) -> None:
     """The manager's VM is gone: its simulator closes for good (its archive stays). The client's
     retry backoff for it is shortened so calls to it fail fast here, as they would after retries."""
     await rig.lose(manager)
-    rig.services.clients[manager].backoff = 0.001
+    rig.services.clients[manager].session.backoff = 0.001
 
 
 async def snapbot_daily_once(rig: Rig, *args: str) -> tuple[int, str]:
@@ -110,6 +111,7 @@ async def snapbot_daily_once(rig: Rig, *args: str) -> tuple[int, str]:
     import asyncio
     import os
     import sys
+
     from tests.harness import password_env_name
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SNAPBOT_", "CLOUDIFY_"))}
     import yaml

@@ -15,14 +15,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot import bootstrap
 from bot.commands.model import SnapshotsRestore
-from bot.config import (AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings,
-                        SlackConfig)
+from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
 from bot.invocation import Invocation
 from bot.notifier import ConsoleNotifier
+from tests.fakes import ScaledClock
 
 RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                         maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
@@ -52,7 +52,11 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--slack", default=None)
     ap.add_argument("--slack-speed", type=float, default=1.0)
     args = ap.parse_args(argv)
-    out = open(args.workdir / "worker.log", "a", buffering=1)
+    with open(args.workdir / "worker.log", "a", buffering=1) as out:
+        return await run(args, out)
+
+
+async def run(args: argparse.Namespace, out: TextIO) -> int:
     config = settings(args.sim, args.workdir, args.slack)
     if args.slack:
         from handlers.app import make_client
@@ -62,7 +66,7 @@ async def main(argv: list[str]) -> int:
         notifier = ConsoleNotifier(lambda s: out.write(s + "\n"))
     services = await bootstrap.build_services(config, notifier=notifier)
     if services.sender is not None:
-        services.sender.speed = args.slack_speed
+        services.sender.clock = ScaledClock(args.slack_speed)
         services.sender.poll_interval = 0.05
     paused = asyncio.Event()
 
@@ -72,7 +76,14 @@ async def main(argv: list[str]) -> int:
             paused.set()
             await asyncio.sleep(3600)  # frozen right after the state was saved
 
+    finished = asyncio.Event()
+
+    async def restore_over(job, detail: str) -> None:
+        if job.kind == "restore" and job.finished:
+            finished.set()
+
     services.runner.on_change(pause)
+    services.runner.on_change(restore_over)
     await bootstrap.start(services)
     store = services.store
     if args.request:
@@ -86,12 +97,11 @@ async def main(argv: list[str]) -> int:
     job = jobs[0]
     if job.state == "requested" and args.pause_at != "requested":
         await services.approvals.decide(job.id, "U_LEAD1", True)
-    while not store.get_job(job.id).finished:
-        await asyncio.sleep(0.02)
+    if not store.get_job(job.id).finished:
+        await finished.wait()
     out.write(f"finished: {store.get_job(job.id).state}\n")
     left = await services.sender.deliver_own(60.0, everything=True) if services.sender else []
-    for row in left:
-        out.write(f"not delivered: {row.describe()}\n")
+    out.writelines(f"not delivered: {row.describe()}\n" for row in left)
     await bootstrap.stop(services)
     return 3 if left else 0
 

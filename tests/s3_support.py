@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Self
 
 import boto3
 
@@ -54,7 +55,7 @@ def env_for(endpoint: str) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": SECRET}
 
 
-def s3_client(endpoint: str):  # noqa: ANN201 - boto3's client type is generated
+def s3_client(endpoint: str):
     return boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
                         aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
 
@@ -87,7 +88,7 @@ class CuttingRelay:
         self.server: asyncio.AbstractServer | None = None
         self.url = ""
 
-    async def __aenter__(self) -> "CuttingRelay":
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -148,7 +149,7 @@ class BlippingRelay:
         self.server: asyncio.AbstractServer | None = None
         self.url = ""
 
-    async def __aenter__(self) -> "BlippingRelay":
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self

@@ -6,7 +6,6 @@ stand-in. A refusal is asserted on what the simulator saw: not one request more.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -146,7 +145,7 @@ async def test_restore_card_buttons_by_a_non_operator_or_from_elsewhere_are_refu
                 before = rig.sim_requests()
                 seen = len(rig.slack.ephemerals(user))
                 await rig.click(action, job.id, user=user, channel=channel, message=card)
-                said = plain_text((await rig.wait_for(lambda: rig.slack.ephemerals(user)[seen:]))[0])
+                said = plain_text((await rig.wait_for(lambda user=user, seen=seen: rig.slack.ephemerals(user)[seen:]))[0])
                 assert why in said, (action, user, channel, said)
                 assert rig.sim_requests() == before, (action, user, channel)
         # the daily report's Retry (its block names the manager) needs an operator too

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import re._parser as sre  # type: ignore[import-not-found]
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,8 @@ from bot.jobs import scheduled_work
 from bot.jobs.restore import report
 from bot.messages import jobs as job_messages
 from bot.messages import text as slack_text
-from snapbot import terminal
 from bot.messages.text import ELLIPSIS, SECTION_TEXT_MAX, cut, escape, for_slack, to_mrkdwn
+from snapbot import terminal
 
 SIZE = 100_000
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from bot.approvals import ApprovalService
-from bot.clock import FakeClock
 from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from bot.errors import NotAuthorized
 from bot.jobs.machine import SIMPLE
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages import restore as messages
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.store import Store
+from tests.fakes import FakeClock, RecordingNotifier
 from tests.waiting import until
 
 
@@ -72,7 +72,7 @@ def text(reply) -> str:
 
 
 async def test_requester_cannot_approve_even_when_an_approver(tmp_path: Path) -> None:
-    services, drivers = build(tmp_path)
+    services, _drivers = build(tmp_path)
     job = await open_restore(services)
     reply = await services.approvals.decide(job.id, "U_OPS", True)
     assert "someone else must approve" in text(reply)
@@ -131,7 +131,7 @@ async def test_reject_ends_the_request_and_updates_the_card(tmp_path: Path) -> N
 
 
 async def test_two_of_three_needs_two_distinct_approvers(tmp_path: Path) -> None:
-    services, drivers = build(tmp_path, required=2)
+    services, _drivers = build(tmp_path, required=2)
     job = services.store.create_job("restore", "default", "requested", params={"snapshot_id": "s1"},
                                     requester="U_OPS", channel="C_OPS")
     job = await services.approvals.open(job)

@@ -1,11 +1,11 @@
 """Approval of gated simple jobs through Slack: the job_approve / job_reject card, end to end."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.clock import FakeClock
 from bot.notifier import plain_text
+from tests.fakes import FakeClock
 from tests.harness import make_rig
 
 GATED = {"SNAPBOT_GATED": "maintenance-mode.activate"}
@@ -47,7 +47,7 @@ async def test_gated_job_reject_never_touches_the_manager(tmp_path: Path) -> Non
 
 
 async def test_gated_job_expires_and_its_card_says_so(tmp_path: Path) -> None:
-    clock = FakeClock(datetime.now(timezone.utc))
+    clock = FakeClock(datetime.now(UTC))
     async with make_rig(tmp_path, env_overrides=GATED, clock=clock) as rig:
         job = await _gated_job(rig)
         clock.advance(timedelta(minutes=31).total_seconds())

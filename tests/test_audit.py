@@ -4,8 +4,7 @@ an existing database, record and query (newest first, by user, since), redaction
 from __future__ import annotations
 
 import logging
-import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ import sqlite_utils
 from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, describe, describe_command, parse_since, redact
-from bot.clock import FakeClock, iso
+from bot.audit_entry import AuditEntry
+from bot.clock import iso
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.errors import UsageError
@@ -21,10 +21,11 @@ from bot.messages.audit import SHOWN, audit_message
 from bot.messages.text import for_slack
 from bot.notifier import plain_text
 from bot.store import Store
-from bot.store_rows import MIGRATIONS, AuditEntry
+from bot.store_rows import MIGRATIONS
+from tests.fakes import FakeClock
 from tests.jobs_support import domain
 
-START = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PRESIGNED = ("https://bucket.s3.example/snap.zip?X-Amz-Credential=AKIDEXAMPLE%2F20261101"
              "&X-Amz-Signature=0123456789abcdef")
 
@@ -47,7 +48,7 @@ def test_migration_3_adds_the_audit_table_to_a_database_that_has_jobs(tmp_path: 
 
     store = Store(path, FakeClock(START))
     try:
-        assert {r["version"] for r in store.db["migrations"].rows} == {1, 2, 3}
+        assert {r["version"] for r in store.db["migrations"].rows} == {v for v, _ in MIGRATIONS}
         assert store.get_job("j-abcdef").state == "done"
         indexes = {tuple(i.columns) for i in store.db["audit"].indexes}
         assert ("at",) in indexes and ("user", "at") in indexes
@@ -148,9 +149,9 @@ def test_parse_since_reads_spans_and_dates() -> None:
     assert parse_since("24h", START) == START - timedelta(hours=24)
     assert parse_since("7D", START) == START - timedelta(days=7)
     assert parse_since("2w", START) == START - timedelta(weeks=2)
-    assert parse_since("2026-10-01", START) == datetime(2026, 10, 1, tzinfo=timezone.utc)
+    assert parse_since("2026-10-01", START) == datetime(2026, 10, 1, tzinfo=UTC)
     assert parse_since("2026-10-01T08:30:00Z", START) == datetime(2026, 10, 1, 8, 30,
-                                                                 tzinfo=timezone.utc)
+                                                                 tzinfo=UTC)
     for bad in ("yesterday", "5y", "-3d", "2026-13-01", "x" * 100):
         with pytest.raises(UsageError):
             parse_since(bad, START)
@@ -169,8 +170,8 @@ def test_the_audit_command_parses_user_mentions_ids_and_since() -> None:
 
 
 def _entry(n: int, **kw) -> AuditEntry:
-    base = dict(at=START - timedelta(minutes=n), user="U_OPS", source="slack", channel="C_OPS",
-                what=f"snapshots delete snap-{n}", outcome="ok", detail="")
+    base = {"at": START - timedelta(minutes=n), "user": "U_OPS", "source": "slack",
+            "channel": "C_OPS", "what": f"snapshots delete snap-{n}", "outcome": "ok", "detail": ""}
     return AuditEntry(**{**base, **kw})
 
 

@@ -6,8 +6,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -157,9 +157,9 @@ def test_unknown_subcommand_exits_2() -> None:
 
 
 async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp_path: Path) -> None:
-    from snapbot.terminal import run_command
     from bot.commands.parser import parse
     from bot.config import AccessConfig, ApprovalPolicy
+    from snapbot.terminal import run_command
     from tests.jobs_support import APPROVERS, domain
 
     gated = ApprovalPolicy(approvers=APPROVERS, gated=frozenset({"snapshots.delete"}))

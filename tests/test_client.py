@@ -248,7 +248,7 @@ async def follow_restore(client: CloudifyClient, restore_id: str) -> list[str]:
     try:
         await until(over, timeout=30, interval=0.01)
     except AssertionError:
-        raise AssertionError(f"restore not followed to its end; saw {seen[:5]}...{seen[-5:]}")
+        raise AssertionError(f"restore not followed to its end; saw {seen[:5]}...{seen[-5:]}") from None
     return seen
 
 

@@ -60,7 +60,7 @@ async def test_download_cut_every_time_fails_after_its_retries_and_leaves_no_fil
         await client.download_snapshot("snap-1", dest)
     assert "cut after" in str(info.value)
     assert leftovers(dest.parent) == []
-    assert sim.state.request_counts["/api/v3.1/snapshots/snap-1/archive"] == 1 + client.download_retries
+    assert sim.state.request_counts["/api/v3.1/snapshots/snap-1/archive"] == 1 + client.session.download_retries
 
 
 @pytest.mark.parametrize("ranges", [True, False])

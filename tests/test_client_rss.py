@@ -5,7 +5,6 @@ The simulator runs in its own process so only the client's memory is measured he
 """
 from __future__ import annotations
 
-
 import psutil
 import pytest
 

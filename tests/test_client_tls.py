@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from aiohttp import web
 
-from handlers.server import start_http
 from bot import errors
 from bot.cloudify.client import CloudifyClient
+from handlers.server import start_http
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

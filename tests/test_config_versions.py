@@ -1,4 +1,4 @@
-"""Settings issue 13 added: snapshot_format per manager, password/token files, runbook_base_url."""
+"""Version-related settings: snapshot_format per manager, password/token files, runbook_base_url."""
 from __future__ import annotations
 
 import textwrap

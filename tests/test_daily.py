@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.invocation import Invocation
-from bot.notifier import RecordingNotifier
 from bot.store import Store
-from tests.daily_support import (SLOT, archive_files, daily_services, daily_settings,
-                                 verified_archives, wait_jobs)
+from tests.daily_support import (
+    SLOT,
+    archive_files,
+    daily_services,
+    daily_settings,
+    verified_archives,
+    wait_jobs,
+)
+from tests.fakes import FakeClock, RecordingNotifier
 
 SID = "daily-default-20260110-0300"
 

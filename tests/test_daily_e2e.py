@@ -1,4 +1,4 @@
-"""Acceptance (issue 6) end to end: the simulator, the Slack stand-in and the real Bolt app.
+"""The daily job end to end: the simulator, the Slack stand-in and the real Bolt app.
 
 The clock is a FakeClock given to the rig (days pass without sleeping); the
 simulator and Slack run for real over loopback HTTP. Retries go through signed button clicks.
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.notifier import plain_text
 from tests.daily_support import SLOT, archive_files, verified_archives
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, REQUESTER, make_rig
 
 ENV = {"SNAPBOT_SCHEDULE": "0 3 * * *", "SNAPBOT_TIMEZONE": "Europe/Paris", "SNAPBOT_KEEP_ON_MANAGER": "2",
@@ -65,7 +65,7 @@ async def test_three_daily_runs_leave_n_snapshots_and_m_archives_and_report_each
             assert archive.read_sidecar(path) == archive.sha256_file(path)
         ok = reports(rig, ": ok")
         assert len(ok) == 3
-        for sid, text in zip(ids, ok):
+        for sid, text in zip(ids, ok, strict=True):
             assert sid in text
         assert f"removed on the manager: `{ids[0]}`" in ok[-1]
         assert f"removed from the archive: `{ids[0]}`" in ok[-1]
@@ -89,7 +89,7 @@ async def test_a_failed_create_reports_loudly_and_retry_now_succeeds(tmp_path, c
 async def test_a_download_cut_mid_stream_leaves_no_partial_file_and_retry_succeeds(tmp_path, clock):
     async with make_rig(tmp_path, env_overrides=ENV, start_services=False, clock=clock) as rig:
         # cut on every attempt of the first run (1 + the client's download_retries), not after
-        cuts = 1 + rig.services.clients["default"].download_retries
+        cuts = 1 + rig.services.clients["default"].session.download_retries
         await rig.sim_post("/_sim/faults", {"path": "/archive$", "cut_after_bytes": 200, "count": cuts})
         failed = await fire_and_wait(rig)
         assert failed.state == "failed" and failed.result["failed_step"] == "downloading"

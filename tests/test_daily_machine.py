@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ README = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 def test_readme_diagram_matches_the_daily_transition_table():
     text = README.read_text()
-    block = re.search(r"<!-- daily:start -->(.*?)<!-- daily:end -->", text, re.S).group(1)
-    diagram = re.search(r"```mermaid\n(.*?)```", block, re.S).group(1).strip()
+    block = re.search(r"<!-- daily:start -->(.*?)<!-- daily:end -->", text, re.DOTALL).group(1)
+    diagram = re.search(r"```mermaid\n(.*?)```", block, re.DOTALL).group(1).strip()
     assert diagram == DAILY.mermaid()
 
 
@@ -42,8 +43,8 @@ def test_a_gated_run_waits_for_approval_and_is_not_resumed():
 
 
 def test_snapshot_ids_use_the_slot_in_the_configured_zone():
-    from datetime import datetime, timezone
-    slot = datetime(2026, 7, 1, 1, 0, tzinfo=timezone.utc)
+    from datetime import datetime
+    slot = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
     assert snapshot_id_for("prod", slot, "Europe/Paris") == "daily-prod-20260701-0300"
-    manual = datetime(2026, 7, 1, 9, 15, 42, tzinfo=timezone.utc)
+    manual = datetime(2026, 7, 1, 9, 15, 42, tzinfo=UTC)
     assert snapshot_id_for("prod", manual, "UTC") == "daily-prod-20260701-091542"

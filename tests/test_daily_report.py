@@ -1,14 +1,23 @@
 """The daily report builders: pure functions of the run's data."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from bot.messages.daily import (DailyOutcome, ScheduleView, daily_report, human_duration,
-                                human_size, missed_report, schedule_message, sparkline, trend)
+from bot.messages.daily import (
+    DailyOutcome,
+    ScheduleView,
+    daily_report,
+    human_duration,
+    human_size,
+    missed_report,
+    schedule_message,
+    sparkline,
+    trend,
+)
 from bot.notifier import plain_text
 from bot.store import RunRecord
 
-T0 = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 
 
 def run(day: int, size: int | None = 1000, duration: float = 60.0, status: str = "ok") -> RunRecord:

@@ -1,11 +1,11 @@
 """Retention planning: a pure function of what is on the manager and in the archive."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.jobs.daily.retention import ArchivedCopy, ManagerCopy, plan_retention, scan_archive
 
-T0 = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
 
 
 def sid(day: int) -> str:
@@ -122,6 +122,7 @@ def test_order_follows_time_not_input_order():
 
 def _write(dir_, sid_, good=True):
     import zipfile
+
     from bot import archive
     path = dir_ / "default" / f"{sid_}.zip"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,7 @@ async def test_scan_verifies_only_what_retention_depends_on(tmp_path):
     checked = []
 
     class Counting(DirectoryArchiveStore):
-        async def verify(self, manager, snapshot_id):  # noqa: ANN001, ANN201
+        async def verify(self, manager, snapshot_id):
             checked.append(f"{snapshot_id}.zip")
             return await super().verify(manager, snapshot_id)
     copies = await scan_archive(Counting(tmp_path), "default", "UTC", check={sid(2)})

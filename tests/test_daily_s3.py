@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 
-from bot.clock import FakeClock
 from bot.commands.model import SnapshotsList, SnapshotsUpload
 from bot.invocation import Invocation
 from tests.daily_support import daily_services, daily_settings, wait_jobs
-from tests.s3_support import env_for, keys, new_bucket
+from tests.fakes import FakeClock
 from tests.rss_support import PeakRss, simulator_process
+from tests.s3_support import env_for, keys, new_bucket
 
 MB = 1024 * 1024
 
@@ -107,14 +107,14 @@ async def _chunks(data: bytes):
 
 async def test_a_restore_keeps_its_safety_snapshot_in_the_bucket(tmp_path, s3_endpoint):
     from devtools.simulator import SimulatorOptions
-    from devtools.simulator.profiles import PRE13
+    from devtools.simulator.profiles import SIMPLIFIED
     from tests.harness import FAST_SPEED, make_rig
     from tests.restore_support import create_snapshot, posted_restore_job
 
     bucket = new_bucket(s3_endpoint)
     env = {**env_for(s3_endpoint), "SNAPBOT_ARCHIVE_URL": f"s3://{bucket}/snapbot"}
     async with make_rig(tmp_path, env_overrides=env,
-                        sim_options=SimulatorOptions(speed=FAST_SPEED, compat=PRE13)) as rig:
+                        sim_options=SimulatorOptions(speed=FAST_SPEED, compat=SIMPLIFIED)) as rig:
         await create_snapshot(rig, "snap-1")
         await rig.command("/cfy snapshots restore snap-1 --force")
         job = await posted_restore_job(rig)
@@ -136,7 +136,7 @@ async def test_start_up_and_the_daily_run_sweep_what_cut_writes_left_in_the_buck
     settings = s3_settings(sim.url, tmp_path, s3_endpoint, bucket)
     s3.put_object(Bucket=bucket, Key="snapbot/default/.gone.zip.part-j-0a0b0c-1f", Body=b"x" * 1000)
     # the bucket dates its objects by the real time: so does this run's clock
-    clock = FakeClock(datetime.now(timezone.utc) + timedelta(seconds=2))
+    clock = FakeClock(datetime.now(UTC) + timedelta(seconds=2))
     async with daily_services(settings, clock) as services:
         await bootstrap.start(services)
         assert keys(s3_endpoint, bucket) == []  # swept at start-up

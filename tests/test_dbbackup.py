@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.archive_store import open_archive_store
-from bot.clock import FakeClock
 from bot.dbbackup import backup_database
 from bot.store import Store
+from tests.fakes import FakeClock
 from tests.s3_support import env_for, new_bucket, s3_client
 
-NOW = datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["dir", "s3"])

@@ -120,7 +120,7 @@ def test_image_listens_where_its_healthcheck_probes() -> None:
 
 
 # ----------------------------------------------------------------------------- Kubernetes
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kustomize_text(path: Path) -> str:
     done = subprocess.run([_tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -7,8 +7,6 @@ import struct
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from bot import archive
 from bot.commands import model as m
 from bot.invocation import Reply

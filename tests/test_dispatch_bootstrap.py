@@ -8,7 +8,7 @@ import pytest
 
 from bot import bootstrap
 from bot.jobs.simple import SIMPLE_KINDS
-from bot.notifier import RecordingNotifier
+from tests.fakes import RecordingNotifier
 from tests.jobs_support import make_settings
 
 

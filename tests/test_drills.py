@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock, iso
+from bot.clock import iso
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.jobs.drill.service import latest_drill_slot
 from bot.messages.blocks import human_duration, human_size
+from tests.fakes import FakeClock
 from tests.harness import make_rig
 
 DRILLED = {"prod": {"drill": {"target": "scratch"}}, "scratch": {"scratch": True}}
@@ -510,3 +511,12 @@ async def test_the_daily_job_leaves_scratch_managers_to_the_drills(tmp_path):
         assert aps.get_job("daily:prod") is not None and aps.get_job("daily:scratch") is None
         postures = {p.name: p for p in await rig.services.posture.managers()}
         assert postures["prod"].next_daily is not None and postures["scratch"].next_daily is None
+
+
+async def test_the_home_tab_is_published_for_an_event_over_socket_mode(tmp_path):
+    async with drill_rig(tmp_path, socket_mode=True) as rig:
+        sid = await archive_prod(rig)
+        ack = await rig.slack.socket_home("U_LEAD1")
+        assert ack.get("envelope_id")
+        view = await rig.wait_for(lambda: rig.slack.home_views.get("U_LEAD1"))
+        assert f"`{sid}`" in home_text(view)

@@ -14,8 +14,7 @@ from slack_sdk.models.blocks import Block
 from bot.commands.parser import normalize, parse
 from bot.errors import UsageError
 from bot.messages import common
-from bot.messages.text import (ELLIPSIS, escape, for_slack, group_mention, mention, strip_markers,
-                               to_mrkdwn)
+from bot.messages.text import ELLIPSIS, escape, for_slack, group_mention, mention, strip_markers, to_mrkdwn
 from tests.harness import CHANNEL, make_rig
 
 EVIL = ("<!channel> <!here> <@U_EVIL> <https://evil.example/x|Approve here> "

@@ -29,6 +29,7 @@ from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import render_text
 from handlers.app import make_client
 from handlers.notifier import SlackNotifier
+from tests.fakes import ScaledClock
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, make_rig
 
 pytestmark = pytest.mark.slow
@@ -44,12 +45,12 @@ def no_retry_waits(rig: Any) -> None:
     """The client retries GETs on an unreachable manager with backoff (0.5 s, 1 s, 2 s); the
     retries still happen, only the waits between them are dropped to keep the tests quick."""
     for client in rig.services.clients.values():
-        client.backoff = 0.0
+        client.session.backoff = 0.0
 
 
 def quick_slack_retries(rig: Any) -> None:
     """The outbox sender still backs off as configured, fifty times faster."""
-    rig.services.sender.speed = 50.0
+    rig.services.sender.clock = ScaledClock(50.0)
 
 
 async def cfy(rig: Any, text: str, user: str = "U_OPS") -> dict[str, Any]:
@@ -502,8 +503,8 @@ async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, ca
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
     from bot.jobs.runner import JobRunner
-    from bot.notifier import RecordingNotifier
     from bot.store import Store
+    from tests.fakes import RecordingNotifier
 
     class Boom:
         kind, machine = "boom", SIMPLE
@@ -533,8 +534,8 @@ async def test_a_broken_progress_listener_does_not_fail_the_job(tmp_path, caplog
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
     from bot.jobs.runner import JobRunner
-    from bot.notifier import RecordingNotifier
     from bot.store import Store
+    from tests.fakes import RecordingNotifier
 
     class Talks:
         kind, machine = "talks", SIMPLE

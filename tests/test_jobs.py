@@ -3,21 +3,22 @@ polling backs off on the injected clock and gives up at the runbook's timeout; t
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.config import RunbookConfig
-from bot.jobs.runner import JobContext, JobRunner
 from bot.errors import ManagerUnavailable, WaitTimeout
 from bot.jobs.poll import poll
+from bot.jobs.runner import JobContext, JobRunner
 from bot.jobs.simple import SIMPLE_KINDS
 from bot.messages.jobs import job_card
-from bot.notifier import RecordingNotifier, plain_text
+from bot.notifier import plain_text
 from bot.store import Store
+from tests.fakes import FakeClock, RecordingNotifier
 from tests.jobs_support import FAST_RUNBOOK, domain
 
 
@@ -161,7 +162,7 @@ async def test_a_job_that_cannot_reach_the_manager_fails_with_a_readable_error(t
 # -- polling on a fake clock --------------------------------------------------------------------
 
 def fake_ctx(tmp_path: Path) -> JobContext:
-    clock = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
     store = Store(tmp_path / "db.sqlite", clock)
     runner = JobRunner(store, clock, RecordingNotifier())
     job = store.create_job("snapshot_create", "default", "running", params={"snapshot_id": "x"})
@@ -178,7 +179,7 @@ async def test_poll_keeps_the_first_interval_while_the_manager_answers(tmp_path:
         return "ok" if len(seen) == 7 else None
 
     assert await poll(ctx, check, pacing=pacing, timeout=600, what="x") == "ok"
-    gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(seen)]
     assert gaps == [2, 2, 2, 2, 2, 2]  # a change on the manager is seen within one interval
     ctx.store.close()
 
@@ -195,7 +196,7 @@ async def test_poll_backs_off_doubling_up_to_the_maximum_only_while_unreachable(
         return "ok" if len(seen) == 8 else None
 
     assert await poll(ctx, check, pacing=pacing, timeout=600, what="x") == "ok"
-    gaps = [(b - a).total_seconds() for a, b in zip(seen, seen[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(seen)]
     assert gaps == [2, 4, 8, 15, 15, 2, 2]
     ctx.store.close()
 
@@ -216,7 +217,7 @@ async def test_a_long_wait_refreshes_the_card_at_least_every_minute(tmp_path: Pa
         return "ok" if len(calls) == 60 else None  # about 7 minutes
 
     await poll(ctx, check, pacing=pacing, timeout=3600, what="x")
-    gaps = [(b - a).total_seconds() for a, b in zip(touched, touched[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(touched)]
     assert len(touched) >= 6 and all(g <= 60 for g in gaps)
     ctx.store.close()
 

@@ -1,15 +1,15 @@
 """Pure builders of bot.messages.jobs."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from bot.messages.text import to_mrkdwn
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.jobs import job_card, job_detail, jobs_list, who, with_mentions
+from bot.messages.text import to_mrkdwn
 from bot.notifier import plain_text
 from bot.store import Approval, Job, Transition
 
-T0 = datetime(2026, 1, 1, 3, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 3, 0, 0, tzinfo=UTC)
 
 
 def job(**kw) -> Job:

@@ -10,9 +10,14 @@ imports inside functions (and under TYPE_CHECKING) counted like any other.
                product module
 
 Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
-no module over 400 lines outside devtools/ and tests/, no importlib in product code, no
+every product module one concept (below), no importlib in product code, no
 `Any`-annotated service or collaborator parameter, and no module setting a field of the services
 (the record is built once, last, by bot.bootstrap).
+
+One concept per module, the rule that replaces a line count: a module's top-level names form one
+group, where two names are in one group when one refers to the other or another module uses them
+together (one `from m import a, b`, or `m.a` and `m.b` through one import). Names that fall into
+groups nothing uses together are two concepts: two modules.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "snapbot", "devtools")
 PRODUCT = ("bot", "handlers", "snapbot")
 SLACK_LIBS = ("slack_bolt", "slack_sdk")
-MAX_LINES = 400
+#: the packages of this repository
+OURS = (*PRODUCT, "devtools", "tests")
 #: Parameter names that carry a service or collaborator: never typed `Any`.
 COLLABORATORS = frozenset({
     "services", "store", "runner", "notifier", "clock", "dispatcher", "approvals", "restores",
@@ -223,14 +229,102 @@ def product_importing_devtools(modules: dict[str, Module]) -> list[str]:
 
 
 def type_only_imports(modules: dict[str, Module]) -> list[str]:
-    """Imports under TYPE_CHECKING in product code: a cycle hidden from the runtime."""
+    """Imports of our own modules under TYPE_CHECKING in product code: a cycle hidden from the
+    runtime. (A library's names that exist only in its type stubs, such as obstore's typed
+    dicts, can only be imported that way.)"""
     return [f"{m.rel}:{i.lineno} imports {i.module} for type checking only" for m in modules.values()
-            if in_package(m, *PRODUCT) for i in m.imports if i.type_only]
+            if in_package(m, *PRODUCT) for i in m.imports if i.type_only and top(i.module) in OURS]
 
 
-def oversized(modules: dict[str, Module]) -> list[str]:
-    return [f"{m.rel}: {n} lines" for m in modules.values() if in_package(m, *PRODUCT)
-            for n in [len(m.path.read_text(encoding="utf-8").splitlines())] if n > MAX_LINES]
+def top_level_names(tree: ast.Module) -> dict[str, ast.stmt]:
+    """The functions, classes and assigned names a module defines at its top level."""
+    out: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(t, ast.Name):
+                    out[t.id] = node
+    return out
+
+
+def used_together(modules: dict[str, Module]) -> dict[str, list[set[str]]]:
+    """For each module, the sets of its names that another module uses together: the names of
+    one `from m import a, b`, and the attributes read through one `import m as x` /
+    `from pkg import m` (`x.a`, `x.b`)."""
+    defined = {name: set(top_level_names(m.tree)) for name, m in modules.items()}
+    out: dict[str, list[set[str]]] = {name: [] for name in modules}
+    for client in modules.values():
+        aliases: dict[str, str] = {}
+        for node in ast.walk(client.tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                if node.module in modules and node.module != client.name:
+                    names = {a.name for a in node.names} & defined[node.module]
+                    if names:
+                        out[node.module].append(names)
+                for a in node.names:
+                    if f"{node.module}.{a.name}" in modules:
+                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+            elif isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name in modules})
+        through: dict[str, set[str]] = {}
+        for node in ast.walk(client.tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in aliases:
+                target = aliases[node.value.id]
+                if node.attr in defined[target] and target != client.name:
+                    through.setdefault(target, set()).add(node.attr)
+        for target, names in through.items():
+            out[target].append(names)
+    return out
+
+
+def concepts(modules: dict[str, Module], mod: Module,
+             together: dict[str, list[set[str]]]) -> list[list[str]]:
+    """The groups a module's names fall into: two names are in one group when one refers to the
+    other, or when another module uses them together (transitively). Names nothing uses (the
+    entry points of a module run as a script, say) are left out."""
+    defs = top_level_names(mod.tree)
+    parent = {n: n for n in defs}
+
+    def find(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    def join(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    used: set[str] = set()
+    for name, node in defs.items():
+        for ref in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & set(defs) - {name}:
+            join(name, ref)
+            used |= {name, ref}
+    for names in together.get(mod.name, []):
+        first, *rest = sorted(names)
+        used |= names
+        for other in rest:
+            join(first, other)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(used):
+        if not name.startswith("__"):
+            groups.setdefault(find(name), []).append(name)
+    return sorted(groups.values(), key=lambda g: (-len(g), g))
+
+
+def split_concepts(modules: dict[str, Module]) -> list[str]:
+    """Product modules whose names fall into more than one group: two concepts in one file."""
+    together = used_together(modules)
+    out = []
+    for mod in modules.values():
+        if in_package(mod, *PRODUCT) and mod.path.name != "__init__.py":
+            groups = concepts(modules, mod, together)
+            if len(groups) > 1:
+                out.append(f"{mod.rel}: " + " | ".join(", ".join(g[:4] + (["…"] if len(g) > 4 else []))
+                                                       for g in groups))
+    return out
 
 
 def importlib_uses(modules: dict[str, Module]) -> list[str]:
@@ -288,10 +382,8 @@ def services_mutations(modules: dict[str, Module]) -> list[str]:
 
 MODULES = load()
 
-#: Still to remove (issue 9, in progress: the modules are being split and the services typed).
-#: These lists only shrink: anything not listed fails, and a listed item that is gone fails too,
-#: so whoever removes one deletes its line here.
-KNOWN_OVERSIZED: set[str] = set()
+#: Known exceptions. These lists only shrink: anything not listed fails, and a listed item that
+#: is gone fails too, so whoever removes one deletes its line here.
 KNOWN_ANY: set[str] = set()
 
 
@@ -330,8 +422,11 @@ def test_devtools_are_imported_by_no_product_module_but_the_entry_points_demo_an
     assert lazy and all(i.in_function for i in lazy)
 
 
-def test_no_module_over_400_lines_outside_devtools_and_tests():
-    _only_known([o.split(":")[0] for o in oversized(MODULES)], KNOWN_OVERSIZED)
+def test_every_product_module_is_one_concept():
+    """A module holds one concept: its names form one group, each referring to another or used
+    together with another by some module. A file whose names fall into groups that nothing uses
+    together is two modules (split it); its length is not the measure."""
+    assert split_concepts(MODULES) == []
 
 
 def test_no_importlib_in_product_code():
@@ -359,6 +454,19 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, Module]:
     return load(tmp_path)
 
 
+def test_the_scan_sees_two_concepts_in_one_module(tmp_path):
+    mods = _tree(tmp_path, {
+        "bot/mixed.py": "A = 1\ndef uses_a():\n    return A\ndef alone():\n    return 2\n"
+                        "def partner():\n    return 3\n",
+        "bot/one.py": "def f():\n    return 1\ndef g():\n    return 2\n",
+        "bot/user.py": "from bot.mixed import uses_a, alone\nfrom bot import one as o\n"
+                       "def h():\n    return o.f() + o.g()\n",
+        "handlers/other.py": "from bot.mixed import partner\n",
+    })
+    # uses_a and alone are used together (bot/user.py), A by uses_a; partner only on its own
+    assert split_concepts(mods) == ["bot/mixed.py: A, alone, uses_a | partner"]
+
+
 def test_the_scan_sees_a_cycle_hidden_in_a_function(tmp_path):
     mods = _tree(tmp_path, {"bot/a.py": "from bot import b\n",
                             "bot/b.py": "def f():\n    from bot.a import x\n"})
@@ -380,7 +488,7 @@ def test_the_scan_sees_forbidden_imports(tmp_path):
                          "async def h(services):\n    await services.client(None).version()\n",
         "snapbot/run.py": "import importlib\nfrom devtools.demo import main\n",
         "snapbot/main.py": "def demo():\n    from devtools.demo import main\n",
-        "bot/z.py": "from typing import Any\ndef f(services: Any, n: Any) -> None: ...\n" + "#\n" * 400,
+        "bot/z.py": "from typing import Any\ndef f(services: Any, n: Any) -> None: ...\n",
         "bot/w.py": "def install(services):\n    services.daily = 1\n",
         "handlers/t.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.dispatch import D\n",
     })
@@ -389,6 +497,5 @@ def test_the_scan_sees_forbidden_imports(tmp_path):
     assert product_importing_devtools(mods) == ["snapbot/run.py:2 imports devtools.demo"]
     assert importlib_uses(mods) == ["snapbot/run.py:1 imports importlib"]
     assert any_typed_collaborators(mods) == ["bot/z.py f(services: Any)"]
-    assert oversized(mods) == ["bot/z.py: 402 lines"]
     assert services_mutations(mods) == ["bot/w.py:2 sets services.daily"]
     assert type_only_imports(mods) == ["handlers/t.py:3 imports bot.dispatch for type checking only"]

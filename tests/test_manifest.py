@@ -77,7 +77,7 @@ def _web_api_methods_called() -> set[str]:
             name = node.func.attr
             if name == "api_call" and node.args and isinstance(node.args[0], ast.Constant):
                 found.add(str(node.args[0].value))
-            elif re.match(r"^(%s)_[A-Za-z_]+$" % "|".join(_API_PREFIXES), name):
+            elif re.match(rf"^({'|'.join(_API_PREFIXES)})_[A-Za-z_]+$", name):
                 found.add(name.replace("_", "."))
     return found
 

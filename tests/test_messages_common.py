@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
 from bot.commands.registry import COMMANDS
-from bot.errors import (ConfigError, ManagerUnavailable, NotAuthorized, NotFound, SnapbotError,
-                        UsageError)
+from bot.errors import ConfigError, ManagerUnavailable, NotAuthorized, NotFound, SnapbotError, UsageError
 from bot.messages import blocks
 from bot.messages import common as c
 from bot.notifier import plain_text
 
-T0 = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
 
 
 def assert_within_limits(msg: dict) -> None:

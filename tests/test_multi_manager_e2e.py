@@ -3,20 +3,34 @@ through a real SNAPBOT_CONFIG YAML file (passwords through password_env variable
 app over signed HTTP, the Slack stand-in, SQLite and the archive in tmp_path."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot import archive
-from bot.clock import FakeClock
 from bot.notifier import plain_text
 from bot.scheduler import job_id
 from devtools.simulator import SimulatorOptions
+from tests.archive_support import list_archived
+from tests.fakes import FakeClock
 from tests.harness import CHANNEL, FAST_SPEED, make_rig, password_env_name
-from tests.multi_support import (DR_DEPLOYMENTS, PASSWORDS, PROD_DEPLOYMENTS, api_requests,
-                                 approved_restore_on_dr, ask, daily_run, lose, new_job, prod_and_dr,
-                                 push_to_dr, snapbot_daily_once, stage_prod_state, text_of)
+from tests.multi_support import (
+    DR_DEPLOYMENTS,
+    PASSWORDS,
+    PROD_DEPLOYMENTS,
+    api_requests,
+    approved_restore_on_dr,
+    ask,
+    daily_run,
+    lose,
+    new_job,
+    prod_and_dr,
+    push_to_dr,
+    snapbot_daily_once,
+    stage_prod_state,
+    text_of,
+)
 
 
 def _reports(rig, manager: str) -> list[str]:
@@ -57,7 +71,7 @@ async def test_a_daily_run_of_each_manager_archives_into_its_own_dir_and_reports
             assert job.result["archive_path"] == str(path)
             info = archive.verify_archived(path)  # zip + sha256 against the sidecar
             assert archive.sidecar_path(path).read_text() == f"{info.sha256}  {sid}.zip\n"
-            assert [p.name for p in archive.list_archived(root, manager)] == [f"{sid}.zip"]
+            assert [p.name for p in list_archived(root, manager)] == [f"{sid}.zip"]
             assert sid in {s["id"] for s in (await rig.sim_state(manager))["snapshots"]}
             report = await rig.wait_for(lambda m=manager: _reports(rig, m))
             assert sid in report[-1] and info.sha256[:8] in report[-1]
@@ -121,8 +135,8 @@ async def test_disaster_recovery_pushes_prods_archived_snapshot_to_dr_and_restor
         shown = text_of(await ask(rig, f"/cfy jobs show {job.id}"))
         assert "on `dr` – *done*" in shown, shown
         # prod appears only as where the archived copy came from
-        assert "prod" not in shown.replace(str(archived), "").replace(sid, "").replace(
-            "archive_manager=`prod`", ""), shown
+        assert "prod" not in shown.replace(str(archived), "").replace(f"prod/{sid}.zip", "").replace(
+            sid, "").replace("archive_manager=`prod`", ""), shown
         # the managers' passwords never reached Slack or the database
         db = Path(rig.settings.db_path).read_bytes()
         for password in PASSWORDS.values():
@@ -262,7 +276,7 @@ async def test_a_daily_run_of_the_lost_manager_reports_it_unreachable_without_gu
 def midday() -> FakeClock:
     """The bot's clock at 12:00 UTC, long after the 03:00 slot: the start never catches it up,
     whatever the real time is (fixed also for the cron job's slot)."""
-    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc))
+    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
 
 
 async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each_for_the_same_slot(
@@ -270,7 +284,7 @@ async def test_the_scheduler_firing_both_managers_at_once_runs_and_archives_each
     async with prod_and_dr(tmp_path, env_overrides={"SNAPBOT_SCHEDULE": "0 3 * * *"}, clock=midday) as rig:
         assert rig.jobs() == []  # nothing caught up at start
         scheduler = rig.services.daily.scheduler.apscheduler
-        now = datetime.now(timezone.utc)  # APScheduler runs on real time
+        now = datetime.now(UTC)  # APScheduler runs on real time
         for manager in ("prod", "dr"):  # both cron jobs due right now, as at 03:00
             scheduler.get_job(job_id(manager)).modify(next_run_time=now)
         jobs = await rig.wait_for(lambda: len(rig.jobs(kind="daily")) == 2 and rig.jobs(kind="daily"))
@@ -364,7 +378,7 @@ async def test_snapbot_daily_once_from_cron_snapshots_every_manager_of_the_yaml_
         assert code == 0, out
         assert "Daily snapshot of prod: ok" in out and "Daily snapshot of dr: ok" in out, out
         for manager in ("prod", "dr"):
-            copies = archive.list_archived(rig.settings.archive_dir, manager)
+            copies = list_archived(rig.settings.archive_dir, manager)
             assert len(copies) == 1 and copies[0].name.startswith(f"daily-{manager}-")
             archive.verify_archived(copies[0])
         assert not any(pw in out for pw in PASSWORDS.values())
@@ -377,8 +391,8 @@ async def test_snapbot_daily_once_exits_non_zero_when_prod_fails_and_still_archi
         assert code == 1, out
         assert "Daily snapshot of prod: FAILED" in out and "no space left" in out, out
         assert "Daily snapshot of dr: ok" in out, out
-        assert archive.list_archived(rig.settings.archive_dir, "prod") == []
-        assert len(archive.list_archived(rig.settings.archive_dir, "dr")) == 1
+        assert list_archived(rig.settings.archive_dir, "prod") == []
+        assert len(list_archived(rig.settings.archive_dir, "dr")) == 1
 
 
 async def test_a_gated_upload_to_dr_waits_for_an_approver_then_pushes_prods_copy(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.notifier import Message, MessageRef
 from bot.delivery import OutboxSender
+from bot.notifier import Message, MessageRef
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
 from bot.store import Store
+from tests.fakes import FakeClock, ScaledClock
 
 
 class ScriptedSlack:
@@ -32,12 +32,17 @@ class ScriptedSlack:
         if self.fail:
             raise self.fail.pop(0)
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> MessageRef:
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                   key: str | None = None) -> MessageRef:
         self.calls.append(("post", message["text"]))
         self._maybe_fail()
         ts = f"{next(self._ts)}.0001"
         self.messages[ts] = {"text": message["text"], "thread_ts": thread_ts}
         return MessageRef(channel, ts)
+
+    async def find_posted(self, channel: str, key: str, *, thread_ts: str | None = None,
+                          oldest: float = 0.0) -> str | None:
+        return None
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         self.calls.append(("update", message["text"]))
@@ -68,7 +73,7 @@ def _msg(text: str) -> Message:
 
 
 def _sender(store: Store, outbox: Outbox, slack: ScriptedSlack, **kw: Any) -> OutboxSender:
-    return OutboxSender(store, outbox, slack, speed=kw.pop("speed", 1000.0), **kw)
+    return OutboxSender(store, outbox, slack, clock=ScaledClock(kw.pop("speed", 1000.0)), **kw)
 
 
 async def test_the_same_key_twice_is_sent_once(store: Store) -> None:
@@ -256,7 +261,7 @@ class SlackWithLookup(ScriptedSlack):
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None,
                    key: str | None = None) -> MessageRef:
-        ref = await super().post(channel, message, thread_ts=thread_ts)
+        ref = await super().post(channel, message, thread_ts=thread_ts, key=key)
         if key:
             self.keys[key] = ref.ts
         if self.lose_answer:

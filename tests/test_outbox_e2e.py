@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,9 +22,10 @@ from typing import Any
 import pytest
 
 from bot.messages.jobs import people, with_mentions
-from bot.messages.text import for_slack
 from bot.messages.restore import overdue_report_text
+from bot.messages.text import for_slack
 from devtools.simulator import SimulatorOptions
+from tests.fakes import ScaledClock
 from tests.harness import BOT_TOKEN, make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
@@ -50,7 +50,7 @@ def _expected_replies(rig: Any, job: Any) -> list[str]:
 async def test_slack_429_then_503_for_a_minute_mid_restore_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
     async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=40.0)) as rig:
         sender = rig.services.sender
-        sender.speed = SPEED
+        sender.clock = ScaledClock(SPEED)
         await create_snapshot(rig, "snap-1")
         await rig.command("/cfy snapshots restore snap-1 --force")
         job = await posted_restore_job(rig)
@@ -82,7 +82,7 @@ async def test_slack_429_then_503_for_a_minute_mid_restore_loses_nothing_and_kee
 async def test_slack_storing_posts_but_answering_503_mid_restore_posts_every_message_once(tmp_path: Path) -> None:
     async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=40.0)) as rig:
         speed = 4.0  # the 8 s window lasts 2 real seconds
-        rig.services.sender.speed = speed
+        rig.services.sender.clock = ScaledClock(speed)
         await create_snapshot(rig, "snap-1")
         await rig.command("/cfy snapshots restore snap-1 --force")
         job = await posted_restore_job(rig)

@@ -1,12 +1,14 @@
 """The `/cfy` grammar: one test per behaviour, every command of the table covered."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from bot.commands import model as m
-from bot.commands.registry import COMMANDS, spec
 from bot.commands.grammar import SNAPSHOT_ID_MAX, validate_snapshot_id
 from bot.commands.parser import normalize, parse
+from bot.commands.registry import COMMANDS, spec
 from bot.errors import UsageError
 
 
@@ -364,11 +366,11 @@ def test_manager_name_with_double_dot_is_refused():
 
 
 def test_ids_snapbot_generates_pass_the_managers_rule():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.dispatch import generate_snapshot_id
     from bot.jobs.daily.retention import snapshot_id_for
-    now = datetime(2026, 1, 1, 3, 0, 7, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 3, 0, 7, tzinfo=UTC)
     longest_manager = "m" * 64
     for sid in (generate_snapshot_id(now), snapshot_id_for(longest_manager, now, "UTC")):
         assert validate_snapshot_id(sid) == sid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.partials import CURRENT_JOB, job_of, partial_name, remove_job_partials, sweep_stale
@@ -45,7 +45,7 @@ def test_start_up_keeps_unfinished_jobs_partials_and_removes_the_rest(tmp_path: 
     finished = _touch(tmp_path / "m" / ".b.zip.part-r-bbbbbb-01")
     old_untagged = _touch(tmp_path / "m" / ".c.zip.part-0123abcd", old=True)
     new_untagged = _touch(tmp_path / "m" / ".d.zip.part-4567abcd")
-    since = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    since = datetime(2020, 1, 1, tzinfo=UTC)
     removed = sweep_stale([tmp_path], {"r-aaaaaa": since})
     assert sorted(removed) == sorted([finished, old_untagged])
     assert running.exists() and new_untagged.exists()  # younger than a running job: maybe its

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.progress import TransferMeter, TransferView, progress_line
 from devtools.simulator import SimulatorOptions
+from tests.fakes import FakeClock
 from tests.harness import make_rig
 
 MB = 1024 * 1024

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from bot import config
-from bot.commands.help import readme_command_table
+from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE
 from bot.config import load_settings
-from bot.settings import SETTINGS, configuration_markdown
 from bot.runbooks import ALL as RUNBOOKS
 from bot.runbooks import readme_runbooks
+from bot.settings import SETTINGS, configuration_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -23,6 +23,20 @@ DOCS = ROOT / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 RUNBOOKS_DOC = DOCS / "runbooks.md"
 #: marker name -> (the file holding it, its renderer)
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def readme_command_table() -> str:
+    """The README's command table, rendered from COMMANDS (Markdown, ends with a newline)."""
+    rows = ["| Command | What it does | Example | Approval |", "|---|---|---|---|"]
+    for s in COMMANDS:
+        approval = {ALWAYS: "**always**", CONFIGURABLE: "configurable"}.get(s.approval, "–")
+        rows.append(f"| `{_md_cell(s.line)}` | {_md_cell(s.summary)} | "
+                    f"`{_md_cell(s.example_line)}` | {approval} |")
+    return "\n".join(rows) + "\n"
+
+
 GENERATED = {"commands": (README, readme_command_table),
              "config": (CONFIGURATION, configuration_markdown),
              "runbooks": (RUNBOOKS_DOC, readme_runbooks)}
@@ -52,7 +66,7 @@ def doc(path: Path) -> str:
 
 def slugs(text: str) -> set[str]:
     """GitHub-style anchors of the Markdown headings in `text`."""
-    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
     return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
 
 
@@ -104,11 +118,18 @@ def test_yaml_example_loads(tmp_path):
 
 def test_quick_start_has_the_two_commands():
     quick = readme().split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r"```sh\n(.*?)\n```", quick, re.S)
+    commands = re.findall(r"```sh\n(.*?)\n```", quick, re.DOTALL)
     assert commands == [
         "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/snapbot demo",
-        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest",
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/mypy"
+        " && .venv/bin/ruff check && .venv/bin/python -m pytest",
     ]
+
+
+def test_ci_runs_the_quick_start_checks():
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    for command in (".venv/bin/mypy", ".venv/bin/ruff check", ".venv/bin/python -m pytest"):
+        assert f"\n{command}\n" in ci
 
 
 def test_marked_sections_are_well_formed():
@@ -132,11 +153,11 @@ def test_dockerfile_runs_the_documented_command_as_non_root_with_a_data_volume()
     # Statically here (.ci/docker-smoke builds and runs the image): the probe is valid Python.
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "FROM python:3.11-slim" in text
-    assert re.search(r"^USER (?!root)\S+", text, re.M)
+    assert re.search(r"^USER (?!root)\S+", text, re.MULTILINE)
     assert "VOLUME /data" in text and "EXPOSE 3000" in text
     assert "SNAPBOT_DB=/data/snapbot.db" in text and "SNAPBOT_ARCHIVE_DIR=/data/archives" in text
     assert 'CMD ["snapbot", "run"]' in text and "PORT=3000" in text  # snapbot run reads $PORT
-    probe = re.search(r'HEALTHCHECK .*?CMD \["python", "-c", "(.*?)"\]', text, re.S).group(1)
+    probe = re.search(r'HEALTHCHECK .*?CMD \["python", "-c", "(.*?)"\]', text, re.DOTALL).group(1)
     compile(probe, "healthcheck", "exec")
     assert "/healthz" in probe
 

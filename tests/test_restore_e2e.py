@@ -4,15 +4,16 @@ simulator over loopback, SQLite in tmp_path. Every test runs on each manager ver
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from pathlib import Path
 
-from bot.archive import verify_archived
 import pytest
 
+from bot.archive import verify_archived
 from devtools.simulator import SimulatorOptions
 from tests import harness
 from tests.harness import FAST_SPEED, make_rig
-from tests.restore_support import create_snapshot, posted_restore_job, restore_job, stage_overdue
+from tests.restore_support import create_snapshot, posted_restore_job, stage_overdue
 
 
 @pytest.fixture(autouse=True, params=harness.PROFILES)
@@ -103,12 +104,10 @@ async def test_restore_reject_ends_request_without_touching_the_manager(tmp_path
 
 
 async def test_restore_request_expires_after_the_ttl(tmp_path: Path) -> None:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
-    from datetime import datetime, timezone
-
-    from bot.clock import FakeClock
-    clock = FakeClock(datetime.now(timezone.utc))
+    from tests.fakes import FakeClock
+    clock = FakeClock(datetime.now(UTC))
     async with make_rig(tmp_path, clock=clock) as rig:
         job = await _requested(rig)
         clock.advance(timedelta(minutes=31).total_seconds())
@@ -203,7 +202,7 @@ async def test_restore_of_an_older_snapshot_offers_agents_and_plugins_buttons_th
         await rig.click("restore_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id, timeout=30)
         assert job.state == "done" and job.result["upgrade"] is True
-        card = await rig.wait_for(lambda: "restore_agents" in str(rig.slack.message("C_OPS", job.message_ts)))
+        await rig.wait_for(lambda: "restore_agents" in str(rig.slack.message("C_OPS", job.message_ts)))
         await rig.click("restore_agents", job.id, user="U_OPS")
         agents = await rig.wait_for(lambda: rig.store.list_jobs(kind="agents_install"))
         agents = await rig.wait_job(agents[0].id, timeout=30)
@@ -224,8 +223,6 @@ async def test_no_reboot_without_restore_certificates_is_refused_before_anything
 
 
 async def test_restore_onto_an_empty_manager_needs_no_force(tmp_path: Path) -> None:
-    from devtools.simulator import SimulatorOptions
-    from tests.harness import FAST_SPEED
     async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=FAST_SPEED, seed_deployments=0)) as rig:
         await create_snapshot(rig, "snap-1")
         await rig.command("/cfy snapshots restore snap-1")
@@ -257,8 +254,8 @@ async def test_restore_without_safety_snapshot_goes_from_preflight_to_maintenanc
 
 
 async def test_restore_requested_from_the_terminal_is_posted_to_the_channel_for_approval(tmp_path: Path) -> None:
-    from snapbot.terminal import run_command
     from bot.commands.model import SnapshotsRestore
+    from snapbot.terminal import run_command
 
     # the login `ops` is U_LEAD1 in Slack: one identity on both surfaces
     async with make_rig(tmp_path, env_overrides={"SNAPBOT_TERMINAL_USERS": "ops=U_LEAD1"}) as rig:
@@ -286,8 +283,8 @@ async def test_restore_requested_from_the_terminal_is_posted_to_the_channel_for_
 
 
 async def test_an_unmapped_terminal_login_cannot_request_a_restore(tmp_path: Path) -> None:
-    from snapbot.terminal import run_command
     from bot.commands.model import SnapshotsRestore
+    from snapbot.terminal import run_command
 
     async with make_rig(tmp_path, env_overrides={"SNAPBOT_TERMINAL_USERS": "ops=U_LEAD1"}) as rig:
         await create_snapshot(rig, "snap-1")

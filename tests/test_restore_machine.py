@@ -1,26 +1,28 @@
 """The restore state machine's table, its diagram in docs/architecture.md, the overdue report and the card."""
 from __future__ import annotations
 
+import itertools
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cloudify.models import Execution
+from bot.cloudify.versions import is_upgrade
 from bot.errors import InvalidTransition
 from bot.jobs.restore.machine import RESTORE, STEPS
-from bot.jobs.restore.report import is_upgrade, overdue_report
+from bot.jobs.restore.report import overdue_report
 from bot.messages import restore as messages
 from bot.notifier import plain_text
 from bot.store import Job, Transition
 
 README = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
-T0 = datetime(2026, 3, 13, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 13, 6, 0, tzinfo=UTC)
 
 HAPPY = ["requested", "approved", "preflight", "safety_snapshot", "maintenance_activating",
          "maintenance_active", "restoring", "restored", "reporting", "maintenance_deactivating", "done"]
-ALLOWED = {(a, b) for a, b in zip(HAPPY, HAPPY[1:])} | {
+ALLOWED = set(itertools.pairwise(HAPPY)) | {
     ("requested", "rejected"), ("requested", "expired"), ("requested", "cancelled"),
     ("approved", "cancelled"), ("preflight", "maintenance_activating"),
     # a 401 after the restore waits for working credentials, then resumes the step that got it
@@ -58,9 +60,9 @@ def test_checklist_steps_are_the_running_states_in_order() -> None:
 
 def test_readme_restore_diagram_equals_the_table() -> None:
     text = README.read_text()
-    block = re.search(r"<!-- restore:start -->(.*?)<!-- restore:end -->", text, re.S)
+    block = re.search(r"<!-- restore:start -->(.*?)<!-- restore:end -->", text, re.DOTALL)
     assert block, "README has no restore block"
-    diagram = re.search(r"```mermaid\n(.*?)\n```", block.group(1), re.S)
+    diagram = re.search(r"```mermaid\n(.*?)\n```", block.group(1), re.DOTALL)
     assert diagram, "the restore block has no mermaid diagram"
     assert diagram.group(1).strip() == RESTORE.mermaid().strip()
 
@@ -73,7 +75,7 @@ def _ex(id: str, status: str, scheduled: datetime | None, ended: datetime | None
 
 def test_overdue_report_merges_logs_and_states_and_excludes_future_ones() -> None:
     start = T0
-    log = [f"Execution ex-old scheduled for 2026-03-13T04:00:00.000Z is overdue. Marking as FAILED.",
+    log = ["Execution ex-old scheduled for 2026-03-13T04:00:00.000Z is overdue. Marking as FAILED.",
            "Starting 'restore_snapshot' workflow execution"]
     failed = [_ex("ex-old", "failed", T0 - timedelta(hours=2), T0 + timedelta(seconds=5)),
               _ex("ex-state-only", "failed", T0 - timedelta(minutes=5), T0 + timedelta(seconds=6), dep="dep-2"),
@@ -118,7 +120,7 @@ def test_request_card_names_consequences_buttons_and_expiry() -> None:
     assert "safety-r-abc" in text
     assert "version 6.4.0" in text and "runs 7.0.0" in text
     assert "Expires at 2026-03-13 06:30:00 UTC" in text and "expired" in text
-    actions = [b for b in msg["blocks"] if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in msg["blocks"] if b["type"] == "actions")["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [("restore_approve", "r-abc"), ("restore_reject", "r-abc")]
 
 

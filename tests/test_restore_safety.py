@@ -375,3 +375,22 @@ async def test_snapshot_format_new_on_a_community_manager_is_said_at_start_and_r
             job = await rig.wait_job(job.id)
             assert job.state == "failed" and "premium edition" in job.error
             assert "would-fail" not in {s["id"] for s in (await rig.sim_state())["snapshots"]}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_reboot_after_the_restore_leaves_snapshot_status_running_and_the_restore_still_ends(
+        tmp_path: Path, version: str) -> None:
+    """The post-restore commands run `shutdown -r now` before removing the flag file: the manager
+    reboots after the execution ended and /snapshot-status reads running afterwards."""
+    opts = SimulatorOptions(speed=FAST_SPEED, manager_version=version)
+    async with make_rig(tmp_path, sim_options=opts) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.command("/cfy snapshots restore snap-1 --force --restore-certificates")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=90)
+        assert job.state == "done", job.error
+        assert job.result.get("snapshot_status_stuck") is True
+        assert job.result["restore_status"] == "terminated"
+        assert (await rig.sim_state())["snapshot_status"] == "running"
+        assert any("still says running" in t for t in _thread(rig, job))

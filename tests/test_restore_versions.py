@@ -1,4 +1,4 @@
-"""The restore runbook against each manager version's profile: what differs (issue 13).
+"""The restore runbook against each manager version's profile: what differs by version.
 
 Facts each test stands on are named in bot/cloudify/versions.py, bot/jobs/scheduled_work.py,
 bot/cloudify/cluster.py and the simulator's profiles (devtools/simulator/profiles.py)."""

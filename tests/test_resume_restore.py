@@ -160,3 +160,38 @@ async def test_resume_in_awaiting_credentials_tries_the_new_secret_once_and_fini
         assert job.state == "done", job.error
         assert (await d.sim_state())["maintenance"]["status"] == "deactivated"
         assert [t.to_state for t in d.services.store.transitions(job.id)][-2:] == ["maintenance_deactivating", "done"]
+
+
+async def test_resume_in_unwinding_finishes_the_unwind_once(tmp_path: Path) -> None:
+    """A process that died while undoing a cancelled restore: the resumed job cancels the queued
+    safety snapshot and turns maintenance mode off (snapbot turned it on), once, and ends
+    cancelled; the other execution is untouched and no restore ever starts."""
+    async with domain(tmp_path) as d:
+        client = d.services.clients["default"]
+        live = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                     "duration": None})
+        await client.create_snapshot("safety-x", queue=True)  # queued behind the install
+        await client.activate_maintenance()  # activating: the install runs
+        job = _job_in(d, "unwinding", safety_snapshot_id="safety-x", maintenance_before="deactivated",
+                      unwind_for="cancelled", cancelled_by="U_OPS")
+        job = await _run(d, job)
+        assert job.state == "cancelled", job.error
+        assert any("cancelled its safety snapshot `safety-x`" in u for u in job.result["unwound"])
+        assert any("deactivated maintenance mode" in u for u in job.result["unwound"])
+        state = await d.sim_state()
+        assert state["maintenance"]["status"] == "deactivated" and state["restores"] == []
+        assert "safety-x" not in {s["id"] for s in state["snapshots"]}
+        assert next(e for e in state["executions"] if e["id"] == live["id"])["status"] == "started"
+        # resumed again after the end: nothing more happens
+        assert (await _run(d, job)).state == "cancelled"
+
+
+async def test_resume_in_unwinding_leaves_maintenance_on_when_snapbot_found_it_on(tmp_path: Path) -> None:
+    async with domain(tmp_path) as d:
+        await d.services.clients["default"].activate_maintenance()
+        job = _job_in(d, "unwinding", maintenance_before="activated", unwind_for="failed",
+                      unwind_error="maintenance mode stuck", failed_step="maintenance_activating")
+        job = await _run(d, job)
+        assert job.state == "failed"
+        assert job.result["left"] == ["maintenance mode activated, as snapbot found it"]
+        assert (await d.sim_state())["maintenance"]["status"] == "activated"

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.errors import InvalidTransition, JobConflict, SnapbotError, StaleState
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages.jobs import job_card
-from bot.notifier import RecordingNotifier
 from bot.store import Store
+from tests.fakes import FakeClock, RecordingNotifier
 
 
 class Toy:

@@ -2,14 +2,14 @@
 (snapshot_restore.py `_restore_scheduled_executions`; execution_scheduler/main.py `should_run`)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.clock import iso
 from bot.cloudify.models import Execution, ExecutionSchedule
 from bot.jobs.scheduled_work import failed_originals, skipped_schedules
 from bot.messages.restore_effects import effects, report_summary, report_text
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _failed(eid: str, due: datetime, dep: str = "dep-1") -> Execution:
@@ -55,7 +55,7 @@ def test_the_5x_report_keeps_the_guides_overdue_and_requeued_lists() -> None:
                             "scheduled_for": iso(T0 + timedelta(hours=1))}]}
     text = report_text(report)
     assert "Marked FAILED by the restore because overdue (1)" in text and "Re-queued" in text
-    assert "1 overdue execution marked FAILED: `e1`; 1 re-queued: `e2`" == report_summary(report)
+    assert report_summary(report) == "1 overdue execution marked FAILED: `e1`; 1 re-queued: `e2`"
 
 
 def test_a_legacy_report_says_the_snapshot_list_is_now_empty() -> None:

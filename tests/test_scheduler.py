@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.config import ScheduleConfig
 from bot.errors import ConfigError
-from bot.scheduler import (DailyScheduler, is_due, job_id, latest_slot, make_trigger, next_slot,
-                           slot_label)
+from bot.scheduler import DailyScheduler, is_due, job_id, latest_slot, make_trigger, next_slot, slot_label
+from tests.fakes import FakeClock
 
-UTC = timezone.utc
 PARIS = ScheduleConfig(cron="0 3 * * *", timezone="Europe/Paris", misfire_grace_seconds=3600)
 
 

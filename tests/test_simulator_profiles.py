@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from bot.clock import iso
-from tests.waiting import until
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
-from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PRE13, PROFILES
+from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PROFILES, SIMPLIFIED
+from tests.waiting import until
 
 SPEED = 40
 VERSIONS = ("7.0.5", "6.4.2", "5.1.4")
@@ -191,8 +191,8 @@ async def test_new_format_restore_merges_and_logs_existing_items_as_errors(tmp_p
         assert done["status"] == "terminated"
         assert set(m.sim.state.deployments) == {"dep-1", "dep-2", "dep-3", "dep-new"}
         errors = [msg for level, msg in await m.logs(done["id"]) if level == "error"]
-        assert "Error restoring blueprint bp-1: 409: <Blueprint id=`bp-1` tenant=`default_tenant`>" \
-            " already exists on <Tenant name=`default_tenant`> or with global visibility" in errors
+        assert ("Error restoring blueprint bp-1: 409: <Blueprint id=`bp-1` tenant=`default_tenant`>"
+                " already exists on <Tenant name=`default_tenant`> or with global visibility") in errors
         assert any(msg.startswith("Error restoring deployment dep-1: 409") for msg in errors)
         assert not any("dep-3" in msg for msg in errors)
         # snapshot list unchanged; the manager never went away
@@ -459,8 +459,8 @@ async def test_an_upload_has_no_uploading_state(tmp_path: Path) -> None:
 
 
 # --- compatibility flags ------------------------------------------------------------------------
-async def test_pre13_compat_keeps_the_old_behaviours(tmp_path: Path) -> None:
-    async with manager(tmp_path, "7.0.5", compat=PRE13) as m:
+async def test_simplified_compat_switches_every_simplification_on(tmp_path: Path) -> None:
+    async with manager(tmp_path, "7.0.5", compat=SIMPLIFIED) as m:
         await m.control.post("/executions", json={"deployment_id": "dep-1",
                                                   "workflow_id": "install"})
         answer = (await m.api.post("/maintenance/activate")).json()
@@ -516,3 +516,50 @@ async def test_snapshot_status_clears_after_a_broken_archive_before_7(tmp_path: 
         assert done["status"] == "failed"
         await asyncio.sleep(0.2)
         assert (await m.api.get("/snapshot-status")).json() == {"status": "not-running"}
+
+
+@pytest.mark.parametrize("version,banned", [("5.1.4", True), ("6.4.2", True), ("7.0.5", False)])
+async def test_cluster_status_during_a_restore(tmp_path: Path, version: str, banned: bool) -> None:
+    # 5.1.4/6.4.2 ClusterStatus is a SecuredResourceBannedSnapshotRestore: 503
+    # in_snapshot_restore_error while the restore flag exists; 7.0.5's is a plain SecuredResource
+    async with manager(tmp_path, version, snapshot_status_linger_seconds=0) as m:
+        await m.api.put("/snapshots/junk/archive", content=b"not a zip")
+        m.sim._restore_stuck = True  # the flag file is there
+        resp = await m.api.get("/cluster-status")
+        assert resp.status_code == (503 if banned else 200)
+        if banned:
+            assert resp.json()["error_code"] == "in_snapshot_restore_error"
+
+
+@pytest.mark.parametrize("version,status", [("5.1.4", 409), ("6.4.2", 409), ("7.0.5", 201)])
+async def test_an_upload_over_an_existing_id(tmp_path: Path, version: str, status: int) -> None:
+    # 5.1.4/6.4.2 upload_manager.py: the record's put conflicts before the archive is moved in;
+    # 7.0.5 replaces the archive and answers a null Snapshot
+    async with manager(tmp_path, version) as m:
+        await m.create("s1")
+        resp = await m.api.put("/snapshots/s1/archive", content=b"PK" + b"\0" * 100)
+        assert resp.status_code == status
+        if status == 409:
+            assert resp.json()["error_code"] == "conflict_error"
+
+
+@pytest.mark.parametrize("change,survives", [("nothing", True), ("key", False), ("password", False)])
+async def test_5_1_tokens_die_when_the_snapshot_brings_another_key_or_password_hash(
+        tmp_path: Path, change: str, survives: bool) -> None:
+    # 5.1.4 security/authentication.py: a token is signed with rest-security.conf's secret_key
+    # and carries a hash of the user's password hash; a legacy restore brings both back
+    async with manager(tmp_path, "5.1.4", restore_outage_seconds=0) as m:
+        await m.create("s1")
+        token = (await m.api.get("/tokens")).json()["value"]
+        if change == "key":
+            m.sim.state.secret_key = "a-key-this-manager-got-since"
+        elif change == "password":
+            await m.api.post("/users/admin", json={"password": "changed"})
+            m.api.auth = httpx.BasicAuth("admin", "changed")
+        resp = await m.api.post("/snapshots/s1/restore", json={"force": True, "recreate_deployments_envs": True})
+        m.api.auth = httpx.BasicAuth("admin", "admin")  # the snapshot's password from now on
+        done = await m.wait_execution(resp.json()["id"])
+        assert done["status"] == "terminated"
+        await asyncio.sleep(0.2)
+        answer = await m.api.get("/snapshots", headers={"Authentication-Token": token}, auth=None)
+        assert (answer.status_code == 200) is survives, answer.text

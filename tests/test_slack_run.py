@@ -75,9 +75,8 @@ async def test_run_serves_healthz_and_signed_commands_then_stops_on_sigterm(tmp_
             assert "config slack.bot_token: set (hidden)" in log and "config managers[0]" in log
             assert "xoxb-run-test" not in log and "run-secret" not in log
             assert env["CLOUDIFY_PASSWORD"] not in log
-            async with aiohttp.ClientSession() as http:
-                async with http.get(url + "/healthz") as resp:
-                    assert resp.status == 200 and (await resp.json())["status"] == "ok"
+            async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
+                assert resp.status == 200 and (await resp.json())["status"] == "ok"
             resp = await slack.send_command(url + "/slack/events", "help", user="U_OPS")
             assert resp.status == 200
             responses = await until(slack.responses, what="the answer to /cfy help")

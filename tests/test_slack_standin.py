@@ -13,10 +13,10 @@ TOKEN = "xoxb-standin-test"
 
 @pytest.fixture
 async def slack():
-    async with SlackStandin(bot_token=TOKEN, signing_secret="s3cret") as standin:
-        async with aiohttp.ClientSession() as http:
-            standin.http = http
-            yield standin
+    async with SlackStandin(bot_token=TOKEN, signing_secret="s3cret") as standin, \
+            aiohttp.ClientSession() as http:
+        standin.http = http
+        yield standin
 
 
 async def api(slack, method, token=TOKEN, **args):

@@ -25,6 +25,5 @@ def open_archive_store(location: str, env: Mapping[str, str], *,
         from bot.archive_store.connect import build_store
         from bot.archive_store.objectstore import ObjectArchiveStore
         return ObjectArchiveStore(build_store(location, env, retry=retry), location)
-    if location.startswith("file://"):
-        location = location[len("file://"):]
+    location = location.removeprefix("file://")
     return DirectoryArchiveStore(location)

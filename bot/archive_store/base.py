@@ -15,8 +15,9 @@ restore's safety snapshot, `upload --from-archive`, `snapshots list`) goes throu
 """
 from __future__ import annotations
 
-import hashlib
+import builtins
 import fnmatch
+import hashlib
 import json
 import zipfile
 import zlib
@@ -108,7 +109,7 @@ class ArchiveStore(Protocol):
         """Store one of the bot's own files under `_snapbot/<name>` (with a sha256 sidecar),
         atomically."""
 
-    async def list_state(self, prefix: str = "") -> list[StoredBlob]:
+    async def list_state(self, prefix: str = "") -> builtins.list[StoredBlob]:
         """The bot's own files under `_snapbot/`, newest first."""
 
     async def delete_state(self, name: str) -> None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import archive
@@ -81,7 +82,7 @@ class DirectoryArchiveStore:
         except OSError:
             return None
         return StoredArchive(manager=parsed[0], snapshot_id=parsed[1], size=st.st_size,
-                             modified=datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                             modified=datetime.fromtimestamp(st.st_mtime, UTC),
                              location=str(p))
 
     def _list(self, manager: str | None) -> list[StoredArchive]:
@@ -216,8 +217,7 @@ class DirectoryArchiveStore:
     async def delete(self, manager: str, snapshot_id: str) -> None:
         p = self.path(manager, snapshot_id)
         try:
-            p.unlink(missing_ok=True)
-            Path(str(p) + SIDECAR).unlink(missing_ok=True)
+            await asyncio.to_thread(_unlink_with_sidecar, p)
         except OSError as exc:
             raise ArchiveError(f"could not delete {p.name}: {exc.strerror or exc}") from None
 
@@ -249,10 +249,10 @@ class DirectoryArchiveStore:
             await asyncio.to_thread(self._publish, tmp, dest, hasher.hexdigest)
         finally:
             tmp.unlink(missing_ok=True)
-        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(timezone.utc),
+        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(UTC),
                           location=str(dest))
 
-    async def list_state(self, prefix: str = "") -> list[StoredBlob]:
+    async def list_state(self, prefix: str = "") -> builtins.list[StoredBlob]:
         base = self.root / STATE_DIR
 
         def scan() -> list[StoredBlob]:
@@ -263,18 +263,21 @@ class DirectoryArchiveStore:
                         or not rel.startswith(prefix):
                     continue
                 st = p.stat()
-                out.append(StoredBlob(rel, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                out.append(StoredBlob(rel, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC),
                                       str(p)))
             return sorted(out, key=lambda b: (b.modified, b.name), reverse=True)
         return await asyncio.to_thread(scan)
 
     async def delete_state(self, name: str) -> None:
-        p = self._state_path(name)
-        p.unlink(missing_ok=True)
-        Path(str(p) + SIDECAR).unlink(missing_ok=True)
+        await asyncio.to_thread(_unlink_with_sidecar, self._state_path(name))
 
     async def sweep(self, unfinished: Mapping[str, datetime]) -> Sequence[str]:
         return [str(p) for p in await asyncio.to_thread(sweep_stale, [self.root], unfinished)]
 
     async def aclose(self) -> None:
         return None
+
+
+def _unlink_with_sidecar(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(str(path) + SIDECAR).unlink(missing_ok=True)

@@ -22,12 +22,13 @@ is limited to 5 GB objects; larger snapshots need a store whose copy supports th
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
-from concurrent.futures import ThreadPoolExecutor
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import obstore
 from obstore.exceptions import NotFoundError
@@ -55,6 +56,9 @@ from bot.cloudify.models import ArchiveInfo
 from bot.errors import ArchiveError
 from bot.partials import partial_name
 
+if TYPE_CHECKING:  # in obstore's stubs only
+    from obstore import ReadableFile
+
 log = logging.getLogger(__name__)
 
 #: multipart part size (S3's minimum) and parts in flight: memory ≈ PART × (CONCURRENCY + 1)
@@ -74,7 +78,7 @@ def _digest(hasher: Hasher, zcheck: ZipStreamCheck, chunk: bytes) -> None:
 class _Reader(io.RawIOBase):
     """obstore's seekable reader (ranged GETs) as the binary file zipfile expects."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: ReadableFile) -> None:
         super().__init__()
         self.inner = inner
 
@@ -84,7 +88,7 @@ class _Reader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes:
         return bytes(self.inner.read(None if size is None or size < 0 else size))
 
     def readinto(self, b: Any) -> int:
@@ -131,7 +135,7 @@ class ObjectArchiveStore:
         parsed = split_key(meta["path"])
         if parsed is None:
             return None
-        modified = meta.get("last_modified") or datetime.now(timezone.utc)
+        modified = meta.get("last_modified") or datetime.now(UTC)
         return StoredArchive(manager=parsed[0], snapshot_id=parsed[1], size=int(meta["size"]),
                              modified=modified, location=f"{self.url}/{meta['path']}")
 
@@ -243,7 +247,7 @@ class ObjectArchiveStore:
         """`_forget`, given up after `seconds` (a cut network: the sweep removes it later)."""
         try:
             await asyncio.wait_for(asyncio.shield(self._forget(key)), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("could not remove %s/%s in %.0f s; the next sweep will", self.url, key, seconds)
 
     async def _forget_quietly(self, key: str) -> None:
@@ -335,7 +339,7 @@ class ObjectArchiveStore:
         temporary keys no unfinished job owns, and half-published copies (a final key without
         its sidecar, a sidecar without its copy) older than every unfinished job."""
         metas = [m for m in await self._list_meta(None) if not m["path"].startswith(f"{STATE_DIR}/")]
-        found = {m["path"]: m.get("last_modified") or datetime.now(timezone.utc) for m in metas}
+        found = {m["path"]: m.get("last_modified") or datetime.now(UTC) for m in metas}
         removed = []
         for key, why in stale_leftovers(found, unfinished):
             try:
@@ -366,16 +370,16 @@ class ObjectArchiveStore:
                                     use_multipart=False)
         except Exception as exc:
             raise ArchiveError(f"uploading {name} to {self.url} failed ({_why(exc)})") from None
-        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(timezone.utc),
+        return StoredBlob(name=name, size=hasher.size, modified=datetime.now(UTC),
                           location=f"{self.url}/{key}")
 
-    async def list_state(self, prefix: str = "") -> list[StoredBlob]:
+    async def list_state(self, prefix: str = "") -> builtins.list[StoredBlob]:
         out = []
         for m in await self._list_meta(f"{STATE_DIR}/"):
             rel = m["path"][len(STATE_DIR) + 1:]
             if rel.endswith(SIDECAR) or not rel.startswith(prefix) or rel.rsplit("/", 1)[-1][:1] == ".":
                 continue
-            out.append(StoredBlob(rel, int(m["size"]), m.get("last_modified") or datetime.now(timezone.utc),
+            out.append(StoredBlob(rel, int(m["size"]), m.get("last_modified") or datetime.now(UTC),
                                   f"{self.url}/{m['path']}"))
         return sorted(out, key=lambda b: (b.modified, b.name), reverse=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from bot.archive_store.base import ArchiveStore
+from bot.archive_store.base import ArchiveStore, ZipCheck
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import ArchiveInfo, Snapshot
 from bot.errors import ArchiveError
@@ -15,7 +15,7 @@ from bot.progress import TransferMeter
 MeterFactory = Callable[[int | None], TransferMeter]
 
 
-def _is_cloudify_snapshot(snapshot_id: str):  # noqa: ANN202 - a ZipCheck
+def _is_cloudify_snapshot(snapshot_id: str) -> ZipCheck:
     def check(names: list[str]) -> None:
         if "metadata.json" not in names:
             raise ArchiveError(f"the archive of {snapshot_id} has no metadata.json: not a "

@@ -55,7 +55,7 @@ class ZipStreamCheck:
             if len(buf) < 4:
                 return False
             sig = bytes(buf[:4])
-            if sig == _CENTRAL or sig == _ZIP64_EOCD or sig == _EOCD:
+            if sig in (_CENTRAL, _ZIP64_EOCD, _EOCD):
                 self._state = "tail"
                 self._tail = bytearray(buf)
                 self._buf = bytearray()

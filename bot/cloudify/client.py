@@ -23,12 +23,26 @@ message, so no password, token or header can leak through them.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Self, TypeVar, Unpack
 
 from bot.cloudify import versions
 from bot.cloudify.cluster import ClusterHealth, assess
-from bot.cloudify.models import (Deployment, Event, Execution, ExecutionSchedule, MaintenanceState,
-                                 ManagerNode, PluginsUpdate, Snapshot, Version, items_of)
+from bot.cloudify.models import (
+    ArchiveInfo,
+    Deployment,
+    Event,
+    Execution,
+    ExecutionSchedule,
+    MaintenanceState,
+    ManagerNode,
+    PluginsUpdate,
+    Snapshot,
+    Version,
+    items_of,
+)
+from bot.cloudify.session import ManagerSession, SessionOptions
 from bot.cloudify.transfer import ArchiveTransfers
 from bot.errors import ConfigError, NotFound, ServerError, UsageError
 
@@ -45,36 +59,81 @@ class ManagerClients(dict[str, "CloudifyClient"]):
     """The clients by configured manager name; an unknown name (e.g. a job of a manager since
     removed from the config) is a UsageError naming the configured ones, not a KeyError."""
 
-    def __missing__(self, name: str) -> "CloudifyClient":
+    def __missing__(self, name: str) -> CloudifyClient:
         known = ", ".join(self)
         raise UsageError(f"unknown manager {name!r} (configured: {known})")
 
 
-class CloudifyClient(ArchiveTransfers):
-    """Cloudify's REST API for one manager and tenant (`ManagerSession`: the HTTP side;
-    `ArchiveTransfers`: archives both ways). Use as `async with CloudifyClient(...) as c:` or
-    call `aclose`."""
+T = TypeVar("T")
+
+
+class CloudifyClient:
+    """Cloudify's REST API for one manager and tenant, composed of its `session` (the HTTP
+    side: credentials, retries, paginated lists) and its `transfers` (archives both ways, over
+    the same session). Use as `async with CloudifyClient(...) as c:` or call `aclose`."""
+
+    def __init__(self, base_url: str, **options: Unpack[SessionOptions]) -> None:
+        self.session = ManagerSession(base_url, **options)
+        self.transfers = ArchiveTransfers(self.session)
+
+    @property
+    def name(self) -> str:
+        """The manager's configured name (every error raised carries it as `.manager`)."""
+        return self.session.name
+
+    @property
+    def snapshot_format(self) -> str:
+        return self.session.snapshot_format
+
+    def __repr__(self) -> str:
+        return f"CloudifyClient({self.session.name!r}, {self.session.base_url!r}, tenant={self.session.tenant!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+
+    def reload_credentials(self) -> bool:
+        """Read the password/token file again; True when it held a new secret (now in use)."""
+        return self.session.reload_credentials()
+
+    # -- archives (bot.cloudify.transfer) --------------------------------------------------------
+    async def download_snapshot(self, snapshot_id: str, dest: str | Path) -> ArchiveInfo:
+        return await self.transfers.download_snapshot(snapshot_id, dest)
+
+    async def stream_archive(self, snapshot_id: str,
+                             sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]]) -> T:
+        return await self.transfers.stream_archive(snapshot_id, sink)
+
+    async def upload_snapshot(self, snapshot_id: str, *, path: str | Path | None = None,
+                              url: str | None = None,
+                              content: AsyncIterable[bytes] | None = None) -> Snapshot:
+        return await self.transfers.upload_snapshot(snapshot_id, path=path, url=url, content=content)
 
     # -- manager -----------------------------------------------------------------------------
 
     async def version(self) -> Version:
-        return Version.from_api(await self._get_json("/version"))
+        return Version.from_api(await self.session.get_json("/version"))
 
     async def status(self) -> dict[str, Any]:
         """`GET /status`: {"status": "OK"|"Fail", "services": {...}}."""
-        return dict(await self._get_json("/status"))
+        return dict(await self.session.get_json("/status"))
 
     async def current_username(self) -> str:
         """`GET /user`: the user these credentials act as ("" when not said)."""
-        return str((await self._get_json("/user")).get("username") or "")
+        return str((await self.session.get_json("/user")).get("username") or "")
 
     async def managers(self) -> list[ManagerNode]:
-        return [ManagerNode.from_api(d) for d in items_of(await self._get_json("/managers"))]
+        return [ManagerNode.from_api(d) for d in items_of(await self.session.get_json("/managers"))]
 
     async def cluster_status(self, *, summary: bool = False) -> dict[str, Any]:
         """`GET /cluster-status` (what `cfy cluster status` reads)."""
         params = {"summary": "true"} if summary else None
-        return dict(await self._get_json("/cluster-status", params=params))
+        return dict(await self.session.get_json("/cluster-status", params=params))
 
     async def cluster_health(self) -> ClusterHealth:
         """`/managers` and `/cluster-status` read together (see `bot.cloudify.cluster`). A
@@ -97,14 +156,14 @@ class CloudifyClient(ArchiveTransfers):
     # -- snapshots ---------------------------------------------------------------------------
 
     async def list_snapshots(self) -> list[Snapshot]:
-        items = await self._list("/snapshots", {"_sort": "-created_at"}, size=1000)
+        items = await self.session.get_list("/snapshots", {"_sort": "-created_at"}, size=1000)
         return [Snapshot.from_api(d) for d in items]
 
     async def get_snapshot(self, snapshot_id: str, *, retries: int | None = None,
                            timeout: float | None = None) -> Snapshot:
         """One snapshot. Retries like every GET; a loop that follows a restart through an
         outage can pass `retries=0` and a short `timeout` and do its own waiting."""
-        return Snapshot.from_api(await self._get_json(f"/snapshots/{snapshot_id}",
+        return Snapshot.from_api(await self.session.get_json(f"/snapshots/{snapshot_id}",
                                                       retries=retries, timeout=timeout))
 
     async def create_snapshot(self, snapshot_id: str, *, include_credentials: bool = True,
@@ -125,7 +184,7 @@ class CloudifyClient(ArchiveTransfers):
                                 "listener_timeout": listener_timeout}
         if legacy is not None:
             body["legacy"] = legacy
-        resp = await self._request("PUT", f"/snapshots/{snapshot_id}", json_body=body,
+        resp = await self.session.request("PUT", f"/snapshots/{snapshot_id}", json_body=body,
                                    expected=(201,))
         return Execution.from_api(resp.json())
 
@@ -147,7 +206,7 @@ class CloudifyClient(ArchiveTransfers):
         return fmt, versions.legacy_flag(fmt, version)
 
     async def delete_snapshot(self, snapshot_id: str) -> Snapshot:
-        resp = await self._request("DELETE", f"/snapshots/{snapshot_id}", expected=(200, 204))
+        resp = await self.session.request("DELETE", f"/snapshots/{snapshot_id}", expected=(200, 204))
         if resp.status_code == 204 or not resp.content:
             return Snapshot(id=snapshot_id, status="deleted")
         return Snapshot.from_api(resp.json())
@@ -169,7 +228,7 @@ class CloudifyClient(ArchiveTransfers):
             body["tenant_name"] = tenant_name
         if recreate_deployments_envs is not None:
             body["recreate_deployments_envs"] = recreate_deployments_envs
-        resp = await self._request("POST", f"/snapshots/{snapshot_id}/restore", json_body=body,
+        resp = await self.session.request("POST", f"/snapshots/{snapshot_id}/restore", json_body=body,
                                    expected=(200, 201))
         return Execution.from_api(resp.json())
 
@@ -180,13 +239,13 @@ class CloudifyClient(ArchiveTransfers):
         Retries like every GET. To follow a restore through its outage, poll it with
         `retries=0` and a short `timeout` (a connection opened as the REST service goes down
         may never be answered) and treat `ManagerUnavailable` as "still restarting"."""
-        data = await self._get_json("/snapshot-status", retries=retries, timeout=timeout)
+        data = await self.session.get_json("/snapshot-status", retries=retries, timeout=timeout)
         return str(data.get("status") or "") if isinstance(data, dict) else str(data)
 
     # -- maintenance -------------------------------------------------------------------------
 
     async def maintenance(self) -> MaintenanceState:
-        return MaintenanceState.from_api(await self._get_json("/maintenance"))
+        return MaintenanceState.from_api(await self.session.get_json("/maintenance"))
 
     async def activate_maintenance(self) -> MaintenanceState:
         """Returns the new state; if already on (304), the current state."""
@@ -197,7 +256,7 @@ class CloudifyClient(ArchiveTransfers):
         return await self._maintenance_switch("deactivate")
 
     async def _maintenance_switch(self, action: str) -> MaintenanceState:
-        resp = await self._request("POST", f"/maintenance/{action}", expected=(200, 304))
+        resp = await self.session.request("POST", f"/maintenance/{action}", expected=(200, 304))
         if resp.status_code == 304 or not resp.content:
             return await self.maintenance()
         return MaintenanceState.from_api(resp.json())
@@ -223,14 +282,14 @@ class CloudifyClient(ArchiveTransfers):
             params["workflow_id"] = workflow_id
         if deployment_id is not None:
             params["deployment_id"] = deployment_id
-        items = await self._list("/executions", params, size=size, offset=offset,
+        items = await self.session.get_list("/executions", params, size=size, offset=offset,
                                  headers=self._bypass(bypass_maintenance))
         return [Execution.from_api(d) for d in items]
 
     async def get_execution(self, execution_id: str, *, bypass_maintenance: bool = False,
                             retries: int | None = None,
                             timeout: float | None = None) -> Execution:
-        return Execution.from_api(await self._get_json(
+        return Execution.from_api(await self.session.get_json(
             f"/executions/{execution_id}", headers=self._bypass(bypass_maintenance),
             retries=retries, timeout=timeout))
 
@@ -244,7 +303,7 @@ class CloudifyClient(ArchiveTransfers):
                                 "parameters": parameters or {}}
         if scheduled_time is not None:
             body["scheduled_time"] = scheduled_time
-        resp = await self._request("POST", "/executions", json_body=body, expected=(200, 201))
+        resp = await self.session.request("POST", "/executions", json_body=body, expected=(200, 201))
         return Execution.from_api(resp.json())
 
     async def cancel_execution(self, execution_id: str, *, force: bool = False,
@@ -253,13 +312,13 @@ class CloudifyClient(ArchiveTransfers):
         executions cancel` sends). The manager answers 400 illegal_action_error when the
         execution is not in a state that can be cancelled."""
         action = "kill" if kill else "force-cancel" if force else "cancel"
-        resp = await self._request("POST", f"/executions/{execution_id}",
+        resp = await self.session.request("POST", f"/executions/{execution_id}",
                                    json_body={"action": action}, expected=(200,))
         return Execution.from_api(resp.json())
 
     async def list_execution_schedules(self, *, bypass_maintenance: bool = False) -> list[ExecutionSchedule]:
         """`GET /execution-schedules` (6.0+; 5.x managers answer 404)."""
-        items = await self._list("/execution-schedules", {}, size=1000,
+        items = await self.session.get_list("/execution-schedules", {}, size=1000,
                                  headers=self._bypass(bypass_maintenance))
         return [ExecutionSchedule.from_api(d) for d in items]
 
@@ -268,26 +327,26 @@ class CloudifyClient(ArchiveTransfers):
         params: dict[str, Any] = {"execution_id": execution_id, "_sort": "@timestamp"}
         if type:
             params["type"] = type
-        items = await self._list("/events", params, size=1000,
+        items = await self.session.get_list("/events", params, size=1000,
                                  headers=self._bypass(bypass_maintenance))
         return [Event.from_api(d) for d in items]
 
     async def list_deployments(self) -> list[Deployment]:
-        return [Deployment.from_api(d) for d in await self._list("/deployments", {}, size=1000)]
+        return [Deployment.from_api(d) for d in await self.session.get_list("/deployments", {}, size=1000)]
 
     async def list_blueprints(self) -> list[dict[str, Any]]:
-        return await self._list("/blueprints", {}, size=1000)
+        return await self.session.get_list("/blueprints", {}, size=1000)
 
     async def list_names(self, resource: str, field: str) -> list[str]:
         """One field of every item of a list endpoint (`/tenants` `name`, `/secrets` `key`, ...),
         asking the manager for that field only (`_include`): a secret's value never travels."""
-        items = await self._list(f"/{resource}", {"_include": field}, size=1000)
+        items = await self.session.get_list(f"/{resource}", {"_include": field}, size=1000)
         return [str(item.get(field, "")) for item in items if isinstance(item, dict)]
 
     async def update_plugins(self, blueprint_id: str, *, force: bool = False) -> PluginsUpdate:
-        resp = await self._request("POST", f"/plugins-updates/{blueprint_id}/update/initiate",
+        resp = await self.session.request("POST", f"/plugins-updates/{blueprint_id}/update/initiate",
                                    json_body={"force": force}, expected=(200, 201))
         return PluginsUpdate.from_api(resp.json())
 
     async def get_plugins_update(self, update_id: str) -> PluginsUpdate:
-        return PluginsUpdate.from_api(await self._get_json(f"/plugins-updates/{update_id}"))
+        return PluginsUpdate.from_api(await self.session.get_json(f"/plugins-updates/{update_id}"))

@@ -16,8 +16,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.errors import (ERROR_CODES, BadParameters, CloudifyError, Conflict, Forbidden,
-                        IllegalAction, ManagerUnavailable, NotFound, ServerError, Unauthorized)
+from bot.errors import (
+    ERROR_CODES,
+    BadParameters,
+    CloudifyError,
+    Conflict,
+    Forbidden,
+    IllegalAction,
+    ManagerUnavailable,
+    NotFound,
+    ServerError,
+    Unauthorized,
+)
 
 #: Codes the manager (or the rest client's exception list) uses that are variants of a code
 #: already in `bot.errors.ERROR_CODES`. The instance keeps the manager's own code.

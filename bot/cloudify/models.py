@@ -25,7 +25,7 @@ class Version:
     commit: str | None = None
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "Version":
+    def from_api(cls, d: dict[str, Any]) -> Version:
         return cls(version=str(d.get("version", "")), edition=d.get("edition") or "",
                    build=d.get("build"), commit=d.get("commit"))
 
@@ -49,7 +49,7 @@ class Snapshot:
     tenant_name: str = ""
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "Snapshot":
+    def from_api(cls, d: dict[str, Any]) -> Snapshot:
         return cls(id=d["id"], status=d.get("status") or "", created_at=parse_time(d.get("created_at")),
                    error=d.get("error") or "", created_by=d.get("created_by") or "",
                    visibility=d.get("visibility") or "", tenant_name=d.get("tenant_name") or "")
@@ -75,7 +75,7 @@ class Execution:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "Execution":
+    def from_api(cls, d: dict[str, Any]) -> Execution:
         # id is null in the answer to a scheduled POST /executions on 6.x/7.x (an execution
         # schedule was made instead: resources_v1/executions.py)
         return cls(id=str(d.get("id") or ""), workflow_id=d.get("workflow_id") or "", status=d.get("status") or "",
@@ -100,7 +100,7 @@ class MaintenanceState:
     requested_by: str = ""
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "MaintenanceState":
+    def from_api(cls, d: dict[str, Any]) -> MaintenanceState:
         return cls(status=d.get("status") or "", activated_at=parse_time(d.get("activated_at")),
                    activation_requested_at=parse_time(d.get("activation_requested_at")),
                    remaining_executions=remaining_executions(d.get("remaining_executions")),
@@ -150,7 +150,7 @@ class ExecutionSchedule:
     all_next_occurrences: tuple[str, ...] = ()
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "ExecutionSchedule":
+    def from_api(cls, d: dict[str, Any]) -> ExecutionSchedule:
         rule = d.get("rule")
         return cls(id=str(d.get("id") or ""), deployment_id=d.get("deployment_id") or "",
                    workflow_id=d.get("workflow_id") or "",
@@ -173,7 +173,7 @@ class ManagerNode:
     is_active: bool | None = None
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "ManagerNode":
+    def from_api(cls, d: dict[str, Any]) -> ManagerNode:
         return cls(hostname=d.get("hostname") or "", private_ip=d.get("private_ip") or "",
                    public_ip=d.get("public_ip") or "", version=d.get("version") or "",
                    edition=d.get("edition") or "", status=d.get("status") or "",
@@ -189,7 +189,7 @@ class Event:
     type: str = ""
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "Event":
+    def from_api(cls, d: dict[str, Any]) -> Event:
         msg = d.get("message")
         if isinstance(msg, dict):  # older shapes nest the text
             msg = msg.get("text", "")
@@ -204,7 +204,7 @@ class Deployment:
     blueprint_id: str = ""
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "Deployment":
+    def from_api(cls, d: dict[str, Any]) -> Deployment:
         return cls(id=d["id"], blueprint_id=d.get("blueprint_id") or "")
 
 
@@ -216,7 +216,7 @@ class PluginsUpdate:
     execution_id: str | None = None
 
     @classmethod
-    def from_api(cls, d: dict[str, Any]) -> "PluginsUpdate":
+    def from_api(cls, d: dict[str, Any]) -> PluginsUpdate:
         return cls(id=d["id"], state=d.get("state") or "", blueprint_id=d.get("blueprint_id") or "",
                    execution_id=d.get("execution_id"))
 

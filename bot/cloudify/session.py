@@ -9,7 +9,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +24,28 @@ API_PREFIX = "/api/v3.1"
 CHUNK = 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class SessionOptions(TypedDict, total=False):
+    """`ManagerSession`'s keyword arguments (see its constructor), for those who build one."""
+
+    name: str
+    username: str
+    password: str
+    token: str
+    tenant: str
+    ca_bundle: str | None
+    verify_tls: bool
+    transport: httpx.AsyncBaseTransport | None
+    timeout: float
+    retries: int
+    backoff: float
+    max_backoff: float
+    sleep: Sleep | None
+    chunk_size: int
+    password_file: str | None
+    token_file: str | None
+    snapshot_format: str
 
 
 def _default_name(base_url: str) -> str:
@@ -95,7 +117,7 @@ class ManagerSession:
                                   f"{getattr(exc, 'strerror', None) or exc}") from None
         else:
             verify = verify_tls
-        self._http = httpx.AsyncClient(base_url=self.base_url + API_PREFIX, auth=auth,
+        self.http = httpx.AsyncClient(base_url=self.base_url + API_PREFIX, auth=auth,
                                        headers=headers, verify=verify, transport=transport,
                                        timeout=httpx.Timeout(timeout))
 
@@ -103,7 +125,7 @@ class ManagerSession:
         return f"{type(self).__name__}({self.name!r}, {self.base_url!r}, tenant={self.tenant!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     def reload_credentials(self) -> bool:
         """Read the password/token file again; True when it held a new secret (now in use).
@@ -123,24 +145,24 @@ class ManagerSession:
             return False
         self._secret = secret
         if self._token_file:
-            self._http.headers["Authentication-Token"] = secret
+            self.http.headers["Authentication-Token"] = secret
         else:
-            self._http.auth = httpx.BasicAuth(self._username, secret)
+            self.http.auth = httpx.BasicAuth(self._username, secret)
         logger.info("manager %s: credentials re-read from file", self.name)
         return True
 
-    async def __aenter__(self) -> "ManagerSession":
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     # -- transport ---------------------------------------------------------------------------
 
-    async def _backoff(self, attempt: int) -> None:
+    async def pause(self, attempt: int) -> None:
         await self._sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
 
-    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+    async def send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     json_body: Any = None, content: Any = None,
                     headers: dict[str, str] | None = None,
                     expected: tuple[int, ...] = (200,),
@@ -149,7 +171,7 @@ class ManagerSession:
         started = time.monotonic()
         extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
         try:
-            resp = await self._http.request(method, path, params=params, json=json_body,
+            resp = await self.http.request(method, path, params=params, json=json_body,
                                             content=content, headers=headers, **extra)
         except httpx.TransportError as exc:
             # INFO, not WARNING: callers that follow a restarting manager expect these.
@@ -163,14 +185,14 @@ class ManagerSession:
         if resp.status_code in expected:
             return resp
         if resp.status_code == 401 and _resendable(content) and self.reload_credentials():
-            return await self._send(method, path, params=params, json_body=json_body,
+            return await self.send(method, path, params=params, json_body=json_body,
                                     content=content, headers=headers, expected=expected,
                                     timeout=timeout)
         err = error_from_response(resp.status_code, resp.content, method, path, manager=self.name)
         logger.info("manager %s: %s", self.name, err)  # method, path, code, manager's message
         raise err
 
-    async def _request(self, method: str, path: str, *, retry: bool | None = None,
+    async def request(self, method: str, path: str, *, retry: bool | None = None,
                        retries: int | None = None, **kwargs: Any) -> httpx.Response:
         """`_send` with retries on ManagerUnavailable, by default only for GET.
 
@@ -181,24 +203,24 @@ class ManagerSession:
         attempts = 1 + (count if retry else 0)
         for attempt in range(attempts):
             try:
-                return await self._send(method, path, **kwargs)
+                return await self.send(method, path, **kwargs)
             except ManagerUnavailable:
                 if attempt + 1 >= attempts:
                     raise
-                await self._backoff(attempt)
+                await self.pause(attempt)
         raise AssertionError("unreachable")
 
-    async def _get_json(self, path: str, **kwargs: Any) -> Any:
-        return (await self._request("GET", path, **kwargs)).json()
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        return (await self.request("GET", path, **kwargs)).json()
 
-    async def _list(self, path: str, params: dict[str, Any], *, size: int, offset: int = 0,
+    async def get_list(self, path: str, params: dict[str, Any], *, size: int, offset: int = 0,
                     headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """All items of a paginated list, following `metadata.pagination` from `offset`."""
         items: list[dict[str, Any]] = []
         seen_ids: set[Any] = set()
         current = offset
         while True:
-            page = await self._get_json(path, params={**params, "_size": size,
+            page = await self.get_json(path, params={**params, "_size": size,
                                                       "_offset": current}, headers=headers)
             got = items_of(page)
             # a list that grows between pages shifts items onto the next page: keep one of each

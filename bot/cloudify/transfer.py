@@ -82,8 +82,12 @@ class NotStarted(Exception):
         self.error = error
 
 
-class ArchiveTransfers(ManagerSession):
-    """The archive endpoints of a manager (`/snapshots/<id>/archive`), both ways."""
+class ArchiveTransfers:
+    """The archive endpoints of a manager (`/snapshots/<id>/archive`), both ways, over its
+    session (`ManagerSession`)."""
+
+    def __init__(self, session: ManagerSession) -> None:
+        self.session = session
 
     async def download_snapshot(self, snapshot_id: str, dest: str | Path) -> ArchiveInfo:
         """Stream to a temp file beside `dest`, check it is a valid zip, sha256 it, then rename
@@ -97,7 +101,7 @@ class ArchiveTransfers(ManagerSession):
             dest.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveError(f"cannot create the archive directory {dest.parent}: "
-                                         f"{exc.strerror or exc}", manager=self.name) from None
+                                         f"{exc.strerror or exc}", manager=self.session.name) from None
         tmp = dest.with_name(partial_name(dest.name))
         path = f"/snapshots/{snapshot_id}/archive"
         try:
@@ -106,7 +110,7 @@ class ArchiveTransfers(ManagerSession):
                 await asyncio.to_thread(archive.check_zip, tmp)
             except ArchiveError as exc:
                 raise ArchiveError(f"snapshot {snapshot_id}: the downloaded archive "
-                                             f"is not usable ({exc}); nothing was saved", manager=self.name) from None
+                                             f"is not usable ({exc}); nothing was saved", manager=self.session.name) from None
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -118,9 +122,9 @@ class ArchiveTransfers(ManagerSession):
             if exc.errno in NO_ROOM:
                 raise ArchiveError(f"the disk is full: cannot write the checksum "
                                              f"beside {dest.name} ({exc.strerror}); nothing was "
-                                             "saved", manager=self.name) from None
+                                             "saved", manager=self.session.name) from None
             raise ArchiveError(f"cannot write the checksum beside {dest.name}: "
-                                         f"{exc.strerror or exc}", manager=self.name) from None
+                                         f"{exc.strerror or exc}", manager=self.session.name) from None
         fsync_dir(dest.parent)  # make both renames durable
         return ArchiveInfo(path=str(dest), size=info.size, sha256=info.sha256)
 
@@ -134,32 +138,32 @@ class ArchiveTransfers(ManagerSession):
             try:
                 return await self._stream_once(path, tmp, part)
             except NotStarted as exc:
-                if opened >= self.retries:
+                if opened >= self.session.retries:
                     raise exc.error from None
-                await self._backoff(opened)
+                await self.session.pause(opened)
                 opened += 1
             except _Cut as exc:
-                if cuts >= self.download_retries:
+                if cuts >= self.session.download_retries:
                     raise exc.error from None
                 cuts += 1
                 how = f"from byte {part.size}" if part.ranges else "from the start"
-                logger.warning("manager %s: %s; taking it up again %s (%d of %d)", self.name,
-                               exc.error.manager_message, how, cuts, self.download_retries)
-                await self._backoff(cuts - 1)
+                logger.warning("manager %s: %s; taking it up again %s (%d of %d)", self.session.name,
+                               exc.error.manager_message, how, cuts, self.session.download_retries)
+                await self.session.pause(cuts - 1)
 
-    async def _stream_once(self, path: str, tmp: Path, part: "_Partial") -> ArchiveInfo:
+    async def _stream_once(self, path: str, tmp: Path, part: _Partial) -> ArchiveInfo:
         method = "GET"
         started = time.monotonic()
         answered = False
         headers = {"Range": f"bytes={part.size}-"} if part.size and part.ranges else {}
         try:
-            async with self._http.stream(method, path, headers=headers) as resp:
+            async with self.session.http.stream(method, path, headers=headers) as resp:
                 answered = True
                 if resp.status_code not in (200, 206):
                     body = await resp.aread()
                     logger.debug("%s %s -> %s in %.3fs", method, path, resp.status_code,
                                  time.monotonic() - started)
-                    err = error_from_response(resp.status_code, body, method, path, manager=self.name)
+                    err = error_from_response(resp.status_code, body, method, path, manager=self.session.name)
                     if isinstance(err, ManagerUnavailable):
                         raise NotStarted(err)
                     raise err
@@ -167,9 +171,9 @@ class ArchiveTransfers(ManagerSession):
                 if mode is None:
                     raise _Cut(ManagerUnavailable(
                         "the manager answered another range than the one asked for",
-                        method=method, path=path, manager=self.name))
-                with open(tmp, mode) as f:
-                    async for chunk in resp.aiter_bytes(self.chunk_size):
+                        method=method, path=path, manager=self.session.name))
+                with await asyncio.to_thread(open, tmp, mode) as f:
+                    async for chunk in resp.aiter_bytes(self.session.chunk_size):
                         part.digest.update(chunk)
                         await asyncio.to_thread(f.write, chunk)
                         part.size += len(chunk)
@@ -180,19 +184,19 @@ class ArchiveTransfers(ManagerSession):
                          type(exc).__name__, time.monotonic() - started, part.size)
             if not answered:  # nothing received yet: as safe to retry as any GET
                 raise NotStarted(ManagerUnavailable(
-                    unreachable(exc), method=method, path=path, manager=self.name)) from None
+                    unreachable(exc), method=method, path=path, manager=self.session.name)) from None
             raise _Cut(ManagerUnavailable(
                 f"the download was cut after {part.size} bytes ({type(exc).__name__})",
-                method=method, path=path, manager=self.name)) from None
+                method=method, path=path, manager=self.session.name)) from None
         except OSError as exc:
             logger.warning("writing %s failed after %d bytes: %s", tmp.name, part.size,
                            exc.strerror or type(exc).__name__)
-            raise ArchiveError(write_failed(exc, tmp.parent), manager=self.name) from None
+            raise ArchiveError(write_failed(exc, tmp.parent), manager=self.session.name) from None
         logger.debug("%s %s -> %s in %.3fs, %d bytes", method, path, resp.status_code,
                      time.monotonic() - started, part.size)
         if part.total is not None and part.total != part.size:
             raise ArchiveError(f"the download is incomplete: got {part.size} of "
-                                         f"{part.total} bytes", manager=self.name)
+                                         f"{part.total} bytes", manager=self.session.name)
         return ArchiveInfo(path=str(tmp), size=part.size, sha256=part.digest.hexdigest())
 
     async def stream_archive(self, snapshot_id: str,
@@ -210,17 +214,17 @@ class ArchiveTransfers(ManagerSession):
             try:
                 return await self._stream_into(path, sink, cuts)
             except NotStarted as exc:
-                if opened >= self.retries:
+                if opened >= self.session.retries:
                     raise exc.error from None
-                await self._backoff(opened)
+                await self.session.pause(opened)
                 opened += 1
             except _Cut as exc:
-                if cuts[0] >= self.download_retries:
+                if cuts[0] >= self.session.download_retries:
                     raise exc.error from None
                 cuts[0] += 1
                 logger.warning("manager %s: %s; taking it up again from the start (%d of %d)",
-                               self.name, exc.error.manager_message, cuts[0], self.download_retries)
-                await self._backoff(cuts[0] - 1)
+                               self.session.name, exc.error.manager_message, cuts[0], self.session.download_retries)
+                await self.session.pause(cuts[0] - 1)
 
     async def _stream_into(self, path: str,
                            sink: Callable[[AsyncIterator[bytes], int | None], Awaitable[T]],
@@ -233,14 +237,14 @@ class ArchiveTransfers(ManagerSession):
         def cut(exc: BaseException | str) -> _Cut:
             why = exc if isinstance(exc, str) else type(exc).__name__
             return _Cut(ManagerUnavailable(
-                f"the download was cut after {size} bytes ({why})", method=method, path=path, manager=self.name))
+                f"the download was cut after {size} bytes ({why})", method=method, path=path, manager=self.session.name))
         try:
             async with contextlib.AsyncExitStack() as stack:
-                resp = await stack.enter_async_context(self._http.stream(method, path))
+                resp = await stack.enter_async_context(self.session.http.stream(method, path))
                 answered = True
                 if resp.status_code != 200:
                     body = await resp.aread()
-                    err = error_from_response(resp.status_code, body, method, path, manager=self.name)
+                    err = error_from_response(resp.status_code, body, method, path, manager=self.session.name)
                     if isinstance(err, ManagerUnavailable):
                         raise NotStarted(err)
                     raise err
@@ -251,20 +255,20 @@ class ArchiveTransfers(ManagerSession):
                     nonlocal size, resp
                     while True:
                         try:
-                            async for chunk in resp.aiter_bytes(self.chunk_size):
+                            async for chunk in resp.aiter_bytes(self.session.chunk_size):
                                 size += len(chunk)
                                 yield chunk
                             return
                         except httpx.TransportError as exc:
-                            if not ranges or cuts[0] >= self.download_retries:
+                            if not ranges or cuts[0] >= self.session.download_retries:
                                 raise cut(exc) from None
                             cuts[0] += 1
                             logger.warning("manager %s: the download was cut after %d bytes; taking "
-                                           "it up again from byte %d (%d of %d)", self.name, size,
-                                           size, cuts[0], self.download_retries)
-                        await self._backoff(cuts[0] - 1)
+                                           "it up again from byte %d (%d of %d)", self.session.name, size,
+                                           size, cuts[0], self.session.download_retries)
+                        await self.session.pause(cuts[0] - 1)
                         try:
-                            resp = await stack.enter_async_context(self._http.stream(
+                            resp = await stack.enter_async_context(self.session.http.stream(
                                 method, path, headers={"Range": f"bytes={size}-"}))
                         except httpx.TransportError as exc:
                             raise cut(exc) from None
@@ -275,7 +279,7 @@ class ArchiveTransfers(ManagerSession):
         except httpx.TransportError as exc:
             if not answered:  # nothing received yet: as safe to retry as any GET
                 raise NotStarted(ManagerUnavailable(
-                    unreachable(exc), method=method, path=path, manager=self.name)) from None
+                    unreachable(exc), method=method, path=path, manager=self.session.name)) from None
             raise cut(exc) from None
         logger.debug("%s %s -> 200 in %.3fs, %d bytes", method, path,
                      time.monotonic() - started, size)
@@ -293,20 +297,20 @@ class ArchiveTransfers(ManagerSession):
             raise ValueError("upload_snapshot needs exactly one of path=, url= or content=")
         endpoint = f"/snapshots/{snapshot_id}/archive"
         if content is not None:
-            resp = await self._request("PUT", endpoint, content=content,
+            resp = await self.session.request("PUT", endpoint, content=content,
                                        headers={"Content-Type": "application/octet-stream"},
                                        expected=(201,))
             return await self._uploaded(snapshot_id, resp)
         if url is not None:
-            resp = await self._request("PUT", endpoint, params={"snapshot_archive_url": url},
+            resp = await self.session.request("PUT", endpoint, params={"snapshot_archive_url": url},
                                        expected=(201,))
             return await self._uploaded(snapshot_id, resp)
         src = Path(path)  # type: ignore[arg-type]
-        if not src.is_file():
-            raise ArchiveError(f"no archive to upload at {src}", manager=self.name)
+        if not await asyncio.to_thread(src.is_file):
+            raise ArchiveError(f"no archive to upload at {src}", manager=self.session.name)
         chunks = self._file_chunks(src)
         try:
-            resp = await self._request("PUT", endpoint, content=chunks,
+            resp = await self.session.request("PUT", endpoint, content=chunks,
                                        headers={"Content-Type": "application/octet-stream"},
                                        expected=(201,))
         finally:
@@ -318,12 +322,12 @@ class ArchiveTransfers(ManagerSession):
         data = resp.json() if resp.content else {}
         if isinstance(data, dict) and data.get("id"):
             return Snapshot.from_api(data)
-        return Snapshot.from_api(await self._get_json(f"/snapshots/{snapshot_id}"))
+        return Snapshot.from_api(await self.session.get_json(f"/snapshots/{snapshot_id}"))
 
     async def _file_chunks(self, src: Path) -> AsyncGenerator[bytes, None]:
         f = await asyncio.to_thread(open, src, "rb")
         try:
-            while chunk := await asyncio.to_thread(f.read, self.chunk_size):
+            while chunk := await asyncio.to_thread(f.read, self.session.chunk_size):
                 yield chunk
         finally:
             f.close()

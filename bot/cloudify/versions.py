@@ -123,3 +123,19 @@ def restore_format(version: str | None, archived: str | None, recorded: str | No
 def reboots(fmt: str | None, restore_certificates: bool, no_reboot: bool) -> bool:
     """Whether the restore reboots the manager (legacy only, with certificates, without no_reboot)."""
     return fmt != NEW and restore_certificates and not no_reboot
+
+
+def version_in_metadata(data: bytes | None) -> str | None:
+    """`snapshot_version` from the bytes of a snapshot's metadata.json, or None."""
+    try:
+        meta = json.loads(data) if data else None
+    except ValueError:
+        return None
+    version = meta.get("snapshot_version") if isinstance(meta, dict) else None
+    return str(version) if version else None
+
+
+def is_upgrade(snapshot_version: str | None, manager_version: str | None) -> bool:
+    if not snapshot_version or not manager_version:
+        return False
+    return Version(snapshot_version).tuple < Version(manager_version).tuple

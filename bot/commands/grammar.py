@@ -7,9 +7,9 @@ Each command's `Grammar` is declared with the command in `bot.commands.registry`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
 from urllib.parse import urlsplit
 
 from bot.errors import UsageError

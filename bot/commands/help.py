@@ -1,10 +1,8 @@
 """Help rendered from the command registry (`bot.commands.registry`): the topics `help TOPIC`
-understands, the usage line of a command group, and the README's command table (a test keeps the
-README equal to `readme_command_table()`).
-"""
+understands and the usage line of a command group."""
 from __future__ import annotations
 
-from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, PREFIX, CommandSpec
+from bot.commands.registry import COMMANDS, PREFIX, CommandSpec
 
 
 def group_usage(group: str) -> str:
@@ -19,7 +17,7 @@ def topics() -> list[str]:
     words: dict[str, None] = {}
     for s in COMMANDS:
         words[s.group] = None
-        words.update({p: None for p in s.name.split(".")[1:]})
+        words.update(dict.fromkeys(s.name.split(".")[1:]))
         words[s.name] = None
     return list(words)
 
@@ -33,17 +31,3 @@ def topic_specs(topic: str | None) -> list[CommandSpec]:
     t = topic.strip().lower().replace(" ", ".")
     return [s for s in COMMANDS
             if t in (s.group, s.name) or t in s.name.split(".")[1:]]
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def readme_command_table() -> str:
-    """The README's command table, rendered from COMMANDS (Markdown, ends with a newline)."""
-    rows = ["| Command | What it does | Example | Approval |", "|---|---|---|---|"]
-    for s in COMMANDS:
-        approval = {ALWAYS: "**always**", CONFIGURABLE: "configurable"}.get(s.approval, "–")
-        rows.append(f"| `{_md_cell(s.line)}` | {_md_cell(s.summary)} | "
-                    f"`{_md_cell(s.example_line)}` | {approval} |")
-    return "\n".join(rows) + "\n"

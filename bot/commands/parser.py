@@ -53,7 +53,7 @@ def normalize(text: str) -> str:
     text = strip_markers(_INVISIBLE.sub("", text))
     # <http://x|x>: keep the label when there is one, it is what the user typed (Slack links
     # bare domain-like words too, e.g. an id "nightly.io" arrives as <http://nightly.io|nightly.io>)
-    text = _LINK.sub(lambda mo: mo.group(2) if mo.group(2) else mo.group(1), text)
+    text = _LINK.sub(lambda mo: mo.group(2) or mo.group(1), text)
     if "&" in text:  # `&amp;` last, so `&amp;lt;` stays the `&lt;` that was typed
         text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     if not text.isascii() and _QUOTE_CHARS.search(text):

@@ -8,13 +8,27 @@ its class in `bot.commands.model`, its spec here and, if it needs one, a dispatc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.commands import model as m
-from bot.commands.grammar import (JOB_ARG, MANAGER, OPTIONAL, SNAPSHOT_ARG, TRUE, VALUE, Arg, Flag,
-                                  Grammar, include_exclude, name_validator, validate_manager_name,
-                                  validate_since, validate_snapshot_id, validate_url,
-                                  validate_user)
+from bot.commands.grammar import (
+    JOB_ARG,
+    MANAGER,
+    OPTIONAL,
+    SNAPSHOT_ARG,
+    TRUE,
+    VALUE,
+    Arg,
+    Flag,
+    Grammar,
+    include_exclude,
+    name_validator,
+    validate_manager_name,
+    validate_since,
+    validate_snapshot_id,
+    validate_url,
+    validate_user,
+)
 
 PREFIX = "/cfy"
 
@@ -30,7 +44,7 @@ class CommandSpec:
     usage: str  # without the "/cfy " prefix
     summary: str  # one line
     example: str  # without the "/cfy " prefix
-    grammar: Grammar = Grammar()
+    grammar: Grammar = field(default_factory=Grammar)
     approval: str = NEVER  # ALWAYS | CONFIGURABLE | NEVER
     #: changes a manager or starts something that does: `snapbot cfy` needs `--yes`
     changes_manager: bool = False

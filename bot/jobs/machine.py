@@ -4,9 +4,9 @@ labels). States are `StrEnum` members, so SQLite keeps the same strings and a st
 from the database compares equal to its member."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable, Mapping
 
 from bot.errors import InvalidTransition
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bot.cloudify import versions
@@ -200,9 +201,11 @@ class PluginsUpdate(SimpleDriver):
                 upd = await client.get_plugins_update(update_id)
                 return upd if upd.state in PLUGINS_UPDATE_FINAL else None
 
+            def progress(waited: float, bp: str = bp) -> str:
+                return f"`{bp}`: updating… {human_duration(waited)}"
+
             upd = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
-                             what=f"plugins update of {bp}",
-                             progress=lambda s, bp=bp: f"`{bp}`: updating… {human_duration(s)}")
+                             what=f"plugins update of {bp}", progress=progress)
             outcome[bp] = {"update_id": update_id, "status": upd.state,
                            "ok": upd.state in PLUGINS_UPDATE_OK, "final": True}
             ctx.merge_result(blueprints=outcome)
@@ -219,7 +222,7 @@ def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) ->
     return result
 
 
-def waiting_key(job_id: str, executions: list[dict[str, Any]]) -> str:
+def waiting_key(job_id: str, executions: Sequence[dict[str, Any]]) -> str:
     """The outbox key of a "waiting for" line: the same wait is said once, also across a
     restart (the resumed step polls again and finds the same executions)."""
     ids = ",".join(sorted(str(e.get("id", "?")) for e in executions))

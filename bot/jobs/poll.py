@@ -15,7 +15,8 @@ its "so far" time stays true.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from bot.clock import Clock
 from bot.errors import ManagerUnavailable, ServerError, SnapbotError, WaitTimeout
@@ -33,8 +34,11 @@ CARD_EVERY = 45.0  # + one poll interval (at most the 15 s default max) stays wi
 class Pacing(Protocol):
     """The runbook's poll intervals: the first one, doubled up to the max between calls."""
 
-    poll_interval_seconds: float
-    poll_max_interval_seconds: float
+    @property
+    def poll_interval_seconds(self) -> float: ...
+
+    @property
+    def poll_max_interval_seconds(self) -> float: ...
 
 
 class Waiter(Protocol):

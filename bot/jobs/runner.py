@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from bot.clock import Clock
-from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavailable
-from bot.messages import jobs as messages
-from bot.jobs.machine import StateMachine
-from bot.messages.common import error_text
-from bot.notifier import ConsoleNotifier, Message, Notifier
 from bot.delivery import OutboxSender
+from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavailable
+from bot.jobs.machine import StateMachine
+from bot.messages import jobs as messages
+from bot.messages.common import error_text
+from bot.notifier import Message, Notifier
 from bot.outbox import Outbox, job_lane
 from bot.partials import CURRENT_JOB, remove_job_partials
 from bot.store import Job, Store, Transition
@@ -32,7 +33,7 @@ class JobDriver(Protocol):
     kind: str
     machine: StateMachine
 
-    async def run(self, ctx: "JobContext") -> None:
+    async def run(self, ctx: JobContext) -> None:
         """Drive the job from ctx.job.state to a terminal state. Must be safe to call again on
         a job that was interrupted in any state (check the manager before repeating an action)."""
 
@@ -43,8 +44,8 @@ class JobDriver(Protocol):
 @dataclass
 class JobContext:
     job: Job
-    runner: "JobRunner"
-    store_failure: "StoreUnavailable | None" = None
+    runner: JobRunner
+    store_failure: StoreUnavailable | None = None
 
     @property
     def store(self) -> Store:
@@ -118,7 +119,7 @@ class JobContext:
         await self.runner.deliver(self.job)
         return self.job
 
-    def _store_failed(self, exc: sqlite3.Error, what: str) -> "StoreUnavailable":
+    def _store_failed(self, exc: sqlite3.Error, what: str) -> StoreUnavailable:
         self.store_failure = StoreUnavailable(f"could not {what}: {exc}")
         return self.store_failure
 
@@ -140,7 +141,7 @@ class JobRunner:
         self.clock = clock
         self.notifier = notifier
         self.outbox = outbox or Outbox(store)
-        if sender is None and not isinstance(notifier, ConsoleNotifier):
+        if sender is None and not notifier.local:
             sender = OutboxSender(store, self.outbox, notifier)
         self.sender = sender
         #: directories where jobs keep partial files (bot.partials): a job removes its own
@@ -385,7 +386,7 @@ class JobRunner:
         await self.deliver(job)
 
 
-async def _ended(task: "asyncio.Task[None]") -> None:
+async def _ended(task: asyncio.Task[None]) -> None:
     try:
         await task
     except asyncio.CancelledError:

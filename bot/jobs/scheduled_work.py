@@ -17,8 +17,9 @@ without a word. All times here are the manager's (the snapshot's and the restore
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from dateutil import rrule
 
@@ -74,7 +75,9 @@ def failed_originals(log_lines: Iterable[str], failed: list[Execution],
 
 #: how many due runs of one schedule the report lists
 MAX_RUNS = 50
-_UNITS = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
+#: rrule's frequencies (YEARLY 0 … SECONDLY 6)
+Frequency = Literal[0, 1, 2, 3, 4, 5, 6]
+_UNITS: dict[str, Frequency] = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY, "min": rrule.MINUTELY,
           "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
           "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
           "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
@@ -94,7 +97,8 @@ def rule_of(s: ExecutionSchedule) -> Any:
     try:
         if rule.get("rrule"):
             parsed = rrule.rrulestr(str(rule["rrule"]), dtstart=start)
-            if until is not None and isinstance(parsed, rrule.rrule) and not parsed._until:
+            names_its_end = "UNTIL=" in str(rule["rrule"]).upper()
+            if until is not None and isinstance(parsed, rrule.rrule) and not names_its_end:
                 parsed = parsed.replace(until=until)
             return parsed
         count = rule.get("count")
@@ -113,7 +117,7 @@ def rule_of(s: ExecutionSchedule) -> Any:
 
 
 def _aware(d: datetime) -> datetime:
-    return d.replace(tzinfo=timezone.utc)
+    return d.replace(tzinfo=UTC)
 
 
 def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: datetime | None,
@@ -127,7 +131,7 @@ def skipped_schedules(schedules: list[ExecutionSchedule], *, snapshot_at: dateti
     out: list[dict[str, Any]] = []
     for s in schedules:
         due = s.next_occurrence
-        if not s.enabled or due is None or RESTORED_PREFIX in s.id and due > restore_ended:
+        if not s.enabled or due is None or (RESTORED_PREFIX in s.id and due > restore_ended):
             continue
         if due > restore_ended or (snapshot_at is not None and due < snapshot_at - timedelta(seconds=60)):
             continue

@@ -7,7 +7,7 @@ through the injected clock; intervals and timeouts come from `settings.runbook`.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient

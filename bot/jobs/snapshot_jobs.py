@@ -12,9 +12,9 @@ from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages.blocks import human_duration, human_size
-from bot.messages.jobs import display_url
 from bot.messages.text import archive_name
 from bot.store import Job
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,12 @@ once escaped, and the whole within Slack's 50 blocks.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from bot.audit_entry import AuditEntry
 from bot.messages.blocks import context, header, section, when
 from bot.messages.text import channel_mention, escape, mention
-from bot.store_rows import AuditEntry
 
 OUTCOME_EMOJI = {"ok": ":white_check_mark:", "refused": ":no_entry:", "failed": ":x:"}
 #: entries shown at most (the query asks for one more, to know that there are more)

@@ -51,7 +51,7 @@ def message(text: str, blocks: list[dict[str, Any]]) -> Message:
     return {"text": text, "blocks": blocks}
 
 
-def human_size(n: int | float | None) -> str:
+def human_size(n: float | None) -> str:
     """Bytes in 1024 steps: '512 B', '1.4 KB', '1.2 GB'."""
     if n is None:
         return "?"
@@ -67,7 +67,7 @@ def human_duration(seconds: float | None) -> str:
     """'42s', '3m07s', '2h05m'."""
     if seconds is None:
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     m, s = divmod(s, 60)

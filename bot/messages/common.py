@@ -6,22 +6,29 @@ blocks, a header at most 150; long lists end with "…and N more".
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from bot import runbooks
+from bot.clock import EARLIEST
 from bot.cloudify.cluster import ClusterHealth, assess
 from bot.cloudify.models import ArchiveInfo, MaintenanceState, ManagerNode, Snapshot
 from bot.commands.help import topic_specs
 from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE, CommandSpec
-from bot.errors import (ArchiveError, CloudifyError, ManagerUnavailable, NotAuthorized, SnapbotError,
-                        Unauthorized, UsageError)
-from bot.messages.blocks import (SECTION_MAX, context, divider, header, human_size,
-                                 section, truncate, when)
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    ManagerUnavailable,
+    NotAuthorized,
+    SnapbotError,
+    Unauthorized,
+    UsageError,
+)
+from bot.messages.blocks import SECTION_MAX, context, divider, header, human_size, section, truncate, when
 from bot.messages.jobs import manager_jobs_lines
 from bot.messages.text import archive_name
-
 
 Message = dict[str, Any]
 
@@ -220,7 +227,7 @@ def _archive_fields(item: Any) -> tuple[str, int | None, str, datetime | None]:
         p = Path(item)
         try:
             st = p.stat()
-            size, mtime = st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+            size, mtime = st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC)
         except OSError:
             size, mtime = None, None
         try:
@@ -249,12 +256,12 @@ def snapshot_table(manager: str, snapshots: Sequence[Snapshot], archived: Iterab
     """`/cfy snapshots list`: snapshots on the manager (newest first, status emoji) and the
     archived copies off the manager (size, sha256 prefix)."""
     ordered = sorted(snapshots, key=lambda s: (s.created_at is not None,
-                                               s.created_at or datetime.min), reverse=True)
+                                               s.created_at or EARLIEST), reverse=True)
     blocks: list[dict[str, Any]] = [header(f"Snapshots on {manager}")]
     rows = [snapshot_line(s) for s in ordered]
     blocks.extend(line_sections(capped(rows)) or [section("_No snapshots on the manager._")])
     arch = [_archive_fields(a) for a in archived]
-    arch.sort(key=lambda a: (a[3] is not None, a[3] or datetime.min), reverse=True)
+    arch.sort(key=lambda a: (a[3] is not None, a[3] or EARLIEST), reverse=True)
     blocks.append(divider())
     blocks.append(section("*Archived copies* (off the manager)"))
     arows = [f":package: `{sid}` {human_size(size)}"
@@ -351,7 +358,7 @@ def cluster_status(manager: str, status: dict[str, Any] | None, nodes: Sequence[
             SECTION_MAX)))
     elif health.failed:
         blocks.append(section(truncate(
-            f":red_circle: *Cluster status Fail*"
+            ":red_circle: *Cluster status Fail*"
             + (f": {', '.join(health.down)} not OK" if health.down else "")
             + f". Restores are refused until it recovers; "
             f"{runbooks.reference(runbooks.CLUSTER_FAIL, runbook_base_url)}", SECTION_MAX)))

@@ -4,9 +4,10 @@ and the `/cfy snapshots schedule` answer. Pure functions of their data; no I/O.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from bot.jobs.daily.machine import DAILY
 from bot.messages.blocks import context, human_duration, human_size, section

@@ -3,13 +3,22 @@ the short replies of the dispatcher. Pure functions of their data."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from bot.messages.blocks import (SECTION_MAX, context, hhmmss, human_duration, human_size,
-                                 section, truncate, when)
+from bot.messages.blocks import (
+    SECTION_MAX,
+    context,
+    hhmmss,
+    human_duration,
+    human_size,
+    section,
+    truncate,
+    when,
+)
 from bot.messages.text import archive_name, mention
-from bot.store import Approval, Job, Transition
 from bot.progress import TransferView, progress_line
+from bot.store import Approval, Job, Transition
 from bot.urls import display_url
 
 Message = dict[str, Any]
@@ -77,7 +86,7 @@ def with_mentions(text: str, users: Iterable[str]) -> str:
     Slack user id becomes a mention. Terminal users (local:<login>) stay as they are."""
     for user in sorted({u for u in users if _SLACK_USER.fullmatch(u or "")}, key=len, reverse=True):
         # a mention made by the builder (bot.messages.text): the Slack edge escapes the rest
-        text = re.sub(rf"(?<![\w@<]){re.escape(user)}(?![\w>])", lambda _, u=user: mention(u), text)
+        text = re.sub(rf"(?<![\w@<]){re.escape(user)}(?![\w>])", mention(user), text)
     return text
 
 
@@ -98,7 +107,7 @@ def result_lines(job: Job) -> list[str]:
     """What a finished job produced, one fact a line."""
     r = job.result or {}
     out = []
-    if r.get("snapshot_id") and job.kind not in ("snapshot_delete",):
+    if r.get("snapshot_id") and job.kind != "snapshot_delete":
         out.append(f"snapshot `{r['snapshot_id']}`" + (f" ({r['status']})" if r.get("status") else ""))
     if r.get("archive_path"):
         out.append(f"archive `{archive_name(r['archive_path'])}`")

@@ -7,15 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.messages.blocks import (
-    button,
-    context,
-    divider,
-    header,
-    human_duration,
-    human_size,
-    section,
-)
+from bot.messages.blocks import button, context, divider, header, human_duration, human_size, section
 from bot.store import Job
 
 Message = dict[str, Any]

@@ -4,12 +4,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.jobs.restore.machine import RESTORE
 from bot import runbooks
+from bot.jobs.restore.machine import RESTORE, UNWINDABLE
 from bot.messages import restore_effects as effects
-from bot.messages.blocks import (SECTION_MAX, button, context, hhmmss, human_duration, human_size,
-                                 message, section, truncate, when)
-from bot.jobs.restore.machine import UNWINDABLE
+from bot.messages.blocks import (
+    SECTION_MAX,
+    button,
+    context,
+    hhmmss,
+    human_duration,
+    human_size,
+    message,
+    section,
+    truncate,
+    when,
+)
 from bot.messages.jobs import waiting_blocks, who
 from bot.messages.text import archive_name, mention
 from bot.store import Job, Transition
@@ -140,7 +149,8 @@ def checklist(job: Job, transitions: list[Transition], now: datetime | None = No
     for s in steps:
         t = entered.get(s)
         if failed_step == s:
-            lines.append(f":x: {RESTORE.label(s)} — failed at {hhmmss(entered.get('failed').at if entered.get('failed') else None)}")
+            failed_at = entered.get("failed")
+            lines.append(f":x: {RESTORE.label(s)} — failed at {hhmmss(failed_at.at if failed_at else None)}")
             reached = False
             continue
         if s == current:
@@ -283,8 +293,8 @@ def approval_card(job: Job) -> Message:
 
 
 def job_decided_card(job: Job, outcome: str, actor: str, at: datetime | None) -> Message:
-    text = f"{OUTCOMES.get(outcome, outcome)}{(' by ' + mention(actor)) if actor and actor != 'snapbot' else ''}" \
-           f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by {who(job.requester)}"
+    text = (f"{OUTCOMES.get(outcome, outcome)}{(' by ' + mention(actor)) if actor and actor != 'snapbot' else ''}"
+            f"{(' at ' + when(at)) if at else ''}: {describe_job(job)} (job `{job.id}`), requested by {who(job.requester)}")
     return message(text, [section(text)])
 
 

@@ -109,19 +109,19 @@ def _plain_span(mo: re.Match[str]) -> str:
 
 def to_plain(text: Any) -> str:
     """For plain_text objects and terminals: snapbot's spans as `@U…` / `label (url)`."""
-    text = str(text)
-    if OPEN not in text:
-        return text.replace(CLOSE, "")
-    return strip_markers(_SPAN.sub(_plain_span, text))
+    plain = str(text)
+    if OPEN not in plain:
+        return plain.replace(CLOSE, "")
+    return strip_markers(_SPAN.sub(_plain_span, plain))
 
 
 def unwrap(text: Any) -> str:
     """snapbot's spans as raw Slack markup, nothing escaped: for reading a message in tests and
     logs (`<@U1>`), never for sending it."""
-    text = str(text)
-    if OPEN not in text:
-        return text.replace(CLOSE, "")
-    return strip_markers(_SPAN.sub(lambda mo: f"<{mo.group(1)}>", text))
+    raw = str(text)
+    if OPEN not in raw:
+        return raw.replace(CLOSE, "")
+    return strip_markers(_SPAN.sub(lambda mo: f"<{mo.group(1)}>", raw))
 
 
 def archive_name(path: Any) -> str:
@@ -206,4 +206,4 @@ def for_terminal(message: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         return value
-    return walk(message)
+    return {k: walk(v) for k, v in message.items()}

@@ -20,8 +20,9 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TextIO
+from typing import Any, TextIO
 
 from bot.notifier import plain_text
 from devtools.standin.slack import AppResponse, Event, SlackStandin
@@ -248,7 +249,8 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             settings = load_settings(demo_env(sim_url=sim.url, slack_api_url=slack.api_url, workdir=workdir),
                                      None, require_slack=True)
             runbook = dataclasses.replace(settings.runbook, poll_interval_seconds=0.05,
-                                          poll_max_interval_seconds=0.2)
+                                          poll_max_interval_seconds=0.2,
+                                          snapshot_status_grace_seconds=2.0)
             settings = dataclasses.replace(settings, runbook=runbook)
             client = make_client(settings)
             notifier = SlackNotifier(client)
@@ -271,8 +273,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
             out.write("\n")
             if demo.failures:
                 out.write(f"demo FAILED: {len(demo.failures)} check(s) failed:\n")
-                for f in demo.failures:
-                    out.write(f"  - {f}\n")
+                out.writelines(f"  - {f}\n" for f in demo.failures)
                 return 1
             out.write(f"demo OK: {len(steps)} steps, {len(slack.calls)} Slack Web API calls\n")
             return 0

@@ -32,10 +32,10 @@ async def _sim(demo: Any, method: str, path: str, body: dict[str, Any] | None = 
     """The simulator: `/_sim/...` (its control surface) or `/api/v3.1/...` (the manager's API,
     as the admin)."""
     headers = _ADMIN if path.startswith("/api/") else {}
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, demo.sim.url + path, json=body, params=params,
-                                headers=headers) as resp:
-            return await resp.json(content_type=None)
+    async with aiohttp.ClientSession() as http, \
+            http.request(method, demo.sim.url + path, json=body, params=params,
+                         headers=headers) as resp:
+        return await resp.json(content_type=None)
 
 
 def _live(demo: Any, workflow: str, status: str | None = None) -> list[dict[str, Any]]:

@@ -7,11 +7,7 @@ import sys
 import threading
 from types import FrameType
 
-from devtools.realmanager.manager import (
-    RealManager,
-    RealManagerError,
-    RealManagerOptions,
-)
+from devtools.realmanager.manager import RealManager, RealManagerError, RealManagerOptions
 from devtools.realmanager.source import SourceError
 
 

@@ -44,12 +44,7 @@ from devtools.realmanager.control import ControlServer
 from devtools.realmanager.layout import Layout, LayoutError, SystemLayout
 from devtools.realmanager.processes import RunAs, Service
 from devtools.realmanager.source import CloudifySource, resolve_source
-from devtools.realmanager.venvs import (
-    Venv,
-    ensure_venv,
-    mgmtworker_requirements,
-    rest_requirements,
-)
+from devtools.realmanager.venvs import Venv, ensure_venv, mgmtworker_requirements, rest_requirements
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "snapbot-pg"

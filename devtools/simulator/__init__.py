@@ -32,7 +32,17 @@ Cloudify source files: tests/test_simulator_profiles.py):
 | new-format restore of a schedule without `rrule` (cloudify-common `execution_schedules.py` restore) | fails `KeyError: 'rrule'`, everything before the schedules merged | - | - |
 | new-format create in community (`SimulatorOptions.edition`; the dump reads premium-only `GET /users`) | fails at once (404 missing_premium_package_error) | - | - |
 | `/cluster-status` node `failures` (`cluster_status_manager.py` _get_node_state) | `No services.`, `No metrics` (`/_sim/managers` `no_metrics`: Fail with `No metrics` only) | same | none |
+| a restore refused with `existing_running_execution_error` (`resource_manager.py` restore_snapshot stores the execution before refusing) | its `pending` restore_snapshot execution stays, never run: it holds maintenance `activating` and refuses later system workflows until ended | not modelled | not modelled |
+| `GET /tokens` / `POST /tokens` (`resources_v3_1/tokens.py`) | lists the tokens (secrets masked `ctok-<id>-********`) / creates one, 200 | GET issues a token | same as 6.4.2 |
 | `/snapshot-status` after an unreadable archive (`snapshot_restore.py` restore's `finally`) | `running` for good | cleared | cleared |
+| legacy restore with a reboot (`_trigger_post_restore_commands`: `shutdown -r now` before `rm -f` the flag) | reboots ~3 s after `terminated` (connection refused for `reboot_outage_seconds`); `/snapshot-status` stays `running` | same | same |
+| `/cluster-status` during a restore (`SecuredResourceBannedSnapshotRestore`) | answers | 503 `in_snapshot_restore_error` | same as 6.4.2 |
+| `DELETE /snapshots/<id>` with an active create/restore of it (`resources_v2/snapshots.py`) | 400 `snapshot_action_error` | same | deleted |
+| a cancelled queued `create_snapshot` | stays cancelled, never starts | same | same |
+| an upload over an existing id (`upload_manager.py` / `resources_v2/snapshots.py`) | archive replaced, a null Snapshot | 409 `conflict_error`, nothing changed | same as 6.4.2 |
+| REST during a legacy restore's database restore (`_pause_services`) | stopped (nginx 502) for `restore_outage_seconds` | same | answers; one short REST restart (a quarter of it) |
+| 5.x tokens after a legacy restore (`security/authentication.py`: signed with `secret_key`, carry the password hash) | tokens table restored | same | die when the snapshot brings another secret key or password hash |
+| executions after a legacy restore (`postgres.py`: the dump deletes its own create execution, keeps every other status) | queued ones queued again (started once maintenance mode is off); nothing runs a started one | same | queued ones start at once |
 
 On every version: a restore, and a legacy create with `queue` false, is refused with 400
 `existing_running_execution_error` ("Cannot start execution because there are other executions
@@ -43,12 +53,19 @@ that is not a zip or lacks metadata.json fails and leaves `/snapshot-status` `ru
 `GET /cluster-status?summary=true` answers HTTP 500 when the status is Fail. Cluster nodes
 (`/managers`, `/brokers`, `/db-nodes`, cluster-status) advertise the simulator's own host, so a real
 CLI failing over to them stays on loopback. `POST /users/<name>` `{"password"}` changes a password
-(`cfy users set-password`); `GET /users/<name>` answers. Uploads create the snapshot record only
-once the archive is stored, as `uploaded` (no `uploading` state).
+(`cfy users set-password`); `GET /users/<name>` answers (tenants and groups as counts unless
+`_get_data=true`); with `--edition community` (`SimulatorOptions.edition`) `GET /users` is 404
+`missing_premium_package_error` and another user's details 400. Uploads create the snapshot
+record only once the archive is stored, as `uploaded` (no `uploading` state); over an existing
+id the answer is a Snapshot whose fields are all null. `POST /executions` with `force_status`
+(an admin's) stores an execution in that status, without a deployment when `deployment_id` is
+"", and runs nothing; `PATCH /executions/<id>` `{"status", "error"}` is the mgmtworker's status
+update (an ended execution cannot change but a create_snapshot). The shapes of these answers are
+held to the real 7.0.5 by tests/test_differential.py.
 
 Compatibility flags (`SimulatorOptions(compat=(...))`, `--compat F`, `/_sim/config {"compat": [...]}`)
-switch single pre-issue-13 behaviours back on for snapbot tests not yet updated; `PRE13` is all of
-them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
+switch on single simplified behaviours (not Cloudify's) for snapbot tests that rely on them;
+`SIMPLIFIED` is all of them. Names and meaning: devtools/simulator/profiles.py `COMPAT_*`.
 
 Other behaviour: 3 seeded blueprints/deployments (`bp-N`/`dep-N`, each with the usual workflows);
 executions go pending -> started -> terminated and are `queued` while a system workflow (snapshot
@@ -92,7 +109,14 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
 from devtools.simulator.app import Simulator, start_simulator
 from devtools.simulator.cli import run_simulator
 from devtools.simulator.options import SimulatorOptions
-from devtools.simulator.profiles import PRE13, PROFILES, VersionProfile
+from devtools.simulator.profiles import PROFILES, SIMPLIFIED, VersionProfile
 
-__all__ = ["Simulator", "SimulatorOptions", "VersionProfile", "PROFILES", "PRE13",
-           "start_simulator", "run_simulator"]
+__all__ = [
+           "PROFILES",
+           "SIMPLIFIED",
+           "Simulator",
+           "SimulatorOptions",
+           "VersionProfile",
+           "run_simulator",
+           "start_simulator",
+]

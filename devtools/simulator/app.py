@@ -15,22 +15,30 @@ import shutil
 import string
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bot.clock import iso, parse_time
-from handlers.server import bound_port
 import devtools.simulator.profiles as profiles
+from bot.clock import iso, parse_time
 from devtools.simulator.base import API, CUT_KEY, USER_KEY, ApiError, Fault, error_response
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.profiles import VersionProfile, profile_for
-from devtools.simulator.state import (ACTIVE_STATUSES, FINAL_STATUSES, LIVE_STATUSES, SimClock, SimState,
-                                      display_status, manager_node)
+from devtools.simulator.state import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    SimClock,
+    SimState,
+    display_status,
+    manager_node,
+)
 from devtools.simulator.workflows import Workflows
+from handlers.server import bound_port
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +105,7 @@ class Simulator(Workflows):
         return profile_for(self.options.manager_version)
 
     def compat(self, flag: str) -> bool:
-        """Is this pre-issue-13 behaviour switched on (devtools.simulator.profiles COMPAT_*)?"""
+        """Is this simplified behaviour switched on (devtools.simulator.profiles COMPAT_*)?"""
         return flag in self.options.compat
 
     def node_ip(self) -> str | None:
@@ -105,7 +113,8 @@ class Simulator(Workflows):
         return None if self.compat(profiles.COMPAT_OFF_LOOPBACK_NODES) else self.host
 
     def make_managers(self, count: int, active: int = 1) -> list[dict[str, Any]]:
-        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip())
+        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip(),
+                             edition=self.options.edition)
                 for i in range(1, count + 1)]
 
     def _fresh_state(self) -> SimState:
@@ -176,9 +185,14 @@ class Simulator(Workflows):
                     transport.abort()
             self._spawn(self._reopen_after_outage())
 
+    async def outage_over(self) -> None:
+        """Return when no outage is on (another outage may extend the one running)."""
+        # a timer, not a busy wait: a second outage can move its end
+        while (left := self._outage_until - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+
     async def _reopen_after_outage(self) -> None:
-        while time.monotonic() < self._outage_until:
-            await asyncio.sleep(max(0.0, self._outage_until - time.monotonic()))
+        await self.outage_over()
         assert self._runner is not None
         for attempt in range(50):
             try:
@@ -391,7 +405,8 @@ class Simulator(Workflows):
         try:
             username, _, password = base64.b64decode(auth[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError(401, "unauthorized_error", "User unauthorized: No authentication info provided")
+            raise ApiError(401, "unauthorized_error",
+                           "User unauthorized: No authentication info provided") from None
         user = self.state.users.get(username)
         if user is None or password != user["password"]:
             raise ApiError(401, "unauthorized_error", "User unauthorized: Authentication failed for "

@@ -12,7 +12,7 @@ class SimulatorOptions:
     # which Cloudify Manager to be: a key of devtools.simulator.profiles.PROFILES
     manager_version: str = DEFAULT_VERSION
     version: str | None = None  # version to report (/version, metadata); None = manager_version
-    # pre-issue-13 behaviours kept for tests (devtools.simulator.profiles COMPAT_*, PRE13)
+    # simplified behaviours kept for tests (devtools.simulator.profiles COMPAT_*, SIMPLIFIED)
     compat: tuple[str, ...] = ()
     username: str = "admin"
     password: str = "admin"

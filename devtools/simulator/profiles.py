@@ -5,15 +5,15 @@ One frozen `VersionProfile` per supported version; the simulator reads `sim.prof
 each field follows is named next to it (cloudify-cosmo/cloudify-manager at branch `<V>-build`,
 cloudify-cosmo/cloudify-common at the same branch); tests/test_simulator_profiles.py checks each.
 
-`COMPAT_*` flags restore the simulator's behaviour from before issue 13 for tests of snapbot
-code that does not yet handle the faithful one (`SimulatorOptions(compat=PRE13)`). They are
-not Cloudify behaviour; each flag undoes exactly one faithful behaviour.
+`COMPAT_*` flags switch on a simplified behaviour for tests of snapbot code that relies on it
+(`SimulatorOptions(compat=SIMPLIFIED)`). They are not Cloudify behaviour; each flag undoes
+exactly one faithful behaviour.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# --- compatibility flags (pre-issue-13 behaviour, for snapbot tests not yet updated) ----------
+# --- compatibility flags (simplified behaviours, for snapbot tests that rely on them) ---------
 # POST /maintenance/activate answers `remaining_executions` as a flat list
 COMPAT_FLAT_MAINTENANCE_ANSWER = "flat_maintenance_answer"
 # every restore is a legacy (database-replacing) one, whatever format the archive has
@@ -47,8 +47,8 @@ ALL_COMPAT = frozenset({
     COMPAT_MAINTENANCE_IGNORES_SCHEDULED, COMPAT_SCHEDULED_AS_EXECUTION,
     COMPAT_RESTORE_ANSWER_WORKFLOW_ID, COMPAT_QUEUE_INSTEAD_OF_REFUSING,
 })
-# everything the simulator did before issue 13
-PRE13: tuple[str, ...] = tuple(sorted(ALL_COMPAT))
+# every simplification at once
+SIMPLIFIED: tuple[str, ...] = tuple(sorted(ALL_COMPAT))
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ class VersionProfile:
     # `ctok-<id>-********`) and POST /tokens creates one, answered 200 (marshal_with, no status
     # given); before, the simulator's GET /tokens issues a token, as the 5.x client expects
     tokens_listed: bool
+    # resource_manager.py restore_snapshot (7.0.5) stores the `pending` restore_snapshot execution
+    # before prepare_executions refuses it (400 existing_running_execution_error) and, unlike
+    # create_snapshot, does not delete it again: the refused restore's execution stays pending
+    # for good (nothing runs it), keeping maintenance mode `activating` and refusing later
+    # system workflows until someone ends it
+    refused_restore_stays_pending: bool
     # the 400 existing_running_execution_error text for a blocked system workflow
     # (resource_manager.py: 7.0.5/6.4.2 _check_for_running_executions, 5.1.4
     # _check_for_any_active_executions); {ids} = ", ".join(ids), {ids_repr} = repr(list(ids))
@@ -106,6 +112,22 @@ class VersionProfile:
     # raises before the flag is removed; 6.4.2/5.1.4's `finally` always runs
     # _trigger_post_restore_commands (which removes it)
     broken_archive_sticks_status: bool = False
+    # /cluster-status is a SecuredResourceBannedSnapshotRestore (5.1.4, 6.4.2
+    # resources_v3_1/cluster_status.py, security/secured_resource.py): 503
+    # in_snapshot_restore_error (no message) while the restore flag file exists; 7.0.5 is not
+    cluster_status_banned_in_restore: bool = True
+    # DELETE /snapshots/<id> refuses a snapshot with an active create or restore execution
+    # (6.4.2/7.0.5 resources_v2/snapshots.py SnapshotsId.delete); 5.1.4 deletes it anyway
+    delete_checks_executions: bool = True
+    # PUT /snapshots/<id>/archive over an existing id: 5.1.4/6.4.2 upload_manager.py
+    # UploadedSnapshotsManager: the record is put (409 conflict) before the archive is moved in,
+    # so nothing changes; 7.0.5 replaces the archive and answers a null Snapshot
+    upload_over_existing_conflicts: bool = True
+    # a legacy restore stops the REST service for the whole database restore (6.4.2/7.0.5
+    # snapshot_restore.py _pause_services: restservice, api, execution-scheduler,
+    # amqp-postgres); 5.1.4 pauses only amqp-postgres and later restarts REST once
+    # (_restart_rest_service): a short outage (a quarter of restore_outage_seconds here)
+    rest_stopped_in_restore: bool = True
 
     def busy_refusal(self, ids: list[str]) -> str:
         return self.busy_message.format(ids=", ".join(ids), ids_repr=repr(list(ids)))
@@ -116,23 +138,25 @@ PROFILES: dict[str, VersionProfile] = {
         version="7.0.5", branch="7.0.5-build", activate_answer_nested=True,
         snapshot_formats=True, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False, tokens_listed=True,
+        managers_is_active=False, tokens_listed=True, refused_restore_stays_pending=True,
         busy_message="Cannot start execution because there are other executions running e.g.: "
-                     "{ids}", broken_archive_sticks_status=True),
+                     "{ids}", broken_archive_sticks_status=True, cluster_status_banned_in_restore=False,
+        upload_over_existing_conflicts=False),
     "6.4.2": VersionProfile(
         version="6.4.2", branch="6.4.2-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=True,
         scheduled_restore="6.x", restore_needs_recreate_envs=False, tokens_table=True,
-        managers_is_active=False, tokens_listed=False,
+        managers_is_active=False, tokens_listed=False, refused_restore_stays_pending=False,
         busy_message="Cannot start execution because there are other executions running: {ids}"),
     "5.1.4": VersionProfile(
         version="5.1.4", branch="5.1.4-build", activate_answer_nested=True,
         snapshot_formats=False, client_legacy_default=True, execution_schedules=False,
         scheduled_restore="5.x", restore_needs_recreate_envs=True, tokens_table=False,
-        managers_is_active=True, tokens_listed=False,
+        managers_is_active=True, tokens_listed=False, refused_restore_stays_pending=False,
         busy_message="You cannot start a system-wide execution if there are other executions "
                      "running. Currently running executions: {ids_repr}",
-        queued_held_by_maintenance=False, node_failures=False),
+        queued_held_by_maintenance=False, node_failures=False, delete_checks_executions=False,
+        rest_stopped_in_restore=False),
 }
 DEFAULT_VERSION = "7.0.5"
 

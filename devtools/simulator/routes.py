@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from devtools.simulator.base import API
-from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
-                                              validate_id)
+from devtools.simulator.routes_common import Route, body_json, bool_param, filtered, listing, one, validate_id
 from devtools.simulator.routes_manager import ManagerRoutes
 from devtools.simulator.routes_resources import ResourceRoutes
 from devtools.simulator.routes_snapshots import SnapshotRoutes
@@ -23,10 +22,10 @@ from devtools.simulator.routes_snapshots import SnapshotRoutes
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
 
-__all__ = ["register", "listing", "one", "body_json", "bool_param", "filtered", "validate_id"]
+__all__ = ["body_json", "bool_param", "filtered", "listing", "one", "register", "validate_id"]
 
 
-def register(app: web.Application, sim: "Simulator") -> None:
+def register(app: web.Application, sim: Simulator) -> None:
     manager = ManagerRoutes(sim)
     table: list[Route] = [*manager.table(), *ResourceRoutes(sim).table(),
                           *SnapshotRoutes(sim).table()]

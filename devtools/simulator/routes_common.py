@@ -1,9 +1,10 @@
 """Helpers shared by the simulator's REST route modules (listing, bodies, validation)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from string import ascii_letters
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -33,7 +34,7 @@ def listing(request: web.Request, items: list[dict[str, Any]],
         size = int(q.get("_size", "1000"))
         offset = int(q.get("_offset", "0"))
     except ValueError:
-        raise ApiError(400, "bad_parameters_error", "_size and _offset must be integers")
+        raise ApiError(400, "bad_parameters_error", "_size and _offset must be integers") from None
     items = items[offset:offset + size]
     include = [f for part in q.getall("_include", []) for f in part.split(",") if f]
     if include:
@@ -57,7 +58,7 @@ async def body_json(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError:
-        raise ApiError(400, "bad_parameters_error", "Request body is not a valid JSON")
+        raise ApiError(400, "bad_parameters_error", "Request body is not a valid JSON") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -76,7 +77,7 @@ def parse_when(text: Any) -> datetime | None:
     (rest_utils.parse_datetime_string / parse_datetime_multiple_formats); None if neither."""
     value = str(text).strip()
     try:  # before ISO: Python's fromisoformat misreads this compact form
-        return datetime.strptime(value, "%Y%m%d%H%M%z").astimezone(timezone.utc)
+        return datetime.strptime(value, "%Y%m%d%H%M%z").astimezone(UTC)
     except ValueError:
         pass
     try:

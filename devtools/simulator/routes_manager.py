@@ -23,7 +23,7 @@ _SERVICES_OK: dict[str, dict[str, Any]] = {
 
 
 class ManagerRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -51,17 +51,17 @@ class ManagerRoutes:
         nodes = {}
         for m in s.state.managers:
             ok = not m["down"]
-            # cluster_status_manager.py _get_service_details / _get_node_state
+            # cluster_status_manager.py _get_service_details
             nodes[m["hostname"]] = {
                 "private_ip": m["private_ip"], "public_ip": m["public_ip"],
                 "version": m["version"], "services": dict(_SERVICES_OK) if ok else {},
-                "metrics": [], "failures": [] if ok else ["No services.", "No metrics"],
                 "status": "OK" if ok else "Fail",
             }
             if s.profile.node_failures:
-                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer (services and
-                # metrics are popped unless detailed); a node Prometheus reports nothing for
-                # fails with 'No metrics' while its services run
+                # 6.4.2/7.0.5 _get_node_state: the reasons stay in the answer, beside the
+                # node's metrics (services and metrics are popped unless detailed); a node
+                # Prometheus reports nothing for fails with 'No metrics' while its services run
+                nodes[m["hostname"]]["metrics"] = []
                 nodes[m["hostname"]]["failures"] = (
                     [] if ok else ["No metrics"] if m.get("no_metrics") else ["No services.", "No metrics"])
         down = sum(1 for m in s.state.managers if m["down"])
@@ -74,15 +74,15 @@ class ManagerRoutes:
             status = "OK"
         ip = s.node_ip() or "10.0.0.2"
         bip = s.node_ip() or "10.0.0.3"
+        extra: dict[str, Any] = {"metrics": [], "failures": []} if s.profile.node_failures else {}
         return {"status": status, "services": {
             "manager": {"status": status, "is_external": False, "nodes": nodes},
             "db": {"status": "OK", "is_external": False, "nodes": {
                 "db-1": {"status": "OK", "version": s.options.version, "public_ip": ip,
-                         "private_ip": ip, "services": {}, "metrics": [], "failures": []}}},
+                         "private_ip": ip, "services": {}, **extra}}},
             "broker": {"status": "OK", "is_external": False, "nodes": {
                 "broker-1": {"status": "OK", "version": s.options.version,
-                             "public_ip": bip, "private_ip": bip, "services": {}, "metrics": [],
-                             "failures": []}}},
+                             "public_ip": bip, "private_ip": bip, "services": {}, **extra}}},
         }}
 
     async def status(self, request: web.Request) -> web.Response:
@@ -94,6 +94,8 @@ class ManagerRoutes:
                                   "services": first.get("services", {})})
 
     async def cluster_status(self, request: web.Request) -> web.Response:
+        if self.s.profile.cluster_status_banned_in_restore and self.s.snapshot_restore_running():
+            raise ApiError(503, "in_snapshot_restore_error", "")  # prevent_running_in_snapshot_restore
         cluster = self.cluster()
         if request.query.get("summary", "").lower() == "true":
             # resources_v3_1/cluster_status.py: the summary answers 500 when the status is Fail
@@ -168,17 +170,31 @@ class ManagerRoutes:
     async def user(self, request: web.Request) -> web.Response:
         return web.json_response(self._user_view(request[USER_KEY], self._get_data(request)))
 
+    def _community(self) -> bool:
+        return self.s.options.edition == "community"
+
     async def users(self, request: web.Request) -> web.Response:
-        """`GET /users` (premium; a community manager answers 404 missing_premium_package_error)."""
+        """`GET /users` (premium; a community manager answers 404 missing_premium_package_error:
+        manager_exceptions.py MissingPremiumPackage)."""
+        if self._community():
+            raise ApiError(404, "missing_premium_package_error",
+                           "This feature exists only in the premium edition of Cloudify.\n"
+                           "Please contact sales for additional info.")
         return listing(request, [self._user_view(name) for name in sorted(self.s.state.users)])
 
     async def user_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_view(request.match_info["name"],
-                                                 self._get_data(request)))
+        name = request.match_info["name"]
+        if self._community() and name != request[USER_KEY]:
+            # resources_v3/users.py UsersIdCommunity.get: only one's own details
+            raise ApiError(400, "bad_parameters_error", "Cannot get details of a different user")
+        return web.json_response(self._user_view(name, self._get_data(request)))
 
     async def user_update(self, request: web.Request) -> web.Response:
         """resources_v3/users.py UsersId.post: password | role | show_getting_started."""
         name = request.match_info["name"]
+        if self._community() and name != request[USER_KEY]:
+            # resources_v3/users.py UsersIdCommunity.post
+            raise ApiError(400, "bad_parameters_error", "Cannot change settings for a different user")
         view = self._user_view(name)
         data = await body_json(request)
         password, role = data.get("password"), data.get("role")

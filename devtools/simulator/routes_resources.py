@@ -7,11 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.clock import iso, parse_time
 import devtools.simulator.profiles as profiles
+from bot.clock import iso, parse_time
 from devtools.simulator.base import USER_KEY, ApiError, not_found
-from devtools.simulator.routes_common import (Route, body_json, bool_param, filtered, listing, one,
-                                              parse_when, validate_id)
+from devtools.simulator.routes_common import (
+    Route,
+    body_json,
+    bool_param,
+    filtered,
+    listing,
+    one,
+    parse_when,
+    validate_id,
+)
 from devtools.simulator.state import EXECUTION_STATES, FINAL_STATUSES, LIVE_STATUSES
 from devtools.simulator.workflows import recurrence_seconds
 
@@ -28,7 +36,7 @@ _EXECUTION_KEYS = ("id", "workflow_id", "status", "status_display", "error", "de
 
 
 class ResourceRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -148,8 +156,11 @@ class ResourceRoutes:
                                "force": bool(data.get("force")),
                                "is_dry_run": bool(data.get("dry_run")),
                                "wait_after_fail": data.get("wait_after_fail", 600)})
-            answer: dict[str, Any] = {k: None for k in _EXECUTION_KEYS}
-            answer.update(status="scheduled", status_display="scheduled")
+            answer: dict[str, Any] = dict.fromkeys(_EXECUTION_KEYS)
+            # an unsaved models.Execution: its column defaults, the rest null
+            answer.update(status="scheduled", status_display="scheduled", parameters_p=None,
+                          total_operations=0, finished_operations=0,
+                          allow_custom_parameters=False, private_resource=False)
             return web.json_response(answer, status=201)
         ex = s.state.execution(workflow_id, s.now(), deployment_id=dep_id,
                                parameters=data.get("parameters") or {})
@@ -272,7 +283,7 @@ class ResourceRoutes:
         try:
             recurrence_seconds(rule.get("recurrence"))
         except ValueError as exc:
-            raise ApiError(400, "bad_parameters_error", str(exc))
+            raise ApiError(400, "bad_parameters_error", str(exc)) from None
         args = data.get("execution_arguments") or {}
         sched = s.add_schedule(schedule_id, dep_id, data["workflow_id"], since=since,
                                until=until, rule=rule, parameters=data.get("parameters"),

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from bot.clock import iso
 import devtools.simulator.profiles as profiles
+from bot.clock import iso
 from devtools.simulator.base import CUT_KEY, USER_KEY, ApiError, not_found
 from devtools.simulator.routes_common import CHUNK, Route, body_json, bool_param, listing, one, validate_id
 from devtools.simulator.state import ACTIVE_STATUSES, LIVE_STATUSES
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class SnapshotRoutes:
-    def __init__(self, sim: "Simulator") -> None:
+    def __init__(self, sim: Simulator) -> None:
         self.s = sim
 
     def table(self) -> list[Route]:
@@ -105,7 +105,7 @@ class SnapshotRoutes:
         s = self.s
         snapshot_id = request.match_info["id"]
         item = self.snap(snapshot_id)
-        for e in s.state.executions.values():
+        for e in s.state.executions.values() if s.profile.delete_checks_executions else ():
             if (e["workflow_id"] in ("create_snapshot", "restore_snapshot")
                     and e["status"] in LIVE_STATUSES
                     and e["parameters"].get("snapshot_id") == snapshot_id):
@@ -172,6 +172,10 @@ class SnapshotRoutes:
             if written == 0:
                 raise ApiError(400, "bad_parameters_error", "Missing snapshot archive in request "
                                "body or 'snapshot_archive_url' in query string")
+            if snapshot_id in s.state.snapshots and s.profile.upload_over_existing_conflicts:
+                raise ApiError(409, "conflict_error",
+                               f"<Snapshot id=`{snapshot_id}` tenant=`{s.state.tenant}`> already "
+                               f"exists on <Tenant name=`{s.state.tenant}`> or with global visibility")
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -179,7 +183,7 @@ class SnapshotRoutes:
         if snapshot_id in s.state.snapshots:
             # SnapshotsIdArchive.put returns {} through marshal_with(models.Snapshot): every
             # field of a Snapshot, null
-            blank = {k: None for k in s.state.snapshot(snapshot_id, "uploaded", s.now())}
+            blank = dict.fromkeys(s.state.snapshot(snapshot_id, "uploaded", s.now()))
             return web.json_response(blank, status=201)
         item = s.state.snapshot(snapshot_id, "uploaded", s.now())
         s.state.snapshots[snapshot_id] = item
@@ -204,7 +208,7 @@ class SnapshotRoutes:
                         written += len(chunk)
             except aiohttp.ClientError as exc:
                 raise ApiError(400, "bad_parameters_error",
-                               f"Cannot download the snapshot archive from {url}: {exc}")
+                               f"Cannot download the snapshot archive from {url}: {exc}") from None
         return written
 
     async def restore(self, request: web.Request) -> web.Response:
@@ -229,8 +233,6 @@ class SnapshotRoutes:
         if item["status"] == "failed":
             raise ApiError(400, "snapshot_action_error", "Failed snapshot cannot be restored")
         queue = s.compat(profiles.COMPAT_QUEUE_INSTEAD_OF_REFUSING)
-        if not queue:
-            self.refuse_if_active()
         params = {"snapshot_id": snapshot_id, "config": {}, "force": force,
                   "timeout": data.get("timeout", 300), "restore_certificates": restore_certificates,
                   "no_reboot": no_reboot, "premium_enabled": s.options.edition == "premium",
@@ -241,6 +243,13 @@ class SnapshotRoutes:
             params["recreate_deployments_envs"] = bool_param(
                 "recreate_deployments_envs", data["recreate_deployments_envs"])
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
+        if not queue:
+            try:
+                self.refuse_if_active()
+            except ApiError:
+                if s.profile.refused_restore_stays_pending:
+                    s.state.executions[ex["id"]] = ex  # stored, refused, never run
+                raise
         s.state.executions[ex["id"]] = ex
         s.state.restores.append(ex["id"])
         if queue:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+import devtools.simulator.profiles as profiles
 from bot.clock import iso
 from devtools.simulator.base import Fault
-import devtools.simulator.profiles as profiles
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.state import FINAL_STATUSES
 
@@ -30,7 +30,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def register(app: web.Application, sim: "Simulator") -> None:
+def register(app: web.Application, sim: Simulator) -> None:
     s = sim
 
     async def state(request: web.Request) -> web.Response:

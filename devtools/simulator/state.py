@@ -5,7 +5,7 @@ import copy
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clock import iso
@@ -34,7 +34,7 @@ class SimClock:
         self.offset = 0.0
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
@@ -57,6 +57,8 @@ class SimState:
     managers: list[dict[str, Any]] = field(default_factory=list)
     plugins_updates: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rest-security.conf's secret_key (signs 5.x tokens); a legacy snapshot carries it (4.4 on)
+    secret_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # username -> {password, ...}
     execution_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {key, value, ...}
@@ -94,16 +96,24 @@ class SimState:
         }
 
     def seed(self, count: int, now: datetime) -> None:
+        """Blueprints and deployments with the keys 7.0.5 answers (storage/resource_models.py
+        Blueprint and Deployment as marshalled; the `*_p` pickle columns are null). Their
+        upload and create executions are not kept as executions here: the ids are for shape."""
         for i in range(1, count + 1):
             bp = f"bp-{i}"
+            upload = self.execution("upload_blueprint", now, status="terminated")
+            upload["parameters"] = {"blueprint_id": bp}
             self.blueprints[bp] = {
                 "id": bp, "main_file_name": "blueprint.yaml", "created_at": iso(now),
-                "updated_at": iso(now), "state": "uploaded", "description": None,
+                "updated_at": iso(now), "state": "uploaded", "description": f"blueprint {i}",
                 "created_by": self.username, "tenant_name": self.tenant,
                 "visibility": "tenant", "private_resource": False, "labels": [],
-                "plan": {}, "error": None,
+                "plan": {}, "plan_p": None, "error": None, "error_traceback": None,
+                "requirements": {"parent_capabilities": [], "secrets": []}, "is_hidden": False,
+                "resource_availability": "tenant", "upload_execution": upload,
             }
             dep = f"dep-{i}"
+            create = new_id()
             self.deployments[dep] = {
                 "id": dep, "display_name": dep, "blueprint_id": bp, "created_at": iso(now),
                 "updated_at": iso(now), "created_by": self.username, "tenant_name": self.tenant,
@@ -113,7 +123,21 @@ class SimState:
                 "workflows": [{"name": w, "created_at": None, "plugin": "", "operation": "",
                                "parameters": {}, "is_cascading": False, "is_available": True,
                                "availability_rules": None} for w in SEED_WORKFLOWS],
-                "inputs": {}, "outputs": {}, "description": None,
+                "inputs": {}, "outputs": {}, "description": f"deployment {i}",
+                "resource_availability": "tenant", "runtime_only_evaluation": False,
+                "groups": {}, "policy_triggers": {}, "policy_types": {}, "capabilities": {},
+                "scaling_groups": {}, "resource_tags": {}, "permalink": None,
+                **{f"{k}_p": None for k in ("inputs", "groups", "policy_triggers",
+                                            "policy_types", "outputs", "capabilities",
+                                            "scaling_groups", "workflows")},
+                "sub_services_status": None, "sub_environments_status": None,
+                "sub_services_count": 0, "sub_environments_count": 0,
+                "drifted_instances": 0, "unavailable_instances": 0,
+                "latest_execution": create, "create_execution": create,
+                "latest_execution_workflow_id": "create_deployment_environment",
+                "latest_execution_finished_operations": 0,
+                "latest_execution_total_operations": 0, "environment_type": "",
+                "has_sub_deployments": False, "workdir_zip": None, "deployment_groups": [],
             }
 
         self.secrets["db_password"] = {
@@ -138,7 +162,7 @@ class SimState:
             "snapshots": list(self.snapshots.values()),
             "execution_schedules": list(self.execution_schedules.values()),
             "secrets": list(self.secrets.values()), "plugins": list(self.plugins.values()),
-            "users": self.users, "tokens": self.tokens,
+            "users": self.users, "tokens": self.tokens, "secret_key": self.secret_key,
         })
 
     def public(self, now: datetime, version: str) -> dict[str, Any]:
@@ -163,16 +187,16 @@ def display_status(status: str) -> str:
 
 
 def manager_node(index: int, version: str, *, active: bool = True,
-                 ip: str | None = None) -> dict[str, Any]:
+                 ip: str | None = None, edition: str = "premium") -> dict[str, Any]:
     """A /managers item. `ip`: the address it advertises (the simulator's own host, so a real
     CLI that fails over to it stays on loopback); None = 10.0.0.x (COMPAT_OFF_LOOPBACK_NODES)."""
     ip = ip or f"10.0.0.{10 + index}"
     return {
         "id": index, "hostname": f"manager-{index}", "private_ip": ip, "public_ip": ip,
         # storage/management_models.py Manager's columns, plus its CA's content
-        "version": version, "edition": "premium", "distribution": "rhel",
+        "version": version, "edition": edition, "distribution": "rhel",
         "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
-        "last_seen": iso(datetime.now(timezone.utc)), "status_report_frequency": 0,
+        "last_seen": iso(datetime.now(UTC)), "status_report_frequency": 0,
         "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,

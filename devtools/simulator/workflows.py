@@ -15,8 +15,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import iso, parse_time
 import devtools.simulator.profiles as profiles
+from bot.clock import iso, parse_time
 from devtools.simulator.archive import InvalidArchive, read_archive, write_archive
 from devtools.simulator.state import LIVE_STATUSES, SimState, new_id
 
@@ -59,7 +59,7 @@ class Workflows:
     profile: profiles.VersionProfile
 
     # --- ordinary executions -------------------------------------------------------------
-    async def _run_workflow(self: "Simulator", execution_id: str, duration: float | None = None,
+    async def _run_workflow(self: Simulator, execution_id: str, duration: float | None = None,
                             manual: bool = False) -> None:
         total = self.options.workflow_seconds if duration is None else duration
         await self._wait_turn(execution_id)
@@ -85,7 +85,7 @@ class Workflows:
             self.state.plugins_updates[pu]["state"] = "successful"
 
     # --- snapshot create -----------------------------------------------------------------
-    async def _run_create(self: "Simulator", execution_id: str, snapshot_id: str) -> None:
+    async def _run_create(self: Simulator, execution_id: str, snapshot_id: str) -> None:
         total = self.options.create_seconds
         await self._wait_turn(execution_id)
         await self._sleep(total * 0.1)
@@ -142,7 +142,7 @@ class Workflows:
         self.log_event(ex, "'create_snapshot' workflow execution succeeded")
 
     # --- snapshot restore ----------------------------------------------------------------
-    async def _run_restore(self: "Simulator", execution_id: str, snapshot_id: str,
+    async def _run_restore(self: Simulator, execution_id: str, snapshot_id: str,
                            params: dict[str, Any]) -> None:
         await self._wait_turn(execution_id)
         self._restore_running += 1
@@ -158,11 +158,11 @@ class Workflows:
                     time.monotonic() + self.options.snapshot_status_linger_seconds
                     / max(self.options.speed, 1e-9))
 
-    def _fail_restore(self: "Simulator", ex: dict[str, Any], message: str) -> None:
+    def _fail_restore(self: Simulator, ex: dict[str, Any], message: str) -> None:
         self._set_status(ex, "failed", message)
         self.log_event(ex, message, "error")
 
-    async def _restore_steps(self: "Simulator", execution_id: str, snapshot_id: str,
+    async def _restore_steps(self: Simulator, execution_id: str, snapshot_id: str,
                              params: dict[str, Any]) -> bool:
         """Run the restore; return whether /snapshot-status lingers after it (legacy only)."""
         total = self.options.restore_seconds
@@ -206,20 +206,32 @@ class Workflows:
         if non_empty:
             self.log_event(ex, FORCE_WARNING, "warning")
         reboot = params["restore_certificates"] and not params["no_reboot"]
-        outage = self.options.reboot_outage_seconds if reboot else self.options.restore_outage_seconds
-        await self.outage(outage, "refuse" if reboot else None)
+        outage = self.options.restore_outage_seconds
+        await self.outage(outage if self.profile.rest_stopped_in_restore else outage / 4, None)
         await self._sleep(total * 0.8)
         # a restore is not over while the REST service is still down
-        while self.in_outage():
-            await asyncio.sleep(0.01)
-        self._replace_with_snapshot(ex, snapshot_id, captured)
+        await self.outage_over()
+        self._replace_with_snapshot(ex, snapshot_id, captured, create_id=metadata.get("execution_id"))
         self._set_status(ex, "terminated")
         self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+        if reboot:
+            # _trigger_post_restore_commands: after the execution ends a shell sleeps 3 s, then
+            # runs `sudo shutdown -r now` *before* `rm -f <flag>`: the manager reboots after
+            # `terminated` and /snapshot-status can read running for good (5.1.4, 6.4.2, 7.0.5)
+            self._restore_stuck = True
+            self._spawn(self._reboot_later())
         return True
 
-    def _replace_with_snapshot(self: "Simulator", ex: dict[str, Any], snapshot_id: str,
-                               captured: dict[str, Any]) -> None:
-        """A legacy restore: the database becomes the snapshot's."""
+    async def _reboot_later(self: Simulator) -> None:
+        await self._sleep(3.0)
+        await self.outage(self.options.reboot_outage_seconds, "refuse")
+
+    def _replace_with_snapshot(self: Simulator, ex: dict[str, Any], snapshot_id: str,
+                               captured: dict[str, Any], create_id: str | None = None) -> None:
+        """A legacy restore: the database becomes the snapshot's. The dump deletes its own
+        create execution (postgres.py _append_delete_current_execution) and keeps every other
+        execution's status: a queued one is queued again (started by start_queued_executions, on
+        6.4.2/7.0.5 once maintenance mode is off); nothing runs one that was started."""
         st = self.state
         st.deployments = {d["id"]: d for d in captured.get("deployments", [])}
         st.blueprints = {b["id"]: b for b in captured.get("blueprints", [])}
@@ -236,20 +248,32 @@ class Workflows:
         if not self.compat(profiles.COMPAT_CREDENTIALS_SURVIVE_RESTORE):
             # users (admin included, from 4.4 snapshots) and rest-security.conf come back;
             # 6.x/7.x also reload the tokens table (postgres.py); 5.x tokens derive from users
+            if not self.profile.tokens_table:
+                # 5.x tokens are signed with rest-security.conf's secret_key and carry a hash of
+                # the user's password hash (security/authentication.py, user_handler.py
+                # get_token_status): another key or another password hash kills them
+                old_users, new_users = st.users, captured.get("users") or st.users
+                if captured.get("secret_key", st.secret_key) != st.secret_key:
+                    st.tokens = {}
+                st.tokens = {t: v for t, v in st.tokens.items()
+                             if (new_users.get(v["username"]) or {}).get("password")
+                             == (old_users.get(v["username"]) or {}).get("password")}
+            st.secret_key = captured.get("secret_key", st.secret_key)  # restored (4.4 on)
             if captured.get("users"):
                 st.users = copy.deepcopy(captured["users"])
             if self.profile.tokens_table and "tokens" in captured:
                 st.tokens = copy.deepcopy(captured["tokens"])
-        executions = {e["id"]: e for e in captured.get("executions", [])}
+        executions = {e["id"]: e for e in captured.get("executions", []) if e["id"] != create_id}
         executions[ex["id"]] = ex
         st.executions = executions
+        self._queue = [i for i in self._queue if i in executions]
         for e in list(executions.values()):
-            if e is not ex and e["status"] in LIVE_STATUSES:
-                e["status"] = "pending"
+            if e is not ex and e["status"] == "queued":
+                self._queue.append(e["id"])
                 self._spawn(self._run_workflow(e["id"]))
         self._restore_scheduled(ex)
 
-    def _restore_scheduled(self: "Simulator", ex: dict[str, Any]) -> None:
+    def _restore_scheduled(self: Simulator, ex: dict[str, Any]) -> None:
         now = self.now()
         style = "5.x" if self.compat(profiles.COMPAT_SCHEDULED_5X) else self.profile.scheduled_restore
         for e in [e for e in self.state.executions.values() if e["status"] == "scheduled"]:
@@ -271,7 +295,7 @@ class Workflows:
             self.log_event(ex, ORIGINAL_FAILED_MESSAGE.format(id=e["id"], time=e["scheduled_for"]),
                            "warning")
 
-    def _merge_snapshot(self: "Simulator", ex: dict[str, Any], metadata: dict[str, Any],
+    def _merge_snapshot(self: Simulator, ex: dict[str, Any], metadata: dict[str, Any],
                         captured: dict[str, Any]) -> bool:
         """A new-format restore (7.0.x): items re-created one by one through the REST API;
         existing ones are logged as errors; no force check, version check, credentials, reboot.
@@ -310,7 +334,7 @@ class Workflows:
         return False
 
     # --- execution schedules -------------------------------------------------------------
-    def add_schedule(self: "Simulator", schedule_id: str, deployment_id: str | None,
+    def add_schedule(self: Simulator, schedule_id: str, deployment_id: str | None,
                      workflow_id: str, *, since: datetime, rule: dict[str, Any],
                      parameters: dict[str, Any] | None = None, slip: int = 0,
                      until: datetime | None = None, stop_on_fail: bool = False,
@@ -330,7 +354,7 @@ class Workflows:
         self.state.execution_schedules[schedule_id] = item
         return item
 
-    def _tick_schedules(self: "Simulator") -> None:
+    def _tick_schedules(self: Simulator) -> None:
         """execution-scheduler/execution_scheduler/main.py check_schedules: nothing runs while
         maintenance mode is activated or the REST service is down; a due occurrence runs if it is
         at most slip minutes + 60 s late, else it is skipped silently; next_occurrence moves on."""
@@ -359,7 +383,7 @@ class Workflows:
             sched["next_occurrence"] = _next_occurrence(sched, now)
             sched["all_next_occurrences"] = _all_occurrences(sched, now)
 
-    def schedule_view(self: "Simulator", sched: dict[str, Any]) -> dict[str, Any]:
+    def schedule_view(self: Simulator, sched: dict[str, Any]) -> dict[str, Any]:
         last = self.state.executions.get(sched.get("latest_execution_id") or "")
         out = {k: v for k, v in sched.items() if k not in ("latest_execution_id",
                                                             "skipped_occurrences")}
@@ -369,7 +393,7 @@ class Workflows:
         out["all_next_occurrences"] = _all_occurrences(sched, self.now())
         return out
 
-    def archive_path(self: "Simulator", snapshot_id: str) -> str:
+    def archive_path(self: Simulator, snapshot_id: str) -> str:
         return os.path.join(self.data_dir, "snapshots", snapshot_id, f"{snapshot_id}.zip")
 
 
@@ -423,4 +447,4 @@ def _all_occurrences(sched: dict[str, Any], now: datetime) -> list[str]:
     return [w.strftime("%Y-%m-%d %H:%M:%S") for w in _occurrences(sched, now, 20)]
 
 
-__all__ = ["Workflows", "RestoreStuck", "recurrence_seconds", "new_id"]
+__all__ = ["RestoreStuck", "Workflows", "new_id", "recurrence_seconds"]

@@ -42,8 +42,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
@@ -196,7 +197,7 @@ class SlackStandin:
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "SlackStandin":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> SlackStandin:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
@@ -218,10 +219,10 @@ class SlackStandin:
         if self._server is not None:
             await self._server.close()
 
-    async def __aenter__(self) -> "SlackStandin":
+    async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     @property
@@ -236,7 +237,7 @@ class SlackStandin:
 
     def fault_window(self, phases: list[tuple[int, float, float]], *, speed: float = 1.0,
                      methods: tuple[str, ...] = ("chat.postMessage", "chat.update", "chat.postEphemeral"),
-                     takes_effect: bool = False) -> "_FaultWindow":
+                     takes_effect: bool = False) -> _FaultWindow:
         """From now on, `methods` answer each phase's status for its duration: `(429, 30, 2)` is
         30 s of 429 with `Retry-After: 2`, `(503, 30, 0)` 30 s of 503. Durations run on a clock
         `speed` times faster than real time (Retry-After is given in that clock's seconds, as
@@ -781,27 +782,41 @@ class SlackStandin:
         return await self._post_signed(app_url, body, "application/x-www-form-urlencoded",
                                        timestamp=timestamp, secret=secret, signature=signature)
 
+    def event_body(self, event: dict[str, Any], *,
+                   origin: dict[str, str | None] | None = None) -> dict[str, Any]:
+        """An Events API `event_callback` carrying `event`, as Slack sends it."""
+        team_id, app_id, enterprise_id = self._origin(origin)
+        return {"token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
+                "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
+                "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
+                                    "is_bot": True, "enterprise_id": enterprise_id}]}
+
     async def send_event(self, app_url: str, event: dict[str, Any], *,
                          origin: dict[str, str | None] | None = None) -> AppResponse:
         """POST a signed Events API `event_callback` carrying `event` to the app."""
-        team_id, app_id, enterprise_id = self._origin(origin)
-        body = json.dumps({
-            "token": "deprecated-verification-token", "team_id": team_id, "api_app_id": app_id,
-            "enterprise_id": enterprise_id, "type": "event_callback", "event": event,
-            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": team_id, "user_id": self.bot_user_id,
-                                "is_bot": True, "enterprise_id": enterprise_id}]})
-        return await self._post_signed(app_url, body, "application/json", timestamp=None,
-                                       secret=None, signature=None)
+        return await self._post_signed(app_url, json.dumps(self.event_body(event, origin=origin)),
+                                       "application/json", timestamp=None, secret=None,
+                                       signature=None)
 
-    async def open_home(self, app_url: str, user: str) -> AppResponse:
-        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
-        view = self.home_views.get(user)
+    @staticmethod
+    def home_opened(user: str, view: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Slack's `app_home_opened` event for `user` (their current view, if any)."""
         event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": f"D{user}",
                                  "tab": "home", "event_ts": f"{time.time():.6f}"}
         if view is not None:
             event["view"] = view
-        return await self.send_event(app_url, event)
+        return event
+
+    async def socket_home(self, user: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """`user` opens the Home tab, delivered over Socket Mode (an `events_api` envelope)."""
+        body = self.event_body(self.home_opened(user, self.home_views.get(user)))
+        return await self.push_envelope("events_api", body, accepts_response_payload=False,
+                                        timeout=timeout)
+
+    async def open_home(self, app_url: str, user: str) -> AppResponse:
+        """`user` opens the app's Home tab: Slack's `app_home_opened` event."""
+        return await self.send_event(app_url, self.home_opened(user, self.home_views.get(user)))
 
     async def click_home(self, app_url: str, action_id: str, value: str, *, user: str,
                          block_id: str | None = None) -> AppResponse:

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
-from bot.jobs.transfer import end_progress, job_meter
-from bot.clock import parse_time
+from bot.audit import AuditLog
+from bot.clock import required_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
 from bot.config import Settings
+from bot.dbbackup import backup_database
 from bot.errors import ArchiveError, ManagerUnavailable, NotFound, SnapbotError, StepFailed
 from bot.jobs.daily.machine import DAILY, KIND
 from bot.jobs.daily.report import DailyReporter
-from bot.jobs.daily.retention import (ManagerCopy, manager_deletion_candidates, plan_retention,
-                                      scan_archive, snapshot_prefix, time_from_id)
+from bot.jobs.daily.retention import (
+    ManagerCopy,
+    manager_deletion_candidates,
+    plan_retention,
+    scan_archive,
+    snapshot_prefix,
+    time_from_id,
+)
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
-from bot.audit import AuditLog
-from bot.dbbackup import backup_database
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import daily as msg
 from bot.messages.text import archive_name
 from bot.store import Job, Store, Transition
@@ -59,7 +66,7 @@ class DailyDriver:
 
     async def run(self, ctx: JobContext) -> None:
         job = ctx.job
-        slot = parse_time(job.params["slot"])
+        slot = required_time(job.params["slot"])
         sid = job.params["snapshot_id"]
         client = self.clients[job.manager]
         step = job.state
@@ -219,7 +226,7 @@ class DailyDriver:
     async def _left_behind(self, ctx: JobContext, client: CloudifyClient, sid: str, step: str) -> list[str]:
         """What a failed run leaves on the manager and on disk, for the report."""
         out: list[str] = []
-        if step in ("queued",):
+        if step == "queued":
             return out
         unknown = False
         try:
@@ -251,7 +258,7 @@ class DailyDriver:
 def _housekeeping_failed(ctx: JobContext, what: str, exc: Exception) -> None:
     """A housekeeping step after the snapshot failed: logged and named in the report (among
     the retention errors); the snapshot run still succeeded."""
-    log.warning("could not %s", what, exc_info=True)
+    log.warning("could not %s", what, exc_info=exc)
     errors = list(ctx.job.result.get("retention_errors") or [])
     errors.append(f"could not {what}: {_describe(exc)}")
     ctx.merge_result(retention_errors=errors)

@@ -3,16 +3,17 @@ over recent days), shared by the driver (runs that ran) and the service (missed 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
-from bot.clock import Clock, parse_time
+from bot.clock import Clock, required_time
+from bot.delivery import OutboxSender
 from bot.messages import daily as msg
 from bot.messages.daily import DailyOutcome
 from bot.notifier import Notifier
-from bot.scheduler import zone
-from bot.delivery import OutboxSender
 from bot.outbox import Outbox
+from bot.scheduler import zone
 from bot.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class DailyReporter:
                      left_behind: Sequence[str] = ()) -> None:
         """Record the run in daily_runs and post the report."""
         now = self.clock.now()
-        slot = parse_time(job.params["slot"])
+        slot = required_time(job.params["slot"])
         row = self.store.daily_run(job.manager, slot)
         started = (row.started_at if row and row.started_at else job.created_at) or now
         duration = max((now - started).total_seconds(), 0.0)
@@ -50,9 +51,9 @@ class DailyReporter:
                                           "retention_errors") if res.get(k)}
         if not ok:
             detail.update(step=failed_step, error=error, left_behind=list(left_behind))
-        record = dict(status="ok" if ok else "failed", job_id=job.id, size=res.get("size"),
-                      duration_s=duration, archive_path=res.get("archive_path", ""),
-                      sha256=res.get("sha256", ""), detail=detail, ended_at=now)
+        record = {"status": "ok" if ok else "failed", "job_id": job.id, "size": res.get("size"),
+                  "duration_s": duration, "archive_path": res.get("archive_path", ""),
+                  "sha256": res.get("sha256", ""), "detail": detail, "ended_at": now}
         history = list(reversed(self.store.daily_runs(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
         outcome = DailyOutcome(
             manager=job.manager, ok=ok, snapshot_id=job.params.get("snapshot_id", ""),
@@ -89,7 +90,7 @@ class DailyReporter:
         if lane:
             if self.sender is not None:
                 await self.sender.kick(lane)
-        elif getattr(self.notifier, "local", False):
+        elif self.notifier.local:
             await self.notifier.post("", message)
 
     async def post(self, message: dict[str, Any], channel: str = "") -> None:

@@ -2,9 +2,10 @@
 manager and in the archive); plus the archive scan those decisions read."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable, Sequence, TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.archive_store import ArchiveStore
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES
@@ -31,7 +32,7 @@ def time_from_id(snapshot_id: str, manager: str, tz_name: str) -> datetime | Non
     label = snapshot_id[len(prefix):]
     for fmt in ("%Y%m%d-%H%M%S", "%Y%m%d-%H%M"):
         try:
-            return datetime.strptime(label, fmt).replace(tzinfo=zone(tz_name)).astimezone(timezone.utc)
+            return datetime.strptime(label, fmt).replace(tzinfo=zone(tz_name)).astimezone(UTC)
         except ValueError:
             continue
     return None
@@ -64,7 +65,7 @@ class RetentionPlan:
 
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Copy = TypeVar("Copy", ManagerCopy, ArchivedCopy)
 

@@ -1,4 +1,4 @@
-"""Daily snapshots kept off the manager (issue 6): scheduling, catching up missed slots, runs on
+"""Daily snapshots kept off the manager: scheduling, catching up missed slots, runs on
 demand and `/cfy snapshots schedule`.
 
 The `daily_runs` primary key (manager, slot) is the lock: the row is inserted in the same
@@ -8,7 +8,7 @@ sharing a database never run the same slot twice.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock, iso, parse_time
@@ -21,9 +21,9 @@ from bot.jobs.daily.retention import snapshot_id_for
 from bot.jobs.runner import JobRunner
 from bot.messages import daily as msg
 from bot.messages.daily import ScheduleView
-from bot.urls import display_url
 from bot.scheduler import DailyScheduler, is_due, latest_slot, next_slot
 from bot.store import Job, Store
+from bot.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class DailyService:
     async def _problem(self, manager: str, text: str, missed_slot: datetime | None = None) -> None:
         if missed_slot is not None:
             # APScheduler saw the slot pass beyond the grace time (the process was stalled)
-            slot = missed_slot.astimezone(timezone.utc)
+            slot = missed_slot.astimezone(UTC)
             if self.store.daily_run(manager, slot) is None:
                 await self.record_missed(manager, slot, "the bot was stalled past the grace time")
             return

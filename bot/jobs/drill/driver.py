@@ -22,13 +22,7 @@ from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import Settings
 from bot.errors import ArchiveError, NotFound, StepFailed
-from bot.jobs.drill.inventory import (
-    LABELS,
-    Inventory,
-    archive_inventory,
-    compare,
-    manager_inventory,
-)
+from bot.jobs.drill.inventory import LABELS, Inventory, archive_inventory, compare, manager_inventory
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.drill.machine import DrillState as S
 from bot.jobs.poll import poll
@@ -130,7 +124,7 @@ class DrillDriver:
             raise ArchiveError(f"{sid}.zip of {source} changed since the drill chose it "
                                f"(sha256 {info.sha256[:12]}…, recorded {sha256[:12]}…)")
         root = Path(self.settings.archive_dir)
-        root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
         tmp = root / partial_name(f"{sid}.zip", "drill")
         digest = hashlib.sha256()
         out = await asyncio.to_thread(tmp.open, "wb")

@@ -15,7 +15,8 @@ from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
 from bot.errors import Unauthorized
 from bot.jobs.poll import poll
-from bot.jobs.restore.machine import RESTORE, RestoreState as S
+from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.runner import JobContext
 from bot.messages import restore as messages
 

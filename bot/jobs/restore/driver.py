@@ -16,23 +16,34 @@ Credentials after the restore: see `bot.jobs.restore.credentials`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
-from bot.cloudify import versions
 from bot.clock import Clock, iso
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
-from bot.errors import (ArchiveError, CloudifyError, Conflict, InvalidTransition, MaintenanceActive,
-                        ManagerUnavailable, NotFound, ServerError, SnapbotError, StepFailed,
-                        Unauthorized, WaitTimeout)
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    Conflict,
+    InvalidTransition,
+    MaintenanceActive,
+    ManagerUnavailable,
+    NotFound,
+    ServerError,
+    SnapbotError,
+    StepFailed,
+    Unauthorized,
+    WaitTimeout,
+)
 from bot.jobs.poll import poll, retrying
-from bot.jobs.restore import credentials
-from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE, RestoreState as S
-from bot.jobs.restore import preflight, unwind
+from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
-from bot.jobs.restore.report import execution_line, is_upgrade
+from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.runner import JobContext
 from bot.messages import restore as messages
 from bot.messages.common import error_text
@@ -260,7 +271,7 @@ class RestoreDriver:
         async def stuck() -> SnapbotError:
             m = seen.get("last")
             rem = list(m.remaining_executions) if m else []
-            lines = ", ".join(execution_line(r) for r in rem)
+            lines = ", ".join(unwind.execution_line(r) for r in rem)
             return StepFailed(f"maintenance mode stuck in activating after "
                                 f"{int(self.runbook.maintenance_timeout_seconds)} s "
                                 f"({len(rem)} execution{'s' if len(rem) != 1 else ''} still running"
@@ -365,7 +376,7 @@ class RestoreDriver:
         snap_v = p.get("snapshot_version")
         mgr_v = ctx.job.result.get("manager_version_after") or ctx.job.result.get("manager_version") \
             or p.get("manager_version")
-        ctx.merge_result(upgrade=is_upgrade(snap_v, mgr_v))
+        ctx.merge_result(upgrade=versions.is_upgrade(snap_v, mgr_v))
         await ctx.move("maintenance_deactivating", "report posted; deactivating maintenance mode")
 
     async def _maintenance_deactivating(self, ctx: JobContext) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot.clock import iso, parse_time
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
-from bot.errors import (BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed,
-                        Unauthorized)
+from bot.errors import BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed, Unauthorized
 from bot.jobs.poll import poll, retrying
-from bot.cloudify import versions
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report
-from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
 from bot.jobs.runner import JobContext
+from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
 
 
 async def restore_executions(client: CloudifyClient) -> list[Execution] | None:
@@ -76,7 +75,7 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
             ex = await client.get_execution(exec_id, bypass_maintenance=True)
         except NotFound:
             seen["missing"] = seen.get("missing", 0) + 1
-            return seen["missing"] >= 3  # gone with the old database: over, judged below
+            return bool(seen["missing"] >= 3)  # gone with the old database: over, judged below
         except Unauthorized:
             # /snapshot-status (no auth) says the workflow is over; snapbot's credentials are
             # not the restored database's: how it ended is read once they work again

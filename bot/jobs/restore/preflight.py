@@ -33,7 +33,8 @@ from bot.cloudify.models import Version
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, NotFound, SnapbotError, StepFailed, Unauthorized
 from bot.jobs.poll import poll
-from bot.jobs.restore.machine import RESTORE, RestoreState as S
+from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
@@ -111,7 +112,7 @@ def schedules_without_rrule(dumps: dict[str, Any]) -> list[str]:
     """The execution schedules (`id` on `deployment`) in a new-format archive's dump files whose
     rule has no `rrule`."""
     out: list[str] = []
-    for name, text in sorted(dumps.items()):
+    for _name, text in sorted(dumps.items()):
         try:
             data = json.loads(text)
         except ValueError:

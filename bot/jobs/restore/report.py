@@ -2,16 +2,12 @@
 manager's executions, and whether a restore is an upgrade (snapshot older than the manager)."""
 from __future__ import annotations
 
-import json
 import re
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from bot.clock import iso
-from bot.cloudify.models import Execution, Version
+from bot.cloudify.models import Execution
 
 OVERDUE_RE = re.compile(r"Execution (?P<id>\S+) scheduled for (?P<at>\S+) is overdue\.\s*Marking as FAILED")
 
@@ -43,9 +39,9 @@ def overdue_report(restore_started: datetime, log_lines: list[str], failed: list
         m = OVERDUE_RE.search(line)
         if not m:
             continue
-        e = lookup.get(m["id"])
-        found[m["id"]] = ReportedExecution(m["id"], (e.deployment_id or "") if e else "",
-                                           e.workflow_id if e else "", m["at"], "log")
+        seen = lookup.get(m["id"])
+        found[m["id"]] = ReportedExecution(m["id"], (seen.deployment_id or "") if seen else "",
+                                           seen.workflow_id if seen else "", m["at"], "log")
     for e in failed:
         if e.status != "failed" or e.scheduled_for is None:
             continue
@@ -58,46 +54,3 @@ def overdue_report(restore_started: datetime, log_lines: list[str], failed: list
                 if e.status == "scheduled" and e.scheduled_for is not None and e.id not in found]
     return {"overdue": [r.as_dict() for r in sorted(found.values(), key=lambda r: (r.scheduled_for, r.id))],
             "requeued": [r.as_dict() for r in sorted(requeued, key=lambda r: (r.scheduled_for, r.id))]}
-
-
-def snapshot_version_of(path: str | Path) -> str | None:
-    """`snapshot_version` from an archive's metadata.json, or None."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return version_in_metadata(zf.read("metadata.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-
-
-def version_in_metadata(data: bytes | None) -> str | None:
-    """`snapshot_version` from the bytes of a snapshot's metadata.json, or None."""
-    try:
-        meta = json.loads(data) if data else None
-    except ValueError:
-        return None
-    version = meta.get("snapshot_version") if isinstance(meta, dict) else None
-    return str(version) if version else None
-
-
-def is_upgrade(snapshot_version: str | None, manager_version: str | None) -> bool:
-    if not snapshot_version or not manager_version:
-        return False
-    return Version(snapshot_version).tuple < Version(manager_version).tuple
-
-
-def execution_line(r: dict[str, Any], *, held: bool = False) -> str:
-    """One of the executions maintenance mode waits for, in a few words. `held`: this manager
-    starts queued executions only once maintenance mode is off (6.x/7.x), so a queued one holds
-    `activating` until it is cancelled."""
-    eid = str(r.get("id", "?"))
-    wf = r.get("workflow_id") or ""
-    dep = r.get("deployment_id") or ""
-    line = f"{eid}" + (f" ({wf}" + (f" on {dep}" if dep else "") + ")" if wf else "")
-    if r.get("status") == "queued" and held:
-        line += (" [queued: it never starts while maintenance mode is on, so it holds it until "
-                 f"cancelled, `cfy executions cancel {eid}`]")
-    elif r.get("status") in ("scheduled", "queued"):
-        # maintenance.py get_running_executions counts every execution not in an end state
-        line += (f" [{r['status']}: maintenance mode cannot activate until it has run or is cancelled,"
-                 f" `cfy executions cancel {eid}`]")
-    return line

@@ -4,25 +4,35 @@ snapshot and the post-upgrade steps."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
+from bot import runbooks
 from bot.archive_store import ArchiveStore, StoredArchive
 from bot.clock import Clock, iso
+from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Snapshot
 from bot.commands.model import SnapshotsRestore
 from bot.config import Settings
-from bot import runbooks
-from bot.cloudify import versions
-from bot.errors import (ArchiveError, CloudifyError, JobConflict, MaintenanceActive, ManagerUnavailable,
-                        NotFound, SnapbotError, StepFailed, UsageError)
+from bot.errors import (
+    ArchiveError,
+    CloudifyError,
+    JobConflict,
+    MaintenanceActive,
+    ManagerUnavailable,
+    NotFound,
+    SnapbotError,
+    StepFailed,
+    UsageError,
+)
 from bot.invocation import Invocation, Reply
 from bot.jobs.restore import preflight
-from bot.jobs.restore.machine import KIND, RESTORE, RestoreState as S
-from bot.jobs.restore.report import version_in_metadata
+from bot.jobs.restore.machine import KIND, RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
@@ -146,7 +156,7 @@ class RestoreService:
         if archived is not None:
             meta = await self.archives.read_member(archived.manager, archived.snapshot_id, "metadata.json")
             facts["snapshot_size"] = archived.size
-            facts["snapshot_version"] = version_in_metadata(meta)
+            facts["snapshot_version"] = versions.version_in_metadata(meta)
             facts["archive_path"] = archived.location
             facts["archive_manager"] = archived.manager
             archived_format = versions.metadata_format(meta)

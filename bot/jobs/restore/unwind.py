@@ -32,7 +32,6 @@ from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, NotFound, SnapbotError, WaitTimeout
 from bot.jobs.poll import poll
-from bot.jobs.restore.report import execution_line
 from bot.jobs.runner import JobContext
 
 log = logging.getLogger(__name__)
@@ -183,3 +182,21 @@ async def safety_queue_check(ctx: JobContext, client: CloudifyClient, runbook: R
         behind = ", ".join((ctx.job.result.get("waiting_for") or {}).get("executions") or []) or "other executions"
         raise WaitTimeout(f"the safety snapshot {sid} stayed queued on the manager for "
                           f"{int(waited)} s (runbook.queue_timeout_seconds) behind {behind}")
+
+
+def execution_line(r: dict[str, Any], *, held: bool = False) -> str:
+    """One of the executions maintenance mode waits for, in a few words. `held`: this manager
+    starts queued executions only once maintenance mode is off (6.x/7.x), so a queued one holds
+    `activating` until it is cancelled."""
+    eid = str(r.get("id", "?"))
+    wf = r.get("workflow_id") or ""
+    dep = r.get("deployment_id") or ""
+    line = f"{eid}" + (f" ({wf}" + (f" on {dep}" if dep else "") + ")" if wf else "")
+    if r.get("status") == "queued" and held:
+        line += (" [queued: it never starts while maintenance mode is on, so it holds it until "
+                 f"cancelled, `cfy executions cancel {eid}`]")
+    elif r.get("status") in ("scheduled", "queued"):
+        # maintenance.py get_running_executions counts every execution not in an end state
+        line += (f" [{r['status']}: maintenance mode cannot activate until it has run or is cancelled,"
+                 f" `cfy executions cancel {eid}`]")
+    return line
