@@ -91,6 +91,11 @@ def _snapshot_done(answer: Any) -> bool:
     return isinstance(answer, dict) and answer.get("status") in ("created", "failed")
 
 
+def _execution_ended(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get("status") in ("terminated", "failed",
+                                                                 "cancelled")
+
+
 def _create_body(queue: bool = False) -> dict[str, Any]:
     # what CloudifyClient.create_snapshot sends for a legacy snapshot on 7.0
     return {"include_credentials": True, "include_logs": True, "include_events": True,
@@ -149,6 +154,8 @@ def sequence() -> list[Step]:
         Call("snapshot create", "PUT", "/snapshots/{prefix}-s1", 201, body=_create_body(),
              save={"create": "id"}, client=("create_snapshot",)),
         Wait("snapshot created", "/snapshots/{prefix}-s1", _snapshot_done),
+        # the snapshot says `created` a moment before its execution is marked ended
+        Wait("create execution ended", "/executions/{create}", _execution_ended),
         Call("snapshot create, same id", "PUT", "/snapshots/{prefix}-s1", 409,
              body=_create_body()),
         Call("snapshot get", "GET", "/snapshots/{prefix}-s1", 200, client=("get_snapshot",)),
