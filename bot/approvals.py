@@ -121,7 +121,7 @@ class ApprovalService:
         # (no message ts is invented); in the app it is delivered now if Slack answers.
         with store.transaction():
             job = store.update_job(job.id, channel=channel)
-            self.runner.outbox.card(job, messages.approval_card(job))
+            self.runner.queue_card(job, messages.approval_card(job))
         await self.runner.deliver(job)
         return store.get_job(job.id)
 
@@ -161,7 +161,7 @@ class ApprovalService:
                                        detail=f"rejected by {user}", finished=True)
             except StaleState:
                 return Reply(messages.refusal(self._already(store.get_job(job_id))), refused=True)
-            self.runner.volatile.pop(job.id, None)
+            self.runner.forget(job.id)
             await self._report(store_job, f"rejected by {user}", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
         job = store.get_job(job.id)  # record_approval merged approved_by in its transaction
@@ -245,7 +245,7 @@ class ApprovalService:
             return
         msg = messages.approval_card(job) if outcome is None else \
             messages.job_decided_card(job, outcome, actor, self.clock.now())
-        self.runner.outbox.card(job, msg)
+        self.runner.queue_card(job, msg)
         await self.runner.deliver(job)
 
     # -- expiry ------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ class ApprovalService:
             moved = self._move(job, waiting, "expired", actor="snapbot", detail=detail, finished=True)
         except (StaleState, InvalidTransition):
             return False
-        self.runner.volatile.pop(job.id, None)
+        self.runner.forget(job.id)
         await self._report(moved, detail, "snapbot")
         return True
 
@@ -286,7 +286,7 @@ class ApprovalService:
             waiting, _ = self._states(job)
             if job.state != waiting or job.message_ts is not None or self._expired(job):
                 continue
-            if self.runner.outbox.rows(lane=f"job:{job.id}"):
+            if self.runner.has_queued(job.id):
                 continue  # its card is queued (or was refused for good: logged there)
             job = self.store.update_job(job.id, channel=job.channel or channel)
             job = await self.open(job)

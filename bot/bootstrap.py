@@ -78,8 +78,8 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
         sender = OutboxSender(store, outbox, delivery) if delivery is not None else None
     else:
         sender = OutboxSender(store, outbox, delivery or notifier)
-    runner = JobRunner(store, clock, notifier, outbox=outbox, sender=sender)
-    runner.scratch_roots = [Path(settings.archive_dir)]
+    runner = JobRunner(store, clock, notifier, outbox=outbox, sender=sender,
+                       scratch_roots=[Path(settings.archive_dir)])
     try:
         archives = open_archive_store(settings.archive_location, dict(settings.archive_env))
     except Exception:

@@ -12,9 +12,20 @@ import logging
 
 from bot import runbooks
 from bot.cloudify.client import CloudifyClient
+from bot.commands.model import Command
+from bot.commands.registry import ALWAYS, spec_for
 from bot.errors import CloudifyError, StepFailed
 
 log = logging.getLogger(__name__)
+
+
+async def guard(cmd: Command, client: CloudifyClient, manager: str, *, approver: bool,
+                runbook_base_url: str | None) -> None:
+    """`check` for a command that changes a manager (a restore checks on its own)."""
+    spec = spec_for(cmd)
+    if spec.changes_manager and spec.approval != ALWAYS:
+        await check(client, cmd.name, manager, override=bool(getattr(cmd, "ignore_cluster_health", False)),
+                    approver=approver, runbook_base_url=runbook_base_url)
 
 
 async def check(client: CloudifyClient, command: str, manager: str, *, override: bool,

@@ -67,18 +67,10 @@ class OutboxSender:
         """Take or renew the delivery lease; False while another live process holds it."""
         now = self._wall()
         try:
-            with self.store.transaction():
-                row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
-                                            [self.LEASE]).fetchone()
-                if row is not None and row[0] != self.owner and row[1] > now \
-                        and not _dead_here(str(row[0])):
-                    self._leased = False
-                    return False
-                self.store.db.execute(
-                    "insert into outbox_lease (name, owner, expires_at) values (?, ?, ?)"
-                    " on conflict(name) do update set owner = excluded.owner,"
-                    " expires_at = excluded.expires_at",
-                    [self.LEASE, self.owner, now + self.lease_seconds])
+            if not self.outbox.take_lease(self.LEASE, self.owner, now, self.lease_seconds,
+                                          holder_gone=_dead_here):
+                self._leased = False
+                return False
         except sqlite3.Error:
             log.warning("outbox: could not renew the delivery lease (database not writable)")
             return self._leased  # keep delivering what we hold; nobody else can take it either
@@ -93,20 +85,14 @@ class OutboxSender:
         return self.acquire()
 
     def lease_holder(self) -> str | None:
-        row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
-                                    [self.LEASE]).fetchone()
-        if row is None or row[1] <= self._wall():
-            return None
-        return str(row[0])
+        return self.outbox.lease_holder(self.LEASE, self._wall())
 
     def _release(self) -> None:
         if not self._leased:
             return
         self._leased = False
         try:
-            with self.store.transaction():
-                self.store.db.execute("update outbox_lease set expires_at = 0 where name = ? and owner = ?",
-                                      [self.LEASE, self.owner])
+            self.outbox.release_lease(self.LEASE, self.owner)
         except sqlite3.Error:
             pass
 

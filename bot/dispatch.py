@@ -1,10 +1,9 @@
 """The dispatcher: runs a parsed command for someone and says what to tell them.
 
-Quick reads (help, lists, status) are answered directly and only the caller sees them. Long work
-becomes a job in the store, run in the background by the JobRunner, which posts and updates the
-job's card in the channel; the caller gets "started job X". Slack handlers and the terminal CLI
-both call `Dispatcher.execute`, so the rules (per-manager lock, idempotency, approval gating,
-who may cancel) live here once.
+Quick reads are answered directly, to the caller only. Long work becomes a job in the store, run
+in the background by the JobRunner, which posts and updates the job's card in the channel. Slack
+handlers and the terminal both call `Dispatcher.execute`, so the rules (per-manager lock,
+idempotency, approval gating, who may cancel) live here once.
 """
 from __future__ import annotations
 
@@ -23,18 +22,9 @@ from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
 from bot.config import Settings
-from bot.errors import (
-    ArchiveError,
-    CloudifyError,
-    InvalidTransition,
-    NotAuthorized,
-    NotFound,
-    SnapbotError,
-    StaleState,
-    UsageError,
-)
+from bot.errors import ArchiveError, CloudifyError, NotAuthorized, NotFound, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
-from bot.jobs.cancel import blocker_ids, cancel_blockers, cancel_manager_executions, undo_maintenance
+from bot.jobs.cancel import cancel_blockers, cancel_job
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobRunner
 from bot.logs import field
@@ -119,14 +109,12 @@ class Dispatcher:
             return Reply(common.error_message(RuntimeError()), ephemeral=True)
 
     async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
-        """Like `execute`, but SnapbotErrors propagate (the terminal turns them into exit codes).
-        The caller is identified first (a mapped terminal login acts as its Slack user), then
-        authorized (bot.access); every run is recorded in the audit log with its outcome."""
+        """Like `execute`, but SnapbotErrors propagate (the terminal's exit codes). The caller is
+        identified, then authorized (bot.access); every run is in the audit log with its outcome."""
         return await self.audit.recorded(cmd, self.access.identify(inv), self._run)
 
     def record(self, inv: Invocation, what: str, outcome: str, detail: str = "") -> None:
-        """An audit entry for what `inv` did outside `run` (a click, a command that did not
-        parse); `outcome` is ok, refused or failed. Secrets are redacted; never raises."""
+        """An audit entry for what `inv` did outside `run` (ok, refused or failed); never raises."""
         self.audit.record_for(inv, what, outcome, detail)
 
     async def _run(self, cmd: m.Command, inv: Invocation) -> Reply:
@@ -137,15 +125,10 @@ class Dispatcher:
         return await handler(cmd, inv)
 
     async def _split_brain_guard(self, cmd: m.Command, inv: Invocation) -> None:
-        """Commands that change a manager are refused during a split brain (bot.cluster_guard);
-        called once the command's own input checks passed (bad input sends nothing)."""
-        spec = spec_for(cmd)
-        if spec.changes_manager and spec.approval != ALWAYS:  # a restore checks on its own
-            manager = self._manager(cmd)
-            await cluster_guard.check(self._client(manager), cmd.name, manager,
-                                      override=bool(getattr(cmd, "ignore_cluster_health", False)),
-                                      approver=self.access.is_approver(inv.user),
-                                      runbook_base_url=self.settings.runbook_base_url)
+        """bot.cluster_guard, once the command's own input checks passed (bad input sends nothing)."""
+        manager = self._manager(cmd)
+        await cluster_guard.guard(cmd, self._client(manager), manager, approver=self.access.is_approver(inv.user),
+                                  runbook_base_url=self.settings.runbook_base_url)
 
     def needs_approval(self, cmd: m.Command) -> bool:
         return spec_for(cmd).approval == ALWAYS or cmd.name in self.settings.approvals.gated
@@ -216,33 +199,14 @@ class Dispatcher:
     async def _jobs_cancel(self, cmd: m.JobsCancel, inv: Invocation) -> Reply:
         job = self.store.get_job(cmd.job_id)
         self.check_may_cancel(job, inv.user)
-        if job.finished:
-            raise SnapbotError(f"job {job.id} is already {job.state}")
-        try:
-            job = await self.runner.cancel(job.id, inv.user)
-        except StaleState:
-            job = self.store.get_job(job.id)
-            raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
-                               "it can no longer be cancelled") from None
-        except InvalidTransition:
-            job = self.store.get_job(job.id)
-            if job.finished:
-                raise SnapbotError(f"job {job.id} is already {job.state}") from None
-            raise SnapbotError(f"job {job.id} is {job.state}: a {jm.job_title(job)} cannot be "
-                               "stopped at this step") from None
-        if not job.finished:  # unwinding: the job undoes its own work
-            return Reply(jm.job_cancelled(job), ephemeral=False)
-        outcomes = await cancel_manager_executions(self._client(job.manager), job)
-        undone = await undo_maintenance(self._client(job.manager), job)
+        job, outcomes, undone = await cancel_job(self.runner, self._client(job.manager), job, inv.user)
         return Reply(jm.job_cancelled(job, outcomes, undone), ephemeral=False)
 
     async def cancel_blockers(self, job: Job, inv: Invocation) -> Reply:
         """An approver cancels the executions a job's card names as what it waits for."""
         self.access.require_approver(inv, "cancel other people's executions")
-        if not blocker_ids(job):
-            raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
-        outcomes = await cancel_blockers(self._client(job.manager), job)
-        return Reply(jm.blockers_cancelled(job, outcomes), ephemeral=False)
+        return Reply(jm.blockers_cancelled(job, await cancel_blockers(self._client(job.manager), job)),
+                     ephemeral=False)
 
     async def _audit_log(self, cmd: m.Audit, inv: Invocation) -> Reply:
         return self.audit.answer(cmd, self.clock.now())
@@ -387,7 +351,7 @@ class Dispatcher:
         if not created:
             return Reply(jm.job_duplicate(job), ephemeral=True)
         if volatile:
-            runner.volatile[job.id] = volatile
+            runner.keep_in_memory(job.id, volatile)
         if gated:
             await self.approvals.open(job)
             return Reply(jm.job_awaiting_approval(job), ephemeral=False)

@@ -248,6 +248,39 @@ class Outbox:
                 " last_error = case when ? and last_error = ? then last_error else ? end"
                 " where id = ?", [1 if outcome_unknown else 0, IN_FLIGHT, error, row_id])
 
+    # -- the delivery lease (table outbox_lease): one process delivers at a time ---------------
+    def take_lease(self, name: str, owner: str, now: float, seconds: float, *,
+                   holder_gone: Callable[[str], bool]) -> bool:
+        """Take or renew lease `name` for `owner` until `now + seconds` (wall time), in one
+        transaction; False while another owner holds it unexpired and `holder_gone(owner)` is
+        False. sqlite3.Error when the database refuses the write."""
+        with self.store.transaction():
+            row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
+                                        [name]).fetchone()
+            if row is not None and row[0] != owner and row[1] > now and not holder_gone(str(row[0])):
+                return False
+            self.store.db.execute(
+                "insert into outbox_lease (name, owner, expires_at) values (?, ?, ?)"
+                " on conflict(name) do update set owner = excluded.owner,"
+                " expires_at = excluded.expires_at",
+                [name, owner, now + seconds])
+        return True
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds lease `name` unexpired at `now`, if anyone."""
+        row = self.store.db.execute("select owner, expires_at from outbox_lease where name = ?",
+                                    [name]).fetchone()
+        if row is None or row[1] <= now:
+            return None
+        return str(row[0])
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Let lease `name` expire now, if `owner` holds it. sqlite3.Error when the database
+        refuses the write."""
+        with self.store.transaction():
+            self.store.db.execute("update outbox_lease set expires_at = 0 where name = ? and owner = ?",
+                                  [name, owner])
+
 
 def _epoch(value: str | None) -> float:
     when = parse_time(value)

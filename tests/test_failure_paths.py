@@ -443,7 +443,7 @@ async def test_upload_url_signature_never_reaches_slack_the_log_or_the_db(tmp_pa
         assert "Cannot download the snapshot archive" in text
         detail = await cfy(rig, f"/cfy jobs show {job.id}")
         assert_no_secrets(rig, caplog, "SIG-4e7f0b1a", extra=(render_text(detail),))
-        assert rig.services.runner.volatile == {}  # gone from memory once used
+        assert rig.services.runner.in_memory(job.id) == {}  # gone from memory once used
 
 
 async def test_an_upload_by_url_interrupted_by_a_restart_asks_to_run_it_again(tmp_path):
@@ -452,7 +452,7 @@ async def test_an_upload_by_url_interrupted_by_a_restart_asks_to_run_it_again(tm
         await cfy(rig, f"/cfy snapshots upload s2 --url {url}")
         job = (await rig.wait_for(lambda: rig.jobs()))[0]
         assert job.state == "awaiting_approval"
-        rig.services.runner.volatile.clear()  # what a new process starts with
+        rig.services.runner.forget(job.id)  # what a new process starts with
         await rig.click("job_approve", job.id, user="U_LEAD1")
         job = await rig.wait_job(job.id)
         assert job.state == "failed" and "run `/cfy snapshots upload s2 --url …` again" in job.error

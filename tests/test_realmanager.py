@@ -272,3 +272,20 @@ def test_one_system_layout_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyP
         system.install()
     with pytest.raises(LayoutError, match="not laid out"):
         system.install()
+
+
+@pytest.mark.realmanager
+def test_restart_gives_a_fresh_manager_on_the_same_url(real_manager: RealManager) -> None:
+    url, old_pids = real_manager.url, set(real_manager.pids())
+    auth, headers = ("admin", "admin"), {"Tenant": "default_tenant"}
+    made = httpx.put(f"{url}/api/v3.1/secrets/rm-before-restart", json={"value": "x"}, auth=auth,
+                     headers=headers, timeout=30)
+    assert made.status_code == 200, made.text
+    assert not real_manager.untouched()
+    real_manager.restart()
+    assert real_manager.untouched()
+    assert real_manager.url == url
+    assert not _alive(old_pids)
+    gone = httpx.get(f"{url}/api/v3.1/secrets/rm-before-restart", auth=auth, headers=headers, timeout=30)
+    assert gone.status_code == 404
+    assert gone.json()["error_code"] == "not_found_error"

@@ -2,7 +2,8 @@
 sha256 verified), uploads and restores snapshots, and Cloudify's own mgmtworker runs them.
 
 These need the single-host layout (SNAPBOT_REALMANAGER_SYSTEM_LAYOUT=1, as CI sets). The tests
-share one manager and run in file order: the legacy restore, which replaces the database, is last."""
+share the session's manager, made fresh for them, and run in file order: the legacy restore,
+which replaces the database, is last."""
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,9 @@ PREMIUM_FIRST = "GET /api/v3.1/user-groups"
 
 @pytest.fixture(scope="module")
 def manager(real_manager: RealManager) -> RealManager:
+    """The session's manager, made fresh (same URL) if other tests have called it."""
     system_layout_or_skip(real_manager)
-    return real_manager
+    return real_manager if real_manager.untouched() else real_manager.restart()
 
 
 @pytest.fixture(scope="module")

@@ -394,3 +394,17 @@ async def test_a_reboot_after_the_restore_leaves_snapshot_status_running_and_the
         assert job.result["restore_status"] == "terminated"
         assert (await rig.sim_state())["snapshot_status"] == "running"
         assert any("still says running" in t for t in _thread(rig, job))
+
+
+async def test_an_approver_cancels_what_a_maintenance_activate_job_waits_for(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
+                                                       "duration": None})
+        await rig.command("/cfy maintenance-mode activate")
+        job = (await rig.wait_for(lambda: rig.store.list_jobs(kind="maintenance_activate")))[0]
+        await rig.wait_for(lambda: (rig.store.get_job(job.id).result.get("waiting_for") or {}).get("ids"))
+        await rig.wait_for(lambda: "cancel_blockers" in str(rig.slack.message("C_OPS", rig.store.get_job(job.id).message_ts)))
+        await rig.click("cancel_blockers", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id)
+        assert job.state == "done", job.error
+        assert _ex(await rig.sim_state(), live["id"])["status"] == "cancelled"

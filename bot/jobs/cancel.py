@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cloudify.client import CloudifyClient
-from bot.errors import CloudifyError, NotFound
+from bot.errors import CloudifyError, InvalidTransition, NotFound, SnapbotError, StaleState
+from bot.jobs.runner import JobRunner
+from bot.messages.jobs import job_title
 from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ def blocker_ids(job: Job) -> list[str]:
 async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOutcome]:
     """Cancel the executions the job's card names (an approver asked); one outcome each. Never
     snapbot's own: those are the job's to undo."""
+    if not blocker_ids(job):
+        raise SnapbotError(f"job {job.id} is {job.state} and waits for no execution now")
     out: list[ExecutionOutcome] = []
     own = set(recorded_executions(job))
     for eid in blocker_ids(job):
@@ -126,3 +130,28 @@ async def undo_maintenance(client: CloudifyClient, job: Job) -> str:
         return (f"maintenance mode left on: the manager refused to deactivate it "
                 f"({exc.manager_message or exc.user_message}); run `/cfy maintenance-mode deactivate`")
     return f"maintenance mode deactivated again (this job had turned it on; now {state.status})"
+
+
+async def cancel_job(runner: JobRunner, client: CloudifyClient, job: Job,
+                     actor: str) -> tuple[Job, list[ExecutionOutcome], str]:
+    """`/cfy jobs cancel`: stop the job (a restore before its restore execution first undoes its
+    own work: then it is still running and says what it left itself), then cancel what it
+    started on the manager and turn maintenance mode off if it turned it on. Refusals are
+    SnapbotErrors written for the person who asked."""
+    if job.finished:
+        raise SnapbotError(f"job {job.id} is already {job.state}")
+    try:
+        job = await runner.cancel(job.id, actor)
+    except StaleState:
+        job = runner.store.get_job(job.id)
+        raise SnapbotError(f"job {job.id} moved on to {job.state} meanwhile; "
+                           "it can no longer be cancelled") from None
+    except InvalidTransition:
+        job = runner.store.get_job(job.id)
+        if job.finished:
+            raise SnapbotError(f"job {job.id} is already {job.state}") from None
+        raise SnapbotError(f"job {job.id} is {job.state}: a {job_title(job)} cannot be "
+                           "stopped at this step") from None
+    if not job.finished:  # unwinding: the job undoes its own work
+        return job, [], ""
+    return job, await cancel_manager_executions(client, job), await undo_maintenance(client, job)

@@ -59,7 +59,7 @@ class MaintenanceActivate(SimpleDriver):
                 await ctx.touch_card()
                 await ctx.say(f"activating: waiting for {len(ids)} execution(s)"
                               + (f": {', '.join(lines[:10])}" if lines else ""),
-                              key=waiting_key(ctx.job.id, st.remaining_executions))
+                              key=waiting_key(ctx.job.id, list(st.remaining_executions)))
             return None
 
         if state.status != "activated":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,7 +78,7 @@ class JobContext:
             raise self._store_failed(exc, f"record {job_id} -> {target}") from None
         self.job = job
         if self.job.finished:
-            self.runner.volatile.pop(self.job.id, None)
+            self.runner.forget(self.job.id)
         await self.runner.notify_listeners(self.job, detail)
         await self.runner.deliver(self.job)
         return self.job
@@ -133,10 +133,13 @@ class JobContext:
 class JobRunner:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
                  outbox: Outbox | None = None, sender: OutboxSender | None = None,
+                 scratch_roots: Sequence[Path] = (),
                  store_retry_interval: float = 0.5, store_retry_max_interval: float = 10.0) -> None:
         """Progress goes to Slack through the outbox and its `sender` (none for a local
-        notifier, e.g. a terminal's console). `store_retry_*`: while the database refuses writes a
-        job waits (doubling, real time), then resumes from its recorded state."""
+        notifier, e.g. a terminal's console). `scratch_roots`: the directories where jobs keep
+        partial files (bot.partials): a job removes its own when it (re)starts and when it ends.
+        `store_retry_*`: while the database refuses writes a job waits (doubling, real time),
+        then resumes from its recorded state."""
         self.store = store
         self.clock = clock
         self.notifier = notifier
@@ -144,17 +147,36 @@ class JobRunner:
         if sender is None and not notifier.local:
             sender = OutboxSender(store, self.outbox, notifier)
         self.sender = sender
-        #: directories where jobs keep partial files (bot.partials): a job removes its own
-        #: when it (re)starts and when it ends
-        self.scratch_roots: list[Path] = []
+        self.scratch_roots: tuple[Path, ...] = tuple(scratch_roots)
         self.store_retry_interval = store_retry_interval
         self.store_retry_max_interval = store_retry_max_interval
         self._drivers: dict[str, JobDriver] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Callable[[Job, str], Awaitable[None]]] = []
-        #: Per-job values kept in memory only, never in SQLite (e.g. a presigned upload URL,
-        #: whose query string is a credential). A job resumed in a new process finds none.
-        self.volatile: dict[str, dict[str, Any]] = {}
+        self._volatile: dict[str, dict[str, Any]] = {}
+
+    # -- what a job keeps in memory only ----------------------------------------------------
+    def keep_in_memory(self, job_id: str, values: dict[str, Any]) -> None:
+        """Values of a job kept in this process only, never in SQLite (e.g. a presigned upload
+        URL, whose query string is a credential): a job resumed in a new process finds none."""
+        self._volatile[job_id] = dict(values)
+
+    def in_memory(self, job_id: str) -> dict[str, Any]:
+        """What `keep_in_memory` kept for the job ({} after a restart or once it ended)."""
+        return dict(self._volatile.get(job_id, {}))
+
+    def forget(self, job_id: str) -> None:
+        """Drop what the job kept in memory (it ended, or was rejected)."""
+        self._volatile.pop(job_id, None)
+
+    # -- the outbox, for those who queue a job's messages themselves ------------------------
+    def queue_card(self, job: Job, message: Message) -> None:
+        """Queue `job`'s card (call inside the transaction of the change it shows)."""
+        self.outbox.card(job, message)
+
+    def has_queued(self, job_id: str) -> bool:
+        """Does the outbox hold messages of the job (queued, or refused for good)?"""
+        return bool(self.outbox.rows(lane=job_lane(job_id)))
 
     # -- registry ---------------------------------------------------------------------------
     def register(self, driver: JobDriver) -> None:

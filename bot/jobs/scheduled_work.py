@@ -81,7 +81,7 @@ _UNITS: dict[str, Frequency] = {"sec": rrule.SECONDLY, "second": rrule.SECONDLY,
           "minute": rrule.MINUTELY, "h": rrule.HOURLY, "hour": rrule.HOURLY, "d": rrule.DAILY,
           "day": rrule.DAILY, "w": rrule.WEEKLY, "week": rrule.WEEKLY, "mo": rrule.MONTHLY,
           "month": rrule.MONTHLY, "y": rrule.YEARLY, "year": rrule.YEARLY}
-_RECURRENCE = re.compile(r"(\d+) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
+_RECURRENCE = re.compile(r"(\d{1,9}) ?(sec(ond)?|min(ute)?|h(our)?|d(ay)?|w(eek)?|mo(nth)?|y(ear)?)s?$")
 _WEEKDAY = re.compile(r"^(?P<n>[+-]?\d)?(?P<day>MO|TU|WE|TH|FR|SA|SU)$")
 
 

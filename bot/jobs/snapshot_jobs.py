@@ -129,7 +129,7 @@ class SnapshotUpload(SimpleDriver):
                                    f"({snap.status}); nothing was uploaded")
         started = ctx.clock.now()
         if p.get("url"):
-            url = ctx.runner.volatile.get(ctx.job.id, {}).get("url")
+            url = ctx.runner.in_memory(ctx.job.id).get("url")
             if url is None:
                 raise SnapbotError(f"the URL of this upload was not kept across the restart (it may "
                                    f"carry a signature, so it is never stored); run `/cfy snapshots "

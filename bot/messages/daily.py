@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.jobs.daily.machine import DAILY
+from bot.jobs.daily.payload import params_of
 from bot.messages.blocks import context, human_duration, human_size, section
 from bot.messages.jobs import transfer_line
 from bot.messages.text import archive_name
@@ -171,7 +172,7 @@ def scheduler_problem(manager: str, text: str) -> Message:
 
 def daily_card(job: Job, transitions: Sequence[Transition]) -> Message:
     """The status card of a daily job (updated in place by the runner)."""
-    sid = job.params.get("snapshot_id", "")
+    sid = params_of(job).snapshot_id
     state = DAILY.label(job.state)
     icon = {"done": ":white_check_mark:", "failed": ":x:", "cancelled": ":no_entry_sign:"}.get(
         job.state, ":hourglass_flowing_sand:")

@@ -194,6 +194,7 @@ class RealManager:
         self._lock = threading.RLock()
         self._control: ControlServer | None = None
         self._system: SystemLayout | None = None
+        self._access_mark = -1
 
     # -- public --------------------------------------------------------------------------------
 
@@ -233,24 +234,52 @@ class RealManager:
         except BaseException:
             self.stop()
             raise
+        self._access_mark = self._access_lines()
         return self
 
     def stop(self) -> None:
         """Stop every service, last started first; remove what was laid out and temporary dirs."""
+        self._stop_services()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def restart(self) -> Self:
+        """A fresh manager on the same URL: every service stopped, then the database, broker,
+        files and bootstrap data made anew (for tests that need a known state on a manager
+        other tests have changed)."""
+        self._stop_services(discard=True)
+        self.db_password = secrets.token_urlsafe(18)
+        self.timings = Timings()
+        return self.start()
+
+    def untouched(self) -> bool:
+        """Whether nothing has called the manager since start() returned (nginx's access log)."""
+        return self._access_lines() == self._access_mark
+
+    def _access_lines(self) -> int:
+        try:
+            return len((self.layout.logs / "nginx-access.log").read_bytes().splitlines())
+        except OSError:
+            return 0
+
+    def _stop_services(self, discard: bool = False) -> None:
+        """Stop the services; `discard`: at once (SIGKILL), their state being thrown away."""
         with self._lock:
             if self._control is not None:
                 self._control.close()
                 self._control = None
             while self._order:
-                self._services.pop(self._order.pop()).stop()
+                service = self._services.pop(self._order.pop())
+                if discard:
+                    service.kill()
+                else:
+                    service.stop()
         if self._system is not None:
             self._system.remove()
             self._system = None
         if self._pg_tmp is not None:
             shutil.rmtree(self._pg_tmp, ignore_errors=True)
             self._pg_tmp = None
-        if self._own_state_dir:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -329,6 +358,9 @@ class RealManager:
                 self._system = None
                 raise RealManagerError(str(exc)) from None
             _system_user("cfyuser", self.log)  # Cloudify's create-admin-token.py chowns to it
+        if not self.layout.system:  # a fresh manager: no files of an earlier one
+            for path in (self.layout.resources, self.layout.work, self.state_dir / "maintenance"):
+                shutil.rmtree(path, ignore_errors=True)
         self.layout.make_dirs()
         shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
         if os.geteuid() == 0:

@@ -88,6 +88,11 @@ class Service:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def kill(self) -> None:
+        """Stop at once: SIGKILL to the program and everything it started (state to be discarded)."""
+        self.stop_signal, self.stop_timeout = signal.SIGKILL, 0.0
+        self.stop()
+
     def stop(self) -> None:
         """Stop the program and everything in its session; SIGKILL what is left after the timeout."""
         if self.popen is None:

@@ -11,13 +11,13 @@ from typing import Any
 from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import download_to_store
 from bot.audit import AuditLog
-from bot.clock import required_time
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
 from bot.config import Settings
 from bot.dbbackup import backup_database
 from bot.errors import ArchiveError, ManagerUnavailable, NotFound, SnapbotError, StepFailed
 from bot.jobs.daily.machine import DAILY, KIND
+from bot.jobs.daily.payload import params_of, result_of
 from bot.jobs.daily.report import DailyReporter
 from bot.jobs.daily.retention import (
     ManagerCopy,
@@ -66,8 +66,8 @@ class DailyDriver:
 
     async def run(self, ctx: JobContext) -> None:
         job = ctx.job
-        slot = required_time(job.params["slot"])
-        sid = job.params["snapshot_id"]
+        params = params_of(job)
+        slot, sid = params.slot, params.snapshot_id
         client = self.clients[job.manager]
         step = job.state
         try:
@@ -259,6 +259,6 @@ def _housekeeping_failed(ctx: JobContext, what: str, exc: Exception) -> None:
     """A housekeeping step after the snapshot failed: logged and named in the report (among
     the retention errors); the snapshot run still succeeded."""
     log.warning("could not %s", what, exc_info=exc)
-    errors = list(ctx.job.result.get("retention_errors") or [])
+    errors = list(result_of(ctx.job).retention_errors)
     errors.append(f"could not {what}: {_describe(exc)}")
     ctx.merge_result(retention_errors=errors)

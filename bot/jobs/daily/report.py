@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.clock import Clock, required_time
+from bot.clock import Clock
 from bot.delivery import OutboxSender
+from bot.jobs.daily.payload import params_of, result_of
 from bot.messages import daily as msg
 from bot.messages.daily import DailyOutcome
 from bot.notifier import Notifier
@@ -42,28 +43,25 @@ class DailyReporter:
                      left_behind: Sequence[str] = ()) -> None:
         """Record the run in daily_runs and post the report."""
         now = self.clock.now()
-        slot = required_time(job.params["slot"])
+        params, res = params_of(job), result_of(job)
+        slot = params.slot
         row = self.store.daily_run(job.manager, slot)
         started = (row.started_at if row and row.started_at else job.created_at) or now
         duration = max((now - started).total_seconds(), 0.0)
-        res = job.result
-        detail = {k: res.get(k) for k in ("removed_on_manager", "removed_archives", "kept_notes",
-                                          "retention_errors") if res.get(k)}
+        detail: dict[str, Any] = dict(res.housekeeping())
         if not ok:
             detail.update(step=failed_step, error=error, left_behind=list(left_behind))
-        record = {"status": "ok" if ok else "failed", "job_id": job.id, "size": res.get("size"),
-                  "duration_s": duration, "archive_path": res.get("archive_path", ""),
-                  "sha256": res.get("sha256", ""), "detail": detail, "ended_at": now}
+        record = {"status": "ok" if ok else "failed", "job_id": job.id, "size": res.size,
+                  "duration_s": duration, "archive_path": res.archive_path,
+                  "sha256": res.sha256, "detail": detail, "ended_at": now}
         history = list(reversed(self.store.daily_runs(job.manager, since=now - timedelta(days=HISTORY_DAYS))))
         outcome = DailyOutcome(
-            manager=job.manager, ok=ok, snapshot_id=job.params.get("snapshot_id", ""),
-            slot_label=local_time(slot, self.timezone), trigger=job.params.get("trigger", ""),
-            job_id=job.id, size=res.get("size"), duration_s=duration,
-            archive_path=res.get("archive_path", ""), sha256=res.get("sha256", ""),
-            removed_on_manager=tuple(res.get("removed_on_manager") or ()),
-            removed_archives=tuple(res.get("removed_archives") or ()),
-            kept_notes=tuple(res.get("kept_notes") or ()),
-            retention_errors=tuple(res.get("retention_errors") or ()),
+            manager=job.manager, ok=ok, snapshot_id=params.snapshot_id,
+            slot_label=local_time(slot, self.timezone), trigger=params.trigger,
+            job_id=job.id, size=res.size, duration_s=duration,
+            archive_path=res.archive_path, sha256=res.sha256,
+            removed_on_manager=res.removed_on_manager, removed_archives=res.removed_archives,
+            kept_notes=res.kept_notes, retention_errors=res.retention_errors,
             failed_step=failed_step, error=error, left_behind=tuple(left_behind),
             history=tuple(history))
         # The run's record and its report in one transaction; the key keeps a step resumed

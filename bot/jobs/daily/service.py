@@ -16,6 +16,7 @@ from bot.config import ManagerConfig, Settings
 from bot.errors import JobConflict, SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.jobs.daily.machine import DAILY, GATE, KIND
+from bot.jobs.daily.payload import DailyParams, params_of
 from bot.jobs.daily.report import DailyReporter, local_time
 from bot.jobs.daily.retention import snapshot_id_for
 from bot.jobs.runner import JobRunner
@@ -146,7 +147,7 @@ class DailyService:
         store = self.store
         tz = self.settings.schedule.timezone
         sid = snapshot_id_for(manager, slot, tz)
-        params = {"slot": iso(slot), "snapshot_id": sid, "trigger": trigger}
+        params = DailyParams(slot=slot, snapshot_id=sid, trigger=trigger).stored()
         try:
             with store.transaction():
                 if not self.store.claim_daily_run(manager, slot, status="queued", snapshot_id=sid):
@@ -222,10 +223,10 @@ class DailyService:
         except SnapbotError as exc:
             return Reply(msg.notice(f":x: {exc.user_message}"), ephemeral=True, refused=True)
         if job.state == "awaiting_approval":
-            return Reply(msg.notice(f"Daily snapshot of *{name}* (`{job.params.get('snapshot_id', '')}`) "
+            return Reply(msg.notice(f"Daily snapshot of *{name}* (`{params_of(job).snapshot_id}`) "
                                     f"is waiting for approval as job `{job.id}`"), ephemeral=False)
         return Reply(msg.notice(f"Daily snapshot of *{name}* started as job `{job.id}` "
-                                f"(`{job.params.get('snapshot_id', '')}`)"), ephemeral=False)
+                                f"(`{params_of(job).snapshot_id}`)"), ephemeral=False)
 
     async def describe(self, manager: str | None) -> Reply:
         """`/cfy snapshots schedule`: cron, zone, next run, last runs."""

@@ -133,7 +133,7 @@ class RestoreDriver:
             await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
                            error=message)
             return True
-        left = await preflight.manager_state(ctx, self._client(ctx))
+        left = await unwind.manager_state(ctx, self._client(ctx))
         ctx.merge_result(failed_step=step, manager_state=left,
                          manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
         try:
@@ -144,18 +144,7 @@ class RestoreDriver:
         return False
 
     async def _unwinding(self, ctx: JobContext) -> None:
-        undone, left = await unwind.unwind(ctx, self._client(ctx), self.runbook)
-        said = unwind.outcome_text(undone, left)
-        ctx.merge_result(unwound=undone, left=left, waiting_for=None,
-                         manager_state=await preflight.manager_state(ctx, self._client(ctx)))
-        if ctx.job.result.get("unwind_for") == "cancelled":
-            await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
-                                        f"before the restore started; {said}")
-            return
-        error = ctx.job.result.get("unwind_error") or "failed"
-        step = ctx.job.result.get("failed_step") or S.PREFLIGHT
-        await ctx.move(S.FAILED, f"{RESTORE.label(step)} failed: {error}; no restore was started; {said}",
-                       error=error)
+        await unwind.step(ctx, self._client(ctx), self.runbook)
 
     # -- steps -------------------------------------------------------------------------------
     async def _approved(self, ctx: JobContext) -> None:

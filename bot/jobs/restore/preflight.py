@@ -31,10 +31,8 @@ from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Version
 from bot.config import RunbookConfig
-from bot.errors import CloudifyError, NotFound, SnapbotError, StepFailed, Unauthorized
+from bot.errors import CloudifyError, NotFound, StepFailed
 from bot.jobs.poll import poll
-from bot.jobs.restore.machine import RESTORE
-from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
@@ -54,7 +52,7 @@ async def check_queued(client: CloudifyClient, version: str | None, *, exclude: 
         log.info("could not list queued executions: %s", exc.user_message)
         return
     if queued:
-        names = ", ".join(blocker_line(e, held=False) for e in queued)
+        names = ", ".join(blocker_line(e, held=True) for e in queued)
         raise StepFailed(
             f"{len(queued)} queued execution{'s' if len(queued) != 1 else ''} ({names}) would hold "
             "maintenance mode `activating` for good: this manager starts queued executions only "
@@ -194,23 +192,6 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
                             bootstrap_admin=p.get("bootstrap_admin"),
                             configured_user=p.get("configured_user"), rrule_copy_needed=True,
                             allow_multi=bool(p.get("cluster_override")))
-
-
-async def manager_state(ctx: JobContext, client: CloudifyClient) -> str:
-    """The maintenance mode a failed or unwound restore left the manager in, for people."""
-    try:
-        m = await client.maintenance()
-    except Unauthorized:
-        return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
-                "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
-                else "in an unknown state: snapbot's credentials no longer work")
-    except SnapbotError:
-        return "in an unknown state (not answering)"
-    if m.status == "activated":
-        return "still in maintenance mode"
-    if m.status == "activating":
-        return "still activating maintenance mode"
-    return "out of maintenance mode"
 
 
 async def upload_approved(ctx: JobContext, client: CloudifyClient, archives: ArchiveStore,

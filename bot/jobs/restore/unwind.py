@@ -30,8 +30,10 @@ from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
-from bot.errors import CloudifyError, NotFound, SnapbotError, WaitTimeout
+from bot.errors import CloudifyError, NotFound, SnapbotError, Unauthorized, WaitTimeout
 from bot.jobs.poll import poll
+from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.runner import JobContext
 
 log = logging.getLogger(__name__)
@@ -200,3 +202,35 @@ def execution_line(r: dict[str, Any], *, held: bool = False) -> str:
         line += (f" [{r['status']}: maintenance mode cannot activate until it has run or is cancelled,"
                  f" `cfy executions cancel {eid}`]")
     return line
+
+
+async def manager_state(ctx: JobContext, client: CloudifyClient) -> str:
+    """The maintenance mode a failed or unwound restore left the manager in, for people."""
+    try:
+        m = await client.maintenance()
+    except Unauthorized:
+        return ("in an unknown state: snapbot's credentials no longer work (maintenance mode "
+                "was on)" if RESTORE.after(ctx.job.state, S.MAINTENANCE_ACTIVATING)
+                else "in an unknown state: snapbot's credentials no longer work")
+    except SnapbotError:
+        return "in an unknown state (not answering)"
+    if m.status == "activated":
+        return "still in maintenance mode"
+    if m.status == "activating":
+        return "still activating maintenance mode"
+    return "out of maintenance mode"
+
+
+async def step(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> None:
+    """The `unwinding` state: undo, say what was undone and left, end cancelled or failed."""
+    undone, left = await unwind(ctx, client, runbook)
+    said = outcome_text(undone, left)
+    ctx.merge_result(unwound=undone, left=left, waiting_for=None, manager_state=await manager_state(ctx, client))
+    if ctx.job.result.get("unwind_for") == "cancelled":
+        await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
+                                    f"before the restore started; {said}")
+        return
+    error = ctx.job.result.get("unwind_error") or "failed"
+    failed_step = ctx.job.result.get("failed_step") or S.PREFLIGHT
+    await ctx.move(S.FAILED, f"{RESTORE.label(failed_step)} failed: {error}; no restore was started; {said}",
+                   error=error)
