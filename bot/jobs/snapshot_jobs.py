@@ -34,6 +34,7 @@ class SnapshotCreate(SimpleDriver):
         sid = p["snapshot_id"]
         started = ctx.clock.now()
         exists = False
+        execution_id: str | None = None
         if resumed:  # did the PUT already go through before the restart?
             try:
                 await client.get_snapshot(sid)
@@ -45,12 +46,20 @@ class SnapshotCreate(SimpleDriver):
                 sid, include_credentials=p.get("include_credentials", True),
                 include_logs=p.get("include_logs", True), include_events=p.get("include_events", True))
             ctx.merge_result(snapshot_id=sid, execution_id=execution.id)
+            execution_id = execution.id
         else:
             await ctx.say(f"resumed: snapshot `{sid}` already exists, waiting for it")
 
         async def check() -> Any:
             snap = await client.get_snapshot(sid)
-            return snap if snap.status in ("created", "failed", "uploaded") else None
+            if snap.status not in ("created", "failed", "uploaded"):
+                return None
+            # A real manager marks the snapshot created a moment before its create_snapshot
+            # execution ends; a job started in between would be refused as "running".
+            if (snap.status == "created" and execution_id is not None
+                    and not (await client.get_execution(execution_id)).finished):
+                return None
+            return snap
 
         snap = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
                           what=f"snapshot {sid}",
