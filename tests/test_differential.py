@@ -53,14 +53,6 @@ ACCEPTED: dict[str, str] = {
         CLUSTER,
     "names of secrets | items | real empty list | simulator list":
         "the simulator seeds a secret for drills; the real manager starts with none",
-    "snapshots after the restore | items | real list | simulator empty list":
-        "the real 7.0.5 takes a snapshot for legacy only when its metadata names the stage and "
-        "composer schema revisions, which a manager without those UI databases (community, this "
-        "one) never writes: it restores its own legacy snapshot as the new format, which "
-        "restores nothing (the list stays); the simulator restores it as legacy (database "
-        "replaced, list emptied). Left for a decision: it makes a restore of snapbot's own "
-        "snapshot on such a manager a no-op (snapshot_restore.py _is_legacy_snapshot, "
-        "snapshot_create_legacy.py)",
     "names of plugins | items | real empty list | simulator list":
         "the simulator seeds a plugin for drills; the real manager starts with none (uploading "
         "one needs a wagon built for it)",

@@ -408,3 +408,37 @@ async def test_an_approver_cancels_what_a_maintenance_activate_job_waits_for(tmp
         job = await rig.wait_job(job.id)
         assert job.state == "done", job.error
         assert _ex(await rig.sim_state(), live["id"])["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("archived", [True, False], ids=["at-request", "at-preflight"])
+async def test_a_community_managers_own_snapshot_is_refused_before_any_change(
+        tmp_path: Path, archived: bool) -> None:
+    """A community 7.x manager writes legacy metadata without the stage and composer revisions,
+    so it would restore its own snapshot as the new format (end `terminated`, restore nothing):
+    refused at the request when snapbot has a copy, else at preflight after downloading one."""
+    await _community_restore_refused(tmp_path, archived=archived)
+
+
+async def _community_restore_refused(tmp_path: Path, *, archived: bool) -> None:
+    opts = SimulatorOptions(speed=FAST_SPEED, edition="community")
+    async with make_rig(tmp_path, sim_options=opts) as rig:
+        await create_snapshot(rig, "snap-own")
+        if archived:
+            await rig.command("/cfy snapshots download snap-own")
+            await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="snapshot_download")
+                                        if j.finished])
+            await rig.command("/cfy snapshots restore snap-own --force")
+            text = " ".join(await rig.wait_for(
+                lambda: [t for t in rig.slack.texts() if "community manager" in t]))
+            assert "stage and composer" in text and "Nothing was changed" in text
+            assert rig.store.list_jobs(kind="restore") == []
+        else:
+            await rig.command("/cfy snapshots restore snap-own --force")
+            job = await posted_restore_job(rig)
+            await rig.click("restore_approve", job.id, user="U_LEAD1")
+            job = await rig.wait_job(job.id, timeout=60)
+            assert job.state == "failed" and job.result["failed_step"] == "preflight", job.error
+            assert "community manager" in job.error and "stage and composer" in job.error
+        state = await rig.sim_state()
+        assert state["restores"] == [] and state["maintenance"]["status"] == "deactivated"
+        assert not [e for e in state["executions"] if e["workflow_id"] == "restore_snapshot"]

@@ -125,6 +125,11 @@ class Workflows:
                                     "execution_id": execution_id, "created_at": iso(self.now())}
         if legacy:  # snapshot_create_legacy.py (7.0.x) / snapshot_create.py (earlier)
             metadata.update({k: f"sim-{k}" for k in LEGACY_METADATA_KEYS})
+            if self.profile.snapshot_formats and self.options.edition == "community":
+                # a community 7.x manager has no stage or composer database, so its legacy
+                # metadata names neither revision (seen on a real 7.0.5 built from source)
+                for k in LEGACY_METADATA_KEYS[1:]:
+                    metadata.pop(k)
         path = self.archive_path(snapshot_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
@@ -183,6 +188,14 @@ class Workflows:
         if self.restore_fails:
             self._fail_restore(ex, self.restore_fails)
             return legacy
+        if not legacy and "schema_revision" in metadata:
+            # a database dump read as the new format (snapshot_restore.py: legacy only when all
+            # three revisions are named): the per-item restore finds no dump files and ends
+            # `terminated` having restored nothing
+            await self._sleep(total * 0.9)
+            self._set_status(ex, "terminated")
+            self.log_event(ex, "'restore_snapshot' workflow execution succeeded")
+            return False
         if not legacy:
             await self._sleep(total * 0.9)
             broken = self._merge_snapshot(ex, metadata, captured)

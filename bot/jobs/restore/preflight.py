@@ -84,9 +84,12 @@ async def check_bootstrap_admin(client: CloudifyClient, fmt: str | None, *, conf
 
 async def check_edition(client: CloudifyClient, fmt: str | None, edition: str | None) -> None:
     if fmt == versions.NEW and (edition or "").lower() == "community":
-        raise StepFailed("this is a community manager: new-format snapshots need the premium "
-                         "edition (their dump reads the premium-only user list), so this restore "
-                         "cannot work here; restore a legacy snapshot instead; nothing was changed")
+        raise StepFailed("this is a community manager and it would restore this snapshot as the "
+                         "new format, which needs the premium edition: the restore would fail or "
+                         "restore nothing. (A 7.x manager takes an archive as a database dump only "
+                         "when its metadata.json names the stage and composer schema revisions, "
+                         "which only premium managers write, so a community manager's own "
+                         "snapshots are read as the new format too.) Nothing was changed")
 
 
 async def check_cluster_size(client: CloudifyClient, fmt: str | None) -> None:
@@ -178,14 +181,17 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
     sid = p["snapshot_id"]
     fmt = p.get("restore_format")
     source = p.get("archive_manager") or ctx.job.manager
-    may_be_new = versions.NEW in versions.traits(version.version).formats and fmt in (None, versions.NEW)
+    # on a community manager the archive decides, whatever format snapbot created it in
+    community = (version.edition or "").lower() == "community"
+    may_be_new = (versions.NEW in versions.traits(version.version).formats
+                  and (fmt in (None, versions.NEW) or community))
     if may_be_new and await archives.stat(source, sid) is None:
         await ctx.say(f"downloading `{sid}` to read what it holds before anything changes")
         await archives.discard_partials(ctx.job.manager, sid)
         await download_to_store(client, archives, ctx.job.manager, sid)
         source = ctx.job.manager
-    if fmt is None and may_be_new:
-        fmt = versions.metadata_format(await archives.read_member(source, sid, "metadata.json"))
+    if may_be_new and (fmt is None or community):
+        fmt = versions.metadata_format(await archives.read_member(source, sid, "metadata.json")) or fmt
         ctx.merge_result(restore_format=fmt)
     await before_any_change(client, archives, manager=source, snapshot_id=sid, fmt=fmt,
                             version=version.version, edition=version.edition,
