@@ -97,7 +97,8 @@ def test_overdue_report_from_log_lines_alone_uses_the_logged_time() -> None:
 
 
 @pytest.mark.parametrize("snap,mgr,expected", [("6.4.0", "7.0.0", True), ("7.0.0", "7.0.0", False),
-                                               (None, "7.0.0", False), ("7.1.0", "7.0.0", False)])
+                                               (None, "7.0.0", False), ("7.1.0", "7.0.0", False),
+                                               ("7.0.5", "7.0.5.dev1", False), ("7.0.4", "7.0.5.dev1", True)])
 def test_upgrade_is_a_snapshot_older_than_the_manager(snap, mgr, expected) -> None:
     assert is_upgrade(snap, mgr) is expected
 

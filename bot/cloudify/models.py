@@ -31,10 +31,13 @@ class Version:
 
     @property
     def tuple(self) -> tuple[int, ...]:
-        """(7, 0, 0) from '7.0.0' / '7.0.0-ga'; used to detect upgrades."""
-        parts = []
-        for p in self.version.split("-")[0].split("."):
-            parts.append(int(p) if p.isdigit() else 0)
+        """(7, 0, 0) from '7.0.0' / '7.0.0-ga'; (7, 0, 5) from '7.0.5.dev1' (a manager built from
+        source): the release numbers only, so a build tag never reads as a newer release."""
+        parts: list[int] = []
+        for p in self.version.split("-")[0].split(".")[:3]:
+            if not p.isdigit():
+                break
+            parts.append(int(p))
         return tuple(parts)
 
 
