@@ -15,6 +15,7 @@ from bot.progress import TransferMeter, TransferView, progress_line
 from devtools.simulator import SimulatorOptions
 from tests.fakes import FakeClock
 from tests.harness import make_rig
+from tests.restore_support import create_snapshot, posted_restore_job
 
 MB = 1024 * 1024
 
@@ -145,3 +146,21 @@ async def test_the_terminal_prints_a_downloads_progress(tmp_path: Path, monkeypa
         assert len(lines) >= 2 and all(
             re.fullmatch(r"\[j-\w+\] running: downloading: [\d.]+ [KM]?B of 16\.0 MB \(\d+%\) at [\d.]+ MB/s", line)
             for line in lines), lines
+
+
+@pytest.mark.slow
+async def test_the_restores_safety_copy_shows_its_download_on_the_restore_card(tmp_path: Path) -> None:
+    options = SimulatorOptions(speed=100.0, archive_size=512 * MB)
+    async with make_rig(tmp_path, sim_options=options, clock=TickingClock()) as rig:
+        await create_snapshot(rig, "big-r")
+        await rig.command("/cfy snapshots restore big-r --force")
+        job = await posted_restore_job(rig)
+        await rig.click("restore_approve", job.id, user="U_LEAD1")
+        job = await rig.wait_job(job.id, timeout=300)
+        assert job.state == "done", job.error
+        await rig.wait_for(lambda: rig.services.outbox.backlog() == 0)
+        card_updates = [str(call.args) for call in rig.slack.calls_to("chat.update")
+                        if f"Restore `{job.id}`" in str(call.args)]
+        shown = {m for text in card_updates for m in re.findall(r"downloading: [^'\"\\]*", text)}
+        assert shown and all("%) at " in line for line in shown), shown
+        assert job.result.get("progress") is None  # gone once the copy is archived

@@ -19,7 +19,7 @@ from bot.messages.blocks import (
     truncate,
     when,
 )
-from bot.messages.jobs import waiting_blocks, who
+from bot.messages.jobs import transfer_line, waiting_blocks, who
 from bot.messages.text import archive_name, mention
 from bot.store import Job, Transition
 
@@ -195,6 +195,8 @@ def progress_card(job: Job, transitions: list[Transition], now: datetime | None 
         people += f"; retry of `{p['retry_of']}` from {RESTORE.label(p.get('retry_from', ''))}"
     blocks.append(context(people))
     blocks.append(section("\n".join(checklist(job, transitions, now))))
+    if (line := transfer_line(job)) is not None:  # the safety copy coming off the manager
+        blocks.append(context(line))
     r = job.result
     if job.state == "awaiting_credentials":
         blocks.append(section(truncate(credentials_lost(job, runbook_base_url, poll_interval), SECTION_MAX)))

@@ -45,6 +45,7 @@ from bot.jobs.restore.execution import collect_report, find_posted, follow, rest
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.runner import JobContext
+from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import restore as messages
 from bot.messages.common import error_text
 from bot.store import Job, Transition
@@ -219,7 +220,11 @@ class RestoreDriver:
             await self._poll(ctx, created, self.runbook.snapshot_timeout_seconds,
                              what=f"safety snapshot {sid} to be created")
             await archives.discard_partials(manager, sid)
-            archived = await download_to_store(client, archives, manager, sid)
+            try:
+                archived = await download_to_store(client, archives, manager, sid,
+                                                   meter=job_meter(ctx, "downloading"))
+            finally:
+                end_progress(ctx)
         ctx.merge_result(safety_archive_path=archived.path, safety_sha256=archived.sha256,
                          safety_size=archived.size, waiting_for=None)
         await ctx.move("maintenance_activating",
