@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cloudify.client import CloudifyClient
+from bot.commands import model as m
+from bot.commands.registry import kind_of
 from bot.errors import CloudifyError, InvalidTransition, NotFound, SnapbotError, StaleState
 from bot.jobs.runner import JobRunner
 from bot.messages.jobs import job_title
@@ -78,7 +80,7 @@ async def cancel_manager_executions(client: CloudifyClient, job: Job) -> list[Ex
 
 #: the job states in which a job waits for other executions (which an approver may cancel)
 WAITING_STATES = {"restore": ("safety_snapshot", "maintenance_activating"),
-                  "maintenance_activate": ("running",)}
+                  kind_of(m.MaintenanceActivate): ("running",)}
 
 
 def blocker_ids(job: Job) -> list[str]:
@@ -122,7 +124,7 @@ async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOut
 async def undo_maintenance(client: CloudifyClient, job: Job) -> str:
     """A cancelled or failed `maintenance-mode activate` job turns maintenance off again if the
     job turned it on (an `activating` manager refuses new executions); returns what it did."""
-    if job.kind != "maintenance_activate" or job.result.get("maintenance_before") != "deactivated":
+    if job.kind != kind_of(m.MaintenanceActivate) or job.result.get("maintenance_before") != "deactivated":
         return ""
     try:
         state = await client.deactivate_maintenance()

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
+from bot.commands import model as m
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, SnapbotError, WaitTimeout
 from bot.jobs.cancel import undo_maintenance
@@ -25,8 +26,7 @@ PLUGINS_UPDATE_FINAL = frozenset({"successful", "failed", "no_changes_required",
 PLUGINS_UPDATE_OK = frozenset({"successful", "no_changes_required"})
 
 
-class MaintenanceActivate(SimpleDriver):
-    kind = "maintenance_activate"
+class MaintenanceActivate(SimpleDriver, command=m.MaintenanceActivate):
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
         return "maintenance mode is activated"
@@ -80,8 +80,7 @@ class MaintenanceActivate(SimpleDriver):
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
 
 
-class MaintenanceDeactivate(SimpleDriver):
-    kind = "maintenance_deactivate"
+class MaintenanceDeactivate(SimpleDriver, command=m.MaintenanceDeactivate):
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
         return "maintenance mode is deactivated"
@@ -119,8 +118,7 @@ async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
     return outcome
 
 
-class AgentsInstall(SimpleDriver):
-    kind = "agents_install"
+class AgentsInstall(SimpleDriver, command=m.AgentsInstall):
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
         deps = result.get("deployments") or {}
@@ -157,8 +155,7 @@ class AgentsInstall(SimpleDriver):
         return _per_item_result(outcome, "deployments", "deployment")
 
 
-class PluginsUpdate(SimpleDriver):
-    kind = "plugins_update"
+class PluginsUpdate(SimpleDriver, command=m.PluginsUpdate):
 
     def done_detail(self, job: Job, result: dict[str, Any]) -> str:
         return f"plugins updated for {len(result.get('blueprints') or {})} blueprint(s)"
@@ -211,6 +208,11 @@ class PluginsUpdate(SimpleDriver):
             ctx.merge_result(blueprints=outcome)
             await ctx.say(f"`{bp}`: {upd.state}")
         return _per_item_result(outcome, "blueprints", "blueprint")
+
+
+#: this module's drivers (`bot.jobs.simple` registers them)
+DRIVERS: tuple[type[SimpleDriver], ...] = (MaintenanceActivate, MaintenanceDeactivate, AgentsInstall,
+                                           PluginsUpdate)
 
 
 def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) -> dict[str, Any]:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient
+from bot.commands.model import Command
+from bot.commands.registry import kind_of
 from bot.config import Settings
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext
@@ -18,10 +20,22 @@ log = logging.getLogger(__name__)
 
 
 class SimpleDriver:
-    """Base of the simple drivers: the machine, the card, and queued -> running -> done."""
+    """Base of the simple drivers: the machine, the card, and queued -> running -> done.
 
-    kind = ""
+    A driver names the command that starts it, `class Frob(SimpleDriver, command=m.ThingsFrob)`,
+    and takes its job kind from that command's spec (`bot.commands.registry`); the card's title
+    comes from the spec too. Its module lists it in its `DRIVERS` (`bot.jobs.simple` registers
+    those with the runner).
+    """
+
+    kind: str = ""  # set from the command's spec
+    command: ClassVar[type[Command]]
     machine: StateMachine = SIMPLE
+
+    def __init_subclass__(cls, *, command: type[Command], **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.command = command
+        cls.kind = kind_of(command)
 
     def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
                  archives: ArchiveStore) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.archive_store.transfer import download_to_store, upload_from_store
+from bot.commands import model as m
 from bot.errors import ArchiveError, NotFound, SnapbotError
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
@@ -19,8 +20,7 @@ from bot.urls import display_url
 log = logging.getLogger(__name__)
 
 
-class SnapshotCreate(SimpleDriver):
-    kind = "snapshot_create"
+class SnapshotCreate(SimpleDriver, command=m.SnapshotsCreate):
 
     def starting_detail(self, job: Job) -> str:
         return f"creating snapshot `{job.params['snapshot_id']}`"
@@ -72,8 +72,7 @@ class SnapshotCreate(SimpleDriver):
         return {"snapshot_id": sid, "status": snap.status, "duration_s": duration}
 
 
-class SnapshotDownload(SimpleDriver):
-    kind = "snapshot_download"
+class SnapshotDownload(SimpleDriver, command=m.SnapshotsDownload):
 
     def starting_detail(self, job: Job) -> str:
         return f"downloading snapshot `{job.params['snapshot_id']}`"
@@ -104,8 +103,7 @@ class SnapshotDownload(SimpleDriver):
                 "size": info.size, "duration_s": duration}
 
 
-class SnapshotUpload(SimpleDriver):
-    kind = "snapshot_upload"
+class SnapshotUpload(SimpleDriver, command=m.SnapshotsUpload):
 
     def starting_detail(self, job: Job) -> str:
         src = job.params.get("url") or archive_name(job.params.get("archive_path"))
@@ -166,8 +164,7 @@ class SnapshotUpload(SimpleDriver):
                 "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
 
 
-class SnapshotDelete(SimpleDriver):
-    kind = "snapshot_delete"
+class SnapshotDelete(SimpleDriver, command=m.SnapshotsDelete):
 
     def starting_detail(self, job: Job) -> str:
         return f"deleting snapshot `{job.params['snapshot_id']}`"
@@ -184,3 +181,7 @@ class SnapshotDelete(SimpleDriver):
             if not resumed:
                 raise
         return {"snapshot_id": sid, "deleted": True}
+
+
+#: this module's drivers (`bot.jobs.simple` registers them)
+DRIVERS: tuple[type[SimpleDriver], ...] = (SnapshotCreate, SnapshotDownload, SnapshotUpload, SnapshotDelete)

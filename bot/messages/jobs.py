@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.commands import model as m
+from bot.commands.registry import KIND_TITLES, kind_of
 from bot.messages.blocks import (
     SECTION_MAX,
     context,
@@ -35,20 +37,6 @@ STATE_EMOJI = {
     "expired": ":alarm_clock:",
 }
 
-#: Human titles of the simple job kinds (the card's header).
-KIND_TITLES = {
-    "snapshot_create": "Create snapshot",
-    "snapshot_download": "Download snapshot",
-    "snapshot_upload": "Upload snapshot",
-    "snapshot_delete": "Delete snapshot",
-    "maintenance_activate": "Activate maintenance mode",
-    "maintenance_deactivate": "Deactivate maintenance mode",
-    "agents_install": "Install new agents",
-    "plugins_update": "Update plugins",
-    "drill": "Restore drill of",
-    "restore": "Restore snapshot",
-    "daily": "Daily snapshot",
-}
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
@@ -98,7 +86,7 @@ def people(job: Job, *actors: str) -> set[str]:
 def job_title(job: Job) -> str:
     title = KIND_TITLES.get(job.kind, job.kind)
     target = job.params.get("snapshot_id") or job.params.get("blueprint_id")
-    if job.kind == "plugins_update" and job.params.get("all_blueprints"):
+    if job.kind == kind_of(m.PluginsUpdate) and job.params.get("all_blueprints"):
         target = "all blueprints"
     return f"{title} `{target}`" if target else title
 
@@ -107,7 +95,7 @@ def result_lines(job: Job) -> list[str]:
     """What a finished job produced, one fact a line."""
     r = job.result or {}
     out = []
-    if r.get("snapshot_id") and job.kind != "snapshot_delete":
+    if r.get("snapshot_id") and job.kind != kind_of(m.SnapshotsDelete):
         out.append(f"snapshot `{r['snapshot_id']}`" + (f" ({r['status']})" if r.get("status") else ""))
     if r.get("archive_path"):
         out.append(f"archive `{archive_name(r['archive_path'])}`")

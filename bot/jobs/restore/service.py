@@ -16,7 +16,8 @@ from bot.clock import Clock, iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Snapshot
-from bot.commands.model import SnapshotsRestore
+from bot.commands.model import SnapshotsRestore, SnapshotsUpload
+from bot.commands.registry import kind_of
 from bot.config import Settings
 from bot.errors import (
     ArchiveError,
@@ -238,7 +239,7 @@ class RestoreService:
             own = await self.archives.stat(manager, snapshot_id)
             if own is not None:
                 return own
-            for job in self.store.list_jobs(kind="snapshot_upload", manager=manager, limit=100):
+            for job in self.store.list_jobs(kind=kind_of(SnapshotsUpload), manager=manager, limit=100):
                 if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
                     # the newest upload decides (one from a --url has no archived copy to read)
                     if not job.params.get("archive_path"):
