@@ -7,9 +7,11 @@ from bot.commands.registry import ALWAYS, COMMANDS, GATEABLE, spec, spec_for
 from tests.test_readme import readme_command_table
 
 
-def test_one_spec_per_command_class_of_the_model():
-    classes = [c for c in vars(m).values() if isinstance(c, type) and issubclass(c, m.Command)
-               and c is not m.Command]
+def test_one_spec_per_command_class():
+    # every command class, in bot.commands.model or beside its spec in the registry
+    classes = m.Command.__subclasses__()
+    assert {c.__name__ for c in vars(m).values() if isinstance(c, type) and issubclass(c, m.Command)
+            and c is not m.Command} <= {c.__name__ for c in classes}
     assert sorted(s.cls.__name__ for s in COMMANDS) == sorted(c.__name__ for c in classes)
     assert len({s.name for s in COMMANDS}) == len(COMMANDS)
     assert all(spec_for(c).cls is c and spec(c.name).cls is c for c in classes)
