@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,11 +14,13 @@ import psutil
 
 
 @contextmanager
-def simulator_process(data_dir: Path, *, speed: int, archive_size: int) -> Iterator[str]:
-    """`python -m devtools.simulator` making archives of `archive_size` bytes; yields its URL."""
+def simulator_process(data_dir: Path, *, speed: int, archive_size: int = 0,
+                      options: Sequence[str] = ()) -> Iterator[str]:
+    """`python -m devtools.simulator` making archives of `archive_size` bytes (and any other
+    `options` of its command line) in a process of its own; yields its URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "devtools.simulator", "--port", "0", "--speed", str(speed),
-         "--archive-size", str(archive_size), "--data-dir", str(data_dir)],
+         "--archive-size", str(archive_size), "--data-dir", str(data_dir), *options],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]

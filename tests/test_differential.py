@@ -10,9 +10,6 @@ answers must have the statuses read from Cloudify's source.
 from __future__ import annotations
 
 import inspect
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from bot.cloudify.client import CloudifyClient
 from devtools.realmanager import RealManager
 from tests import differential_support as d
 from tests.realmanager_seed import ensure_deployment
+from tests.rss_support import simulator_process
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "development.md"
 START, END = "<!-- differential:start -->", "<!-- differential:end -->"
@@ -61,25 +59,12 @@ ACCEPTED: dict[str, str] = {
 
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[str]:
-    """`snapbot simulator --manager-version 7.0.5 --edition community` in a process of its own;
-    yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "snapbot", "simulator", "--manager-version", "7.0.5",
-         "--edition", "community",  # as the real one built from source
-         "--port", "0", "--speed", "50", "--data-dir", str(tmp_path / "sim")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"http://[\w.]+:\d+", line)
-        assert match, f"the simulator did not start: {line!r}"
-        yield match.group(0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """The simulator as `--manager-version 7.0.5 --edition community` (as the real one built from
+    source is) in a process of its own; yields its URL."""
+    with simulator_process(tmp_path / "sim", speed=50,
+                           options=["--manager-version", "7.0.5",
+                                    "--edition", "community"]) as url:
+        yield url
 
 
 def _simulator_side(url: str, prefix: str) -> d.Manager:

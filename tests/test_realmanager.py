@@ -21,7 +21,7 @@ from devtools.realmanager import RealManager, SourceError, layout
 from devtools.realmanager.control import ControlServer
 from devtools.realmanager.layout import Layout, LayoutError, SystemLayout
 from devtools.realmanager.manager import SCRIPTS
-from devtools.realmanager.processes import Service, process_tree
+from devtools.realmanager.processes import Service, descendants, process_tree
 from devtools.realmanager.source import TREES, CloudifySource, resolve_source
 from snapbot.main import main
 from tests.realmanager_support import SKIP_REASON, source_or_skip
@@ -159,7 +159,7 @@ def test_sigterm_leaves_no_process_of_it(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         assert re.search(r"listening on http://127\.0\.0\.1:\d+", line), \
             f"it did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-        tree = _descendants(proc.pid)
+        tree = descendants({proc.pid})
         assert {"postgres", "gunicorn", "nginx", "epmd", "mgmtworker.worker",
                 "cloudify-execution-scheduler"} <= _cmd_names(tree)
         assert "beam.smp" in _cmd_names(tree)  # RabbitMQ
@@ -170,20 +170,6 @@ def test_sigterm_leaves_no_process_of_it(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _descendants(root: int) -> set[int]:
-    from devtools.realmanager.processes import _proc_table
-    table = _proc_table()
-    found = {root}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, _) in table.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                grew = True
-    return found
 
 
 def _cmd_names(pids: set[int]) -> set[str]:

@@ -46,6 +46,13 @@ def process_tree(root: int) -> set[int]:
     found = {pid for pid, (_, sid) in table.items() if sid == root}
     if root in table:
         found.add(root)
+    return descendants(found, table)
+
+
+def descendants(roots: set[int], table: dict[int, tuple[int, int]] | None = None) -> set[int]:
+    """`roots` and every process below them (from `table`, default: the live one)."""
+    table = _proc_table() if table is None else table
+    found = set(roots)
     grew = True
     while grew:
         grew = False
