@@ -19,7 +19,22 @@ from bot.store import Job, Transition
 log = logging.getLogger(__name__)
 
 
-class SimpleDriver:
+class ArchiveJobDriver:
+    """What every driver of a job on a manager's snapshots holds (the managers' clients, the
+    settings, the archive store), and the generic job card."""
+
+    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
+                 archives: ArchiveStore) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.archives = archives
+        self.runbook = settings.runbook
+
+    def render(self, job: Job, transitions: list[Transition]) -> Message:
+        return job_card(job, transitions)
+
+
+class SimpleDriver(ArchiveJobDriver):
     """Base of the simple drivers: the machine, the card, and queued -> running -> done.
 
     A driver names the command that starts it, `class Frob(SimpleDriver, command=m.ThingsFrob)`,
@@ -36,16 +51,6 @@ class SimpleDriver:
         super().__init_subclass__(**kwargs)
         cls.command = command
         cls.kind = kind_of(command)
-
-    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
-                 archives: ArchiveStore) -> None:
-        self.clients = clients
-        self.settings = settings
-        self.archives = archives
-        self.runbook = settings.runbook
-
-    def render(self, job: Job, transitions: list[Transition]) -> Message:
-        return job_card(job, transitions)
 
     async def run(self, ctx: JobContext) -> None:
         job = ctx.refresh()

@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.archive_store import ArchiveStore
 from bot.archive_store.transfer import upload_from_store
 from bot.clock import iso, parse_time
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
-from bot.config import Settings
 from bot.errors import ArchiveError, NotFound, StepFailed
 from bot.jobs.drill.inventory import LABELS, Inventory, archive_inventory, compare, manager_inventory
 from bot.jobs.drill.machine import DRILL, KIND
@@ -30,28 +28,17 @@ from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND as RESTORE_KIND
 from bot.jobs.restore.machine import RestoreState
 from bot.jobs.runner import JobContext
+from bot.jobs.simple_base import ArchiveJobDriver
 from bot.messages.blocks import human_duration, human_size
-from bot.messages.jobs import job_card
-from bot.notifier import Message
 from bot.partials import partial_name
-from bot.store import Job, Transition
+from bot.store import Job
 
 log = logging.getLogger(__name__)
 
 
-class DrillDriver:
+class DrillDriver(ArchiveJobDriver):
     kind = KIND
     machine = DRILL
-
-    def __init__(self, clients: Mapping[str, CloudifyClient], settings: Settings,
-                 archives: ArchiveStore) -> None:
-        self.clients = clients
-        self.settings = settings
-        self.archives = archives
-        self.runbook = settings.runbook
-
-    def render(self, job: Job, transitions: list[Transition]) -> Message:
-        return job_card(job, transitions)
 
     def _scratch(self, job: Job) -> CloudifyClient:
         """The target's client, only if the target is marked scratch (checked at every step:
