@@ -55,3 +55,11 @@ def restore_job(rig: Any) -> Any:
 async def posted_restore_job(rig: Any) -> Any:
     """The restore request once its card is in the channel (a person can only click it then)."""
     return (await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="restore") if j.message_ts]))[0]
+
+
+async def approved_restore(rig: Any, command: str, *, timeout: float = 60) -> Any:
+    """Request a restore with `command`, have the first lead approve it and wait for its end."""
+    await rig.command(command)
+    job = await posted_restore_job(rig)
+    await rig.click("restore_approve", job.id, user="U_LEAD1")
+    return await rig.wait_job(job.id, timeout=timeout)

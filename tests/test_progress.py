@@ -15,7 +15,7 @@ from bot.progress import TransferMeter, TransferView, progress_line
 from devtools.simulator import SimulatorOptions
 from tests.fakes import FakeClock
 from tests.harness import make_rig
-from tests.restore_support import create_snapshot, posted_restore_job
+from tests.restore_support import approved_restore, create_snapshot
 
 MB = 1024 * 1024
 
@@ -153,10 +153,7 @@ async def test_the_restores_safety_copy_shows_its_download_on_the_restore_card(t
     options = SimulatorOptions(speed=100.0, archive_size=512 * MB)
     async with make_rig(tmp_path, sim_options=options, clock=TickingClock()) as rig:
         await create_snapshot(rig, "big-r")
-        await rig.command("/cfy snapshots restore big-r --force")
-        job = await posted_restore_job(rig)
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
-        job = await rig.wait_job(job.id, timeout=300)
+        job = await approved_restore(rig, "/cfy snapshots restore big-r --force", timeout=300)
         assert job.state == "done", job.error
         await rig.wait_for(lambda: rig.services.outbox.backlog() == 0)
         card_updates = [str(call.args) for call in rig.slack.calls_to("chat.update")

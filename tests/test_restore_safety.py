@@ -15,7 +15,7 @@ import pytest
 from bot.clock import iso
 from devtools.simulator import SimulatorOptions
 from tests.harness import FAST_SPEED, make_rig
-from tests.restore_support import create_snapshot, posted_restore_job, sim_now
+from tests.restore_support import approved_restore, create_snapshot, posted_restore_job, sim_now
 
 VERSIONS = ("7.0.5", "6.4.2", "5.1.4")
 
@@ -56,10 +56,7 @@ async def test_a_restore_behind_an_execution_that_never_ends_gives_up_within_its
         await create_snapshot(rig, "snap-1")
         live = await rig.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                        "duration": None})
-        await rig.command("/cfy snapshots restore snap-1 --force")
-        job = await posted_restore_job(rig)
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
-        job = await rig.wait_job(job.id, timeout=60)
+        job = await approved_restore(rig, "/cfy snapshots restore snap-1 --force", timeout=60)
         assert job.state == "failed", job.error
         assert job.result["failed_step"] == "safety_snapshot"
         assert live["id"] in job.error and "queue_timeout_seconds" in job.error
@@ -192,10 +189,7 @@ async def test_without_an_archived_copy_the_approved_runbook_downloads_it_and_re
         await _schedule_due_during_activation(rig)
         await rig.command("/cfy snapshots create snap-new")
         await rig.wait_for(lambda: [j for j in rig.store.list_jobs(kind="snapshot_create") if j.finished])
-        await rig.command("/cfy snapshots restore snap-new --force")
-        job = await posted_restore_job(rig)
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
-        job = await rig.wait_job(job.id, timeout=60)
+        job = await approved_restore(rig, "/cfy snapshots restore snap-new --force", timeout=60)
         assert job.state == "failed" and job.result["failed_step"] == "preflight"
         assert "nightly-heal" in job.error and "rrule" in job.error
         state = await rig.sim_state()
@@ -353,10 +347,7 @@ async def test_the_end_of_a_restore_is_decided_from_its_execution_not_a_stuck_sn
         await create_snapshot(rig, "snap-1")
         with open(rig.sim.archive_path("snap-1"), "wb") as f:  # the archive goes bad on the manager
             f.write(b"not a zip")
-        await rig.command("/cfy snapshots restore snap-1 --force")
-        job = await posted_restore_job(rig)
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
-        job = await rig.wait_job(job.id, timeout=60)
+        job = await approved_restore(rig, "/cfy snapshots restore snap-1 --force", timeout=60)
         assert job.state == "failed" and job.result["failed_step"] == "restoring"
         assert "not a zip" in job.error
         assert job.result.get("snapshot_status_stuck") is True
@@ -385,10 +376,7 @@ async def test_a_reboot_after_the_restore_leaves_snapshot_status_running_and_the
     opts = SimulatorOptions(speed=FAST_SPEED, manager_version=version)
     async with make_rig(tmp_path, sim_options=opts) as rig:
         await create_snapshot(rig, "snap-1")
-        await rig.command("/cfy snapshots restore snap-1 --force --restore-certificates")
-        job = await posted_restore_job(rig)
-        await rig.click("restore_approve", job.id, user="U_LEAD1")
-        job = await rig.wait_job(job.id, timeout=90)
+        job = await approved_restore(rig, "/cfy snapshots restore snap-1 --force --restore-certificates", timeout=90)
         assert job.state == "done", job.error
         assert job.result.get("snapshot_status_stuck") is True
         assert job.result["restore_status"] == "terminated"
@@ -433,10 +421,7 @@ async def _community_restore_refused(tmp_path: Path, *, archived: bool) -> None:
             assert "stage and composer" in text and "Nothing was changed" in text
             assert rig.store.list_jobs(kind="restore") == []
         else:
-            await rig.command("/cfy snapshots restore snap-own --force")
-            job = await posted_restore_job(rig)
-            await rig.click("restore_approve", job.id, user="U_LEAD1")
-            job = await rig.wait_job(job.id, timeout=60)
+            job = await approved_restore(rig, "/cfy snapshots restore snap-own --force", timeout=60)
             assert job.state == "failed" and job.result["failed_step"] == "preflight", job.error
             assert "community manager" in job.error and "stage and composer" in job.error
         state = await rig.sim_state()
