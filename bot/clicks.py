@@ -27,6 +27,7 @@ from bot.commands import model as m
 from bot.dispatch import Dispatcher
 from bot.errors import JobNotFound, NotAuthorized, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
+from bot.jobs.restore.payload import params_of, result_of
 from bot.logs import field
 from bot.messages import restore as rm
 from bot.messages.posture import HOME_APPROVE, HOME_REJECT
@@ -180,8 +181,8 @@ class Buttons:
         if action in RESTORE_REQUESTS:
             # a new restore request by the clicker: authorized as one, approved afresh
             job = self._card_job(click, kind="restore")
-            snapshot = job.params.get("snapshot_id", "") if action == "restore_retry" \
-                else job.result.get("safety_snapshot_id", "")
+            snapshot = params_of(job).snapshot_id if action == "restore_retry" \
+                else result_of(job).safety.snapshot_id or ""
             await self.dispatcher.authorize(
                 m.SnapshotsRestore(snapshot_id=snapshot or "-", manager=job.manager), inv)
             if action == "restore_retry":

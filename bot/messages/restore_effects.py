@@ -3,6 +3,7 @@ reboot or not, credentials, the snapshot list and the scheduled work, by format 
 (facts: `bot.cloudify.versions`). Pure functions of the job's params and result."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bot import runbooks
@@ -87,7 +88,7 @@ def _execution(e: dict[str, Any]) -> str:
             f"`{e.get('workflow_id') or '?'}`, scheduled for {when(e.get('scheduled_for'))}")
 
 
-def report_summary(report: dict[str, Any]) -> str:
+def report_summary(report: Mapping[str, Any]) -> str:
     """One line for the card."""
     parts: list[str] = []
     overdue = report.get("overdue") or []
@@ -116,7 +117,7 @@ def report_summary(report: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def report_text(report: dict[str, Any]) -> str:
+def report_text(report: Mapping[str, Any]) -> str:
     """The thread reply: everything the restore did to scheduled work, one item per line."""
     style = report.get("style") or "overdue"
     lines = [f"*Scheduled work report* (restore began {when(report.get('restore_started_at'))})"]

@@ -10,6 +10,8 @@ restart (a new secret in the environment): the manager locks an account after
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.clock import iso
 from bot.cloudify.client import CloudifyClient
 from bot.config import RunbookConfig
@@ -17,6 +19,7 @@ from bot.errors import Unauthorized
 from bot.jobs.poll import poll
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.restore.machine import RestoreState as S
+from bot.jobs.restore.payload import result_of
 from bot.jobs.runner import JobContext
 from bot.messages import restore as messages
 
@@ -24,7 +27,8 @@ from bot.messages import restore as messages
 async def lost(ctx: JobContext, runbook_base_url: str | None, interval: float) -> None:
     """A 401 after the restore: wait in `awaiting_credentials`, then resume this step."""
     step = ctx.job.state
-    ctx.merge_result(credentials_resume_state=str(step), credentials_lost_at=iso(ctx.clock.now()))
+    ctx.merge_result(**replace(result_of(ctx.job).credentials, resume_state=str(step),
+                               lost_at=iso(ctx.clock.now())).stored())
     await ctx.move(S.AWAITING_CREDENTIALS,
                    f"the restore finished but snapbot's credentials for {ctx.job.manager} no longer "
                    f"work (401) in {RESTORE.label(step)}; maintenance mode stays on until they do")
@@ -50,7 +54,8 @@ async def wait(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig, 
         return True
 
     await poll(ctx, working, pacing=runbook, timeout=float("inf"), what="working credentials")
-    resume = ctx.job.result.get("credentials_resume_state") or S.RESTORED
-    ctx.merge_result(credentials_back_at=iso(ctx.clock.now()))
+    credentials = result_of(ctx.job).credentials
+    resume = credentials.resume_state or S.RESTORED
+    ctx.merge_result(**replace(credentials, back_at=iso(ctx.clock.now())).stored())
     await ctx.say(messages.credentials_back(ctx.job.manager))
     await ctx.move(resume, f"snapbot's credentials for {ctx.job.manager} work again")

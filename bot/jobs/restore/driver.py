@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from bot.archive_store import ArchiveStore
@@ -44,6 +45,7 @@ from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
+from bot.jobs.restore.payload import SafetyCopy, manager_version, params_of, result_of
 from bot.jobs.runner import JobContext
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import restore as messages
@@ -128,15 +130,15 @@ class RestoreDriver:
             return False
         step = job.state
         message = error_text(exc, manager=job.manager)
+        said = exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else ""
+        outcome = replace(result_of(job).outcome, failed_step=step, manager_error=said)
         if step in UNWINDABLE and step != S.PREFLIGHT:
-            ctx.merge_result(failed_step=step, unwind_for="failed", unwind_error=message,
-                             manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
+            ctx.merge_result(**replace(outcome, unwind_for="failed", unwind_error=message).stored())
             await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
                            error=message)
             return True
         left = await unwind.manager_state(ctx, self._client(ctx))
-        ctx.merge_result(failed_step=step, manager_state=left,
-                         manager_error=exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else "")
+        ctx.merge_result(**replace(outcome, manager_state=left).stored())
         try:
             await ctx.move("failed", f"{RESTORE.label(step)} failed: {message}"
                            + (f" — manager left {left}" if left else ""), error=message)
@@ -153,26 +155,26 @@ class RestoreDriver:
 
     async def _preflight(self, ctx: JobContext) -> None:
         client = self._client(ctx)
-        p = ctx.job.params
+        p = params_of(ctx.job)
         ctx.runner.ensure_free(ctx.job.manager, exclude=ctx.job.id)
         # reachable now, or soon: a manager down for minutes fails the preflight, nothing changed
         version = await self._retrying(ctx, client.version, min(60.0, self.runbook.maintenance_timeout_seconds))
-        ctx.merge_result(manager_version=version.version)
-        if "restore_execution_id" not in ctx.job.result:  # a retry after the restore skips these
-            if p.get("upload_before_restore"):  # an approved rollback: push the archived copy
+        ctx.merge_result(**replace(result_of(ctx.job).preflight, manager_version=version.version).stored())
+        if result_of(ctx.job).execution.execution_id is None:  # a retry after the restore skips these
+            if p.origin.upload_before_restore:  # an approved rollback: push the archived copy
                 await preflight.upload_approved(ctx, client, self.archives, self.runbook,
-                                                p["upload_before_restore"], p["snapshot_id"])
+                                                p.origin.upload_before_restore, p.snapshot_id)
             try:
-                snap = await client.get_snapshot(p["snapshot_id"])
+                snap = await client.get_snapshot(p.snapshot_id)
             except NotFound:
-                raise StepFailed(f"snapshot {p['snapshot_id']!r} is no longer on the manager") from None
+                raise StepFailed(f"snapshot {p.snapshot_id!r} is no longer on the manager") from None
             if not snap.usable:
-                raise StepFailed(f"snapshot {p['snapshot_id']!r} is {snap.status}; cannot restore it")
+                raise StepFailed(f"snapshot {p.snapshot_id!r} is {snap.status}; cannot restore it")
             if await client.snapshot_status() == "running":
                 raise StepFailed("a restore is already running on the manager")
             await preflight.cluster_still_fit(ctx, client, self.runbook_base_url)
             await preflight.at_preflight(ctx, client, self.archives, version)
-        if p.get("safety_snapshot", True):
+        if p.request.safety_snapshot:
             await ctx.move("safety_snapshot", f"manager {version.version} reachable, snapshot usable; "
                                               f"taking safety snapshot {self.safety_id(ctx.job)}")
         else:
@@ -181,14 +183,14 @@ class RestoreDriver:
 
     @staticmethod
     def safety_id(job: Job) -> str:
-        return job.result.get("safety_snapshot_id") or f"safety-{job.id}"
+        return result_of(job).safety_id(job.id)
 
     async def _safety_snapshot(self, ctx: JobContext) -> None:
         client = self._client(ctx)
         sid = self.safety_id(ctx.job)
         archives = self.archives
         manager = ctx.job.manager
-        ctx.merge_result(safety_snapshot_id=sid)
+        ctx.merge_result(**replace(result_of(ctx.job).safety, snapshot_id=sid).stored())
         archived = None
         if await archives.stat(manager, sid) is not None:
             try:
@@ -225,18 +227,18 @@ class RestoreDriver:
                                                    meter=job_meter(ctx, "downloading"))
             finally:
                 end_progress(ctx)
-        ctx.merge_result(safety_archive_path=archived.path, safety_sha256=archived.sha256,
-                         safety_size=archived.size, waiting_for=None)
+        ctx.merge_result(**SafetyCopy(snapshot_id=sid, archive_path=archived.path, sha256=archived.sha256,
+                                      size=archived.size).stored(), waiting_for=None)
         await ctx.move("maintenance_activating",
                        f"safety snapshot {sid} archived off the manager ({archived.size} bytes, "
                        f"sha256 {archived.sha256[:12]}…); activating maintenance mode")
 
     async def _maintenance_activating(self, ctx: JobContext) -> None:
         client = self._client(ctx)
-        if "maintenance_before" not in ctx.job.result:  # who turned it on decides the unwind
+        if result_of(ctx.job).maintenance.before is None:  # who turned it on decides the unwind
             before = await self._retrying(ctx, client.maintenance, self.runbook.maintenance_timeout_seconds)
             unwind.record_maintenance_before(ctx, before.status)
-        held = unwind.held_by_maintenance(ctx.job.result.get("manager_version"))
+        held = unwind.held_by_maintenance(result_of(ctx.job).preflight.manager_version)
         state = await self._retrying(ctx, client.activate_maintenance, self.runbook.maintenance_timeout_seconds)
         seen: dict[str, Any] = {"remaining": None, "state": state}
 
@@ -252,7 +254,7 @@ class RestoreDriver:
             if ids != seen["remaining"]:
                 seen["remaining"] = ids
                 lines = [unwind.remaining_line(r, held=held) for r in m.remaining_executions]
-                ctx.merge_result(maintenance_remaining=lines,
+                ctx.merge_result(**replace(result_of(ctx.job).maintenance, remaining=tuple(lines)).stored(),
                                  waiting_for={"what": "maintenance", "ids": list(ids), "executions": lines,
                                               "bound": self.runbook.maintenance_timeout_seconds})
                 await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
@@ -272,41 +274,43 @@ class RestoreDriver:
                                 f"{': ' + lines if lines else ''})")
 
         await self._poll(ctx, activated, self.runbook.maintenance_timeout_seconds, on_timeout=stuck)
-        ctx.merge_result(maintenance_remaining=[], waiting_for=None)
+        ctx.merge_result(**replace(result_of(ctx.job).maintenance, remaining=()).stored(), waiting_for=None)
         await ctx.move("maintenance_active", "maintenance mode activated; verifying")
 
     async def _maintenance_active(self, ctx: JobContext) -> None:
         m = await self._retrying(ctx, self._client(ctx).maintenance, self.runbook.maintenance_timeout_seconds)
         if m.status != "activated":
             raise StepFailed(f"maintenance mode is {m.status}, not activated; not restoring")
-        p = ctx.job.params
-        flags = ", ".join(f for f, on in (("force", p.get("force")),
-                                           ("restore-certificates", p.get("restore_certificates")),
-                                           ("no-reboot", p.get("no_reboot"))) if on) or "no flags"
-        await ctx.move("restoring", f"maintenance mode verified; restoring {p['snapshot_id']} ({flags})")
+        asked = params_of(ctx.job).request
+        flags = ", ".join(f for f, on in (("force", asked.force),
+                                           ("restore-certificates", asked.restore_certificates),
+                                           ("no-reboot", asked.no_reboot)) if on) or "no flags"
+        await ctx.move("restoring", f"maintenance mode verified; restoring {asked.snapshot_id} ({flags})")
 
     async def _restoring(self, ctx: JobContext) -> None:
         client = self._client(ctx)
         timeout = self.runbook.restore_timeout_seconds
-        result = ctx.job.result
-        exec_id = result.get("restore_execution_id")
-        if exec_id is None and "restore_known_ids" in result:
+        recorded = result_of(ctx.job).execution
+        exec_id = recorded.execution_id
+        if exec_id is None and recorded.posted:
             # A POST may have reached the manager before the process died: find it first.
             exec_id = await find_posted(ctx, client, self.runbook)
         if exec_id is None:
             listed = await self._retrying(ctx, lambda: restore_executions(client), timeout)
-            known = None if listed is None else [e.id for e in listed]
-            ctx.merge_result(restore_known_ids=known, restore_posted_at=iso(ctx.clock.now()))
-            p = ctx.job.params
-            version = ctx.job.result.get("manager_version") or p.get("manager_version")
+            known = None if listed is None else tuple(e.id for e in listed)
+            ctx.merge_result(**replace(result_of(ctx.job).execution, posted=True, known_ids=known,
+                                       posted_at=iso(ctx.clock.now())).stored())
+            p = params_of(ctx.job)
+            version = manager_version(p, result_of(ctx.job))
             # 5.x requires recreate_deployments_envs (the 5.1.4 CLI sends True unless
             # --without-deployment-envs); 6.0 on dropped it
             recreate = True if versions.traits(version).restore_needs_recreate_envs else None
+            asked = p.request
             try:
-                ex = await client.restore_snapshot(p["snapshot_id"], force=bool(p.get("force")),
-                                                   restore_certificates=bool(p.get("restore_certificates")),
-                                                   no_reboot=bool(p.get("no_reboot")),
-                                                   tenant_name=p.get("tenant_name"),
+                ex = await client.restore_snapshot(asked.snapshot_id, force=asked.force,
+                                                   restore_certificates=asked.restore_certificates,
+                                                   no_reboot=asked.no_reboot,
+                                                   tenant_name=asked.tenant_name,
                                                    recreate_deployments_envs=recreate)
             except (ManagerUnavailable, ServerError):
                 # The answer was lost: whether the manager started it is checked, not guessed.
@@ -315,7 +319,7 @@ class RestoreDriver:
                     raise
             else:
                 exec_id = ex.id
-            ctx.merge_result(restore_execution_id=exec_id)
+            ctx.merge_result(**replace(result_of(ctx.job).execution, execution_id=exec_id).stored())
             await ctx.say(f"restore execution `{exec_id}` started")
         await follow(ctx, client, self.runbook, exec_id)
 
@@ -333,44 +337,43 @@ class RestoreDriver:
         client = self._client(ctx)
         timeout = self.runbook.return_timeout_seconds  # the manager's return after the restore
         version = await self._retrying(ctx, client.version, timeout)
-        exec_id = ctx.job.result.get("restore_execution_id")
-        if exec_id and ctx.job.result.get("restore_status_unknown"):
+        recorded = result_of(ctx.job).execution
+        exec_id = recorded.execution_id
+        if exec_id and recorded.status_unknown:
             # followed without credentials: now that they work, read how it really ended
-            ex = await self._retrying(ctx, lambda: client.get_execution(exec_id, bypass_maintenance=True),
+            eid = exec_id
+            ex = await self._retrying(ctx, lambda: client.get_execution(eid, bypass_maintenance=True),
                                       timeout)
-            ctx.merge_result(restore_status=ex.status, restore_status_unknown=False,
-                             restore_ended_at=iso(ex.ended_at) if ex.ended_at else None)
+            ctx.merge_result(**replace(recorded, status=ex.status, status_unknown=False,
+                                       ended_at=iso(ex.ended_at) if ex.ended_at else None).stored())
             if ex.status == "failed":
                 raise StepFailed(f"the restore execution {exec_id} failed on the manager: "
                                  f"{ex.error or 'no error given'}", manager_message=ex.error or "")
         snap_status = await self._retrying(ctx, client.snapshot_status, timeout)
-        if snap_status == "running" and not ctx.job.result.get("snapshot_status_stuck"):
+        if snap_status == "running" and not result_of(ctx.job).after.snapshot_status_stuck:
             # bounded: the restore execution has ended; a flag that stays is said, not waited out
             try:
                 await self._poll(ctx, lambda: _eq(client.snapshot_status(), "not-running"),
                                  self.runbook.snapshot_status_grace_seconds, what="snapshot-status to settle")
             except WaitTimeout:
-                ctx.merge_result(snapshot_status_stuck=True)
+                ctx.merge_result(**replace(result_of(ctx.job).after, snapshot_status_stuck=True).stored())
                 await ctx.say("the manager's /snapshot-status still says running although the restore "
                               "execution ended; going on (check the manager if it stays so)")
-        ctx.merge_result(manager_version_after=version.version)
+        ctx.merge_result(**replace(result_of(ctx.job).after, manager_version=version.version).stored())
         await ctx.move("reporting", f"manager {version.version} answers after the restore; "
                                     "collecting what it did to scheduled work")
 
     async def _reporting(self, ctx: JobContext) -> None:
-        if "report" not in ctx.job.result:
+        if result_of(ctx.job).after.report is None:
             try:
                 report = await collect_report(ctx, self._client(ctx), self.runbook)
             except MaintenanceActive:
-                ctx.merge_result(report_after_deactivation=True)
+                ctx.merge_result(**replace(result_of(ctx.job).after, report_after_deactivation=True).stored())
             else:
-                await ctx.record_and_say(messages.overdue_report_text(report),
-                                         key=f"overdue-report:{ctx.job.id}", report=report)
-        p = ctx.job.params
-        snap_v = p.get("snapshot_version")
-        mgr_v = ctx.job.result.get("manager_version_after") or ctx.job.result.get("manager_version") \
-            or p.get("manager_version")
-        ctx.merge_result(upgrade=versions.is_upgrade(snap_v, mgr_v))
+                await self._record_report(ctx, report)
+        p, r = params_of(ctx.job), result_of(ctx.job)
+        upgrade = versions.is_upgrade(p.facts.snapshot_version, manager_version(p, r, after=True))
+        ctx.merge_result(**replace(r.after, upgrade=upgrade).stored())
         await ctx.move("maintenance_deactivating", "report posted; deactivating maintenance mode")
 
     async def _maintenance_deactivating(self, ctx: JobContext) -> None:
@@ -385,13 +388,18 @@ class RestoreDriver:
             return m.status == "deactivated"
 
         await self._poll(ctx, off, timeout, what="maintenance mode to deactivate")
-        if ctx.job.result.get("report_after_deactivation") and "report" not in ctx.job.result:
-            report = await collect_report(ctx, self._client(ctx), self.runbook)
-            await ctx.record_and_say(messages.overdue_report_text(report),
-                                     key=f"overdue-report:{ctx.job.id}", report=report)
-        report = ctx.job.result.get("report") or {}
-        await ctx.move("done", f"restore of {ctx.job.params['snapshot_id']} complete: "
+        after = result_of(ctx.job).after
+        if after.report_after_deactivation and after.report is None:
+            await self._record_report(ctx, await collect_report(ctx, self._client(ctx), self.runbook))
+        report = result_of(ctx.job).after.report or {}
+        await ctx.move("done", f"restore of {params_of(ctx.job).snapshot_id} complete: "
                                f"{messages.report_summary(report).rstrip('.')}; maintenance mode off")
+
+    @staticmethod
+    async def _record_report(ctx: JobContext, report: dict[str, Any]) -> None:
+        """The scheduled-work report, recorded with its thread reply (once, across resumes)."""
+        await ctx.record_and_say(messages.overdue_report_text(report), key=f"overdue-report:{ctx.job.id}",
+                                 **replace(result_of(ctx.job).after, report=report).stored())
 
 
 async def _eq(coro: Awaitable[str], value: str) -> bool:

@@ -2,6 +2,7 @@
 lost, following it to the end, and reading the overdue report from it afterwards."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import iso, parse_time
@@ -11,6 +12,7 @@ from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
 from bot.errors import BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed, Unauthorized
 from bot.jobs.poll import poll, retrying
+from bot.jobs.restore.payload import manager_version, params_of, result_of
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report
 from bot.jobs.runner import JobContext
 from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
@@ -27,7 +29,7 @@ async def restore_executions(client: CloudifyClient) -> list[Execution] | None:
 async def find_posted(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> str | None:
     """The restore execution a POST whose answer was lost (or a process that died) started, or
     None when the manager shows that none started."""
-    recorded = ctx.job.result.get("restore_known_ids")
+    recorded = result_of(ctx.job).execution.known_ids
     timeout = runbook.restore_timeout_seconds
     execs = await retrying(ctx, lambda: restore_executions(client), pacing=runbook, timeout=timeout)
     if execs is None or recorded is None:
@@ -36,10 +38,10 @@ async def find_posted(ctx: JobContext, client: CloudifyClient, runbook: RunbookC
                            "executions in maintenance mode); check `/cfy snapshots status` and the "
                            "manager before retrying")
     known = set(recorded)
-    mine = [e for e in execs if e.id not in known
-            and (e.parameters.get("snapshot_id") in (None, ctx.job.params["snapshot_id"]))]
+    sid = params_of(ctx.job).snapshot_id
+    mine = [e for e in execs if e.id not in known and (e.parameters.get("snapshot_id") in (None, sid))]
     if mine:
-        ctx.merge_result(restore_execution_id=mine[0].id)
+        _record_execution_id(ctx, mine[0].id)
         return mine[0].id
     if await retrying(ctx, client.snapshot_status, pacing=runbook, timeout=timeout) == "running":
         # A restore we cannot see yet is running; wait for it to show up rather than post.
@@ -54,11 +56,16 @@ async def find_posted(ctx: JobContext, client: CloudifyClient, runbook: RunbookC
 
         await poll(ctx, visible, pacing=runbook, timeout=timeout, what="the running restore to appear")
         if "id" in box:
-            ctx.merge_result(restore_execution_id=box["id"])
+            _record_execution_id(ctx, box["id"])
             return box["id"]
         raise StepFailed("a restore ran on the manager but its execution cannot be found; "
                            "check the manager before retrying")
     return None
+
+
+def _record_execution_id(ctx: JobContext, exec_id: str) -> None:
+    ctx.merge_result(**replace(result_of(ctx.job).execution, execution_id=exec_id).stored())
+
 
 async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig, exec_id: str) -> None:
     """Wait for the restore execution to end (the manager may drop connections or restart
@@ -85,8 +92,9 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
             seen["no_bypass"] = True
             return True  # the manager will not show executions now; snapshot-status says over
         seen["execution"] = ex
-        if ex.created_at and "restore_started_at" not in ctx.job.result:
-            ctx.merge_result(restore_started_at=iso(ex.created_at))
+        recorded = result_of(ctx.job).execution
+        if ex.created_at and recorded.started_at is None:
+            ctx.merge_result(**replace(recorded, started_at=iso(ex.created_at)).stored())
         return ex.finished
 
     await poll(ctx, finished, pacing=runbook, timeout=timeout, what=f"restore execution {exec_id} to finish")
@@ -96,15 +104,17 @@ async def follow(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig
                          manager_message=ex.error or "")
     if ex is not None and ex.status == "cancelled":
         raise StepFailed(f"the restore execution {exec_id} was cancelled on the manager")
+    recorded = result_of(ctx.job).execution
     if seen.get("unauthorized"):
-        ctx.merge_result(restore_status="finished (snapbot's credentials no longer work)",
-                         restore_status_unknown=True)
+        recorded = replace(recorded, status="finished (snapbot's credentials no longer work)",
+                           status_unknown=True)
     else:
-        ctx.merge_result(restore_status=ex.status if ex else "finished (execution not visible)")
+        recorded = replace(recorded, status=ex.status if ex else "finished (execution not visible)")
     if ex is not None and ex.ended_at:
-        ctx.merge_result(restore_ended_at=iso(ex.ended_at))
-    if ex is not None and ex.created_at and "restore_started_at" not in ctx.job.result:
-        ctx.merge_result(restore_started_at=iso(ex.created_at))
+        recorded = replace(recorded, ended_at=iso(ex.ended_at))
+    if ex is not None and ex.created_at and recorded.started_at is None:
+        recorded = replace(recorded, started_at=iso(ex.created_at))
+    ctx.merge_result(**recorded.stored())
     await ctx.move("restored", f"restore execution {exec_id} "
                                f"{ex.status if ex else 'finished'}")
 
@@ -126,7 +136,7 @@ async def _ended_but_flagged(ctx: JobContext, client: CloudifyClient, runbook: R
     since = seen.setdefault("ended_seen", now)
     if (now - since).total_seconds() < runbook.snapshot_status_grace_seconds:
         return False
-    ctx.merge_result(snapshot_status_stuck=True)
+    ctx.merge_result(**replace(result_of(ctx.job).after, snapshot_status_stuck=True).stored())
     await ctx.say(f"the restore execution `{exec_id}` ended {ex.status}, but the manager's "
                   f"/snapshot-status still says running {int(runbook.snapshot_status_grace_seconds)} s "
                   "later; going by the execution. If it stays so, the manager keeps treating a restore "
@@ -138,14 +148,12 @@ async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: Runbo
     """What the restore did to scheduled work, the way this manager's version does it (see
     bot.jobs.scheduled_work), the items a new-format restore could not merge, and the snapshot
     list it left. Read with X-BYPASS-MAINTENANCE while maintenance mode is still on."""
-    result = ctx.job.result
-    p = ctx.job.params
-    exec_id = result.get("restore_execution_id")
-    started = parse_time(result.get("restore_started_at")) or parse_time(result.get("restore_posted_at")) \
-        or ctx.clock.now()
+    p, done = params_of(ctx.job), result_of(ctx.job)
+    exec_id = done.execution.execution_id
+    started = parse_time(done.execution.started_at) or parse_time(done.execution.posted_at) or ctx.clock.now()
     timeout = runbook.restore_timeout_seconds
-    version = result.get("manager_version_after") or result.get("manager_version") or p.get("manager_version")
-    fmt = p.get("restore_format") or result.get("restore_format")
+    version = manager_version(p, done, after=True)
+    fmt = p.facts.restore_format or done.preflight.restore_format
     traits = versions.traits(version)
 
     def again(call: Any) -> Any:
@@ -171,10 +179,10 @@ async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: Runbo
             schedules = []
             report["unread"] = [f"execution schedules ({exc.user_message})"]
         lookup = await _lookup(client, lines, failed, ORIGINAL_FAILED_RE)
-        ended = parse_time(result.get("restore_ended_at")) or ctx.clock.now()
+        ended = parse_time(done.execution.ended_at) or ctx.clock.now()
         report["failed_originals"] = failed_originals(lines, failed, lookup, schedules, started)
         report["skipped_schedules"] = skipped_schedules(
-            schedules, snapshot_at=parse_time(p.get("snapshot_created_at")), restore_ended=ended)
+            schedules, snapshot_at=parse_time(p.facts.snapshot_created_at), restore_ended=ended)
         report["schedules_checked"] = "unread" not in report
         report["overdue"], report["requeued"] = [], []
     if fmt == versions.NEW:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot import runbooks
@@ -33,6 +34,7 @@ from bot.cloudify.models import Version
 from bot.config import RunbookConfig
 from bot.errors import CloudifyError, NotFound, StepFailed
 from bot.jobs.poll import poll
+from bot.jobs.restore.payload import params_of, result_of
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over
 from bot.jobs.runner import JobContext
 
@@ -177,10 +179,10 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
     """The refusals again after approval (the manager may have changed since the request); a
     new-format snapshot without an archived copy is downloaded first to read its schedules (a
     read: nothing on the manager changes)."""
-    p = ctx.job.params
-    sid = p["snapshot_id"]
-    fmt = p.get("restore_format")
-    source = p.get("archive_manager") or ctx.job.manager
+    facts = params_of(ctx.job).facts
+    sid = params_of(ctx.job).snapshot_id
+    fmt = facts.restore_format
+    source = facts.archive_manager or ctx.job.manager
     # on a community manager the archive decides, whatever format snapbot created it in
     community = (version.edition or "").lower() == "community"
     may_be_new = (versions.NEW in versions.traits(version.version).formats
@@ -192,12 +194,12 @@ async def at_preflight(ctx: JobContext, client: CloudifyClient, archives: Archiv
         source = ctx.job.manager
     if may_be_new and (fmt is None or community):
         fmt = versions.metadata_format(await archives.read_member(source, sid, "metadata.json")) or fmt
-        ctx.merge_result(restore_format=fmt)
+        ctx.merge_result(**replace(result_of(ctx.job).preflight, restore_format=fmt).stored())
     await before_any_change(client, archives, manager=source, snapshot_id=sid, fmt=fmt,
                             version=version.version, edition=version.edition,
-                            bootstrap_admin=p.get("bootstrap_admin"),
-                            configured_user=p.get("configured_user"), rrule_copy_needed=True,
-                            allow_multi=bool(p.get("cluster_override")))
+                            bootstrap_admin=facts.bootstrap_admin,
+                            configured_user=facts.configured_user, rrule_copy_needed=True,
+                            allow_multi=facts.cluster_override is not None)
 
 
 async def upload_approved(ctx: JobContext, client: CloudifyClient, archives: ArchiveStore,
@@ -228,7 +230,7 @@ async def cluster_still_fit(ctx: JobContext, client: CloudifyClient, runbook_bas
     except CloudifyError:
         return
     why = health.blocks_restore
-    if why and not ctx.job.params.get("cluster_override"):
+    if why and params_of(ctx.job).facts.cluster_override is None:
         rb = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
         raise StepFailed(f"not restoring: {why} (since the request); nothing was changed; "
                          + runbooks.reference(rb, runbook_base_url))

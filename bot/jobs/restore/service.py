@@ -34,6 +34,15 @@ from bot.invocation import Invocation, Reply
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE
 from bot.jobs.restore.machine import RestoreState as S
+from bot.jobs.restore.payload import (
+    ClusterOverride,
+    RequestFacts,
+    RequestOrigin,
+    RestoreParams,
+    RestoreRequest,
+    params_of,
+    result_of,
+)
 from bot.jobs.runner import JobRunner
 from bot.messages import restore as messages
 from bot.store import Job, Store
@@ -68,9 +77,12 @@ class RestoreService:
     def _channel(self, inv: Invocation) -> str:
         return inv.job_channel(self.settings.slack.channel)
 
-    async def request(self, cmd: SnapshotsRestore, inv: Invocation, *, extra: dict[str, Any] | None = None) -> Reply:
+    async def request(self, cmd: SnapshotsRestore, inv: Invocation, *,
+                      origin: RequestOrigin | None = None) -> Reply:
         """Check everything the restore needs before anything changes, then post the request
-        card for approval. The same `inv.idem_key` twice is one request."""
+        card for approval. The same `inv.idem_key` twice is one request. `origin`: the rollback
+        it is (none for a request typed by a person)."""
+        origin = origin or RequestOrigin()
         store = self.store
         if inv.idem_key:
             existing = store.find_by_idem_key(inv.idem_key)
@@ -83,21 +95,17 @@ class RestoreService:
         client = self.clients[manager.name]
         try:
             facts = await self._validate(cmd, manager.name, client,
-                                         upload_first=bool((extra or {}).get("upload_before_restore")))
-            facts.update(await self._cluster_check(cmd, inv, manager.name, client))
+                                         upload_first=bool(origin.upload_before_restore))
+            down, override = await self._cluster_check(cmd, inv, manager.name, client)
+            facts = replace(facts, cluster_down=down, cluster_override=override)
             await self._before_any_change(cmd, manager.name, client, facts)
         except SnapbotError as exc:
             return Reply(messages.refusal(exc.user_message), refused=True)
-        now = self.clock.now()
-        ttl = self.settings.approvals.ttl_seconds
-        params = {
-            "snapshot_id": cmd.snapshot_id, "tenant_name": cmd.tenant_name, "force": cmd.force,
-            "restore_certificates": cmd.restore_certificates, "no_reboot": cmd.no_reboot,
-            "safety_snapshot": bool(self.settings.runbook.safety_snapshot),
-            "expires_at": iso(now + timedelta(seconds=ttl)),
-            "required_approvals": max(1, int(self.settings.approvals.required)),
-            **facts, **(extra or {}),
-        }
+        asked = RestoreRequest(snapshot_id=cmd.snapshot_id, tenant_name=cmd.tenant_name, force=cmd.force,
+                               restore_certificates=cmd.restore_certificates, no_reboot=cmd.no_reboot,
+                               safety_snapshot=bool(self.settings.runbook.safety_snapshot))
+        params = {**RestoreParams(request=asked, facts=facts, origin=origin).stored(),
+                  **self._approval_window()}
         job, created = store.create_job_once(
             KIND, manager.name, RESTORE.initial, params=params, requester=inv.user,
             channel=self._channel(inv), idem_key=inv.idem_key, actor=inv.user,
@@ -109,7 +117,7 @@ class RestoreService:
         return Reply(messages.request_ack(job))
 
     async def _validate(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient, *,
-                        upload_first: bool = False) -> dict[str, Any]:
+                        upload_first: bool = False) -> RequestFacts:
         """Reads only. `upload_first`: the snapshot is not on the manager; the approved runbook
         uploads its archived copy at its preflight (a rollback)."""
         if cmd.no_reboot and not cmd.restore_certificates:
@@ -147,38 +155,34 @@ class RestoreService:
         if blueprints and not cmd.force:  # the manager refuses a restore over any blueprint too
             raise StepFailed(f"the manager {manager!r} has no deployments but {blueprints} blueprint"
                                f"{'s' if blueprints != 1 else ''}; add --force to overwrite them (nothing was changed)")
-        facts: dict[str, Any] = {
-            "manager_version": version.version, "deployments": deployments,
-            "snapshot_created_at": iso(snap.created_at) if snap and snap.created_at else "",
-            "snapshot_status": snap.status if snap else "archived (uploaded once approved)",
-        }
+        cfg = self.settings.manager(manager)
+        facts = RequestFacts(
+            manager_version=version.version, deployments=deployments,
+            snapshot_created_at=iso(snap.created_at) if snap and snap.created_at else "",
+            snapshot_status=snap.status if snap else "archived (uploaded once approved)",
+            bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username,
+            manager_edition=version.edition)
         archived = await self._archived_copy(cmd.snapshot_id, manager)
         archived_format = None
         if archived is not None:
             meta = await self.archives.read_member(archived.manager, archived.snapshot_id, "metadata.json")
-            facts["snapshot_size"] = archived.size
-            facts["snapshot_version"] = versions.version_in_metadata(meta)
-            facts["archive_path"] = archived.location
-            facts["archive_manager"] = archived.manager
+            facts = replace(facts, snapshot_size=archived.size, snapshot_version=versions.version_in_metadata(meta),
+                            archive_path=archived.location, archive_manager=archived.manager)
             archived_format = versions.metadata_format(meta)
         recorded = None
         if archived_format is None and versions.NEW in versions.traits(version.version).formats:
             recorded = await self._created_format(client, cmd.snapshot_id)
-        facts["restore_format"] = versions.restore_format(version.version, archived_format, recorded)
-        cfg = self.settings.manager(manager)
-        facts.update(bootstrap_admin=cfg.bootstrap_admin, configured_user=cfg.username,
-                     manager_edition=version.edition)
-        return facts
+        return replace(facts, restore_format=versions.restore_format(version.version, archived_format, recorded))
 
     async def _before_any_change(self, cmd: SnapshotsRestore, manager: str, client: CloudifyClient,
-                                 facts: dict[str, Any]) -> None:
+                                 facts: RequestFacts) -> None:
         """What the manager would refuse or break on later (reads only; the approved runbook
         checks again, downloading a copy to read a new-format snapshot's schedules if needed)."""
         await preflight.before_any_change(
-            client, self.archives, manager=facts.get("archive_manager") or manager,
-            snapshot_id=cmd.snapshot_id, fmt=facts["restore_format"], version=facts["manager_version"],
-            edition=facts.get("manager_edition"), bootstrap_admin=facts["bootstrap_admin"],
-            configured_user=facts["configured_user"], allow_multi=bool(facts.get("cluster_override")))
+            client, self.archives, manager=facts.archive_manager or manager,
+            snapshot_id=cmd.snapshot_id, fmt=facts.restore_format, version=facts.manager_version,
+            edition=facts.manager_edition, bootstrap_admin=facts.bootstrap_admin,
+            configured_user=facts.configured_user, allow_multi=facts.cluster_override is not None)
 
     @staticmethod
     async def _created_format(client: CloudifyClient, snapshot_id: str) -> str | None:
@@ -194,18 +198,19 @@ class RestoreService:
         return None
 
     async def _cluster_check(self, cmd: SnapshotsRestore, inv: Invocation, manager: str,
-                             client: CloudifyClient) -> dict[str, Any]:
+                             client: CloudifyClient) -> tuple[tuple[str, ...], ClusterOverride | None]:
         """Refuse a restore during a split brain or with the cluster in Fail, with the runbook,
-        unless an approver asked with --ignore-cluster-health (the card then says so)."""
+        unless an approver asked with --ignore-cluster-health (the card then says so). Returns
+        the nodes not OK, and the approver's override."""
         try:
             health = await client.cluster_health()
         except CloudifyError as exc:
             log.info("cluster health of %s unavailable: %s", manager, exc.user_message)
-            return {}
-        facts: dict[str, Any] = {"cluster_down": list(health.down)} if health.down else {}
+            return (), None
+        down = tuple(health.down)
         why = health.blocks_restore
         if not why:
-            return facts
+            return down, None
         runbook = runbooks.SPLIT_BRAIN if health.split_brain else runbooks.CLUSTER_FAIL
         ref = runbooks.reference(runbook, self.settings.runbook_base_url)
         if not cmd.ignore_cluster_health:
@@ -214,7 +219,7 @@ class RestoreService:
         if not self.approvals.is_approver(inv.user):
             raise StepFailed(f"not restoring on {manager!r}: {why}. Only an approver may override "
                              "that with --ignore-cluster-health; nothing was changed")
-        return {**facts, "cluster_override": {"why": why, "by": inv.user, "runbook": runbook.anchor}}
+        return down, ClusterOverride(why=why, by=inv.user, runbook=runbook.anchor)
 
     async def _upload_hint(self, snapshot_id: str, manager: str) -> str:
         """How to get an archived copy of the id onto the manager: the manager's own copy, else
@@ -260,15 +265,11 @@ class RestoreService:
         old = store.get_job(job_id)
         if old.state != S.FAILED:
             return Reply(messages.refusal(f"job {old.id} is {old.state}; only a failed restore can be retried"), refused=True)
-        step = old.result.get("failed_step") or S.PREFLIGHT
-        carried: dict[str, Any] = {}
-        if RESTORE.after(step, S.SAFETY_SNAPSHOT):
-            carried.update({k: v for k, v in old.result.items() if k.startswith("safety_")})
-        if RESTORE.after(step, S.RESTORING):
-            carried.update({k: v for k, v in old.result.items() if k.startswith("restore_")})
-        drop = ("expires_at", "required_approvals", "approved_by")
-        params = {**{k: v for k, v in old.params.items() if k not in drop},
-                  "retry_of": old.id, "retry_from": step, **self._approval_window()}
+        step = result_of(old).outcome.failed_step or S.PREFLIGHT
+        carried = result_of(old).carried_over(step).stored()
+        asked = params_of(old)
+        params = {**replace(asked, origin=replace(asked.origin, retry_of=old.id, retry_from=step)).stored(),
+                  **self._approval_window()}
         job, created = store.create_job_once(
             KIND, old.manager, RESTORE.initial, params=params, requester=inv.user,
             channel=old.channel or self._channel(inv), idem_key=f"restore_retry:{old.id}",
@@ -291,10 +292,10 @@ class RestoreService:
         before it is approved: when the manager no longer has the snapshot, the request names
         the verified archived copy, which the approved runbook uploads at its preflight."""
         job = self.store.get_job(job_id)
-        safety_id = job.result.get("safety_snapshot_id")
+        safety_id = result_of(job).safety.snapshot_id
         if not safety_id:
             return Reply(messages.refusal(f"job {job.id} took no safety snapshot; nothing to roll back to"), refused=True)
-        extra: dict[str, Any] = {"rollback_of": job.id}
+        origin = RequestOrigin(rollback_of=job.id)
         try:
             await self.clients[job.manager].get_snapshot(safety_id)  # a read
         except NotFound:
@@ -304,7 +305,7 @@ class RestoreService:
                 return Reply(messages.refusal(f"the safety snapshot {safety_id} is neither on the "
                                               f"manager nor usable in the archive: {exc.user_message}"),
                              refused=True)
-            extra["upload_before_restore"] = job.manager  # whose archived copy to push
+            origin = replace(origin, upload_before_restore=job.manager)  # whose archived copy to push
         cmd = SnapshotsRestore(snapshot_id=safety_id, force=True, manager=job.manager)
         return await self.request(cmd, replace(inv, idem_key=f"restore_rollback:{job.id}"),
-                                  extra=extra)
+                                  origin=origin)

@@ -23,6 +23,7 @@ Facts (cloudify-manager 7.0.5, also 6.4.2 where said):
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import iso
@@ -34,6 +35,7 @@ from bot.errors import CloudifyError, NotFound, SnapbotError, Unauthorized, Wait
 from bot.jobs.poll import poll
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.restore.machine import RestoreState as S
+from bot.jobs.restore.payload import Maintenance, manager_version, params_of, result_of
 from bot.jobs.runner import JobContext
 
 log = logging.getLogger(__name__)
@@ -69,19 +71,19 @@ async def own_safety_executions(client: CloudifyClient, sid: str) -> list[Execut
 def record_maintenance_before(ctx: JobContext, status: str) -> None:
     """Remember, once, the mode snapbot found before it first asked for maintenance: if it was
     off, snapbot is the one that turned it on (and turns it off when it unwinds)."""
-    if "maintenance_before" not in ctx.job.result:
-        ctx.merge_result(maintenance_before=status)
+    if result_of(ctx.job).maintenance.before is None:
+        ctx.merge_result(**Maintenance(before=status).stored())
 
 
 async def unwind(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> tuple[list[str], list[str]]:
     """Undo what the restore did before its restore execution; returns (undone, left)."""
-    r = ctx.job.result
+    done = result_of(ctx.job)
     undone: list[str] = []
     left: list[str] = []
-    sid = r.get("safety_snapshot_id")
-    if sid and not r.get("safety_archive_path"):
+    sid = done.safety.snapshot_id
+    if sid and not done.safety.archive_path:
         await _drop_safety(client, sid, undone, left)
-    before = r.get("maintenance_before")
+    before = done.maintenance.before
     if before == "deactivated":
         await _maintenance_off(ctx, client, runbook, undone, left)
     elif before in ("activating", "activated"):
@@ -140,8 +142,7 @@ def outcome_text(undone: list[str], left: list[str]) -> str:
 async def waiting_for(ctx: JobContext, client: CloudifyClient, what: str, *, exclude: set[str],
                       seen: dict[str, Any], bound: float) -> None:
     """Name on the card and in the thread (when it changes) the executions a wait is behind."""
-    version = ctx.job.result.get("manager_version") or ctx.job.params.get("manager_version")
-    held = held_by_maintenance(version) and what == "maintenance"
+    held = held_by_maintenance(manager_version(params_of(ctx.job), result_of(ctx.job))) and what == "maintenance"
     try:
         blocking = await not_over(client, exclude=exclude)
     except CloudifyError as exc:
@@ -225,12 +226,14 @@ async def step(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) 
     """The `unwinding` state: undo, say what was undone and left, end cancelled or failed."""
     undone, left = await unwind(ctx, client, runbook)
     said = outcome_text(undone, left)
-    ctx.merge_result(unwound=undone, left=left, waiting_for=None, manager_state=await manager_state(ctx, client))
-    if ctx.job.result.get("unwind_for") == "cancelled":
-        await ctx.move(S.CANCELLED, f"cancelled by {ctx.job.result.get('cancelled_by') or 'snapbot'} "
+    outcome = replace(result_of(ctx.job).outcome, unwound=tuple(undone), left=tuple(left),
+                      manager_state=await manager_state(ctx, client))
+    ctx.merge_result(**outcome.stored(), waiting_for=None)
+    if outcome.unwind_for == "cancelled":
+        await ctx.move(S.CANCELLED, f"cancelled by {outcome.cancelled_by or 'snapbot'} "
                                     f"before the restore started; {said}")
         return
-    error = ctx.job.result.get("unwind_error") or "failed"
-    failed_step = ctx.job.result.get("failed_step") or S.PREFLIGHT
+    error = outcome.unwind_error or "failed"
+    failed_step = outcome.failed_step or S.PREFLIGHT
     await ctx.move(S.FAILED, f"{RESTORE.label(failed_step)} failed: {error}; no restore was started; {said}",
                    error=error)
