@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.clock import iso
 from bot.cloudify.models import Execution, ExecutionSchedule
+from bot.jobs.restore.payload import RestoreParams
 from bot.jobs.scheduled_work import failed_originals, skipped_schedules
-from bot.messages.restore_effects import effects, report_summary, report_text
+from bot.messages import restore_effects
+from bot.messages.restore_effects import report_summary, report_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def effects(params: dict[str, Any]) -> list[str]:
+    """The card's "What happens" lines for a restore job row holding `params`."""
+    return restore_effects.effects(RestoreParams.from_stored(params))
 
 
 def _failed(eid: str, due: datetime, dep: str = "dep-1") -> Execution:

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot import runbooks
 from bot.jobs.restore.machine import RESTORE, UNWINDABLE
+from bot.jobs.restore.payload import RestoreOutcome, RestoreParams, params_of, result_of
 from bot.messages import restore_effects as effects
 from bot.messages.blocks import (
     SECTION_MAX,
@@ -56,41 +57,42 @@ def request_ack(job: Job) -> Message:
 
 # -- the restore card -------------------------------------------------------------------------
 
-def consequences(p: dict[str, Any], job_id: str, runbook_base_url: str | None = None) -> list[str]:
+def consequences(p: RestoreParams, job_id: str, runbook_base_url: str | None = None) -> list[str]:
     """The request card's "What happens": what the restore does on this manager (by format and
     version, restore_effects.effects), the safety snapshot, maintenance mode, a forced cluster."""
     out = list(effects.effects(p))
-    if p.get("safety_snapshot", True):
+    if p.request.safety_snapshot:
         out.append(f"a safety snapshot `safety-{job_id}` will be taken and archived off the manager first")
     else:
         out.append("no safety snapshot will be taken (disabled in config)")
     out.append("maintenance mode is on during the restore")
-    if p.get("tenant_name"):
+    if p.request.tenant_name:
         # no version's restore endpoint reads a tenant name (rest-service resources_v2/snapshots.py)
-        out.append(f"`--tenant-name {p['tenant_name']}` is ignored by the manager: the restore is "
+        out.append(f"`--tenant-name {p.request.tenant_name}` is ignored by the manager: the restore is "
                    "not scoped to a tenant, every tenant in the snapshot is restored")
-    if p.get("cluster_down"):
-        out.append("cluster nodes not OK: " + ", ".join(f"`{d}`" for d in p["cluster_down"]))
-    override = p.get("cluster_override")
+    if p.facts.cluster_down:
+        out.append("cluster nodes not OK: " + ", ".join(f"`{d}`" for d in p.facts.cluster_down))
+    override = p.facts.cluster_override
     if override:
-        rb = next((r for r in runbooks.ALL if r.anchor == override.get("runbook")), runbooks.SPLIT_BRAIN)
-        out.append(f":rotating_light: requested despite a {override.get('why')} "
-                   f"(--ignore-cluster-health by approver {who(override.get('by'))}); "
+        rb = next((r for r in runbooks.ALL if r.anchor == override.runbook), runbooks.SPLIT_BRAIN)
+        out.append(f":rotating_light: requested despite a {override.why} "
+                   f"(--ignore-cluster-health by approver {who(override.by)}); "
                    + runbooks.reference(rb, runbook_base_url))
     return out
 
 
 def _facts(job: Job) -> list[dict[str, Any]]:
-    p = job.params
-    snap = [f"*Snapshot* `{p.get('snapshot_id')}`"]
-    if p.get("snapshot_created_at"):
-        snap.append(f"created {when(p['snapshot_created_at'])}")
-    snap.append(f"version {p['snapshot_version']}" if p.get("snapshot_version") else "version unknown")
-    if p.get("snapshot_size") is not None:
-        snap.append(f"size {human_size(p.get('snapshot_size'))}")
-    mgr = [f"*Manager* `{job.manager}`", f"runs {p.get('manager_version') or '?'}"]
-    if p.get("deployments") is not None:
-        mgr.append(f"{p['deployments']} deployment{'s' if p['deployments'] != 1 else ''}")
+    p = params_of(job)
+    f = p.facts
+    snap = [f"*Snapshot* `{p.snapshot_id}`"]
+    if f.snapshot_created_at:
+        snap.append(f"created {when(f.snapshot_created_at)}")
+    snap.append(f"version {f.snapshot_version}" if f.snapshot_version else "version unknown")
+    if f.snapshot_size is not None:
+        snap.append(f"size {human_size(f.snapshot_size)}")
+    mgr = [f"*Manager* `{job.manager}`", f"runs {f.manager_version or '?'}"]
+    if f.deployments is not None:
+        mgr.append(f"{f.deployments} deployment{'s' if f.deployments != 1 else ''}")
     return [{"type": "section", "fields": [{"type": "mrkdwn", "text": "\n".join(snap)},
                                            {"type": "mrkdwn", "text": "\n".join(mgr)}]}]
 
@@ -100,20 +102,20 @@ def _approved_by(job: Job) -> list[str]:
 
 
 def request_card(job: Job, now: datetime | None = None, runbook_base_url: str | None = None) -> Message:
-    p = job.params
+    p = params_of(job)
     title = f"Restore request `{job.id}`"
-    if p.get("rollback_of"):
-        title += f" (rollback of `{p['rollback_of']}`)"
-    text = f":rotating_light: {title}: {who(job.requester)} asks to restore `{p.get('snapshot_id')}` on `{job.manager}`"
+    if p.origin.rollback_of:
+        title += f" (rollback of `{p.origin.rollback_of}`)"
+    text = f":rotating_light: {title}: {who(job.requester)} asks to restore `{p.snapshot_id}` on `{job.manager}`"
     blocks = [section(text), *_facts(job),
               section(truncate("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id, runbook_base_url)),
                                SECTION_MAX))]
-    need = int(p.get("required_approvals", 1))
+    need = int(job.params.get("required_approvals", 1))
     got = _approved_by(job)
     approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than {who(job.requester)}"
     if got:
         approvals += f"; approved so far by {', '.join(who(u) for u in got)} ({len(got)}/{need})"
-    blocks.append(context(approvals + f". Expires at {when(p.get('expires_at'))}, then becomes *expired*."))
+    blocks.append(context(approvals + f". Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."))
     blocks.append({"type": "actions", "block_id": f"restore_decision:{job.id}", "elements": [
         button("Approve", "restore_approve", job.id, "primary"),
         button("Reject", "restore_reject", job.id, "danger"),
@@ -132,11 +134,12 @@ def checklist(job: Job, transitions: list[Transition], now: datetime | None = No
     """The steps with their times; the current one with how long it has run (the card is
     refreshed at least every minute while a step waits, so this stays true)."""
     entered = _entered(transitions)
-    steps = [s for s in RESTORE.steps if s != "safety_snapshot" or job.params.get("safety_snapshot", True)
+    done = result_of(job)
+    steps = [s for s in RESTORE.steps if s != "safety_snapshot" or params_of(job).request.safety_snapshot
              or "safety_snapshot" in entered]
-    failed_step = job.result.get("failed_step") if job.state == "failed" else None
+    failed_step = done.outcome.failed_step if job.state == "failed" else None
     waiting_creds = job.state == "awaiting_credentials"
-    current = (job.result.get("credentials_resume_state") or "restored") if waiting_creds else \
+    current = (done.credentials.resume_state or "restored") if waiting_creds else \
         (job.state if job.state in steps else None)
     latest = transitions[-1] if transitions else None
     since = latest.at if latest is not None and latest.to_state == job.state else \
@@ -173,7 +176,7 @@ overdue_report_text = effects.report_text  # the scheduled-work report (the name
 
 
 def credentials_lost(job: Job, runbook_base_url: str | None, interval: float) -> str:
-    return effects.credentials_lost(job.manager, job.result.get("restore_execution_id"),
+    return effects.credentials_lost(job.manager, result_of(job).execution.execution_id,
                                     runbook_base_url, interval)
 
 
@@ -183,70 +186,71 @@ def credentials_back(manager: str) -> str:
 
 def progress_card(job: Job, transitions: list[Transition], now: datetime | None = None,
                   runbook_base_url: str | None = None, poll_interval: float = 2.0) -> Message:
-    p = job.params
+    p = params_of(job)
     state_word = {"done": ":white_check_mark: done", "failed": ":x: failed"}.get(job.state, job.state.replace("_", " "))
-    text = f"Restore `{job.id}` of `{p.get('snapshot_id')}` on `{job.manager}`: {state_word}"
+    text = f"Restore `{job.id}` of `{p.snapshot_id}` on `{job.manager}`: {state_word}"
     blocks = [section(f"*{text}*"), *_facts(job)]
     people = f"Requested by {who(job.requester)}"
     got = _approved_by(job)
     if got:
         people += f", approved by {', '.join(who(u) for u in got)}"
-    if p.get("retry_of"):
-        people += f"; retry of `{p['retry_of']}` from {RESTORE.label(p.get('retry_from', ''))}"
+    if p.origin.retry_of:
+        people += f"; retry of `{p.origin.retry_of}` from {RESTORE.label(p.origin.retry_from)}"
     blocks.append(context(people))
     blocks.append(section("\n".join(checklist(job, transitions, now))))
     if (line := transfer_line(job)) is not None:  # the safety copy coming off the manager
         blocks.append(context(line))
-    r = job.result
+    r = result_of(job)
     if job.state == "awaiting_credentials":
         blocks.append(section(truncate(credentials_lost(job, runbook_base_url, poll_interval), SECTION_MAX)))
-    if r.get("safety_snapshot_id") and r.get("safety_archive_path"):
-        blocks.append(context(f"Safety snapshot `{r['safety_snapshot_id']}` archived at `{archive_name(r['safety_archive_path'])}` "
-                               f"(sha256 {str(r.get('safety_sha256', ''))[:12]}…)"))
-    if job.state in ("safety_snapshot", "maintenance_activating") and r.get("waiting_for"):
-        blocks.extend(waiting_blocks(job, bound_seconds=r["waiting_for"].get("bound")))
-    elif job.state == "maintenance_activating" and r.get("maintenance_remaining"):
-        blocks.append(context("Waiting for: " + ", ".join(r["maintenance_remaining"])))
+    if r.safety.archived:
+        blocks.append(context(f"Safety snapshot `{r.safety.snapshot_id}` archived at `{archive_name(r.safety.archive_path)}` "
+                               f"(sha256 {r.safety.sha256[:12]}…)"))
+    waiting = job.result.get("waiting_for")
+    if job.state in ("safety_snapshot", "maintenance_activating") and waiting:
+        blocks.extend(waiting_blocks(job, bound_seconds=waiting.get("bound")))
+    elif job.state == "maintenance_activating" and r.maintenance.remaining:
+        blocks.append(context("Waiting for: " + ", ".join(r.maintenance.remaining)))
     if job.state in UNWINDABLE:  # nothing irreversible yet: the requester or an approver may stop it
         blocks.append({"type": "actions", "block_id": f"restore_cancel:{job.id}", "elements": [
             button("Cancel the restore", "job_cancel", job.id, "danger")]})
-    if job.state == "unwinding" or r.get("unwound") or r.get("left"):
-        blocks.append(section(truncate(_unwound_text(r), SECTION_MAX)))
-    if r.get("report"):
-        blocks.append(section(truncate("*Scheduled work:* " + report_summary(r["report"]), SECTION_MAX)))
-    if job.state == "done" and r.get("upgrade"):
-        blocks.append(section(f"The snapshot ({p.get('snapshot_version')}) is older than the manager "
-                               f"({r.get('manager_version_after') or p.get('manager_version')}): this restore was an upgrade. "
+    if job.state == "unwinding" or r.outcome.unwound or r.outcome.left:
+        blocks.append(section(truncate(_unwound_text(r.outcome), SECTION_MAX)))
+    if r.after.report:
+        blocks.append(section(truncate("*Scheduled work:* " + report_summary(r.after.report), SECTION_MAX)))
+    if job.state == "done" and r.after.upgrade:
+        blocks.append(section(f"The snapshot ({p.facts.snapshot_version}) is older than the manager "
+                               f"({r.after.manager_version or p.facts.manager_version}): this restore was an upgrade. "
                                "Next steps from the vendor guide:"))
         blocks.append({"type": "actions", "block_id": f"restore_upgrade:{job.id}", "elements": [
             button("Install new agents", "restore_agents", job.id, "primary"),
             button("Update plugins", "restore_plugins", job.id),
         ]})
     if job.state == "failed":
-        step = r.get("failed_step", "")
+        step = r.outcome.failed_step or ""
+        left_in = r.outcome.manager_state or ""
         blocks.append(section(f"*{RESTORE.label(step)} failed:* {job.error or 'unknown error'}\n"
-                               f"The manager was left *{r.get('manager_state') or 'in an unknown state'}*."))
+                               f"The manager was left *{left_in or 'in an unknown state'}*."))
         buttons = [button("Retry from this step", "restore_retry", job.id, "primary")]
-        if r.get("manager_state", "").startswith("still"):
+        if left_in.startswith("still"):
             buttons.append(button("Deactivate maintenance mode", "restore_deactivate", job.id))
-        if r.get("safety_archive_path"):
+        if r.safety.archive_path:
             buttons.append(button("Restore the safety snapshot", "restore_rollback", job.id, "danger"))
         blocks.append({"type": "actions", "block_id": f"restore_failed:{job.id}", "elements": buttons})
     return message(text, blocks)
 
 
-def _unwound_text(r: dict[str, Any]) -> str:
-    if "unwound" not in r:
+def _unwound_text(outcome: RestoreOutcome) -> str:
+    if outcome.unwound is None:
         return "*Undoing what snapbot did* (its own queued safety snapshot, maintenance mode it activated)…"
-    undone = r.get("unwound") or []
-    left = r.get("left") or []
+    undone, left = outcome.unwound, outcome.left
     text = "*Undone:* " + ("; ".join(undone) if undone else "nothing needed undoing")
     text += "\n*Left:* " + ("; ".join(left) if left else "nothing: the manager is as snapbot found it")
     return text + "\nNo restore was started."
 
 
 def decided_card(job: Job, transitions: list[Transition]) -> Message:
-    p = job.params
+    p = params_of(job)
     outcome = OUTCOMES.get(job.state, job.state)
     last = transitions[-1] if transitions else None
     by = ""
@@ -254,11 +258,12 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
         by = f" by {who(last.actor)}" if last.actor and last.actor != "snapbot" else ""
         by += f" at {when(last.at)}"
         if job.state == "expired":
-            by = f" at {when(p.get('expires_at'))}: no decision in time"
-    text = f"{outcome}{by}: restore of `{p.get('snapshot_id')}` on `{job.manager}` (`{job.id}`), requested by {who(job.requester)}"
+            by = f" at {when(job.params.get('expires_at'))}: no decision in time"
+    text = f"{outcome}{by}: restore of `{p.snapshot_id}` on `{job.manager}` (`{job.id}`), requested by {who(job.requester)}"
     blocks = [section(text), *_facts(job)]
-    if "unwound" in job.result:
-        blocks.append(section(truncate(_unwound_text(job.result), SECTION_MAX)))
+    unwind = result_of(job).outcome
+    if unwind.unwound is not None:
+        blocks.append(section(truncate(_unwound_text(unwind), SECTION_MAX)))
     return message(text, blocks)
 
 

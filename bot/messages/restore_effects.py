@@ -8,6 +8,7 @@ from typing import Any
 
 from bot import runbooks
 from bot.cloudify import versions
+from bot.jobs.restore.payload import RestoreParams
 from bot.messages.blocks import when
 
 
@@ -15,14 +16,14 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def effects(p: dict[str, Any]) -> list[str]:
-    """The "What happens" lines of the request card for params `p` (restore_format,
-    manager_version, force, restore_certificates, no_reboot, deployments, snapshot_created_at)."""
-    fmt = p.get("restore_format")
-    version = p.get("manager_version")
+def effects(p: RestoreParams) -> list[str]:
+    """The "What happens" lines of the request card for a restore asked with `p` (its format,
+    the manager's version and deployments, the snapshot's date, the certificate flags)."""
+    fmt = p.facts.restore_format
+    version = p.facts.manager_version
     traits = versions.traits(version)
-    deployments = p.get("deployments")
-    since = f" since {when(p['snapshot_created_at'])}" if p.get("snapshot_created_at") else ""
+    deployments = p.facts.deployments
+    since = f" since {when(p.facts.snapshot_created_at)}" if p.facts.snapshot_created_at else ""
     out: list[str] = []
     if fmt == versions.LEGACY:
         line = ("*replaces everything* on the manager (legacy snapshot): its database becomes the "
@@ -42,11 +43,11 @@ def effects(p: dict[str, Any]) -> list[str]:
         out.append("snapshot format unknown (no archived copy and no create record): a *legacy* snapshot "
                    "replaces everything (users and tokens included), a *new-format* one merges; "
                    "`/cfy snapshots download` it first to know")
-    if p.get("restore_certificates"):
+    if p.request.restore_certificates:
         if fmt == versions.NEW:
             out.append("--restore-certificates has no effect on a new-format restore: certificates are "
                        "not restored and the manager does not reboot")
-        elif p.get("no_reboot"):
+        elif p.request.no_reboot:
             out.append("restores certificates; the manager will *not* reboot (--no-reboot): restart its "
                        "services yourself")
         else:
