@@ -241,7 +241,8 @@ class Maintenance:
 
     def stored(self) -> dict[str, Any]:
         return _set(maintenance_before=self.before,
-                    maintenance_remaining=list(self.remaining) if self.remaining or self.before else None)
+                    maintenance_remaining=list(self.remaining)
+                    if self.remaining or self.before is not None else None)
 
     @classmethod
     def from_stored(cls, raw: Mapping[str, Any]) -> Maintenance:
