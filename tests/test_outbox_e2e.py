@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot.jobs.restore.payload import ScheduledWorkReport
 from bot.messages.jobs import people, with_mentions
 from bot.messages.restore import overdue_report_text
 from bot.messages.text import for_slack
@@ -67,7 +68,7 @@ async def test_slack_429_then_503_for_a_minute_mid_restore_loses_nothing_and_kee
         # every state change's reply, once each, in the order the states were taken
         assert _state_replies(rig, job) == _expected_replies(rig, job)
         thread = [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job.message_ts)]
-        assert sum(overdue_report_text(job.result["report"]) in t for t in thread) == 1
+        assert sum(overdue_report_text(ScheduledWorkReport.from_stored(job.result["report"])) in t for t in thread) == 1
         card = rig.slack.message("C_OPS", job.message_ts)
         assert card is not None and "done" in card["text"]
         assert len(rig.slack.messages("C_OPS", top_level=True)) == 1  # one card
@@ -98,7 +99,7 @@ async def test_slack_storing_posts_but_answering_503_mid_restore_posts_every_mes
         thread = [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job.message_ts)]
         assert len(thread) == len(set(thread)), thread  # nothing twice
         assert _state_replies(rig, job) == _expected_replies(rig, job)
-        assert sum(overdue_report_text(job.result["report"]) in t for t in thread) == 1
+        assert sum(overdue_report_text(ScheduledWorkReport.from_stored(job.result["report"])) in t for t in thread) == 1
         assert len(rig.slack.messages("C_OPS", top_level=True)) == 1  # one card
         assert rig.slack.calls_to("conversations.replies")  # looked up, not posted again
         assert rig.services.outbox.rows(status="dead") == []

@@ -15,6 +15,7 @@ from bot.jobs.restore.payload import (
     RestoreRequest,
     RestoreResult,
     SafetyCopy,
+    ScheduledWorkReport,
     manager_version,
 )
 
@@ -41,7 +42,11 @@ STORED_RESULT: dict[str, Any] = {
     "restore_status": "terminated", "restore_status_unknown": False,
     "restore_ended_at": "2026-03-01T12:09:00Z",
     "manager_version_after": "7.0.5", "snapshot_status_stuck": True,
-    "report": {"style": "schedules", "failed_originals": [], "snapshots_after": 0},
+    "report": {"style": "schedules", "format": "legacy", "version": "7.0.5",
+               "failed_originals": [{"id": "e1", "deployment_id": "d1", "workflow_id": "install",
+                                     "scheduled_for": "2026-03-01T12:06:00Z", "source": "log", "schedule_id": None}],
+               "skipped_schedules": [], "schedules_checked": True, "overdue": [], "requeued": [],
+               "snapshots_after": 0, "restore_started_at": "2026-03-01T12:05:01Z"},
     "upgrade": True,
     "credentials_resume_state": "reporting", "credentials_lost_at": "2026-03-01T12:10:00Z",
     "credentials_back_at": "2026-03-01T12:20:00Z",
@@ -117,3 +122,19 @@ def test_a_part_written_alone_leaves_the_rest_of_the_row_alone() -> None:
     """Each step merges only its own keys (the store merges them into what is there)."""
     assert SafetyCopy(snapshot_id="safety-r-1").stored() == {"safety_snapshot_id": "safety-r-1"}
     assert replace(RestoreExecution(), execution_id="ex-1").stored() == {"restore_execution_id": "ex-1"}
+
+
+def test_each_style_of_report_keeps_its_own_keys() -> None:
+    """A 5.x report (overdue and re-queued) stores no schedule keys; a new-format one its merge
+    errors; a report that could not read the schedules says so and is not `schedules_checked`."""
+    overdue = {"style": "overdue", "format": "legacy", "version": "5.1.4",
+               "overdue": [{"id": "e1", "deployment_id": "", "workflow_id": "", "scheduled_for": "x", "source": "log"}],
+               "requeued": [], "snapshots_after": None, "restore_started_at": "2026-03-01T12:05:01Z"}
+    assert ScheduledWorkReport.from_stored(overdue).stored() == overdue
+    merged = {"style": "schedules", "format": "new", "version": "7.0.5", "unread": ["execution schedules (404)"],
+              "failed_originals": [], "skipped_schedules": [], "schedules_checked": False, "overdue": [],
+              "requeued": [], "merge_errors": ["exists: d1"], "snapshots_after": 2,
+              "restore_started_at": "2026-03-01T12:05:01Z"}
+    report = ScheduledWorkReport.from_stored(merged)
+    assert report.stored() == merged and report.by_schedules and report.merge_errors == ("exists: d1",)
+    assert ScheduledWorkReport.from_stored({}) == ScheduledWorkReport()  # an overdue-style report, empty

@@ -30,6 +30,7 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from bot.jobs.restore.machine import RESTORE
+from bot.jobs.restore.payload import ScheduledWorkReport
 from bot.messages.jobs import with_mentions
 from bot.messages.restore import overdue_report_text
 from bot.messages.text import for_slack
@@ -112,7 +113,7 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
         expected = for_slack({"text": f"`{job_id}` → *{to_state}*: {with_mentions(detail, [actor])}"})["text"]
         assert replies.count(expected) == 1, (expected, replies)
     report = json.loads(result_json)["report"]
-    assert sum(for_slack({"text": overdue_report_text(report)})["text"] in r for r in replies) == 1, replies
+    assert sum(for_slack({"text": overdue_report_text(ScheduledWorkReport.from_stored(report))})["text"] in r for r in replies) == 1, replies
     state_replies = [r for r in replies if r.startswith(f"`{job_id}` → ")]
     assert [r.split("*")[1] for r in state_replies][-1] == "done"  # order kept: done comes last
     left = _query(db, "select kind, status, last_error from outbox where status in ('pending', 'dead')")

@@ -7,10 +7,9 @@ from typing import Any
 
 from bot.clock import iso
 from bot.cloudify.models import Execution, ExecutionSchedule
-from bot.jobs.restore.payload import RestoreParams
+from bot.jobs.restore.payload import RestoreParams, ScheduledWorkReport
 from bot.jobs.scheduled_work import failed_originals, skipped_schedules
 from bot.messages import restore_effects
-from bot.messages.restore_effects import report_summary, report_text
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -18,6 +17,16 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 def effects(params: dict[str, Any]) -> list[str]:
     """The card's "What happens" lines for a restore job row holding `params`."""
     return restore_effects.effects(RestoreParams.from_stored(params))
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The thread reply for a report as a job row stores it."""
+    return restore_effects.report_text(ScheduledWorkReport.from_stored(report))
+
+
+def report_summary(report: dict[str, Any]) -> str:
+    """The card's line for a report as a job row stores it."""
+    return restore_effects.report_summary(ScheduledWorkReport.from_stored(report))
 
 
 def _failed(eid: str, due: datetime, dep: str = "dep-1") -> Execution:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import runbooks
 from bot.cloudify import versions
-from bot.jobs.restore.payload import RestoreParams
+from bot.jobs.restore.payload import RestoreParams, ScheduledWorkReport
 from bot.messages.blocks import when
 
 
@@ -84,19 +84,16 @@ def credentials_back(manager: str) -> str:
 
 # -- the scheduled-work report --------------------------------------------------------------
 
-def _execution(e: dict[str, Any]) -> str:
+def _execution(e: Mapping[str, Any]) -> str:
     return (f"`{e.get('id')}` — deployment `{e.get('deployment_id') or '?'}`, workflow "
             f"`{e.get('workflow_id') or '?'}`, scheduled for {when(e.get('scheduled_for'))}")
 
 
-def report_summary(report: Mapping[str, Any]) -> str:
+def report_summary(report: ScheduledWorkReport) -> str:
     """One line for the card."""
     parts: list[str] = []
-    overdue = report.get("overdue") or []
-    requeued = report.get("requeued") or []
-    originals = report.get("failed_originals") or []
-    skipped = report.get("skipped_schedules") or []
-    errors = report.get("merge_errors") or []
+    overdue, requeued = report.overdue, report.requeued
+    originals, skipped, errors = report.failed_originals, report.skipped_schedules, report.merge_errors
     if overdue:
         parts.append(f"{_plural(len(overdue), 'overdue execution')} marked FAILED: "
                      + ", ".join(f"`{e['id']}`" for e in overdue))
@@ -111,20 +108,18 @@ def report_summary(report: Mapping[str, Any]) -> str:
                      + ", ".join(f"`{s['id']}` (due {when(s.get('due'))})" for s in skipped))
     if errors:
         parts.append(f"{_plural(len(errors), 'item')} not merged (already on the manager)")
-    if report.get("snapshots_after") == 0 and report.get("format") == versions.LEGACY:
+    if report.snapshots_after == 0 and report.format == versions.LEGACY:
         parts.append("the manager's snapshot list is now empty")
     if not parts:
         return "No scheduled executions were affected by the restore."
     return "; ".join(parts)
 
 
-def report_text(report: Mapping[str, Any]) -> str:
+def report_text(report: ScheduledWorkReport) -> str:
     """The thread reply: everything the restore did to scheduled work, one item per line."""
-    style = report.get("style") or "overdue"
-    lines = [f"*Scheduled work report* (restore began {when(report.get('restore_started_at'))})"]
-    if style == "overdue":
-        overdue = report.get("overdue") or []
-        requeued = report.get("requeued") or []
+    lines = [f"*Scheduled work report* (restore began {when(report.restore_started_at)})"]
+    if not report.by_schedules:
+        overdue, requeued = report.overdue, report.requeued
         if overdue:
             lines.append(f"Marked FAILED by the restore because overdue ({len(overdue)}):")
             lines += [f"• {_execution(e)}" for e in overdue]
@@ -135,7 +130,7 @@ def report_text(report: Mapping[str, Any]) -> str:
             lines.append(f"Re-queued, will run at their time ({len(requeued)}):")
             lines += [f"• {_execution(e)}" for e in requeued]
     else:
-        originals = report.get("failed_originals") or []
+        originals = report.failed_originals
         if originals:
             lines.append(f"Scheduled executions the restore marked FAILED ({len(originals)}):")
             for e in originals:
@@ -144,7 +139,7 @@ def report_text(report: Mapping[str, Any]) -> str:
                 lines.append(f"• {_execution(e)}{tail}")
         else:
             lines.append("No scheduled execution was marked FAILED.")
-        skipped = report.get("skipped_schedules") or []
+        skipped = report.skipped_schedules
         if skipped:
             lines.append(f"Execution schedules whose run fell due between the snapshot and the end of the "
                          f"restore; the manager skips these runs ({len(skipped)}):")
@@ -157,18 +152,18 @@ def report_text(report: Mapping[str, Any]) -> str:
                 lines.append(f"• `{s['id']}` — deployment `{s.get('deployment_id') or '?'}`, workflow "
                              f"`{s.get('workflow_id') or '?'}`, due {when(s.get('due'))}{nxt}")
             lines.append("Run them by hand if those runs are still needed.")
-        elif report.get("schedules_checked"):
+        elif report.schedules_checked:
             lines.append("No execution schedule fell due during the restore.")
-    for what in report.get("unread") or []:
+    for what in report.unread:
         lines.append(f":warning: could not read {what}; check it on the manager")
-    errors = report.get("merge_errors") or []
+    errors = report.merge_errors
     if errors:
         lines.append(f"Not merged, already on the manager ({len(errors)}; the manager logged each as an error):")
         lines += [f"• {e}" for e in errors[:25]]
         if len(errors) > 25:
             lines.append(f"…and {len(errors) - 25} more")
-    if report.get("format") == versions.LEGACY and report.get("snapshots_after") is not None:
-        n = report["snapshots_after"]
+    n = report.snapshots_after
+    if report.format == versions.LEGACY and n is not None:
         lines.append("The manager's snapshot list is now empty (a legacy restore empties it); snapbot's "
                      "archive keeps the copies." if n == 0 else
                      f"The manager now lists {_plural(n, 'snapshot')}.")

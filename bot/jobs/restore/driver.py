@@ -45,7 +45,7 @@ from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
-from bot.jobs.restore.payload import SafetyCopy, manager_version, params_of, result_of
+from bot.jobs.restore.payload import SafetyCopy, ScheduledWorkReport, manager_version, params_of, result_of
 from bot.jobs.runner import JobContext
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import restore as messages
@@ -391,12 +391,12 @@ class RestoreDriver:
         after = result_of(ctx.job).after
         if after.report_after_deactivation and after.report is None:
             await self._record_report(ctx, await collect_report(ctx, self._client(ctx), self.runbook))
-        report = result_of(ctx.job).after.report or {}
+        report = result_of(ctx.job).after.report or ScheduledWorkReport()
         await ctx.move("done", f"restore of {params_of(ctx.job).snapshot_id} complete: "
                                f"{messages.report_summary(report).rstrip('.')}; maintenance mode off")
 
     @staticmethod
-    async def _record_report(ctx: JobContext, report: dict[str, Any]) -> None:
+    async def _record_report(ctx: JobContext, report: ScheduledWorkReport) -> None:
         """The scheduled-work report, recorded with its thread reply (once, across resumes)."""
         await ctx.record_and_say(messages.overdue_report_text(report), key=f"overdue-report:{ctx.job.id}",
                                  **replace(result_of(ctx.job).after, report=report).stored())

@@ -12,7 +12,7 @@ from bot.cloudify.models import Execution
 from bot.config import RunbookConfig
 from bot.errors import BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed, Unauthorized
 from bot.jobs.poll import poll, retrying
-from bot.jobs.restore.payload import manager_version, params_of, result_of
+from bot.jobs.restore.payload import ScheduledWorkReport, manager_version, params_of, result_of
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report
 from bot.jobs.runner import JobContext
 from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
@@ -144,7 +144,7 @@ async def _ended_but_flagged(ctx: JobContext, client: CloudifyClient, runbook: R
     return True
 
 
-async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> dict[str, Any]:
+async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: RunbookConfig) -> ScheduledWorkReport:
     """What the restore did to scheduled work, the way this manager's version does it (see
     bot.jobs.scheduled_work), the items a new-format restore could not merge, and the snapshot
     list it left. Read with X-BYPASS-MAINTENANCE while maintenance mode is still on."""
@@ -167,32 +167,31 @@ async def collect_report(ctx: JobContext, client: CloudifyClient, runbook: Runbo
             events = []
     lines = [e.message for e in events]
     failed = await again(lambda: client.list_executions(status="failed", bypass_maintenance=True))
-    report: dict[str, Any] = {"style": traits.scheduled_report, "format": fmt, "version": version}
+    report = ScheduledWorkReport(style=traits.scheduled_report, format=fmt, version=version,
+                                 restore_started_at=iso(started))
     if traits.scheduled_report == "overdue":
         scheduled = await again(lambda: client.list_executions(status="scheduled", bypass_maintenance=True))
         lookup = await _lookup(client, lines, failed, OVERDUE_RE)
-        report.update(overdue_report(started, lines, failed, scheduled, lookup))
+        found = overdue_report(started, lines, failed, scheduled, lookup)
+        report = replace(report, overdue=tuple(found["overdue"]), requeued=tuple(found["requeued"]))
     else:
         try:
             schedules = await again(lambda: client.list_execution_schedules(bypass_maintenance=True))
         except (NotFound, BadParameters) as exc:  # not there after all: say so, report the rest
             schedules = []
-            report["unread"] = [f"execution schedules ({exc.user_message})"]
+            report = replace(report, unread=(f"execution schedules ({exc.user_message})",))
         lookup = await _lookup(client, lines, failed, ORIGINAL_FAILED_RE)
         ended = parse_time(done.execution.ended_at) or ctx.clock.now()
-        report["failed_originals"] = failed_originals(lines, failed, lookup, schedules, started)
-        report["skipped_schedules"] = skipped_schedules(
-            schedules, snapshot_at=parse_time(p.facts.snapshot_created_at), restore_ended=ended)
-        report["schedules_checked"] = "unread" not in report
-        report["overdue"], report["requeued"] = [], []
+        skipped = skipped_schedules(schedules, snapshot_at=parse_time(p.facts.snapshot_created_at),
+                                    restore_ended=ended)
+        report = replace(report, failed_originals=tuple(failed_originals(lines, failed, lookup, schedules, started)),
+                         skipped_schedules=tuple(skipped), schedules_checked=not report.unread)
     if fmt == versions.NEW:
-        report["merge_errors"] = [e.message for e in events if e.level == "error"][:200]
+        report = replace(report, merge_errors=tuple(e.message for e in events if e.level == "error")[:200])
     try:
-        report["snapshots_after"] = len(await again(client.list_snapshots))
+        return replace(report, snapshots_after=len(await again(client.list_snapshots)))
     except CloudifyError:
-        report["snapshots_after"] = None
-    report["restore_started_at"] = iso(started)
-    return report
+        return report
 
 
 async def _lookup(client: CloudifyClient, lines: list[str], failed: list[Execution],

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.cloudify import versions
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.store import Job
@@ -286,6 +287,62 @@ class RestoreExecution:
                    ended_at=_maybe_text(raw, "restore_ended_at"))
 
 
+#: one execution or schedule the report names, as the report's producers shape it
+#: (`bot.jobs.restore.report`, `bot.jobs.scheduled_work`)
+ReportItem = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ScheduledWorkReport:
+    """What the restore did to scheduled work, read from the manager right after it, the way
+    its version does it. `overdue` style (5.x): overdue executions marked FAILED, later ones
+    re-queued. `schedules` style (6.x/7.x): scheduled executions marked FAILED (each with the
+    schedule that replaced it, if any) and schedules whose runs fell due during the restore.
+    Either way, what could not be read, the items a new-format restore could not merge and the
+    manager's snapshot count after it."""
+
+    style: str = "overdue"
+    format: str | None = None
+    version: str | None = None
+    restore_started_at: str | None = None
+    overdue: tuple[ReportItem, ...] = ()
+    requeued: tuple[ReportItem, ...] = ()
+    failed_originals: tuple[ReportItem, ...] = ()
+    skipped_schedules: tuple[ReportItem, ...] = ()
+    schedules_checked: bool = False
+    unread: tuple[str, ...] = ()
+    merge_errors: tuple[str, ...] = ()
+    snapshots_after: int | None = None
+
+    @property
+    def by_schedules(self) -> bool:
+        """The 6.x/7.x way (any style but `overdue`)."""
+        return self.style != "overdue"
+
+    def stored(self) -> dict[str, Any]:
+        """The result's `report` (the keys of the other style are left out)."""
+        schedules = {"failed_originals": [dict(e) for e in self.failed_originals],
+                     "skipped_schedules": [dict(s) for s in self.skipped_schedules],
+                     "schedules_checked": self.schedules_checked} if self.by_schedules else {}
+        return {"style": self.style, "format": self.format, "version": self.version,
+                **({"unread": list(self.unread)} if self.unread else {}), **schedules,
+                "overdue": [dict(e) for e in self.overdue], "requeued": [dict(e) for e in self.requeued],
+                **({"merge_errors": list(self.merge_errors)} if self.format == versions.NEW else {}),
+                "snapshots_after": self.snapshots_after, "restore_started_at": self.restore_started_at}
+
+    @classmethod
+    def from_stored(cls, raw: Mapping[str, Any]) -> ScheduledWorkReport:
+        def items(key: str) -> tuple[ReportItem, ...]:
+            return tuple(e for e in raw.get(key) or () if isinstance(e, Mapping))
+
+        return cls(style=_text(raw, "style") or "overdue", format=_maybe_text(raw, "format"),
+                   version=_maybe_text(raw, "version"), restore_started_at=_maybe_text(raw, "restore_started_at"),
+                   overdue=items("overdue"), requeued=items("requeued"),
+                   failed_originals=items("failed_originals"), skipped_schedules=items("skipped_schedules"),
+                   schedules_checked=bool(raw.get("schedules_checked")), unread=_texts(raw, "unread"),
+                   merge_errors=_texts(raw, "merge_errors"), snapshots_after=_maybe_int(raw, "snapshots_after"))
+
+
 @dataclass(frozen=True)
 class AfterRestore:
     """What came after the restore execution: the manager's version when it answered again,
@@ -295,13 +352,13 @@ class AfterRestore:
 
     manager_version: str | None = None
     snapshot_status_stuck: bool = False
-    report: Mapping[str, Any] | None = None
+    report: ScheduledWorkReport | None = None
     report_after_deactivation: bool = False
     upgrade: bool = False
 
     def stored(self) -> dict[str, Any]:
         return {**_set(manager_version_after=self.manager_version,
-                       report=dict(self.report) if self.report is not None else None),
+                       report=self.report.stored() if self.report is not None else None),
                 **{k: True for k, on in (("snapshot_status_stuck", self.snapshot_status_stuck),
                                          ("report_after_deactivation", self.report_after_deactivation),
                                          ("upgrade", self.upgrade)) if on}}
@@ -311,7 +368,7 @@ class AfterRestore:
         report = raw.get("report")
         return cls(manager_version=_maybe_text(raw, "manager_version_after"),
                    snapshot_status_stuck=bool(raw.get("snapshot_status_stuck")),
-                   report=report if isinstance(report, Mapping) else None,
+                   report=ScheduledWorkReport.from_stored(report) if isinstance(report, Mapping) else None,
                    report_after_deactivation=bool(raw.get("report_after_deactivation")),
                    upgrade=bool(raw.get("upgrade")))
 
