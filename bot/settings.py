@@ -164,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runbook.restore_timeout_seconds", "", 3600.0, "Wait for a restore to finish"),
     Setting("runbook.snapshot_timeout_seconds", "", 3600.0, "Wait for a snapshot to be created"),
     Setting("runbook.queue_timeout_seconds", "", 1800.0,
-            "Wait for the safety snapshot to leave the manager's queue (behind running executions)"),
+            "Wait for the manager's running executions to end: the safety snapshot in its queue, a daily run's create"),
     Setting("runbook.return_timeout_seconds", "", 1800.0,
             "Wait for the manager to answer again after its restore execution ended"),
     Setting("runbook.snapshot_status_grace_seconds", "", 300.0,
