@@ -381,7 +381,7 @@ async def test_the_daily_run_prunes_audit_entries_older_than_the_retention(sim, 
 
 def test_keep_audit_days_zero_keeps_everything(tmp_path):
     from bot.audit import AuditLog
-    from bot.config import load_settings
+    from bot.config.load import load_settings
 
     settings = load_settings({"CLOUDIFY_URL": "http://127.0.0.1:9", "SNAPBOT_KEEP_AUDIT_DAYS": "0"}, None)
     assert settings.retention.keep_audit_days == 0

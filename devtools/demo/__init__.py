@@ -233,7 +233,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
                    steps: list[tuple[str, Step]] | None = None) -> int:
     """Run the scripted demo; 0 when every step passed."""
     from bot import bootstrap
-    from bot.config import load_settings
+    from bot.config.load import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
     from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier

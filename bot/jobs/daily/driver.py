@@ -13,7 +13,7 @@ from bot.archive_store.transfer import download_to_store
 from bot.audit import AuditLog
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.dbbackup import backup_database
 from bot.errors import (
     ArchiveError,
