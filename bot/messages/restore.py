@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import runbooks
+from bot.jobs import payload as shared
 from bot.jobs.restore.machine import RESTORE, UNWINDABLE
 from bot.jobs.restore.payload import RestoreOutcome, RestoreParams, params_of, result_of
 from bot.messages import restore_effects as effects
@@ -50,9 +51,11 @@ def already_requested(job: Job) -> Message:
 
 
 def request_ack(job: Job) -> Message:
+    terms = shared.approval_of(job)
+    need = terms.need(1)
     return info(f"restore request `{job.id}` posted; it needs approval by "
-                f"{'an approver' if job.params.get('required_approvals', 1) == 1 else str(job.params.get('required_approvals')) + ' approvers'}"
-                f" (not you) before {when(job.params.get('expires_at'))}")
+                f"{'an approver' if need == 1 else f'{need} approvers'}"
+                f" (not you) before {when(terms.expires_at)}")
 
 
 # -- the restore card -------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def _facts(job: Job) -> list[dict[str, Any]]:
 
 
 def _approved_by(job: Job) -> list[str]:
-    return list(job.result.get("approved_by") or [])
+    return list(shared.result_of(job).approved_by)
 
 
 def request_card(job: Job, now: datetime | None = None, runbook_base_url: str | None = None) -> Message:
@@ -110,12 +113,13 @@ def request_card(job: Job, now: datetime | None = None, runbook_base_url: str | 
     blocks = [section(text), *_facts(job),
               section(truncate("*What happens*\n" + "\n".join(f"• {c}" for c in consequences(p, job.id, runbook_base_url)),
                                SECTION_MAX))]
-    need = int(job.params.get("required_approvals", 1))
+    terms = shared.approval_of(job)
+    need = terms.need(1)
     got = _approved_by(job)
     approvals = f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than {who(job.requester)}"
     if got:
         approvals += f"; approved so far by {', '.join(who(u) for u in got)} ({len(got)}/{need})"
-    blocks.append(context(approvals + f". Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."))
+    blocks.append(context(approvals + f". Expires at {when(terms.expires_at)}, then becomes *expired*."))
     blocks.append({"type": "actions", "block_id": f"restore_decision:{job.id}", "elements": [
         button("Approve", "restore_approve", job.id, "primary"),
         button("Reject", "restore_reject", job.id, "danger"),
@@ -206,9 +210,9 @@ def progress_card(job: Job, transitions: list[Transition], now: datetime | None 
     if r.safety.archived:
         blocks.append(context(f"Safety snapshot `{r.safety.snapshot_id}` archived at `{archive_name(r.safety.archive_path)}` "
                                f"(sha256 {r.safety.sha256[:12]}…)"))
-    waiting = job.result.get("waiting_for")
-    if job.state in ("safety_snapshot", "maintenance_activating") and waiting:
-        blocks.extend(waiting_blocks(job, bound_seconds=waiting.get("bound")))
+    waiting = shared.result_of(job).waiting_for
+    if job.state in ("safety_snapshot", "maintenance_activating") and waiting is not None:
+        blocks.extend(waiting_blocks(job, bound_seconds=waiting.bound))
     elif job.state == "maintenance_activating" and r.maintenance.remaining:
         blocks.append(context("Waiting for: " + ", ".join(r.maintenance.remaining)))
     if job.state in UNWINDABLE:  # nothing irreversible yet: the requester or an approver may stop it
@@ -258,7 +262,7 @@ def decided_card(job: Job, transitions: list[Transition]) -> Message:
         by = f" by {who(last.actor)}" if last.actor and last.actor != "snapbot" else ""
         by += f" at {when(last.at)}"
         if job.state == "expired":
-            by = f" at {when(job.params.get('expires_at'))}: no decision in time"
+            by = f" at {when(shared.approval_of(job).expires_at)}: no decision in time"
     text = f"{outcome}{by}: restore of `{p.snapshot_id}` on `{job.manager}` (`{job.id}`), requested by {who(job.requester)}"
     blocks = [section(text), *_facts(job)]
     unwind = result_of(job).outcome
@@ -288,10 +292,11 @@ def describe_job(job: Job) -> str:
 def approval_card(job: Job) -> Message:
     """The approve/reject card of a gated simple job (maintenance toggles, deletes, uploads...)."""
     text = f":lock: {who(job.requester)} asks to run {describe_job(job)} (job `{job.id}`)"
-    need = int(job.params.get("required_approvals", 1))
+    terms = shared.approval_of(job)
+    need = terms.need(1)
     blocks = [section(text),
               context(f"Needs {need} approval{'s' if need != 1 else ''} from an approver other than "
-                       f"{who(job.requester)}. Expires at {when(job.params.get('expires_at'))}, then becomes *expired*."
+                       f"{who(job.requester)}. Expires at {when(terms.expires_at)}, then becomes *expired*."
                        + (f" Approved so far by {', '.join(who(u) for u in _approved_by(job))}." if _approved_by(job) else "")),
               {"type": "actions", "block_id": f"job_decision:{job.id}", "elements": [
                   button("Approve", "job_approve", job.id, "primary"),

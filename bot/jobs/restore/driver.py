@@ -40,6 +40,7 @@ from bot.errors import (
     Unauthorized,
     WaitTimeout,
 )
+from bot.jobs import payload as shared
 from bot.jobs.poll import poll, retrying
 from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
@@ -255,8 +256,9 @@ class RestoreDriver:
                 seen["remaining"] = ids
                 lines = [unwind.remaining_line(r, held=held) for r in m.remaining_executions]
                 ctx.merge_result(**replace(result_of(ctx.job).maintenance, remaining=tuple(lines)).stored(),
-                                 waiting_for={"what": "maintenance", "ids": list(ids), "executions": lines,
-                                              "bound": self.runbook.maintenance_timeout_seconds})
+                                 waiting_for=shared.waiting_stored(shared.Waiting(
+                                     what="maintenance", executions=tuple(lines), ids=ids,
+                                     bound=self.runbook.maintenance_timeout_seconds)))
                 await ctx.runner.report(ctx.job, "")  # the card lists them (throttled update)
                 if ids:
                     await ctx.say(f"maintenance mode activating; waiting for {len(ids)} execution"

@@ -31,6 +31,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.invocation import Invocation, Reply
+from bot.jobs import payload as shared
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE
 from bot.jobs.restore.machine import RestoreState as S
@@ -269,7 +270,7 @@ class RestoreService:
         carried = result_of(old).carried_over(step).stored()
         asked = params_of(old)
         params = {**replace(asked, origin=replace(asked.origin, retry_of=old.id, retry_from=step)).stored(),
-                  **self._approval_window()}
+                  **self._approval_window(parent_job=shared.params_of(old).parent_job)}
         job, created = store.create_job_once(
             KIND, old.manager, RESTORE.initial, params=params, requester=inv.user,
             channel=old.channel or self._channel(inv), idem_key=f"restore_retry:{old.id}",
@@ -282,10 +283,12 @@ class RestoreService:
         return Reply(messages.info(f"retry of restore {old.id} from {RESTORE.label(step)} "
                                    f"requested as job {job.id}; it starts once approved"))
 
-    def _approval_window(self) -> dict[str, Any]:
+    def _approval_window(self, *, parent_job: str = "") -> dict[str, Any]:
+        """The approval terms a new request gets (and the job that started the one retried)."""
         ttl = self.settings.approvals.ttl_seconds
-        return {"expires_at": iso(self.clock.now() + timedelta(seconds=ttl)),
-                "required_approvals": max(1, int(self.settings.approvals.required))}
+        return shared.SharedParams(expires_at=self.clock.now() + timedelta(seconds=ttl),
+                                   required_approvals=max(1, int(self.settings.approvals.required)),
+                                   parent_job=parent_job).stored()
 
     async def rollback(self, job_id: str, inv: Invocation) -> Reply:
         """A new restore request of the job's safety snapshot. Nothing is sent to the manager

@@ -26,12 +26,12 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.clock import iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
 from bot.config.settings import RunbookConfig
 from bot.errors import CloudifyError, NotFound, SnapbotError, Unauthorized, WaitTimeout
+from bot.jobs import payload as shared
 from bot.jobs.poll import poll
 from bot.jobs.restore.machine import RESTORE
 from bot.jobs.restore.machine import RestoreState as S
@@ -153,8 +153,8 @@ async def waiting_for(ctx: JobContext, client: CloudifyClient, what: str, *, exc
         return
     seen[what] = ids
     lines = [blocker_line(e, held=held) for e in blocking]
-    ctx.merge_result(waiting_for={"what": what, "executions": lines, "bound": bound,
-                                  "ids": list(ids), "since": iso(ctx.clock.now())})
+    ctx.merge_result(waiting_for=shared.waiting_stored(shared.Waiting(
+        what=what, executions=tuple(lines), ids=ids, bound=bound, since=ctx.clock.now())))
     await ctx.runner.report(ctx.job, "")
     if lines:
         await ctx.say(f"{'the safety snapshot is queued' if what == 'safety' else 'maintenance mode activating'}; "
@@ -182,7 +182,8 @@ async def safety_queue_check(ctx: JobContext, client: CloudifyClient, runbook: R
                       bound=runbook.queue_timeout_seconds)
     waited = (now - since).total_seconds()
     if waited >= runbook.queue_timeout_seconds:
-        behind = ", ".join((ctx.job.result.get("waiting_for") or {}).get("executions") or []) or "other executions"
+        waiting = shared.result_of(ctx.job).waiting_for
+        behind = ", ".join(waiting.executions if waiting else ()) or "other executions"
         raise WaitTimeout(f"the safety snapshot {sid} stayed queued on the manager for "
                           f"{int(waited)} s (runbook.queue_timeout_seconds) behind {behind}")
 
