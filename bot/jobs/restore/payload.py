@@ -9,8 +9,9 @@ default the code always assumed (a restore stopped mid-way resumes from what it 
 The parameters: what was asked (`RestoreRequest`), what the request found on the manager and in
 the archive (`RequestFacts`) and where the request came from (`RequestOrigin`: a retry or a
 rollback). The result, one record per step that writes it: the preflight, the safety snapshot,
-maintenance mode, the restore execution, what came after it, the credentials and how the
-restore ended (`RestoreOutcome`).
+maintenance mode, the restore execution, what came after it (with the scheduled-work report),
+the credentials and how the restore ended (`RestoreOutcome`). The keys every kind may hold (the
+approval terms and decisions, `waiting_for`, the transfer progress) are `bot.jobs.payload`'s.
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from bot.jobs.restore.machine import RestoreState as S
 from bot.store import Job
 
 
-def _text(raw: Mapping[str, Any], key: str, default: str = "") -> str:
+def _text(raw: Mapping[str, Any], key: str) -> str:
     value = raw.get(key)
-    return default if value is None else str(value)
+    return "" if value is None else str(value)
 
 
 def _maybe_text(raw: Mapping[str, Any], key: str) -> str | None:
@@ -168,7 +169,7 @@ class RequestOrigin:
 
 @dataclass(frozen=True)
 class RestoreParams:
-    """A restore's parameters (the approval window beside them is common to gated jobs)."""
+    """A restore's parameters (the approval terms beside them: `bot.jobs.payload.SharedParams`)."""
 
     request: RestoreRequest
     facts: RequestFacts = field(default_factory=RequestFacts)
@@ -433,7 +434,7 @@ class RestoreOutcome:
 @dataclass(frozen=True)
 class RestoreResult:
     """What a restore found and did, as far as it got (the approvals, the wait and the transfer
-    progress beside it are common to jobs)."""
+    progress beside it: `bot.jobs.payload.SharedResult`)."""
 
     preflight: Preflight = field(default_factory=Preflight)
     safety: SafetyCopy = field(default_factory=SafetyCopy)
