@@ -421,7 +421,7 @@ MODULES = load()
 #: is gone fails too, so whoever removes one deletes its line here.
 KNOWN_ANY: set[str] = set()
 #: modules still reading a job's params/result by string key (216 reads when the rule came in;
-#: the daily job reads its payload through typed records)
+#: the daily, simple and drill jobs and the keys kinds share read theirs through typed records)
 KNOWN_STRING_KEYS: set[str] = {
     "bot/clicks.py",
     "bot/jobs/restore/credentials.py",
