@@ -174,7 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runbook.snapshot_timeout_seconds", "", 3600.0, "Wait for a snapshot to be created",
             parse=v.positive_number),
     Setting("runbook.queue_timeout_seconds", "", 1800.0,
-            "Wait for the safety snapshot to leave the manager's queue (behind running executions)",
+            "Wait for the manager's running executions to end: the safety snapshot in its queue, a daily run's create",
             parse=v.positive_number),
     Setting("runbook.return_timeout_seconds", "", 1800.0,
             "Wait for the manager to answer again after its restore execution ended",
