@@ -33,7 +33,8 @@ Migration = tuple[int, Sequence[MigrationStep]]
 
 class Store:
     """The only owner of the SQLite connection. Methods are synchronous and short; async code
-    calls them directly from the event loop thread (SQLite work here is sub-millisecond)."""
+    calls them directly from the event loop thread (SQLite work here is sub-millisecond).
+    `bot.schema.open_store` opens one and migrates the database (the constructor does not)."""
 
     def __init__(self, path: str | Path, clock: Clock) -> None:
         self.path = str(path)
