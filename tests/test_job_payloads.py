@@ -17,6 +17,7 @@ from bot.jobs.drill.payload import DrillParams, DrillResult
 from bot.jobs.payload import RefusedClick, SharedParams, SharedResult, Waiting
 from bot.jobs.simple_payload import ItemOutcome, SimpleParams, SimpleResult
 from bot.progress import TransferView
+from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock
 
@@ -25,7 +26,7 @@ AT = datetime(2026, 3, 1, 2, 0, 5, 123000, tzinfo=UTC)
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "snapbot.db", FakeClock())
+    s = open_store(tmp_path / "snapbot.db", FakeClock())
     yield s
     s.close()
 
