@@ -11,8 +11,9 @@ imports inside functions (and under TYPE_CHECKING) counted like any other.
 
 Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
 every product module one concept (below), no importlib in product code, no
-`Any`-annotated service or collaborator parameter, and no module setting a field of the services
-(the record is built once, last, by bot.bootstrap).
+`Any`-annotated service or collaborator parameter, no module setting a field of the services
+(the record is built once, last, by bot.bootstrap), and each database table named in SQL by
+its owner only (`TABLE_OWNERS`).
 
 One concept per module, the rule that replaces a line count: a module's top-level names form one
 group, where two names are in one group when one refers to the other or another module uses them
@@ -22,6 +23,7 @@ groups nothing uses together are two concepts: two modules.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,7 +317,8 @@ def concepts(modules: dict[str, Module], mod: Module,
 
 
 #: the modules where a job kind's payload meets the job row's JSON (`params`, `result`)
-PAYLOAD_EDGES = ("bot.jobs.daily.payload", "bot.jobs.payload", "bot.jobs.restore.payload")
+PAYLOAD_EDGES = ("bot.jobs.daily.payload", "bot.jobs.payload", "bot.jobs.simple_payload",
+                 "bot.jobs.drill.payload", "bot.jobs.restore.payload")
 
 
 def string_key_reads(modules: dict[str, Module]) -> list[str]:
@@ -346,6 +349,55 @@ def string_key_reads(modules: dict[str, Module]) -> list[str]:
                     (isinstance(target, ast.Name) and target.id in aliases):
                 out.append(f"{mod.rel}:{node.lineno}")
     return out
+
+
+#: every table of the database and the one module whose SQL (and schema) may name it
+TABLE_OWNERS = {
+    "migrations": "bot.store", "jobs": "bot.store", "transitions": "bot.store",
+    "approvals": "bot.store", "daily_runs": "bot.store",
+    "outbox": "bot.outbox", "outbox_lease": "bot.outbox",
+    "audit": "bot.audit",
+    "daily_schedule": "bot.jobs.daily.service",
+}
+_SQL_START = re.compile(r"\s*(?:select|insert|update|delete|create|with|replace)\s", re.IGNORECASE)
+_SQL_TABLE = re.compile(r"\b(?:from|into|update|join|table|exists|on)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _text(node: ast.AST) -> str | None:
+    """A string literal's text; an f-string's literal parts (its fields left out)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return " ".join(v.value for v in node.values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    return None
+
+
+def sql_on_others_tables(modules: dict[str, Module]) -> list[str]:
+    """A table named in SQL, or through sqlite-utils (`db.table("x")`, `db["x"]`), by a product
+    module other than its owner (`TABLE_OWNERS`): each table keeps its SQL and schema in one
+    module, and others ask that module."""
+    out: list[tuple[str, int, str]] = []
+    for mod in modules.values():
+        if not in_package(mod, *PRODUCT):
+            continue
+        in_fstrings = {id(v) for n in ast.walk(mod.tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+        for node in ast.walk(mod.tree):
+            named: set[str] = set()
+            text = _text(node)
+            if text is not None and id(node) not in in_fstrings and _SQL_START.match(text):
+                named = {t.lower() for t in _SQL_TABLE.findall(text)}
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "table" and node.args:
+                named = {_text(node.args[0]) or ""}
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "db":
+                named = {_text(node.slice) or ""}
+            for table in sorted(named & set(TABLE_OWNERS)):
+                if TABLE_OWNERS[table] != mod.name:
+                    out.append((mod.rel, node.lineno, f"{mod.rel}:{node.lineno} names table {table} "
+                                                       f"(owned by {TABLE_OWNERS[table]})"))
+    return [text for _, _, text in sorted(set(out))]
 
 
 def split_concepts(modules: dict[str, Module]) -> list[str]:
@@ -420,22 +472,8 @@ MODULES = load()
 #: is gone fails too, so whoever removes one deletes its line here.
 KNOWN_ANY: set[str] = set()
 #: modules still reading a job's params/result by string key (216 reads when the rule came in;
-#: the daily and restore jobs read their payloads through typed records)
-KNOWN_STRING_KEYS: set[str] = {
-    "bot/approvals.py",
-    "bot/jobs/cancel.py",
-    "bot/jobs/drill/driver.py",
-    "bot/jobs/drill/service.py",
-    "bot/jobs/manager_jobs.py",
-    "bot/jobs/restore/service.py",
-    "bot/jobs/runner.py",
-    "bot/jobs/snapshot_jobs.py",
-    "bot/jobs/transfer.py",
-    "bot/messages/jobs.py",
-    "bot/metrics.py",
-    "bot/posture.py",
-    "snapbot/terminal.py",
-}
+#: none left: every kind, and the keys kinds share, read theirs through typed records)
+KNOWN_STRING_KEYS: set[str] = set()
 
 
 def _only_known(found: list, known: list | set) -> None:
@@ -474,10 +512,16 @@ def test_devtools_are_imported_by_no_product_module_but_the_entry_points_demo_an
 
 
 def test_job_payloads_are_read_through_typed_records():
-    """Each job kind's parameters and results are read through its typed records (the daily
-    job: bot.jobs.daily.payload, the restore: bot.jobs.restore.payload); the modules listed in
-    KNOWN_STRING_KEYS still read keys."""
+    """Each job kind's parameters and results are read through its typed records (its payload
+    module: PAYLOAD_EDGES); the modules listed in KNOWN_STRING_KEYS still read keys."""
     _only_known(sorted({r.split(":")[0] for r in string_key_reads(MODULES)}), KNOWN_STRING_KEYS)
+
+
+def test_each_table_is_named_in_sql_by_its_owner_only():
+    """jobs, transitions, approvals, daily_runs: the store; outbox and its lease: the outbox;
+    audit: the audit log; daily_schedule: the daily service. Each keeps its table's SQL and
+    schema; any other module asks it (tests/test_schema.py: the schema has these tables)."""
+    assert sql_on_others_tables(MODULES) == []
 
 
 def test_every_product_module_is_one_concept():
@@ -523,6 +567,23 @@ def test_the_scan_sees_two_concepts_in_one_module(tmp_path):
     })
     # uses_a and alone are used together (bot/user.py), A by uses_a; partner only on its own
     assert split_concepts(mods) == ["bot/mixed.py: A, alone, uses_a | partner"]
+
+
+def test_the_scan_sees_sql_on_another_modules_table(tmp_path):
+    mods = _tree(tmp_path, {
+        "bot/outbox.py": 'def f(db):\n    db.execute("select * from outbox where id = ?")\n',
+        "bot/intruder.py": 'def f(store, n):\n'
+                           '    store.db.execute("update outbox_lease set owner = ? where name = ?")\n'
+                           '    store.db.execute(f"select count(*) from audit limit {n}")\n'
+                           '    store.db.table("daily_runs").insert({})\n'
+                           '    return store.db["jobs"], "from jobs we learn"\n',
+    })
+    assert sql_on_others_tables(mods) == [
+        "bot/intruder.py:2 names table outbox_lease (owned by bot.outbox)",
+        "bot/intruder.py:3 names table audit (owned by bot.audit)",
+        "bot/intruder.py:4 names table daily_runs (owned by bot.store)",
+        "bot/intruder.py:5 names table jobs (owned by bot.store)",
+    ]
 
 
 def test_the_scan_sees_a_cycle_hidden_in_a_function(tmp_path):

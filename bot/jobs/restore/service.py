@@ -32,6 +32,7 @@ from bot.errors import (
 )
 from bot.invocation import Invocation, Reply
 from bot.jobs import payload as shared
+from bot.jobs import simple_payload
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND, RESTORE
 from bot.jobs.restore.machine import RestoreState as S
@@ -246,11 +247,12 @@ class RestoreService:
             if own is not None:
                 return own
             for job in self.store.list_jobs(kind=kind_of(SnapshotsUpload), manager=manager, limit=100):
-                if job.state == "done" and job.params.get("snapshot_id") == snapshot_id:
+                upload = simple_payload.params_of(job)
+                if job.state == "done" and upload.snapshot_id == snapshot_id:
                     # the newest upload decides (one from a --url has no archived copy to read)
-                    if not job.params.get("archive_path"):
+                    if not upload.archive_path:
                         return None
-                    source = job.params.get("archive_manager") or Path(job.params["archive_path"]).parent.name
+                    source = upload.archive_manager or Path(upload.archive_path).parent.name
                     return await self.archives.stat(source, snapshot_id)
         except ArchiveError:
             return None
