@@ -29,6 +29,7 @@ from bot.jobs.poll import poll
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND as RESTORE_KIND
 from bot.jobs.restore.machine import RestoreState
+from bot.jobs.restore.payload import RequestFacts, RestoreParams, RestoreRequest
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import ArchiveJobDriver
 from bot.messages.blocks import human_duration, human_size
@@ -200,14 +201,13 @@ class DrillDriver(ArchiveJobDriver):
         expected, version = recorded.expected, recorded.scratch_version or None
         target = self.settings.manager(job.manager)
         shared = SharedParams(parent_job=job.id, required_approvals=0)  # a child, not gated
-        return {"archive_manager": p.source, "bootstrap_admin": target.bootstrap_admin,
-                "configured_user": target.username, "snapshot_id": p.snapshot_id,
-                "force": True, "restore_certificates": False, "no_reboot": False,
-                "safety_snapshot": False, **shared.stored(),
-                "drill": True, "manager_version": version,
-                "snapshot_version": expected.version if expected else None, "snapshot_size": p.size,
-                "snapshot_created_at": iso(p.archived_at) if p.archived_at else "",
-                "restore_format": versions.restore_format(version, expected.fmt if expected else None, None)}
+        asked = RestoreRequest(snapshot_id=p.snapshot_id, force=True, safety_snapshot=False)
+        facts = RequestFacts(
+            manager_version=version, bootstrap_admin=target.bootstrap_admin, configured_user=target.username,
+            snapshot_version=expected.version if expected else None, snapshot_size=p.size,
+            snapshot_created_at=iso(p.archived_at) if p.archived_at else "", archive_manager=p.source,
+            restore_format=versions.restore_format(version, expected.fmt if expected else None, None))
+        return {**RestoreParams(request=asked, facts=facts).stored(), **shared.stored(), "drill": True}
 
     async def _comparing(self, ctx: JobContext) -> None:
         job = ctx.job
