@@ -57,7 +57,6 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
@@ -81,12 +80,13 @@ async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
 
 
 async def create_snapshot(api: httpx.AsyncClient, snapshot_id: str,
-                          legacy: bool = True) -> dict[str, Any]:
-    """Create and wait; legacy (database-dump) format unless said, as `cfy snapshots create`."""
+                          legacy: bool = True, sim: Simulator | None = None) -> dict[str, Any]:
+    """Create and wait; legacy (database-dump) format unless said, as `cfy snapshots create`.
+    `sim` on a manual clock: its time passes meanwhile (tests.waiting)."""
     resp = await api.put(f"/snapshots/{snapshot_id}", json={"include_logs": True,
                                                             "legacy": legacy})
     assert resp.status_code == 201
-    await until(lambda: _status_is(api, snapshot_id, "created"))
+    await until(lambda: _status_is(api, snapshot_id, "created"), advancing=[sim] if sim else [])
     return resp.json()
 
 
@@ -100,15 +100,15 @@ async def execution(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]
 
 
 async def wait_execution(api: httpx.AsyncClient, execution_id: str,
-                         statuses: tuple[str, ...] = ("terminated", "failed", "cancelled")
-                         ) -> dict[str, Any]:
+                         statuses: tuple[str, ...] = ("terminated", "failed", "cancelled"),
+                         sim: Simulator | None = None) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
         try:
             ex = await execution(api, execution_id)
         except (httpx.TransportError, ValueError):  # refused, or nginx's 502 page
             return None
         return ex if ex.get("status") in statuses else None
-    return await until(done, timeout=30.0)
+    return await until(done, timeout=30.0, advancing=[sim] if sim else [])
 
 
 async def restore(api: httpx.AsyncClient, snapshot_id: str, **body: Any) -> dict[str, Any]:
@@ -313,27 +313,32 @@ async def test_restore_without_force_fails_on_non_empty_manager(api: httpx.Async
     assert len(sim.state.deployments) == 3
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_legacy_restore_outage_is_nginx_502_html(api: httpx.AsyncClient,
-                                                       control: httpx.AsyncClient) -> None:
+                                                       control: httpx.AsyncClient,
+                                                       sim: Simulator) -> None:
     # services stop during a legacy restore (snapshot_restore.py _pause_services) while nginx
     # keeps answering: 502 with an HTML page, no error_code
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, "s1", sim=sim)
     await control.post("/config", json={"restore_outage_seconds": 400})
     ex = await restore(api, "s1")
 
     async def bad_gateway() -> bool:
         resp = await api.get("/version")
         return resp.status_code == 502 and "error_code" not in resp.text
-    await until(bad_gateway)
-    done = await wait_execution(api, ex["id"])
+    await until(bad_gateway, advancing=[sim])
+    assert sim.clock.left(sim._outage_until) > 0  # the manager's clock holds: still down
+    assert (await api.get("/version")).status_code == 502
+    done = await wait_execution(api, ex["id"], sim=sim)
     assert done["status"] == "terminated"
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_restore_with_certificates_reboots_refusing_connections(
         api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
     # _restore_certificate appends `sudo shutdown -r now` unless no_reboot
-    await create_snapshot(api, "s1")
-    await control.post("/config", json={"reboot_outage_seconds": 40})  # 1 s real at speed 40
+    await create_snapshot(api, "s1", sim=sim)
+    await control.post("/config", json={"reboot_outage_seconds": 40})
     ex = await restore(api, "s1", restore_certificates=True)
 
     def refused() -> bool:
@@ -345,15 +350,14 @@ async def test_restore_with_certificates_reboots_refusing_connections(
 
     async def check() -> bool:
         return refused()
-    await until(check)
-    done = await wait_execution(api, ex["id"])
+    await until(check, advancing=[sim])
+    done = await wait_execution(api, ex["id"], sim=sim)
     assert done["status"] == "terminated"
 
 
 async def test_outage_503_mode_answers_html_503(api: httpx.AsyncClient,
                                                 control: httpx.AsyncClient) -> None:
-    await control.post("/outage", json={"seconds": 400, "mode": "503"})
-    await asyncio.sleep(0.05)
+    await control.post("/outage", json={"seconds": 400, "mode": "503"})  # on when answered
     resp = await api.get("/version")
     assert resp.status_code == 503 and "error_code" not in resp.text
 
@@ -430,6 +434,33 @@ async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient
     assert resp.status_code == 201 and resp.json()["status"] == "pending"
     done = await wait_execution(api, resp.json()["id"])
     assert done["status"] == "terminated" and done["started_at"] and done["ended_at"]
+
+
+@pytest.mark.sim_options(clock="manual", workflow_seconds=10)
+async def test_on_a_manual_clock_an_execution_moves_only_when_time_is_moved(
+        api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
+    ex_id = (await api.post("/executions", json={"deployment_id": "dep-1",
+                                                 "workflow_id": "install"})).json()["id"]
+
+    async def status() -> str:
+        return str((await api.get(f"/executions/{ex_id}")).json()["status"])
+    await until(lambda: sim.clock.next_due() is not None)  # its first phase waits on the clock
+    start = sim.now()
+    assert await status() == "pending"
+    assert (await control.post("/clock", json={"advance": 0.5})).json()["next_due"] == 0.5
+    assert await status() == "pending"  # 0.5 of its 1 s pending phase left
+    await control.post("/clock", json={"next": True})
+    await until(lambda: _is(status, "started"))
+    assert sim.now() - start == timedelta(seconds=1)
+    await until(lambda: sim.clock.next_due() == 9)
+    await control.post("/clock", json={"next": True})
+    await until(lambda: _is(status, "terminated"))
+    assert sim.now() - start == timedelta(seconds=10)
+    assert (await control.post("/clock", json={})).json()["next_due"] is None
+
+
+async def _is(read: Any, value: str) -> bool:
+    return bool(await read() == value)
 
 
 async def test_execution_for_unknown_deployment_is_404(api: httpx.AsyncClient) -> None:
@@ -662,6 +693,7 @@ async def test_reset_restores_the_seeded_state(api: httpx.AsyncClient,
     assert sim.state.snapshots == {} and len(sim.state.deployments) == 3
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.AsyncClient,
                                                               api: httpx.AsyncClient,
                                                               sim: Simulator) -> None:
@@ -683,7 +715,8 @@ async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.Asy
             return (await api.get("/version")).status_code == 200
         except httpx.TransportError:
             return False
-    await until(back)
+    assert not await back()  # the clock holds: the port stays closed
+    await until(back, advancing=[sim])
 
 
 async def test_executions_started_during_a_system_workflow_are_queued(
@@ -751,11 +784,12 @@ async def _staged(api: httpx.AsyncClient, status: str) -> str:
     return str(resp.json()["id"])
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
     # resources_v1/executions.py: force_status stores it, nothing runs it
     ex_id = await _staged(api, "pending")
-    await asyncio.sleep(0.2)
+    await control.post("/clock", json={"advance": 3600})  # an hour passes; the simulator ticks
     assert (await api.get(f"/executions/{ex_id}")).json()["status"] == "pending"
     resp = await api.patch(f"/executions/{ex_id}", json={"status": "cancelled"})
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
@@ -768,11 +802,7 @@ async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
 async def test_a_restore_refused_while_an_execution_runs_leaves_its_execution_pending(
         api: httpx.AsyncClient, sim: Simulator) -> None:
     # resource_manager.py restore_snapshot stores the execution before prepare_executions refuses
-    await api.put("/snapshots/s1", json={"legacy": True})
-    for _ in range(500):
-        if (await api.get("/snapshots/s1")).json()["status"] == "created":
-            break
-        await asyncio.sleep(0.01)
+    await create_snapshot(api, "s1")
     blocker = await _staged(api, "pending")
     resp = await api.post("/snapshots/s1/restore", json={"force": True})
     assert resp.status_code == 400 and resp.json()["error_code"] == "existing_running_execution_error"
