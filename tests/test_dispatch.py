@@ -12,6 +12,7 @@ from bot.commands import model as m
 from bot.invocation import Reply
 from devtools.simulator import SimulatorOptions
 from tests.jobs_support import domain
+from tests.waiting import HELD
 
 
 async def test_snapshot_create_runs_a_job_that_ends_created(tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ async def test_list_shows_manager_snapshots_and_archived_copies(tmp_path: Path) 
 
 
 async def test_status_shows_the_managers_snapshot_status_and_snapbot_jobs(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run("snapshots status")
@@ -255,7 +256,7 @@ async def test_cluster_status_of_a_healthy_cluster_has_no_split_brain_warning(tm
 
 
 async def test_a_second_long_command_on_a_busy_manager_is_refused(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         first = d.last_job()
         reply = await d.run("snapshots delete other")
@@ -298,7 +299,7 @@ async def test_jobs_show_of_an_unknown_job_says_so(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_the_requester_cancels(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run(f"jobs cancel {job.id}", user="U_OPS")
@@ -309,7 +310,7 @@ async def test_jobs_cancel_by_the_requester_cancels(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_an_approver_cancels(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         await d.run(f"jobs cancel {job.id}", user="U_LEAD1")
@@ -317,7 +318,7 @@ async def test_jobs_cancel_by_an_approver_cancels(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_someone_else_is_not_authorized(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run(f"jobs cancel {job.id}", user="U_RANDOM")

@@ -14,7 +14,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from devtools.simulator import SimulatorOptions
 from devtools.simulator.clock import ManualClock
+
+#: a manager whose time stands still: a create or a restore stays in its phase until a wait
+#: advances it (in place of "slow enough that it does not end during the test")
+HELD = SimulatorOptions(clock="manual")
 
 Predicate = Callable[[], Any] | Callable[[], Awaitable[Any]]
 #: the real-time breath after a step of a manual clock: enough for woken workflows and the bot's
