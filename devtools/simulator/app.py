@@ -148,6 +148,12 @@ class Simulator(Workflows):
         if self._tmp:
             self._tmp.cleanup()
 
+    @property
+    def working(self) -> bool:
+        """Whether a workflow, an outage or another background task of the manager is still on
+        (what a test waits out on a manual clock before reading what is left)."""
+        return bool(self._tasks)
+
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
