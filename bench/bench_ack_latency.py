@@ -70,7 +70,7 @@ async def serve_deps() -> None:
 
 async def serve_snapbot(deps: dict) -> None:
     from bot import bootstrap
-    from bot.config import load_settings
+    from bot.config.load import load_settings
     from handlers.app import build_app, build_web_app, make_client
     from handlers.notifier import SlackNotifier
 

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
+from bot.config.settings import Settings
 from bot.errors import NotAuthorized
 from bot.invocation import Invocation
 from bot.messages.text import channel_mention
-from bot.settings import Settings
 
 
 class Role(IntEnum):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from bot.clock import Clock, iso, parse_time
-from bot.config import ApprovalPolicy
+from bot.config.settings import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
 from bot.jobs.runner import JobRunner

@@ -17,7 +17,7 @@ from bot.audit import AuditLog
 from bot.clicks import Buttons
 from bot.clock import Clock, SystemClock
 from bot.cloudify.client import CloudifyClient, ManagerClients
-from bot.config import ManagerConfig, Settings
+from bot.config.settings import ManagerConfig, Settings
 from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError

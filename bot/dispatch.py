@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import ALWAYS, COMMANDS, spec_for
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.errors import ArchiveError, CloudifyError, NotAuthorized, NotFound, SnapbotError, UsageError
 from bot.invocation import Invocation, Reply
 from bot.jobs.cancel import cancel_blockers, cancel_job

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.archive_store import ArchiveStore, StoredArchive
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.delivery import OutboxSender
 from bot.errors import ArchiveError, SnapbotError
 from bot.jobs.drill.service import DrillService

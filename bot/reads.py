@@ -11,11 +11,11 @@ from bot.archive_store import ArchiveStore, StoredArchive
 from bot.clock import EARLIEST
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.cluster import assess
+from bot.config.settings import Settings
 from bot.errors import CloudifyError, ManagerUnavailable
 from bot.messages import blocks as kit
 from bot.messages import common
 from bot.notifier import Message
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

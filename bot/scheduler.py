@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import Clock
-from bot.config import ScheduleConfig
+from bot.config.settings import ScheduleConfig
 from bot.crontab import crontab_trigger
 from bot.errors import ConfigError
 

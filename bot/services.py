@@ -11,7 +11,7 @@ from bot.archive_store import ArchiveStore
 from bot.clicks import Buttons
 from bot.clock import Clock
 from bot.cloudify.client import CloudifyClient, ManagerClients
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.delivery import OutboxSender
 from bot.dispatch import Dispatcher
 from bot.jobs.daily.service import DailyService

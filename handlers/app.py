@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.invocation import Invocation
 from bot.services import Services
 from handlers import actions, commands, events, workspace

@@ -33,7 +33,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config.settings import Settings
 
 log = logging.getLogger(__name__)
 

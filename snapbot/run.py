@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 from bot import bootstrap, logs
 from bot.access import AccessPolicy
-from bot.config import Settings, check_database_path, describe_settings, load_settings
+from bot.config.describe import describe_settings
+from bot.config.load import check_database_path, load_settings
+from bot.config.settings import Settings
 from bot.errors import ConfigError
 from bot.metrics import ManagerProbe, Metrics
 from handlers.app import make_client, start_slack_app

@@ -29,7 +29,8 @@ from bot import bootstrap, logs
 from bot.commands import model as m
 from bot.commands.parser import parse
 from bot.commands.registry import spec_for
-from bot.config import Settings, check_database_path, load_settings
+from bot.config.load import check_database_path, load_settings
+from bot.config.settings import Settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.messages.common import error_text, help_message

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import archive, bootstrap
-from bot.config import (
+from bot.config.settings import (
     AccessConfig,
     ManagerConfig,
     RetentionConfig,

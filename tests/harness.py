@@ -40,7 +40,8 @@ import yaml
 
 from bot import bootstrap
 from bot.clock import Clock
-from bot.config import Settings, load_settings
+from bot.config.load import load_settings
+from bot.config.settings import Settings
 from devtools.demo import demo_env
 from devtools.simulator import SimulatorOptions, start_simulator
 from devtools.standin.slack import AppResponse, SlackStandin
@@ -69,7 +70,7 @@ def rig_env(*, sim_url: str, slack_api_url: str, tmp_path: Path) -> dict[str, st
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """bot.config.load_settings on an explicit env dict (no file), fast runbook polling."""
+    """bot.config.load.load_settings on an explicit env dict (no file), fast runbook polling."""
     return fast(load_settings(dict(env), None, require_slack=True))
 
 

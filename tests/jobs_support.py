@@ -13,7 +13,14 @@ import httpx
 
 from bot.bootstrap import build_services, stop
 from bot.commands.parser import parse
-from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.config.settings import (
+    AccessConfig,
+    ApprovalPolicy,
+    ManagerConfig,
+    RunbookConfig,
+    Settings,
+    SlackConfig,
+)
 from bot.dispatch import Dispatcher
 from bot.invocation import Invocation, Reply
 from bot.notifier import plain_text

@@ -19,7 +19,14 @@ from typing import Any, TextIO
 
 from bot import bootstrap
 from bot.commands.model import SnapshotsRestore
-from bot.config import AccessConfig, ApprovalPolicy, ManagerConfig, RunbookConfig, Settings, SlackConfig
+from bot.config.settings import (
+    AccessConfig,
+    ApprovalPolicy,
+    ManagerConfig,
+    RunbookConfig,
+    Settings,
+    SlackConfig,
+)
 from bot.invocation import Invocation
 from bot.notifier import ConsoleNotifier
 from tests.fakes import ScaledClock

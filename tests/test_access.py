@@ -83,7 +83,7 @@ async def test_without_operators_snapbot_is_read_only_for_all_but_approvers(tmp_
 def test_start_up_says_when_snapbot_is_read_only(caplog):
     import logging
 
-    from bot.config import load_settings
+    from bot.config.load import load_settings
     from snapbot.run import log_access
 
     base = {"CLOUDIFY_URL": "http://127.0.0.1:9", "SNAPBOT_CHANNEL": "C_OPS"}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.approvals import ApprovalService
-from bot.config import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
+from bot.config.settings import ApprovalPolicy, ManagerConfig, Settings, SlackConfig
 from bot.errors import NotAuthorized
 from bot.jobs.machine import SIMPLE
 from bot.jobs.restore.machine import RESTORE

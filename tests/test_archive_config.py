@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import load_settings
+from bot.config.load import load_settings
 from bot.errors import ConfigError
 
 BASE = {"CLOUDIFY_URL": "http://127.0.0.1:1"}

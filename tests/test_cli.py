@@ -158,7 +158,7 @@ def test_unknown_subcommand_exits_2() -> None:
 
 async def test_a_gated_command_from_the_terminal_waits_for_approval_in_slack(tmp_path: Path) -> None:
     from bot.commands.parser import parse
-    from bot.config import AccessConfig, ApprovalPolicy
+    from bot.config.settings import AccessConfig, ApprovalPolicy
     from snapbot.terminal import run_command
     from tests.jobs_support import APPROVERS, domain
 

@@ -5,7 +5,9 @@ import textwrap
 
 import pytest
 
-from bot.config import DEFAULT_MANAGER, describe_settings, load_settings
+from bot.config.describe import describe_settings
+from bot.config.load import load_settings
+from bot.config.table import DEFAULT_MANAGER, SETTINGS
 from bot.errors import ConfigError
 
 SECRET = "s3cr3t-value-xyz"
@@ -333,7 +335,6 @@ SAMPLE_ENV_VALUES = {
 
 
 def test_every_section_setting_with_an_environment_variable_is_read_from_it():
-    from bot.settings import SETTINGS
     section_vars = {s.env: s.key for s in SETTINGS
                     if s.env and s.key.split(".")[0] in ("approvals", "access", "schedule", "retention")}
     assert set(section_vars) == set(SAMPLE_ENV_VALUES)
@@ -346,7 +347,6 @@ def test_every_section_setting_with_an_environment_variable_is_read_from_it():
 
 
 def test_defaults_of_an_empty_configuration_are_the_tables():
-    from bot.settings import SETTINGS
     settings = load_settings(env())
     for s in SETTINGS:
         section, _, field = s.key.partition(".")
@@ -355,3 +355,54 @@ def test_defaults_of_an_empty_configuration_are_the_tables():
     assert (settings.db_path, settings.archive_dir, settings.log_format) == ("snapbot.db", "archives", "text")
     mgr = settings.managers[0]
     assert (mgr.username, mgr.tenant, mgr.snapshot_format) == ("admin", "default_tenant", "auto")
+
+
+def _values(record: object) -> list[object]:
+    """Every field value of a settings record, nested records and tuples walked."""
+    import dataclasses
+    out: list[object] = []
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            out.extend(_values(item) if dataclasses.is_dataclass(item) else [item])
+    return out
+
+
+@pytest.mark.parametrize("var", sorted(s.env for s in SETTINGS if s.secret and s.env))
+def test_a_setting_the_table_marks_secret_is_loaded_but_never_shown(var):
+    """Each secret of the table, set alone: the settings hold it, and neither their repr nor the
+    start-up description shows it."""
+    s = load_settings(env(**{var: SECRET}))
+    assert SECRET in _values(s), f"{var} was not loaded"
+    assert SECRET not in repr(s) and SECRET not in repr(describe_settings(s))
+
+
+def test_the_table_marks_every_secret_field_of_the_records_secret():
+    """A field hidden from repr (a secret) is set by a setting the table marks secret: the
+    table, not the records alone, says what is secret."""
+    import dataclasses
+
+    from bot.config import settings as records
+    secret_names = {s.name for s in SETTINGS if s.secret}
+    assert secret_names == {"managers[].password_env", "managers[].token_env", "SLACK_BOT_TOKEN",
+                            "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
+    hidden = {f"{cls.__name__}.{f.name}" for cls in (records.ManagerConfig, records.SlackConfig)
+              for f in dataclasses.fields(cls) if not f.repr}
+    assert hidden == {"ManagerConfig.password", "ManagerConfig.token", "SlackConfig.bot_token",
+                      "SlackConfig.signing_secret", "SlackConfig.app_token"}
+
+
+@pytest.mark.parametrize("key", sorted(s.key for s in SETTINGS if s.key.split(".")[0] in (
+    "approvals", "access", "schedule", "retention", "runbook")))
+def test_every_section_value_goes_through_the_tables_parser(tmp_path, key):
+    """A value no parser takes (a mapping of a number), under any section key of the table, is
+    refused naming that key; and the row's parser, called alone, refuses it the same way."""
+    from bot.config.table import setting
+    section, field = key.split(".")
+    path = write_yaml(tmp_path, f"{section}:\n  {field}:\n    x: 1\n")
+    err = config_error(env(), path)
+    assert err.key == key
+    with pytest.raises(ConfigError) as alone:
+        setting(key).parse(key, {"x": 1})
+    assert alone.value.problem == err.problem

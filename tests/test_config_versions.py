@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from bot.config import describe_settings, load_settings
+from bot.config.describe import describe_settings
+from bot.config.load import load_settings
 from bot.errors import ConfigError
 
 SECRET = "s3cr3t-from-file"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import httpx
@@ -18,13 +19,20 @@ from tests.daily_support import (
     wait_jobs,
 )
 from tests.fakes import FakeClock, RecordingNotifier
+from tests.waiting import until
 
 SID = "daily-default-20260110-0300"
 
 
 async def sim_post(sim, path: str, body: dict) -> None:
+    await sim_post_json(sim, path, body)
+
+
+async def sim_post_json(sim, path: str, body: dict) -> dict:
     async with httpx.AsyncClient(base_url=sim.url) as c:
-        (await c.post(path, json=body)).raise_for_status()
+        answer = await c.post(path, json=body)
+        answer.raise_for_status()
+        return answer.json()
 
 
 async def test_firing_at_the_slot_archives_a_dated_snapshot(sim, tmp_path):
@@ -129,6 +137,50 @@ async def test_a_failed_create_gives_a_loud_report_with_a_retry_button(sim, tmp_
         assert [(b["action_id"], b["value"]) for b in buttons] == [("daily_retry", "default")]
         assert services.store.daily_run("default", SLOT).status == "failed"
         assert archive_files(settings.archive_dir) == []
+
+
+async def test_a_run_that_finds_the_manager_busy_waits_for_its_executions_and_then_archives(sim, tmp_path):
+    """A colleague's install runs at the slot: the manager refuses the snapshot while it runs;
+    the run says so once, asks again, and archives the snapshot once the install has ended."""
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    settings = dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook,
+                                                                         queue_timeout_seconds=10**7))
+    install = await sim_post_json(sim, "/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install"})
+    async with daily_services(settings, notifier=notifier) as services:
+        job = await services.daily.fire("default")
+        line = await until(lambda: [t for t in notifier.texts("reply") if "other executions" in t],
+                           what="the run to say the manager is busy")
+        assert install["id"] in line[0]
+        assert services.store.get_job(job.id).state == "creating"
+        assert not [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
+        await sim_post(sim, f"/_sim/executions/{install['id']}/finish", {})
+        job = await services.runner.wait(job.id, timeout=30)
+        assert job.state == "done", job.error
+        assert len([t for t in notifier.texts("reply") if "other executions" in t]) == 1
+    assert verified_archives(settings.archive_dir) == [SID]
+    creates = [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
+    assert [e["status"] for e in creates] == ["terminated"]
+
+
+async def test_a_run_that_finds_the_manager_busy_for_too_long_fails_and_leaves_nothing_behind(sim, tmp_path):
+    notifier = RecordingNotifier()
+    settings = daily_settings(sim.url, tmp_path)
+    settings = dataclasses.replace(settings, runbook=dataclasses.replace(settings.runbook,
+                                                                         queue_timeout_seconds=2))
+    install = await sim_post_json(sim, "/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install"})
+    async with daily_services(settings, notifier=notifier) as services:
+        job = await services.runner.wait((await services.daily.fire("default")).id, timeout=30)
+        assert job.state == "failed"
+        assert "kept running other executions" in job.error and "queue_timeout_seconds" in job.error
+        assert install["id"] in job.error
+        report = next(t for t in notifier.texts("post") if "FAILED" in t)
+        assert "kept running other executions" in report
+        assert services.store.daily_run("default", SLOT).status == "failed"
+    assert not [e for e in sim.state.executions.values() if e["workflow_id"] == "create_snapshot"]
+    assert SID not in sim.state.snapshots
+    assert archive_files(settings.archive_dir) == []
+    await sim_post(sim, f"/_sim/executions/{install['id']}/finish", {})
 
 
 async def test_a_download_cut_mid_stream_fails_and_leaves_no_partial_file(sim, tmp_path):
@@ -329,7 +381,7 @@ async def test_the_daily_run_prunes_audit_entries_older_than_the_retention(sim, 
 
 def test_keep_audit_days_zero_keeps_everything(tmp_path):
     from bot.audit import AuditLog
-    from bot.config import load_settings
+    from bot.config.load import load_settings
 
     settings = load_settings({"CLOUDIFY_URL": "http://127.0.0.1:9", "SNAPBOT_KEEP_AUDIT_DAYS": "0"}, None)
     assert settings.retention.keep_audit_days == 0

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.config import ENV_VARS, load_settings
+from bot.config.load import load_settings
+from bot.config.table import ENV_VARS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -302,7 +303,7 @@ async def test_alert_rules_select_series_snapbot_exports(sim, tmp_path: Path) ->
 
     from prometheus_client.parser import text_string_to_metric_families
 
-    from bot.config import DrillConfig, ManagerConfig
+    from bot.config.settings import DrillConfig, ManagerConfig
     from bot.metrics import ManagerProbe
     from tests.daily_support import daily_services, daily_settings
 

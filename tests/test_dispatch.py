@@ -328,7 +328,7 @@ async def test_jobs_cancel_by_someone_else_is_not_authorized(tmp_path: Path) -> 
 
 
 async def test_a_gated_command_waits_for_approval_instead_of_starting(tmp_path: Path) -> None:
-    from bot.config import ApprovalPolicy
+    from bot.config.settings import ApprovalPolicy
     from tests.jobs_support import APPROVERS
 
     async with domain(tmp_path, approvals=ApprovalPolicy(approvers=APPROVERS,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.clock import iso
-from bot.config import load_settings
+from bot.config.load import load_settings
 from bot.errors import ConfigError
 from bot.jobs.drill.service import latest_drill_slot
 from bot.messages.blocks import human_duration, human_size

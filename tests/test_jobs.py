@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import archive
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import ManagerUnavailable, WaitTimeout
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext, JobRunner

@@ -319,7 +319,7 @@ def concepts(modules: dict[str, Module], mod: Module,
 
 
 #: the modules where a job kind's payload meets the job row's JSON (`params`, `result`)
-PAYLOAD_EDGES = ("bot.jobs.daily.payload",)
+PAYLOAD_EDGES = ("bot.jobs.daily.payload", "bot.jobs.payload")
 
 
 def string_key_reads(modules: dict[str, Module]) -> list[str]:

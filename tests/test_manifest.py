@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from bot.config import ManagerConfig, Settings
+from bot.config.settings import ManagerConfig, Settings
 from handlers.app import register_all
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
 from bot.clock import parse_time
-from bot.config import ManagerConfig
+from bot.config.settings import ManagerConfig
 from bot.errors import SnapbotError
 from bot.metrics import ManagerProbe, Metrics
 from tests.daily_support import daily_services, daily_settings

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import yaml
 
-from bot import config
 from bot.commands.registry import ALWAYS, COMMANDS, CONFIGURABLE
-from bot.config import load_settings
+from bot.config import load as config_load
+from bot.config import settings as records
+from bot.config.load import load_settings
+from bot.config.table import SETTINGS, configuration_markdown
 from bot.runbooks import ALL as RUNBOOKS
 from bot.runbooks import readme_runbooks
-from bot.settings import SETTINGS, configuration_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -81,7 +82,7 @@ def test_config_table_is_the_generated_one():
 
 
 def test_every_env_var_load_settings_reads_is_documented():
-    source = Path(config.__file__).read_text(encoding="utf-8")
+    source = Path(config_load.__file__).read_text(encoding="utf-8")
     read = set(re.findall(r'"((?:CLOUDIFY|SLACK|SNAPBOT)_[A-Z0-9_]+)"', source))
     assert read, "the scan found nothing: update the pattern"
     assert read <= {s.env for s in SETTINGS}
@@ -90,14 +91,14 @@ def test_every_env_var_load_settings_reads_is_documented():
 
 
 def test_every_yaml_field_is_documented():
-    sections = {"approvals": config.ApprovalPolicy, "access": config.AccessConfig,
-                "schedule": config.ScheduleConfig,
-                "retention": config.RetentionConfig, "runbook": config.RunbookConfig}
+    sections = {"approvals": records.ApprovalPolicy, "access": records.AccessConfig,
+                "schedule": records.ScheduleConfig,
+                "retention": records.RetentionConfig, "runbook": records.RunbookConfig}
     expected = {f"{name}.{f.name}" for name, cls in sections.items()
                 for f in dataclasses.fields(cls)}
-    expected |= {f"managers[].{f.name}" for f in dataclasses.fields(config.ManagerConfig)
+    expected |= {f"managers[].{f.name}" for f in dataclasses.fields(records.ManagerConfig)
                  if f.name not in ("name", "url", "password", "token", "drill")}
-    expected |= {f"managers[].drill.{f.name}" for f in dataclasses.fields(config.DrillConfig)}
+    expected |= {f"managers[].drill.{f.name}" for f in dataclasses.fields(records.DrillConfig)}
     expected |= {"managers[].name", "managers[].url", "managers[].password_env",
                  "managers[].token_env", "channel", "db_path", "archive_dir", "runbook_base_url",
                  "archive.url"}

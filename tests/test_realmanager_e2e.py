@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot import archive
-from bot.config import RunbookConfig, Settings
+from bot.config.settings import RunbookConfig, Settings
 from bot.notifier import plain_text
 from devtools.realmanager import RealManager
 from devtools.standin.slack import render_text

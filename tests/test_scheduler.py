@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import ScheduleConfig
+from bot.config.settings import ScheduleConfig
 from bot.errors import ConfigError
 from bot.scheduler import DailyScheduler, is_due, job_id, latest_slot, make_trigger, next_slot, slot_label
 from tests.fakes import FakeClock

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ManagerConfig, Settings, SlackConfig
+from bot.config.settings import ManagerConfig, Settings, SlackConfig
 from bot.errors import SnapbotError
 from bot.notifier import MessageRef
 from devtools.standin.slack import SlackStandin

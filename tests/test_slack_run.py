@@ -109,8 +109,8 @@ def test_each_start_up_error_is_one_line_naming_the_setting_and_exit_2(tmp_path,
 
 
 def test_the_config_log_shows_no_query_string_or_credentials_of_any_url() -> None:
-    from bot.config import load_settings
-    from bot.settings import describe_settings
+    from bot.config.describe import describe_settings
+    from bot.config.load import load_settings
     env = {"CLOUDIFY_URL": "https://cfy.example:8443/base?token=sekrit-abc#frag",
            "CLOUDIFY_USERNAME": "admin", "CLOUDIFY_PASSWORD": "pw",
            "SLACK_API_URL": "https://slack.example/api?key=sekrit-def",

@@ -9,7 +9,7 @@ from typing import Any
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import CloudifyError, SnapbotError, WaitTimeout
 from bot.jobs.cancel import undo_maintenance
 from bot.jobs.poll import poll

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient
 from bot.commands.registry import COMMANDS
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.jobs import manager_jobs, snapshot_jobs
 from bot.jobs.runner import JobRunner
 from bot.jobs.simple_base import SimpleDriver

@@ -9,7 +9,7 @@ from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient
 from bot.commands.model import Command
 from bot.commands.registry import kind_of
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext
 from bot.messages.jobs import job_card

@@ -145,6 +145,11 @@ class Demo:
         self.out.flush()
 
 
+def job_reason(job: Any) -> str:
+    """What a job that did not end done said about it, for a failed check's line."""
+    return f": {job.error}" if job.error else ""
+
+
 def _indent(text: str, width: int) -> str:
     return text.replace("\n", "\n" + " " * width)
 
@@ -160,7 +165,7 @@ async def step_help(demo: Demo) -> None:
 async def step_create(demo: Demo) -> None:
     await demo.say("/cfy snapshots create nightly-1")
     job = await demo.wait_job("snapshot_create", snapshot_id="nightly-1")
-    demo.expect(job.state == "done", f"snapshot nightly-1 created (job {job.id} is {job.state})")
+    demo.expect(job.state == "done", f"snapshot nightly-1 created (job {job.id} is {job.state}{job_reason(job)})")
     card = demo.slack.message(CHANNEL, job.message_ts or "")
     demo.expect(card is not None and "created" in plain_text(card),
                 "the job card ends with 'created'")
@@ -178,7 +183,7 @@ async def step_download(demo: Demo) -> None:
 
     await demo.say("/cfy snapshots download nightly-1")
     job = await demo.wait_job("snapshot_download", snapshot_id="nightly-1")
-    if not demo.expect(job.state == "done", f"nightly-1 downloaded (job {job.id} is {job.state})"):
+    if not demo.expect(job.state == "done", f"nightly-1 downloaded (job {job.id} is {job.state}{job_reason(job)})"):
         return
     path = job.result.get("archive_path", "")
     info = verify_archived(path)
@@ -228,7 +233,7 @@ async def run_demo(*, speed: float = 20.0, out: TextIO = sys.stdout,
                    steps: list[tuple[str, Step]] | None = None) -> int:
     """Run the scripted demo; 0 when every step passed."""
     from bot import bootstrap
-    from bot.config import load_settings
+    from bot.config.load import load_settings
     from devtools.simulator import SimulatorOptions, start_simulator
     from handlers.app import make_client, start_slack_app
     from handlers.notifier import SlackNotifier

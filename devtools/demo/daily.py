@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from bot.messages.daily import RETRY_ACTION
+from devtools.demo import job_reason
 
 
 def demo_steps() -> list[tuple[str, Any]]:
@@ -34,7 +35,7 @@ async def _demo_daily_run(demo: Any) -> None:
     seen = {j.id for j in demo.services.store.list_jobs(kind="daily", limit=100)}
     await demo.say("/cfy snapshots schedule run-now")
     job = await _newest_daily(demo, seen)
-    if not demo.expect(job.state == "done", f"the daily run archived a snapshot (job {job.id} is {job.state})"):
+    if not demo.expect(job.state == "done", f"the daily run archived a snapshot (job {job.id} is {job.state}{job_reason(job)})"):
         return
     info = verify_archived(job.result["archive_path"])
     demo.note(f"archive {info.path}, sha256 {info.sha256[:12]}… verified against its sidecar")
@@ -49,9 +50,9 @@ async def _demo_daily_retry(demo: Any) -> None:
         failed = await _newest_daily(demo, seen)
     finally:
         demo.sim.create_fails = None
-    demo.expect(failed.state == "failed", f"the daily run failed loudly (job {failed.id} is {failed.state})")
+    demo.expect(failed.state == "failed", f"the daily run failed loudly (job {failed.id} is {failed.state}{job_reason(failed)})")
     demo.note("space freed on the manager; an operator clicks Retry now")
     seen.add(failed.id)
     await demo.click(RETRY_ACTION, demo.services.settings.managers[0].name, user="U_OPS")
     retry = await _newest_daily(demo, seen)
-    demo.expect(retry.state == "done", f"the retry archived a snapshot (job {retry.id} is {retry.state})")
+    demo.expect(retry.state == "done", f"the retry archived a snapshot (job {retry.id} is {retry.state}{job_reason(retry)})")

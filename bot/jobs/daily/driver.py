@@ -13,9 +13,17 @@ from bot.archive_store.transfer import download_to_store
 from bot.audit import AuditLog
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import USABLE_SNAPSHOT_STATUSES, ArchiveInfo
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.dbbackup import backup_database
-from bot.errors import ArchiveError, ManagerUnavailable, NotFound, SnapbotError, StepFailed
+from bot.errors import (
+    ArchiveError,
+    Conflict,
+    ExistingRunningExecution,
+    ManagerUnavailable,
+    NotFound,
+    SnapbotError,
+    StepFailed,
+)
 from bot.jobs.daily.machine import DAILY, KIND
 from bot.jobs.daily.payload import params_of, result_of
 from bot.jobs.daily.report import DailyReporter
@@ -119,7 +127,7 @@ class DailyDriver:
         try:
             await client.get_snapshot(sid)  # resumed: it may exist already
         except NotFound:
-            await client.create_snapshot(sid)
+            await self._start_create(ctx, client, sid)
         last: list[str] = []
 
         async def created() -> bool:
@@ -135,6 +143,38 @@ class DailyDriver:
 
         await poll(ctx, created, pacing=rb, timeout=rb.snapshot_timeout_seconds,
                    what=f"snapshot {sid} to be created", on_timeout=timed_out)
+
+    async def _start_create(self, ctx: JobContext, client: CloudifyClient, sid: str) -> None:
+        """Ask the manager to create `sid`. While other executions run (a colleague's install, a
+        scheduled workflow) the manager refuses a snapshot (400 existing_running_execution_error):
+        say so once and ask again until they end, for up to `runbook.queue_timeout_seconds`.
+        Nothing is queued on the manager, so a run that gives up leaves nothing behind."""
+        rb = self.settings.runbook
+        refused: list[str] = []
+
+        async def started() -> bool:
+            try:
+                await client.create_snapshot(sid)
+            except ExistingRunningExecution as exc:
+                if not refused:
+                    log.info("daily job %s: manager %s is running other executions; retrying the "
+                             "snapshot until they end", ctx.job.id, ctx.job.manager)
+                    await ctx.say(f"the manager is running other executions ({exc.manager_message}); "
+                                  f"snapbot asks again until they end, for up to "
+                                  f"{int(rb.queue_timeout_seconds)}s")
+                refused[:] = [exc.manager_message]
+                return False
+            except Conflict:
+                return True  # an earlier attempt's answer was lost, not its snapshot
+            return True
+
+        async def gave_up() -> SnapbotError:
+            return StepFailed(f"snapshot {sid} was not started: the manager kept running other executions "
+                              f"for {int(rb.queue_timeout_seconds)}s (runbook.queue_timeout_seconds): "
+                              f"{refused[0] if refused else 'busy'}")
+
+        await poll(ctx, started, pacing=rb, timeout=rb.queue_timeout_seconds,
+                   what=f"the manager's running executions to end before snapshot {sid}", on_timeout=gave_up)
 
     async def _download(self, ctx: JobContext, client: CloudifyClient, sid: str) -> ArchiveInfo:
         store = self.archives

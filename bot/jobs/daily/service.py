@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock, iso, parse_time
-from bot.config import ManagerConfig, Settings
+from bot.config.settings import ManagerConfig, Settings
 from bot.errors import JobConflict, SnapbotError
 from bot.invocation import Invocation, Reply
 from bot.jobs.daily.machine import DAILY, GATE, KIND

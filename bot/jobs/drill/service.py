@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.archive_store import ArchiveStore, StoredArchive
 from bot.audit import AuditLog
 from bot.clock import Clock, iso
-from bot.config import ManagerConfig, Settings
+from bot.config.settings import ManagerConfig, Settings
 from bot.crontab import crontab_trigger
 from bot.errors import ArchiveError, SnapbotError, StepFailed
 from bot.invocation import Invocation, Reply

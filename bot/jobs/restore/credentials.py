@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bot.clock import iso
 from bot.cloudify.client import CloudifyClient
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import Unauthorized
 from bot.jobs.poll import poll
 from bot.jobs.restore.machine import RESTORE

@@ -24,7 +24,7 @@ from bot.archive_store.transfer import download_to_store
 from bot.clock import Clock, iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import (
     ArchiveError,
     CloudifyError,

@@ -8,7 +8,7 @@ from bot.clock import iso, parse_time
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import BadParameters, CloudifyError, MaintenanceActive, NotFound, StepFailed, Unauthorized
 from bot.jobs.poll import poll, retrying
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report

@@ -30,7 +30,7 @@ from bot.archive_store.transfer import download_to_store, upload_from_store
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Version
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import CloudifyError, NotFound, StepFailed
 from bot.jobs.poll import poll
 from bot.jobs.restore.unwind import blocker_line, held_by_maintenance, not_over

@@ -18,7 +18,7 @@ from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Snapshot
 from bot.commands.model import SnapshotsRestore, SnapshotsUpload
 from bot.commands.registry import kind_of
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.errors import (
     ArchiveError,
     CloudifyError,

@@ -29,7 +29,7 @@ from bot.clock import iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.cloudify.models import Execution
-from bot.config import RunbookConfig
+from bot.config.settings import RunbookConfig
 from bot.errors import CloudifyError, NotFound, SnapbotError, Unauthorized, WaitTimeout
 from bot.jobs.poll import poll
 from bot.jobs.restore.machine import RESTORE

@@ -1,7 +1,8 @@
-"""Loading Settings (`bot.settings`) from the environment and an optional YAML file named by
-SNAPBOT_CONFIG. Environment variables override the file; defaults come from `bot.settings.SETTINGS`
-through the dataclasses. The first invalid value raises ConfigError naming its key; secrets never
-appear in an error. The settings' names are importable from here too.
+"""Loading Settings (`bot.config.settings`) from the environment and an optional YAML file named
+by SNAPBOT_CONFIG. Environment variables override the file; defaults come from the settings table
+(`bot.config.table.SETTINGS`) through the records, and so do the YAML keys, the environment
+variables of the sections and every section value's parser. The first invalid value raises
+ConfigError naming its key; secrets never appear in an error.
 """
 from __future__ import annotations
 
@@ -10,13 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot import config_values as check
-from bot.errors import ConfigError
-from bot.settings import (
-    DEFAULT_MANAGER,
-    ENV_VARS,
-    GATEABLE_ACTIONS,
-    SETTINGS,
+from bot.config import values as check
+from bot.config.settings import (
     AccessConfig,
     ApprovalPolicy,
     DrillConfig,
@@ -26,15 +22,9 @@ from bot.settings import (
     ScheduleConfig,
     Settings,
     SlackConfig,
-    configuration_markdown,
-    describe_settings,
 )
-
-__all__ = ["DEFAULT_MANAGER", "ENV_VARS", "GATEABLE_ACTIONS", "SETTINGS", "AccessConfig", "ApprovalPolicy",
-           "DrillConfig",
-           "ManagerConfig", "RetentionConfig", "RunbookConfig", "ScheduleConfig", "Settings",
-           "SlackConfig", "check_database_path", "configuration_markdown", "describe_settings",
-           "load_settings"]
+from bot.config.table import DEFAULT_MANAGER, SETTINGS, setting
+from bot.errors import ConfigError
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -125,11 +115,10 @@ def _manager_from_yaml(i: int, raw: Any, env: Mapping[str, str]) -> ManagerConfi
     if ca_bundle is not None:
         ca_bundle = check.text(f"{key}.ca_bundle", ca_bundle)
     given: dict[str, Any] = {}
-    for field_name in ("username", "tenant", "bootstrap_admin"):
+    for field_name in ("username", "tenant", "bootstrap_admin", "verify_tls"):
         if field_name in raw:
-            given[field_name] = check.text(f"{key}.{field_name}", raw[field_name])
-    if "verify_tls" in raw:
-        given["verify_tls"] = check.boolean(f"{key}.verify_tls", raw["verify_tls"])
+            given[field_name] = setting(f"managers[].{field_name}").parse(f"{key}.{field_name}",
+                                                                          raw[field_name])
     if raw.get("snapshot_format") is not None:
         given["snapshot_format"] = check.snapshot_format(f"{key}.snapshot_format",
                                                          raw["snapshot_format"])
@@ -207,30 +196,9 @@ def _section(name: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _field(section: str, field_name: str, key: str, value: Any) -> Any:
-    """One section field's value, parsed by the type of its default; `key` names it in errors
-    (the YAML key or the environment variable)."""
-    default = getattr(_SECTIONS[section](), field_name)
-    if field_name in ("approvers", "approver_groups", "operators", "viewers"):
-        return check.id_list(key, value)
-    if field_name == "channels":
-        return check.channel_list(key, value)
-    if field_name == "terminal_users":
-        return check.terminal_users(key, value)
-    if field_name in ("team_id", "app_id", "enterprise_id"):
-        return check.one_id(key, field_name, value)
-    if field_name == "gated":
-        return check.gated(key, value)
-    if field_name == "keep_audit_days":
-        return check.whole_number(key, value, minimum=0)
-    if field_name == "stale_after_hours":
-        return check.whole_number(key, value, minimum=1)
-    if isinstance(default, bool):
-        return check.boolean(key, value)
-    if isinstance(default, int):
-        return check.whole_number(key, value)
-    if isinstance(default, float):
-        return check.positive_number(key, value)
-    return check.text(key, value)
+    """One section field's value, read by its row's parser; `key` names it in errors (the YAML
+    key or the environment variable)."""
+    return setting(f"{section}.{field_name}").parse(key, value)
 
 
 #: Environment variables that set a section field with no special meaning (from SETTINGS).

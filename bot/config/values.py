@@ -1,5 +1,7 @@
-"""Parsing and checking one configuration value; every error is a ConfigError naming the key
-(the YAML key or the environment variable) and never echoing a secret."""
+"""Parsing and checking one configuration value: the parsers the settings table
+(`bot.config.table`) names as each setting's type, and the checks loading runs across values.
+Every error is a ConfigError naming the key (the YAML key or the environment variable) and never
+echoing a secret."""
 from __future__ import annotations
 
 import os
@@ -7,8 +9,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.commands.registry import GATEABLE
 from bot.errors import ConfigError
-from bot.settings import GATEABLE_ACTIONS
 
 SLACK_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9_]{1,40}")
 SNAPSHOT_FORMATS = ("auto", "legacy", "new")
@@ -44,6 +46,11 @@ def whole_number(key: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(key, f"must be at least {minimum}, got {value}")
     return value
+
+
+def whole_number_or_zero(key: str, value: Any) -> int:
+    """A whole number, 0 allowed (0 meaning "no limit" where the setting says so)."""
+    return whole_number(key, value, minimum=0)
 
 
 def positive_number(key: str, value: Any) -> float:
@@ -93,10 +100,7 @@ def id_list(key: str, value: Any) -> frozenset[str]:
 _CHANNEL_RE = re.compile(r"[CGD][A-Z0-9_]{2,40}")
 _LOGIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 _USER_RE = re.compile(r"[UW][A-Z0-9_]{2,40}")
-#: the Slack id kinds a single-id setting takes: first letters and how they are described
-_ONE_ID = {"team_id": ("T", "workspace (team) id like T0123ABCD"),
-           "app_id": ("A", "app id like A0123ABCD"),
-           "enterprise_id": ("E", "Enterprise Grid id like E0123ABCD")}
+
 
 
 def _items(key: str, value: Any) -> list[Any]:
@@ -167,14 +171,25 @@ def terminal_users(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out.items()))
 
 
-def one_id(key: str, field_name: str, value: Any) -> str:
-    first, what = _ONE_ID[field_name]
+def _one_id(key: str, value: Any, first: str, what: str) -> str:
     if value is None or value == "":
         return ""
     if not isinstance(value, str) or not value.strip().startswith(first) \
             or not SLACK_ID_RE.fullmatch(value.strip()):
         raise ConfigError(key, f"must be a Slack {what}")
     return value.strip()
+
+
+def team_id(key: str, value: Any) -> str:
+    return _one_id(key, value, "T", "workspace (team) id like T0123ABCD")
+
+
+def app_id(key: str, value: Any) -> str:
+    return _one_id(key, value, "A", "app id like A0123ABCD")
+
+
+def enterprise_id(key: str, value: Any) -> str:
+    return _one_id(key, value, "E", "Enterprise Grid id like E0123ABCD")
 
 
 def gated(key: str, value: Any) -> frozenset[str]:
@@ -189,9 +204,9 @@ def gated(key: str, value: Any) -> frozenset[str]:
             continue
         if item == "snapshots.restore":  # always gated; naming it is harmless
             continue
-        if item not in GATEABLE_ACTIONS:
+        if item not in GATEABLE:
             raise ConfigError(key, f"unknown action {str(item)[:40]!r}; choose from "
-                                   + ", ".join(sorted(GATEABLE_ACTIONS)))
+                                   + ", ".join(sorted(GATEABLE)))
         out.add(item)
     return frozenset(out)
 
