@@ -9,14 +9,31 @@ import pytest
 from aiohttp import web
 
 from bot.cloudify.client import CloudifyClient
+from bot.cloudify.errors import quiet_httpx_urls
 from devtools.realmanager import RealManager
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from handlers.server import start_http
 from tests.client_support import FakeSleep, RecordingTransport
+from tests.process_state import changes, snapshot
 
 # Fast enough that simulated minutes pass in fractions of a second, slow enough that each
 # phase of a workflow stays observable over loopback.
 SIM_SPEED = 40.0
+
+
+# What every process that makes a Cloudify client has (its first client attaches it, once): done
+# before any test, so that no test is the one seen changing httpx's logger.
+quiet_httpx_urls()
+
+
+@pytest.fixture(autouse=True)
+def _process_state_kept() -> Iterator[None]:
+    """Every test leaves the process as it found it (tests/process_state.py): environment,
+    working directory, umask, signal handlers, the root logger."""
+    before = snapshot()
+    yield
+    changed = changes(before, snapshot())
+    assert not changed, f"the test changed process-wide state: {', '.join(changed)}"
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from bot.config.settings import ManagerConfig
 from bot.errors import SnapbotError
 from bot.metrics import ManagerProbe, Metrics
 from tests.daily_support import daily_services, daily_settings
+from tests.process_state import kept_logging
 
 
 def samples(text: bytes | str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -164,9 +165,7 @@ async def test_snapbot_run_serves_metrics_on_its_http_port(tmp_path):
 
 def test_json_logs_are_one_object_per_line_without_secrets():
     out = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
+    with kept_logging():  # the process's logging as it was afterwards
         logs.configure("INFO", "json", secrets=["xoxb-very-secret-token"], stream=out)
         logging.getLogger("snapbot.test").info("posting with %s", "xoxb-very-secret-token")
         logging.getLogger("httpx").info("HTTP Request: GET http://m/api/v3.1/version 200")
@@ -186,12 +185,3 @@ def test_json_logs_are_one_object_per_line_without_secrets():
         logs.configure("DEBUG", "text", stream=out)
         logging.getLogger("httpx").info("HTTP Request: GET http://m/api/v3.1/version 200")
         assert "DEBUG httpx: HTTP Request" in out.getvalue()
-    finally:
-        for h in root.handlers[:]:
-            root.removeHandler(h)
-        for h in saved[0]:
-            root.addHandler(h)
-        root.setLevel(saved[1])
-        for name in logs.CHATTY:
-            for f in list(logging.getLogger(name).filters):
-                logging.getLogger(name).removeFilter(f)
