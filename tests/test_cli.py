@@ -210,10 +210,12 @@ def test_daily_and_simulator_subcommands_are_parsed_by_the_one_parser(monkeypatc
     seen = []
     monkeypatch.setattr(snapbot.terminal, "daily_once", lambda manager, **kw: seen.append(("daily", manager)) or 0)
     monkeypatch.setattr(devtools.simulator, "run_simulator",
-                        lambda options, host, port: seen.append(("simulator", options.speed, port)) or 0)
+                        lambda options, host, port: seen.append(("simulator", options.speed, options.clock,
+                                                                 port)) or 0)
     assert main(["daily", "--once", "--manager", "prod"]) == 0
     assert main(["simulator", "--port", "0", "--speed", "5"]) == 0
-    assert seen == [("daily", "prod"), ("simulator", 5.0, 0)]
+    assert main(["simulator", "--port", "0", "--clock", "manual"]) == 0
+    assert seen == [("daily", "prod"), ("simulator", 5.0, "scaled", 0), ("simulator", 1.0, "manual", 0)]
 
 
 def test_daily_without_once_exits_2_with_its_usage(capsys) -> None:
