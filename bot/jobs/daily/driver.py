@@ -21,6 +21,7 @@ from bot.errors import (
     ExistingRunningExecution,
     ManagerUnavailable,
     NotFound,
+    ServerError,
     SnapbotError,
     StepFailed,
 )
@@ -166,6 +167,9 @@ class DailyDriver:
                 return False
             except Conflict:
                 return True  # an earlier attempt's answer was lost, not its snapshot
+            except (ManagerUnavailable, ServerError) as exc:
+                # only a busy manager is asked again; a create that fails otherwise fails the run
+                raise StepFailed(_describe(exc)) from exc
             return True
 
         async def gave_up() -> SnapbotError:
