@@ -12,7 +12,7 @@ from bot.commands import model as m
 from bot.invocation import Reply
 from devtools.simulator import SimulatorOptions
 from tests.jobs_support import domain
-from tests.waiting import HELD
+from tests.waiting import HELD, until
 
 
 async def test_snapshot_create_runs_a_job_that_ends_created(tmp_path: Path) -> None:
@@ -192,13 +192,15 @@ async def test_maintenance_activate_waits_until_activated(tmp_path: Path) -> Non
                                                    "duration": None})
         await d.run("maintenance-mode activate")
         job = d.last_job()
-        await d.services.clock.sleep(0.2)
+        # the job says what it waits for, and waits: the execution never ends by itself
+        await until(lambda: any("waiting for 1 execution" in t and ex["id"] in t
+                                for t in d.notifier.texts("reply")))
         assert d.services.store.get_job(job.id).state == "running"
+        assert (await d.sim_state())["maintenance"]["status"] == "activating"
         await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert (await d.sim_state())["maintenance"]["status"] == "activated"
-        assert any("waiting for 1 execution" in t and ex["id"] in t for t in d.notifier.texts("reply"))
         status = await d.run("maintenance-mode status")
         assert "activated" in d.text(status)
 

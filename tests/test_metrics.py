@@ -18,6 +18,7 @@ from bot.errors import SnapbotError
 from bot.metrics import ManagerProbe, Metrics
 from tests.daily_support import daily_services, daily_settings
 from tests.process_state import kept_logging
+from tests.waiting import until
 
 
 def samples(text: bytes | str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -146,14 +147,13 @@ async def test_snapbot_run_serves_metrics_on_its_http_port(tmp_path):
                                          ready=ready.set_result, stop=stop))
         url = await asyncio.wait_for(ready, 30)
         async with aiohttp.ClientSession() as http:
-            for _ in range(500):  # the probe runs right after start
+            async def probed() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:  # the probe runs right after start
                 async with http.get(url + "/metrics") as resp:
                     assert resp.status == 200
                     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-                    got = samples(await resp.text())
-                if ("snapbot_manager_up", (("manager", "default"),)) in got:
-                    break
-                await asyncio.sleep(0.02)
+                    found = samples(await resp.text())
+                return found if ("snapbot_manager_up", (("manager", "default"),)) in found else None
+            got = await until(probed, what="the manager probe in /metrics")
         assert got[("snapbot_manager_up", (("manager", "default"),))] == 1
         assert got[("snapbot_daily_runs_total", (("manager", "default"), ("outcome", "ok")))] == 0
         stop.set()
