@@ -39,14 +39,14 @@ def _process_state_kept() -> Iterator[None]:
 @pytest.fixture
 async def sim(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
     """A fresh simulator on a free loopback port; archives under tmp_path. A test module may set
-    its own `SIM_SPEED`; `@pytest.mark.sim_options(**SimulatorOptions fields)` on a test adds
+    its own `SIM_SPEED`, or `SIM_CLOCK = "manual"` (time moves only when a wait advances it:
+    tests/waiting.py); `@pytest.mark.sim_options(**SimulatorOptions fields)` on a test adds
     options (e.g. compat flags pinning a simplified behaviour, or a manager_version)."""
-    speed = getattr(request.module, "SIM_SPEED", SIM_SPEED)
     marker = request.node.get_closest_marker("sim_options")
-    extra = dict(marker.kwargs) if marker else {}
-    s = await start_simulator(port=0, options=SimulatorOptions(speed=speed,
-                                                               data_dir=str(tmp_path / "sim"),
-                                                               **extra))
+    options = {"speed": getattr(request.module, "SIM_SPEED", SIM_SPEED),
+               "clock": getattr(request.module, "SIM_CLOCK", "scaled"),
+               "data_dir": str(tmp_path / "sim"), **(marker.kwargs if marker else {})}
+    s = await start_simulator(port=0, options=SimulatorOptions(**options))
     try:
         yield s
     finally:

@@ -72,6 +72,8 @@ from bot.clock import iso
 from devtools.simulator import Simulator
 from tests.waiting import until
 
+# the manager runs on a manual clock (conftest `sim`): it stays in each phase until a wait moves it
+SIM_CLOCK = "manual"
 ERROR_KEYS = {"message", "error_code", "server_traceback"}
 
 
@@ -79,14 +81,14 @@ async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
     return (await api.get(f"/snapshots/{snapshot_id}")).json()["status"]
 
 
-async def create_snapshot(api: httpx.AsyncClient, snapshot_id: str,
-                          legacy: bool = True, sim: Simulator | None = None) -> dict[str, Any]:
-    """Create and wait; legacy (database-dump) format unless said, as `cfy snapshots create`.
-    `sim` on a manual clock: its time passes meanwhile (tests.waiting)."""
+async def create_snapshot(api: httpx.AsyncClient, sim: Simulator, snapshot_id: str,
+                          legacy: bool = True) -> dict[str, Any]:
+    """Create and wait, the manager's time passing meanwhile; legacy (database-dump) format
+    unless said, as `cfy snapshots create`."""
     resp = await api.put(f"/snapshots/{snapshot_id}", json={"include_logs": True,
                                                             "legacy": legacy})
     assert resp.status_code == 201
-    await until(lambda: _status_is(api, snapshot_id, "created"), advancing=[sim] if sim else [])
+    await until(lambda: _status_is(api, snapshot_id, "created"), advancing=[sim])
     return resp.json()
 
 
@@ -99,16 +101,17 @@ async def execution(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]
                           headers={"X-BYPASS-MAINTENANCE": "true"})).json()
 
 
-async def wait_execution(api: httpx.AsyncClient, execution_id: str,
-                         statuses: tuple[str, ...] = ("terminated", "failed", "cancelled"),
-                         sim: Simulator | None = None) -> dict[str, Any]:
+async def wait_execution(api: httpx.AsyncClient, sim: Simulator, execution_id: str,
+                         statuses: tuple[str, ...] = ("terminated", "failed", "cancelled")
+                         ) -> dict[str, Any]:
+    """Wait for the execution's end (or one of `statuses`), the manager's time passing."""
     async def done() -> dict[str, Any] | None:
         try:
             ex = await execution(api, execution_id)
         except (httpx.TransportError, ValueError):  # refused, or nginx's 502 page
             return None
         return ex if ex.get("status") in statuses else None
-    return await until(done, timeout=30.0, advancing=[sim] if sim else [])
+    return await until(done, timeout=30.0, advancing=[sim])
 
 
 async def restore(api: httpx.AsyncClient, snapshot_id: str, **body: Any) -> dict[str, Any]:
@@ -184,10 +187,11 @@ async def test_create_returns_201_with_create_snapshot_execution(api: httpx.Asyn
     assert ex["status"] == "pending"
 
 
-async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient) -> None:
+async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient,
+                                                               sim: Simulator) -> None:
     ex = (await api.put("/snapshots/s1", json={})).json()
     assert await snapshot_status(api, "s1") == "creating"
-    await until(lambda: _status_is(api, "s1", "created"))
+    await until(lambda: _status_is(api, "s1", "created"), advancing=[sim])
     assert (await execution(api, ex["id"]))["status"] == "terminated"
 
 
@@ -198,25 +202,25 @@ async def test_create_existing_id_is_409_conflict(api: httpx.AsyncClient) -> Non
 
 
 async def test_create_fails_when_configured(api: httpx.AsyncClient,
-                                            control: httpx.AsyncClient) -> None:
+                                            control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"create_fails": "disk full"})
     ex = (await api.put("/snapshots/s1", json={})).json()
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     snap = (await api.get("/snapshots/s1")).json()
     assert (done["status"], snap["status"], snap["error"]) == ("failed", "failed", "disk full")
 
 
 async def test_failed_snapshot_cannot_be_downloaded(api: httpx.AsyncClient,
-                                                    control: httpx.AsyncClient) -> None:
+                                                    control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"create_fails": "boom"})
     ex = (await api.put("/snapshots/s1", json={})).json()
-    await wait_execution(api, ex["id"])
+    await wait_execution(api, sim, ex["id"])
     resp = await api.get("/snapshots/s1/archive")
     assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
 
 
-async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient) -> None:
-    ex = await create_snapshot(api, "s1")
+async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient, sim: Simulator) -> None:
+    ex = await create_snapshot(api, sim, "s1")
     resp = await api.get("/snapshots/s1/archive")
     assert resp.headers["content-type"] == "application/octet-stream"
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
@@ -228,16 +232,16 @@ async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient) -> None
 
 
 async def test_archive_is_padded_to_archive_size(api: httpx.AsyncClient,
-                                                 control: httpx.AsyncClient) -> None:
+                                                 control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"archive_size": 3_000_000})
-    await create_snapshot(api, "big")
+    await create_snapshot(api, sim, "big")
     resp = await api.get("/snapshots/big/archive")
     assert 2_900_000 <= len(resp.content) <= 3_000_000
     assert zipfile.ZipFile(io.BytesIO(resp.content)).testzip() is None
 
 
-async def test_delete_removes_snapshot(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_delete_removes_snapshot(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.delete("/snapshots/s1")
     assert resp.json()["id"] == "s1"
     assert (await api.get("/snapshots/s1")).status_code == 404
@@ -249,8 +253,8 @@ async def test_delete_during_creation_is_snapshot_action_error(api: httpx.AsyncC
     assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
 
 
-async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     data = (await api.get("/snapshots/s1/archive")).content
 
     async def chunks() -> Any:
@@ -264,7 +268,7 @@ async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncC
 
 async def test_upload_by_url_fetches_the_archive(api: httpx.AsyncClient, sim: Simulator,
                                                  file_server) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     # the simulator fetches from a loopback URL: its own archive endpoint needs auth, so the
     # bytes are served by a plain second server
     root, base = file_server
@@ -283,20 +287,20 @@ async def test_upload_without_archive_is_400(api: httpx.AsyncClient) -> None:
 
 
 # --- restore ----------------------------------------------------------------------------
-async def test_restore_without_force_key_is_500(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_restore_without_force_key_is_500(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={})
     assert resp.status_code == 500 and resp.json()["error_code"] == "internal_server_error"
 
 
-async def test_no_reboot_without_restore_certificates_is_400(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_no_reboot_without_restore_certificates_is_400(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={"force": True, "no_reboot": True})
     assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
 
 
-async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     body = await restore(api, "s1")
     # marshalled with the Snapshot model's fields: no workflow_id, no parameters
     assert body["status"] == "pending"
@@ -305,21 +309,20 @@ async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient)
 
 async def test_restore_without_force_fails_on_non_empty_manager(api: httpx.AsyncClient,
                                                                 sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     ex = await restore(api, "s1", force=False)
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "failed"
     assert "non-empty manager is not permitted" in done["error"]
     assert len(sim.state.deployments) == 3
 
 
-@pytest.mark.sim_options(clock="manual")
 async def test_legacy_restore_outage_is_nginx_502_html(api: httpx.AsyncClient,
                                                        control: httpx.AsyncClient,
                                                        sim: Simulator) -> None:
     # services stop during a legacy restore (snapshot_restore.py _pause_services) while nginx
     # keeps answering: 502 with an HTML page, no error_code
-    await create_snapshot(api, "s1", sim=sim)
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"restore_outage_seconds": 400})
     ex = await restore(api, "s1")
 
@@ -329,15 +332,14 @@ async def test_legacy_restore_outage_is_nginx_502_html(api: httpx.AsyncClient,
     await until(bad_gateway, advancing=[sim])
     assert sim.clock.left(sim._outage_until) > 0  # the manager's clock holds: still down
     assert (await api.get("/version")).status_code == 502
-    done = await wait_execution(api, ex["id"], sim=sim)
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
 
 
-@pytest.mark.sim_options(clock="manual")
 async def test_restore_with_certificates_reboots_refusing_connections(
         api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
     # _restore_certificate appends `sudo shutdown -r now` unless no_reboot
-    await create_snapshot(api, "s1", sim=sim)
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"reboot_outage_seconds": 40})
     ex = await restore(api, "s1", restore_certificates=True)
 
@@ -351,7 +353,7 @@ async def test_restore_with_certificates_reboots_refusing_connections(
     async def check() -> bool:
         return refused()
     await until(check, advancing=[sim])
-    done = await wait_execution(api, ex["id"], sim=sim)
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
 
 
@@ -364,11 +366,11 @@ async def test_outage_503_mode_answers_html_503(api: httpx.AsyncClient,
 
 async def test_restore_replaces_state_with_the_snapshots(api: httpx.AsyncClient,
                                                          sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     del sim.state.deployments["dep-3"]
-    await create_snapshot(api, "later")
+    await create_snapshot(api, sim, "later")
     ex = await restore(api, "s1")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
     assert set(sim.state.deployments) == {"dep-1", "dep-2", "dep-3"}
     # postgres.py leaves the snapshots table out of the dump: the list comes back empty, and
@@ -383,7 +385,7 @@ async def test_restore_replaces_state_with_the_snapshots(api: httpx.AsyncClient,
 async def test_snapshot_status_running_during_restore(api: httpx.AsyncClient,
                                                       control: httpx.AsyncClient,
                                                       sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"outage_mode": "503"})
     await restore(api, "s1")
     resp = await api.get("/snapshot-status")
@@ -391,30 +393,30 @@ async def test_snapshot_status_running_during_restore(api: httpx.AsyncClient,
 
 
 async def test_snapshot_status_lingers_after_restore_ends(api: httpx.AsyncClient,
-                                                          control: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+                                                          control: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"snapshot_status_linger_seconds": 4000})
     ex = await restore(api, "s1")
-    await wait_execution(api, ex["id"])
+    await wait_execution(api, sim, ex["id"])
     assert (await api.get("/snapshot-status")).json()["status"] == "running"
 
 
 async def test_restore_failure_leaves_state_unchanged(api: httpx.AsyncClient,
                                                       control: httpx.AsyncClient,
                                                       sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
-    await create_snapshot(api, "s2")
+    await create_snapshot(api, sim, "s1")
+    await create_snapshot(api, sim, "s2")
     await control.post("/config", json={"restore_fails": "db restore failed"})
     ex = await restore(api, "s1")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert (done["status"], done["error"]) == ("failed", "db restore failed")
     assert set(sim.state.snapshots) == {"s1", "s2"}
 
 
-async def test_invalid_uploaded_archive_fails_the_restore(api: httpx.AsyncClient) -> None:
+async def test_invalid_uploaded_archive_fails_the_restore(api: httpx.AsyncClient, sim: Simulator) -> None:
     await api.put("/snapshots/junk/archive", content=b"not a zip at all")
     ex = await restore(api, "junk")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "failed" and "zip" in done["error"]
 
 
@@ -427,16 +429,16 @@ async def _stage_scheduled(control: httpx.AsyncClient, when: datetime) -> str:
 
 
 # --- executions -------------------------------------------------------------------------
-async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient) -> None:
+async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient, sim: Simulator) -> None:
     resp = await api.post("/executions", json={"deployment_id": "dep-1",
                                                "workflow_id": "install_new_agents",
                                                "parameters": {}})
     assert resp.status_code == 201 and resp.json()["status"] == "pending"
-    done = await wait_execution(api, resp.json()["id"])
+    done = await wait_execution(api, sim, resp.json()["id"])
     assert done["status"] == "terminated" and done["started_at"] and done["ended_at"]
 
 
-@pytest.mark.sim_options(clock="manual", workflow_seconds=10)
+@pytest.mark.sim_options(workflow_seconds=10)
 async def test_on_a_manual_clock_an_execution_moves_only_when_time_is_moved(
         api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
     ex_id = (await api.post("/executions", json={"deployment_id": "dep-1",
@@ -484,15 +486,15 @@ async def test_scheduled_execution_becomes_an_execution_schedule(
 
     async def ran() -> list[dict[str, Any]]:
         return [e for e in sim.state.executions.values() if e["workflow_id"] == "heal"]
-    [run] = await until(ran)
-    assert (await wait_execution(api, run["id"]))["status"] == "terminated"
+    [run] = await until(ran, advancing=[sim])
+    assert (await wait_execution(api, sim, run["id"]))["status"] == "terminated"
     sched = (await api.get(f"/execution-schedules/{sched['id']}",
                            params={"deployment_id": "dep-1"})).json()
     assert sched["latest_execution_status"] == "terminated" and sched["next_occurrence"] is None
 
 
-async def test_executions_hide_system_workflows_unless_asked(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_executions_hide_system_workflows_unless_asked(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     hidden = (await api.get("/executions")).json()
     shown = (await api.get("/executions", params={"_include_system_workflows": "true"})).json()
     assert hidden["items"] == []
@@ -509,13 +511,13 @@ async def test_executions_paginate_sort_and_include(api: httpx.AsyncClient,
     assert all(set(item) == {"id", "status"} for item in body["items"])
 
 
-async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient) -> None:
+async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient, sim: Simulator) -> None:
     pu = (await api.post("/plugins-updates/bp-1/update/initiate", json={})).json()
     assert pu["blueprint_id"] == "bp-1" and pu["deployments_to_update"] == ["dep-1"]
 
     async def successful() -> bool:
         return (await api.get(f"/plugins-updates/{pu['id']}")).json()["state"] == "successful"
-    await until(successful)
+    await until(successful, advancing=[sim])
 
 
 # --- maintenance ------------------------------------------------------------------------
@@ -567,9 +569,9 @@ async def test_activated_still_serves_snapshots_status_and_version(api: httpx.As
 
 
 async def test_snapshot_create_and_restore_allowed_while_activated(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, sim: Simulator) -> None:
     await api.post("/maintenance/activate")
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={"force": True})
     assert resp.status_code == 200
 
@@ -616,9 +618,9 @@ async def test_fault_can_drop_the_connection(api: httpx.AsyncClient,
 
 
 async def test_fault_cuts_archive_download(api: httpx.AsyncClient,
-                                           control: httpx.AsyncClient) -> None:
+                                           control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"archive_size": 2_000_000})
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/faults", json={"path": "/archive$", "cut_after_bytes": 100_000})
     received = 0
     with pytest.raises(httpx.TransportError):
@@ -688,12 +690,11 @@ async def test_state_counts_requests_and_unknown_paths(api: httpx.AsyncClient,
 async def test_reset_restores_the_seeded_state(api: httpx.AsyncClient,
                                                control: httpx.AsyncClient,
                                                sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/reset")
     assert sim.state.snapshots == {} and len(sim.state.deployments) == 3
 
 
-@pytest.mark.sim_options(clock="manual")
 async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.AsyncClient,
                                                               api: httpx.AsyncClient,
                                                               sim: Simulator) -> None:
@@ -720,14 +721,14 @@ async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.Asy
 
 
 async def test_executions_started_during_a_system_workflow_are_queued(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, sim: Simulator) -> None:
     first = (await api.put("/snapshots/s1", json={"legacy": True})).json()
     second = (await api.put("/snapshots/s2", json={"legacy": True, "queue": True})).json()
     run = (await api.post("/executions", json={"deployment_id": "dep-1",
                                                "workflow_id": "install"})).json()
     assert (first["status"], second["status"], run["status"]) == ("pending", "queued", "queued")
-    assert (await wait_execution(api, second["id"]))["status"] == "terminated"
-    assert (await wait_execution(api, run["id"]))["status"] == "terminated"
+    assert (await wait_execution(api, sim, second["id"]))["status"] == "terminated"
+    assert (await wait_execution(api, sim, run["id"]))["status"] == "terminated"
 
 
 async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None:
@@ -736,9 +737,9 @@ async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None
 
 
 async def test_config_version_changes_version_and_new_archives(api: httpx.AsyncClient,
-                                                               control: httpx.AsyncClient) -> None:
+                                                               control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"version": "6.4.0"})
-    await create_snapshot(api, "old")
+    await create_snapshot(api, sim, "old")
     await control.post("/config", json={"version": "7.0.0"})
     assert (await api.get("/version")).json()["version"] == "7.0.0"
     archive = (await api.get("/snapshots/old/archive")).content
@@ -784,7 +785,6 @@ async def _staged(api: httpx.AsyncClient, status: str) -> str:
     return str(resp.json()["id"])
 
 
-@pytest.mark.sim_options(clock="manual")
 async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
         api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
     # resources_v1/executions.py: force_status stores it, nothing runs it
@@ -802,7 +802,7 @@ async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
 async def test_a_restore_refused_while_an_execution_runs_leaves_its_execution_pending(
         api: httpx.AsyncClient, sim: Simulator) -> None:
     # resource_manager.py restore_snapshot stores the execution before prepare_executions refuses
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     blocker = await _staged(api, "pending")
     resp = await api.post("/snapshots/s1/restore", json={"force": True})
     assert resp.status_code == 400 and resp.json()["error_code"] == "existing_running_execution_error"
