@@ -99,7 +99,8 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   offset; scheduled executions start when due on it, overdue marking uses it). On the manual
   clock (`SimulatorOptions(clock="manual")`, `--clock manual`: devtools/simulator/clock.py) time
   passes only here: `advance` moves it and wakes what falls due, `{"next": true}` moves it to the
-  nearest timer, and the answer adds `next_due` (seconds to the nearest timer, null: none).
+  nearest timer, and the answer adds `next_due` (seconds to the nearest timer, null: none; what
+  the move woke runs just after the answer, so its own next timer shows on the next call).
 - `POST /_sim/executions` `{"deployment_id", "workflow_id", "duration": s|null,
   "status": "scheduled"|null, "scheduled_for": iso|null}`: a live execution (`duration` null =
   runs until `POST /_sim/executions/<id>/finish` `{"status": "terminated"|"failed"|"cancelled"}`),
