@@ -57,6 +57,7 @@ at its newest snapshot, paths under rest-service/manager_rest unless said otherw
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -815,3 +816,27 @@ async def test_a_restore_refused_while_an_execution_runs_leaves_its_execution_pe
     assert resp.json()["error_code"] == "existing_running_execution_error"
     await api.post("/maintenance/activate")
     assert (await api.get("/maintenance")).json()["status"] == "activating"
+
+
+# --- the clock (devtools/simulator/clock.py) ----------------------------------------------
+async def test_a_manual_clock_wakes_sleepers_in_order_and_counts_deadlines_as_timers() -> None:
+    from devtools.simulator.clock import ManualClock
+    clock = ManualClock()
+    woke: list[str] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(name)
+    tasks = [asyncio.ensure_future(sleeper(n, s)) for n, s in (("late", 5), ("early", 2), ("gone", 1))]
+    await asyncio.sleep(0)
+    tasks[2].cancel()
+    outage_end = clock.deadline(3)
+    await asyncio.sleep(0)
+    assert clock.next_due() == 2 and woke == []  # the cancelled one is no timer
+    assert clock.advance_to_next() and clock.elapsed == 2
+    await asyncio.sleep(0)
+    assert woke == ["early"] and clock.left(outage_end) == 1 and clock.next_due() == 1
+    clock.advance(10)  # everything due wakes, in order
+    await asyncio.gather(*tasks[:2])
+    assert woke == ["early", "late"] and clock.left(outage_end) < 0
+    assert clock.next_due() is None and not clock.advance_to_next()
