@@ -63,7 +63,7 @@ import json
 import os
 import socket
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -840,3 +840,17 @@ async def test_a_manual_clock_wakes_sleepers_in_order_and_counts_deadlines_as_ti
     await asyncio.gather(*tasks[:2])
     assert woke == ["early", "late"] and clock.left(outage_end) < 0
     assert clock.next_due() is None and not clock.advance_to_next()
+
+
+async def test_a_clock_given_to_the_simulator_is_the_one_its_manager_runs_on(tmp_path: Any) -> None:
+    from devtools.simulator import SimulatorOptions, start_simulator
+    from devtools.simulator.clock import ManualClock
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    sim = await start_simulator(options=SimulatorOptions(data_dir=str(tmp_path)), clock=clock)
+    try:
+        assert sim.clock is clock and sim.now() == datetime(2030, 1, 1, tzinfo=UTC)
+        clock.advance(90)
+        async with httpx.AsyncClient(base_url=sim.url + "/_sim") as control:
+            assert (await control.get("/state")).json()["now"].startswith("2030-01-01T00:01:30")
+    finally:
+        await sim.close()
