@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.audit import AuditLog, redact
 from bot.commands import model as m
 from bot.messages.text import for_slack
-from bot.store import Store
+from bot.schema import open_store
 from tests.fakes import FakeClock
 
 
@@ -37,7 +37,7 @@ def timed(fn, repeat: int = 50) -> float:
 def main(rows: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clock = FakeClock()
-        store = Store(Path(tmp) / "bench.db", clock)
+        store = open_store(Path(tmp) / "bench.db", clock)
         log = AuditLog(store)
         users = [f"U{n:06d}" for n in range(50)]
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """The audit log: every command and every click, accepted or refused.
 
-One row each (the `audit` table, migration 3 in bot.store_rows): when, who (a Slack user id or
+One row each (the `audit` table, created by `AuditLog.schema_v3`): when, who (a Slack user id or
 `local:<login>`), from where (the surface and the channel), what (the command with its
 arguments, secrets redacted), the outcome (`ok`, `refused`, `failed`) and why. The dispatcher
 writes it, since every surface goes through it; `/cfy audit` reads it. Recording never fails
@@ -17,6 +17,8 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+import sqlite_utils
 
 from bot.audit_entry import AuditEntry
 from bot.clock import EARLIEST, iso, parse_time
@@ -158,6 +160,16 @@ class AuditLog:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    @staticmethod
+    def schema_v3(db: sqlite_utils.Database) -> None:
+        """Migration 3 (registered in bot.schema; never changes): the audit table, read newest
+        first, by time or by one user's time."""
+        db.table("audit").create({"id": int, "at": str, "user": str, "source": str, "channel": str,
+                                  "what": str, "outcome": str, "detail": str},
+                                 pk="id", not_null={"at", "user", "what", "outcome"}, if_not_exists=True)
+        db.table("audit").create_index(["at"], if_not_exists=True)
+        db.table("audit").create_index(["user", "at"], if_not_exists=True)
 
     def record(self, *, user: str, source: str, channel: str, what: str, outcome: str,
                detail: str = "") -> None:

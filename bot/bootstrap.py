@@ -35,8 +35,9 @@ from bot.notifier import ConsoleNotifier, Notifier
 from bot.outbox import Outbox
 from bot.partials import sweep_stale
 from bot.posture import Posture
+from bot.schema import open_store
 from bot.services import Services
-from bot.store import Job, Store
+from bot.store import Job
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def build_services(settings: Settings, *, notifier: Notifier, clock: Clock
     clock = clock or SystemClock()
     if settings.db_path != ":memory:":
         Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.db_path, clock)
+    store = open_store(settings.db_path, clock)
     audit = AuditLog(store)
     outbox = Outbox(store)
     # A local notifier (a terminal's console) only echoes what is queued; the messages stay in

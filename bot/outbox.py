@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
+
 from bot.clock import iso, parse_time
 from bot.errors import SnapbotError
 from bot.notifier import Message
@@ -99,6 +101,23 @@ class Outbox:
         self.origin = origin or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         #: called with each row this process enqueues (a terminal echoes it; the sender wakes)
         self.listeners: list[Callable[[OutboxRow], None]] = []
+
+    # -- schema (registered in bot.schema; a released step never changes) -----------------------
+    @staticmethod
+    def schema_v2(db: sqlite_utils.Database) -> None:
+        """Migration 2: the outbox, and its delivery lease. A row is written in the same
+        transaction as the change that causes it; `lane` orders delivery (one card and its
+        thread per lane); `key` makes enqueueing the same message twice a no-op. One process at
+        a time holds the lease (renewed while it runs)."""
+        db.table("outbox").create({
+            "id": int, "key": str, "lane": str, "kind": str, "job_id": str, "channel": str,
+            "user": str, "version": int, "message": str, "status": str, "attempts": int,
+            "last_error": str, "origin": str, "created_at": str, "sent_at": str, "ts": str,
+        }, pk="id", not_null={"lane", "kind", "message", "status"}, if_not_exists=True)
+        db.table("outbox").create_index(["key"], unique=True, if_not_exists=True)
+        db.table("outbox").create_index(["status", "lane", "id"], if_not_exists=True)
+        db.table("outbox_lease").create({"name": str, "owner": str, "expires_at": float}, pk="name",
+                                        if_not_exists=True)
 
     # -- enqueue ------------------------------------------------------------------------------
     def card(self, job: Job, message: Message, *, version: int | None = None) -> int | None:

@@ -1,13 +1,19 @@
-"""SQLite persistence (sqlite-utils): jobs, their transitions (the audit log), approvals, daily runs.
+"""SQLite persistence (sqlite-utils): jobs, their transitions, approvals, daily runs.
 
-One `Store` owns one connection. Every state change is a compare-and-swap inside a transaction,
-which is what makes a double click, two approvers or a Slack retry start exactly one restore.
+One `Store` owns one connection, its transactions and the migration runner; its own tables
+(jobs, transitions, approvals, daily_runs, migrations) are named in SQL here only, beside their
+schema. The outbox and its lease (`bot.outbox`), the audit log (`bot.audit`) and the daily
+schedule (`bot.jobs.daily.service`) keep their own SQL and schema the same way; `bot.schema`
+lists every migration in order and opens a migrated store. Every state change is a
+compare-and-swap inside a transaction, which is what makes a double click, two approvers or a
+Slack retry start exactly one restore.
 """
 from __future__ import annotations
 
 import json
 import secrets
 import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -17,22 +23,18 @@ import sqlite_utils
 
 from bot.clock import Clock, iso, parse_time, required_time
 from bot.errors import JobConflict, JobNotFound, StaleState
-from bot.store_rows import (
-    MIGRATIONS,
-    Approval,
-    Job,
-    RunRecord,
-    Transition,
-    dumps,
-    job_from_row,
-    run_from_row,
-    run_values,
-)
+from bot.store_rows import Approval, Job, RunRecord, Transition, dumps, job_from_row, run_from_row, run_values
+
+#: one schema step: creates or changes tables, run inside its migration's transaction
+MigrationStep = Callable[[sqlite_utils.Database], None]
+#: a numbered migration: its version and its steps, in order
+Migration = tuple[int, Sequence[MigrationStep]]
 
 
 class Store:
     """The only owner of the SQLite connection. Methods are synchronous and short; async code
-    calls them directly from the event loop thread (SQLite work here is sub-millisecond)."""
+    calls them directly from the event loop thread (SQLite work here is sub-millisecond).
+    `bot.schema.open_store` opens one and migrates the database (the constructor does not)."""
 
     def __init__(self, path: str | Path, clock: Clock) -> None:
         self.path = str(path)
@@ -45,23 +47,54 @@ class Store:
         #: Why the last write failed (read-only or full database, I/O error), None once a write
         #: succeeds again. /healthz answers 503 with it.
         self.write_error: str | None = None
-        self.migrate()
 
     def close(self) -> None:
         self.db.conn.close()
 
     # -- migrations -------------------------------------------------------------------------
-    def migrate(self) -> None:
+    def migrate(self, migrations: Sequence[Migration]) -> None:
+        """Apply each migration not yet recorded in `migrations`, in version order, each in one
+        transaction with its record (`bot.schema.MIGRATIONS` is the database's list)."""
         self.db.table("migrations").create({"version": int, "applied_at": str}, pk="version",
                                      if_not_exists=True)
         done = {r["version"] for r in self.db.table("migrations").rows}
-        for version, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+        for version, steps in sorted(migrations, key=lambda m: m[0]):
             if version in done:
                 continue
             with self.transaction():
-                fn(self.db)
+                for step in steps:
+                    step(self.db)
                 self.db.table("migrations").insert({"version": version, "applied_at": iso(self.clock.now())},
                                              replace=True)
+
+    # -- schema of the store's tables (registered in bot.schema; released steps never change) --
+    @staticmethod
+    def jobs_schema_v1(db: sqlite_utils.Database) -> None:
+        """Migration 1: jobs, their transitions and approvals."""
+        db.table("jobs").create({
+            "id": str, "kind": str, "manager": str, "state": str, "params": str, "requester": str,
+            "channel": str, "message_ts": str, "thread_ts": str, "idem_key": str, "created_at": str,
+            "updated_at": str, "error": str, "result": str, "finished": int,
+        }, pk="id", not_null={"kind", "manager", "state"}, if_not_exists=True)
+        db.table("jobs").create_index(["idem_key"], unique=True, if_not_exists=True)
+        db.table("jobs").create_index(["manager", "finished"], if_not_exists=True)
+        db.table("transitions").create({
+            "job_id": str, "seq": int, "from_state": str, "to_state": str, "at": str, "actor": str,
+            "detail": str,
+        }, pk=("job_id", "seq"), foreign_keys=[("job_id", "jobs", "id")], if_not_exists=True)
+        db.table("approvals").create({"job_id": str, "user": str, "decision": str, "at": str},
+                                     pk=("job_id", "user"), foreign_keys=[("job_id", "jobs", "id")],
+                                     if_not_exists=True)
+
+    @staticmethod
+    def daily_runs_schema_v1(db: sqlite_utils.Database) -> None:
+        """Migration 1: daily snapshot runs, one row per manager per scheduled slot. The unique
+        key is the lock that keeps two instances from running the same day's job twice."""
+        db.table("daily_runs").create({
+            "manager": str, "slot": str, "job_id": str, "status": str, "snapshot_id": str,
+            "size": int, "duration_s": float, "archive_path": str, "sha256": str, "detail": str,
+            "started_at": str, "ended_at": str,
+        }, pk=("manager", "slot"), if_not_exists=True)
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.db.conn, self)
@@ -386,4 +419,4 @@ def _busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-__all__ = ["MIGRATIONS", "Approval", "Job", "RunRecord", "Store", "Transition"]
+__all__ = ["Approval", "Job", "Migration", "MigrationStep", "RunRecord", "Store", "Transition"]

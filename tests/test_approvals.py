@@ -16,6 +16,7 @@ from bot.jobs.restore.machine import RESTORE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages import restore as messages
 from bot.notifier import plain_text
+from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock, RecordingNotifier
 from tests.waiting import until
@@ -51,7 +52,7 @@ def build(tmp_path: Path, clock: FakeClock | None = None, **policy: Any) -> tupl
     settings = Settings(managers=(ManagerConfig(name="default", url="http://127.0.0.1:1"),),
                         slack=SlackConfig(channel="C_OPS"), approvals=ApprovalPolicy(**policy),
                         db_path=str(tmp_path / "db.sqlite"))
-    store = Store(settings.db_path, clock)
+    store = open_store(settings.db_path, clock)
     notifier = RecordingNotifier()
     runner = JobRunner(store, clock, notifier)
     drivers = {"restore": Recorder("restore", RESTORE), "snapshot_delete": Recorder("snapshot_delete", SIMPLE)}

@@ -20,8 +20,8 @@ from bot.errors import UsageError
 from bot.messages.audit import SHOWN, audit_message
 from bot.messages.text import for_slack
 from bot.notifier import plain_text
+from bot.schema import MIGRATIONS, open_store
 from bot.store import Store
-from bot.store_rows import MIGRATIONS
 from tests.fakes import FakeClock
 from tests.jobs_support import domain
 
@@ -38,15 +38,16 @@ def test_migration_3_adds_the_audit_table_to_a_database_that_has_jobs(tmp_path: 
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)  # a database as migrations 1 and 2 left it, with a job
     db["migrations"].create({"version": int, "applied_at": str}, pk="version")
-    for version, fn in MIGRATIONS:
+    for version, steps in MIGRATIONS:
         if version < 3:
-            fn(db)
+            for step in steps:
+                step(db)
             db["migrations"].insert({"version": version, "applied_at": "2026-01-01T00:00:00Z"})
     db["jobs"].insert({"id": "j-abcdef", "kind": "snapshot_create", "manager": "default",
                        "state": "done", "params": "{}", "finished": 1})
     db.conn.close()
 
-    store = Store(path, FakeClock(START))
+    store = open_store(path, FakeClock(START))
     try:
         assert {r["version"] for r in store.db["migrations"].rows} == {v for v, _ in MIGRATIONS}
         assert store.get_job("j-abcdef").state == "done"
@@ -57,7 +58,7 @@ def test_migration_3_adds_the_audit_table_to_a_database_that_has_jobs(tmp_path: 
         assert [e.what for e in AuditLog(store).query()] == ["jobs list"]
     finally:
         store.close()
-    again = Store(path, FakeClock(START))  # idempotent: opening it again changes nothing
+    again = open_store(path, FakeClock(START))  # idempotent: opening it again changes nothing
     try:
         assert len(entries_of(again)) == 1
     finally:
@@ -66,7 +67,7 @@ def test_migration_3_adds_the_audit_table_to_a_database_that_has_jobs(tmp_path: 
 
 def test_query_is_newest_first_and_filters_by_user_and_since(tmp_path: Path) -> None:
     clock = FakeClock(START)
-    store = Store(tmp_path / "a.db", clock)
+    store = open_store(tmp_path / "a.db", clock)
     log = AuditLog(store)
     for n, user in enumerate(["U1", "U2", "U1", "local:alice"]):
         log.record(user=user, source="slack", channel="C1", what=f"cmd {n}", outcome="ok")
@@ -81,7 +82,7 @@ def test_query_is_newest_first_and_filters_by_user_and_since(tmp_path: Path) -> 
 
 
 def test_a_write_the_database_refuses_is_logged_and_does_not_raise(tmp_path: Path, caplog) -> None:
-    store = Store(tmp_path / "a.db", FakeClock(START))
+    store = open_store(tmp_path / "a.db", FakeClock(START))
     log = AuditLog(store)
     store.db.execute("drop table audit")
     with caplog.at_level(logging.ERROR, logger="bot.audit"):

@@ -406,3 +406,120 @@ def test_every_section_value_goes_through_the_tables_parser(tmp_path, key):
     with pytest.raises(ConfigError) as alone:
         setting(key).parse(key, {"x": 1})
     assert alone.value.problem == err.problem
+
+
+#: For each setting of the table: the value a test gives it (YAML, or the environment for
+#: environment-only ones), the start-up description line that shows it, and what that line then
+#: says (None for a secret: the line exists and the value never appears).
+DESCRIBED = {
+    "managers[].name": ("prod-east", "managers[0]", "prod-east "),
+    "managers[].url": ("https://prod.example.com", "managers[0]", "https://prod.example.com "),
+    "managers[].tenant": ("tenant-x", "managers[0]", "tenant=tenant-x"),
+    "managers[].username": ("ops-user", "managers[0]", "user=ops-user"),
+    "managers[].password_env": ("SAMPLE_PASSWORD_VAR", "managers[1]", None),
+    "managers[].token_env": ("SAMPLE_TOKEN_VAR", "managers[0]", None),
+    "managers[].password_file": ("password.txt", "managers[0]", "auth=token (from file)"),
+    "managers[].token_file": ("token.txt", "managers[1]", "auth=token (from file)"),
+    "managers[].snapshot_format": ("new", "managers[0]", "snapshot_format=new"),
+    "managers[].bootstrap_admin": ("root-admin", "managers[0]", "bootstrap_admin=root-admin"),
+    "managers[].ca_bundle": ("/etc/sample-ca.pem", "managers[0]", "tls=/etc/sample-ca.pem"),
+    "managers[].verify_tls": (False, "managers[1]", "tls=TLS NOT verified"),
+    "managers[].scratch": (True, "managers[1]", " scratch"),
+    "managers[].drill.target": ("scratch-1", "managers[0]", "drill=scratch-1@"),
+    "managers[].drill.cron": ("5 4 * * 1", "managers[0]", "@'5 4 * * 1'"),
+    "SLACK_BOT_TOKEN": (SECRET + "-bot", "slack.bot_token", None),
+    "SLACK_SIGNING_SECRET": (SECRET + "-signing", "slack.signing_secret", None),
+    "SLACK_APP_TOKEN": (SECRET + "-app", "slack.app_token", None),
+    "SLACK_API_URL": ("https://slack.example.com/api", "slack.api_url", "https://slack.example.com/api/"),
+    "channel": ("C0SAMPLE1", "channel", "C0SAMPLE1"),
+    "approvals.approvers": (["U0AAA1", "U0AAA2"], "approvals.approvers", "U0AAA1, U0AAA2"),
+    "approvals.approver_groups": (["S0GRP"], "approvals.approver_groups", "S0GRP"),
+    "approvals.required": (2, "approvals.required", "2"),
+    "approvals.ttl_seconds": (901, "approvals.ttl_seconds", "901"),
+    "approvals.gated": (["plugins.update"], "approvals.gated", "plugins.update"),
+    "access.operators": (["U0OPS1"], "access.operators", "U0OPS1"),
+    "access.viewers": (["S0VIEW"], "access.viewers", "S0VIEW"),
+    "access.channels": (["C0CHAN2"], "access.channels", "C0CHAN2"),
+    "access.terminal_users": ({"bob": "U0BOB"}, "access.terminal_users", "bob=U0BOB"),
+    "access.team_id": ("T0TEAM", "access.workspace", "team=T0TEAM"),
+    "access.app_id": ("A0APP", "access.workspace", "app=A0APP"),
+    "access.enterprise_id": ("E0ORG", "access.workspace", "enterprise=E0ORG"),
+    "schedule.enabled": (True, "schedule", "0 5 * * *"),
+    "schedule.cron": ("0 5 * * *", "schedule", "0 5 * * *"),
+    "schedule.timezone": ("Europe/Paris", "schedule", "Europe/Paris"),
+    "schedule.misfire_grace_seconds": (1234, "schedule", "misfire grace 1234 s"),
+    "retention.keep_on_manager": (5, "retention", "keep 5 on manager"),
+    "retention.keep_archived": (31, "retention", "31 archived"),
+    "retention.keep_audit_days": (91, "retention", "audit 91 days"),
+    "retention.stale_after_hours": (49, "retention", "stale after 49 h"),
+    "retention.delete_foreign": (True, "retention", "may delete foreign snapshots"),
+    "runbook.safety_snapshot": (False, "runbook", "safety snapshot off"),
+    "runbook.poll_interval_seconds": (3.5, "runbook", "poll 3.5-"),
+    "runbook.poll_max_interval_seconds": (17.5, "runbook", "-17.5 s"),
+    "runbook.maintenance_timeout_seconds": (901, "runbook", "maintenance 901"),
+    "runbook.restore_timeout_seconds": (3601, "runbook", "restore 3601"),
+    "runbook.snapshot_timeout_seconds": (3602, "runbook", "snapshot 3602"),
+    "runbook.queue_timeout_seconds": (1801, "runbook", "queue 1801"),
+    "runbook.return_timeout_seconds": (1802, "runbook", "return 1802"),
+    "runbook.snapshot_status_grace_seconds": (301, "runbook", "snapshot-status grace 301"),
+    "runbook_base_url": ("https://docs.example.com/runbooks.md", "runbook_base_url",
+                         "https://docs.example.com/runbooks.md"),
+    "db_path": ("sample.db", "db_path", "sample.db"),
+    "archive_dir": ("sample-archives", "archive", "directory sample-archives"),
+    "archive.url": ("s3://sample-bucket/prefix", "archive", "s3://sample-bucket/prefix"),
+    "SNAPBOT_LOG_FORMAT": ("json", "log_format", "json"),
+    "SNAPBOT_CONFIG": ("snapbot.yaml", "config_file", "snapbot.yaml"),
+}
+
+
+def _described(tmp_path, names: set[str]) -> dict[str, str]:
+    """The start-up description of a configuration giving each setting in `names` its value in
+    DESCRIBED (the others keep their defaults)."""
+    import yaml
+    (tmp_path / "password.txt").write_text(SECRET + "-pw-file\n")
+    (tmp_path / "token.txt").write_text(SECRET + "-token-file\n")
+    managers: list[dict] = [{"name": "prod-east", "url": "https://prod.example.com"},
+                            {"name": "scratch-1", "url": "https://scratch.example.com"}]
+    data: dict = {"managers": managers}
+    environ = {"SAMPLE_PASSWORD_VAR": SECRET + "-pw", "SAMPLE_TOKEN_VAR": SECRET + "-token"}
+    for name in names:
+        value, line, _ = DESCRIBED[name]
+        s = next(s for s in SETTINGS if s.name == name)
+        if not s.key:
+            environ[s.env] = value
+            continue
+        if name.endswith("_file"):
+            value = str(tmp_path / value)
+        if s.key.startswith("managers[]."):
+            target = managers[int(line[-2])]
+            *parents, field = s.key.removeprefix("managers[].").split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[field] = value
+        else:
+            *parents, field = s.key.split(".")
+            target = data
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[field] = value
+    path = tmp_path / DESCRIBED["SNAPBOT_CONFIG"][0]
+    path.write_text(yaml.safe_dump(data))
+    settings = load_settings(environ, str(path))
+    described = dict(describe_settings(settings))
+    assert SECRET not in repr(described)
+    return described
+
+
+def test_the_start_up_description_shows_every_setting_of_the_table(tmp_path):
+    """Each setting of the table, given a value of its own, is shown by the line DESCRIBED
+    names (a secret only as set). The directory of the archives is shown when no object store
+    is configured (a second configuration)."""
+    assert set(DESCRIBED) == {s.name for s in SETTINGS}, "a setting of the table is not described"
+    everything = set(DESCRIBED) - {"archive_dir", "managers[].password_file"}
+    for names in (everything, {"archive_dir", "managers[].password_file", "managers[].token_env"}):
+        described = _described(tmp_path, names)
+        for name in sorted(names):
+            _, line, shown = DESCRIBED[name]
+            assert line in described, name
+            if shown is not None:
+                assert shown in described[line], (name, described[line])

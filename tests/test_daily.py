@@ -9,7 +9,7 @@ import httpx
 
 from bot import archive
 from bot.invocation import Invocation
-from bot.store import Store
+from bot.schema import open_store
 from tests.daily_support import (
     SLOT,
     archive_files,
@@ -115,7 +115,7 @@ async def test_a_second_instance_does_not_run_the_same_slot(sim, tmp_path):
         assert len(started) == 1
         await wait_jobs(one)
         await wait_jobs(two)
-    store = Store(settings.db_path, FakeClock(SLOT))
+    store = open_store(settings.db_path, FakeClock(SLOT))
     try:
         assert len(store.list_jobs(kind="daily")) == 1
     finally:
@@ -386,7 +386,7 @@ def test_keep_audit_days_zero_keeps_everything(tmp_path):
     settings = load_settings({"CLOUDIFY_URL": "http://127.0.0.1:9", "SNAPBOT_KEEP_AUDIT_DAYS": "0"}, None)
     assert settings.retention.keep_audit_days == 0
     clock = FakeClock(SLOT)
-    store = Store(str(tmp_path / "a.db"), clock)
+    store = open_store(str(tmp_path / "a.db"), clock)
     try:
         audit = AuditLog(store)
         audit.record(user="U1", source="slack", channel="C", what="jobs", outcome="ok")

@@ -10,7 +10,7 @@ import pytest
 
 from bot.archive_store import open_archive_store
 from bot.dbbackup import backup_database
-from bot.store import Store
+from bot.schema import open_store
 from tests.fakes import FakeClock
 from tests.s3_support import env_for, new_bucket, s3_client
 
@@ -38,7 +38,7 @@ def read_back(archives, tmp_path: Path, name: str) -> tuple[bytes, bytes]:
 
 async def test_a_live_database_is_copied_whole_and_restorable(tmp_path, archives):
     db = tmp_path / "snapbot.db"
-    store = Store(db, FakeClock(NOW))
+    store = open_store(db, FakeClock(NOW))
     try:
         job = store.create_job("download", "prod", "queued", params={"snapshot_id": "s1"},
                                requester="U1", channel="C1", actor="U1")
@@ -51,7 +51,7 @@ async def test_a_live_database_is_copied_whole_and_restorable(tmp_path, archives
     # what the README says to do: put the file back as SNAPBOT_DB and start
     restored = tmp_path / "restored.db"
     restored.write_bytes(data)
-    again = Store(restored, FakeClock(NOW))
+    again = open_store(restored, FakeClock(NOW))
     try:
         assert again.get_job(job.id).params == {"snapshot_id": "s1"}
     finally:
@@ -61,7 +61,7 @@ async def test_a_live_database_is_copied_whole_and_restorable(tmp_path, archives
 
 async def test_only_the_newest_backups_are_kept(tmp_path, archives):
     db = tmp_path / "snapbot.db"
-    Store(db, FakeClock(NOW)).close()
+    open_store(db, FakeClock(NOW)).close()
     for day in range(4):
         await backup_database(str(db), archives, NOW + timedelta(days=day), keep=2)
     names = sorted(b.name for b in await archives.list_state("db/"))

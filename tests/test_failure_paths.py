@@ -505,7 +505,7 @@ async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, ca
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
     from bot.jobs.runner import JobRunner
-    from bot.store import Store
+    from bot.schema import open_store
     from tests.fakes import RecordingNotifier
 
     class Boom:
@@ -517,7 +517,7 @@ async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, ca
         def render(self, job: Any, transitions: Any) -> dict[str, Any]:
             return {"text": job.state}
 
-    store = Store(tmp_path / "db.sqlite", SystemClock())
+    store = open_store(tmp_path / "db.sqlite", SystemClock())
     runner = JobRunner(store, SystemClock(), RecordingNotifier())
     runner.register(Boom())
 
@@ -536,7 +536,7 @@ async def test_a_broken_progress_listener_does_not_fail_the_job(tmp_path, caplog
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
     from bot.jobs.runner import JobRunner
-    from bot.store import Store
+    from bot.schema import open_store
     from tests.fakes import RecordingNotifier
 
     class Talks:
@@ -553,7 +553,7 @@ async def test_a_broken_progress_listener_does_not_fail_the_job(tmp_path, caplog
     async def broken(job: Any, detail: str) -> None:
         raise BrokenPipeError("terminal went away")
 
-    store = Store(tmp_path / "db.sqlite", SystemClock())
+    store = open_store(tmp_path / "db.sqlite", SystemClock())
     runner = JobRunner(store, SystemClock(), RecordingNotifier())
     runner.register(Talks())
     runner.on_change(broken)

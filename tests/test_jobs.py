@@ -17,7 +17,7 @@ from bot.jobs.runner import JobContext, JobRunner
 from bot.jobs.simple import SIMPLE_KINDS
 from bot.messages.jobs import job_card
 from bot.notifier import plain_text
-from bot.store import Store
+from bot.schema import open_store
 from tests.fakes import FakeClock, RecordingNotifier
 from tests.jobs_support import FAST_RUNBOOK, domain
 from tests.waiting import HELD
@@ -164,7 +164,7 @@ async def test_a_job_that_cannot_reach_the_manager_fails_with_a_readable_error(t
 
 def fake_ctx(tmp_path: Path) -> JobContext:
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
-    store = Store(tmp_path / "db.sqlite", clock)
+    store = open_store(tmp_path / "db.sqlite", clock)
     runner = JobRunner(store, clock, RecordingNotifier())
     job = store.create_job("snapshot_create", "default", "running", params={"snapshot_id": "x"})
     return JobContext(job, runner)

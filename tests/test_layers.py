@@ -15,8 +15,9 @@ test can run it on a clock it moves by hand.
 
 Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
 every product module one concept (below), no importlib in product code, no
-`Any`-annotated service or collaborator parameter, and no module setting a field of the services
-(the record is built once, last, by bot.bootstrap).
+`Any`-annotated service or collaborator parameter, no module setting a field of the services
+(the record is built once, last, by bot.bootstrap), and each database table named in SQL by
+its owner only (`TABLE_OWNERS`).
 
 One concept per module, the rule that replaces a line count: a module's top-level names form one
 group, where two names are in one group when one refers to the other or another module uses them
@@ -26,6 +27,7 @@ groups nothing uses together are two concepts: two modules.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,6 +354,55 @@ def string_key_reads(modules: dict[str, Module]) -> list[str]:
     return out
 
 
+#: every table of the database and the one module whose SQL (and schema) may name it
+TABLE_OWNERS = {
+    "migrations": "bot.store", "jobs": "bot.store", "transitions": "bot.store",
+    "approvals": "bot.store", "daily_runs": "bot.store",
+    "outbox": "bot.outbox", "outbox_lease": "bot.outbox",
+    "audit": "bot.audit",
+    "daily_schedule": "bot.jobs.daily.service",
+}
+_SQL_START = re.compile(r"\s*(?:select|insert|update|delete|create|with|replace)\s", re.IGNORECASE)
+_SQL_TABLE = re.compile(r"\b(?:from|into|update|join|table|exists|on)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _text(node: ast.AST) -> str | None:
+    """A string literal's text; an f-string's literal parts (its fields left out)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return " ".join(v.value for v in node.values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    return None
+
+
+def sql_on_others_tables(modules: dict[str, Module]) -> list[str]:
+    """A table named in SQL, or through sqlite-utils (`db.table("x")`, `db["x"]`), by a product
+    module other than its owner (`TABLE_OWNERS`): each table keeps its SQL and schema in one
+    module, and others ask that module."""
+    out: list[tuple[str, int, str]] = []
+    for mod in modules.values():
+        if not in_package(mod, *PRODUCT):
+            continue
+        in_fstrings = {id(v) for n in ast.walk(mod.tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+        for node in ast.walk(mod.tree):
+            named: set[str] = set()
+            text = _text(node)
+            if text is not None and id(node) not in in_fstrings and _SQL_START.match(text):
+                named = {t.lower() for t in _SQL_TABLE.findall(text)}
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "table" and node.args:
+                named = {_text(node.args[0]) or ""}
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "db":
+                named = {_text(node.slice) or ""}
+            for table in sorted(named & set(TABLE_OWNERS)):
+                if TABLE_OWNERS[table] != mod.name:
+                    out.append((mod.rel, node.lineno, f"{mod.rel}:{node.lineno} names table {table} "
+                                                       f"(owned by {TABLE_OWNERS[table]})"))
+    return [text for _, _, text in sorted(set(out))]
+
+
 def split_concepts(modules: dict[str, Module]) -> list[str]:
     """Product modules whose names fall into more than one group: two concepts in one file."""
     together = used_together(modules)
@@ -518,6 +569,13 @@ def test_job_payloads_are_read_through_typed_records():
     _only_known(sorted({r.split(":")[0] for r in string_key_reads(MODULES)}), KNOWN_STRING_KEYS)
 
 
+def test_each_table_is_named_in_sql_by_its_owner_only():
+    """jobs, transitions, approvals, daily_runs: the store; outbox and its lease: the outbox;
+    audit: the audit log; daily_schedule: the daily service. Each keeps its table's SQL and
+    schema; any other module asks it (tests/test_schema.py: the schema has these tables)."""
+    assert sql_on_others_tables(MODULES) == []
+
+
 def test_every_product_module_is_one_concept():
     """A module holds one concept: its names form one group, each referring to another or used
     together with another by some module. A file whose names fall into groups that nothing uses
@@ -565,6 +623,23 @@ def test_the_scan_sees_two_concepts_in_one_module(tmp_path):
     })
     # uses_a and alone are used together (bot/user.py), A by uses_a; partner only on its own
     assert split_concepts(mods) == ["bot/mixed.py: A, alone, uses_a | partner"]
+
+
+def test_the_scan_sees_sql_on_another_modules_table(tmp_path):
+    mods = _tree(tmp_path, {
+        "bot/outbox.py": 'def f(db):\n    db.execute("select * from outbox where id = ?")\n',
+        "bot/intruder.py": 'def f(store, n):\n'
+                           '    store.db.execute("update outbox_lease set owner = ? where name = ?")\n'
+                           '    store.db.execute(f"select count(*) from audit limit {n}")\n'
+                           '    store.db.table("daily_runs").insert({})\n'
+                           '    return store.db["jobs"], "from jobs we learn"\n',
+    })
+    assert sql_on_others_tables(mods) == [
+        "bot/intruder.py:2 names table outbox_lease (owned by bot.outbox)",
+        "bot/intruder.py:3 names table audit (owned by bot.audit)",
+        "bot/intruder.py:4 names table daily_runs (owned by bot.store)",
+        "bot/intruder.py:5 names table jobs (owned by bot.store)",
+    ]
 
 
 def test_the_scan_sees_a_cycle_hidden_in_a_function(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from bot.delivery import OutboxSender
 from bot.notifier import Message, MessageRef
 from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
+from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock, ScaledClock
 from tests.waiting import until
@@ -59,7 +60,7 @@ class ScriptedSlack:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "snapbot.db", FakeClock())
+    s = open_store(tmp_path / "snapbot.db", FakeClock())
     yield s
     s.close()
 
@@ -167,7 +168,7 @@ async def test_a_message_slack_refuses_for_good_is_dead_and_the_lane_goes_on(sto
 
 
 async def test_one_process_delivers_at_a_time(tmp_path: Path) -> None:
-    a, b = Store(tmp_path / "db", FakeClock()), Store(tmp_path / "db", FakeClock())
+    a, b = open_store(tmp_path / "db", FakeClock()), open_store(tmp_path / "db", FakeClock())
     try:
         slack_a, slack_b = ScriptedSlack(), ScriptedSlack()
         out_a, out_b = Outbox(a), Outbox(b)

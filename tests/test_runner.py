@@ -11,6 +11,7 @@ from bot.errors import InvalidTransition, JobConflict, SnapbotError, StaleState
 from bot.jobs.machine import SIMPLE
 from bot.jobs.runner import JobContext, JobRunner
 from bot.messages.jobs import job_card
+from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock, RecordingNotifier
 
@@ -48,7 +49,7 @@ class FailingNotifier(RecordingNotifier):
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store(tmp_path / "db.sqlite", FakeClock())
+    s = open_store(tmp_path / "db.sqlite", FakeClock())
     yield s
     s.close()
 

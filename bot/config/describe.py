@@ -1,5 +1,6 @@
-"""The start-up description of the settings: one (key, value) line each for the log, secrets
-hidden, URLs without credentials, query strings or fragments."""
+"""The start-up description of the settings: (key, value) lines for the log that show every
+setting of the table (tests/test_config.py sets each one and finds it), secrets hidden, URLs
+without credentials, query strings or fragments."""
 from __future__ import annotations
 
 from bot.config.settings import Settings
@@ -21,7 +22,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             auth += " (from file)"
         out.append((f"managers[{i}]", f"{mgr.name} {display_url(mgr.url)} tenant={mgr.tenant} "
                                       f"user={mgr.username} auth={auth} tls={tls} "
-                                      f"snapshot_format={mgr.snapshot_format}"
+                                      f"snapshot_format={mgr.snapshot_format} "
+                                      f"bootstrap_admin={mgr.bootstrap_admin}"
                                       + (" scratch" if mgr.scratch else "")
                                       + (f" drill={mgr.drill.target}@{mgr.drill.cron!r}"
                                          if mgr.drill else "")))
@@ -51,17 +53,27 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
                 ("team", ac.team_id), ("app", ac.app_id), ("enterprise", ac.enterprise_id)) if v)
              or "from auth.test")]
     sc = settings.schedule
-    out.append(("schedule", f"{sc.cron} {sc.timezone}" if sc.enabled else "off"))
+    out.append(("schedule", f"{sc.cron} {sc.timezone}, misfire grace {sc.misfire_grace_seconds} s"
+                            if sc.enabled else "off"))
     rt = settings.retention
     out.append(("retention", f"keep {rt.keep_on_manager} on manager, {rt.keep_archived} archived, "
                              + (f"audit {rt.keep_audit_days} days" if rt.keep_audit_days
                                 else "audit forever")
                              + (", may delete foreign snapshots" if rt.delete_foreign else "")
                              + f", stale after {rt.stale_after_hours} h"))
+    rb = settings.runbook
+    out.append(("runbook", f"safety snapshot {'on' if rb.safety_snapshot else 'off'}, poll "
+                           f"{rb.poll_interval_seconds:g}-{rb.poll_max_interval_seconds:g} s, "
+                           f"timeouts (s): maintenance {rb.maintenance_timeout_seconds:g}, "
+                           f"restore {rb.restore_timeout_seconds:g}, "
+                           f"snapshot {rb.snapshot_timeout_seconds:g}, "
+                           f"queue {rb.queue_timeout_seconds:g}, return {rb.return_timeout_seconds:g}, "
+                           f"snapshot-status grace {rb.snapshot_status_grace_seconds:g}"))
     out += [("db_path", settings.db_path),
             ("archive", display_url(settings.archive_url) if settings.archive_url
              else f"directory {settings.archive_dir}"),
             ("log_format", settings.log_format),
             ("runbook_base_url", display_url(settings.runbook_base_url) if settings.runbook_base_url
-             else "not set (runbook steps inline)")]
+             else "not set (runbook steps inline)"),
+            ("config_file", settings.config_file or "none (environment only)")]
     return out

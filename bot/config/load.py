@@ -321,7 +321,7 @@ def load_settings(env: Mapping[str, str] = os.environ, path: str | None = None, 
                     schedule=schedule,
                     retention=retention, runbook=runbook, archive_url=archive_url,
                     archive_env=archive_env, log_format=log_format,
-                    runbook_base_url=runbook_base_url, **paths)
+                    runbook_base_url=runbook_base_url, config_file=path or "", **paths)
 
 
 def _archive_url(env: Mapping[str, str], data: Mapping[str, Any]) -> str:

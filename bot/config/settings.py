@@ -124,6 +124,8 @@ class Settings:
     archive_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     #: SNAPBOT_LOG_FORMAT: `text` or `json` (one JSON object per line)
     log_format: str = default("SNAPBOT_LOG_FORMAT")
+    #: SNAPBOT_CONFIG: the YAML file the settings were read from ("" when none)
+    config_file: str = ""
 
     @property
     def archive_location(self) -> str:

@@ -11,6 +11,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import sqlite_utils
+
 from bot.clock import Clock, iso, parse_time
 from bot.config.settings import ManagerConfig, Settings
 from bot.errors import JobConflict, SnapbotError
@@ -50,6 +52,14 @@ class DailyService:
         self.scheduler = DailyScheduler(self.settings.schedule,
                                         [m.name for m in self.scheduled], clock,
                                         fire=self.fire, on_problem=self._problem)
+
+    @staticmethod
+    def schedule_schema_v4(db: sqlite_utils.Database) -> None:
+        """Migration 4 (registered in bot.schema; never changes): since when snapbot has
+        scheduled each manager's daily run on its cron and zone (`scheduling_since`): a slot
+        before that is not one snapbot missed (`catch_up`)."""
+        db.table("daily_schedule").create({"manager": str, "cron": str, "timezone": str, "since": str},
+                                          pk="manager", if_not_exists=True)
 
     @property
     def scheduled(self) -> list[ManagerConfig]:
