@@ -228,6 +228,7 @@ async def test_the_cancel_button_on_the_card_cancels_the_job(tmp_path: Path) -> 
         job = await rig.wait_job(job.id)
         assert job.state == "cancelled"
         assert rig.store.transitions(job.id)[-1].actor == "U_LEAD1"
+        await rig.wait_response(2)  # the click is answered: its handling is over
 
 
 async def test_a_second_long_command_on_a_busy_manager_is_refused(tmp_path: Path) -> None:
@@ -375,6 +376,7 @@ async def test_cancel_button_by_the_requester_cancels_the_job(tmp_path):
         await rig.click("job_cancel", job.id, user="U_OPS")
         cancelled = await rig.wait_job(job.id)
         assert cancelled.state == "cancelled"
+        await rig.wait_response(2)  # the click is answered: its handling is over
 
 
 async def test_healthz_reports_the_database(tmp_path):
