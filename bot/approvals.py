@@ -15,10 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
-from bot.clock import Clock, iso, parse_time
+from bot.clock import Clock
 from bot.config.settings import ApprovalPolicy
 from bot.errors import InvalidTransition, JobNotFound, NotAuthorized, StaleState
 from bot.invocation import Reply
+from bot.jobs import payload
 from bot.jobs.runner import JobRunner
 from bot.logs import field
 from bot.messages import restore as messages
@@ -101,16 +102,16 @@ class ApprovalService:
         self._groups_loaded_at = loop.time()
 
     # -- opening -----------------------------------------------------------------------------
-    def expires_at(self) -> str:
-        return iso(self.clock.now() + timedelta(seconds=self.policy.ttl_seconds))
+    def terms(self) -> payload.SharedParams:
+        """The approval terms of a request opened now: expiry after the TTL, N approvals."""
+        return payload.SharedParams(expires_at=self.clock.now() + timedelta(seconds=self.policy.ttl_seconds),
+                            required_approvals=max(1, int(self.policy.required)))
 
     async def open(self, job: Job) -> Job:
         """Post the request card (with Approve/Reject) for a job waiting for approval."""
         store = self.store
-        if "expires_at" not in job.params or "required_approvals" not in job.params:
-            params = {"expires_at": self.expires_at(), "required_approvals": max(1, int(self.policy.required)),
-                      **job.params}
-            job = store.update_job(job.id, params=params)
+        if not payload.params_of(job).has_terms:  # terms already set (a restore's) are kept
+            job = store.update_job(job.id, params={**self.terms().stored(), **job.params})
         if job.kind in PENDING:
             await self.runner.report(job, "")  # the driver renders the request card
             return store.get_job(job.id)
@@ -165,8 +166,8 @@ class ApprovalService:
             await self._report(store_job, f"rejected by {user}", user)
             return Reply(messages.decision_reply(f"you rejected `{job.id}`"))
         job = store.get_job(job.id)  # record_approval merged approved_by in its transaction
-        approvers = list(job.result.get("approved_by") or [])
-        need = int(job.params.get("required_approvals", self.policy.required) or 1)
+        approval = payload.approval_of(job)
+        approvers, need = list(approval.approved_by), approval.need(self.policy.required)
         if len(approvers) < need:
             await self._refresh_card(job)
             return Reply(messages.decision_reply(
@@ -201,21 +202,21 @@ class ApprovalService:
         waiting, _ = self._states(job)
         decided = next((t for t in transitions if t.from_state == waiting), None)
         if job.state == "expired":
-            return f"`{job.id}` expired at {when(job.params.get('expires_at'))} without a decision"
+            return f"`{job.id}` expired at {when(payload.params_of(job).expires_at)} without a decision"
         if decided is None:
             return f"`{job.id}` is {job.state}"
         word = {"rejected": "rejected", "cancelled": "cancelled"}.get(decided.to_state, "approved")
-        who = ", ".join(mention(u) for u in (job.result.get("approved_by") or [decided.actor])) \
+        who = ", ".join(mention(u) for u in (payload.result_of(job).approved_by or [decided.actor])) \
             if word == "approved" else mention(decided.actor)
         return f"`{job.id}` was already {word} by {who} (now {job.state})"
 
     def _audit_refusal(self, job: Job, user: str, approve: bool, reason: str) -> None:
         log.info("refused %s of job %s by %s: %s", "approval" if approve else "rejection", job.id,
                  field(user), field(reason, 500))
-        refused = list(job.result.get("refused_clicks") or [])
-        refused.append({"user": user, "at": iso(self.clock.now()),
-                        "action": "approve" if approve else "reject", "reason": reason})
-        self.store.merge_result(job.id, refused_clicks=refused[-50:])
+        refused = [*payload.result_of(job).refused_clicks,
+                   payload.RefusedClick(user=user, at=self.clock.now(), action="approve" if approve else "reject",
+                                reason=reason)]
+        self.store.merge_result(job.id, refused_clicks=payload.refused_clicks_stored(refused[-50:]))
 
     def _move(self, job: Job, current: str, target: str, *, actor: str, detail: str,
               finished: bool = False) -> Job:
@@ -250,7 +251,7 @@ class ApprovalService:
 
     # -- expiry ------------------------------------------------------------------------------
     def _expired(self, job: Job) -> bool:
-        at = parse_time(job.params.get("expires_at"))
+        at = payload.params_of(job).expires_at
         return at is not None and self.clock.now() >= at
 
     async def _expire(self, job: Job) -> bool:

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from bot.clock import Clock, parse_time
 from bot.cloudify.client import CloudifyClient
+from bot.jobs.drill.payload import params_of
 from bot.store import Store
 from bot.tasks import cancel_and_wait, ensure_running
 
@@ -108,7 +109,7 @@ class StoreCollector(Collector):
         seen_ok: set[str] = set()
         seen_last: set[str] = set()
         for job in self.store.list_jobs(kind="drill", unfinished=False, limit=100_000):
-            source = str(job.params.get("source", ""))
+            source = params_of(job).source
             if job.state not in ("done", "failed"):
                 continue
             outcome = "pass" if job.state == "done" else "fail"

@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.config.settings import Settings
 from bot.delivery import OutboxSender
 from bot.errors import ArchiveError, SnapbotError
+from bot.jobs.drill import payload as drill_payload
 from bot.jobs.drill.service import DrillService
 from bot.jobs.runner import JobRunner
 from bot.messages import posture as messages
@@ -109,10 +110,9 @@ class Posture:
         job = self.drills.last_drill(name)
         if job is None:
             return None
-        rto = job.result.get("rto_s")
         return DrillFigure(job_id=job.id, verdict="pass" if job.state == "done" else "fail",
-                           source=str(job.params.get("source", "")), target=job.manager,
-                           rto_s=float(rto) if rto is not None else None,
+                           source=drill_payload.params_of(job).source, target=job.manager,
+                           rto_s=drill_payload.result_of(job).rto_s,
                            age_s=(now - (job.updated_at or now)).total_seconds(),
                            error=job.error)
 

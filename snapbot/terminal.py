@@ -33,10 +33,11 @@ from bot.config.load import check_database_path, load_settings
 from bot.config.settings import Settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
+from bot.jobs import payload
 from bot.messages.common import error_text, help_message
 from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
-from bot.progress import TransferView, progress_line
+from bot.progress import progress_line
 from bot.services import Services
 from bot.store import Job
 
@@ -149,9 +150,9 @@ async def run_command(services: Services, cmd: m.Command, *, confirmed: bool = F
 
     async def progress(job: Job, detail: str) -> None:
         if job.idem_key == key or job.id in mine:
-            moving = job.result.get("progress") if not detail else None
-            if isinstance(moving, dict):  # a transfer's progress (the card shows the same)
-                detail = progress_line(TransferView.from_dict(moving))
+            moving = payload.result_of(job).progress if not detail else None
+            if moving is not None:  # a transfer's progress (the card shows the same)
+                detail = progress_line(moving)
             out(to_terminal(f"[{job.id}] {job.state}" + (f": {detail}" if detail else "")))
 
     mine: set[str] = set()

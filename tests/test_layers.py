@@ -321,7 +321,8 @@ def concepts(modules: dict[str, Module], mod: Module,
 
 
 #: the modules where a job kind's payload meets the job row's JSON (`params`, `result`)
-PAYLOAD_EDGES = ("bot.jobs.daily.payload", "bot.jobs.payload")
+PAYLOAD_EDGES = ("bot.jobs.daily.payload", "bot.jobs.payload", "bot.jobs.simple_payload",
+                 "bot.jobs.drill.payload")
 
 
 def string_key_reads(modules: dict[str, Module]) -> list[str]:
@@ -503,28 +504,16 @@ MODULES = load()
 #: is gone fails too, so whoever removes one deletes its line here.
 KNOWN_ANY: set[str] = set()
 #: modules still reading a job's params/result by string key (216 reads when the rule came in;
-#: the daily job reads its payload through typed records)
+#: the daily, simple and drill jobs and the keys kinds share read theirs through typed records)
 KNOWN_STRING_KEYS: set[str] = {
-    "bot/approvals.py",
     "bot/clicks.py",
-    "bot/jobs/cancel.py",
-    "bot/jobs/drill/driver.py",
-    "bot/jobs/drill/service.py",
-    "bot/jobs/manager_jobs.py",
     "bot/jobs/restore/credentials.py",
     "bot/jobs/restore/driver.py",
     "bot/jobs/restore/execution.py",
     "bot/jobs/restore/preflight.py",
     "bot/jobs/restore/service.py",
     "bot/jobs/restore/unwind.py",
-    "bot/jobs/runner.py",
-    "bot/jobs/snapshot_jobs.py",
-    "bot/jobs/transfer.py",
-    "bot/messages/jobs.py",
     "bot/messages/restore.py",
-    "bot/metrics.py",
-    "bot/posture.py",
-    "snapbot/terminal.py",
 }
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.commands.registry import kind_of
 from bot.errors import CloudifyError, InvalidTransition, NotFound, SnapbotError, StaleState
+from bot.jobs import payload, simple_payload
 from bot.jobs.runner import JobRunner
 from bot.messages.jobs import job_title
 from bot.store import Job
@@ -34,22 +34,12 @@ class ExecutionOutcome:
 
 def recorded_executions(job: Job) -> list[str]:
     """The manager execution ids a job recorded, in the order it started them."""
-    ids: list[str] = []
-    r = job.result
-
-    def add(value: Any) -> None:
-        if isinstance(value, str) and value and value not in ids:
-            ids.append(value)
-
-    add(r.get("execution_id"))
-    add(r.get("create_execution_id"))
-    add(r.get("restore_execution_id"))
-    for key in ("deployments", "blueprints"):
-        per = r.get(key)
-        if isinstance(per, dict):
-            for outcome in per.values():
-                if isinstance(outcome, dict):
-                    add(outcome.get("execution_id"))
+    ids = payload.result_of(job).own_executions
+    per_item = simple_payload.result_of(job)
+    for outcomes in (per_item.deployments, per_item.blueprints):
+        for outcome in outcomes.values():
+            if outcome.execution_id and outcome.execution_id not in ids:
+                ids.append(outcome.execution_id)
     return ids
 
 
@@ -87,8 +77,8 @@ def blocker_ids(job: Job) -> list[str]:
     """The executions the job's card names as what it waits for (none when it does not wait)."""
     if job.state not in WAITING_STATES.get(job.kind, ()):
         return []
-    waiting = job.result.get("waiting_for")
-    return [str(i) for i in (waiting.get("ids") or [])] if isinstance(waiting, dict) else []
+    waiting = payload.result_of(job).waiting_for
+    return list(waiting.ids) if waiting is not None else []
 
 
 async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOutcome]:
@@ -124,7 +114,8 @@ async def cancel_blockers(client: CloudifyClient, job: Job) -> list[ExecutionOut
 async def undo_maintenance(client: CloudifyClient, job: Job) -> str:
     """A cancelled or failed `maintenance-mode activate` job turns maintenance off again if the
     job turned it on (an `activating` manager refuses new executions); returns what it did."""
-    if job.kind != kind_of(m.MaintenanceActivate) or job.result.get("maintenance_before") != "deactivated":
+    if job.kind != kind_of(m.MaintenanceActivate) or \
+            simple_payload.result_of(job).maintenance_before != "deactivated":
         return ""
     try:
         state = await client.deactivate_maintenance()

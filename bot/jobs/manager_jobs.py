@@ -11,11 +11,13 @@ from bot.cloudify.client import CloudifyClient
 from bot.commands import model as m
 from bot.config.settings import RunbookConfig
 from bot.errors import CloudifyError, SnapbotError, WaitTimeout
+from bot.jobs import payload
 from bot.jobs.cancel import undo_maintenance
 from bot.jobs.poll import poll
 from bot.jobs.restore.unwind import remaining_line
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
+from bot.jobs.simple_payload import ItemOutcome, Outcomes, SimpleResult, outcomes_stored, params_of, result_of
 from bot.messages.blocks import human_duration
 from bot.store import Job
 
@@ -28,14 +30,15 @@ PLUGINS_UPDATE_OK = frozenset({"successful", "no_changes_required"})
 
 class MaintenanceActivate(SimpleDriver, command=m.MaintenanceActivate):
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
         return "maintenance mode is activated"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
         started = ctx.clock.now()
-        if "maintenance_before" not in ctx.job.result:  # who turned it on decides the undo
-            ctx.merge_result(maintenance_before=(await client.maintenance()).status)
+        if not result_of(ctx.job).maintenance_before:  # who turned it on decides the undo
+            before = SimpleResult(maintenance_before=(await client.maintenance()).status)
+            ctx.merge_result(**before.stored())
         # resumed: ask the manager first; what the first life already turned on is followed
         state = await client.maintenance() if resumed else None
         if state is None or state.status not in ("activating", "activated"):
@@ -54,8 +57,8 @@ class MaintenanceActivate(SimpleDriver, command=m.MaintenanceActivate):
             if ids != last_remaining[0]:
                 last_remaining[0] = ids
                 lines = [remaining_line(e, held=held) for e in st.remaining_executions]
-                ctx.merge_result(waiting_for={"what": "maintenance", "ids": list(ids),
-                                              "executions": lines})
+                waiting = payload.Waiting(what="maintenance", executions=tuple(lines), ids=ids)
+                ctx.merge_result(waiting_for=payload.waiting_stored(waiting))
                 await ctx.touch_card()
                 await ctx.say(f"activating: waiting for {len(ids)} execution(s)"
                               + (f": {', '.join(lines[:10])}" if lines else ""),
@@ -72,43 +75,46 @@ class MaintenanceActivate(SimpleDriver, command=m.MaintenanceActivate):
                 # Say what the manager was left in and what to do next, not just "timed out";
                 # maintenance this job turned on is turned off again (`activating` refuses work).
                 undone = await undo_maintenance(client, ctx.refresh())
-                waiting = ", ".join((ctx.job.result.get("waiting_for") or {}).get("executions") or [])
+                last = payload.result_of(ctx.job).waiting_for
+                waiting = ", ".join(last.executions) if last else ""
                 left = undone or "the manager is left in maintenance mode *activating*"
                 text = f"{exc.user_message}; {left}" + (f"; it waited for: {waiting}" if waiting else "")
                 raise (WaitTimeout(text) if isinstance(exc, WaitTimeout) else SnapbotError(text)) from None
-        return {"maintenance": "activated", "waiting_for": None,
-                "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
+        ctx.merge_result(waiting_for=payload.waiting_stored(None))
+        return SimpleResult(maintenance="activated",
+                            duration_s=round((ctx.clock.now() - started).total_seconds(), 3))
 
 
 class MaintenanceDeactivate(SimpleDriver, command=m.MaintenanceDeactivate):
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
         return "maintenance mode is deactivated"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
         state = await client.deactivate_maintenance()
         if state.status != "deactivated":
             state = await client.maintenance()
         if state.status != "deactivated":
             raise SnapbotError(f"maintenance mode is still {state.status} after deactivating")
-        return {"maintenance": "deactivated"}
+        return SimpleResult(maintenance="deactivated")
 
 
-async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
-                             client: CloudifyClient, runbook: RunbookConfig) -> dict[str, dict[str, Any]]:
-    """Poll executions {name: execution_id} until all are finished; returns per-name outcome."""
-    outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get(key) or {})
-    pending = {n: e for n, e in started.items() if not outcome.get(n, {}).get("final")}
+async def _follow_executions(ctx: JobContext, key: str, outcomes: Outcomes, started: dict[str, str],
+                             client: CloudifyClient, runbook: RunbookConfig) -> dict[str, ItemOutcome]:
+    """Poll executions {name: execution_id} until all are finished; returns per-name outcome,
+    recorded in the result under `key` as each ends (`outcomes`: what is recorded so far)."""
+    outcome = dict(outcomes)
+    pending = {n: e for n, e in started.items() if not (n in outcome and outcome[n].final)}
 
     async def check() -> Any:
         for name, exec_id in list(pending.items()):
             ex = await client.get_execution(exec_id)
             if ex.finished:
-                outcome[name] = {"execution_id": exec_id, "status": ex.status, "error": ex.error,
-                                 "ok": ex.status == "terminated", "final": True}
+                outcome[name] = ItemOutcome(execution_id=exec_id, status=ex.status, error=ex.error or "",
+                                            ok=ex.status == "terminated", final=True)
                 del pending[name]
-                ctx.merge_result(**{key: outcome})
+                ctx.merge_result(**{key: outcomes_stored(outcome)})
                 await ctx.say(f"`{name}`: {ex.status}" + (f" – {ex.error}" if ex.error else ""))
         return True if not pending else None
 
@@ -120,79 +126,78 @@ async def _follow_executions(ctx: JobContext, key: str, started: dict[str, str],
 
 class AgentsInstall(SimpleDriver, command=m.AgentsInstall):
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        deps = result.get("deployments") or {}
-        return f"install_new_agents finished on {len(deps)} deployment(s)"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"install_new_agents finished on {len(result.deployments)} deployment(s)"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get("deployments") or {})
-        deployments = ctx.job.result.get("deployment_ids")
+        recorded = result_of(ctx.job)
+        outcome = dict(recorded.deployments)
+        deployments = recorded.deployment_ids
         if deployments is None:
-            deployments = [d.id for d in await client.list_deployments()]
-            ctx.merge_result(deployment_ids=deployments)
+            deployments = tuple(d.id for d in await client.list_deployments())
+            ctx.merge_result(**SimpleResult(deployment_ids=deployments).stored())
         if not deployments:
             await ctx.say("no deployments on the manager: nothing to do")
-            return {"deployments": {}}
+            return SimpleResult()
         started: dict[str, str] = {}
         for dep in deployments:
-            if dep in outcome and outcome[dep].get("execution_id"):
-                started[dep] = outcome[dep]["execution_id"]  # started before a restart
+            if dep in outcome and outcome[dep].execution_id:
+                started[dep] = outcome[dep].execution_id  # started before a restart
                 continue
             try:
                 ex = await client.start_execution(dep, "install_new_agents")
             except CloudifyError as exc:
-                outcome[dep] = {"status": "not started", "error": exc.user_message, "ok": False,
-                                "final": True}
-                ctx.merge_result(deployments=outcome)
+                outcome[dep] = ItemOutcome(status="not started", error=exc.user_message, final=True)
+                ctx.merge_result(deployments=outcomes_stored(outcome))
                 continue
-            outcome[dep] = {"execution_id": ex.id, "status": ex.status, "ok": False}
+            outcome[dep] = ItemOutcome(execution_id=ex.id, status=ex.status)
             started[dep] = ex.id
-            ctx.merge_result(deployments=outcome)
+            ctx.merge_result(deployments=outcomes_stored(outcome))
         await ctx.say(f"install_new_agents started on {len(started)} deployment(s)")
         if started:
-            outcome = await _follow_executions(ctx, "deployments", started, client, self.runbook)
-        return _per_item_result(outcome, "deployments", "deployment")
+            outcome = await _follow_executions(ctx, "deployments", outcome, started, client, self.runbook)
+        return SimpleResult(deployments=outcome, failure=_failure(outcome, "deployment"))
 
 
 class PluginsUpdate(SimpleDriver, command=m.PluginsUpdate):
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"plugins updated for {len(result.get('blueprints') or {})} blueprint(s)"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"plugins updated for {len(result.blueprints)} blueprint(s)"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        p = ctx.job.params
-        outcome: dict[str, dict[str, Any]] = dict(ctx.job.result.get("blueprints") or {})
-        blueprints = ctx.job.result.get("blueprint_ids")
+        p = params_of(ctx.job)
+        recorded = result_of(ctx.job)
+        outcome = dict(recorded.blueprints)
+        blueprints = recorded.blueprint_ids
         if blueprints is None:
-            if p.get("all_blueprints"):
-                blueprints = [b["id"] for b in await client.list_blueprints()]
+            if p.all_blueprints:
+                blueprints = tuple(str(b["id"]) for b in await client.list_blueprints())
             else:
-                blueprints = [p["blueprint_id"]]
-            ctx.merge_result(blueprint_ids=blueprints)
+                blueprints = (p.blueprint_id,)
+            ctx.merge_result(**SimpleResult(blueprint_ids=blueprints).stored())
         if not blueprints:
             await ctx.say("no blueprints on the manager: nothing to do")
-            return {"blueprints": {}}
+            return SimpleResult()
         for bp in blueprints:
-            entry = outcome.get(bp) or {}
-            if entry.get("final"):
+            entry = outcome.get(bp) or ItemOutcome()
+            if entry.final:
                 continue
-            if not entry.get("update_id"):
+            if not entry.update_id:
                 try:
                     upd = await client.update_plugins(bp)
                 except CloudifyError as exc:
-                    if not p.get("all_blueprints"):
+                    if not p.all_blueprints:
                         raise
-                    outcome[bp] = {"status": "not started", "error": exc.user_message,
-                                   "ok": False, "final": True}
-                    ctx.merge_result(blueprints=outcome)
+                    outcome[bp] = ItemOutcome(status="not started", error=exc.user_message, final=True)
+                    ctx.merge_result(blueprints=outcomes_stored(outcome))
                     continue
-                entry = {"update_id": upd.id, "status": upd.state, "ok": False}
+                entry = ItemOutcome(update_id=upd.id, status=upd.state)
                 outcome[bp] = entry
-                ctx.merge_result(blueprints=outcome)
+                ctx.merge_result(blueprints=outcomes_stored(outcome))
                 await ctx.say(f"`{bp}`: plugins update `{upd.id}` {upd.state}")
-            update_id = entry["update_id"]
+            update_id = entry.update_id
 
             async def check(update_id: str = update_id) -> Any:
                 upd = await client.get_plugins_update(update_id)
@@ -203,11 +208,11 @@ class PluginsUpdate(SimpleDriver, command=m.PluginsUpdate):
 
             upd = await poll(ctx, check, pacing=self.runbook, timeout=self.runbook.snapshot_timeout_seconds,
                              what=f"plugins update of {bp}", progress=progress)
-            outcome[bp] = {"update_id": update_id, "status": upd.state,
-                           "ok": upd.state in PLUGINS_UPDATE_OK, "final": True}
-            ctx.merge_result(blueprints=outcome)
+            outcome[bp] = ItemOutcome(update_id=update_id, status=upd.state,
+                                      ok=upd.state in PLUGINS_UPDATE_OK, final=True)
+            ctx.merge_result(blueprints=outcomes_stored(outcome))
             await ctx.say(f"`{bp}`: {upd.state}")
-        return _per_item_result(outcome, "blueprints", "blueprint")
+        return SimpleResult(blueprints=outcome, failure=_failure(outcome, "blueprint"))
 
 
 #: this module's drivers (`bot.jobs.simple` registers them)
@@ -215,13 +220,13 @@ DRIVERS: tuple[type[SimpleDriver], ...] = (MaintenanceActivate, MaintenanceDeact
                                            PluginsUpdate)
 
 
-def _per_item_result(outcome: dict[str, dict[str, Any]], key: str, noun: str) -> dict[str, Any]:
-    failed = sorted(n for n, v in outcome.items() if not v.get("ok"))
-    result: dict[str, Any] = {key: outcome}
-    if failed:
-        result["_failure"] = (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
-                              + ", ".join(f"{n} ({outcome[n].get('status')})" for n in failed))
-    return result
+def _failure(outcome: Outcomes, noun: str) -> str:
+    """Why a job over several items failed ("": none failed)."""
+    failed = sorted(n for n, v in outcome.items() if not v.ok)
+    if not failed:
+        return ""
+    return (f"{len(failed)} of {len(outcome)} {noun}(s) failed: "
+            + ", ".join(f"{n} ({outcome[n].status})" for n in failed))
 
 
 def waiting_key(job_id: str, executions: Sequence[dict[str, Any]]) -> str:

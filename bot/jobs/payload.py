@@ -3,8 +3,9 @@ job's parameters and results as JSON (`Job.params`, `Job.result`); a kind's own 
 own payload module (`bot.jobs.daily.payload`, ...), and this one reads and writes the keys every
 kind may hold:
 
-- in `params`: the approval terms of a gated job (`expires_at`, `required_approvals`) and the
-  job that started this one (`parent_job`: a drill's restore);
+- in `params`: the approval terms of a gated job (`expires_at`, `required_approvals`), the
+  job that started this one (`parent_job`: a drill's restore) and the snapshot the job is about
+  (`snapshot_id`, for the kinds that have one: the card's title names it);
 - in `result`: who approved (`approved_by`, written by the store with the approval) and whose
   clicks were refused (`refused_clicks`), the executions a waiting job waits for
   (`waiting_for`), the archive transfer under way (`progress`) and the manager executions the
@@ -39,6 +40,7 @@ class SharedParams:
     expires_at: datetime | None = None  # a gated job: no decision by then, it expires
     required_approvals: int | None = None  # a gated job: approvals it needs (None: not set yet)
     parent_job: str = ""  # the job that started this one (a drill's restore)
+    snapshot_id: str = ""  # the snapshot the job is about, for every kind that has one
 
     @property
     def has_terms(self) -> bool:
@@ -55,6 +57,8 @@ class SharedParams:
             out["required_approvals"] = self.required_approvals
         if self.parent_job:
             out["parent_job"] = self.parent_job
+        if self.snapshot_id:
+            out["snapshot_id"] = self.snapshot_id
         return out
 
     @classmethod
@@ -62,7 +66,7 @@ class SharedParams:
         required = raw.get("required_approvals")
         return cls(expires_at=parse_time(raw.get("expires_at") or None),
                    required_approvals=int(required) if required is not None else None,
-                   parent_job=_text(raw.get("parent_job")))
+                   parent_job=_text(raw.get("parent_job")), snapshot_id=_text(raw.get("snapshot_id")))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.delivery import OutboxSender
 from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavailable
+from bot.jobs import payload
 from bot.jobs.machine import StateMachine
 from bot.messages import jobs as messages
 from bot.messages.common import error_text
@@ -257,7 +258,7 @@ class JobRunner:
     def busy_on(self, manager: str, *, exclude: str | None = None) -> list[Job]:
         """Unfinished, non-waiting jobs on a manager (the per-manager lock is derived from this),
         but `exclude` and its parent (the drill a restore runs for)."""
-        skip = {exclude, self.store.get_job(exclude).params.get("parent_job")} if exclude else set()
+        skip = {exclude, payload.params_of(self.store.get_job(exclude)).parent_job} if exclude else set()
         return [job for job in self.store.list_jobs(unfinished=True, manager=manager, limit=1000)
                 if job.id not in skip and not ((driver := self._drivers.get(job.kind))
                                                and job.state in driver.machine.waiting)]

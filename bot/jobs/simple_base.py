@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import ClassVar
 
 from bot.archive_store import ArchiveStore
 from bot.cloudify.client import CloudifyClient
@@ -12,6 +13,7 @@ from bot.commands.registry import kind_of
 from bot.config.settings import Settings
 from bot.jobs.machine import SIMPLE, StateMachine
 from bot.jobs.runner import JobContext
+from bot.jobs.simple_payload import SimpleResult
 from bot.messages.jobs import job_card
 from bot.notifier import Message
 from bot.store import Job, Transition
@@ -65,23 +67,23 @@ class SimpleDriver(ArchiveJobDriver):
             await ctx.move("running", self.starting_detail(job))
         started = ctx.clock.now()
         result = await self.work(ctx, resumed=resumed)
-        result = dict(result or {})
-        result.setdefault("duration_s", round((ctx.clock.now() - started).total_seconds(), 3))
-        merged = {**ctx.job.result, **result}
-        failure = merged.pop("_failure", None)
-        if failure:
-            await ctx.move("failed", failure, error=failure, result=merged)
+        if result.duration_s is None:
+            result = replace(result, duration_s=round((ctx.clock.now() - started).total_seconds(), 3))
+        merged = {**ctx.job.result, **result.stored()}  # over what the job recorded as it ran
+        if result.failure:
+            await ctx.move("failed", result.failure, error=result.failure, result=merged)
         else:
-            await ctx.move("done", self.done_detail(ctx.job, merged), result=merged)
+            await ctx.move("done", self.done_detail(ctx.job, SimpleResult.from_stored(merged)),
+                           result=merged)
 
     # -- for subclasses --------------------------------------------------------------------
     def starting_detail(self, job: Job) -> str:
         return ""
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
         return ""
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         raise NotImplementedError
 
     def client(self, ctx: JobContext) -> CloudifyClient:

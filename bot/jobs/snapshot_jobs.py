@@ -11,6 +11,7 @@ from bot.errors import ArchiveError, NotFound, SnapbotError
 from bot.jobs.poll import poll
 from bot.jobs.runner import JobContext
 from bot.jobs.simple_base import SimpleDriver
+from bot.jobs.simple_payload import SimpleResult, params_of
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages.blocks import human_duration, human_size
 from bot.messages.text import archive_name
@@ -23,15 +24,15 @@ log = logging.getLogger(__name__)
 class SnapshotCreate(SimpleDriver, command=m.SnapshotsCreate):
 
     def starting_detail(self, job: Job) -> str:
-        return f"creating snapshot `{job.params['snapshot_id']}`"
+        return f"creating snapshot `{params_of(job).snapshot_id}`"
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"snapshot `{result['snapshot_id']}` created in {human_duration(result.get('duration_s'))}"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"snapshot `{result.snapshot_id}` created in {human_duration(result.duration_s)}"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        p = ctx.job.params
-        sid = p["snapshot_id"]
+        p = params_of(ctx.job)
+        sid = p.snapshot_id
         started = ctx.clock.now()
         exists = False
         execution_id: str | None = None
@@ -43,8 +44,8 @@ class SnapshotCreate(SimpleDriver, command=m.SnapshotsCreate):
                 exists = False
         if not exists:
             execution = await client.create_snapshot(
-                sid, include_credentials=p.get("include_credentials", True),
-                include_logs=p.get("include_logs", True), include_events=p.get("include_events", True))
+                sid, include_credentials=p.include_credentials, include_logs=p.include_logs,
+                include_events=p.include_events)
             ctx.merge_result(snapshot_id=sid, execution_id=execution.id)
             execution_id = execution.id
         else:
@@ -69,20 +70,20 @@ class SnapshotCreate(SimpleDriver, command=m.SnapshotsCreate):
             raise SnapbotError(f"the manager failed to create snapshot {sid}: "
                                f"{snap.error or 'no reason given'} (the failed snapshot stays on the "
                                f"manager: `/cfy snapshots delete {sid}` removes it)")
-        return {"snapshot_id": sid, "status": snap.status, "duration_s": duration}
+        return SimpleResult(snapshot_id=sid, status=snap.status, duration_s=duration)
 
 
 class SnapshotDownload(SimpleDriver, command=m.SnapshotsDownload):
 
     def starting_detail(self, job: Job) -> str:
-        return f"downloading snapshot `{job.params['snapshot_id']}`"
+        return f"downloading snapshot `{params_of(job).snapshot_id}`"
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"saved and verified `{str(result.get('archive_path')).rsplit('/', 1)[-1]}`"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"saved and verified `{result.archive_path.rsplit('/', 1)[-1]}`"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        sid = ctx.job.params["snapshot_id"]
+        sid = params_of(ctx.job).snapshot_id
         archives = self.archives
         if resumed:  # a download cut by a restart starts over into a fresh temporary name
             await archives.discard_partials(ctx.job.manager, sid)
@@ -99,31 +100,31 @@ class SnapshotDownload(SimpleDriver, command=m.SnapshotsDownload):
             end_progress(ctx)
         duration = round((ctx.clock.now() - started).total_seconds(), 3)
         await ctx.say(f"downloaded {human_size(info.size)}, sha256 {info.sha256[:12]}…")
-        return {"snapshot_id": sid, "archive_path": str(info.path), "sha256": info.sha256,
-                "size": info.size, "duration_s": duration}
+        return SimpleResult(snapshot_id=sid, archive_path=str(info.path), sha256=info.sha256,
+                            size=info.size, duration_s=duration)
 
 
 class SnapshotUpload(SimpleDriver, command=m.SnapshotsUpload):
 
     def starting_detail(self, job: Job) -> str:
-        src = job.params.get("url") or archive_name(job.params.get("archive_path"))
-        return f"uploading snapshot `{job.params['snapshot_id']}` from `{display_url(src)}`"
+        p = params_of(job)
+        src = p.url or archive_name(p.archive_path)
+        return f"uploading snapshot `{p.snapshot_id}` from `{display_url(src)}`"
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"snapshot `{result['snapshot_id']}` is {result.get('status', 'uploaded')}"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"snapshot `{result.snapshot_id}` is {result.status or 'uploaded'}"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        p = ctx.job.params
-        sid = p["snapshot_id"]
+        p = params_of(ctx.job)
+        sid = p.snapshot_id
         if resumed:
             try:
                 snap = await client.get_snapshot(sid)
             except NotFound:
                 snap = None
             if snap is not None and snap.usable:
-                return {"snapshot_id": sid, "status": snap.status,
-                        "source": p.get("url") or p.get("archive_path")}
+                return SimpleResult(snapshot_id=sid, status=snap.status, source=p.url or p.archive_path)
             if snap is not None:  # a half-done upload: clear it before sending again
                 await client.delete_snapshot(sid)
         else:
@@ -135,52 +136,51 @@ class SnapshotUpload(SimpleDriver, command=m.SnapshotsUpload):
                 raise SnapbotError(f"snapshot {sid} already exists on {ctx.job.manager} "
                                    f"({snap.status}); nothing was uploaded")
         started = ctx.clock.now()
-        if p.get("url"):
+        if p.url:
             url = ctx.runner.in_memory(ctx.job.id).get("url")
             if url is None:
                 raise SnapbotError(f"the URL of this upload was not kept across the restart (it may "
                                    f"carry a signature, so it is never stored); run `/cfy snapshots "
                                    f"upload {sid} --url …` again")
             snap = await client.upload_snapshot(sid, url=url)
-            return {"snapshot_id": sid, "status": snap.status, "source": p["url"],
-                    "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
-        path = p["archive_path"]
+            return SimpleResult(snapshot_id=sid, status=snap.status, source=p.url,
+                                duration_s=round((ctx.clock.now() - started).total_seconds(), 3))
+        path = p.archive_path
         # jobs from before the archive store name the copy by its path: <dir>/<manager>/<id>.zip
-        source = p.get("archive_manager") or Path(path).parent.name
-        source_id = p.get("archive_snapshot_id") or sid
+        source = p.archive_manager or Path(path).parent.name
+        source_id = p.archive_snapshot_id or sid
         archives = self.archives
         # The archive is checked again right before streaming: it may have changed since the
         # command was accepted (or since before a restart).
         info = await archives.verify(source, source_id)
-        if p.get("sha256") and info.sha256 != p["sha256"]:
+        if p.sha256 and info.sha256 != p.sha256:
             raise ArchiveError(f"{source_id}.zip changed since the upload was requested")
         try:
             snap = await upload_from_store(client, archives, source, source_id, sid,
                                            meter=job_meter(ctx, "uploading")(info.size))
         finally:
             end_progress(ctx)
-        return {"snapshot_id": sid, "status": snap.status, "source": str(path),
-                "sha256": info.sha256, "size": info.size,
-                "duration_s": round((ctx.clock.now() - started).total_seconds(), 3)}
+        return SimpleResult(snapshot_id=sid, status=snap.status, source=str(path), sha256=info.sha256,
+                            size=info.size, duration_s=round((ctx.clock.now() - started).total_seconds(), 3))
 
 
 class SnapshotDelete(SimpleDriver, command=m.SnapshotsDelete):
 
     def starting_detail(self, job: Job) -> str:
-        return f"deleting snapshot `{job.params['snapshot_id']}`"
+        return f"deleting snapshot `{params_of(job).snapshot_id}`"
 
-    def done_detail(self, job: Job, result: dict[str, Any]) -> str:
-        return f"snapshot `{result['snapshot_id']}` deleted"
+    def done_detail(self, job: Job, result: SimpleResult) -> str:
+        return f"snapshot `{result.snapshot_id}` deleted"
 
-    async def work(self, ctx: JobContext, *, resumed: bool) -> dict[str, Any]:
+    async def work(self, ctx: JobContext, *, resumed: bool) -> SimpleResult:
         client = self.client(ctx)
-        sid = ctx.job.params["snapshot_id"]
+        sid = params_of(ctx.job).snapshot_id
         try:
             await client.delete_snapshot(sid)
         except NotFound:
             if not resumed:
                 raise
-        return {"snapshot_id": sid, "deleted": True}
+        return SimpleResult(snapshot_id=sid, deleted=True)
 
 
 #: this module's drivers (`bot.jobs.simple` registers them)

@@ -1,10 +1,11 @@
 """A job's transfer progress: its card shows bytes, percent and rate of the archive on its way
-(`job.result["progress"]`, rendered by the card builders), the terminal prints the same line,
+(the result's `progress`, rendered by the card builders), the terminal prints the same line,
 at most every `bot.progress.EVERY` seconds of the job's clock."""
 from __future__ import annotations
 
 from bot import progress
 from bot.archive_store.transfer import MeterFactory
+from bot.jobs import payload
 from bot.jobs.runner import JobContext
 from bot.progress import TransferMeter, TransferView
 
@@ -26,5 +27,5 @@ def job_meter(ctx: JobContext, what: str, *, every: float | None = None) -> Mete
 
 def end_progress(ctx: JobContext) -> None:
     """The transfer is over: its card no longer shows it."""
-    if ctx.job.result.get("progress") is not None:
+    if payload.result_of(ctx.job).progress is not None:
         ctx.merge_result(progress=None)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.commands import model as m
 from bot.commands.registry import KIND_TITLES, kind_of
+from bot.jobs import payload, simple_payload
 from bot.messages.blocks import (
     SECTION_MAX,
     context,
@@ -19,7 +20,7 @@ from bot.messages.blocks import (
     when,
 )
 from bot.messages.text import archive_name, mention
-from bot.progress import TransferView, progress_line
+from bot.progress import progress_line
 from bot.store import Approval, Job, Transition
 from bot.urls import display_url
 
@@ -80,43 +81,43 @@ def with_mentions(text: str, users: Iterable[str]) -> str:
 
 def people(job: Job, *actors: str) -> set[str]:
     """The users a job's stored texts can name: its requester, approvers and the actors given."""
-    return {job.requester, *(job.result.get("approved_by") or ()), *actors}
+    return {job.requester, *payload.result_of(job).approved_by, *actors}
 
 
 def job_title(job: Job) -> str:
     title = KIND_TITLES.get(job.kind, job.kind)
-    target = job.params.get("snapshot_id") or job.params.get("blueprint_id")
-    if job.kind == kind_of(m.PluginsUpdate) and job.params.get("all_blueprints"):
-        target = "all blueprints"
+    target = payload.params_of(job).snapshot_id
+    if job.kind == kind_of(m.PluginsUpdate):
+        p = simple_payload.params_of(job)
+        target = "all blueprints" if p.all_blueprints else p.blueprint_id
     return f"{title} `{target}`" if target else title
 
 
 def result_lines(job: Job) -> list[str]:
     """What a finished job produced, one fact a line."""
-    r = job.result or {}
+    r = simple_payload.result_of(job)
     out = []
-    if r.get("snapshot_id") and job.kind != kind_of(m.SnapshotsDelete):
-        out.append(f"snapshot `{r['snapshot_id']}`" + (f" ({r['status']})" if r.get("status") else ""))
-    if r.get("archive_path"):
-        out.append(f"archive `{archive_name(r['archive_path'])}`")
-    if r.get("size") is not None and (r.get("archive_path") or r.get("sha256")):
-        out.append(f"size {human_size(r['size'])}")
-    if r.get("sha256"):
-        out.append(f"sha256 `{r['sha256']}`")
-    if r.get("source"):
-        out.append(f"from {shown_location(r['source'])}")
-    if r.get("maintenance"):
-        out.append(f"maintenance mode *{r['maintenance']}*")
-    for key in ("deployments", "blueprints"):
-        items = r.get(key)
-        if isinstance(items, dict) and items:
-            ok = sum(1 for v in items.values() if v.get("ok"))
+    if r.snapshot_id and job.kind != kind_of(m.SnapshotsDelete):
+        out.append(f"snapshot `{r.snapshot_id}`" + (f" ({r.status})" if r.status else ""))
+    if r.archive_path:
+        out.append(f"archive `{archive_name(r.archive_path)}`")
+    if r.size is not None and (r.archive_path or r.sha256):
+        out.append(f"size {human_size(r.size)}")
+    if r.sha256:
+        out.append(f"sha256 `{r.sha256}`")
+    if r.source:
+        out.append(f"from {shown_location(r.source)}")
+    if r.maintenance:
+        out.append(f"maintenance mode *{r.maintenance}*")
+    for key, items in (("deployments", r.deployments), ("blueprints", r.blueprints)):
+        if items:
+            ok = sum(1 for v in items.values() if v.ok)
             out.append(f"{key}: {ok}/{len(items)} succeeded")
             for name, v in sorted(items.items()):
-                if not v.get("ok") and v.get("status"):
-                    out.append(f"• `{name}`: {v.get('status')}" + (f" – {v['error']}" if v.get("error") else ""))
-    if r.get("duration_s") is not None:
-        out.append(f"took {human_duration(r['duration_s'])}")
+                if not v.ok and v.status:
+                    out.append(f"• `{name}`: {v.status}" + (f" – {v.error}" if v.error else ""))
+    if r.duration_s is not None:
+        out.append(f"took {human_duration(r.duration_s)}")
     return out
 
 
@@ -133,20 +134,20 @@ def transition_line(t: Transition, job: Job) -> str:
 def waiting_blocks(job: Job, *, bound_seconds: float | None = None) -> list[dict[str, Any]]:
     """What a waiting job waits for (`result.waiting_for`), with the approvers' button that
     cancels those executions (named in its confirmation)."""
-    waiting = job.result.get("waiting_for")
-    if not isinstance(waiting, dict) or not waiting.get("executions"):
+    waiting = payload.result_of(job).waiting_for
+    if waiting is None or not waiting.executions:
         return []
-    lines = [str(x) for x in waiting["executions"]]
+    lines = list(waiting.executions)
     what = {"safety": "the safety snapshot is queued behind",
-            "maintenance": "maintenance mode activates once these end"}.get(str(waiting.get("what")), "waiting for")
+            "maintenance": "maintenance mode activates once these end"}.get(waiting.what, "waiting for")
     text = f"*Waiting:* {what}: " + ", ".join(lines)
     if bound_seconds:
         text += f". Gives up after {human_duration(bound_seconds)} and undoes what snapbot did."
     if any("holds it" in line for line in lines):
         text += (" A queued execution never starts while maintenance mode is on: cancel it, or "
                  "cancel this job.")
-    n = len(waiting.get("ids") or lines)
-    names = ", ".join(f"`{i}`" for i in (waiting.get("ids") or [])[:10])
+    n = len(waiting.ids or lines)
+    names = ", ".join(f"`{i}`" for i in waiting.ids[:10])
     button = {"type": "button", "action_id": "cancel_blockers", "value": job.id, "style": "danger",
               "text": {"type": "plain_text", "text": f"Cancel the {n} execution{'s' if n != 1 else ''} (approvers)"},
               "confirm": {"title": {"type": "plain_text", "text": "Cancel other executions?"},
@@ -194,12 +195,11 @@ def job_card(job: Job, transitions: Sequence[Transition]) -> Message:
 
 def transfer_line(job: Job) -> str | None:
     """The archive transfer under way (bytes, percent, rate), while the job runs."""
-    progress = (job.result or {}).get("progress")
-    if job.finished or not isinstance(progress, dict):
+    progress = payload.result_of(job).progress
+    if job.finished or progress is None:
         return None
-    return f":arrow_down_small: {progress_line(TransferView.from_dict(progress))}" \
-        if progress.get("what") == "downloading" else \
-        f":arrow_up_small: {progress_line(TransferView.from_dict(progress))}"
+    arrow = ":arrow_down_small:" if progress.what == "downloading" else ":arrow_up_small:"
+    return f"{arrow} {progress_line(progress)}"
 
 
 def job_started(job: Job) -> Message:

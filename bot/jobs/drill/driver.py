@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from bot.archive_store.transfer import upload_from_store
-from bot.clock import iso, parse_time
+from bot.clock import iso
 from bot.cloudify import versions
 from bot.cloudify.client import CloudifyClient
 from bot.errors import ArchiveError, NotFound, StepFailed
 from bot.jobs.drill.inventory import LABELS, Inventory, archive_inventory, compare, manager_inventory
 from bot.jobs.drill.machine import DRILL, KIND
 from bot.jobs.drill.machine import DrillState as S
+from bot.jobs.drill.payload import DrillResult, params_of, result_of
+from bot.jobs.payload import SharedParams
 from bot.jobs.poll import poll
 from bot.jobs.restore import preflight
 from bot.jobs.restore.machine import KIND as RESTORE_KIND
@@ -64,32 +66,33 @@ class DrillDriver(ArchiveJobDriver):
         job = ctx.job
         self._scratch(job)
         ctx.runner.ensure_free(job.manager, exclude=job.id, allow=lambda j: j.state == "queued")
-        p = job.params
-        await ctx.move(S.UPLOADING, f"drilling `{p['snapshot_id']}` of `{p['source']}` "
-                                    f"({human_size(int(p.get('size') or 0))}, archived "
-                                    f"{human_duration(float(p.get('age_s') or 0))} ago) onto "
+        p = params_of(job)
+        await ctx.move(S.UPLOADING, f"drilling `{p.snapshot_id}` of `{p.source}` "
+                                    f"({human_size(p.size or 0)}, archived "
+                                    f"{human_duration(p.age_s or 0)} ago) onto "
                                     f"scratch manager `{job.manager}`")
 
     async def _uploading(self, ctx: JobContext) -> None:
         job = ctx.job
         client = self._scratch(job)
-        p = job.params
-        source, sid = p["source"], p["snapshot_id"]
-        if "started_at" not in job.result:
-            ctx.merge_result(started_at=iso(ctx.clock.now()))
-        if "expected" not in ctx.job.result:
-            expected = await self._read_archive(source, sid, p.get("sha256", ""),
+        p = params_of(job)
+        source, sid = p.source, p.snapshot_id
+        recorded = result_of(job)
+        if recorded.started_at is None:
+            ctx.merge_result(**DrillResult(started_at=ctx.clock.now()).stored())
+        expected = recorded.expected
+        if expected is None:
+            expected = await self._read_archive(source, sid, p.sha256,
                                                 self.settings.manager(job.manager).tenant)
-            ctx.merge_result(expected=expected.as_dict())
-        expected = Inventory.from_dict(ctx.job.result["expected"])
+            ctx.merge_result(**DrillResult(expected=expected).stored())
         answered = await client.version()
         version = answered.version
         if expected.version and compare(expected, Inventory(version, {})).version is not None:
             raise StepFailed(f"the archive is from {expected.version} but scratch manager "
                              f"{job.manager!r} runs {version}; a drill needs a scratch manager of "
                              "the source's version (nothing was changed)")
-        ctx.merge_result(scratch_version=version)
-        if not ctx.job.result.get("uploaded"):
+        ctx.merge_result(**DrillResult(scratch_version=version).stored())
+        if not result_of(ctx.job).uploaded:
             # what the restore runbook refuses, before the upload changes anything (the
             # schedules of a new-format archive are read from the source's copy)
             target = self.settings.manager(job.manager)
@@ -99,7 +102,7 @@ class DrillDriver(ArchiveJobDriver):
                 edition=answered.edition, bootstrap_admin=target.bootstrap_admin,
                 configured_user=target.username)
             await self._upload(ctx, client, source, sid)
-            ctx.merge_result(uploaded=True)
+            ctx.merge_result(**DrillResult(uploaded=True).stored())
         await ctx.move(S.RESTORING, f"`{sid}` uploaded to `{job.manager}`; restoring it through "
                                     "the runbook (preflight, maintenance mode, restore, report)")
 
@@ -162,17 +165,16 @@ class DrillDriver(ArchiveJobDriver):
     async def _restoring(self, ctx: JobContext) -> None:
         job = ctx.job
         self._scratch(job)
-        child_id = job.result.get("restore_job")
-        if child_id is None:
-            p = job.params
+        child_id = result_of(job).restore_job
+        if not child_id:
             child, _ = ctx.store.create_job_once(
                 RESTORE_KIND, job.manager, RestoreState.APPROVED,
                 params=self._restore_params(job),
                 requester=job.requester, channel="", idem_key=f"drill-restore:{job.id}",
-                actor="snapbot", detail=f"restore of {p['snapshot_id']} for drill {job.id} "
+                actor="snapbot", detail=f"restore of {params_of(job).snapshot_id} for drill {job.id} "
                                         "(a scratch manager: no approval)")
             child_id = child.id
-            ctx.merge_result(restore_job=child_id, restore_started_at=iso(ctx.clock.now()))
+            ctx.merge_result(**DrillResult(restore_job=child_id, restore_started_at=ctx.clock.now()).stored())
             await ctx.say(f"restore job `{child_id}` runs the runbook on `{job.manager}`")
         ctx.runner.start(child_id)
         child = await ctx.runner.wait(child_id)
@@ -180,70 +182,74 @@ class DrillDriver(ArchiveJobDriver):
             why = child.error or f"it stopped in {child.state}"
             raise StepFailed(f"the restore on `{job.manager}` did not complete (job `{child.id}`, "
                              f"{child.state}): {why}")
-        started = parse_time(ctx.job.result.get("started_at")) or ctx.clock.now()
-        restore_started = parse_time(ctx.job.result.get("restore_started_at")) or started
+        recorded = result_of(ctx.job)
+        started = recorded.started_at or ctx.clock.now()
+        restore_started = recorded.restore_started_at or started
         now = ctx.clock.now()
-        ctx.merge_result(rto_s=round((now - started).total_seconds(), 3),
-                         restore_s=round((now - restore_started).total_seconds(), 3))
-        await ctx.move(S.COMPARING, f"restored in {human_duration(ctx.job.result['rto_s'])}; "
+        figures = DrillResult(rto_s=round((now - started).total_seconds(), 3),
+                              restore_s=round((now - restore_started).total_seconds(), 3))
+        ctx.merge_result(**figures.stored())
+        await ctx.move(S.COMPARING, f"restored in {human_duration(figures.rto_s)}; "
                                     "comparing the manager with the archive")
 
     def _restore_params(self, job: Job) -> dict[str, Any]:
         """What the restore runbook gets from a request, here from the drill: the archive's
         version, format and copy (the source's), the scratch manager's version and users,
         `--force` (a scratch manager is overwritten), no safety snapshot of a throw-away one."""
-        p, expected = job.params, job.result.get("expected") or {}
-        version = job.result.get("scratch_version")
+        p, recorded = params_of(job), result_of(job)
+        expected, version = recorded.expected, recorded.scratch_version or None
         target = self.settings.manager(job.manager)
-        return {"archive_manager": p["source"], "bootstrap_admin": target.bootstrap_admin,
-                "configured_user": target.username, "snapshot_id": p["snapshot_id"],
+        shared = SharedParams(parent_job=job.id, required_approvals=0)  # a child, not gated
+        return {"archive_manager": p.source, "bootstrap_admin": target.bootstrap_admin,
+                "configured_user": target.username, "snapshot_id": p.snapshot_id,
                 "force": True, "restore_certificates": False, "no_reboot": False,
-                "safety_snapshot": False, "parent_job": job.id,
-                "drill": True, "required_approvals": 0, "manager_version": version,
-                "snapshot_version": expected.get("version"), "snapshot_size": p.get("size"),
-                "snapshot_created_at": p.get("archived_at", ""),
-                "restore_format": versions.restore_format(version, expected.get("format"), None)}
+                "safety_snapshot": False, **shared.stored(),
+                "drill": True, "manager_version": version,
+                "snapshot_version": expected.version if expected else None, "snapshot_size": p.size,
+                "snapshot_created_at": iso(p.archived_at) if p.archived_at else "",
+                "restore_format": versions.restore_format(version, expected.fmt if expected else None, None)}
 
     async def _comparing(self, ctx: JobContext) -> None:
         job = ctx.job
         client = self._scratch(job)
-        expected = Inventory.from_dict(job.result["expected"])
+        expected = result_of(job).expected
+        if expected is None:  # recorded before the upload: a drill here always has it
+            raise StepFailed(f"drill {job.id} has no record of what the archive holds")
         actual = await manager_inventory(client)
         result = compare(expected, actual)
         counts = {k: v for k, v in expected.counts().items() if k not in actual.unavailable}
-        values: dict[str, Any] = {
-            "counts": counts, "manager_version": actual.version,
-            "not_compared": sorted(actual.unavailable | expected.unavailable),
-            "differences": result.differences, "verdict": "pass" if result.passed else "fail",
-            "rpo_s": job.params.get("age_s")}
-        merged = {**job.result, **values}
+        verdict = DrillResult(
+            counts=counts, manager_version=actual.version,
+            not_compared=tuple(sorted(actual.unavailable | expected.unavailable)),
+            differences=tuple(result.differences), verdict="pass" if result.passed else "fail",
+            rpo_s=params_of(job).age_s)
+        merged = {**job.result, **verdict.stored()}
+        text = verdict_text(job, DrillResult.from_stored(merged))
         if result.passed:
-            await ctx.move(S.DONE, verdict_text(job, merged), result=merged)
+            await ctx.move(S.DONE, text, result=merged)
         else:
             first = result.differences[0]
-            await ctx.move(S.FAILED, verdict_text(job, merged),
-                           error=f"the restored manager differs from the archive: {first}",
-                           result={**merged, "failed_step": S.COMPARING})
+            await ctx.move(S.FAILED, text, error=f"the restored manager differs from the archive: {first}",
+                           result={**merged, **DrillResult(failed_step=S.COMPARING).stored()})
 
 
 def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {LABELS.get(k, k)}" for k, n in counts.items())
 
 
-def verdict_text(job: Job, result: Mapping[str, Any]) -> str:
+def verdict_text(job: Job, result: DrillResult) -> str:
     """The verdict as the channel reads it: pass with counts, RTO and RPO, or the differences."""
-    p = job.params
-    rto = human_duration(float(result.get("rto_s") or 0))
-    rpo = human_duration(float(p.get("age_s") or 0))
-    head = (f"`{p['snapshot_id']}` of `{p['source']}` on scratch `{job.manager}` "
-            f"({result.get('manager_version', '')})")
-    skipped = result.get("not_compared") or []
+    p = params_of(job)
+    rto = human_duration(result.rto_s or 0)
+    rpo = human_duration(p.age_s or 0)
+    head = f"`{p.snapshot_id}` of `{p.source}` on scratch `{job.manager}` ({result.manager_version})"
+    skipped = result.not_compared
     note = f" (not compared: {', '.join(LABELS.get(k, k) for k in skipped)})" if skipped else ""
-    if result.get("verdict") == "pass":
+    if result.verdict == "pass":
         return (f":white_check_mark: drill passed: {head} restored in {rto} (RTO), archive "
-                f"{rpo} old (RPO); {counts_text(result.get('counts') or {})} as in the archive"
+                f"{rpo} old (RPO); {counts_text(result.counts)} as in the archive"
                 f"{note}")
-    diffs = result.get("differences") or []
+    diffs = result.differences
     lines = "\n".join(f"• {d}" for d in diffs[:10])
     return (f":x: drill FAILED: {head} restored in {rto}, but differs from the archive "
             f"(first: {diffs[0] if diffs else '?'}):\n{lines}{note}")

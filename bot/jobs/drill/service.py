@@ -26,6 +26,7 @@ from bot.crontab import crontab_trigger
 from bot.errors import ArchiveError, SnapbotError, StepFailed
 from bot.invocation import Invocation, Reply
 from bot.jobs.drill.machine import DRILL, KIND
+from bot.jobs.drill.payload import DrillParams, params_of
 from bot.jobs.runner import JobRunner
 from bot.messages import jobs as jm
 from bot.scheduler import zone
@@ -142,10 +143,10 @@ class DrillService:
         self.runner.ensure_free(target.name)
         archive = await self.newest_archive(source)
         now = self.clock.now()
-        params = {"source": source, "snapshot_id": archive.snapshot_id, "sha256": archive.sha256,
-                  "size": archive.size, "archived_at": iso(archive.modified),
-                  "age_s": round(max(0.0, (now - archive.modified).total_seconds()), 3),
-                  "trigger": trigger}
+        params = DrillParams(source=source, snapshot_id=archive.snapshot_id, sha256=archive.sha256,
+                             size=archive.size, archived_at=archive.modified,
+                             age_s=round(max(0.0, (now - archive.modified).total_seconds()), 3),
+                             trigger=trigger).stored()
         job, created = self.store.create_job_once(
             KIND, target.name, DRILL.initial, params=params, requester=requester,
             channel=channel, idem_key=idem_key, actor=requester,
@@ -164,9 +165,10 @@ class DrillService:
                                    idem_key=inv.idem_key)
         except SnapbotError as exc:
             return Reply(jm.text_message(f":x: {exc.user_message}"), ephemeral=True, refused=True)
+        p = params_of(job)
         return Reply(jm.text_message(
-            f"Restore drill of *{job.params['source']}* onto scratch *{job.manager}* started as job "
-            f"`{job.id}` (`{job.params['snapshot_id']}`)"), ephemeral=False)
+            f"Restore drill of *{p.source}* onto scratch *{job.manager}* started as job "
+            f"`{job.id}` (`{p.snapshot_id}`)"), ephemeral=False)
 
     # -- the schedule ----------------------------------------------------------------------
     async def fire(self, source: str) -> Job | None:
@@ -249,7 +251,7 @@ class DrillService:
     def last_drill(self, manager: str) -> Job | None:
         """The newest finished drill of `manager` as a source (or onto it, a scratch one)."""
         for job in self.store.list_jobs(kind=KIND, limit=200):
-            if job.finished and manager in (job.params.get("source"), job.manager) \
+            if job.finished and manager in (params_of(job).source, job.manager) \
                     and job.state != "cancelled":
                 return job
         return None
