@@ -7,6 +7,7 @@ idempotency, approval gating, who may cancel) live here once.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -322,10 +323,9 @@ class Dispatcher:
                            "delete it first, or restore that one")
 
     def job_params(self, cmd: m.Command, manager: str) -> dict[str, Any]:
-        params = {k: v for k, v in vars(cmd).items() if k != "manager"}
         if isinstance(cmd, m.SnapshotsCreate) and not cmd.snapshot_id:
-            params["snapshot_id"] = generate_snapshot_id(self.clock.now())
-        return params
+            cmd = dataclasses.replace(cmd, snapshot_id=generate_snapshot_id(self.clock.now()))
+        return {k: v for k, v in vars(cmd).items() if k != "manager"}
 
     async def _long(self, cmd: m.Command, inv: Invocation, *, extra: dict[str, Any] | None = None,
                     volatile: dict[str, Any] | None = None) -> Reply:

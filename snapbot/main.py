@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8100, help="0 picks a free port")
     sim.add_argument("--speed", type=float, default=1.0, help="divide simulated durations by this")
+    sim.add_argument("--clock", choices=("scaled", "manual"), default="scaled",
+                     help="scaled: real time divided by --speed (default); manual: time moves only "
+                          "on POST /_sim/clock, for tests")
     sim.add_argument("--manager-version", default="7.0.5",
                      help="which Cloudify Manager to behave like: 7.0.5 (default), 6.4.2 or 5.1.4")
     sim.add_argument("--version", default=None,
@@ -172,7 +175,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     if args.cmd == "realmanager":
         return _realmanager(args)
     from devtools.simulator import SimulatorOptions, run_simulator
-    options = SimulatorOptions(speed=args.speed, manager_version=args.manager_version,
+    options = SimulatorOptions(speed=args.speed, clock=args.clock, manager_version=args.manager_version,
                                version=args.version, compat=tuple(args.compat),
                                archive_size=args.archive_size, data_dir=args.data_dir,
                                outage_mode=args.outage_mode, edition=args.edition)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,20 +59,22 @@ class FakeSleep:
         await asyncio.sleep(0)
 
 
-async def wait_snapshot(client: CloudifyClient, snapshot_id: str, status: str = "created"):
+async def wait_snapshot(client: CloudifyClient, snapshot_id: str, status: str = "created", *,
+                        advancing: Iterable[Any] = ()):
+    """`advancing`: simulators on a manual clock, moved on meanwhile (tests.waiting)."""
     async def check():
         snap = await client.get_snapshot(snapshot_id)
         return snap if snap.status in (status, "failed") else None
-    snap = await until(check, timeout=20.0)
+    snap = await until(check, timeout=20.0, advancing=advancing)
     assert snap.status == status, snap
     return snap
 
 
-async def wait_execution(client: CloudifyClient, execution_id: str, **kw):
+async def wait_execution(client: CloudifyClient, execution_id: str, *, advancing: Iterable[Any] = (), **kw):
     async def check():
         ex = await client.get_execution(execution_id, **kw)
         return ex if ex.finished else None
-    return await until(check, timeout=20.0)
+    return await until(check, timeout=20.0, advancing=advancing)
 
 
 async def sim_post(sim, path: str, body: dict | None = None) -> dict:

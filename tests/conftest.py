@@ -9,27 +9,44 @@ import pytest
 from aiohttp import web
 
 from bot.cloudify.client import CloudifyClient
+from bot.cloudify.errors import quiet_httpx_urls
 from devtools.realmanager import RealManager
 from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from handlers.server import start_http
 from tests.client_support import FakeSleep, RecordingTransport
+from tests.process_state import changes, snapshot
 
 # Fast enough that simulated minutes pass in fractions of a second, slow enough that each
 # phase of a workflow stays observable over loopback.
 SIM_SPEED = 40.0
 
 
+# What every process that makes a Cloudify client has (its first client attaches it, once): done
+# before any test, so that no test is the one seen changing httpx's logger.
+quiet_httpx_urls()
+
+
+@pytest.fixture(autouse=True)
+def _process_state_kept() -> Iterator[None]:
+    """Every test leaves the process as it found it (tests/process_state.py): environment,
+    working directory, umask, signal handlers, the root logger."""
+    before = snapshot()
+    yield
+    changed = changes(before, snapshot())
+    assert not changed, f"the test changed process-wide state: {', '.join(changed)}"
+
+
 @pytest.fixture
 async def sim(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
     """A fresh simulator on a free loopback port; archives under tmp_path. A test module may set
-    its own `SIM_SPEED`; `@pytest.mark.sim_options(**SimulatorOptions fields)` on a test adds
+    its own `SIM_SPEED`, or `SIM_CLOCK = "manual"` (time moves only when a wait advances it:
+    tests/waiting.py); `@pytest.mark.sim_options(**SimulatorOptions fields)` on a test adds
     options (e.g. compat flags pinning a simplified behaviour, or a manager_version)."""
-    speed = getattr(request.module, "SIM_SPEED", SIM_SPEED)
     marker = request.node.get_closest_marker("sim_options")
-    extra = dict(marker.kwargs) if marker else {}
-    s = await start_simulator(port=0, options=SimulatorOptions(speed=speed,
-                                                               data_dir=str(tmp_path / "sim"),
-                                                               **extra))
+    options = {"speed": getattr(request.module, "SIM_SPEED", SIM_SPEED),
+               "clock": getattr(request.module, "SIM_CLOCK", "scaled"),
+               "data_dir": str(tmp_path / "sim"), **(marker.kwargs if marker else {})}
+    s = await start_simulator(port=0, options=SimulatorOptions(**options))
     try:
         yield s
     finally:

@@ -11,7 +11,9 @@
 
 Defaults: requester U_OPS, approvers U_LEAD1,U_LEAD2, channel C_OPS, one manager "default" (the
 simulator, admin/admin), SQLite and the archive dir in tmp_path, the simulator at high speed,
-runbook polling shortened. Settings are built in code from an env dict (`rig_env`), never from
+runbook polling shortened. With `sim_options=SimulatorOptions(clock="manual")` the simulator's
+time stands still unless a wait says `advance=True`: a workflow stays in its phase while the test
+acts on the bot, then runs on at no pace of its own (tests.waiting). Settings are built in code from an env dict (`rig_env`), never from
 os.environ; `env_overrides` adds or replaces keys (e.g. SNAPBOT_APPROVALS_REQUIRED), and
 `settings_overrides(settings) -> settings` can change anything else.
 
@@ -150,23 +152,28 @@ class Rig:
         return await self.slack.click(self.events_url, action_id, value, user=user, **kwargs)
 
     async def wait_for(self, predicate: Callable[[], Any] | Callable[[], Awaitable[Any]],
-                       timeout: float = 15.0, interval: float = 0.02) -> Any:
-        """Poll `predicate` (sync or async) until it returns something truthy; return it."""
-        return await until(predicate, timeout=timeout, interval=interval)
+                       timeout: float = 15.0, interval: float = 0.02, *, advance: bool = False) -> Any:
+        """Poll `predicate` (sync or async) until it returns something truthy; return it.
+        `advance`: simulators on a manual clock (`SimulatorOptions(clock="manual")`) move on to
+        their next timer at each poll meanwhile (tests.waiting); without it they stand still."""
+        return await until(predicate, timeout=timeout, interval=interval,
+                           advancing=self.sims.values() if advance else ())
 
     async def wait_response(self, n: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until at least `n` response_url posts arrived; return them all."""
         return await self.wait_for(lambda: len(self.slack.responses()) >= n and self.slack.responses(), timeout)
 
-    async def wait_job(self, job_id: str, states: tuple[str, ...] | None = None, timeout: float = 30.0) -> Any:
+    async def wait_job(self, job_id: str, states: tuple[str, ...] | None = None, timeout: float = 30.0,
+                       *, advance: bool = False) -> Any:
         """Wait until the job is finished (or in one of `states`); return it. For a finished job
-        this also waits for its task to end, so its last card update and thread reply have landed."""
+        this also waits for its task to end, so its last card update and thread reply have landed.
+        `advance`: as for `wait_for`, the manager's time passes meanwhile."""
         def done() -> Any:
             job = self.store.get_job(job_id)
             if states:
                 return job if job.state in states else None
             return job if job.finished and not self.services.runner.is_running(job_id) else None
-        return await self.wait_for(done, timeout)
+        return await self.wait_for(done, timeout, advance=advance)
 
     def jobs(self, **kwargs: Any) -> list[Any]:
         return self.store.list_jobs(**kwargs)

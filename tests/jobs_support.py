@@ -27,6 +27,7 @@ from bot.notifier import plain_text
 from bot.services import Services
 from devtools.simulator import SimulatorOptions, start_simulator
 from tests.fakes import RecordingNotifier
+from tests.waiting import until
 
 FAST_RUNBOOK = RunbookConfig(poll_interval_seconds=0.01, poll_max_interval_seconds=0.05,
                              maintenance_timeout_seconds=30, snapshot_timeout_seconds=30,
@@ -77,8 +78,12 @@ class Domain:
     def last_job(self) -> Any:
         return self.services.store.list_jobs(limit=1)[0]
 
-    async def finish(self, job_id: str | None = None, timeout: float = 20) -> Any:
+    async def finish(self, job_id: str | None = None, timeout: float = 20, *, advance: bool = False) -> Any:
+        """Wait for the job's end. `advance`: simulators on a manual clock move on meanwhile."""
         job_id = job_id or self.last_job().id
+        if advance:
+            await until(lambda: self.services.store.get_job(job_id).finished, timeout=timeout,
+                        advancing=self.sims.values(), what=f"job {job_id} to finish")
         return await self.services.runner.wait(job_id, timeout)
 
     async def sim_post(self, path: str, body: dict[str, Any], manager: str | None = None) -> Any:

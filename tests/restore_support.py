@@ -1,11 +1,11 @@
 """Staging helpers for the restore tests: scheduled executions that become overdue, snapshots."""
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 from bot.clock import iso, parse_time
+from tests.waiting import until
 
 
 async def sim_now(rig: Any):
@@ -39,11 +39,12 @@ async def create_snapshot(rig: Any, snapshot_id: str) -> None:
     client = rig.services.clients["default"]
     if snapshot_id not in {s.id for s in await client.list_snapshots()}:
         await client.create_snapshot(snapshot_id)
-    for _ in range(1000):
-        if (await client.get_snapshot(snapshot_id)).status == "created":
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"snapshot {snapshot_id} was not created")
+
+    async def created() -> bool:
+        return (await client.get_snapshot(snapshot_id)).status == "created"
+    # a simulator on a manual clock runs the create meanwhile
+    await until(created, timeout=20, advancing=rig.sims.values(),
+                what=f"snapshot {snapshot_id} created")
 
 
 def restore_job(rig: Any) -> Any:

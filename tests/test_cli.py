@@ -210,10 +210,12 @@ def test_daily_and_simulator_subcommands_are_parsed_by_the_one_parser(monkeypatc
     seen = []
     monkeypatch.setattr(snapbot.terminal, "daily_once", lambda manager, **kw: seen.append(("daily", manager)) or 0)
     monkeypatch.setattr(devtools.simulator, "run_simulator",
-                        lambda options, host, port: seen.append(("simulator", options.speed, port)) or 0)
+                        lambda options, host, port: seen.append(("simulator", options.speed, options.clock,
+                                                                 port)) or 0)
     assert main(["daily", "--once", "--manager", "prod"]) == 0
     assert main(["simulator", "--port", "0", "--speed", "5"]) == 0
-    assert seen == [("daily", "prod"), ("simulator", 5.0, 0)]
+    assert main(["simulator", "--port", "0", "--clock", "manual"]) == 0
+    assert seen == [("daily", "prod"), ("simulator", 5.0, "scaled", 0), ("simulator", 1.0, "manual", 0)]
 
 
 def test_daily_without_once_exits_2_with_its_usage(capsys) -> None:
@@ -265,14 +267,14 @@ def test_terminal_commands_are_audited_with_source_terminal_and_shown_by_cfy_aud
 
 def test_a_create_refused_by_the_manager_exits_1_with_one_line_and_no_traceback(tmp_path: Path,
                                                                                 sim_url: str) -> None:
-    httpx.post(sim_url + "/_sim/executions", json={"deployment_id": "dep-1", "workflow_id": "install",
-                                                   "duration": None}).raise_for_status()
+    live = httpx.post(sim_url + "/_sim/executions", json={"deployment_id": "dep-1", "workflow_id": "install",
+                                                          "duration": None})
+    live.raise_for_status()
     try:
         done = snapbot(tmp_path, sim_url, "snapshots", "create", "cli-refused-create")
-    finally:
-        for e in httpx.get(sim_url + "/_sim/state").json()["executions"]:
-            if e["status"] == "started" and e["workflow_id"] == "install":
-                httpx.post(sim_url + f"/_sim/executions/{e['id']}/finish", json={"status": "terminated"})
+    finally:  # the module's simulator is shared: end it, whichever phase it reached
+        httpx.post(sim_url + f"/_sim/executions/{live.json()['id']}/finish",
+                   json={"status": "terminated"}).raise_for_status()
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()

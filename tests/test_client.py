@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -231,9 +232,10 @@ def follower(sim) -> CloudifyClient:
     return CloudifyClient(sim.url, password="admin", retries=0, timeout=1.0)
 
 
-async def follow_restore(client: CloudifyClient, restore_id: str) -> list[str]:
+async def follow_restore(client: CloudifyClient, restore_id: str, sim: Any) -> list[str]:
     """What a runbook does: poll through the outage until the restore execution has finished
-    and /snapshot-status says not-running. Returns what each poll saw."""
+    and /snapshot-status says not-running. Returns what each poll saw. On a manual clock the
+    manager moves one timer per poll, after the poll: the outage lasts at least one poll."""
     seen: list[str] = []
 
     async def over():
@@ -246,33 +248,35 @@ async def follow_restore(client: CloudifyClient, restore_id: str) -> list[str]:
         seen.append(status)
         return status == "not-running" and finished
     try:
-        await until(over, timeout=30, interval=0.01)
+        await until(over, timeout=30, interval=0.01, advancing=[sim])
     except AssertionError:
         raise AssertionError(f"restore not followed to its end; saw {seen[:5]}...{seen[-5:]}") from None
     return seen
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_outage_during_restore_is_unavailable_then_recovers(sim, client):
-    await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 150})  # 1.5 s real
+    await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 150})
     await client.create_snapshot("snap-1")
-    await wait_snapshot(client, "snap-1")
+    await wait_snapshot(client, "snap-1", advancing=[sim])
     ex = await client.restore_snapshot("snap-1", force=True)
     async with follower(sim) as f:
-        seen = await follow_restore(f, ex.id)
+        seen = await follow_restore(f, ex.id, sim)
         assert "unavailable" in seen
         assert seen[-1] == "not-running"
         done = await f.get_execution(ex.id)
     assert done.status == "terminated"
 
 
+@pytest.mark.sim_options(clock="manual")
 @pytest.mark.parametrize("mode", ["502", "503"])
 async def test_proxy_errors_during_restore_are_unavailable(sim, mode):
     await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 100, "outage_mode": mode})
     async with follower(sim) as c:
         await c.create_snapshot("snap-1")
-        await wait_snapshot(c, "snap-1")
+        await wait_snapshot(c, "snap-1", advancing=[sim])
         ex = await c.restore_snapshot("snap-1", force=True)
-        seen = await follow_restore(c, ex.id)
+        seen = await follow_restore(c, ex.id, sim)
         assert "unavailable" in seen
         assert (await c.get_execution(ex.id)).status == "terminated"
 
@@ -510,7 +514,7 @@ async def test_restore_marks_overdue_scheduled_executions_failed(client, sim):
     await until(lambda: _ended(client, overdue.id), timeout=20)  # a restore waits for no one
     restore = await client.restore_snapshot("snap-1", force=True, recreate_deployments_envs=True)
     async with follower(sim) as f:
-        await follow_restore(f, restore.id)
+        await follow_restore(f, restore.id, sim)
     restore = await wait_execution(client, restore.id)
 
     failed = await client.list_executions(status="failed")
@@ -565,11 +569,12 @@ async def test_a_manager_that_never_answers_is_unavailable_after_the_timeout():
     assert "did not answer in time" in str(info.value)
 
 
+@pytest.mark.sim_options(clock="manual")
 async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, client, fake_sleep):
     """The runbook's loop: the client's own defaults stay, each poll is one short attempt."""
     await sim_post(sim, "/_sim/config", {"restore_outage_seconds": 100})
     await client.create_snapshot("snap-1")
-    await wait_snapshot(client, "snap-1")
+    await wait_snapshot(client, "snap-1", advancing=[sim])
     ex = await client.restore_snapshot("snap-1", force=True)
     seen: list[str] = []
 
@@ -581,7 +586,7 @@ async def test_restore_can_be_followed_with_per_call_retries_and_timeout(sim, cl
             seen.append("unavailable")
             return False
         return status == "not-running" and finished
-    await until(over, timeout=30, interval=0.01)
+    await until(over, timeout=30, interval=0.01, advancing=[sim])  # one timer per poll, after it
     assert "unavailable" in seen
     assert fake_sleep.delays == []
     assert await client.list_snapshots() == []  # a legacy restore empties the manager's list

@@ -11,9 +11,9 @@ import pytest
 
 from bot import archive
 from bot.commands.model import SnapshotsList
-from devtools.simulator import SimulatorOptions
 from devtools.standin.slack import render_text
 from tests.harness import CHANNEL, make_rig
+from tests.waiting import HELD
 
 pytestmark = pytest.mark.slow
 
@@ -205,7 +205,7 @@ async def test_jobs_list_and_show_give_the_history(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_someone_else_is_refused_and_by_the_requester_works(tmp_path: Path) -> None:
-    slow = SimulatorOptions(speed=1, create_seconds=600)
+    slow = HELD
     async with make_rig(tmp_path, sim_options=slow) as rig:
         await cfy(rig, "/cfy snapshots create slow-1")
         job = newest_job(rig)
@@ -218,7 +218,7 @@ async def test_jobs_cancel_by_someone_else_is_refused_and_by_the_requester_works
 
 
 async def test_the_cancel_button_on_the_card_cancels_the_job(tmp_path: Path) -> None:
-    slow = SimulatorOptions(speed=1, create_seconds=600)
+    slow = HELD
     async with make_rig(tmp_path, sim_options=slow) as rig:
         await cfy(rig, "/cfy snapshots create slow-1")
         job = newest_job(rig)
@@ -228,10 +228,11 @@ async def test_the_cancel_button_on_the_card_cancels_the_job(tmp_path: Path) -> 
         job = await rig.wait_job(job.id)
         assert job.state == "cancelled"
         assert rig.store.transitions(job.id)[-1].actor == "U_LEAD1"
+        await rig.wait_response(2)  # the click is answered: its handling is over
 
 
 async def test_a_second_long_command_on_a_busy_manager_is_refused(tmp_path: Path) -> None:
-    slow = SimulatorOptions(speed=1, create_seconds=600)
+    slow = HELD
     async with make_rig(tmp_path, sim_options=slow) as rig:
         await cfy(rig, "/cfy snapshots create slow-1")
         first = newest_job(rig)
@@ -357,7 +358,7 @@ async def test_unexpected_error_is_logged_with_traceback_and_told_without_detail
 
 
 async def test_cancel_button_by_a_bystander_is_refused(tmp_path):
-    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+    async with make_rig(tmp_path, sim_options=HELD) as rig:
         await rig.command("/cfy snapshots create slow-1")
         job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
         await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))
@@ -368,13 +369,14 @@ async def test_cancel_button_by_a_bystander_is_refused(tmp_path):
 
 
 async def test_cancel_button_by_the_requester_cancels_the_job(tmp_path):
-    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+    async with make_rig(tmp_path, sim_options=HELD) as rig:
         await rig.command("/cfy snapshots create slow-2")
         job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
         await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))
         await rig.click("job_cancel", job.id, user="U_OPS")
         cancelled = await rig.wait_job(job.id)
         assert cancelled.state == "cancelled"
+        await rig.wait_response(2)  # the click is answered: its handling is over
 
 
 async def test_healthz_reports_the_database(tmp_path):

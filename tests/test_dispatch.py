@@ -12,6 +12,7 @@ from bot.commands import model as m
 from bot.invocation import Reply
 from devtools.simulator import SimulatorOptions
 from tests.jobs_support import domain
+from tests.waiting import HELD, until
 
 
 async def test_snapshot_create_runs_a_job_that_ends_created(tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ async def test_list_shows_manager_snapshots_and_archived_copies(tmp_path: Path) 
 
 
 async def test_status_shows_the_managers_snapshot_status_and_snapbot_jobs(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run("snapshots status")
@@ -191,13 +192,15 @@ async def test_maintenance_activate_waits_until_activated(tmp_path: Path) -> Non
                                                    "duration": None})
         await d.run("maintenance-mode activate")
         job = d.last_job()
-        await d.services.clock.sleep(0.2)
+        # the job says what it waits for, and waits: the execution never ends by itself
+        await until(lambda: any("waiting for 1 execution" in t and ex["id"] in t
+                                for t in d.notifier.texts("reply")))
         assert d.services.store.get_job(job.id).state == "running"
+        assert (await d.sim_state())["maintenance"]["status"] == "activating"
         await d.sim_post(f"/_sim/executions/{ex['id']}/finish", {"status": "terminated"})
         job = await d.finish(job.id)
         assert job.state == "done", job.error
         assert (await d.sim_state())["maintenance"]["status"] == "activated"
-        assert any("waiting for 1 execution" in t and ex["id"] in t for t in d.notifier.texts("reply"))
         status = await d.run("maintenance-mode status")
         assert "activated" in d.text(status)
 
@@ -255,7 +258,7 @@ async def test_cluster_status_of_a_healthy_cluster_has_no_split_brain_warning(tm
 
 
 async def test_a_second_long_command_on_a_busy_manager_is_refused(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         first = d.last_job()
         reply = await d.run("snapshots delete other")
@@ -298,7 +301,7 @@ async def test_jobs_show_of_an_unknown_job_says_so(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_the_requester_cancels(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run(f"jobs cancel {job.id}", user="U_OPS")
@@ -309,7 +312,7 @@ async def test_jobs_cancel_by_the_requester_cancels(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_an_approver_cancels(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         await d.run(f"jobs cancel {job.id}", user="U_LEAD1")
@@ -317,7 +320,7 @@ async def test_jobs_cancel_by_an_approver_cancels(tmp_path: Path) -> None:
 
 
 async def test_jobs_cancel_by_someone_else_is_not_authorized(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.run("snapshots create snap-slow")
         job = d.last_job()
         reply = await d.run(f"jobs cancel {job.id}", user="U_RANDOM")

@@ -31,6 +31,7 @@ from handlers.app import make_client
 from handlers.notifier import SlackNotifier
 from tests.fakes import ScaledClock
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, make_rig
+from tests.waiting import HELD, until
 
 pytestmark = pytest.mark.slow
 
@@ -294,14 +295,14 @@ async def test_restore_of_an_unknown_snapshot_is_refused_naming_snapshot_and_man
 async def test_slack_down_while_a_job_runs_the_job_still_completes_and_the_card_catches_up(
         tmp_path, caplog, status):
     caplog.set_level(logging.INFO)
-    # ~1.5 s per snapshot create, so Slack can go down after the card is posted and before the end
-    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=2.0)) as rig:
+    # the manager's clock holds the create until Slack is down (after the card is posted)
+    async with make_rig(tmp_path, sim_options=HELD) as rig:
         quick_slack_retries(rig)
         job = await started_job(rig, "/cfy snapshots create slack-down-1")
         await rig.wait_for(lambda: rig.store.get_job(job.id).message_ts)
         for method in ("chat.update", "chat.postMessage"):
             rig.slack.fail_next(method, 10_000, status=status, retry_after=0)
-        job = await rig.wait_job(job.id, timeout=60)
+        job = await rig.wait_job(job.id, timeout=60, advance=True)
         assert job.state == "done", job.error  # in SQLite
         assert rig.sim.state.snapshots["slack-down-1"]["status"] == "created"  # on the manager
         assert any(not c.ok for c in rig.slack.calls_to("chat.update") + rig.slack.calls_to("chat.postMessage"))
@@ -336,14 +337,14 @@ def _small_file_limit() -> None:  # runs in the child between fork and exec
 async def test_disk_full_while_downloading_leaves_no_partial_file_and_says_the_disk_is_full(tmp_path):
     password = "Pw-disk-full-3b8e1d"
     sim = await start_simulator("127.0.0.1", 0, SimulatorOptions(
-        speed=200.0, password=password, archive_size=ARCHIVE_BYTES, data_dir=str(tmp_path / "sim")))
+        clock="manual", password=password, archive_size=ARCHIVE_BYTES, data_dir=str(tmp_path / "sim")))
     try:
         async with CloudifyClient(sim.url, password=password) as client:
             await client.create_snapshot("big-1")
-            for _ in range(500):
-                if (await client.get_snapshot("big-1")).status == "created":
-                    break
-                await asyncio.sleep(0.02)
+
+            async def created() -> bool:
+                return (await client.get_snapshot("big-1")).status == "created"
+            await until(created, advancing=[sim])
         archives = tmp_path / "archives"
         db = tmp_path / "snapbot.db"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SNAPBOT_", "CLOUDIFY_", "SLACK_"))},
@@ -373,7 +374,7 @@ async def test_disk_full_while_downloading_leaves_no_partial_file_and_says_the_d
 
 async def test_restart_mid_snapshot_create_resumes_and_creates_exactly_once(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=2.0)) as rig:
+    async with make_rig(tmp_path, sim_options=HELD) as rig:
         job = await started_job(rig, "/cfy snapshots create restart-1")
         await rig.wait_for(lambda: rig.store.get_job(job.id).result.get("execution_id"))
         # The bot stops mid-create (after the PUT, while it waits): its services are torn down
@@ -386,6 +387,7 @@ async def test_restart_mid_snapshot_create_resumes_and_creates_exactly_once(tmp_
         try:
             assert services.store.get_job(job.id).state == "running"
             assert job.id in await bootstrap.start(services)
+            await rig.wait_for(lambda: services.store.get_job(job.id).finished, 60, advance=True)
             done = await services.runner.wait(job.id, timeout=60)
             assert done.state == "done", done.error
             card = render_text(rig.slack.message(CHANNEL, done.message_ts))

@@ -20,6 +20,7 @@ from bot.notifier import plain_text
 from bot.schema import open_store
 from tests.fakes import FakeClock, RecordingNotifier
 from tests.jobs_support import FAST_RUNBOOK, domain
+from tests.waiting import HELD
 
 
 def crashed_job(d, kind: str, params: dict, state: str = "running", **result):
@@ -279,8 +280,7 @@ async def test_the_card_of_a_failed_job_shows_its_error(tmp_path: Path) -> None:
 
 
 async def test_an_approved_job_that_finds_its_manager_busy_fails_saying_so(tmp_path: Path) -> None:
-    from devtools.simulator import SimulatorOptions
-    async with domain(tmp_path, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         waiting = crashed_job(d, "snapshot_delete", {"snapshot_id": "x"}, state="awaiting_approval")
         await d.run("snapshots create slow")
         busy = d.last_job()

@@ -2,27 +2,22 @@
 {"action": "cancel"}, cloudify_rest_client executions.cancel), and says what it left running."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from devtools.simulator import SimulatorOptions
 from tests.jobs_support import domain
-
-SLOW = SimulatorOptions(speed=1, create_seconds=600)
+from tests.waiting import HELD, until
 
 
 async def _slow_create(d):
     await d.run("snapshots create snap-slow")
     job = d.last_job()
-    for _ in range(500):  # the job records the create execution right after the PUT
-        if d.services.store.get_job(job.id).result.get("execution_id"):
-            break
-        await asyncio.sleep(0.01)
+    # the job records the create execution right after the PUT; the manager's clock holds it
+    await until(lambda: d.services.store.get_job(job.id).result.get("execution_id"))
     return d.services.store.get_job(job.id)
 
 
 async def test_cancelling_a_create_job_cancels_its_create_execution_on_the_manager(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SLOW) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         job = await _slow_create(d)
         exec_id = job.result["execution_id"]
         reply = await d.run(f"jobs cancel {job.id}", user="U_OPS")
@@ -34,7 +29,7 @@ async def test_cancelling_a_create_job_cancels_its_create_execution_on_the_manag
 
 
 async def test_a_cancel_the_manager_refuses_is_reported_as_left_running(tmp_path: Path) -> None:
-    async with domain(tmp_path, sim_options=SLOW) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         job = await _slow_create(d)
         exec_id = job.result["execution_id"]
         await d.sim_post("/_sim/faults", {"path": f"/executions/{exec_id}$", "method": "POST",

@@ -9,6 +9,10 @@ imports inside functions (and under TYPE_CHECKING) counted like any other.
     devtools/  simulator, Slack stand-in, demo: may import anything above, is imported by no
                product module
 
+The simulator keeps time in one place: no module of devtools/simulator but its clock module reads
+the system clock or sleeps (`time.*`, `asyncio.sleep`, `datetime.now`/`utcnow`, `loop.time`), so a
+test can run it on a clock it moves by hand.
+
 Plus: no import cycles between modules (importing `a.b.c` runs `a` and `a.b` too, so those count),
 every product module one concept (below), no importlib in product code, no
 `Any`-annotated service or collaborator parameter, no module setting a field of the services
@@ -464,6 +468,34 @@ def services_mutations(modules: dict[str, Module]) -> list[str]:
     return out
 
 
+SIM_CLOCK_MODULE = "devtools.simulator.clock"
+#: the readings of the system clock and the waits a module of the simulator must leave to its clock
+WALL_TIME = {("time", name) for name in ("time", "monotonic", "sleep", "perf_counter", "time_ns",
+                                         "monotonic_ns")} | \
+    {("asyncio", "sleep"), ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
+     ("date", "today"), ("loop", "time")}
+
+
+def simulator_wall_time(modules: dict[str, Module]) -> list[str]:
+    """Reads of the system clock or sleeps in devtools/simulator outside its clock module: calls
+    like `time.monotonic()`, `asyncio.sleep(...)`, `datetime.now(UTC)` (also through
+    `datetime.datetime`), and any import of `time` or of a name from it (`from time import sleep`)."""
+    out = []
+    for m in modules.values():
+        if not m.name.startswith("devtools.simulator") or m.name == SIM_CLOCK_MODULE:
+            continue
+        for i in m.imports:
+            if i.module == "time" or (i.module == "asyncio" and "sleep" in i.names):
+                out.append(f"{m.rel}:{i.lineno} imports {i.module}{' ' + ', '.join(i.names) if i.names else ''}")
+        for node in ast.walk(m.tree):
+            if isinstance(node, ast.Attribute):
+                owner = node.value.attr if isinstance(node.value, ast.Attribute) else \
+                    node.value.id if isinstance(node.value, ast.Name) else ""
+                if (owner, node.attr) in WALL_TIME:
+                    out.append(f"{m.rel}:{node.lineno} {owner}.{node.attr}")
+    return out
+
+
 # -- the tests ---------------------------------------------------------------------------------
 
 MODULES = load()
@@ -537,6 +569,10 @@ def test_no_importlib_in_product_code():
 
 def test_no_module_sets_a_field_of_the_services():
     assert services_mutations(MODULES) == []
+
+
+def test_the_simulator_reads_time_and_sleeps_only_through_its_clock():
+    assert simulator_wall_time(MODULES) == []
 
 
 def test_no_any_typed_service_parameters():
@@ -618,3 +654,18 @@ def test_the_scan_sees_forbidden_imports(tmp_path):
     assert any_typed_collaborators(mods) == ["bot/z.py f(services: Any)"]
     assert services_mutations(mods) == ["bot/w.py:2 sets services.daily"]
     assert type_only_imports(mods) == ["handlers/t.py:3 imports bot.dispatch for type checking only"]
+
+
+def test_the_scan_sees_the_simulator_reading_wall_time(tmp_path):
+    mods = _tree(tmp_path, {
+        "devtools/simulator/__init__.py": "",
+        "devtools/simulator/clock.py": "import time\nasync def s():\n    time.sleep(1)\n",
+        "devtools/simulator/app.py": "import asyncio, datetime as dt\nfrom time import monotonic\n"
+                                     "async def f(loop):\n    await asyncio.sleep(1)\n"
+                                     "    return dt.datetime.now(), loop.time()\n",
+        "devtools/standin/x.py": "import time\nT = time.time()\n",
+    })
+    assert simulator_wall_time(mods) == ["devtools/simulator/app.py:2 imports time monotonic",
+                                         "devtools/simulator/app.py:4 asyncio.sleep",
+                                         "devtools/simulator/app.py:5 datetime.now",
+                                         "devtools/simulator/app.py:5 loop.time"]

@@ -17,6 +17,8 @@ from bot.config.settings import ManagerConfig
 from bot.errors import SnapbotError
 from bot.metrics import ManagerProbe, Metrics
 from tests.daily_support import daily_services, daily_settings
+from tests.process_state import kept_logging
+from tests.waiting import until
 
 
 def samples(text: bytes | str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -145,14 +147,13 @@ async def test_snapbot_run_serves_metrics_on_its_http_port(tmp_path):
                                          ready=ready.set_result, stop=stop))
         url = await asyncio.wait_for(ready, 30)
         async with aiohttp.ClientSession() as http:
-            for _ in range(500):  # the probe runs right after start
+            async def probed() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:  # the probe runs right after start
                 async with http.get(url + "/metrics") as resp:
                     assert resp.status == 200
                     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-                    got = samples(await resp.text())
-                if ("snapbot_manager_up", (("manager", "default"),)) in got:
-                    break
-                await asyncio.sleep(0.02)
+                    found = samples(await resp.text())
+                return found if ("snapbot_manager_up", (("manager", "default"),)) in found else None
+            got = await until(probed, what="the manager probe in /metrics")
         assert got[("snapbot_manager_up", (("manager", "default"),))] == 1
         assert got[("snapbot_daily_runs_total", (("manager", "default"), ("outcome", "ok")))] == 0
         stop.set()
@@ -164,9 +165,7 @@ async def test_snapbot_run_serves_metrics_on_its_http_port(tmp_path):
 
 def test_json_logs_are_one_object_per_line_without_secrets():
     out = io.StringIO()
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
+    with kept_logging():  # the process's logging as it was afterwards
         logs.configure("INFO", "json", secrets=["xoxb-very-secret-token"], stream=out)
         logging.getLogger("snapbot.test").info("posting with %s", "xoxb-very-secret-token")
         logging.getLogger("httpx").info("HTTP Request: GET http://m/api/v3.1/version 200")
@@ -186,12 +185,3 @@ def test_json_logs_are_one_object_per_line_without_secrets():
         logs.configure("DEBUG", "text", stream=out)
         logging.getLogger("httpx").info("HTTP Request: GET http://m/api/v3.1/version 200")
         assert "DEBUG httpx: HTTP Request" in out.getvalue()
-    finally:
-        for h in root.handlers[:]:
-            root.removeHandler(h)
-        for h in saved[0]:
-            root.addHandler(h)
-        root.setLevel(saved[1])
-        for name in logs.CHATTY:
-            for f in list(logging.getLogger(name).filters):
-                logging.getLogger(name).removeFilter(f)

@@ -4,7 +4,6 @@ one deliverer per database (the lease), and a delivery the database could not re
 sent twice."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from bot.outbox import DEAD, PENDING, SENT, SUPERSEDED, DeliveryFailed, Outbox
 from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock, ScaledClock
+from tests.waiting import until
 
 
 class ScriptedSlack:
@@ -145,10 +145,7 @@ async def test_retry_after_holds_delivery_and_nothing_is_lost(store: Store) -> N
     assert len(slack.calls) == 1  # the hold is honoured: no second call
     sender.start()
     try:
-        for _ in range(500):
-            if outbox.backlog() == 0:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: outbox.backlog() == 0, what="the outbox to empty")
     finally:
         await sender.stop()
     ts = store.get_job(job.id).message_ts

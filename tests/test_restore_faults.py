@@ -9,7 +9,7 @@ import pytest
 
 from bot.cloudify.client import CloudifyClient
 from devtools.simulator import SimulatorOptions
-from tests.harness import FAST_SPEED, make_rig
+from tests.harness import make_rig
 from tests.restore_support import create_snapshot, posted_restore_job
 
 
@@ -27,18 +27,25 @@ def _card(rig, job) -> str:
 
 @pytest.mark.parametrize("mode", ["refuse", "502", "503"])
 async def test_restore_follows_a_20s_rest_outage_to_done(tmp_path: Path, mode: str) -> None:
-    options = SimulatorOptions(speed=FAST_SPEED, restore_outage_seconds=20, outage_mode=mode)
+    options = SimulatorOptions(clock="manual", restore_outage_seconds=20, outage_mode=mode)
     async with make_rig(tmp_path, sim_options=options) as rig:
         # no client-level retries: the runbook's own polling must ride out the outage
         old = rig.services.clients["default"]
         rig.services.clients["default"] = CloudifyClient(rig.sim.url, username="admin", password="admin", retries=0)
         await old.aclose()
         job = await _approved(rig)
-        job = await rig.wait_job(job.id, timeout=60)
+
+        def thread() -> list[str]:
+            job_now = rig.store.get_job(job.id)
+            return [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job_now.thread_ts)]
+        # the manager's time runs until its REST service stops, then holds while the bot polls
+        await rig.wait_for(rig.sim.in_outage, advance=True)
+        await rig.wait_for(lambda: any("manager not answering" in t for t in thread()))
+        assert rig.store.get_job(job.id).state == "restoring"
+        job = await rig.wait_job(job.id, timeout=60, advance=True)
         assert job.state == "done", job.error
         assert len((await rig.sim_state())["restores"]) == 1
-        thread = [m.get("text", "") for m in rig.slack.messages("C_OPS", thread_ts=job.thread_ts)]
-        assert any("manager not answering" in t for t in thread)
+        assert any("the manager answers again" in t for t in thread())
 
 
 async def test_restore_failing_on_the_manager_ends_failed_with_the_error_and_next_actions(tmp_path: Path) -> None:

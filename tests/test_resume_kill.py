@@ -16,6 +16,7 @@ also killed *after* Slack took them (before the answer reached the worker): stil
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -125,22 +126,22 @@ def _assert_people_saw_it_once(slack: SlackStandin, db: Path, work: Path) -> Non
 async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
                     kill: tuple[str, int, Callable[[Call], bool] | None] | None = None,
                     mid_download: bool = False, after_answer: bool = False) -> None:
-    # Mid-step kills need steps that last long enough to be seen in SQLite: a slower manager,
-    # and an execution that keeps maintenance mode `activating` for a while.
-    compat: tuple[str, ...] = ()
-    options = SimulatorOptions(speed=100.0, data_dir=str(tmp_path / "sim"), compat=compat) if pause or kill else \
-        SimulatorOptions(speed=20.0, create_seconds=20, restore_seconds=20, data_dir=str(tmp_path / "sim"),
-                         compat=compat)
+    # The manager runs on a manual clock that moves only while this test waits (one timer per
+    # poll, the wait's condition checked first): a step that waits on the manager (a create, a
+    # restore, maintenance mode `activating` behind an execution) lasts until the kill, however
+    # loaded the machine.
+    options = SimulatorOptions(clock="manual", data_dir=str(tmp_path / "sim"))
     if mid_download:  # a safety snapshot big enough that its download is seen on disk
-        options = SimulatorOptions(speed=100.0, archive_size=96 * 1024 * 1024, data_dir=str(tmp_path / "sim"),
-                                   compat=compat)
+        options = dataclasses.replace(options, archive_size=96 * 1024 * 1024)
     sim = await start_simulator("127.0.0.1", 0, options)
+    manager = [sim]
     slack = SlackStandin(bot_token=BOT_TOKEN)
     await slack.start()
     try:
         async with CloudifyClient(sim.url, password="admin") as c:
             await c.create_snapshot("snap-1")
-            await until(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", timeout=10, what="snapshot")
+            await until(lambda: sim.state.snapshots.get("snap-1", {}).get("status") == "created", timeout=10,
+                        what="snapshot", advancing=manager)
         work = tmp_path / "work"
         work.mkdir()
         holding: str | None = None  # an execution that holds maintenance mode `activating`
@@ -152,24 +153,28 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
             slack.kill_on(method, proc.pid, nth=nth, match=match, after=after_answer)
         elif mid_download:
             await until(lambda: [p for p in work.rglob("*") if ".part-" in p.name], timeout=60,
-                        interval=0.005, what="the safety snapshot's download on disk")
+                        interval=0.005, what="the safety snapshot's download on disk", advancing=manager)
         elif pause:
-            await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}")
+            await until(lambda: (work / "paused").exists(), timeout=30, what=f"the worker to pause in {state}",
+                        advancing=manager)
         else:
             if state == "maintenance_activating":
                 # Started once the safety snapshot is under way (a legacy create would queue behind
                 # it otherwise): an execution that runs until the test ends it keeps maintenance
                 # mode `activating` however long the steps before take on a loaded machine.
-                await until(lambda: _state(db) == "safety_snapshot", timeout=30, what="state safety_snapshot")
+                await until(lambda: _state(db) == "safety_snapshot", timeout=30, what="state safety_snapshot",
+                            advancing=manager)
                 await until(lambda: any(e.get("workflow_id") == "create_snapshot" and e.get("status") == "started"
                                         for e in sim.state.executions.values()),
-                            timeout=30, what="the safety snapshot's create execution to start")
+                            timeout=30, what="the safety snapshot's create execution to start", advancing=manager)
                 async with httpx.AsyncClient() as h:
                     holding = (await h.post(sim.url + "/_sim/executions",
                                             json={"deployment_id": "dep-1", "workflow_id": "install"})).json()["id"]
-            await until(lambda: _state(db) == state, timeout=30, what=f"state {state}")  # each step lasts ~1 s here
+            await until(lambda: _state(db) == state, timeout=30, what=f"state {state}", advancing=manager)
         if kill is None:
             proc.send_signal(signal.SIGKILL)
+        else:  # killed by the stand-in once the manager got the restore that far
+            await until(lambda: proc.returncode is not None, timeout=60, what="the kill", advancing=manager)
         rc = await asyncio.wait_for(proc.wait(), 60)
         assert rc == -signal.SIGKILL, (rc, (work / "stderr.log").read_text()[-2000:])
         if holding is not None:  # the execution ends while snapbot is down: activation completes
@@ -179,7 +184,9 @@ async def _scenario(tmp_path: Path, *, pause: bool, state: str | None = None,
             assert [p for p in work.rglob("*") if ".part-" in p.name]
         _leave_partials(work, db)  # what a process killed mid-download leaves behind
         proc = await _spawn(sim.url, slack, work)
-        rc = await asyncio.wait_for(proc.wait(), 90)
+        await until(lambda: proc.returncode is not None, timeout=90, what="the resumed run to end",
+                    advancing=manager)
+        rc = await proc.wait()
         log = (work / "stderr.log").read_text()[-3000:]
         assert rc == 0, log
         assert _state(db) == "done", log

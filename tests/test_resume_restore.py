@@ -1,23 +1,23 @@
 """Resume decisions of the restore driver, in process: a job found in a state whose side effect
-may or may not have happened checks the manager instead of repeating it."""
+may or may not have happened checks the manager instead of repeating it. The manager runs on a
+manual clock that moves only while a test waits for the job (tests.waiting)."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from bot.cloudify.models import Execution
 from tests.jobs_support import domain
+from tests.waiting import HELD, until
 
 
 async def _snapshot(d: Any, sid: str = "snap-1") -> None:
     client = d.services.clients["default"]
     await client.create_snapshot(sid)
-    for _ in range(500):
-        if (await client.get_snapshot(sid)).status == "created":
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("snapshot not created")
+
+    async def created() -> bool:
+        return (await client.get_snapshot(sid)).status == "created"
+    await until(created, advancing=d.sims.values(), what=f"snapshot {sid} created")
 
 
 def _job_in(d: Any, state: str, **result: Any) -> Any:
@@ -32,11 +32,11 @@ def _job_in(d: Any, state: str, **result: Any) -> Any:
 
 async def _run(d: Any, job: Any) -> Any:
     d.services.runner.start(job.id)
-    return await d.services.runner.wait(job.id, 30)
+    return await d.finish(job.id, 30, advance=True)
 
 
 async def test_resume_in_restoring_follows_a_restore_posted_before_the_crash(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         client = d.services.clients["default"]
         await client.activate_maintenance()
@@ -49,7 +49,7 @@ async def test_resume_in_restoring_follows_a_restore_posted_before_the_crash(tmp
 
 
 async def test_resume_in_restoring_posts_when_the_earlier_attempt_never_reached_the_manager(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         await d.services.clients["default"].activate_maintenance()
         job = _job_in(d, "restoring", restore_known_ids=[], restore_posted_at="2026-01-01T00:00:00.000Z")
@@ -59,15 +59,16 @@ async def test_resume_in_restoring_posts_when_the_earlier_attempt_never_reached_
 
 
 async def test_resume_in_restoring_with_a_finished_recorded_execution_does_not_restore_again(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         client = d.services.clients["default"]
         await client.activate_maintenance()
         ex = await client.restore_snapshot("snap-1", force=True)
-        for _ in range(500):
-            if (await client.get_execution(ex.id, bypass_maintenance=True)).finished:
-                break
-            await asyncio.sleep(0.01)
+
+        # read in process: the restore's REST outage lasts until the clock moves on
+        await until(lambda: d.sim.state.executions[ex.id]["status"] in ("terminated", "failed"),
+                    advancing=d.sims.values())
+        assert (await client.get_execution(ex.id, bypass_maintenance=True)).finished
         job = _job_in(d, "restoring", restore_known_ids=[], restore_execution_id=ex.id)
         job = await _run(d, job)
         assert job.state == "done", job.error
@@ -75,7 +76,7 @@ async def test_resume_in_restoring_with_a_finished_recorded_execution_does_not_r
 
 
 async def test_resume_in_maintenance_activating_when_already_activated_moves_on(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         await d.services.clients["default"].activate_maintenance()
         job = await _run(d, _job_in(d, "maintenance_activating"))
@@ -84,7 +85,7 @@ async def test_resume_in_maintenance_activating_when_already_activated_moves_on(
 
 
 async def test_resume_in_safety_snapshot_reuses_the_snapshot_already_created(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         job = _job_in(d, "safety_snapshot")
         sid = f"safety-{job.id}"
@@ -107,7 +108,7 @@ async def test_resume_in_safety_snapshot_reuses_the_snapshot_already_created(tmp
 async def test_resume_refuses_to_guess_when_a_restore_ran_but_cannot_be_found(tmp_path: Path) -> None:
     """Unit-level: an execution list that never shows our restore while snapshot-status says
     running, then not-running: the job fails asking a person to check, never posts a second one."""
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         client = d.services.clients["default"]
         calls = {"status": 0, "posts": 0}
@@ -135,7 +136,7 @@ async def test_resume_without_a_view_of_executions_fails_safe_instead_of_restori
     """A manager that hides executions in maintenance mode (no bypass): a restore whose POST
     may have happened is not posted again; the job fails asking a person to check."""
     from bot.errors import MaintenanceActive
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await _snapshot(d)
         client = d.services.clients["default"]
         await client.activate_maintenance()
@@ -152,7 +153,7 @@ async def test_resume_without_a_view_of_executions_fails_safe_instead_of_restori
 async def test_resume_in_awaiting_credentials_tries_the_new_secret_once_and_finishes(tmp_path: Path) -> None:
     # the previous process lost its credentials after the restore and died waiting; this one
     # starts with the right secret (the operator's restart): one try, then the rest of the runbook
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.services.clients["default"].activate_maintenance()
         job = _job_in(d, "awaiting_credentials", credentials_resume_state="maintenance_deactivating",
                       restore_execution_id="ex-restore")
@@ -166,7 +167,7 @@ async def test_resume_in_unwinding_finishes_the_unwind_once(tmp_path: Path) -> N
     """A process that died while undoing a cancelled restore: the resumed job cancels the queued
     safety snapshot and turns maintenance mode off (snapbot turned it on), once, and ends
     cancelled; the other execution is untouched and no restore ever starts."""
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         client = d.services.clients["default"]
         live = await d.sim_post("/_sim/executions", {"deployment_id": "dep-1", "workflow_id": "install",
                                                      "duration": None})
@@ -187,7 +188,7 @@ async def test_resume_in_unwinding_finishes_the_unwind_once(tmp_path: Path) -> N
 
 
 async def test_resume_in_unwinding_leaves_maintenance_on_when_snapbot_found_it_on(tmp_path: Path) -> None:
-    async with domain(tmp_path) as d:
+    async with domain(tmp_path, sim_options=HELD) as d:
         await d.services.clients["default"].activate_maintenance()
         job = _job_in(d, "unwinding", maintenance_before="activated", unwind_for="failed",
                       unwind_error="maintenance mode stuck", failed_step="maintenance_activating")

@@ -63,7 +63,7 @@ import json
 import os
 import socket
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -73,6 +73,8 @@ from bot.clock import iso
 from devtools.simulator import Simulator
 from tests.waiting import until
 
+# the manager runs on a manual clock (conftest `sim`): it stays in each phase until a wait moves it
+SIM_CLOCK = "manual"
 ERROR_KEYS = {"message", "error_code", "server_traceback"}
 
 
@@ -80,13 +82,14 @@ async def snapshot_status(api: httpx.AsyncClient, snapshot_id: str) -> str:
     return (await api.get(f"/snapshots/{snapshot_id}")).json()["status"]
 
 
-async def create_snapshot(api: httpx.AsyncClient, snapshot_id: str,
+async def create_snapshot(api: httpx.AsyncClient, sim: Simulator, snapshot_id: str,
                           legacy: bool = True) -> dict[str, Any]:
-    """Create and wait; legacy (database-dump) format unless said, as `cfy snapshots create`."""
+    """Create and wait, the manager's time passing meanwhile; legacy (database-dump) format
+    unless said, as `cfy snapshots create`."""
     resp = await api.put(f"/snapshots/{snapshot_id}", json={"include_logs": True,
                                                             "legacy": legacy})
     assert resp.status_code == 201
-    await until(lambda: _status_is(api, snapshot_id, "created"))
+    await until(lambda: _status_is(api, snapshot_id, "created"), advancing=[sim])
     return resp.json()
 
 
@@ -99,16 +102,17 @@ async def execution(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]
                           headers={"X-BYPASS-MAINTENANCE": "true"})).json()
 
 
-async def wait_execution(api: httpx.AsyncClient, execution_id: str,
+async def wait_execution(api: httpx.AsyncClient, sim: Simulator, execution_id: str,
                          statuses: tuple[str, ...] = ("terminated", "failed", "cancelled")
                          ) -> dict[str, Any]:
+    """Wait for the execution's end (or one of `statuses`), the manager's time passing."""
     async def done() -> dict[str, Any] | None:
         try:
             ex = await execution(api, execution_id)
         except (httpx.TransportError, ValueError):  # refused, or nginx's 502 page
             return None
         return ex if ex.get("status") in statuses else None
-    return await until(done, timeout=30.0)
+    return await until(done, timeout=30.0, advancing=[sim])
 
 
 async def restore(api: httpx.AsyncClient, snapshot_id: str, **body: Any) -> dict[str, Any]:
@@ -184,10 +188,11 @@ async def test_create_returns_201_with_create_snapshot_execution(api: httpx.Asyn
     assert ex["status"] == "pending"
 
 
-async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient) -> None:
+async def test_create_moves_snapshot_from_creating_to_created(api: httpx.AsyncClient,
+                                                               sim: Simulator) -> None:
     ex = (await api.put("/snapshots/s1", json={})).json()
     assert await snapshot_status(api, "s1") == "creating"
-    await until(lambda: _status_is(api, "s1", "created"))
+    await until(lambda: _status_is(api, "s1", "created"), advancing=[sim])
     assert (await execution(api, ex["id"]))["status"] == "terminated"
 
 
@@ -198,25 +203,25 @@ async def test_create_existing_id_is_409_conflict(api: httpx.AsyncClient) -> Non
 
 
 async def test_create_fails_when_configured(api: httpx.AsyncClient,
-                                            control: httpx.AsyncClient) -> None:
+                                            control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"create_fails": "disk full"})
     ex = (await api.put("/snapshots/s1", json={})).json()
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     snap = (await api.get("/snapshots/s1")).json()
     assert (done["status"], snap["status"], snap["error"]) == ("failed", "failed", "disk full")
 
 
 async def test_failed_snapshot_cannot_be_downloaded(api: httpx.AsyncClient,
-                                                    control: httpx.AsyncClient) -> None:
+                                                    control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"create_fails": "boom"})
     ex = (await api.put("/snapshots/s1", json={})).json()
-    await wait_execution(api, ex["id"])
+    await wait_execution(api, sim, ex["id"])
     resp = await api.get("/snapshots/s1/archive")
     assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
 
 
-async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient) -> None:
-    ex = await create_snapshot(api, "s1")
+async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient, sim: Simulator) -> None:
+    ex = await create_snapshot(api, sim, "s1")
     resp = await api.get("/snapshots/s1/archive")
     assert resp.headers["content-type"] == "application/octet-stream"
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
@@ -228,16 +233,16 @@ async def test_archive_is_zip_with_metadata_json(api: httpx.AsyncClient) -> None
 
 
 async def test_archive_is_padded_to_archive_size(api: httpx.AsyncClient,
-                                                 control: httpx.AsyncClient) -> None:
+                                                 control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"archive_size": 3_000_000})
-    await create_snapshot(api, "big")
+    await create_snapshot(api, sim, "big")
     resp = await api.get("/snapshots/big/archive")
     assert 2_900_000 <= len(resp.content) <= 3_000_000
     assert zipfile.ZipFile(io.BytesIO(resp.content)).testzip() is None
 
 
-async def test_delete_removes_snapshot(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_delete_removes_snapshot(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.delete("/snapshots/s1")
     assert resp.json()["id"] == "s1"
     assert (await api.get("/snapshots/s1")).status_code == 404
@@ -249,8 +254,8 @@ async def test_delete_during_creation_is_snapshot_action_error(api: httpx.AsyncC
     assert resp.status_code == 400 and resp.json()["error_code"] == "snapshot_action_error"
 
 
-async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     data = (await api.get("/snapshots/s1/archive")).content
 
     async def chunks() -> Any:
@@ -264,7 +269,7 @@ async def test_upload_raw_chunked_body_makes_uploaded_snapshot(api: httpx.AsyncC
 
 async def test_upload_by_url_fetches_the_archive(api: httpx.AsyncClient, sim: Simulator,
                                                  file_server) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     # the simulator fetches from a loopback URL: its own archive endpoint needs auth, so the
     # bytes are served by a plain second server
     root, base = file_server
@@ -283,20 +288,20 @@ async def test_upload_without_archive_is_400(api: httpx.AsyncClient) -> None:
 
 
 # --- restore ----------------------------------------------------------------------------
-async def test_restore_without_force_key_is_500(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_restore_without_force_key_is_500(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={})
     assert resp.status_code == 500 and resp.json()["error_code"] == "internal_server_error"
 
 
-async def test_no_reboot_without_restore_certificates_is_400(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_no_reboot_without_restore_certificates_is_400(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={"force": True, "no_reboot": True})
     assert resp.status_code == 400 and resp.json()["error_code"] == "bad_parameters_error"
 
 
-async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     body = await restore(api, "s1")
     # marshalled with the Snapshot model's fields: no workflow_id, no parameters
     assert body["status"] == "pending"
@@ -305,35 +310,38 @@ async def test_restore_answers_trimmed_pending_execution(api: httpx.AsyncClient)
 
 async def test_restore_without_force_fails_on_non_empty_manager(api: httpx.AsyncClient,
                                                                 sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     ex = await restore(api, "s1", force=False)
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "failed"
     assert "non-empty manager is not permitted" in done["error"]
     assert len(sim.state.deployments) == 3
 
 
 async def test_legacy_restore_outage_is_nginx_502_html(api: httpx.AsyncClient,
-                                                       control: httpx.AsyncClient) -> None:
+                                                       control: httpx.AsyncClient,
+                                                       sim: Simulator) -> None:
     # services stop during a legacy restore (snapshot_restore.py _pause_services) while nginx
     # keeps answering: 502 with an HTML page, no error_code
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"restore_outage_seconds": 400})
     ex = await restore(api, "s1")
 
     async def bad_gateway() -> bool:
         resp = await api.get("/version")
         return resp.status_code == 502 and "error_code" not in resp.text
-    await until(bad_gateway)
-    done = await wait_execution(api, ex["id"])
+    await until(bad_gateway, advancing=[sim])
+    assert sim.clock.left(sim._outage_until) > 0  # the manager's clock holds: still down
+    assert (await api.get("/version")).status_code == 502
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
 
 
 async def test_restore_with_certificates_reboots_refusing_connections(
         api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
     # _restore_certificate appends `sudo shutdown -r now` unless no_reboot
-    await create_snapshot(api, "s1")
-    await control.post("/config", json={"reboot_outage_seconds": 40})  # 1 s real at speed 40
+    await create_snapshot(api, sim, "s1")
+    await control.post("/config", json={"reboot_outage_seconds": 40})
     ex = await restore(api, "s1", restore_certificates=True)
 
     def refused() -> bool:
@@ -345,26 +353,25 @@ async def test_restore_with_certificates_reboots_refusing_connections(
 
     async def check() -> bool:
         return refused()
-    await until(check)
-    done = await wait_execution(api, ex["id"])
+    await until(check, advancing=[sim])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
 
 
 async def test_outage_503_mode_answers_html_503(api: httpx.AsyncClient,
                                                 control: httpx.AsyncClient) -> None:
-    await control.post("/outage", json={"seconds": 400, "mode": "503"})
-    await asyncio.sleep(0.05)
+    await control.post("/outage", json={"seconds": 400, "mode": "503"})  # on when answered
     resp = await api.get("/version")
     assert resp.status_code == 503 and "error_code" not in resp.text
 
 
 async def test_restore_replaces_state_with_the_snapshots(api: httpx.AsyncClient,
                                                          sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     del sim.state.deployments["dep-3"]
-    await create_snapshot(api, "later")
+    await create_snapshot(api, sim, "later")
     ex = await restore(api, "s1")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "terminated"
     assert set(sim.state.deployments) == {"dep-1", "dep-2", "dep-3"}
     # postgres.py leaves the snapshots table out of the dump: the list comes back empty, and
@@ -379,7 +386,7 @@ async def test_restore_replaces_state_with_the_snapshots(api: httpx.AsyncClient,
 async def test_snapshot_status_running_during_restore(api: httpx.AsyncClient,
                                                       control: httpx.AsyncClient,
                                                       sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"outage_mode": "503"})
     await restore(api, "s1")
     resp = await api.get("/snapshot-status")
@@ -387,30 +394,30 @@ async def test_snapshot_status_running_during_restore(api: httpx.AsyncClient,
 
 
 async def test_snapshot_status_lingers_after_restore_ends(api: httpx.AsyncClient,
-                                                          control: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+                                                          control: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     await control.post("/config", json={"snapshot_status_linger_seconds": 4000})
     ex = await restore(api, "s1")
-    await wait_execution(api, ex["id"])
+    await wait_execution(api, sim, ex["id"])
     assert (await api.get("/snapshot-status")).json()["status"] == "running"
 
 
 async def test_restore_failure_leaves_state_unchanged(api: httpx.AsyncClient,
                                                       control: httpx.AsyncClient,
                                                       sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
-    await create_snapshot(api, "s2")
+    await create_snapshot(api, sim, "s1")
+    await create_snapshot(api, sim, "s2")
     await control.post("/config", json={"restore_fails": "db restore failed"})
     ex = await restore(api, "s1")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert (done["status"], done["error"]) == ("failed", "db restore failed")
     assert set(sim.state.snapshots) == {"s1", "s2"}
 
 
-async def test_invalid_uploaded_archive_fails_the_restore(api: httpx.AsyncClient) -> None:
+async def test_invalid_uploaded_archive_fails_the_restore(api: httpx.AsyncClient, sim: Simulator) -> None:
     await api.put("/snapshots/junk/archive", content=b"not a zip at all")
     ex = await restore(api, "junk")
-    done = await wait_execution(api, ex["id"])
+    done = await wait_execution(api, sim, ex["id"])
     assert done["status"] == "failed" and "zip" in done["error"]
 
 
@@ -423,13 +430,40 @@ async def _stage_scheduled(control: httpx.AsyncClient, when: datetime) -> str:
 
 
 # --- executions -------------------------------------------------------------------------
-async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient) -> None:
+async def test_execution_moves_pending_started_terminated(api: httpx.AsyncClient, sim: Simulator) -> None:
     resp = await api.post("/executions", json={"deployment_id": "dep-1",
                                                "workflow_id": "install_new_agents",
                                                "parameters": {}})
     assert resp.status_code == 201 and resp.json()["status"] == "pending"
-    done = await wait_execution(api, resp.json()["id"])
+    done = await wait_execution(api, sim, resp.json()["id"])
     assert done["status"] == "terminated" and done["started_at"] and done["ended_at"]
+
+
+@pytest.mark.sim_options(workflow_seconds=10)
+async def test_on_a_manual_clock_an_execution_moves_only_when_time_is_moved(
+        api: httpx.AsyncClient, control: httpx.AsyncClient, sim: Simulator) -> None:
+    ex_id = (await api.post("/executions", json={"deployment_id": "dep-1",
+                                                 "workflow_id": "install"})).json()["id"]
+
+    async def status() -> str:
+        return str((await api.get(f"/executions/{ex_id}")).json()["status"])
+    await until(lambda: sim.clock.next_due() is not None)  # its first phase waits on the clock
+    start = sim.now()
+    assert await status() == "pending"
+    assert (await control.post("/clock", json={"advance": 0.5})).json()["next_due"] == 0.5
+    assert await status() == "pending"  # 0.5 of its 1 s pending phase left
+    await control.post("/clock", json={"next": True})
+    await until(lambda: _is(status, "started"))
+    assert sim.now() - start == timedelta(seconds=1)
+    await until(lambda: sim.clock.next_due() == 9)
+    await control.post("/clock", json={"next": True})
+    await until(lambda: _is(status, "terminated"))
+    assert sim.now() - start == timedelta(seconds=10)
+    assert (await control.post("/clock", json={})).json()["next_due"] is None
+
+
+async def _is(read: Any, value: str) -> bool:
+    return bool(await read() == value)
 
 
 async def test_execution_for_unknown_deployment_is_404(api: httpx.AsyncClient) -> None:
@@ -453,15 +487,15 @@ async def test_scheduled_execution_becomes_an_execution_schedule(
 
     async def ran() -> list[dict[str, Any]]:
         return [e for e in sim.state.executions.values() if e["workflow_id"] == "heal"]
-    [run] = await until(ran)
-    assert (await wait_execution(api, run["id"]))["status"] == "terminated"
+    [run] = await until(ran, advancing=[sim])
+    assert (await wait_execution(api, sim, run["id"]))["status"] == "terminated"
     sched = (await api.get(f"/execution-schedules/{sched['id']}",
                            params={"deployment_id": "dep-1"})).json()
     assert sched["latest_execution_status"] == "terminated" and sched["next_occurrence"] is None
 
 
-async def test_executions_hide_system_workflows_unless_asked(api: httpx.AsyncClient) -> None:
-    await create_snapshot(api, "s1")
+async def test_executions_hide_system_workflows_unless_asked(api: httpx.AsyncClient, sim: Simulator) -> None:
+    await create_snapshot(api, sim, "s1")
     hidden = (await api.get("/executions")).json()
     shown = (await api.get("/executions", params={"_include_system_workflows": "true"})).json()
     assert hidden["items"] == []
@@ -478,13 +512,13 @@ async def test_executions_paginate_sort_and_include(api: httpx.AsyncClient,
     assert all(set(item) == {"id", "status"} for item in body["items"])
 
 
-async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient) -> None:
+async def test_plugins_update_runs_to_successful(api: httpx.AsyncClient, sim: Simulator) -> None:
     pu = (await api.post("/plugins-updates/bp-1/update/initiate", json={})).json()
     assert pu["blueprint_id"] == "bp-1" and pu["deployments_to_update"] == ["dep-1"]
 
     async def successful() -> bool:
         return (await api.get(f"/plugins-updates/{pu['id']}")).json()["state"] == "successful"
-    await until(successful)
+    await until(successful, advancing=[sim])
 
 
 # --- maintenance ------------------------------------------------------------------------
@@ -536,9 +570,9 @@ async def test_activated_still_serves_snapshots_status_and_version(api: httpx.As
 
 
 async def test_snapshot_create_and_restore_allowed_while_activated(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, sim: Simulator) -> None:
     await api.post("/maintenance/activate")
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     resp = await api.post("/snapshots/s1/restore", json={"force": True})
     assert resp.status_code == 200
 
@@ -585,9 +619,9 @@ async def test_fault_can_drop_the_connection(api: httpx.AsyncClient,
 
 
 async def test_fault_cuts_archive_download(api: httpx.AsyncClient,
-                                           control: httpx.AsyncClient) -> None:
+                                           control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"archive_size": 2_000_000})
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/faults", json={"path": "/archive$", "cut_after_bytes": 100_000})
     received = 0
     with pytest.raises(httpx.TransportError):
@@ -657,7 +691,7 @@ async def test_state_counts_requests_and_unknown_paths(api: httpx.AsyncClient,
 async def test_reset_restores_the_seeded_state(api: httpx.AsyncClient,
                                                control: httpx.AsyncClient,
                                                sim: Simulator) -> None:
-    await create_snapshot(api, "s1")
+    await create_snapshot(api, sim, "s1")
     await control.post("/reset")
     assert sim.state.snapshots == {} and len(sim.state.deployments) == 3
 
@@ -683,18 +717,19 @@ async def test_outage_refuse_mode_closes_and_reopens_the_port(control: httpx.Asy
             return (await api.get("/version")).status_code == 200
         except httpx.TransportError:
             return False
-    await until(back)
+    assert not await back()  # the clock holds: the port stays closed
+    await until(back, advancing=[sim])
 
 
 async def test_executions_started_during_a_system_workflow_are_queued(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, sim: Simulator) -> None:
     first = (await api.put("/snapshots/s1", json={"legacy": True})).json()
     second = (await api.put("/snapshots/s2", json={"legacy": True, "queue": True})).json()
     run = (await api.post("/executions", json={"deployment_id": "dep-1",
                                                "workflow_id": "install"})).json()
     assert (first["status"], second["status"], run["status"]) == ("pending", "queued", "queued")
-    assert (await wait_execution(api, second["id"]))["status"] == "terminated"
-    assert (await wait_execution(api, run["id"]))["status"] == "terminated"
+    assert (await wait_execution(api, sim, second["id"]))["status"] == "terminated"
+    assert (await wait_execution(api, sim, run["id"]))["status"] == "terminated"
 
 
 async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None:
@@ -703,9 +738,9 @@ async def test_unknown_maintenance_action_is_400(api: httpx.AsyncClient) -> None
 
 
 async def test_config_version_changes_version_and_new_archives(api: httpx.AsyncClient,
-                                                               control: httpx.AsyncClient) -> None:
+                                                               control: httpx.AsyncClient, sim: Simulator) -> None:
     await control.post("/config", json={"version": "6.4.0"})
-    await create_snapshot(api, "old")
+    await create_snapshot(api, sim, "old")
     await control.post("/config", json={"version": "7.0.0"})
     assert (await api.get("/version")).json()["version"] == "7.0.0"
     archive = (await api.get("/snapshots/old/archive")).content
@@ -752,10 +787,10 @@ async def _staged(api: httpx.AsyncClient, status: str) -> str:
 
 
 async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
-        api: httpx.AsyncClient) -> None:
+        api: httpx.AsyncClient, control: httpx.AsyncClient) -> None:
     # resources_v1/executions.py: force_status stores it, nothing runs it
     ex_id = await _staged(api, "pending")
-    await asyncio.sleep(0.2)
+    await control.post("/clock", json={"advance": 3600})  # an hour passes; the simulator ticks
     assert (await api.get(f"/executions/{ex_id}")).json()["status"] == "pending"
     resp = await api.patch(f"/executions/{ex_id}", json={"status": "cancelled"})
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
@@ -768,11 +803,7 @@ async def test_a_forced_status_execution_stays_in_it_until_a_status_update(
 async def test_a_restore_refused_while_an_execution_runs_leaves_its_execution_pending(
         api: httpx.AsyncClient, sim: Simulator) -> None:
     # resource_manager.py restore_snapshot stores the execution before prepare_executions refuses
-    await api.put("/snapshots/s1", json={"legacy": True})
-    for _ in range(500):
-        if (await api.get("/snapshots/s1")).json()["status"] == "created":
-            break
-        await asyncio.sleep(0.01)
+    await create_snapshot(api, sim, "s1")
     blocker = await _staged(api, "pending")
     resp = await api.post("/snapshots/s1/restore", json={"force": True})
     assert resp.status_code == 400 and resp.json()["error_code"] == "existing_running_execution_error"
@@ -785,3 +816,41 @@ async def test_a_restore_refused_while_an_execution_runs_leaves_its_execution_pe
     assert resp.json()["error_code"] == "existing_running_execution_error"
     await api.post("/maintenance/activate")
     assert (await api.get("/maintenance")).json()["status"] == "activating"
+
+
+# --- the clock (devtools/simulator/clock.py) ----------------------------------------------
+async def test_a_manual_clock_wakes_sleepers_in_order_and_counts_deadlines_as_timers() -> None:
+    from devtools.simulator.clock import ManualClock
+    clock = ManualClock()
+    woke: list[str] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(name)
+    tasks = [asyncio.ensure_future(sleeper(n, s)) for n, s in (("late", 5), ("early", 2), ("gone", 1))]
+    await asyncio.sleep(0)
+    tasks[2].cancel()
+    outage_end = clock.deadline(3)
+    await asyncio.sleep(0)
+    assert clock.next_due() == 2 and woke == []  # the cancelled one is no timer
+    assert clock.advance_to_next() and clock.elapsed == 2
+    await asyncio.sleep(0)
+    assert woke == ["early"] and clock.left(outage_end) == 1 and clock.next_due() == 1
+    clock.advance(10)  # everything due wakes, in order
+    await asyncio.gather(*tasks[:2])
+    assert woke == ["early", "late"] and clock.left(outage_end) < 0
+    assert clock.next_due() is None and not clock.advance_to_next()
+
+
+async def test_a_clock_given_to_the_simulator_is_the_one_its_manager_runs_on(tmp_path: Any) -> None:
+    from devtools.simulator import SimulatorOptions, start_simulator
+    from devtools.simulator.clock import ManualClock
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    sim = await start_simulator(options=SimulatorOptions(data_dir=str(tmp_path)), clock=clock)
+    try:
+        assert sim.clock is clock and sim.now() == datetime(2030, 1, 1, tzinfo=UTC)
+        clock.advance(90)
+        async with httpx.AsyncClient(base_url=sim.url + "/_sim") as control:
+            assert (await control.get("/state")).json()["now"].startswith("2030-01-01T00:01:30")
+    finally:
+        await sim.close()

@@ -8,7 +8,6 @@ Each test names the file it follows.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -26,7 +25,6 @@ from devtools.simulator import Simulator, SimulatorOptions, start_simulator
 from devtools.simulator.profiles import COMPAT_FLAT_MAINTENANCE_ANSWER, PROFILES, SIMPLIFIED
 from tests.waiting import until
 
-SPEED = 40
 VERSIONS = ("7.0.5", "6.4.2", "5.1.4")
 
 
@@ -35,7 +33,13 @@ class Rig:
         self.sim, self.api, self.control = sim, api, control
 
     async def eventually(self, check: Any) -> Any:
-        return await until(check, timeout=30.0)
+        """Wait for `check`, the manager's time passing meanwhile (a manual clock)."""
+        return await until(check, timeout=30.0, advancing=[self.sim])
+
+    async def idle(self) -> None:
+        """Wait until the manager's workflows are over (their tasks ended: a failed restore's
+        cleanup too)."""
+        await until(lambda: not self.sim.working, advancing=[self.sim])
 
     async def wait_execution(self, execution_id: str) -> dict[str, Any]:
         async def done() -> dict[str, Any] | None:
@@ -76,7 +80,7 @@ class Rig:
 @contextlib.asynccontextmanager
 async def manager(tmp_path: Path, version: str, **options: Any) -> AsyncIterator[Rig]:
     sim = await start_simulator(port=0, options=SimulatorOptions(
-        speed=SPEED, manager_version=version, data_dir=str(tmp_path / f"sim-{version}"),
+        clock="manual", manager_version=version, data_dir=str(tmp_path / f"sim-{version}"),
         **options))
     try:
         async with httpx.AsyncClient(base_url=sim.url + "/api/v3.1", auth=("admin", "admin"),
@@ -431,7 +435,7 @@ async def test_snapshot_status_stays_running_after_a_broken_archive(tmp_path: Pa
         await m.api.put("/snapshots/junk/archive", content=b"not a zip")
         done = await m.restore("junk")
         assert done["status"] == "failed"
-        await asyncio.sleep(0.2)
+        await m.idle()
         assert (await m.api.get("/snapshot-status")).json() == {"status": "running"}
 
 
@@ -514,7 +518,7 @@ async def test_snapshot_status_clears_after_a_broken_archive_before_7(tmp_path: 
         await m.api.put("/snapshots/junk/archive", content=b"not a zip")
         done = await m.restore("junk")
         assert done["status"] == "failed"
-        await asyncio.sleep(0.2)
+        await m.idle()
         assert (await m.api.get("/snapshot-status")).json() == {"status": "not-running"}
 
 
@@ -560,6 +564,6 @@ async def test_5_1_tokens_die_when_the_snapshot_brings_another_key_or_password_h
         m.api.auth = httpx.BasicAuth("admin", "admin")  # the snapshot's password from now on
         done = await m.wait_execution(resp.json()["id"])
         assert done["status"] == "terminated"
-        await asyncio.sleep(0.2)
+        await m.idle()
         answer = await m.api.get("/snapshots", headers={"Authentication-Token": token}, auth=None)
         assert (answer.status_code == 200) is survives, answer.text

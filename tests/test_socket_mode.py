@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tests.harness import make_rig
+from tests.waiting import HELD
 
 
 async def test_socket_mode_connection_is_opened_with_the_app_token(tmp_path):
@@ -39,8 +40,7 @@ async def test_snapshot_create_over_socket_mode_posts_a_card_that_ends_created(t
 
 
 async def test_button_click_over_socket_mode_is_acked_and_handled(tmp_path):
-    from devtools.simulator import SimulatorOptions
-    async with make_rig(tmp_path, socket_mode=True, sim_options=SimulatorOptions(speed=1, create_seconds=600)) as rig:
+    async with make_rig(tmp_path, socket_mode=True, sim_options=HELD) as rig:
         await rig.slack.socket_command("snapshots create slow-sock", user="U_OPS")
         job = (await rig.wait_for(lambda: [j for j in rig.jobs() if j.state == "running"]))[0]
         await rig.wait_for(lambda: rig.slack.find_button("job_cancel", job.id))

@@ -273,16 +273,16 @@ class CloudifyClient:
                               size: int = 1000, offset: int = 0,
                               bypass_maintenance: bool = False) -> list[Execution]:
         """All matching executions from `offset` on, fetched `size` at a time."""
-        params: dict[str, Any] = {"_include_system_workflows": _bool(include_system_workflows)}
+        query: dict[str, Any] = {"_include_system_workflows": _bool(include_system_workflows)}
         if sort:
-            params["_sort"] = sort
+            query["_sort"] = sort
         if status is not None:
-            params["status"] = [status] if isinstance(status, str) else list(status)
+            query["status"] = [status] if isinstance(status, str) else list(status)
         if workflow_id is not None:
-            params["workflow_id"] = workflow_id
+            query["workflow_id"] = workflow_id
         if deployment_id is not None:
-            params["deployment_id"] = deployment_id
-        items = await self.session.get_list("/executions", params, size=size, offset=offset,
+            query["deployment_id"] = deployment_id
+        items = await self.session.get_list("/executions", query, size=size, offset=offset,
                                  headers=self._bypass(bypass_maintenance))
         return [Execution.from_api(d) for d in items]
 
@@ -324,10 +324,10 @@ class CloudifyClient:
 
     async def list_events(self, execution_id: str, *, type: str = "cloudify_log",
                           bypass_maintenance: bool = False) -> list[Event]:
-        params: dict[str, Any] = {"execution_id": execution_id, "_sort": "@timestamp"}
+        query: dict[str, Any] = {"execution_id": execution_id, "_sort": "@timestamp"}
         if type:
-            params["type"] = type
-        items = await self.session.get_list("/events", params, size=1000,
+            query["type"] = type
+        items = await self.session.get_list("/events", query, size=1000,
                                  headers=self._bypass(bypass_maintenance))
         return [Event.from_api(d) for d in items]
 

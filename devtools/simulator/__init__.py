@@ -74,13 +74,14 @@ create/restore) is active; a legacy restore without force on a non-empty manager
 its *execution* fails. Details and sources: tests/test_simulator.py.
 
 Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simulated seconds
-(real time = seconds / speed):
+(real time = seconds / speed on the default clock):
 
 - `GET /_sim/state`: snapshots, executions, deployments, blueprints, execution_schedules (with
   skipped_occurrences), maintenance, managers, plugins_updates, restores (restore execution ids
   ever started), request_counts per path, unknown_requests (paths the simulator does not
   implement), snapshot_status, faults, options (compat included), profile, users (no passwords),
-  tokens (ids and users), outage ({"remaining_seconds" (real), "mode"}), version, now.
+  tokens (ids and users), outage ({"remaining_seconds" (real on the scaled clock, simulated on the
+  manual one), "mode"}), version, now.
 - `POST /_sim/faults` `{"path": regex, "method": "GET"|null, "status": 503|null,
   "error_code": str|null, "message": str|null, "drop": false, "cut_after_bytes": null,
   "count": 1}`: the next `count` matching requests get that error body (default 500
@@ -90,12 +91,16 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
   listening socket (and open connections) and reopens it on the same port afterwards, so
   `/_sim/` is unreachable meanwhile too; 502/503 answer every non-`/_sim/` request with an HTML
   error page like a proxy in front of a restarting REST service.
-- `POST /_sim/config` `{any SimulatorOptions field but data_dir/credentials (durations, speed,
+- `POST /_sim/config` `{any SimulatorOptions field but data_dir/credentials/clock (durations, speed,
   archive_size, "manager_version": "6.4.2" (switches the profile; also the reported version
   unless "version" is given), "version": "7.1.0" (reported only), "outage_mode", "compat": [...]),
   "restore_fails": "msg"|null, "create_fails": "msg"|null}` -> the effective values.
 - `POST /_sim/clock` `{"advance": seconds}` -> `{"now": iso}` (the manager's clock = real time +
-  offset; scheduled executions start when due on it, overdue marking uses it).
+  offset; scheduled executions start when due on it, overdue marking uses it). On the manual
+  clock (`SimulatorOptions(clock="manual")`, `--clock manual`: devtools/simulator/clock.py) time
+  passes only here: `advance` moves it and wakes what falls due, `{"next": true}` moves it to the
+  nearest timer, and the answer adds `next_due` (seconds to the nearest timer, null: none; what
+  the move woke runs just after the answer, so its own next timer shows on the next call).
 - `POST /_sim/executions` `{"deployment_id", "workflow_id", "duration": s|null,
   "status": "scheduled"|null, "scheduled_for": iso|null}`: a live execution (`duration` null =
   runs until `POST /_sim/executions/<id>/finish` `{"status": "terminated"|"failed"|"cancelled"}`),

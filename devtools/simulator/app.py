@@ -14,7 +14,6 @@ import secrets
 import shutil
 import string
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -26,13 +25,13 @@ from aiohttp import web
 import devtools.simulator.profiles as profiles
 from bot.clock import iso, parse_time
 from devtools.simulator.base import API, CUT_KEY, USER_KEY, ApiError, Fault, error_response
+from devtools.simulator.clock import SimClock, make_clock
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.profiles import VersionProfile, profile_for
 from devtools.simulator.state import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     LIVE_STATUSES,
-    SimClock,
     SimState,
     display_status,
     manager_node,
@@ -60,7 +59,8 @@ def _as_bool(value: Any) -> bool:
 class Simulator(Workflows):
     """A stateful Cloudify Manager. Create with `start_simulator`."""
 
-    def __init__(self, host: str, port: int, options: SimulatorOptions) -> None:
+    def __init__(self, host: str, port: int, options: SimulatorOptions,
+                 clock: SimClock | None = None) -> None:
         options = SimulatorOptions(**asdict(options))
         profile_for(options.manager_version)  # unknown versions fail here
         options.version = options.version or options.manager_version
@@ -69,7 +69,8 @@ class Simulator(Workflows):
         if unknown:
             raise ValueError(f"unknown compat flags: {sorted(unknown)}")
         self.host, self.port, self.options = host, port, options
-        self.clock = SimClock()
+        # every read of time and every wait goes through the clock (devtools.simulator.clock)
+        self.clock: SimClock = clock or make_clock(options.clock, lambda: self.options.speed)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if options.data_dir:
             self.data_dir = options.data_dir
@@ -84,10 +85,10 @@ class Simulator(Workflows):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
-        self._outage_until = 0.0
+        self._outage_until = self.clock.deadline(0)
         self._outage_mode = "refuse"
         self._restore_running = 0
-        self._restore_linger_until = 0.0
+        self._restore_linger_until = self.clock.deadline(0)
         self._restore_stuck = False  # a broken archive left the restore flag file behind
         self._ticker: asyncio.Task[None] | None = None
         self._queue: list[str] = []
@@ -113,7 +114,7 @@ class Simulator(Workflows):
         return None if self.compat(profiles.COMPAT_OFF_LOOPBACK_NODES) else self.host
 
     def make_managers(self, count: int, active: int = 1) -> list[dict[str, Any]]:
-        return [manager_node(i, self.options.version, active=(i <= active), ip=self.node_ip(),
+        return [manager_node(i, self.options.version, self.now(), active=(i <= active), ip=self.node_ip(),
                              edition=self.options.edition)
                 for i in range(1, count + 1)]
 
@@ -147,6 +148,12 @@ class Simulator(Workflows):
         if self._tmp:
             self._tmp.cleanup()
 
+    @property
+    def working(self) -> bool:
+        """Whether a workflow, an outage or another background task of the manager is still on
+        (what a test waits out on a manual clock before reading what is left)."""
+        return bool(self._tasks)
+
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -159,21 +166,20 @@ class Simulator(Workflows):
             logger.error("simulator task failed", exc_info=task.exception())
 
     async def _sleep(self, sim_seconds: float) -> None:
-        await asyncio.sleep(max(0.0, sim_seconds) / max(self.options.speed, 1e-9))
+        await self.clock.sleep(sim_seconds)
 
     def now(self) -> datetime:
         return self.clock.now()
 
     # --- outages --------------------------------------------------------------------------
     def in_outage(self) -> bool:
-        return time.monotonic() < self._outage_until
+        return self.clock.left(self._outage_until) > 0
 
     async def outage(self, sim_seconds: float, mode: str | None = None) -> None:
-        """Make the REST API unavailable for `sim_seconds` (scaled by speed)."""
+        """Make the REST API unavailable for `sim_seconds`."""
         mode = mode or self.options.outage_mode or (
             "refuse" if self.compat(profiles.COMPAT_OUTAGE_REFUSE) else "502")
-        real = max(0.0, sim_seconds) / max(self.options.speed, 1e-9)
-        self._outage_until = max(self._outage_until, time.monotonic() + real)
+        self._outage_until = max(self._outage_until, self.clock.deadline(sim_seconds))
         self._outage_mode = mode
         if mode == "refuse" and self._site is not None and self._runner is not None:
             await self._site.stop()
@@ -188,8 +194,8 @@ class Simulator(Workflows):
     async def outage_over(self) -> None:
         """Return when no outage is on (another outage may extend the one running)."""
         # a timer, not a busy wait: a second outage can move its end
-        while (left := self._outage_until - time.monotonic()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(left)
+        while self.clock.left(self._outage_until) > 0:
+            await self.clock.sleep_until(self._outage_until)
 
     async def _reopen_after_outage(self) -> None:
         await self.outage_over()
@@ -201,7 +207,7 @@ class Simulator(Workflows):
                 self._site = site
                 return
             except OSError:
-                await asyncio.sleep(0.05 * (attempt + 1))
+                await self.clock.pause(0.05 * (attempt + 1))
         logger.error("simulator could not reopen port %s", self.port)
 
     # --- background ticking: scheduled executions, maintenance ---------------------------
@@ -211,7 +217,7 @@ class Simulator(Workflows):
                 self._tick()
             except Exception:  # keep ticking; a bug here must not stop the simulator
                 logger.exception("simulator tick failed")
-            await asyncio.sleep(0.02)
+            await self.clock.pause(0.02)
 
     def _tick(self) -> None:
         now = self.now()
@@ -290,11 +296,11 @@ class Simulator(Workflows):
             ex = self.state.executions.get(execution_id)
             if ex is None or ex["status"] != "queued":
                 return
-            await asyncio.sleep(0.01)
+            await self.clock.pause(0.01)
 
     def snapshot_restore_running(self) -> bool:
         return (self._restore_running > 0 or self._restore_stuck
-                or time.monotonic() < self._restore_linger_until)
+                or self.clock.left(self._restore_linger_until) > 0)
 
     # --- execution records ---------------------------------------------------------------------
     def _set_status(self, ex: dict[str, Any], status: str, error: str = "") -> None:
@@ -475,9 +481,8 @@ class Simulator(Workflows):
         self.faults.clear()
         self.create_fails = self.restore_fails = None
         self.options = SimulatorOptions(**asdict(self.defaults))
-        self.clock.offset = 0.0
-        self._outage_until = 0.0
-        self._restore_linger_until = 0.0
+        self.clock.reset()
+        self._outage_until = self._restore_linger_until = self.clock.deadline(0)
         self._restore_running = 0
         self._restore_stuck = False
         self._queue.clear()
@@ -486,9 +491,11 @@ class Simulator(Workflows):
 
 
 async def start_simulator(host: str = "127.0.0.1", port: int = 0,
-                          options: SimulatorOptions | None = None) -> Simulator:
-    """Start a simulator listening on host:port (0 = a free port) and return it."""
-    sim = Simulator(host, port, options or SimulatorOptions())
+                          options: SimulatorOptions | None = None,
+                          clock: SimClock | None = None) -> Simulator:
+    """Start a simulator listening on host:port (0 = a free port) and return it. `clock`
+    replaces the one `options.clock` names (devtools.simulator.clock)."""
+    sim = Simulator(host, port, options or SimulatorOptions(), clock)
     await sim.start()
     return sim
 

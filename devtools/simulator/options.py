@@ -9,6 +9,9 @@ from devtools.simulator.profiles import DEFAULT_VERSION
 @dataclass
 class SimulatorOptions:
     speed: float = 1.0
+    # "scaled": real time, durations divided by speed; "manual": time moves only when told
+    # (devtools.simulator.clock)
+    clock: str = "scaled"
     # which Cloudify Manager to be: a key of devtools.simulator.profiles.PROFILES
     manager_version: str = DEFAULT_VERSION
     version: str | None = None  # version to report (/version, metadata); None = manager_version

@@ -2,7 +2,6 @@
 resources_v2_1/maintenance_mode.py)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from devtools.simulator.state import ACTIVE_STATUSES, LIVE_STATUSES
 
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
+    from devtools.simulator.clock import SimClock
 
 
 class SnapshotRoutes:
@@ -147,7 +147,7 @@ class SnapshotRoutes:
             while True:
                 want = CHUNK if cut is None else min(CHUNK, cut - sent)
                 if want <= 0:
-                    await _hang_up(request)
+                    await _hang_up(request, s.clock)
                     return resp
                 chunk = fh.read(want)
                 if not chunk:
@@ -315,12 +315,12 @@ class SnapshotRoutes:
                        "values are: ['activate', 'deactivate']")
 
 
-async def _hang_up(request: web.Request) -> None:
+async def _hang_up(request: web.Request, clock: SimClock) -> None:
     """Let the bytes already written reach the client, then close the connection mid-body."""
     transport = request.transport
     for _ in range(100):
         if transport is None or transport.get_write_buffer_size() == 0:
             break
-        await asyncio.sleep(0.005)
+        await clock.pause(0.005)
     if transport is not None:
         transport.close()

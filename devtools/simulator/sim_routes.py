@@ -1,8 +1,6 @@
 """The `/_sim/` test-control surface (not part of Cloudify's API; no auth). See devtools.simulator."""
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -10,13 +8,14 @@ from aiohttp import web
 import devtools.simulator.profiles as profiles
 from bot.clock import iso
 from devtools.simulator.base import Fault
+from devtools.simulator.clock import ManualClock
 from devtools.simulator.options import SimulatorOptions
 from devtools.simulator.state import FINAL_STATUSES
 
 if TYPE_CHECKING:
     from devtools.simulator.app import Simulator
 
-_CONFIG_FIELDS = SimulatorOptions.field_names() - {"data_dir", "username", "password", "tenant"}
+_CONFIG_FIELDS = SimulatorOptions.field_names() - {"data_dir", "username", "password", "tenant", "clock"}
 
 
 def _bad(message: str) -> web.Response:
@@ -38,8 +37,9 @@ def register(app: web.Application, sim: Simulator) -> None:
         data = s.state.public(s.now(), s.options.version)
         data["snapshot_status"] = "running" if s.snapshot_restore_running() else "not-running"
         data["faults"] = [vars(f) for f in s.faults]
-        # real seconds left of the current outage (only readable in the 502/503 modes)
-        data["outage"] = {"remaining_seconds": max(0.0, s._outage_until - time.monotonic()),
+        # seconds left of the current outage on the clock's timer (real seconds on the scaled
+        # clock; only readable in the 502/503 modes)
+        data["outage"] = {"remaining_seconds": max(0.0, s.clock.left(s._outage_until)),
                           "mode": s._outage_mode}
         data["options"] = {k: getattr(s.options, k) for k in sorted(_CONFIG_FIELDS)}
         data["options"]["compat"] = list(s.options.compat)
@@ -78,7 +78,7 @@ def register(app: web.Application, sim: Simulator) -> None:
             await s.outage(seconds, mode)  # in effect as soon as this call returns
         else:
             async def later() -> None:
-                await asyncio.sleep(0.05)
+                await s.clock.pause(0.05)
                 await s.outage(seconds, mode)
             s._spawn(later())
         return web.json_response({"outage_seconds": data.get("seconds", 1.0), "mode": mode})
@@ -122,8 +122,15 @@ def register(app: web.Application, sim: Simulator) -> None:
     async def clock(request: web.Request) -> web.Response:
         data = await _json(request)
         s.clock.advance(float(data.get("advance", 0)))
+        if data.get("next"):
+            if not isinstance(s.clock, ManualClock):
+                return _bad("next needs the manual clock (--clock manual)")
+            s.clock.advance_to_next()
         s._tick()
-        return web.json_response({"now": iso(s.now())})
+        out: dict[str, Any] = {"now": iso(s.now())}
+        if isinstance(s.clock, ManualClock):
+            out["next_due"] = s.clock.next_due()
+        return web.json_response(out)
 
     async def executions_add(request: web.Request) -> web.Response:
         data = await _json(request)

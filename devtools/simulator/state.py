@@ -5,7 +5,7 @@ import copy
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.clock import iso
@@ -25,19 +25,6 @@ SYSTEM_WORKFLOWS = ("create_snapshot", "restore_snapshot", "upload_blueprint", "
 # (the simulator speaks plain HTTP)
 SIM_CA_CERT = ("-----BEGIN CERTIFICATE-----\nc25hcGJvdCBzaW11bGF0b3IgQ0EgKG5vdCBhIGNlcnRpZmljYXRlKQ==\n"
                "-----END CERTIFICATE-----\n")
-
-
-class SimClock:
-    """Real UTC time plus a manual offset (`/_sim/clock`)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.offset)
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def new_id() -> str:
@@ -186,7 +173,7 @@ def display_status(status: str) -> str:
     return "completed" if status == "terminated" else status
 
 
-def manager_node(index: int, version: str, *, active: bool = True,
+def manager_node(index: int, version: str, now: datetime, *, active: bool = True,
                  ip: str | None = None, edition: str = "premium") -> dict[str, Any]:
     """A /managers item. `ip`: the address it advertises (the simulator's own host, so a real
     CLI that fails over to it stays on loopback); None = 10.0.0.x (COMPAT_OFF_LOOPBACK_NODES)."""
@@ -196,7 +183,7 @@ def manager_node(index: int, version: str, *, active: bool = True,
         # storage/management_models.py Manager's columns, plus its CA's content
         "version": version, "edition": edition, "distribution": "rhel",
         "distro_release": "Ootpa", "fs_sync_node_id": None, "networks": {"default": ip},
-        "last_seen": iso(datetime.now(UTC)), "status_report_frequency": 0,
+        "last_seen": iso(now), "status_report_frequency": 0,
         "ca_cert_content": SIM_CA_CERT,
         # not in Cloudify's schema: lets tests stage an active/active split brain
         "active": active, "down": False,

@@ -10,7 +10,6 @@ import asyncio
 import copy
 import os
 import shutil
-import time
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -159,9 +158,8 @@ class Workflows:
         finally:
             self._restore_running -= 1
             if linger:  # legacy: the flag file is removed by a command run ~3 s after the end
-                self._restore_linger_until = (
-                    time.monotonic() + self.options.snapshot_status_linger_seconds
-                    / max(self.options.speed, 1e-9))
+                self._restore_linger_until = self.clock.deadline(
+                    self.options.snapshot_status_linger_seconds)
 
     def _fail_restore(self: Simulator, ex: dict[str, Any], message: str) -> None:
         self._set_status(ex, "failed", message)
