@@ -335,9 +335,13 @@ def string_key_reads(modules: dict[str, Module]) -> list[str]:
             continue
         aliases: set[str] = set()
         for node in ast.walk(mod.tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) \
-                    and node.value.attr in ("params", "result"):
-                aliases |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            # a name bound to anything built from a payload (`r = job.result or {}`,
+            # `p = dict(job.params)`) reads it too
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None \
+                    and any(isinstance(n, ast.Attribute) and n.attr in ("params", "result")
+                            for n in ast.walk(node.value)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                aliases |= {t.id for t in targets if isinstance(t, ast.Name)}
         for node in ast.walk(mod.tree):
             target = None
             if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
@@ -620,6 +624,20 @@ def test_the_scan_sees_sql_on_another_modules_table(tmp_path):
         "bot/intruder.py:4 names table daily_runs (owned by bot.store)",
         "bot/intruder.py:5 names table jobs (owned by bot.store)",
     ]
+
+
+def test_the_scan_sees_payload_reads_by_key_and_through_names_built_from_them(tmp_path):
+    mods = _tree(tmp_path, {
+        "bot/reader.py": ("def f(job):\n"
+                          "    a = job.params[\"snapshot_id\"]\n"
+                          "    r = job.result or {}\n"
+                          "    b = r.get(\"sha256\")\n"
+                          "    c: dict = dict(job.params)\n"
+                          "    return a, b, c[\"x\"], job.result.get(\"y\")\n"),
+        "bot/jobs/payload.py": "def g(job):\n    return job.params[\"snapshot_id\"]\n",
+        "bot/typed.py": "def h(job, other):\n    rec = params_of(job)\n    return other[\"k\"], rec.snapshot_id\n",
+    })
+    assert sorted(string_key_reads(mods)) == ["bot/reader.py:2", "bot/reader.py:4", "bot/reader.py:6", "bot/reader.py:6"]
 
 
 def test_the_scan_sees_a_cycle_hidden_in_a_function(tmp_path):
