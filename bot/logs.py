@@ -123,15 +123,3 @@ def configure(level: str | int = "INFO", fmt: str = "text", *, secrets: Iterable
             lg.removeFilter(f)
         lg.addFilter(Demote(level))
     return handler
-
-
-def settings_secrets(settings: object) -> list[str]:
-    """The secret values a Settings holds (for Redact)."""
-    out: list[str] = []
-    slack = getattr(settings, "slack", None)
-    if slack is not None:
-        out += [slack.bot_token, slack.signing_secret, slack.app_token]
-    for m in getattr(settings, "managers", ()):
-        out += [m.password, m.token]
-    out += [v for k, v in getattr(settings, "archive_env", ()) if "SECRET" in k or "TOKEN" in k]
-    return [s for s in out if s]

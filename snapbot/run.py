@@ -32,7 +32,7 @@ def run(*, config: str | None, host: str, port: int, log_level: str) -> int:
     except ConfigError as exc:
         print(f"snapbot: {exc}", file=sys.stderr)
         return 2
-    logs.configure(log_level, settings.log_format, secrets=logs.settings_secrets(settings))
+    logs.configure(log_level, settings.log_format, secrets=settings.secret_values())
     for key, value in describe_settings(settings):  # secrets masked
         log.info("config %s: %s", key, value)
     log_access(settings)

@@ -13,7 +13,7 @@ from bot.config.settings import ApprovalPolicy, ManagerConfig, Settings, SlackCo
 from bot.errors import NotAuthorized
 from bot.jobs.machine import SIMPLE
 from bot.jobs.restore.machine import RESTORE
-from bot.jobs.runner import JobContext, JobRunner
+from bot.jobs.runner import JobContext, JobDriver, JobRunner
 from bot.messages import restore as messages
 from bot.notifier import plain_text
 from bot.schema import open_store
@@ -22,7 +22,7 @@ from tests.fakes import FakeClock, RecordingNotifier
 from tests.waiting import until
 
 
-class Recorder:
+class Recorder(JobDriver):
     """A driver that only records that it ran (the approval layer is under test, not restores)."""
 
     def __init__(self, kind: str, machine: Any) -> None:

@@ -376,6 +376,7 @@ def test_a_setting_the_table_marks_secret_is_loaded_but_never_shown(var):
     s = load_settings(env(**{var: SECRET}))
     assert SECRET in _values(s), f"{var} was not loaded"
     assert SECRET not in repr(s) and SECRET not in repr(describe_settings(s))
+    assert SECRET in s.secret_values(), f"{var} is not handed to the log redactor"
 
 
 def test_the_table_marks_every_secret_field_of_the_records_secret():

@@ -410,8 +410,9 @@ async def test_a_wrong_manager_password_is_reported_without_the_password(tmp_pat
 
 async def test_cancelling_a_job_at_a_step_that_cannot_stop_says_so(tmp_path: Path) -> None:
     from bot.jobs.machine import StateMachine, table
+    from bot.jobs.runner import JobDriver
 
-    class Stubborn:
+    class Stubborn(JobDriver):
         kind = "stubborn"
         machine = StateMachine("stubborn", table(working=("done",), done=()), initial="working")
 

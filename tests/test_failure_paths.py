@@ -504,11 +504,11 @@ def test_error_text_for_unexpected_errors_hides_their_text() -> None:
 async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, caplog) -> None:
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
-    from bot.jobs.runner import JobRunner
+    from bot.jobs.runner import JobDriver, JobRunner
     from bot.schema import open_store
     from tests.fakes import RecordingNotifier
 
-    class Boom:
+    class Boom(JobDriver):
         kind, machine = "boom", SIMPLE
 
         async def run(self, ctx: Any) -> None:
@@ -535,11 +535,11 @@ async def test_a_failure_that_cannot_be_recorded_is_logged_not_lost(tmp_path, ca
 async def test_a_broken_progress_listener_does_not_fail_the_job(tmp_path, caplog) -> None:
     from bot.clock import SystemClock
     from bot.jobs.machine import SIMPLE
-    from bot.jobs.runner import JobRunner
+    from bot.jobs.runner import JobDriver, JobRunner
     from bot.schema import open_store
     from tests.fakes import RecordingNotifier
 
-    class Talks:
+    class Talks(JobDriver):
         kind, machine = "talks", SIMPLE
 
         async def run(self, ctx: Any) -> None:

@@ -9,14 +9,14 @@ import pytest
 
 from bot.errors import InvalidTransition, JobConflict, SnapbotError, StaleState
 from bot.jobs.machine import SIMPLE
-from bot.jobs.runner import JobContext, JobRunner
+from bot.jobs.runner import JobContext, JobDriver, JobRunner
 from bot.messages.jobs import job_card
 from bot.schema import open_store
 from bot.store import Store
 from tests.fakes import FakeClock, RecordingNotifier
 
 
-class Toy:
+class Toy(JobDriver):
     """A driver whose work is a coroutine the test controls."""
 
     machine = SIMPLE

@@ -132,6 +132,15 @@ class Settings:
         """Where archived copies live: the object store URL if set, else the directory."""
         return self.archive_url or self.archive_dir
 
+    def secret_values(self) -> list[str]:
+        """Every secret this configuration holds (Slack's tokens and signing secret, the managers'
+        passwords and tokens, object-storage keys), for the log redactor."""
+        out = [self.slack.bot_token, self.slack.signing_secret, self.slack.app_token]
+        for m in self.managers:
+            out += [m.password, m.token]
+        out += [v for k, v in self.archive_env if "SECRET" in k or "TOKEN" in k]
+        return [s for s in out if s]
+
     def manager(self, name: str | None) -> ManagerConfig:
         """The named manager, or the first one when name is None."""
         if name is None:

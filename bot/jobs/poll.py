@@ -92,12 +92,10 @@ async def poll(ctx: Waiter, check: Callable[[], Awaitable[T | None]], *, pacing:
             await ctx.say(progress(elapsed))
         if elapsed - last_card >= CARD_EVERY:
             last_card = elapsed
-            touch = getattr(ctx, "touch_card", None)
-            if touch is not None:
-                try:
-                    await touch()
-                except Exception:  # cosmetic: the elapsed time; the wait itself goes on
-                    log.warning("could not refresh the card during a wait", exc_info=True)
+            try:
+                await ctx.touch_card()
+            except Exception:  # cosmetic: the elapsed time; the wait itself goes on
+                log.warning("could not refresh the card during a wait", exc_info=True)
         await clock.sleep(interval)
         if outage:
             interval = min(interval * 2, pacing.poll_max_interval_seconds)

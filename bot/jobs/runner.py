@@ -41,6 +41,15 @@ class JobDriver(Protocol):
     def render(self, job: Job, transitions: list[Transition]) -> Message:
         """The job's status card (one message, updated in place)."""
 
+    def cancel_state(self, state: str) -> str:
+        """Where a cancel moves a job in `state`: `cancelled`, or a state from which the driver
+        first undoes what the job did (then `run` drives it on)."""
+        return "cancelled"
+
+    def unwind_record(self, actor: str) -> dict[str, Any]:
+        """What a cancel that unwinds records in the job's result: who cancelled, and why."""
+        return {}
+
 
 @dataclass
 class JobContext:
@@ -229,15 +238,14 @@ class JobRunner:
         first (`driver.cancel_state(state)`), then driven."""
         job = self.store.get_job(job_id)
         driver = self.driver(job.kind)
-        target = getattr(driver, "cancel_state", lambda state: "cancelled")(job.state)
+        target = driver.cancel_state(job.state)
         driver.machine.check(job.state, target)
         await self._stop_task(job_id)
         ctx = JobContext(self.store.get_job(job_id), self)
         unwind = not driver.machine.is_terminal(target)
         try:
             job = await ctx.move(target, f"cancelled by {actor}", actor=actor,
-                                 result={**ctx.job.result, "unwind_for": "cancelled", "cancelled_by": actor}
-                                 if unwind else None)
+                                 result={**ctx.job.result, **driver.unwind_record(actor)} if unwind else None)
         finally:  # unwinding, or moved on meanwhile (InvalidTransition, StaleState): drive it on
             if not ctx.refresh().finished:
                 self.start(job_id)

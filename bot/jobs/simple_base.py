@@ -12,7 +12,7 @@ from bot.commands.model import Command
 from bot.commands.registry import kind_of
 from bot.config.settings import Settings
 from bot.jobs.machine import SIMPLE, StateMachine
-from bot.jobs.runner import JobContext
+from bot.jobs.runner import JobContext, JobDriver
 from bot.jobs.simple_payload import SimpleResult
 from bot.messages.jobs import job_card
 from bot.notifier import Message
@@ -21,7 +21,7 @@ from bot.store import Job, Transition
 log = logging.getLogger(__name__)
 
 
-class ArchiveJobDriver:
+class ArchiveJobDriver(JobDriver):
     """What every driver of a job on a manager's snapshots holds (the managers' clients, the
     settings, the archive store), and the generic job card."""
 

@@ -37,7 +37,7 @@ from bot.jobs.daily.retention import (
     time_from_id,
 )
 from bot.jobs.poll import poll
-from bot.jobs.runner import JobContext
+from bot.jobs.runner import JobContext, JobDriver
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import daily as msg
 from bot.messages.text import archive_name
@@ -57,7 +57,7 @@ def _describe(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}"
 
 
-class DailyDriver:
+class DailyDriver(JobDriver):
     kind = KIND
     machine = DAILY
 

@@ -46,8 +46,15 @@ from bot.jobs.restore import credentials, preflight, unwind
 from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
-from bot.jobs.restore.payload import SafetyCopy, ScheduledWorkReport, manager_version, params_of, result_of
-from bot.jobs.runner import JobContext
+from bot.jobs.restore.payload import (
+    RestoreOutcome,
+    SafetyCopy,
+    ScheduledWorkReport,
+    manager_version,
+    params_of,
+    result_of,
+)
+from bot.jobs.runner import JobContext, JobDriver
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import restore as messages
 from bot.messages.common import error_text
@@ -58,7 +65,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class RestoreDriver:
+class RestoreDriver(JobDriver):
     kind = KIND
     machine = RESTORE
 
@@ -72,10 +79,12 @@ class RestoreDriver:
         #: jobs whose credentials failed in this process (no second try with the same secret)
         self._refused: set[str] = set()
 
-    @staticmethod
-    def cancel_state(state: str) -> str:
+    def cancel_state(self, state: str) -> str:
         """Before the restore execution starts, a cancel unwinds first."""
         return S.UNWINDING if state in UNWINDABLE else S.CANCELLED
+
+    def unwind_record(self, actor: str) -> dict[str, Any]:
+        return RestoreOutcome(unwind_for="cancelled", cancelled_by=actor).stored()
 
     def render(self, job: Job, transitions: list[Transition]) -> dict[str, Any]:
         return messages.render(job, transitions, now=self.clock.now(),
