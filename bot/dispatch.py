@@ -33,6 +33,9 @@ from bot.messages import blocks as kit
 from bot.messages import common
 from bot.messages import jobs as jm
 from bot.messages import posture as posture_messages
+from bot.messages.errors import error_message, error_text
+from bot.messages.help import help_message
+from bot.messages.manager import maintenance_status, snapshot_status
 from bot.messages.text import archive_name
 from bot.ports import Daily, Drills, Posture, Restores
 from bot.reads import Reads
@@ -46,7 +49,7 @@ Handler = Callable[[Any, Invocation], Awaitable[Reply]]
 
 
 def error_reply(exc: SnapbotError) -> Reply:
-    return Reply(common.error_message(exc), ephemeral=True, refused=True)
+    return Reply(error_message(exc), ephemeral=True, refused=True)
 
 
 def generate_snapshot_id(now: datetime) -> str:
@@ -103,11 +106,11 @@ class Dispatcher:
         try:
             return await self.run(cmd, inv)
         except SnapbotError as exc:
-            log.warning("%s by %s refused: %s", cmd.name, field(inv.user), field(common.error_text(exc), 500))
+            log.warning("%s by %s refused: %s", cmd.name, field(inv.user), field(error_text(exc), 500))
             return error_reply(exc)
         except Exception:
             log.exception("command %s failed", cmd.name)
-            return Reply(common.error_message(RuntimeError()), ephemeral=True)
+            return Reply(error_message(RuntimeError()), ephemeral=True)
 
     async def run(self, cmd: m.Command, inv: Invocation) -> Reply:
         """Like `execute`, but SnapbotErrors propagate (the terminal's exit codes). The caller is
@@ -159,7 +162,7 @@ class Dispatcher:
 
     # -- quick reads ------------------------------------------------------------------------
     async def _help(self, cmd: m.Help, inv: Invocation) -> Reply:
-        message = common.help_message(cmd.topic, self._manager_names())
+        message = help_message(cmd.topic, self._manager_names())
         notes = [self.access.channels_note()]
         if self.access.read_only:
             notes.insert(0, ":lock: snapbot is *read-only*: no operators are configured "
@@ -178,12 +181,12 @@ class Dispatcher:
         manager = self._manager(cmd)
         status = await self._client(manager).snapshot_status()
         jobs = self.store.list_jobs(unfinished=True, manager=manager, limit=100)
-        return Reply(common.snapshot_status(manager, status, jobs), ephemeral=True)
+        return Reply(snapshot_status(manager, status, jobs), ephemeral=True)
 
     async def _maintenance_status(self, cmd: m.MaintenanceStatus, inv: Invocation) -> Reply:
         manager = self._manager(cmd)
         state = await self._client(manager).maintenance()
-        return Reply(common.maintenance_status(manager, state), ephemeral=True)
+        return Reply(maintenance_status(manager, state), ephemeral=True)
 
     async def _cluster_status(self, cmd: m.ClusterStatus, inv: Invocation) -> Reply:
         return Reply(await self.reads.cluster_status(self._manager(cmd)), ephemeral=True)

@@ -15,6 +15,8 @@ from bot.config.settings import Settings
 from bot.errors import CloudifyError, ManagerUnavailable
 from bot.messages import blocks as kit
 from bot.messages import common
+from bot.messages.cluster import cluster_status
+from bot.messages.snapshots import snapshot_table
 from bot.notifier import Message
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ class Reads:
             if not archived:
                 raise
             # A lost manager's archived copies are what a rebuild needs: show them anyway.
-            message = common.snapshot_table(manager, [], archived)
+            message = snapshot_table(manager, [], archived)
             warning = kit.section(f":electric_plug: `{manager}` cannot be reached "
                                      f"({exc.manager_message}); its archived copies are below.")
             blocks = [b for b in message["blocks"] if "No snapshots on the manager" not in str(b)]
@@ -45,7 +47,7 @@ class Reads:
         else:
             snapshots = sorted(snapshots, key=lambda s: (s.created_at is not None, s.created_at
                                                          or EARLIEST), reverse=True)
-            message = common.snapshot_table(manager, snapshots, archived)
+            message = snapshot_table(manager, snapshots, archived)
         note = self.other_archives_note(manager, everything)
         if note:
             blocks = message["blocks"][:common.MAX_BLOCKS - 1]
@@ -88,5 +90,5 @@ class Reads:
             version = (await client.version()).version
         except CloudifyError:
             version = None
-        return common.cluster_status(manager, status, nodes, cluster, health=health,
+        return cluster_status(manager, status, nodes, cluster, health=health,
                                      version=version, runbook_base_url=self.settings.runbook_base_url)

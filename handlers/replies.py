@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from bot.errors import UsageError
-from bot.messages.common import usage_error
+from bot.messages.errors import usage_error
 from bot.messages.text import for_slack
 
 log = logging.getLogger(__name__)

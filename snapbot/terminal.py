@@ -34,7 +34,8 @@ from bot.config.settings import Settings
 from bot.errors import ConfigError, SnapbotError, UsageError
 from bot.invocation import Invocation
 from bot.jobs import payload
-from bot.messages.common import error_text, help_message
+from bot.messages.errors import error_text
+from bot.messages.help import help_message
 from bot.messages.text import to_plain
 from bot.notifier import ConsoleNotifier, plain_text
 from bot.progress import progress_line

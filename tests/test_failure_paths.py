@@ -496,7 +496,7 @@ def test_scrub_urls_drops_credentials_and_query_but_keeps_the_rest() -> None:
 
 
 def test_error_text_for_unexpected_errors_hides_their_text() -> None:
-    from bot.messages.common import error_text
+    from bot.messages.errors import error_text
     text = error_text(RuntimeError("password=hunter2"), manager="prod")
     assert "hunter2" not in text and "RuntimeError" in text and "log" in text
 

@@ -21,7 +21,7 @@ from bot.errors import InvalidTransition, JobConflict, SnapbotError, StoreUnavai
 from bot.jobs import payload
 from bot.jobs.machine import StateMachine
 from bot.messages import jobs as messages
-from bot.messages.common import error_text
+from bot.messages.errors import error_text
 from bot.notifier import Message, Notifier
 from bot.outbox import Outbox, job_lane
 from bot.partials import CURRENT_JOB, remove_job_partials

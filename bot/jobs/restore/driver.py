@@ -57,7 +57,7 @@ from bot.jobs.restore.payload import (
 from bot.jobs.runner import JobContext, JobDriver
 from bot.jobs.transfer import end_progress, job_meter
 from bot.messages import restore as messages
-from bot.messages.common import error_text
+from bot.messages.errors import error_text
 from bot.store import Job, Transition
 
 log = logging.getLogger(__name__)
