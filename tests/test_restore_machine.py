@@ -32,6 +32,8 @@ ALLOWED = set(itertools.pairwise(HAPPY)) | {
     # before the restore execution starts, a cancel, a time-out or a failure unwinds first
     *{(s, "unwinding") for s in ("preflight", "safety_snapshot", "maintenance_activating",
                                  "maintenance_active")},
+    # a restore request the manager refused (other executions running) started nothing
+    ("restoring", "unwinding"),
     ("unwinding", "cancelled"), ("unwinding", "failed"),
 } | {(s, "failed") for s in HAPPY[1:-1]}
 ALL_PAIRS = [(a, b) for a in sorted(RESTORE.states) for b in sorted(RESTORE.states)]

@@ -66,6 +66,33 @@ async def test_a_restore_behind_an_execution_that_never_ends_gives_up_within_its
         await _left_as_found(rig, job, live["id"])
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_restore_refused_by_an_execution_that_slipped_in_unwinds_and_leaves_no_pending_restore(
+        tmp_path: Path, version: str) -> None:
+    """An execution starts between the verified maintenance mode and the restore request: the
+    manager refuses the restore. 7.x keeps the refused request as a `pending` restore execution
+    that never runs and would hold back every later system workflow: snapbot ends it."""
+    async with make_rig(tmp_path, sim_options=SimulatorOptions(speed=FAST_SPEED, manager_version=version)) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.sim_post("/_sim/config", {"restore_meets": "install"})
+        job = await approved_restore(rig, "/cfy snapshots restore snap-1 --force", timeout=60)
+        assert job.state == "failed", job.error
+        assert job.result["failed_step"] == "restoring"
+        state = await rig.sim_state()
+        racer = next(e for e in state["executions"] if e["workflow_id"] == "install")
+        assert racer["id"] in job.error and racer["status"] == "started"
+        assert state["restores"] == [] and state["maintenance"]["status"] == "deactivated"
+        refused = [e for e in state["executions"] if e["workflow_id"] == "restore_snapshot"]
+        if version == "7.0.5":
+            assert [e["status"] for e in refused] == ["cancelled"]
+            assert any(refused[0]["id"] in t and "snapbot ended it" in t for t in _thread(rig, job))
+        else:
+            assert refused == []
+        # once the execution that slipped in ends, the manager takes snapshots again
+        await rig.sim_post(f"/_sim/executions/{racer['id']}/finish", {})
+        await create_snapshot(rig, "snap-after")
+
+
 @pytest.mark.parametrize("who", ["U_OPS", "U_LEAD2"])
 async def test_the_requester_or_an_approver_cancels_a_waiting_restore_and_it_unwinds(
         tmp_path: Path, who: str) -> None:

@@ -316,6 +316,14 @@ class CloudifyClient:
                                    json_body={"action": action}, expected=(200,))
         return Execution.from_api(resp.json())
 
+    async def end_execution(self, execution_id: str, status: str, *, error: str = "") -> Execution:
+        """`PATCH /executions/<id>` {"status", "error"}: the status update the mgmtworker sends
+        when a workflow ends. For an execution the manager stored but will never run."""
+        resp = await self.session.request("PATCH", f"/executions/{execution_id}",
+                                          json_body={"status": status, "error": error}, expected=(200,),
+                                          headers={BYPASS_MAINTENANCE_HEADER: "true"})
+        return Execution.from_api(resp.json())
+
     async def list_execution_schedules(self, *, bypass_maintenance: bool = False) -> list[ExecutionSchedule]:
         """`GET /execution-schedules` (6.0+; 5.x managers answer 404)."""
         items = await self.session.get_list("/execution-schedules", {}, size=1000,

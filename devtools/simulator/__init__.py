@@ -94,7 +94,10 @@ Control surface under `/_sim/` (not Cloudify's API, no auth). Durations are simu
 - `POST /_sim/config` `{any SimulatorOptions field but data_dir/credentials/clock (durations, speed,
   archive_size, "manager_version": "6.4.2" (switches the profile; also the reported version
   unless "version" is given), "version": "7.1.0" (reported only), "outage_mode", "compat": [...]),
-  "restore_fails": "msg"|null, "create_fails": "msg"|null}` -> the effective values.
+  "restore_fails": "msg"|null, "create_fails": "msg"|null, "restore_meets": "<workflow>"|null
+  (an execution of that workflow starts just before the next restore request is checked, once:
+  the restore is refused, as when a system workflow slips in after maintenance mode was
+  verified; it runs until `/_sim/executions/<id>/finish`)}` -> the effective values.
 - `POST /_sim/clock` `{"advance": seconds}` -> `{"now": iso}` (the manager's clock = real time +
   offset; scheduled executions start when due on it, overdue marking uses it). On the manual
   clock (`SimulatorOptions(clock="manual")`, `--clock manual`: devtools/simulator/clock.py) time

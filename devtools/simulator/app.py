@@ -81,6 +81,10 @@ class Simulator(Workflows):
         self.defaults = SimulatorOptions(**asdict(options))
         self.create_fails: str | None = None
         self.restore_fails: str | None = None
+        #: the workflow of an execution that starts (bypassing maintenance mode, like a system
+        #: workflow) just before the next restore request is checked, once: the race in which a
+        #: manager refuses a restore posted after maintenance mode was verified
+        self.restore_meets: str | None = None
         self.faults: list[Fault] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -479,7 +483,7 @@ class Simulator(Workflows):
         for task in list(self._tasks):
             task.cancel()
         self.faults.clear()
-        self.create_fails = self.restore_fails = None
+        self.create_fails = self.restore_fails = self.restore_meets = None
         self.options = SimulatorOptions(**asdict(self.defaults))
         self.clock.reset()
         self._outage_until = self._restore_linger_until = self.clock.deadline(0)

@@ -243,6 +243,11 @@ class SnapshotRoutes:
             params["recreate_deployments_envs"] = bool_param(
                 "recreate_deployments_envs", data["recreate_deployments_envs"])
         ex = s.state.execution("restore_snapshot", s.now(), parameters=params)
+        if s.restore_meets:
+            racer = s.state.execution(s.restore_meets, s.now())
+            s.restore_meets = None
+            s.state.executions[racer["id"]] = racer
+            s._spawn(s._run_workflow(racer["id"], duration=0.0, manual=True))
         if not queue:
             try:
                 self.refuse_if_active()

@@ -90,6 +90,8 @@ def register(app: web.Application, sim: Simulator) -> None:
                 s.restore_fails = value
             elif key == "create_fails":
                 s.create_fails = value
+            elif key == "restore_meets":
+                s.restore_meets = value
             elif key == "manager_version":
                 try:
                     profiles.profile_for(str(value))
@@ -116,7 +118,8 @@ def register(app: web.Application, sim: Simulator) -> None:
                 return _bad(f"unknown config key {key}")
         out = {k: getattr(s.options, k) for k in sorted(_CONFIG_FIELDS)}
         out["compat"] = list(s.options.compat)
-        out.update(restore_fails=s.restore_fails, create_fails=s.create_fails)
+        out.update(restore_fails=s.restore_fails, create_fails=s.create_fails,
+                   restore_meets=s.restore_meets)
         return web.json_response(out)
 
     async def clock(request: web.Request) -> web.Response:

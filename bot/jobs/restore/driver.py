@@ -30,6 +30,7 @@ from bot.errors import (
     ArchiveError,
     CloudifyError,
     Conflict,
+    ExistingRunningExecution,
     InvalidTransition,
     MaintenanceActive,
     ManagerUnavailable,
@@ -43,7 +44,7 @@ from bot.errors import (
 from bot.jobs import payload as shared
 from bot.jobs.poll import poll, retrying
 from bot.jobs.restore import credentials, preflight, unwind
-from bot.jobs.restore.execution import collect_report, find_posted, follow, restore_executions
+from bot.jobs.restore.execution import collect_report, end_refused, find_posted, follow, restore_executions
 from bot.jobs.restore.machine import KIND, RESTORE, UNWINDABLE
 from bot.jobs.restore.machine import RestoreState as S
 from bot.jobs.restore.payload import (
@@ -142,7 +143,9 @@ class RestoreDriver(JobDriver):
         message = error_text(exc, manager=job.manager)
         said = exc.manager_message if isinstance(exc, (CloudifyError, StepFailed)) else ""
         outcome = replace(result_of(job).outcome, failed_step=step, manager_error=said)
-        if step in UNWINDABLE and step != S.PREFLIGHT:
+        # a restore request the manager refused started nothing: undo as before it
+        refused = step == S.RESTORING and isinstance(exc, ExistingRunningExecution)
+        if (step in UNWINDABLE and step != S.PREFLIGHT) or refused:
             ctx.merge_result(**replace(outcome, unwind_for="failed", unwind_error=message).stored())
             await ctx.move(S.UNWINDING, f"{RESTORE.label(step)} failed: {message}; undoing what snapbot did",
                            error=message)
@@ -328,6 +331,9 @@ class RestoreDriver(JobDriver):
                 exec_id = await find_posted(ctx, client, self.runbook)
                 if exec_id is None:
                     raise
+            except ExistingRunningExecution:
+                await end_refused(ctx, client)
+                raise
             else:
                 exec_id = ex.id
             ctx.merge_result(**replace(result_of(ctx.job).execution, execution_id=exec_id).stored())

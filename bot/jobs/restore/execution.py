@@ -2,6 +2,7 @@
 lost, following it to the end, and reading the overdue report from it afterwards."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,8 @@ from bot.jobs.restore.payload import ScheduledWorkReport, manager_version, param
 from bot.jobs.restore.report import OVERDUE_RE, overdue_report
 from bot.jobs.runner import JobContext
 from bot.jobs.scheduled_work import ORIGINAL_FAILED_RE, failed_originals, skipped_schedules
+
+log = logging.getLogger(__name__)
 
 
 async def restore_executions(client: CloudifyClient) -> list[Execution] | None:
@@ -61,6 +64,40 @@ async def find_posted(ctx: JobContext, client: CloudifyClient, runbook: RunbookC
         raise StepFailed("a restore ran on the manager but its execution cannot be found; "
                            "check the manager before retrying")
     return None
+
+
+async def end_refused(ctx: JobContext, client: CloudifyClient) -> None:
+    """After the manager refused the restore (other executions running): 7.x stores the restore's
+    execution before it refuses (resource_manager.py restore_snapshot, then prepare_executions),
+    and that execution stays `pending`, never run, holding back later system workflows (a daily
+    snapshot) and maintenance activation. End snapbot's own one, as the mgmtworker would end a
+    workflow: the pending restore of this snapshot that was not there before the request."""
+    recorded = result_of(ctx.job).execution.known_ids
+    if recorded is None:
+        return  # the manager hid its executions before the request: which one is ours is unknown
+    known = set(recorded)
+    sid = params_of(ctx.job).snapshot_id
+    try:
+        listed = await restore_executions(client) or []
+    except CloudifyError as exc:
+        await ctx.say(f"could not check for a refused restore left on the manager ({exc.user_message}); "
+                      "look for a `pending` restore_snapshot execution and cancel it")
+        return
+    for e in listed:
+        if e.id in known or e.status != "pending" or e.parameters.get("snapshot_id") not in (None, sid):
+            continue
+        try:
+            await client.end_execution(e.id, "cancelled", error="refused: other executions were running")
+        except CloudifyError as exc:
+            log.warning("restore %s: could not end the refused restore execution %s: %s",
+                        ctx.job.id, e.id, exc.user_message)
+            await ctx.say(f"the manager kept the refused restore as execution `{e.id}` (pending, never run) "
+                          f"and snapbot could not end it ({exc.user_message}); end it with "
+                          f"`cfy executions cancel {e.id}`")
+        else:
+            log.info("restore %s: ended the refused restore execution %s", ctx.job.id, e.id)
+            await ctx.say(f"the manager kept the refused restore as execution `{e.id}` (pending, never run); "
+                          "snapbot ended it, so it holds back nothing")
 
 
 def _record_execution_id(ctx: JobContext, exec_id: str) -> None:

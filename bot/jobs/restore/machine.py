@@ -4,7 +4,9 @@
 (settings.runbook.safety_snapshot = false); a pending request can be cancelled. Until the restore
 execution starts (`restoring`), a cancel, a time-out or a failure goes through `unwinding`: snapbot
 undoes what it did (its own queued safety snapshot, maintenance mode it activated) and ends
-`cancelled` or `failed`, saying what it left. From `restoring` on, a restore ends done or failed.
+`cancelled` or `failed`, saying what it left. From `restoring` on, a restore ends done or failed,
+with one exception: a restore request the manager refused (other executions running) started
+nothing, so `restoring -> unwinding` undoes what snapbot did as before it.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ RESTORE = StateMachine(
         S.SAFETY_SNAPSHOT: frozenset({S.MAINTENANCE_ACTIVATING, S.UNWINDING, S.FAILED}),
         S.MAINTENANCE_ACTIVATING: frozenset({S.MAINTENANCE_ACTIVE, S.UNWINDING, S.FAILED}),
         S.MAINTENANCE_ACTIVE: frozenset({S.RESTORING, S.UNWINDING, S.FAILED}),
-        S.RESTORING: frozenset({S.RESTORED, S.FAILED}),
+        S.RESTORING: frozenset({S.RESTORED, S.UNWINDING, S.FAILED}),
         S.RESTORED: frozenset({S.REPORTING, S.AWAITING_CREDENTIALS, S.FAILED}),
         S.AWAITING_CREDENTIALS: frozenset({S.RESTORED, S.REPORTING, S.MAINTENANCE_DEACTIVATING,
                                            S.FAILED}),
@@ -86,5 +88,6 @@ RESTORE = StateMachine(
 
 #: The checklist (kept as a name: tests and the card read it).
 STEPS = RESTORE.steps
-#: The steps a cancel, a time-out or a failure unwinds from (before the restore execution starts).
-UNWINDABLE = frozenset(s for s, targets in RESTORE.table.items() if S.UNWINDING in targets)
+#: The steps a cancel, a time-out or a failure unwinds from (before the restore execution starts;
+#: from `restoring` only a refused restore request unwinds).
+UNWINDABLE = frozenset(s for s, targets in RESTORE.table.items() if S.UNWINDING in targets) - {S.RESTORING}
