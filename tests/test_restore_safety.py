@@ -93,6 +93,22 @@ async def test_a_restore_refused_by_an_execution_that_slipped_in_unwinds_and_lea
         await create_snapshot(rig, "snap-after")
 
 
+async def test_a_refused_restore_execution_snapbot_cannot_end_is_named_with_how_to_end_it(tmp_path: Path) -> None:
+    async with make_rig(tmp_path) as rig:
+        await create_snapshot(rig, "snap-1")
+        await rig.sim_post("/_sim/config", {"restore_meets": "install"})
+        await rig.sim_post("/_sim/faults", {"path": "^/api/v3.1/executions/", "method": "PATCH", "status": 403,
+                                            "error_code": "forbidden_error", "message": "not allowed"})
+        job = await approved_restore(rig, "/cfy snapshots restore snap-1 --force", timeout=60)
+        assert job.state == "failed", job.error
+        state = await rig.sim_state()
+        pending = [e for e in state["executions"] if e["workflow_id"] == "restore_snapshot"]
+        assert [e["status"] for e in pending] == ["pending"]
+        line = [t for t in _thread(rig, job) if pending[0]["id"] in t]
+        assert line and "could not end it" in line[0] and f"cfy executions cancel --kill {pending[0]['id']}" in line[0]
+        assert state["maintenance"]["status"] == "deactivated"
+
+
 @pytest.mark.parametrize("who", ["U_OPS", "U_LEAD2"])
 async def test_the_requester_or_an_approver_cancels_a_waiting_restore_and_it_unwinds(
         tmp_path: Path, who: str) -> None:

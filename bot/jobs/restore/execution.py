@@ -93,7 +93,8 @@ async def end_refused(ctx: JobContext, client: CloudifyClient) -> None:
                         ctx.job.id, e.id, exc.user_message)
             await ctx.say(f"the manager kept the refused restore as execution `{e.id}` (pending, never run) "
                           f"and snapbot could not end it ({exc.user_message}); end it with "
-                          f"`cfy executions cancel {e.id}`")
+                          f"`cfy executions cancel --kill {e.id}` (a plain cancel of a pending "
+                          "execution leaves it `cancelling`)")
         else:
             log.info("restore %s: ended the refused restore execution %s", ctx.job.id, e.id)
             await ctx.say(f"the manager kept the refused restore as execution `{e.id}` (pending, never run); "
