@@ -19,10 +19,6 @@ def _health(status: Any) -> str:
     return f"{HEALTH_EMOJI.get(s.lower(), ':grey_question:')} {s}"
 
 
-def active_nodes(nodes: Sequence[ManagerNode]) -> list[ManagerNode]:
-    return [n for n in nodes if n.is_active]
-
-
 def cluster_status(manager: str, status: dict[str, Any] | None, nodes: Sequence[ManagerNode],
                    cluster: dict[str, Any] | None = None, *, health: ClusterHealth | None = None,
                    version: str | None = None, runbook_base_url: str | None = None) -> Message:

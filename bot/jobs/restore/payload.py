@@ -409,10 +409,6 @@ class RestoreOutcome:
     unwound: tuple[str, ...] | None = None
     left: tuple[str, ...] = ()
 
-    @property
-    def unwind_done(self) -> bool:
-        return self.unwound is not None
-
     def stored(self) -> dict[str, Any]:
         return {**_set(failed_step=self.failed_step, manager_state=self.manager_state,
                        unwind_for=self.unwind_for, unwind_error=self.unwind_error,
